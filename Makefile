@@ -1,0 +1,33 @@
+# Every target bootstraps itself: a fresh clone needs only Python >= 3.11 and make.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: test lint demo bench sim clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	@touch $(STAMP)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy actors eventlog specs overlord
+
+test: lint
+	HYPOTHESIS_PROFILE=ci $(BIN)/pytest -q
+
+demo: $(STAMP)
+	$(BIN)/druid-orch demo
+
+sim: $(STAMP)
+	$(BIN)/druid-orch sim
+
+bench: $(STAMP)
+	$(BIN)/python -m bench.run_all
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -1,0 +1,94 @@
+"""`druid-orch`: the command line."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+import sys
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any
+
+from actors import logs
+
+
+def _run(coro: Coroutine[Any, Any, int]) -> int:
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is a dependency on every supported OS
+        return asyncio.run(coro)
+    return uvloop.run(coro)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from actors.demo import run_demo
+
+    logs.configure(args.log_level, fmt="console")
+    return _run(run_demo(jobs=args.jobs, seed=args.seed, db=args.db))
+
+
+def cmd_sim(args: argparse.Namespace) -> int:
+    from overlord.scenario import load_scenario
+    from overlord.simulator import SimConfig, Simulator, serve
+
+    logs.configure(args.log_level)
+    config = load_scenario(args.scenario) if args.scenario else SimConfig()
+    if args.seed is not None:
+        config.cluster.seed = args.seed
+
+    async def main() -> int:
+        sim = Simulator(config)
+        runner = await serve(sim, args.host, args.port)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        print(f"Overlord simulator listening on http://{args.host}:{args.port}", flush=True)
+        try:
+            await stop.wait()
+        finally:
+            await runner.cleanup()
+        return 0
+
+    return _run(main())
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "demo": cmd_demo,
+    "sim": cmd_sim,
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="druid-orch", description="Event-sourced orchestrator for Apache Druid ingestion."
+    )
+    parser.add_argument("--log-level", default="warning", help="debug, info, warning, error")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    demo = sub.add_parser("demo", help="run the example pipeline against the built-in simulator")
+    demo.add_argument("--jobs", type=int, default=24, help="number of daily jobs (default 24)")
+    demo.add_argument("--seed", type=int, default=7, help="simulator seed (default 7)")
+    demo.add_argument("--db", help="event log file (default: a temporary file)")
+
+    sim = sub.add_parser("sim", help="run the Overlord simulator until SIGINT/SIGTERM")
+    sim.add_argument("--host", default="127.0.0.1")
+    sim.add_argument("--port", type=int, default=8090)
+    sim.add_argument("--seed", type=int, default=None)
+    sim.add_argument("--scenario", help="TOML scenario file (cluster shape and faults)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "demo" and args.jobs < 1:
+        parser.error("--jobs must be at least 1")
+    with contextlib.suppress(KeyboardInterrupt):
+        return COMMANDS[args.command](args)
+    return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,353 @@
+"""The Orchestrator: the one object that wires the event log, the Overlord client, the poller
+and the supervisor, and the API that embedders, the daemon and the CLI all use.
+
+    async with Orchestrator.open(db="orch.db", overlord="http://overlord:8090") as orch:
+        job = await orch.submit(compiled_job)        # returns at once; idempotent
+        async for update in orch.watch(job.job_id):  # live FSM transitions
+            ...
+        view = await orch.wait(job.job_id, timeout=3600)
+
+Closing drains in-flight appends and leaves Druid tasks running; the next `open` on the same
+log recovers them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import time
+from collections import Counter, defaultdict
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import structlog
+
+from actors.alerts import Alert, AlertSink, LogAlertSink
+from actors.classification import RuleSet, load_rules
+from actors.errors import UnknownJobError
+from actors.policy import RestartPolicy
+from actors.poller import PollerConfig, StatusPoller
+from actors.ports import Clock, Overlord
+from actors.runtime import ActorRef, spawn
+from actors.supervisor import StartJob, Supervisor, Tell
+from actors.task import JobContext, JobPolicy, SubmissionGate, load_state, stream_id
+from actors.task_fsm import TERMINAL, Accept, Cancel, JobState
+from eventlog.events import Event, JobDead
+from eventlog.store import EventLog, Synchronous
+from overlord.auth import AuthHook
+from overlord.client import HttpOverlord
+from specs.compiler import CompiledJob
+
+log = structlog.get_logger("druid_orch.orchestrator")
+
+JOB_PREFIX = "job:"
+
+
+class OrchestratorConfig(msgspec.Struct, frozen=True, kw_only=True):
+    poller: PollerConfig = PollerConfig()
+    job: JobPolicy = JobPolicy()
+    restart: RestartPolicy = RestartPolicy()
+    rules_path: str | None = None
+    synchronous: Synchronous = "FULL"
+    recovery_concurrency: int = 64
+
+
+class JobView(msgspec.Struct, frozen=True, kw_only=True):
+    """What users see of a job."""
+
+    job_id: str
+    phase: str
+    datasource: str
+    interval: str
+    attempt: int
+    task_id: str | None
+    terminal: bool
+    classification: str | None = None
+    rule: str | None = None
+    last_error: str | None = None
+    accepted_at: float | None = None
+    finished_at: float | None = None
+    pipeline: str | None = None
+
+    @classmethod
+    def of(cls, state: JobState) -> JobView:
+        return cls(
+            job_id=state.job_id,
+            phase=state.phase,
+            datasource=state.datasource,
+            interval=state.interval,
+            attempt=state.attempt,
+            task_id=state.task_id,
+            terminal=state.terminal,
+            classification=state.classification,
+            rule=state.rule,
+            last_error=state.last_error,
+            accepted_at=state.accepted_at,
+            finished_at=state.finished_at,
+            pipeline=state.pipeline,
+        )
+
+
+class JobUpdate(msgspec.Struct, frozen=True):
+    job: JobView
+    events: list[str]
+
+
+class Orchestrator:
+    def __init__(
+        self,
+        event_log: EventLog,
+        overlord: Overlord,
+        *,
+        config: OrchestratorConfig,
+        rules: RuleSet,
+        clock: Clock,
+        rng: random.Random,
+        alerts: AlertSink,
+    ) -> None:
+        self.log = event_log
+        self.overlord = overlord
+        self.config = config
+        self.rules = rules
+        self.clock = clock
+        self.rng = rng
+        self.alerts = alerts
+        self.states: dict[str, JobState] = {}
+        self.counters: Counter[str] = Counter()
+        self._watchers: dict[str, set[asyncio.Queue[JobUpdate | None]]] = defaultdict(set)
+        self._terminal_waiters: dict[str, list[asyncio.Future[JobState]]] = defaultdict(list)
+        self.poller: ActorRef[Any] | None = None
+        self.poller_actor: StatusPoller | None = None
+        self.supervisor: ActorRef[Any] | None = None
+        self.supervisor_actor: Supervisor | None = None
+        self.gate = SubmissionGate()
+        self.ready = asyncio.Event()
+
+    # --- lifecycle ---------------------------------------------------------------------
+
+    @classmethod
+    @contextlib.asynccontextmanager
+    async def open(
+        cls,
+        db: str | Path,
+        overlord: str | Overlord,
+        *,
+        auth: AuthHook | None = None,
+        verify_tls: bool = True,
+        ca_bundle: str | None = None,
+        config: OrchestratorConfig | None = None,
+        clock: Clock = time.time,
+        rng: random.Random | None = None,
+        alerts: AlertSink | None = None,
+    ) -> AsyncIterator[Orchestrator]:
+        """Open the log, recover every live job, and yield a running orchestrator."""
+        config = config or OrchestratorConfig()
+        rules = load_rules(config.rules_path)
+        event_log = await EventLog.open(db, synchronous=config.synchronous)
+        client: Overlord
+        owned_client: HttpOverlord | None = None
+        if isinstance(overlord, str):
+            owned_client = HttpOverlord(
+                overlord, auth=auth, verify_tls=verify_tls, ca_bundle=ca_bundle
+            )
+            client = owned_client
+        else:
+            client = overlord
+        alerts = alerts or LogAlertSink()
+        try:
+            async with asyncio.TaskGroup() as tg:
+                orch = cls(
+                    event_log,
+                    client,
+                    config=config,
+                    rules=rules,
+                    clock=clock,
+                    rng=rng or random.Random(),
+                    alerts=alerts,
+                )
+                await orch._start(tg)
+                try:
+                    yield orch
+                finally:
+                    await orch._stop()
+        finally:
+            await alerts.aclose()
+            if owned_client is not None:
+                await owned_client.close()
+            await event_log.close()
+
+    async def _start(self, tg: asyncio.TaskGroup) -> None:
+        self.poller_actor = StatusPoller(
+            self.overlord, config=self.config.poller, clock=self.clock, rng=self.rng
+        )
+        self.poller = await spawn(tg, self.poller_actor, name="poller")
+        ctx = JobContext(
+            log=self.log,
+            overlord=self.overlord,
+            poller=self.poller,
+            rules=self.rules,
+            policy=self.config.job,
+            clock=self.clock,
+            rng=self.rng,
+            gate=self.gate,
+            on_transition=self._on_transition,
+        )
+        self.supervisor_actor = Supervisor(ctx, tg, self.config.restart)
+        self.supervisor = await spawn(tg, self.supervisor_actor, name="supervisor")
+        await self._recover()
+        self.ready.set()
+
+    async def _recover(self) -> None:
+        """Fold every open job stream and start its actor (at most K at once)."""
+        assert self.supervisor is not None
+        streams = await self.log.open_streams(JOB_PREFIX)
+        limit = asyncio.Semaphore(self.config.recovery_concurrency)
+
+        async def one(job_id: str) -> None:
+            async with limit:
+                state = await load_state(self.log, job_id)
+                self.states[job_id] = state
+                if not state.terminal:
+                    assert self.supervisor is not None
+                    await self.supervisor.ask(StartJob(job_id), timeout=None)
+
+        async with asyncio.TaskGroup() as tg:
+            for sid, _version in streams:
+                tg.create_task(one(sid.removeprefix(JOB_PREFIX)))
+        log.info("recovered", jobs=len(streams))
+
+    async def _stop(self) -> None:
+        for waiters in self._terminal_waiters.values():
+            for fut in waiters:
+                if not fut.done():
+                    fut.cancel()
+        for queues in self._watchers.values():
+            for q in queues:
+                q.put_nowait(None)
+        if self.supervisor is not None:
+            self.supervisor.stop()
+            await self.supervisor.join()
+        if self.poller is not None:
+            self.poller.stop()
+            await self.poller.join()
+
+    # --- transitions -------------------------------------------------------------------
+
+    def _on_transition(self, state: JobState, events: Sequence[Event]) -> None:
+        self.states[state.job_id] = state
+        for event in events:
+            self.counters[type(event).__struct_config__.tag] += 1  # type: ignore[index]
+            if isinstance(event, JobDead):
+                self.alerts.raise_alert(
+                    Alert(
+                        job_id=state.job_id,
+                        datasource=state.datasource,
+                        interval=state.interval,
+                        task_id=state.task_id,
+                        classification=state.classification,
+                        rule=event.rule or state.rule,
+                        reason=event.reason,
+                        report_excerpt=None,
+                        at=event.at,
+                    )
+                )
+        update = JobUpdate(JobView.of(state), [str(type(e).__struct_config__.tag) for e in events])
+        for q in self._watchers.get(state.job_id, ()):
+            q.put_nowait(update)
+            if state.terminal:
+                q.put_nowait(None)
+        if state.terminal:
+            for fut in self._terminal_waiters.pop(state.job_id, []):
+                if not fut.done():
+                    fut.set_result(state)
+
+    # --- the embedding API -------------------------------------------------------------
+
+    async def submit(self, job: CompiledJob) -> JobView:
+        """Accept a compiled job. Returns at once; submitting the same job again is a no-op."""
+        assert self.supervisor is not None
+        known = await self.get(job.job_id, missing_ok=True)
+        if known is not None:
+            return known
+        accept = Accept(
+            at=self.clock(),
+            job_id=job.job_id,
+            datasource=job.datasource,
+            interval=job.interval,
+            spec=job.spec,
+            spec_hash=job.spec_hash,
+            max_attempts=job.max_attempts,
+            pipeline=job.pipeline,
+        )
+        placeholder = JobState(
+            job_id=job.job_id, phase="new", datasource=job.datasource, interval=job.interval
+        )
+        self.states.setdefault(job.job_id, placeholder)
+        await self.supervisor.ask(StartJob(job.job_id, accept), timeout=None)
+        return JobView.of(self.states[job.job_id])
+
+    async def get(self, job_id: str, *, missing_ok: bool = False) -> JobView | None:
+        """The job's current view (from memory, or folded from the log)."""
+        state = self.states.get(job_id)
+        if state is None:
+            state = await load_state(self.log, job_id)
+            if state.phase == "new":
+                if missing_ok:
+                    return None
+                raise UnknownJobError(job_id)
+            if state.terminal:
+                self.states[job_id] = state
+        return JobView.of(state)
+
+    def jobs(self) -> list[JobView]:
+        return [JobView.of(s) for s in self.states.values() if s.phase != "new"]
+
+    async def wait(self, job_id: str, *, timeout: float | None = None) -> JobView:
+        """Wait until the job is terminal; return its final view."""
+        view = await self.get(job_id)
+        assert view is not None
+        if view.terminal:
+            return view
+        fut: asyncio.Future[JobState] = asyncio.get_running_loop().create_future()
+        self._terminal_waiters[job_id].append(fut)
+        state = await asyncio.wait_for(fut, timeout)
+        return JobView.of(state)
+
+    async def watch(self, job_id: str) -> AsyncIterator[JobUpdate]:
+        """Every transition of the job from now on, ending after its terminal one."""
+        view = await self.get(job_id)
+        assert view is not None
+        if view.terminal:
+            yield JobUpdate(view, [])
+            return
+        queue: asyncio.Queue[JobUpdate | None] = asyncio.Queue()
+        self._watchers[job_id].add(queue)
+        try:
+            while True:
+                update = await queue.get()
+                if update is None:
+                    return
+                yield update
+        finally:
+            self._watchers[job_id].discard(queue)
+
+    async def cancel(self, job_id: str, reason: str = "user") -> JobView:
+        """Shut the job's Druid task down and end the job as cancelled. Harmless twice."""
+        assert self.supervisor is not None
+        view = await self.get(job_id)
+        assert view is not None
+        if view.terminal:
+            return view
+        await self.supervisor.ask(
+            Tell(job_id, Cancel(at=self.clock(), reason=reason)), timeout=None
+        )
+        return await self.get(job_id) or view
+
+    async def history(self, job_id: str) -> list[Any]:
+        return await self.log.read_stream(stream_id(job_id))
+
+    def live_count(self) -> int:
+        return sum(1 for s in self.states.values() if s.phase not in TERMINAL and s.phase != "new")

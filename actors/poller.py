@@ -1,0 +1,297 @@
+"""The status poller: one actor watches every live Druid task for every job.
+
+Each poll round asks about the tasks that are due, in bulk:
+
+1. `POST /taskStatus` with the due ids, in chunks (`chunk` ids per request); the answer gives
+   RUNNING / SUCCESS / FAILED but no runner state;
+2. `GET /tasks?max=0` (active tasks only, with `runnerStatusCode`), at most every
+   `phase_refresh_s`, when a due task is RUNNING: this tells WAITING / PENDING / RUNNING
+   apart, which phase deadlines need;
+3. an id missing from the bulk answer is confirmed with `GET /task/{id}/status` before it
+   is reported lost (404), since the Overlord is eventually consistent.
+
+So a round costs ceil(due / chunk) + at most 1 requests (+ one per missing id), however
+many tasks are watched. Cadence is per task: the first poll comes after `first_delay_s`,
+and while nothing changes the delay grows by `factor` up to `ceiling_s`, with jitter so that
+tasks submitted together spread out; a change resets it. Watchers hear only about changes.
+While the Overlord is unreachable, due tasks back off and nothing is reported.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+import structlog
+
+from actors.errors import ActorStoppedError, MailboxFullError
+from actors.ports import Clock, Overlord
+from actors.runtime import Actor, ActorRef
+from actors.task_fsm import Lost, Observed
+from overlord.errors import OverlordError, TaskNotFoundError
+from overlord.models import TERMINAL_STATUSES
+
+log = structlog.get_logger("druid_orch.poller")
+
+
+class PollerConfig(msgspec.Struct, frozen=True, kw_only=True):
+    first_delay_s: float = 0.5
+    ceiling_s: float = 2.0
+    factor: float = 2.0
+    jitter: float = 0.2
+    chunk: int = 500
+    phase_refresh_s: float = 5.0
+
+
+@dataclass(slots=True)
+class Watch:
+    task_id: str
+    subscriber: ActorRef[Any]
+
+
+@dataclass(slots=True)
+class Unwatch:
+    task_id: str
+
+
+@dataclass(slots=True)
+class _Entry:
+    subscriber: ActorRef[Any]
+    next_due: float
+    interval: float
+    last: tuple[str, str | None] | None = None
+
+
+@dataclass(slots=True)
+class PollerStats:
+    rounds: int = 0
+    requests: int = 0
+    bulk_requests: int = 0
+    single_requests: int = 0
+    listing_requests: int = 0
+    changes: int = 0
+    lost: int = 0
+    errors: int = 0
+    last_round_s: float = 0.0
+
+
+class StatusPoller(Actor[Watch | Unwatch]):
+    def __init__(
+        self,
+        overlord: Overlord,
+        *,
+        config: PollerConfig = PollerConfig(),
+        clock: Clock = time.time,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.overlord = overlord
+        self.config = config
+        self.clock = clock
+        self.rng = rng or random.Random()
+        self.entries: dict[str, _Entry] = {}
+        self.stats = PollerStats()
+        self._wake = asyncio.Event()
+        self._loop_task: asyncio.Task[None] | None = None
+        self._runner: dict[str, str] = {}
+        self._runner_at = float("-inf")
+        self._backoff = 0.0
+
+    async def on_start(self) -> None:
+        self._loop_task = asyncio.create_task(self._poll_forever(), name="status-poller")
+
+    async def on_stop(self) -> None:
+        if self._loop_task is not None:
+            self._loop_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._loop_task
+
+    async def receive(self, message: Watch | Unwatch) -> None:
+        if isinstance(message, Watch):
+            entry = self.entries.get(message.task_id)
+            if entry is None:
+                first = self.config.first_delay_s
+                self.entries[message.task_id] = _Entry(
+                    message.subscriber, self.clock() + self._jittered(first), first
+                )
+                self._wake.set()
+            else:
+                entry.subscriber = message.subscriber
+                entry.last = None  # a restarted actor wants to hear the current status again
+        else:
+            self.entries.pop(message.task_id, None)
+
+    @property
+    def watched(self) -> int:
+        return len(self.entries)
+
+    def _jittered(self, delay: float) -> float:
+        j = self.config.jitter
+        return delay * self.rng.uniform(1 - j, 1 + j)
+
+    async def _poll_forever(self) -> None:
+        while True:
+            now = self.clock()
+            if not self.entries:
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            earliest = min(e.next_due for e in self.entries.values())
+            if earliest > now:
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout=earliest - now)
+                continue
+            started = time.perf_counter()
+            try:
+                await self.poll_round()
+            except Exception as exc:  # a bug here must not stop all polling; log it loudly
+                self.stats.errors += 1
+                log.exception("poll_round_failed", error=repr(exc))
+                await asyncio.sleep(self.config.first_delay_s)
+            self.stats.last_round_s = time.perf_counter() - started
+
+    async def poll_round(self) -> None:
+        """Ask about every due task once; tell subscribers what changed."""
+        now = self.clock()
+        due = [tid for tid, e in self.entries.items() if e.next_due <= now]
+        if not due:
+            return
+        self.stats.rounds += 1
+        try:
+            statuses = await self._bulk(due)
+            running_due = [t for t in due if (s := statuses.get(t)) and s[0] == "RUNNING"]
+            if running_due and now - self._runner_at >= self.config.phase_refresh_s:
+                await self._refresh_runner_states()
+        except OverlordError as exc:
+            self._back_off(due, exc)
+            return
+        self._backoff = 0.0
+        for task_id in due:
+            entry = self.entries.get(task_id)
+            if entry is None:
+                continue
+            seen = statuses.get(task_id)
+            if seen is None:
+                await self._confirm_missing(task_id, entry)
+                continue
+            status, duration, error, location = seen
+            runner = self._runner.get(task_id) if status == "RUNNING" else None
+            self._observe(task_id, entry, status, runner, duration, error, location)
+
+    async def _bulk(self, due: list[str]) -> dict[str, tuple[str, int, str | None, str | None]]:
+        result: dict[str, tuple[str, int, str | None, str | None]] = {}
+        size = self.config.chunk
+        for i in range(0, len(due), size):
+            self.stats.requests += 1
+            self.stats.bulk_requests += 1
+            answer = await self.overlord.bulk_status(due[i : i + size])
+            for task_id, st in answer.items():
+                result[task_id] = (st.status, st.duration, st.error_msg, st.location.describe())
+        return result
+
+    async def _refresh_runner_states(self) -> None:
+        self.stats.requests += 1
+        self.stats.listing_requests += 1
+        rows = await self.overlord.tasks(max_complete=0)
+        self._runner = {
+            r.id: r.runner_status_code or "WAITING" for r in rows if r.status_code == "RUNNING"
+        }
+        self._runner_at = self.clock()
+
+    async def _confirm_missing(self, task_id: str, entry: _Entry) -> None:
+        self.stats.requests += 1
+        self.stats.single_requests += 1
+        try:
+            st = await self.overlord.status(task_id)
+        except TaskNotFoundError:
+            self.stats.lost += 1
+            self.entries.pop(task_id, None)
+            self._deliver(
+                task_id,
+                entry,
+                Lost(
+                    at=self.clock(),
+                    task_id=task_id,
+                    evidence="missing from POST /taskStatus and GET /task/{id}/status "
+                    "answered 404: the Overlord does not know the task",
+                ),
+            )
+            return
+        except OverlordError as exc:
+            self._back_off([task_id], exc)
+            return
+        runner = st.runner_status_code if st.status_code == "RUNNING" else None
+        self._observe(
+            task_id,
+            entry,
+            st.status_code,
+            runner,
+            st.duration,
+            st.error_msg,
+            st.location.describe(),
+        )
+
+    def _observe(
+        self,
+        task_id: str,
+        entry: _Entry,
+        status: str,
+        runner: str | None,
+        duration: int,
+        error: str | None,
+        location: str | None,
+    ) -> None:
+        key = (status, runner)
+        now = self.clock()
+        if key != entry.last:
+            entry.last = key
+            entry.interval = self.config.first_delay_s
+            self.stats.changes += 1
+            self._deliver(
+                task_id,
+                entry,
+                Observed(
+                    at=now,
+                    task_id=task_id,
+                    status=status,
+                    runner_status=runner,
+                    duration_ms=duration,
+                    error_msg=error,
+                    location=location,
+                ),
+            )
+        else:
+            entry.interval = min(self.config.ceiling_s, entry.interval * self.config.factor)
+        if status in TERMINAL_STATUSES:
+            self.entries.pop(task_id, None)
+            self._runner.pop(task_id, None)
+        else:
+            entry.next_due = now + self._jittered(entry.interval)
+
+    def _deliver(self, task_id: str, entry: _Entry, message: Observed | Lost) -> None:
+        try:
+            entry.subscriber.tell(message)
+        except ActorStoppedError:
+            self.entries.pop(task_id, None)
+        except MailboxFullError:
+            entry.last = None  # tell it again next round
+            entry.next_due = self.clock() + self.config.first_delay_s
+
+    def _back_off(self, task_ids: list[str], exc: OverlordError) -> None:
+        self.stats.errors += 1
+        self._backoff = min(
+            self.config.ceiling_s * 4, max(self.config.first_delay_s, self._backoff * 2)
+        )
+        log.warning(
+            "poll_failed", error=str(exc), retry_in_s=round(self._backoff, 2), tasks=len(task_ids)
+        )
+        later = self.clock() + self._jittered(self._backoff)
+        for task_id in task_ids:
+            entry = self.entries.get(task_id)
+            if entry is not None:
+                entry.next_due = max(entry.next_due, later)

@@ -1,0 +1,144 @@
+"""The supervisor: owns the task actors, restarts crashed ones, escalates repeat offenders.
+
+A task actor that raises while handling a message crashes; the supervisor hears of it, records
+`ActorCrashed` in the job's stream, and restarts the actor after a short delay. The new actor
+folds the job's stream, so it resumes from what was recorded and never repeats an effect whose
+outcome is already in the log (an intent without an outcome is checked with the Overlord
+first). Restart intensity is OTP's: more than `max_restarts` crashes within `within_s` and the
+job is marked dead with the crash as evidence, which raises an alert.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+
+from actors.errors import ActorStoppedError
+from actors.policy import Escalate, RestartPolicy, on_child_failure
+from actors.runtime import Actor, ActorRef, spawn
+from actors.task import JobContext, TaskActor, load_state, stream_id
+from actors.task_fsm import Accept, Command, Crashed, decide
+from actors.task_fsm import Escalate as EscalateCommand
+from eventlog.errors import ConcurrencyConflictError
+
+log = structlog.get_logger("druid_orch.supervisor")
+
+
+@dataclass(slots=True)
+class StartJob:
+    job_id: str
+    accept: Accept | None = None
+
+
+@dataclass(slots=True)
+class ChildCrashed:
+    job_id: str
+    error: BaseException
+
+
+@dataclass(slots=True)
+class Tell:
+    """Deliver a command to a job's actor, starting the actor if the job is live."""
+
+    job_id: str
+    command: Command
+
+
+class Supervisor(Actor[StartJob | ChildCrashed | Tell]):
+    mailbox_size = 100_000
+
+    def __init__(self, ctx: JobContext, tg: asyncio.TaskGroup, policy: RestartPolicy) -> None:
+        self.ctx = ctx
+        self.tg = tg
+        self.policy = policy
+        self.children: dict[str, ActorRef[Any]] = {}
+        self.crashes: dict[str, tuple[float, ...]] = {}
+        self.restarts = 0
+        self.escalations = 0
+
+    async def receive(self, message: StartJob | ChildCrashed | Tell) -> Any:
+        if isinstance(message, StartJob):
+            ref = await self._ensure(message.job_id)
+            if message.accept is not None and ref is not None:
+                await ref.send(message.accept)
+            return ref
+        if isinstance(message, Tell):
+            ref = await self._ensure(message.job_id)
+            if ref is not None:
+                await ref.send(message.command)
+            return ref
+        await self._crashed(message.job_id, message.error)
+        return None
+
+    async def _ensure(self, job_id: str) -> ActorRef[Any] | None:
+        ref = self.children.get(job_id)
+        if ref is not None and ref.alive:
+            return ref
+        actor = TaskActor(job_id, self.ctx)
+        ref = await spawn(self.tg, actor, name=f"job:{job_id}", on_crash=self._on_crash)
+        self.children[job_id] = ref
+        self.tg.create_task(self._forget_when_done(job_id, ref))
+        return ref
+
+    async def _forget_when_done(self, job_id: str, ref: ActorRef[Any]) -> None:
+        await ref.join()
+        if self.children.get(job_id) is ref:
+            del self.children[job_id]
+
+    def _on_crash(self, ref: ActorRef[Any], error: BaseException) -> None:
+        job_id = ref.name.removeprefix("job:")
+        # While shutting down the supervisor is gone: the job resumes on the next start.
+        with contextlib.suppress(ActorStoppedError):
+            self.ref.tell(ChildCrashed(job_id, error))
+
+    async def _crashed(self, job_id: str, error: BaseException) -> None:
+        now = self.ctx.clock()
+        crashes, decision = on_child_failure(self.crashes.get(job_id, ()), now, self.policy)
+        self.crashes[job_id] = crashes
+        text = f"{type(error).__name__}: {error}"
+        log.error("actor_crashed", job_id=job_id, error=text, restarts=len(crashes))
+        commands: list[Command] = [Crashed(at=now, error=text[:1000], restarts=len(crashes))]
+        if isinstance(decision, Escalate):
+            self.escalations += 1
+            commands.append(EscalateCommand(at=now, reason=f"{decision.reason}; last: {text}"))
+        for command in commands:
+            await self._append(job_id, command)
+        if isinstance(decision, Escalate):
+            return
+        self.restarts += 1
+        asyncio.get_running_loop().call_later(decision.delay_s, self._restart, job_id)
+
+    async def _append(self, job_id: str, command: Command) -> None:
+        for _ in range(3):
+            state = await load_state(self.ctx.log, job_id)
+            events = decide(state, command)
+            if not events:
+                return
+            new = state
+            from actors.task_fsm import evolve
+
+            for event in events:
+                new = evolve(new, event)
+            try:
+                await self.ctx.log.append(
+                    stream_id(job_id), events, state.version, close_stream=new.terminal
+                )
+            except ConcurrencyConflictError:
+                continue
+            self.ctx.on_transition(new, events)
+            return
+
+    def _restart(self, job_id: str) -> None:
+        if self.ref.alive:
+            with contextlib.suppress(Exception):
+                self.ref.tell(StartJob(job_id))
+
+    async def on_stop(self) -> None:
+        for ref in list(self.children.values()):
+            ref.stop()
+        for ref in list(self.children.values()):
+            await ref.join()

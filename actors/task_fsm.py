@@ -1,0 +1,596 @@
+"""The job finite-state machine, as pure functions (decider style).
+
+Theory of operation
+-------------------
+A job's behaviour is three pure functions with no I/O, no clock and no randomness (time and
+random delays come in on the commands):
+
+* `decide(state, command) -> list[Event]`: what the command means, given the state;
+* `evolve(state, event) -> state`: how a recorded event changes the state;
+* `next_effect(state) -> Effect | None`: what the new state asks the actor to do.
+
+The actor loop is: receive a command, `decide`, append the events to the log (write-ahead),
+`evolve`, then carry out `next_effect`. Replay is `fold(evolve, initial, events)`, the same code
+as live operation, and because effects derive from state, a replayed job resumes by itself: an
+intent without its outcome (`submitting`) asks for the submission again, which the actor
+resolves by asking the Overlord first.
+
+Phases:
+
+    new -> accepted -> submitting -> submitted -> waiting | pending | running
+        -> succeeded                                  (terminal)
+        -> failed -> retry_wait -> submitting ...     (transient, attempts left)
+                  -> dead                             (structural or out of attempts; terminal)
+    any live phase -> cancelling -> cancelled         (terminal)
+
+Terminal phases absorb everything: `decide` returns no events for them, and `evolve` refuses
+any event after them (a tampered or buggy log). At most one Druid task is live per job: a new
+attempt's intent is only possible from `retry_wait`, which is only reached after the previous
+task was seen FAILED, lost or rejected.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import msgspec
+from msgspec.structs import replace
+
+from actors.errors import InvalidTransitionError
+from eventlog.events import (
+    ActorCrashed,
+    CancelRequested,
+    Classification,
+    Event,
+    FailureClassified,
+    JobAccepted,
+    JobCancelled,
+    JobDead,
+    JobEvent,
+    PhaseDeadlineExceeded,
+    RetryScheduled,
+    ShutdownConfirmed,
+    ShutdownIntended,
+    StatusObserved,
+    SubmitDeferred,
+    SubmitIntended,
+    SubmitRejected,
+    Submitted,
+    TaskFailed,
+    TaskSucceeded,
+)
+from specs.compiler import task_id_for
+
+Phase = Literal[
+    "new",
+    "accepted",
+    "submitting",
+    "submitted",
+    "waiting",
+    "pending",
+    "running",
+    "failed",
+    "retry_wait",
+    "cancelling",
+    "succeeded",
+    "cancelled",
+    "dead",
+]
+TERMINAL: frozenset[str] = frozenset({"succeeded", "cancelled", "dead"})
+DRUID_LIVE: frozenset[str] = frozenset({"submitted", "waiting", "pending", "running"})
+RUNNER_PHASES = {"WAITING": "waiting", "PENDING": "pending", "RUNNING": "running"}
+SHUTDOWN_BY_USER = "Shutdown request from user"
+
+STATE_SCHEMA_VERSION = 1  # bump when JobState changes shape: stale snapshots are then ignored
+
+
+class JobState(msgspec.Struct, frozen=True, kw_only=True):
+    job_id: str = ""
+    phase: Phase = "new"
+    version: int = 0
+    datasource: str = ""
+    interval: str = ""
+    spec: dict[str, Any] = {}
+    spec_hash: str = ""
+    pipeline: str | None = None
+    max_attempts: int = 1
+    attempt: int = 0
+    task_id: str | None = None
+    accepted_at: float | None = None
+    phase_since: float | None = None
+    finished_at: float | None = None
+    submit_not_before: float | None = None
+    retry_not_before: float | None = None
+    shutdown: Literal["none", "intended", "confirmed"] = "none"
+    cancel_requested: bool = False
+    deadline_exceeded: str | None = None
+    last_error: str | None = None
+    failure_source: str | None = None
+    failure_http_status: int | None = None
+    failure_error_code: str | None = None
+    classification: Classification | None = None
+    rule: str | None = None
+    restarts: int = 0
+
+    @property
+    def terminal(self) -> bool:
+        return self.phase in TERMINAL
+
+
+# --- commands: what the actor receives (time and random delays come in here) -----------
+
+
+class Command(msgspec.Struct, frozen=True, kw_only=True):
+    at: float
+
+
+class Accept(Command, frozen=True):
+    job_id: str
+    datasource: str
+    interval: str
+    spec: dict[str, Any]
+    spec_hash: str
+    max_attempts: int
+    pipeline: str | None = None
+
+
+class BeginAttempt(Command, frozen=True):
+    """Start the first attempt, or the next one once the retry delay has passed."""
+
+
+class SubmitOk(Command, frozen=True):
+    task_id: str
+
+
+class SubmitAlreadyExists(Command, frozen=True):
+    """The Overlord said "already exists" and a status call confirmed the task is there."""
+
+    task_id: str
+    status: str
+
+
+class SubmitUnknown(Command, frozen=True):
+    """The POST's outcome is unknown; try the same id again after `retry_after_s`."""
+
+    task_id: str
+    error: str
+    retry_after_s: float
+
+
+class SubmitRefused(Command, frozen=True):
+    task_id: str
+    http_status: int
+    error_code: str | None
+    message: str
+
+
+class Observed(Command, frozen=True):
+    """The Overlord's view of a task, sent by the poller when it changes."""
+
+    task_id: str
+    status: str
+    runner_status: str | None = None
+    duration_ms: int = -1
+    error_msg: str | None = None
+    location: str | None = None
+
+
+class Lost(Command, frozen=True):
+    """The Overlord does not know the task (confirmed by a single status call)."""
+
+    task_id: str
+    evidence: str
+
+
+class Analysed(Command, frozen=True):
+    """The failure's classification, with the retry delay drawn by the actor."""
+
+    task_id: str
+    classification: Classification
+    rule: str
+    reason: str
+    report_excerpt: dict[str, Any] | None = None
+    evidence_source: str = "status"
+    retry_delay_s: float = 0.0
+
+
+class Cancel(Command, frozen=True):
+    reason: str = "user"
+
+
+class ShutdownDone(Command, frozen=True):
+    task_id: str
+    http_status: int = 200
+
+
+class CheckDeadlines(Command, frozen=True):
+    """Compare time spent in the current Druid phase with the limits (seconds, None = none)."""
+
+    waiting_s: float | None = None
+    pending_s: float | None = None
+    running_s: float | None = None
+
+
+class Escalate(Command, frozen=True):
+    """The supervisor gives up on the job (restart intensity exceeded)."""
+
+    reason: str
+
+
+class Crashed(Command, frozen=True):
+    error: str
+    restarts: int
+
+
+# --- effects: what the state asks the actor to do ---------------------------------------
+
+
+class Effect(msgspec.Struct, frozen=True):
+    pass
+
+
+class StartAttempt(Effect, frozen=True):
+    not_before: float | None = None
+
+
+class SubmitTask(Effect, frozen=True):
+    task_id: str
+    not_before: float | None = None
+
+
+class WatchTask(Effect, frozen=True):
+    task_id: str
+
+
+class AnalyseFailure(Effect, frozen=True):
+    task_id: str | None
+    source: str
+
+
+class ShutdownTask(Effect, frozen=True):
+    task_id: str
+
+
+class Finished(Effect, frozen=True):
+    pass
+
+
+# --- decide ------------------------------------------------------------------------------
+
+
+def decide(state: JobState, command: Command) -> list[JobEvent]:
+    """The events that `command` causes in `state` (possibly none)."""
+    at = command.at
+    if state.terminal:
+        return []
+    match command:
+        case Accept():
+            if state.phase != "new":
+                return []
+            return [
+                JobAccepted(
+                    at=at,
+                    job_id=command.job_id,
+                    datasource=command.datasource,
+                    interval=command.interval,
+                    spec=command.spec,
+                    spec_hash=command.spec_hash,
+                    max_attempts=command.max_attempts,
+                    pipeline=command.pipeline,
+                )
+            ]
+        case BeginAttempt():
+            if state.phase == "accepted" or (
+                state.phase == "retry_wait"
+                and (state.retry_not_before is None or at >= state.retry_not_before)
+            ):
+                attempt = state.attempt + 1
+                return [
+                    SubmitIntended(
+                        at=at, attempt=attempt, task_id=task_id_for(state.job_id, attempt)
+                    )
+                ]
+            return []
+        case SubmitOk(task_id=tid) if state.phase == "submitting" and tid == state.task_id:
+            return [Submitted(at=at, attempt=state.attempt, task_id=tid)]
+        case SubmitAlreadyExists(task_id=tid) if (
+            state.phase == "submitting" and tid == state.task_id
+        ):
+            return [
+                Submitted(
+                    at=at,
+                    attempt=state.attempt,
+                    task_id=tid,
+                    adopted=True,
+                    evidence=f"duplicate id; Overlord status {command.status}",
+                )
+            ]
+        case SubmitUnknown(task_id=tid) if state.phase == "submitting" and tid == state.task_id:
+            return [
+                SubmitDeferred(
+                    at=at,
+                    attempt=state.attempt,
+                    task_id=tid,
+                    error=command.error,
+                    retry_after_s=command.retry_after_s,
+                )
+            ]
+        case SubmitRefused(task_id=tid) if state.phase == "submitting" and tid == state.task_id:
+            return [
+                SubmitRejected(
+                    at=at,
+                    attempt=state.attempt,
+                    task_id=tid,
+                    http_status=command.http_status,
+                    error_code=command.error_code,
+                    message=command.message,
+                )
+            ]
+        case Observed(task_id=tid) if tid == state.task_id:
+            return _observed(state, command)
+        case Lost(task_id=tid) if tid == state.task_id and (
+            state.phase in DRUID_LIVE or state.phase == "cancelling"
+        ):
+            events: list[JobEvent] = [
+                TaskFailed(at=at, task_id=tid, error_msg=command.evidence, source="lost")
+            ]
+            if state.phase == "cancelling":
+                events.append(JobCancelled(at=at, task_id=tid))
+            return events
+        case Analysed(task_id=tid) if state.phase == "failed" and state.classification is None:
+            return _analysed(state, command, tid)
+        case Cancel():
+            return _cancel(state, command)
+        case ShutdownDone(task_id=tid) if tid == state.task_id and state.shutdown == "intended":
+            done: list[JobEvent] = [
+                ShutdownConfirmed(at=at, task_id=tid, http_status=command.http_status)
+            ]
+            if command.http_status == 404 and state.phase == "cancelling":
+                done.append(JobCancelled(at=at, task_id=None))
+            return done
+        case CheckDeadlines():
+            return _deadlines(state, command)
+        case Escalate():
+            return [JobDead(at=at, reason=command.reason, rule="restart-intensity")]
+        case Crashed():
+            return [ActorCrashed(at=at, error=command.error, restarts=command.restarts)]
+    return []
+
+
+def _observed(state: JobState, obs: Observed) -> list[JobEvent]:
+    at, tid = obs.at, obs.task_id
+    if state.phase not in DRUID_LIVE and state.phase != "cancelling":
+        return []
+    if obs.status == "SUCCESS":
+        return [TaskSucceeded(at=at, task_id=tid, duration_ms=obs.duration_ms)]
+    if obs.status == "FAILED":
+        events: list[JobEvent] = [
+            TaskFailed(at=at, task_id=tid, error_msg=obs.error_msg, duration_ms=obs.duration_ms)
+        ]
+        if state.phase == "cancelling":
+            events.append(JobCancelled(at=at, task_id=tid))
+        return events
+    runner = RUNNER_PHASES.get(obs.runner_status or "")
+    if runner is None or runner == state.phase or state.phase == "cancelling":
+        return []
+    return [
+        StatusObserved(
+            at=at, task_id=tid, runner_status=obs.runner_status or "", location=obs.location
+        )
+    ]
+
+
+def _analysed(state: JobState, cmd: Analysed, tid: str) -> list[JobEvent]:
+    events: list[JobEvent] = [
+        FailureClassified(
+            at=cmd.at,
+            task_id=tid,
+            classification=cmd.classification,
+            rule=cmd.rule,
+            reason=cmd.reason,
+            report_excerpt=cmd.report_excerpt,
+            evidence_source=cmd.evidence_source,
+        )
+    ]
+    if cmd.classification == "structural":
+        events.append(JobDead(at=cmd.at, reason=f"structural failure: {cmd.reason}", rule=cmd.rule))
+    elif state.attempt >= state.max_attempts:
+        events.append(
+            JobDead(
+                at=cmd.at,
+                reason=f"transient failure, but all {state.max_attempts} attempts are used: "
+                f"{cmd.reason}",
+                rule=cmd.rule,
+            )
+        )
+    else:
+        events.append(
+            RetryScheduled(
+                at=cmd.at,
+                next_attempt=state.attempt + 1,
+                delay_s=cmd.retry_delay_s,
+                not_before=cmd.at + cmd.retry_delay_s,
+            )
+        )
+    return events
+
+
+def _cancel(state: JobState, cmd: Cancel) -> list[JobEvent]:
+    at = cmd.at
+    if state.phase == "cancelling" or state.cancel_requested:
+        return []
+    requested = CancelRequested(at=at, reason=cmd.reason)
+    if state.phase in DRUID_LIVE or state.phase == "submitting":
+        assert state.task_id is not None
+        if state.shutdown != "none":  # a deadline shutdown is already under way
+            return [requested]
+        return [requested, ShutdownIntended(at=at, task_id=state.task_id, reason="cancel")]
+    return [requested, JobCancelled(at=at, task_id=None)]
+
+
+def _deadlines(state: JobState, cmd: CheckDeadlines) -> list[JobEvent]:
+    if state.phase not in ("waiting", "pending", "running") or state.deadline_exceeded:
+        return []
+    if state.shutdown != "none" or state.phase_since is None or state.task_id is None:
+        return []
+    limit = {"waiting": cmd.waiting_s, "pending": cmd.pending_s, "running": cmd.running_s}[
+        state.phase
+    ]
+    elapsed = cmd.at - state.phase_since
+    if limit is None or elapsed <= limit:
+        return []
+    return [
+        PhaseDeadlineExceeded(
+            at=cmd.at, task_id=state.task_id, phase=state.phase, limit_s=limit, elapsed_s=elapsed
+        ),
+        ShutdownIntended(at=cmd.at, task_id=state.task_id, reason="deadline"),
+    ]
+
+
+# --- evolve ------------------------------------------------------------------------------
+
+
+def evolve(state: JobState, event: Event) -> JobState:
+    """The state after `event`. Raises InvalidTransitionError for an event the phase forbids."""
+    s = _evolve(state, event)
+    return replace(s, version=state.version + 1)
+
+
+def _evolve(state: JobState, event: Event) -> JobState:
+    phase = state.phase
+    if phase in TERMINAL:
+        raise InvalidTransitionError(phase, event)
+    match event:
+        case JobAccepted() if phase == "new":
+            return replace(
+                state,
+                phase="accepted",
+                job_id=event.job_id,
+                datasource=event.datasource,
+                interval=event.interval,
+                spec=event.spec,
+                spec_hash=event.spec_hash,
+                pipeline=event.pipeline,
+                max_attempts=event.max_attempts,
+                accepted_at=event.at,
+            )
+        case SubmitIntended() if phase in ("accepted", "retry_wait") and (
+            event.attempt == state.attempt + 1
+        ):
+            return replace(
+                state,
+                phase="submitting",
+                attempt=event.attempt,
+                task_id=event.task_id,
+                phase_since=event.at,
+                submit_not_before=None,
+                retry_not_before=None,
+                shutdown="none",
+                deadline_exceeded=None,
+                failure_source=None,
+                failure_http_status=None,
+                failure_error_code=None,
+                classification=None,
+                rule=None,
+            )
+        case SubmitDeferred() if phase == "submitting" and event.task_id == state.task_id:
+            return replace(
+                state, last_error=event.error, submit_not_before=event.at + event.retry_after_s
+            )
+        case Submitted() if phase == "submitting" and event.task_id == state.task_id:
+            return replace(state, phase="submitted", phase_since=event.at, submit_not_before=None)
+        case SubmitRejected() if phase == "submitting" and event.task_id == state.task_id:
+            return replace(
+                state,
+                phase="failed",
+                last_error=event.message,
+                failure_source="rejected",
+                failure_http_status=event.http_status,
+                failure_error_code=event.error_code,
+                finished_at=event.at,
+            )
+        case StatusObserved() if phase in DRUID_LIVE and event.task_id == state.task_id:
+            new_phase = RUNNER_PHASES.get(event.runner_status)
+            if new_phase is None:
+                raise InvalidTransitionError(phase, event)
+            return replace(state, phase=new_phase, phase_since=event.at)
+        case TaskSucceeded() if (
+            phase in DRUID_LIVE or phase == "cancelling"
+        ) and event.task_id == state.task_id:
+            return replace(state, phase="succeeded", finished_at=event.at)
+        case TaskFailed() if event.task_id == state.task_id and (
+            phase in DRUID_LIVE or phase == "cancelling"
+        ):
+            next_phase: Phase = "cancelling" if phase == "cancelling" else "failed"
+            return replace(
+                state,
+                phase=next_phase,
+                last_error=event.error_msg,
+                failure_source=event.source,
+                finished_at=event.at,
+            )
+        case FailureClassified() if phase == "failed" and state.classification is None:
+            return replace(state, classification=event.classification, rule=event.rule)
+        case RetryScheduled() if phase == "failed" and event.next_attempt == state.attempt + 1:
+            return replace(state, phase="retry_wait", retry_not_before=event.not_before)
+        case JobDead():
+            return replace(
+                state,
+                phase="dead",
+                finished_at=event.at,
+                last_error=state.last_error or event.reason,
+            )
+        case CancelRequested() if not state.cancel_requested:
+            live = phase in DRUID_LIVE or phase == "submitting"
+            return replace(state, cancel_requested=True, phase="cancelling" if live else phase)
+        case ShutdownIntended() if (
+            (phase in DRUID_LIVE or phase == "cancelling")
+            and event.task_id == state.task_id
+            and state.shutdown == "none"
+        ):
+            return replace(state, shutdown="intended")
+        case ShutdownConfirmed() if state.shutdown == "intended" and event.task_id == state.task_id:
+            return replace(state, shutdown="confirmed")
+        case JobCancelled() if state.cancel_requested:
+            return replace(state, phase="cancelled", finished_at=event.at)
+        case PhaseDeadlineExceeded() if phase in DRUID_LIVE and event.task_id == state.task_id:
+            return replace(state, deadline_exceeded=event.phase)
+        case ActorCrashed():
+            return replace(state, restarts=event.restarts)
+    raise InvalidTransitionError(phase, event)
+
+
+def fold(events: list[Event] | tuple[Event, ...], state: JobState | None = None) -> JobState:
+    """Replay: the state after applying `events` in order from `state` (or from scratch)."""
+    current = state or JobState()
+    for event in events:
+        current = evolve(current, event)
+    return current
+
+
+# --- next_effect -------------------------------------------------------------------------
+
+
+def next_effect(state: JobState) -> Effect | None:
+    """What the state asks the actor to do next, or None to wait for a message."""
+    phase = state.phase
+    if phase in TERMINAL:
+        return Finished()
+    if phase == "accepted":
+        return StartAttempt()
+    if phase == "retry_wait":
+        return StartAttempt(not_before=state.retry_not_before)
+    if phase == "submitting":
+        assert state.task_id is not None
+        if state.cancel_requested:
+            return None
+        return SubmitTask(state.task_id, not_before=state.submit_not_before)
+    if phase == "failed":
+        if state.classification is None:
+            return AnalyseFailure(state.task_id, source=state.failure_source or "status")
+        return None
+    if state.task_id is not None and (phase in DRUID_LIVE or phase == "cancelling"):
+        if state.shutdown == "intended":
+            return ShutdownTask(state.task_id)
+        return WatchTask(state.task_id)
+    return None

@@ -1,0 +1,51 @@
+"""Errors raised by the event log.
+
+Each class says who is at fault and whether retrying can help (`retryable`), so callers
+(the supervisor, the CLI) can decide without parsing messages.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+
+class EventLogError(Exception):
+    """Base class of every event-log error."""
+
+    retryable: ClassVar[bool] = False
+
+
+class ConcurrencyConflictError(EventLogError):
+    """An append expected a stream version that another append already took."""
+
+    def __init__(self, stream_id: str, expected_version: int, actual_version: int) -> None:
+        self.stream_id = stream_id
+        self.expected_version = expected_version
+        self.actual_version = actual_version
+        super().__init__(
+            f"stream {stream_id!r} is at version {actual_version}, "
+            f"but the append expected version {expected_version}"
+        )
+
+
+class CorruptEventError(EventLogError):
+    """A stored row cannot be decoded, or the database file is not ours or is damaged."""
+
+    def __init__(self, message: str, *, seq: int | None = None) -> None:
+        self.seq = seq
+        where = f" at seq {seq}" if seq is not None else ""
+        super().__init__(f"{message}{where}")
+
+
+class SchemaVersionError(EventLogError):
+    """The database file was written by a newer (or unknown) version of druid-orchestrator."""
+
+
+class EventLogUnavailableError(EventLogError):
+    """The database refused a write (disk full, read-only file, lock timeout); retry later."""
+
+    retryable: ClassVar[bool] = True
+
+
+class EventLogClosedError(EventLogError):
+    """The log was closed while an append was waiting for its commit."""

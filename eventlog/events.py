@@ -1,0 +1,249 @@
+"""Event types: every decision the orchestrator makes, as a permanent record.
+
+Rules for evolving these classes (a stored event is permanent):
+
+* Tags are explicit strings; renaming a class never changes the log.
+* New fields only with defaults, so old rows still decode.
+* A breaking change gets a new class with a new tag, and the old tag keeps decoding through an
+  upcaster in `eventlog.upcasting` that turns the old shape into the new class.
+
+Events carry the Overlord's answers that led to them (status payloads, report excerpts), so
+replaying a stream never needs the network.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import msgspec
+
+Classification = Literal["transient", "structural"]
+
+
+class Event(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):
+    """Base of every event. `at` is wall-clock seconds from the writer's injected clock."""
+
+    at: float
+
+
+# --- job lifecycle -------------------------------------------------------------------------
+
+
+class JobAccepted(Event, frozen=True, tag="job_accepted"):
+    """A job entered the orchestrator: one datasource, one interval, one compiled spec."""
+
+    job_id: str
+    datasource: str
+    interval: str
+    spec: dict[str, Any]
+    spec_hash: str
+    max_attempts: int = 3
+    pipeline: str | None = None
+
+
+class SubmitIntended(Event, frozen=True, tag="submit_intended"):
+    """Write-ahead intent: attempt `attempt` is about to be POSTed with id `task_id`."""
+
+    attempt: int
+    task_id: str
+
+
+class Submitted(Event, frozen=True, tag="submitted"):
+    """The Overlord holds `task_id`. `adopted` means we learnt it by asking, not from the POST."""
+
+    attempt: int
+    task_id: str
+    adopted: bool = False
+    evidence: str | None = None
+
+
+class SubmitDeferred(Event, frozen=True, tag="submit_deferred"):
+    """The POST's outcome is unknown (transport error, 5xx); the same id will be tried again."""
+
+    attempt: int
+    task_id: str
+    error: str
+    retry_after_s: float
+
+
+class SubmitRejected(Event, frozen=True, tag="submit_rejected"):
+    """The Overlord refused the spec (4xx other than duplicate id)."""
+
+    attempt: int
+    task_id: str
+    http_status: int
+    error_code: str | None
+    message: str
+
+
+class StatusObserved(Event, frozen=True, tag="status_observed"):
+    """The task moved between WAITING, PENDING and RUNNING on the Overlord."""
+
+    task_id: str
+    runner_status: str
+    location: str | None = None
+
+
+class TaskSucceeded(Event, frozen=True, tag="task_succeeded"):
+    task_id: str
+    duration_ms: int
+
+
+class TaskFailed(Event, frozen=True, tag="task_failed"):
+    """Druid reported FAILED, or the task was lost. `source` says how we know."""
+
+    task_id: str
+    error_msg: str | None
+    duration_ms: int = -1
+    source: Literal["status", "lost", "rejected"] = "status"
+
+
+class FailureClassified(Event, frozen=True, tag="failure_classified"):
+    """Why a failure is transient or structural, with the evidence that decided it."""
+
+    task_id: str
+    classification: Classification
+    rule: str
+    reason: str
+    report_excerpt: dict[str, Any] | None = None
+    evidence_source: str = "status"
+
+
+class RetryScheduled(Event, frozen=True, tag="retry_scheduled"):
+    next_attempt: int
+    delay_s: float
+    not_before: float
+
+
+class JobDead(Event, frozen=True, tag="job_dead"):
+    """The job will not be retried; a person must look at it."""
+
+    reason: str
+    rule: str | None = None
+
+
+class CancelRequested(Event, frozen=True, tag="cancel_requested"):
+    reason: str = "user"
+
+
+class ShutdownIntended(Event, frozen=True, tag="shutdown_intended"):
+    """Write-ahead intent for `POST /task/{id}/shutdown`."""
+
+    task_id: str
+    reason: Literal["cancel", "deadline"] = "cancel"
+
+
+class ShutdownConfirmed(Event, frozen=True, tag="shutdown_confirmed"):
+    task_id: str
+    http_status: int = 200
+
+
+class JobCancelled(Event, frozen=True, tag="job_cancelled"):
+    task_id: str | None = None
+
+
+class PhaseDeadlineExceeded(Event, frozen=True, tag="phase_deadline_exceeded"):
+    task_id: str
+    phase: str
+    limit_s: float
+    elapsed_s: float
+
+
+class ActorCrashed(Event, frozen=True, tag="actor_crashed"):
+    """The job's actor raised; the supervisor restarts it or escalates."""
+
+    error: str
+    restarts: int
+
+
+# --- circuit breakers and reconciliation ---------------------------------------------------
+
+
+class BreakerOpened(Event, frozen=True, tag="breaker_opened"):
+    breaker: str
+    reason: str
+    until: float | None = None
+
+
+class BreakerHalfOpened(Event, frozen=True, tag="breaker_half_opened"):
+    breaker: str
+
+
+class BreakerClosed(Event, frozen=True, tag="breaker_closed"):
+    breaker: str
+    reason: str = "probe succeeded"
+
+
+class ReconcileDecided(Event, frozen=True, tag="reconcile_decided"):
+    """A decision taken while merging the log with the Overlord's view."""
+
+    job_id: str | None
+    task_id: str
+    decision: str
+    evidence: str
+
+
+JobEvent = (
+    JobAccepted
+    | SubmitIntended
+    | Submitted
+    | SubmitDeferred
+    | SubmitRejected
+    | StatusObserved
+    | TaskSucceeded
+    | TaskFailed
+    | FailureClassified
+    | RetryScheduled
+    | JobDead
+    | CancelRequested
+    | ShutdownIntended
+    | ShutdownConfirmed
+    | JobCancelled
+    | PhaseDeadlineExceeded
+    | ActorCrashed
+)
+
+AnyEvent = JobEvent | BreakerOpened | BreakerHalfOpened | BreakerClosed | ReconcileDecided
+
+EVENT_TYPES: tuple[type[Event], ...] = (
+    JobAccepted,
+    SubmitIntended,
+    Submitted,
+    SubmitDeferred,
+    SubmitRejected,
+    StatusObserved,
+    TaskSucceeded,
+    TaskFailed,
+    FailureClassified,
+    RetryScheduled,
+    JobDead,
+    CancelRequested,
+    ShutdownIntended,
+    ShutdownConfirmed,
+    JobCancelled,
+    PhaseDeadlineExceeded,
+    ActorCrashed,
+    BreakerOpened,
+    BreakerHalfOpened,
+    BreakerClosed,
+    ReconcileDecided,
+)
+
+_ENCODER = msgspec.json.Encoder()
+_DECODER = msgspec.json.Decoder(AnyEvent)
+
+
+def event_tag(event: Event) -> str:
+    """The stored tag of an event (its `type` field on the wire)."""
+    tag = type(event).__struct_config__.tag
+    assert isinstance(tag, str)
+    return tag
+
+
+def encode_event(event: Event) -> bytes:
+    return _ENCODER.encode(event)
+
+
+def decode_event(body: bytes) -> AnyEvent:
+    """Decode one stored body; raises `msgspec.ValidationError`/`DecodeError` on bad input."""
+    return _DECODER.decode(body)

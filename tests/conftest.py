@@ -1,0 +1,89 @@
+"""Shared fixtures: the Overlord simulator behind a real HTTP server, a client pointed at it,
+a file-backed event log, and a leak guard that fails any test leaving asyncio tasks behind.
+
+`--overlord URL` points the contract suite at a real Overlord instead of the simulator.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from aiohttp.test_utils import TestServer
+from hypothesis import HealthCheck, settings
+
+from eventlog.store import EventLog
+from overlord.client import HttpOverlord, RetryPolicy
+from overlord.simulator import SimConfig, Simulator
+
+settings.register_profile(
+    "ci", max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.register_profile("dev", max_examples=50, deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--overlord",
+        default=None,
+        help="run the Overlord contract tests against this URL instead of the simulator",
+    )
+
+
+@pytest.fixture
+def simulator() -> Simulator:
+    return Simulator(SimConfig())
+
+
+@pytest.fixture
+async def sim_server(simulator: Simulator) -> AsyncIterator[TestServer]:
+    server = TestServer(simulator.app())
+    await server.start_server()
+    try:
+        yield server
+    finally:
+        await server.close()
+
+
+@pytest.fixture
+async def overlord(sim_server: TestServer) -> AsyncIterator[HttpOverlord]:
+    client = HttpOverlord(
+        str(sim_server.make_url("")).rstrip("/"),
+        retry=RetryPolicy(attempts=3, base_s=0.01, cap_s=0.05),
+    )
+    try:
+        yield client
+    finally:
+        await client.close()
+
+
+@pytest.fixture
+async def event_log(tmp_path: Path) -> AsyncIterator[EventLog]:
+    log = await EventLog.open(tmp_path / "events.db")
+    try:
+        yield log
+    finally:
+        await log.close()
+
+
+@pytest.fixture(autouse=True)
+async def no_leaked_tasks() -> AsyncIterator[None]:
+    """Fail a test that leaves asyncio tasks (actors, pollers, writers) running."""
+    before = set(asyncio.all_tasks())
+    yield
+    # Give cancelled tasks one loop turn to finish unwinding.
+    await asyncio.sleep(0)
+    leaked = [
+        t
+        for t in asyncio.all_tasks() - before
+        if not t.done() and t is not asyncio.current_task()
+    ]
+    if leaked:
+        for task in leaked:
+            task.cancel()
+        names = ", ".join(sorted(t.get_name() for t in leaked))
+        pytest.fail(f"test leaked {len(leaked)} running asyncio task(s): {names}")
