@@ -78,9 +78,7 @@ async def no_leaked_tasks() -> AsyncIterator[None]:
     # Give cancelled tasks one loop turn to finish unwinding.
     await asyncio.sleep(0)
     leaked = [
-        t
-        for t in asyncio.all_tasks() - before
-        if not t.done() and t is not asyncio.current_task()
+        t for t in asyncio.all_tasks() - before if not t.done() and t is not asyncio.current_task()
     ]
     if leaked:
         for task in leaked:

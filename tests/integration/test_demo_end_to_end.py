@@ -47,7 +47,9 @@ async def test_demo_runs_every_job_to_its_expected_state_and_the_log_tells_each_
             # every submission is preceded by its own intent, attempts count up from 1
             assert [e.attempt for e in intents] == list(range(1, len(intents) + 1))
             for sub in submitted:
-                first_intent = next(i for i, e in enumerate(events) if e is intents[sub.attempt - 1])
+                first_intent = next(
+                    i for i, e in enumerate(events) if e is intents[sub.attempt - 1]
+                )
                 assert first_intent < events.index(sub)
             retried += sum(isinstance(e, RetryScheduled) for e in events)
             if index == CORRUPT_DAY:
