@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import importlib
 import signal
 import sys
 from collections.abc import Callable, Coroutine, Sequence
@@ -54,6 +55,8 @@ def cmd_sim(args: argparse.Namespace) -> int:
     return _run(main())
 
 
+COMMAND_MODULES: tuple[str, ...] = ()
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "demo": cmd_demo,
     "sim": cmd_sim,
@@ -77,6 +80,11 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--port", type=int, default=8090)
     sim.add_argument("--seed", type=int, default=None)
     sim.add_argument("--scenario", help="TOML scenario file (cluster shape and faults)")
+
+    # Further commands live in one module per area; each adds its subparsers and sets
+    # `func` (a callable taking the parsed args and returning the exit code).
+    for module in COMMAND_MODULES:
+        importlib.import_module(module).register(sub)
     return parser
 
 
@@ -85,8 +93,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "demo" and args.jobs < 1:
         parser.error("--jobs must be at least 1")
+    func = getattr(args, "func", None) or COMMANDS[args.command]
     with contextlib.suppress(KeyboardInterrupt):
-        return COMMANDS[args.command](args)
+        return int(func(args))
     return 130
 
 
