@@ -26,19 +26,22 @@ import msgspec
 import structlog
 
 from actors.alerts import Alert, AlertSink, LogAlertSink
+from actors.breakers import Breakers, DatasourcePolicy, GuardedOverlord
 from actors.classification import RuleSet, load_rules
 from actors.errors import UnknownJobError
-from actors.policy import RestartPolicy
+from actors.policy import BreakerPolicy, RestartPolicy
 from actors.poller import PollerConfig, StatusPoller
 from actors.ports import Clock, Overlord
+from actors.reconcile import OrphanPolicy, Reconciler, ReconcileReport
 from actors.runtime import ActorRef, spawn
 from actors.supervisor import StartJob, Supervisor, Tell
-from actors.task import JobContext, JobPolicy, SubmissionGate, load_state, stream_id
-from actors.task_fsm import TERMINAL, Accept, Cancel, JobState
-from eventlog.events import Event, JobDead
+from actors.task import JobContext, JobPolicy, load_state, stream_id
+from actors.task_fsm import TERMINAL, Accept, Cancel, Command, JobState
+from eventlog.events import Event, FailureClassified, JobDead
 from eventlog.store import EventLog, Synchronous
 from overlord.auth import AuthHook
 from overlord.client import HttpOverlord
+from overlord.errors import OverlordError
 from specs.compiler import CompiledJob
 
 log = structlog.get_logger("druid_orch.orchestrator")
@@ -50,9 +53,14 @@ class OrchestratorConfig(msgspec.Struct, frozen=True, kw_only=True):
     poller: PollerConfig = PollerConfig()
     job: JobPolicy = JobPolicy()
     restart: RestartPolicy = RestartPolicy()
+    breaker: BreakerPolicy = BreakerPolicy()
+    datasource_breaker: DatasourcePolicy = DatasourcePolicy()
     rules_path: str | None = None
     synchronous: Synchronous = "FULL"
     recovery_concurrency: int = 64
+    task_id_prefix: str = "orch"
+    orphans: OrphanPolicy = "report"
+    reconcile_interval_s: float | None = None
 
 
 class JobView(msgspec.Struct, frozen=True, kw_only=True):
@@ -109,7 +117,14 @@ class Orchestrator:
         alerts: AlertSink,
     ) -> None:
         self.log = event_log
-        self.overlord = overlord
+        self.breakers = Breakers(
+            event_log,
+            clock,
+            policy=config.breaker,
+            datasource_policy=config.datasource_breaker,
+        )
+        self.raw_overlord = overlord
+        self.overlord: Overlord = GuardedOverlord(overlord, self.breakers)
         self.config = config
         self.rules = rules
         self.clock = clock
@@ -123,7 +138,15 @@ class Orchestrator:
         self.poller_actor: StatusPoller | None = None
         self.supervisor: ActorRef[Any] | None = None
         self.supervisor_actor: Supervisor | None = None
-        self.gate = SubmissionGate()
+        self.reconciler = Reconciler(
+            event_log,
+            self.overlord,
+            clock=clock,
+            prefix=config.task_id_prefix,
+            orphans=config.orphans,
+        )
+        self.last_reconcile: ReconcileReport | None = None
+        self._periodic: asyncio.Task[None] | None = None
         self.ready = asyncio.Event()
 
     # --- lifecycle ---------------------------------------------------------------------
@@ -192,34 +215,87 @@ class Orchestrator:
             policy=self.config.job,
             clock=self.clock,
             rng=self.rng,
-            gate=self.gate,
+            gate=self.breakers,
             on_transition=self._on_transition,
         )
         self.supervisor_actor = Supervisor(ctx, tg, self.config.restart)
         self.supervisor = await spawn(tg, self.supervisor_actor, name="supervisor")
+        await self.breakers.restore()
         await self._recover()
         self.ready.set()
+        if self.config.reconcile_interval_s:
+            self._periodic = tg.create_task(self._reconcile_periodically(), name="reconciler")
 
     async def _recover(self) -> None:
-        """Fold every open job stream and start its actor (at most K at once)."""
-        assert self.supervisor is not None
+        """Boot: fold every open job stream, reconcile with the Overlord, start the actors.
+
+        At most `recovery_concurrency` jobs are folded and started at once, so a boot with
+        thousands of live jobs neither floods the Overlord nor the event loop.
+        """
         streams = await self.log.open_streams(JOB_PREFIX)
         limit = asyncio.Semaphore(self.config.recovery_concurrency)
 
-        async def one(job_id: str) -> None:
+        async def fold_one(job_id: str) -> None:
             async with limit:
-                state = await load_state(self.log, job_id)
-                self.states[job_id] = state
-                if not state.terminal:
-                    assert self.supervisor is not None
-                    await self.supervisor.ask(StartJob(job_id), timeout=None)
+                self.states[job_id] = await load_state(self.log, job_id)
 
         async with asyncio.TaskGroup() as tg:
             for sid, _version in streams:
-                tg.create_task(one(sid.removeprefix(JOB_PREFIX)))
+                tg.create_task(fold_one(sid.removeprefix(JOB_PREFIX)))
+        plan: dict[str, list[Command]] = {}
+        try:
+            self.last_reconcile, plan = await self.reconciler.run(list(self.states.values()))
+        except OverlordError as exc:
+            # The actors resolve their own state once the Overlord answers again.
+            log.warning("boot_reconcile_failed", error=str(exc))
+            self.last_reconcile = ReconcileReport(started_at=self.clock(), error=str(exc))
+        await self._deliver(plan, start_live=True)
         log.info("recovered", jobs=len(streams))
 
+    async def _deliver(self, plan: dict[str, list[Command]], *, start_live: bool) -> None:
+        """Hand each job its reconciliation commands through its own actor."""
+        assert self.supervisor is not None
+        limit = asyncio.Semaphore(self.config.recovery_concurrency)
+        supervisor = self.supervisor
+        jobs = set(plan)
+        if start_live:
+            jobs |= {j for j, s in self.states.items() if not s.terminal}
+
+        async def one(job_id: str) -> None:
+            async with limit:
+                await supervisor.ask(StartJob(job_id, commands=plan.get(job_id, [])), timeout=None)
+
+        async with asyncio.TaskGroup() as tg:
+            for job_id in jobs:
+                tg.create_task(one(job_id))
+
+    async def reconcile(self) -> ReconcileReport:
+        """Reconcile every live job with the Overlord now (also runs periodically)."""
+        live = [s for s in self.states.values() if not s.terminal]
+        report, plan = await self.reconciler.run(live)
+        self.last_reconcile = report
+        await self._deliver(plan, start_live=False)
+        return report
+
+    async def _reconcile_periodically(self) -> None:
+        interval = self.config.reconcile_interval_s
+        assert interval is not None
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.reconcile()
+            except OverlordError as exc:
+                log.warning("reconcile_failed", error=str(exc))
+
+    def resume_datasource(self, datasource: str, by: str = "user") -> bool:
+        """Close a datasource's breaker after a person has looked. False if it was not open."""
+        return self.breakers.resume(datasource, by)
+
     async def _stop(self) -> None:
+        if self._periodic is not None:
+            self._periodic.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._periodic
         for waiters in self._terminal_waiters.values():
             for fut in waiters:
                 if not fut.done():
@@ -233,6 +309,7 @@ class Orchestrator:
         if self.poller is not None:
             self.poller.stop()
             await self.poller.join()
+        await self.breakers.flush()
 
     # --- transitions -------------------------------------------------------------------
 
@@ -240,6 +317,8 @@ class Orchestrator:
         self.states[state.job_id] = state
         for event in events:
             self.counters[type(event).__struct_config__.tag] += 1  # type: ignore[index]
+            if isinstance(event, FailureClassified) and event.classification == "structural":
+                self.breakers.record_structural(state.datasource, event.reason)
             if isinstance(event, JobDead):
                 self.alerts.raise_alert(
                     Alert(

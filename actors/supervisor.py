@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
@@ -32,6 +32,7 @@ log = structlog.get_logger("druid_orch.supervisor")
 class StartJob:
     job_id: str
     accept: Accept | None = None
+    commands: list[Command] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -62,27 +63,33 @@ class Supervisor(Actor[StartJob | ChildCrashed | Tell]):
 
     async def receive(self, message: StartJob | ChildCrashed | Tell) -> Any:
         if isinstance(message, StartJob):
-            ref = await self._ensure(message.job_id)
-            if message.accept is not None and ref is not None:
-                await ref.send(message.accept)
+            initial: list[Command] = [message.accept] if message.accept is not None else []
+            initial.extend(message.commands)
+            ref, fresh = await self._ensure(message.job_id, initial)
+            if not fresh:
+                for command in initial:
+                    await ref.send(command)
             return ref
         if isinstance(message, Tell):
-            ref = await self._ensure(message.job_id)
-            if ref is not None:
+            ref, fresh = await self._ensure(message.job_id, [message.command])
+            if not fresh:
                 await ref.send(message.command)
             return ref
         await self._crashed(message.job_id, message.error)
         return None
 
-    async def _ensure(self, job_id: str) -> ActorRef[Any] | None:
+    async def _ensure(
+        self, job_id: str, initial: list[Command] | None = None
+    ) -> tuple[ActorRef[Any], bool]:
+        """The job's live actor, and whether it was just started (with `initial` queued)."""
         ref = self.children.get(job_id)
         if ref is not None and ref.alive:
-            return ref
-        actor = TaskActor(job_id, self.ctx)
+            return ref, False
+        actor = TaskActor(job_id, self.ctx, initial or [])
         ref = await spawn(self.tg, actor, name=f"job:{job_id}", on_crash=self._on_crash)
         self.children[job_id] = ref
         self.tg.create_task(self._forget_when_done(job_id, ref))
-        return ref
+        return ref, True
 
     async def _forget_when_done(self, job_id: str, ref: ActorRef[Any]) -> None:
         await ref.join()

@@ -134,8 +134,9 @@ async def load_state(event_log: EventLog, job_id: str) -> JobState:
 class TaskActor(Actor[Command | _Drive | GetState]):
     mailbox_size = 64
 
-    def __init__(self, job_id: str, ctx: JobContext) -> None:
+    def __init__(self, job_id: str, ctx: JobContext, initial: Sequence[Command] = ()) -> None:
         self.job_id = job_id
+        self._initial = list(initial)
         self.stream = stream_id(job_id)
         self.ctx = ctx
         self.state = JobState()
@@ -152,6 +153,9 @@ class TaskActor(Actor[Command | _Drive | GetState]):
         # An intent recorded by an earlier run (or incarnation) may have reached the Overlord:
         # ask before POSTing again.
         self._confirm_first = self.state.phase == "submitting"
+        # Commands from reconciliation go first, so the actor acts on what the Overlord said.
+        for command in self._initial:
+            self.ref.tell(command)
         self.ref.tell(_Drive())
 
     async def on_stop(self) -> None:

@@ -194,6 +194,15 @@ class Analysed(Command, frozen=True):
     retry_delay_s: float = 0.0
 
 
+class Adopt(Command, frozen=True):
+    """Reconciliation found our task on the Overlord for a job that has no intent for it
+    (an orphan being adopted): record the intent and the submission together."""
+
+    task_id: str
+    attempt: int
+    evidence: str
+
+
 class Cancel(Command, frozen=True):
     reason: str = "user"
 
@@ -339,6 +348,17 @@ def decide(state: JobState, command: Command) -> list[JobEvent]:
             return events
         case Analysed(task_id=tid) if state.phase == "failed" and state.classification is None:
             return _analysed(state, command, tid)
+        case Adopt(task_id=tid) if state.phase == "accepted" and command.attempt > state.attempt:
+            return [
+                SubmitIntended(at=at, attempt=command.attempt, task_id=tid),
+                Submitted(
+                    at=at,
+                    attempt=command.attempt,
+                    task_id=tid,
+                    adopted=True,
+                    evidence=command.evidence,
+                ),
+            ]
         case Cancel():
             return _cancel(state, command)
         case ShutdownDone(task_id=tid) if tid == state.task_id and state.shutdown == "intended":
@@ -475,7 +495,7 @@ def _evolve(state: JobState, event: Event) -> JobState:
                 accepted_at=event.at,
             )
         case SubmitIntended() if phase in ("accepted", "retry_wait") and (
-            event.attempt == state.attempt + 1
+            event.attempt > state.attempt
         ):
             return replace(
                 state,

@@ -1,0 +1,335 @@
+"""Reconciliation: merge what the log says with what the Overlord says.
+
+It runs at boot (after folding the log, before actors resume), periodically while the daemon
+is up, and on demand. The per-job decision is a pure function (`decide_job`) of the job's
+state and the Overlord's view of its task; the `Reconciler` gathers that view in bulk
+(`POST /taskStatus` in chunks, one `GET /tasks?max=0` for runner states, one `GET /tasks`
+for orphans), records every non-trivial decision as a `ReconcileDecided` event with its
+evidence, and hands each job the commands to apply through its own actor, so the FSM remains
+the only thing that changes a job's state.
+
+| local state                               | Overlord                | decision          |
+|-------------------------------------------|-------------------------|-------------------|
+| intent recorded, outcome not (submitting) | has the task            | adopt it          |
+| intent recorded, outcome not (submitting) | does not have it        | resubmit (same id)|
+| live (submitted/waiting/pending/running)  | finished                | record outcome    |
+| live                                      | unknown (404 confirmed) | lost: transient   |
+| shutdown intended, not confirmed          | any                     | repeat shutdown   |
+| nothing (an id with our prefix)           | has the task            | orphan (policy)   |
+
+Orphans are reported, adopted (a new job from the stored spec), shut down, or ignored.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from typing import Any, Literal
+
+import msgspec
+import structlog
+
+from actors.ports import Clock, Overlord
+from actors.task_fsm import (
+    DRUID_LIVE,
+    Accept,
+    Adopt,
+    Command,
+    JobState,
+    Lost,
+    Observed,
+    SubmitAlreadyExists,
+)
+from eventlog.events import ReconcileDecided
+from eventlog.store import ANY_VERSION, EventLog
+from overlord.errors import OverlordError, TaskNotFoundError
+from specs.compiler import spec_hash
+
+log = structlog.get_logger("druid_orch.reconcile")
+
+OrphanPolicy = Literal["report", "adopt", "shutdown", "ignore"]
+RECONCILE_STREAM = "reconcile"
+
+
+class TaskView(msgspec.Struct, frozen=True):
+    """The Overlord's view of one task, as reconciliation needs it."""
+
+    status: str
+    runner: str | None = None
+    duration_ms: int = -1
+    error_msg: str | None = None
+
+
+class JobDecision(msgspec.Struct, frozen=True):
+    job_id: str
+    task_id: str | None
+    decision: str
+    evidence: str
+    commands: list[Any] = []
+    needs_confirmation: bool = False
+
+
+class ReconcileReport(msgspec.Struct, kw_only=True):
+    started_at: float
+    duration_s: float = 0.0
+    jobs_checked: int = 0
+    decisions: dict[str, int] = {}
+    orphans: list[str] = []
+    orphan_action: str = "report"
+    overlord_requests: int = 0
+    error: str | None = None
+
+
+def decide_job(state: JobState, view: TaskView | None, at: float) -> JobDecision:
+    """What reconciliation should do for one non-terminal job (pure)."""
+    tid = state.task_id
+    if state.terminal or tid is None or state.phase in ("accepted", "retry_wait", "failed"):
+        return JobDecision(state.job_id, tid, "resume", "no Druid task is live for this job")
+    if state.shutdown == "intended":
+        return JobDecision(
+            state.job_id, tid, "repeat-shutdown", "shutdown intended, outcome not recorded"
+        )
+    if state.phase == "submitting":
+        if view is None:
+            return JobDecision(
+                state.job_id, tid, "resubmit", f"intent recorded; the Overlord has no task {tid}"
+            )
+        commands: list[Command] = [SubmitAlreadyExists(at=at, task_id=tid, status=view.status)]
+        commands.extend(_observed(tid, view, at))
+        return JobDecision(
+            state.job_id,
+            tid,
+            "adopt",
+            f"intent recorded; the Overlord has {tid} ({view.status})",
+            commands,
+        )
+    if state.phase in DRUID_LIVE or state.phase == "cancelling":
+        if view is None:
+            return JobDecision(
+                state.job_id,
+                tid,
+                "confirm-lost",
+                f"{tid} is missing from the bulk status",
+                needs_confirmation=True,
+            )
+        if view.status != "RUNNING":
+            return JobDecision(
+                state.job_id,
+                tid,
+                "record-outcome",
+                f"{tid} finished on the Overlord: {view.status}",
+                _observed(tid, view, at),
+            )
+        return JobDecision(
+            state.job_id,
+            tid,
+            "in-sync",
+            f"{tid} is {view.runner or 'RUNNING'}",
+            _observed(tid, view, at),
+        )
+    return JobDecision(state.job_id, tid, "resume", f"phase {state.phase}")
+
+
+def _observed(tid: str, view: TaskView, at: float) -> list[Command]:
+    return [
+        Observed(
+            at=at,
+            task_id=tid,
+            status=view.status,
+            runner_status=view.runner,
+            duration_ms=view.duration_ms,
+            error_msg=view.error_msg,
+        )
+    ]
+
+
+def job_id_of_task(task_id: str) -> tuple[str, int] | None:
+    """Split `<job id>_<attempt>` as built by `specs.compiler.task_id_for`."""
+    job_id, sep, attempt = task_id.rpartition("_")
+    if not sep or not attempt.isdigit():
+        return None
+    return job_id, int(attempt)
+
+
+class Reconciler:
+    def __init__(
+        self,
+        event_log: EventLog,
+        overlord: Overlord,
+        *,
+        clock: Clock = time.time,
+        prefix: str = "orch",
+        orphans: OrphanPolicy = "report",
+        chunk: int = 500,
+        default_max_attempts: int = 3,
+    ) -> None:
+        self.log = event_log
+        self.overlord = overlord
+        self.clock = clock
+        self.prefix = prefix
+        self.orphans = orphans
+        self.chunk = chunk
+        self.default_max_attempts = default_max_attempts
+
+    async def run(
+        self, states: Iterable[JobState]
+    ) -> tuple[ReconcileReport, dict[str, list[Command]]]:
+        """Decide for every non-terminal job; return the report and the commands per job.
+
+        Raises:
+            OverlordError: the Overlord could not be asked; nothing was decided.
+        """
+        started = self.clock()
+        report = ReconcileReport(started_at=started, orphan_action=self.orphans)
+        live = [s for s in states if not s.terminal and s.phase != "new"]
+        report.jobs_checked = len(live)
+        views, requests = await self._views([s.task_id for s in live if s.task_id])
+        report.overlord_requests += requests
+        at = self.clock()
+        plan: dict[str, list[Command]] = {}
+        decided: list[ReconcileDecided] = []
+        for state in live:
+            decision = decide_job(state, views.get(state.task_id or ""), at)
+            if decision.needs_confirmation:
+                decision = await self._confirm(state, decision, at)
+                report.overlord_requests += 1
+            report.decisions[decision.decision] = report.decisions.get(decision.decision, 0) + 1
+            if decision.commands:
+                plan[state.job_id] = list(decision.commands)
+            if decision.decision not in ("resume", "in-sync"):
+                decided.append(
+                    ReconcileDecided(
+                        at=at,
+                        job_id=state.job_id,
+                        task_id=decision.task_id or "",
+                        decision=decision.decision,
+                        evidence=decision.evidence,
+                    )
+                )
+        orphan_plan, orphan_events, orphan_ids, orphan_requests = await self._orphans(at)
+        report.orphans = orphan_ids
+        report.overlord_requests += orphan_requests
+        plan.update(orphan_plan)
+        decided.extend(orphan_events)
+        if decided:
+            await self.log.append(RECONCILE_STREAM, decided, ANY_VERSION)
+        report.duration_s = self.clock() - started
+        log.info(
+            "reconciled",
+            jobs=report.jobs_checked,
+            decisions=report.decisions,
+            orphans=len(orphan_ids),
+            requests=report.overlord_requests,
+        )
+        return report, plan
+
+    async def _views(self, task_ids: list[str]) -> tuple[dict[str, TaskView], int]:
+        views: dict[str, TaskView] = {}
+        requests = 0
+        for i in range(0, len(task_ids), self.chunk):
+            answer = await self.overlord.bulk_status(task_ids[i : i + self.chunk])
+            requests += 1
+            for tid, st in answer.items():
+                views[tid] = TaskView(st.status, None, st.duration, st.error_msg)
+        if any(v.status == "RUNNING" for v in views.values()):
+            rows = await self.overlord.tasks(max_complete=0)
+            requests += 1
+            for row in rows:
+                current = views.get(row.id)
+                if current is not None and current.status == "RUNNING":
+                    views[row.id] = msgspec.structs.replace(current, runner=row.runner_status_code)
+        return views, requests
+
+    async def _confirm(self, state: JobState, decision: JobDecision, at: float) -> JobDecision:
+        tid = state.task_id
+        assert tid is not None
+        try:
+            st = await self.overlord.status(tid)
+        except TaskNotFoundError:
+            return JobDecision(
+                state.job_id,
+                tid,
+                "lost",
+                f"{tid} missing from POST /taskStatus and GET /task/{{id}}/status answered 404",
+                [
+                    Lost(
+                        at=at,
+                        task_id=tid,
+                        evidence="the Overlord does not know the task "
+                        "(found during reconciliation)",
+                    )
+                ],
+            )
+        view = TaskView(st.status_code, st.runner_status_code, st.duration, st.error_msg)
+        decided = decide_job(state, view, at)
+        return msgspec.structs.replace(decided, evidence=decided.evidence + " (single status call)")
+
+    async def _orphans(
+        self, at: float
+    ) -> tuple[dict[str, list[Command]], list[ReconcileDecided], list[str], int]:
+        if self.orphans == "ignore":
+            return {}, [], [], 0
+        rows = await self.overlord.tasks()
+        requests = 1
+        known = {sid.removeprefix("job:") for sid, _v, _c in await self.log.all_streams("job:")}
+        plan: dict[str, list[Command]] = {}
+        events: list[ReconcileDecided] = []
+        orphan_ids: list[str] = []
+        for row in rows:
+            if not row.id.startswith(f"{self.prefix}_"):
+                continue
+            parsed = job_id_of_task(row.id)
+            if parsed is None or parsed[0] in known:
+                continue
+            job_id, attempt = parsed
+            orphan_ids.append(row.id)
+            action = self.orphans
+            evidence = f"{row.id} carries our prefix but is not in the log ({row.status_code})"
+            try:
+                if action == "adopt":
+                    payload = await self.overlord.task_spec(row.id)
+                    requests += 1
+                    plan[job_id] = self._adoption(job_id, row.id, attempt, payload, evidence, at)
+                elif action == "shutdown" and row.status_code == "RUNNING":
+                    await self.overlord.shutdown(row.id)
+                    requests += 1
+            except OverlordError as exc:
+                evidence += f"; {action} failed: {exc}"
+                action = "report"
+            log.warning("orphan_task", task_id=row.id, action=action)
+            events.append(
+                ReconcileDecided(
+                    at=at,
+                    job_id=job_id,
+                    task_id=row.id,
+                    decision=f"orphan-{action}",
+                    evidence=evidence,
+                )
+            )
+        return plan, events, orphan_ids, requests
+
+    def _adoption(
+        self,
+        job_id: str,
+        task_id: str,
+        attempt: int,
+        payload: dict[str, Any],
+        evidence: str,
+        at: float,
+    ) -> list[Command]:
+        spec = {k: v for k, v in payload.items() if k not in ("id", "groupId", "resource")}
+        schema = (spec.get("spec") or {}).get("dataSchema") or {}
+        intervals = (schema.get("granularitySpec") or {}).get("intervals") or [""]
+        return [
+            Accept(
+                at=at,
+                job_id=job_id,
+                datasource=str(schema.get("dataSource", "")),
+                interval=str(intervals[0]),
+                spec=spec,
+                spec_hash=spec_hash(spec),
+                max_attempts=max(self.default_max_attempts, attempt),
+                pipeline="adopted",
+            ),
+            Adopt(at=at, task_id=task_id, attempt=attempt, evidence=evidence),
+        ]
