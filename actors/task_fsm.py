@@ -81,6 +81,43 @@ DRUID_LIVE: frozenset[str] = frozenset({"submitted", "waiting", "pending", "runn
 RUNNER_PHASES = {"WAITING": "waiting", "PENDING": "pending", "RUNNING": "running"}
 SHUTDOWN_BY_USER = "Shutdown request from user"
 
+# Every phase change the design allows (same-phase events are always allowed). The property
+# tests and `audit verify` check recorded histories against this table.
+ALLOWED_TRANSITIONS: frozenset[tuple[str, str]] = frozenset(
+    {
+        ("new", "accepted"),
+        ("accepted", "submitting"),
+        ("accepted", "cancelled"),
+        ("accepted", "dead"),
+        ("submitting", "submitted"),
+        ("submitting", "failed"),
+        ("submitting", "cancelling"),
+        ("submitting", "dead"),
+        *(
+            (live, nxt)
+            for live in ("submitted", "waiting", "pending", "running")
+            for nxt in (
+                "waiting",
+                "pending",
+                "running",
+                "succeeded",
+                "failed",
+                "cancelling",
+                "dead",
+            )
+        ),
+        ("failed", "retry_wait"),
+        ("failed", "dead"),
+        ("failed", "cancelled"),
+        ("retry_wait", "submitting"),
+        ("retry_wait", "cancelled"),
+        ("retry_wait", "dead"),
+        ("cancelling", "cancelled"),
+        ("cancelling", "succeeded"),
+        ("cancelling", "dead"),
+    }
+)
+
 STATE_SCHEMA_VERSION = 1  # bump when JobState changes shape: stale snapshots are then ignored
 
 

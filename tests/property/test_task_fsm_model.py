@@ -1,0 +1,281 @@
+"""The job FSM against a model of the Overlord (hypothesis RuleBasedStateMachine).
+
+Each rule plays one thing the world can do — the Overlord accepting, refusing or losing a
+task, a task changing runner state or finishing, a person cancelling, a timer firing, a
+stale or garbled message arriving — and feeds it to `decide` exactly as the task actor
+would. After every step the invariants must hold:
+
+* terminal phases absorb every command;
+* attempts only increase;
+* never two live Druid tasks for one job (counted on the Overlord model);
+* every submission is preceded by its own intent;
+* folding the emitted events from scratch gives exactly the live state;
+* every phase change is one the design allows.
+"""
+
+from __future__ import annotations
+
+import hypothesis.strategies as st
+from hypothesis import assume
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+
+from actors.task_fsm import (
+    ALLOWED_TRANSITIONS,
+    TERMINAL,
+    Accept,
+    Adopt,
+    Analysed,
+    AnalyseFailure,
+    BeginAttempt,
+    Cancel,
+    CheckDeadlines,
+    Command,
+    Crashed,
+    Escalate,
+    JobState,
+    Lost,
+    Observed,
+    ShutdownDone,
+    ShutdownTask,
+    StartAttempt,
+    SubmitAlreadyExists,
+    SubmitOk,
+    SubmitRefused,
+    SubmitTask,
+    SubmitUnknown,
+    decide,
+    evolve,
+    fold,
+    next_effect,
+)
+from eventlog.events import Event, SubmitIntended, Submitted
+
+JOB = "orch_wiki_20240101T000000Z_20240102T000000Z_abcdefabcdef"
+
+task_ids = st.sampled_from([f"{JOB}_{n}" for n in range(1, 6)] + ["someone_else_1"])
+runner_codes = st.sampled_from(["WAITING", "PENDING", "RUNNING", None])
+
+
+class JobMachine(RuleBasedStateMachine):
+    def __init__(self) -> None:
+        super().__init__()
+        self.now = 1_000.0
+        self.state = JobState()
+        self.events: list[Event] = []
+        self.max_attempt_seen = 0
+        # The Overlord model: task id -> "RUNNING" | "SUCCESS" | "FAILED"
+        self.overlord: dict[str, str] = {}
+        self.apply(
+            Accept(
+                at=self.now,
+                job_id=JOB,
+                datasource="wiki",
+                interval="2024-01-01T00:00:00.000Z/2024-01-02T00:00:00.000Z",
+                spec={"type": "index_parallel"},
+                spec_hash="abc",
+                max_attempts=4,
+            )
+        )
+
+    # --- plumbing ----------------------------------------------------------------------
+
+    def tick(self, seconds: float = 1.0) -> float:
+        self.now += seconds
+        return self.now
+
+    def apply(self, command: Command) -> None:
+        before = self.state
+        events = decide(before, command)
+        state = before
+        for event in events:
+            previous = state.phase
+            state = evolve(state, event)
+            if state.phase != previous:
+                assert (previous, state.phase) in ALLOWED_TRANSITIONS, (
+                    f"{previous} -> {state.phase} via {type(event).__name__}"
+                )
+        if before.terminal:
+            assert events == [], f"terminal phase {before.phase} accepted {command!r}"
+        self.events.extend(events)
+        self.state = state
+
+    @property
+    def current(self) -> str | None:
+        return self.state.task_id
+
+    # --- the actor carrying out its effects, with the Overlord's possible answers --------
+
+    @rule(
+        answer=st.sampled_from(["ok", "ok", "ok", "unknown-landed", "unknown-lost", "refused"]),
+        kind=st.sampled_from(["transient", "transient", "structural"]),
+        delay=st.floats(0, 60),
+    )
+    def actor_performs_its_effect(self, answer: str, kind: str, delay: float) -> None:
+        effect = next_effect(self.state)
+        tid = self.current
+        if isinstance(effect, StartAttempt):
+            self.apply(BeginAttempt(at=max(self.tick(), effect.not_before or 0.0)))
+        elif isinstance(effect, SubmitTask):
+            assert tid is not None
+            if tid in self.overlord:
+                self.apply(
+                    SubmitAlreadyExists(at=self.tick(), task_id=tid, status=self.overlord[tid])
+                )
+            elif answer == "ok":
+                self.overlord[tid] = "RUNNING"
+                self.apply(SubmitOk(at=self.tick(), task_id=tid))
+            elif answer.startswith("unknown"):
+                if answer == "unknown-landed":
+                    self.overlord[tid] = "RUNNING"
+                self.apply(
+                    SubmitUnknown(at=self.tick(), task_id=tid, error="timeout", retry_after_s=delay)
+                )
+            else:
+                self.apply(
+                    SubmitRefused(
+                        at=self.tick(), task_id=tid, http_status=400, error_code=None, message="no"
+                    )
+                )
+        elif isinstance(effect, ShutdownTask):
+            assert tid is not None
+            if tid in self.overlord:
+                if self.overlord[tid] == "RUNNING":
+                    self.overlord[tid] = "FAILED"
+                self.apply(ShutdownDone(at=self.tick(), task_id=tid, http_status=200))
+            else:
+                self.apply(ShutdownDone(at=self.tick(), task_id=tid, http_status=404))
+        elif isinstance(effect, AnalyseFailure):
+            assert tid is not None
+            self.apply(
+                Analysed(
+                    at=self.tick(),
+                    task_id=tid,
+                    classification=kind,  # type: ignore[arg-type]
+                    rule="r",
+                    reason="why",
+                    retry_delay_s=delay,
+                )
+            )
+
+    # --- the Overlord moving on its own ------------------------------------------------
+
+    @precondition(
+        lambda self: self.current is not None and self.overlord.get(self.current) == "RUNNING"
+    )
+    @rule(
+        change=st.sampled_from(
+            ["WAITING", "PENDING", "RUNNING", "RUNNING", "SUCCESS", "FAILED", "forgotten"]
+        )
+    )
+    def overlord_moves_the_task(self, change: str) -> None:
+        tid = self.current
+        assert tid is not None
+        if change in ("SUCCESS", "FAILED"):
+            self.overlord[tid] = change
+            self.apply(Observed(at=self.tick(), task_id=tid, status=change, error_msg="boom"))
+        elif change == "forgotten":
+            del self.overlord[tid]
+            self.apply(Lost(at=self.tick(), task_id=tid, evidence="404"))
+        else:
+            self.apply(
+                Observed(at=self.tick(), task_id=tid, status="RUNNING", runner_status=change)
+            )
+
+    @rule(wait=st.floats(0, 100))
+    def a_late_attempt_timer_fires(self, wait: float) -> None:
+        # Timers can fire late, in any phase: only retry_wait/accepted may start an attempt.
+        self.apply(BeginAttempt(at=self.tick(wait)))
+
+    @precondition(lambda self: self.current is not None)
+    @rule(kind=st.sampled_from(["transient", "structural"]))
+    def a_late_failure_analysis_arrives(self, kind: str) -> None:
+        tid = self.current
+        assert tid is not None
+        self.apply(
+            Analysed(at=self.tick(), task_id=tid, classification=kind, rule="r", reason="late")  # type: ignore[arg-type]
+        )
+
+    # --- people, timers, supervisors and noise ------------------------------------------
+
+    # Ending rules fire on one draw in eight, so runs get deep into the lifecycle first.
+    @rule(roll=st.integers(0, 7))
+    def person_cancels(self, roll: int) -> None:
+        if roll == 7:
+            self.apply(Cancel(at=self.tick()))
+
+    @rule(waiting=st.none() | st.floats(0, 50), running=st.none() | st.floats(0, 50))
+    def deadline_timer_fires(self, waiting: float | None, running: float | None) -> None:
+        self.apply(
+            CheckDeadlines(
+                at=self.tick(10), waiting_s=waiting, pending_s=waiting, running_s=running
+            )
+        )
+
+    @rule(restarts=st.integers(1, 5))
+    def the_actor_crashes(self, restarts: int) -> None:
+        self.apply(Crashed(at=self.tick(), error="RuntimeError", restarts=restarts))
+
+    @rule(roll=st.integers(0, 7))
+    def supervisor_gives_up(self, roll: int) -> None:
+        if roll == 7:
+            self.apply(Escalate(at=self.tick(), reason="too many crashes"))
+
+    @rule(
+        tid=task_ids,
+        status=st.sampled_from(["RUNNING", "SUCCESS", "FAILED"]),
+        runner=runner_codes,
+        attempt=st.integers(1, 5),
+    )
+    def stale_or_garbled_message(
+        self, tid: str, status: str, runner: str | None, attempt: int
+    ) -> None:
+        # Messages about other task ids, late duplicates, adoption claims: only the current
+        # task's truth may change anything.
+        assume(tid != self.current or tid not in self.overlord)
+        for command in (
+            Observed(at=self.tick(), task_id=tid, status=status, runner_status=runner),
+            SubmitOk(at=self.tick(), task_id=tid),
+            SubmitAlreadyExists(at=self.tick(), task_id=tid, status=status),
+            Lost(at=self.tick(), task_id=tid, evidence="?"),
+            ShutdownDone(at=self.tick(), task_id=tid),
+            Adopt(at=self.tick(), task_id=tid, attempt=attempt, evidence="?"),
+        ):
+            if isinstance(command, (SubmitOk, SubmitAlreadyExists)) and tid == self.current:
+                continue  # a real answer for the current id is modelled by the rules above
+            if isinstance(command, Adopt):
+                continue  # adoption only happens to a brand-new job, never mid-flight
+            self.apply(command)
+
+    # --- invariants --------------------------------------------------------------------
+
+    @invariant()
+    def attempts_only_increase(self) -> None:
+        assert self.state.attempt >= self.max_attempt_seen
+        self.max_attempt_seen = self.state.attempt
+
+    @invariant()
+    def never_two_live_druid_tasks_for_one_job(self) -> None:
+        live = [t for t, s in self.overlord.items() if s == "RUNNING" and t.startswith(JOB)]
+        assert len(live) <= 1, f"two live tasks: {live}"
+
+    @invariant()
+    def every_submission_is_preceded_by_its_intent(self) -> None:
+        intents: set[tuple[int, str]] = set()
+        for event in self.events:
+            if isinstance(event, SubmitIntended):
+                intents.add((event.attempt, event.task_id))
+            if isinstance(event, Submitted):
+                assert (event.attempt, event.task_id) in intents
+
+    @invariant()
+    def replay_gives_the_live_state(self) -> None:
+        assert fold(self.events) == self.state
+
+    @invariant()
+    def terminal_phases_are_final(self) -> None:
+        if self.state.terminal:
+            assert self.state.phase in TERMINAL
+            assert next_effect(self.state) is not None
+
+
+TestJobMachine = JobMachine.TestCase
