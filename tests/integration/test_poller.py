@@ -17,6 +17,8 @@ from overlord.client import HttpOverlord, RetryPolicy
 from overlord.sim_cluster import ClusterConfig
 from overlord.simulator import Faults, SimConfig, Simulator
 
+SYNC = "sync"
+
 
 class Collector(Actor[Any]):
     mailbox_size = 100_000
@@ -26,6 +28,8 @@ class Collector(Actor[Any]):
         self.arrived = asyncio.Event()
 
     async def receive(self, message: Any) -> None:
+        if message == SYNC:
+            return
         self.messages.append(message)
         self.arrived.set()
 
@@ -91,10 +95,8 @@ async def start(
 
 
 async def settle(ref: ActorRef[Any]) -> None:
-    """Wait until everything told to `ref` so far has been handled."""
-    while not ref._mailbox.empty():  # noqa: SLF001 - test synchronisation
-        await asyncio.sleep(0)
-    await asyncio.sleep(0)
+    """Wait until everything told to `ref` so far has been handled (an ask queues behind it)."""
+    await ref.ask(Unwatch(SYNC) if "poller" in ref.name else SYNC)
 
 
 async def test_requests_per_round_grow_by_chunks_not_by_tasks(
@@ -140,7 +142,8 @@ async def test_watchers_hear_only_about_changes(client: tuple[HttpOverlord, Simu
         await settle(collector_ref)
         assert len(collector.messages) == 1
         first = collector.messages[0]
-        assert isinstance(first, Observed) and first.status == "RUNNING"
+        assert isinstance(first, Observed)
+        assert first.status == "RUNNING"
         sim.cluster.shutdown("only")
         clock.now += 10
         await poller.poll_round()
@@ -177,11 +180,11 @@ async def test_a_task_missing_from_the_bulk_answer_is_confirmed_before_it_is_los
 async def test_cadence_backs_off_while_nothing_changes_and_resets_on_a_change(
     client: tuple[HttpOverlord, Simulator],
 ) -> None:
-    overlord, sim = client
+    overlord, _sim = client
     await overlord.submit(task("steady", 1))
     clock = FakeClock()
     async with asyncio.TaskGroup() as tg:
-        poller, poller_ref, collector, collector_ref = await start(
+        poller, poller_ref, _collector, collector_ref = await start(
             tg, overlord, clock, first_delay_s=1.0, ceiling_s=8.0, factor=2.0, jitter=0.0
         )
         await poller_ref.send(Watch("steady", collector_ref))
