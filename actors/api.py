@@ -1,0 +1,255 @@
+"""The daemon's control API (aiohttp), a thin layer over the `Orchestrator`.
+
+    GET  /healthz                     the process is up (no token needed)
+    GET  /readyz                      boot reconciliation is done and we are not draining
+    GET  /metrics                     Prometheus text format
+    POST /v1/jobs                     submit {"spec": {...}} or {"template": {...}, "intervals": []}
+    GET  /v1/jobs                     list; filters ?phase=a,b &datasource= &terminal= &id= &all=1
+    GET  /v1/jobs/{job_id}            one job and its event history
+    POST /v1/jobs/{job_id}/cancel     cancel a job (harmless twice)
+    GET  /v1/datasources              breaker state and paused datasources
+    POST /v1/datasources/{ds}/resume  resume a datasource paused by structural failures
+    POST /v1/reconcile                reconcile with the Overlord now
+
+It listens on 127.0.0.1 unless told otherwise; on any other address a bearer token is
+required, and `start` refuses to listen without one. With a token, every endpoint except the
+two probes needs `Authorization: Bearer <token>`. The API exists before the orchestrator has
+finished booting (so the probes answer during a long recovery); until then, and once a
+shutdown has begun, the `/v1` endpoints answer 503.
+
+Errors are JSON `{"error": "..."}` with 400 (bad input), 401 (token), 404 (unknown job) or
+503 (booting, shutting down, Overlord unavailable).
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import msgspec
+import structlog
+from aiohttp import web
+
+from actors.config import is_loopback
+from actors.errors import ConfigError, UnknownJobError
+from actors.intake import SubmitRequest, jobs_from_request
+from actors.metrics import Metrics
+from actors.orchestrator import JobView, Orchestrator
+from actors.task import stream_id
+from actors.task_fsm import fold
+from eventlog.store import Recorded
+from overlord.errors import OverlordError, OverlordUnavailableError
+from specs.errors import SpecError
+
+log = structlog.get_logger("druid_orch.api")
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+PROBES = frozenset({"/healthz", "/readyz"})
+_ENC = msgspec.json.Encoder()
+
+
+def _json(body: Any, status: int = 200) -> web.Response:
+    return web.Response(body=_ENC.encode(body), status=status, content_type="application/json")
+
+
+def _error(status: int, message: str) -> web.Response:
+    return _json({"error": message}, status)
+
+
+def recorded_dict(recorded: Recorded) -> dict[str, Any]:
+    """One history entry as plain data: its place in the log plus the event's fields."""
+    body: dict[str, Any] = msgspec.to_builtins(recorded.event)
+    return {
+        "seq": recorded.seq,
+        "version": recorded.version,
+        "recorded_at": recorded.recorded_at,
+        **body,
+    }
+
+
+class ControlApi:
+    """The HTTP surface. Set `orch` once the orchestrator is open, `draining` on shutdown."""
+
+    def __init__(self, *, token: str | None = None, metrics: Metrics | None = None) -> None:
+        self._token = token
+        self.metrics = metrics
+        self.orch: Orchestrator | None = None
+        self.draining = False
+
+    def app(self) -> web.Application:
+        app = web.Application(middlewares=[self._errors, self._auth], client_max_size=16 * 1024**2)
+        r = app.router
+        r.add_get("/healthz", self.healthz)
+        r.add_get("/readyz", self.readyz)
+        r.add_get("/metrics", self.metrics_text)
+        r.add_post("/v1/jobs", self.submit)
+        r.add_get("/v1/jobs", self.list_jobs)
+        r.add_get("/v1/jobs/{job_id}", self.job)
+        r.add_post("/v1/jobs/{job_id}/cancel", self.cancel)
+        r.add_get("/v1/datasources", self.datasources)
+        r.add_post("/v1/datasources/{datasource}/resume", self.resume)
+        r.add_post("/v1/reconcile", self.reconcile)
+        return app
+
+    async def start(self, host: str = "127.0.0.1", port: int = 8642) -> tuple[web.AppRunner, str]:
+        """Listen on host:port (0 picks a free port); returns the runner and the base URL.
+
+        Raises:
+            ConfigError: the address is not loopback and no token is configured.
+        """
+        if not is_loopback(host) and not self._token:
+            raise ConfigError(
+                f"refusing to serve the control API on {host!r} without a bearer token "
+                "(set api.token_file or DRUID_ORCH_API_TOKEN, or listen on 127.0.0.1)"
+            )
+        runner = web.AppRunner(self.app(), access_log=None, shutdown_timeout=5.0)
+        await runner.setup()
+        site = web.TCPSite(runner, host, port)
+        await site.start()
+        bound = runner.addresses[0]
+        shown = f"[{bound[0]}]" if ":" in str(bound[0]) else str(bound[0])
+        return runner, f"http://{shown}:{bound[1]}"
+
+    # --- middlewares -------------------------------------------------------------------
+
+    @web.middleware
+    async def _auth(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        if self._token and request.path not in PROBES:
+            header = request.headers.get("Authorization", "")
+            scheme, _, given = header.partition(" ")
+            if scheme.lower() != "bearer" or not hmac.compare_digest(
+                given.strip().encode(), self._token.encode()
+            ):
+                log.warning("api_unauthorized", path=request.path, remote=request.remote)
+                return web.Response(
+                    body=_ENC.encode({"error": "a valid bearer token is required"}),
+                    status=401,
+                    content_type="application/json",
+                    headers={"WWW-Authenticate": 'Bearer realm="druid-orch"'},
+                )
+        return await handler(request)
+
+    @web.middleware
+    async def _errors(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except web.HTTPException as exc:
+            if exc.status >= 400 and exc.content_type != "application/json":
+                return _error(exc.status, exc.reason)
+            raise
+        except UnknownJobError as exc:
+            return _error(404, str(exc))
+        except SpecError as exc:
+            return _error(400, str(exc))
+        except OverlordUnavailableError as exc:
+            return _error(503, f"the Overlord is unavailable: {exc}")
+        except OverlordError as exc:
+            return _error(502, f"the Overlord refused: {exc}")
+
+    def _running(self, *, mutating: bool = False) -> Orchestrator:
+        if self.orch is None:
+            raise _unavailable("booting: boot reconciliation has not finished")
+        if mutating and self.draining:
+            raise _unavailable("shutting down: not accepting work")
+        return self.orch
+
+    # --- probes and metrics ------------------------------------------------------------
+
+    async def healthz(self, _request: web.Request) -> web.Response:
+        return _json({"status": "ok"})
+
+    async def readyz(self, _request: web.Request) -> web.Response:
+        orch = self.orch
+        if self.draining:
+            return _json({"ready": False, "reason": "shutting down"}, 503)
+        if orch is None or not orch.ready.is_set():
+            return _json({"ready": False, "reason": "boot reconciliation in progress"}, 503)
+        return _json({"ready": True, "last_reconcile": orch.last_reconcile})
+
+    async def metrics_text(self, _request: web.Request) -> web.Response:
+        if self.metrics is None:
+            return _error(404, "metrics are not enabled")
+        from prometheus_client import CONTENT_TYPE_LATEST
+
+        return web.Response(
+            body=self.metrics.render(), headers={"Content-Type": CONTENT_TYPE_LATEST}
+        )
+
+    # --- jobs --------------------------------------------------------------------------
+
+    async def submit(self, request: web.Request) -> web.Response:
+        orch = self._running(mutating=True)
+        try:
+            body = msgspec.json.decode(await request.read(), type=SubmitRequest)
+        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+            return _error(400, f"bad request body: {exc}")
+        prefix = orch.config.task_id_prefix
+        if body.task_id_prefix != prefix:
+            body = msgspec.structs.replace(body, task_id_prefix=prefix)
+        jobs = jobs_from_request(body)
+        views = [await orch.submit(job) for job in jobs]
+        log.info("api_submitted", jobs=len(views))
+        return _json({"jobs": views}, 202)
+
+    async def list_jobs(self, request: web.Request) -> web.Response:
+        orch = self._running()
+        query = request.query
+        views = {v.job_id: v for v in orch.jobs()}
+        if query.get("all") in ("1", "true", "yes"):
+            for sid, _version, _closed in await orch.log.all_streams("job:"):
+                job_id = sid.removeprefix("job:")
+                if job_id not in views:
+                    state = fold([r.event for r in await orch.log.read_stream(sid)])
+                    views[job_id] = JobView.of(state)
+        ids = set(query.getall("id", []))
+        phases = {p for p in query.get("phase", "").split(",") if p}
+        datasource = query.get("datasource")
+        terminal = query.get("terminal")
+        selected = [
+            v
+            for v in views.values()
+            if (not ids or v.job_id in ids)
+            and (not phases or v.phase in phases)
+            and (datasource is None or v.datasource == datasource)
+            and (terminal is None or v.terminal == (terminal in ("1", "true", "yes")))
+        ]
+        selected.sort(key=lambda v: (v.datasource, v.interval, v.job_id))
+        return _json({"jobs": selected})
+
+    async def job(self, request: web.Request) -> web.Response:
+        orch = self._running()
+        job_id = request.match_info["job_id"]
+        view = await orch.get(job_id)
+        history = await orch.log.read_stream(stream_id(job_id))
+        return _json({"job": view, "events": [recorded_dict(r) for r in history]})
+
+    async def cancel(self, request: web.Request) -> web.Response:
+        orch = self._running(mutating=True)
+        view = await orch.cancel(request.match_info["job_id"], reason="api")
+        return _json({"job": view})
+
+    # --- datasources and reconciliation ------------------------------------------------
+
+    async def datasources(self, _request: web.Request) -> web.Response:
+        orch = self._running()
+        return _json(
+            {"overlord_breaker": orch.breakers.overlord_phase, "paused": orch.breakers.paused}
+        )
+
+    async def resume(self, request: web.Request) -> web.Response:
+        orch = self._running(mutating=True)
+        datasource = request.match_info["datasource"]
+        resumed = orch.resume_datasource(datasource, by="api")
+        return _json({"datasource": datasource, "resumed": resumed})
+
+    async def reconcile(self, _request: web.Request) -> web.Response:
+        orch = self._running(mutating=True)
+        report = await orch.reconcile()
+        return _json(report)
+
+
+def _unavailable(message: str) -> web.HTTPServiceUnavailable:
+    return web.HTTPServiceUnavailable(
+        body=_ENC.encode({"error": message}), content_type="application/json"
+    )

@@ -1,0 +1,273 @@
+"""Audit: the event log read back, without the orchestrator running.
+
+Everything here opens the SQLite file read-only (`mode=ro`), so it is safe next to a running
+daemon and can never change the log it is auditing.
+
+* `verify` proves two things, and stops at the first problem: the hash chain is intact (the
+  log was not edited, truncated or reordered; the event-log room's verifier does that part),
+  and every job stream replays through the FSM (`actors.task_fsm.evolve`) without an illegal
+  transition, with versions counting up from 1.
+* `timeline` is one job's story for a person: time, event, key facts, and for each failure the
+  report excerpt, the rule that classified it and the decision that followed.
+* `export` writes every event as one JSON object per line, for other tools.
+* `job_states` folds every job stream (what `druid-orch status --db` shows).
+
+`actors.rule_replay` re-runs classification over recorded failures with new rules.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from actors.errors import InvalidTransitionError, OrchestratorError
+from actors.task_fsm import JobState, evolve
+from eventlog.events import AnyEvent, FailureClassified, JobDead, RetryScheduled, decode_event
+from eventlog.store import Recorded
+
+JOB_PREFIX = "job:"
+
+
+class AuditError(OrchestratorError):
+    """The log cannot be read, or a job is not in it."""
+
+
+class Problem(msgspec.Struct, frozen=True):
+    """The first thing wrong with a log: where (seq, stream, version) and what."""
+
+    check: str  # "chain" or "replay"
+    message: str
+    seq: int | None = None
+    stream_id: str | None = None
+    version: int | None = None
+
+
+class VerifyReport(msgspec.Struct, frozen=True, kw_only=True):
+    events: int
+    streams: int
+    jobs: int
+    chain_checked: bool
+    problem: Problem | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.problem is None
+
+
+def connect(db: str | Path) -> sqlite3.Connection:
+    """A read-only connection to an existing event log."""
+    path = Path(db)
+    if not path.is_file():
+        raise AuditError(f"no event log at {db}")
+    try:
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        conn.execute("SELECT 1 FROM events LIMIT 1")
+    except sqlite3.DatabaseError as exc:
+        raise AuditError(f"{db} is not a readable event log: {exc}") from exc
+    return conn
+
+
+def records(
+    conn: sqlite3.Connection,
+    *,
+    after_seq: int = 0,
+    since: float | None = None,
+    stream_id: str | None = None,
+) -> Iterator[Recorded]:
+    """Stored events in global order, decoded; raises AuditError naming a bad row's seq."""
+    sql = "SELECT seq, stream_id, version, recorded_at, body FROM events WHERE seq > ?"
+    params: list[Any] = [after_seq]
+    if since is not None:
+        sql += " AND recorded_at >= ?"
+        params.append(since)
+    if stream_id is not None:
+        sql += " AND stream_id = ?"
+        params.append(stream_id)
+    for seq, sid, version, recorded_at, body in conn.execute(sql + " ORDER BY seq", params):
+        try:
+            event = decode_event(bytes(body))
+        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+            raise AuditError(f"event at seq {seq} (stream {sid}) cannot be decoded: {exc}") from exc
+        yield Recorded(int(seq), str(sid), int(version), float(recorded_at), event)
+
+
+# --- verify ---------------------------------------------------------------------------------
+
+
+def replay_problem(rows: Iterator[Recorded]) -> tuple[Problem | None, int, int, int]:
+    """Replay job streams through the FSM. Returns (first problem, events, streams, jobs)."""
+    states: dict[str, JobState] = {}
+    versions: dict[str, int] = {}
+    events = 0
+    for recorded in rows:
+        events += 1
+        sid = recorded.stream_id
+        expected = versions.get(sid, 0) + 1
+        if recorded.version != expected:
+            return (
+                Problem(
+                    "replay",
+                    f"stream {sid} jumps from version {expected - 1} to {recorded.version}",
+                    recorded.seq,
+                    sid,
+                    recorded.version,
+                ),
+                events,
+                len(versions),
+                len(states),
+            )
+        versions[sid] = recorded.version
+        if not sid.startswith(JOB_PREFIX):
+            continue
+        try:
+            states[sid] = evolve(states.get(sid, JobState()), recorded.event)
+        except InvalidTransitionError as exc:
+            return (
+                Problem(
+                    "replay", f"illegal transition: {exc}", recorded.seq, sid, recorded.version
+                ),
+                events,
+                len(versions),
+                len(states),
+            )
+    return None, events, len(versions), len(states)
+
+
+def verify(db: str | Path) -> VerifyReport:
+    """Check the hash chain, then replay every job stream; report the first problem."""
+    chain_checked, chain = _chain_problem(db)
+    conn = connect(db)
+    try:
+        try:
+            problem, events, streams, jobs = replay_problem(records(conn))
+        except AuditError as exc:
+            problem, events, streams, jobs = Problem("decode", str(exc)), 0, 0, 0
+    finally:
+        conn.close()
+    return VerifyReport(
+        events=events,
+        streams=streams,
+        jobs=jobs,
+        chain_checked=chain_checked,
+        problem=chain or problem,
+    )
+
+
+def _chain_problem(db: str | Path) -> tuple[bool, Problem | None]:
+    """The event-log room's chain verifier: (whether it ran, the problem it found)."""
+    try:
+        from eventlog.verify import verify_chain  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:
+        return False, None
+    result = verify_chain(db)
+    if getattr(result, "ok", True):
+        return True, None
+    return True, Problem(
+        "chain",
+        str(getattr(result, "message", result)),
+        getattr(result, "seq", None),
+        getattr(result, "stream_id", None),
+    )
+
+
+# --- history --------------------------------------------------------------------------------
+
+
+def when(at: float) -> str:
+    return datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] + "Z"
+
+
+def _tag(event: AnyEvent) -> str:
+    return str(type(event).__struct_config__.tag)
+
+
+def _facts(event: AnyEvent) -> str:
+    fields = msgspec.to_builtins(event)
+    fields.pop("type", None)
+    fields.pop("at", None)
+    fields.pop("report_excerpt", None)
+    fields.pop("spec", None)
+    if "spec_hash" in fields:
+        fields["spec_hash"] = str(fields["spec_hash"])[:12]
+    return "  ".join(f"{k}={v}" for k, v in fields.items() if v is not None and v != "")
+
+
+def timeline(db: str | Path, job_id: str) -> list[Recorded]:
+    conn = connect(db)
+    try:
+        history = list(records(conn, stream_id=JOB_PREFIX + job_id))
+    finally:
+        conn.close()
+    if not history:
+        raise AuditError(f"no job {job_id!r} in {db}")
+    return history
+
+
+def decision_after(history: list[Recorded], index: int) -> str:
+    """What was decided about the failure classified at `history[index]`."""
+    for recorded in history[index + 1 : index + 3]:
+        event = recorded.event
+        if isinstance(event, RetryScheduled):
+            return f"retry as attempt {event.next_attempt} after {event.delay_s:.1f}s"
+        if isinstance(event, JobDead):
+            return f"dead: {event.reason}"
+    return "none recorded"
+
+
+def render_timeline(history: list[Recorded]) -> list[str]:
+    """The job's story, one line per event, with failures explained."""
+    lines: list[str] = []
+    for index, recorded in enumerate(history):
+        event = recorded.event
+        lines.append(f"{when(event.at)}  {_tag(event):<24} {_facts(event)}".rstrip())
+        if isinstance(event, FailureClassified):
+            lines.append(f"{'':26}rule: {event.rule} -> {event.classification}")
+            for key, value in (event.report_excerpt or {}).items():
+                text = str(value).strip().replace("\n", "\n" + " " * 30)
+                lines.append(f"{'':26}evidence {key}: {text}")
+            lines.append(f"{'':26}decision: {decision_after(history, index)}")
+    return lines
+
+
+# --- export and folding ---------------------------------------------------------------------
+
+
+def export_lines(
+    db: str | Path, *, since: float | None = None, after_seq: int = 0
+) -> Iterator[bytes]:
+    """Every event (from `since`, after `after_seq`) as one JSON line."""
+    encoder = msgspec.json.Encoder()
+    conn = connect(db)
+    try:
+        for recorded in records(conn, after_seq=after_seq, since=since):
+            body = msgspec.to_builtins(recorded.event)
+            yield encoder.encode(
+                {
+                    "seq": recorded.seq,
+                    "stream_id": recorded.stream_id,
+                    "version": recorded.version,
+                    "recorded_at": recorded.recorded_at,
+                    "event": body,
+                }
+            )
+    finally:
+        conn.close()
+
+
+def job_states(db: str | Path) -> dict[str, JobState]:
+    """Every job's state, folded from its stream (read-only, no Overlord needed)."""
+    conn = connect(db)
+    states: dict[str, JobState] = {}
+    try:
+        for recorded in records(conn):
+            if recorded.stream_id.startswith(JOB_PREFIX):
+                job_id = recorded.stream_id.removeprefix(JOB_PREFIX)
+                states[job_id] = evolve(states.get(job_id, JobState()), recorded.event)
+    finally:
+        conn.close()
+    return states
