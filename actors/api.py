@@ -138,6 +138,8 @@ class ControlApi:
             if exc.status >= 400 and exc.content_type != "application/json":
                 return _error(exc.status, exc.reason)
             raise
+        except _UnavailableError as exc:
+            return _error(503, str(exc))
         except UnknownJobError as exc:
             return _error(404, str(exc))
         except SpecError as exc:
@@ -149,9 +151,9 @@ class ControlApi:
 
     def _running(self, *, mutating: bool = False) -> Orchestrator:
         if self.orch is None:
-            raise _unavailable("booting: boot reconciliation has not finished")
+            raise _UnavailableError("booting: boot reconciliation has not finished")
         if mutating and self.draining:
-            raise _unavailable("shutting down: not accepting work")
+            raise _UnavailableError("shutting down: not accepting work")
         return self.orch
 
     # --- probes and metrics ------------------------------------------------------------
@@ -249,7 +251,5 @@ class ControlApi:
         return _json(report)
 
 
-def _unavailable(message: str) -> web.HTTPServiceUnavailable:
-    return web.HTTPServiceUnavailable(
-        body=_ENC.encode({"error": message}), content_type="application/json"
-    )
+class _UnavailableError(Exception):
+    """Raised by a handler that cannot serve now (booting, draining): answered with 503."""
