@@ -13,7 +13,7 @@ import contextlib
 import os
 import signal
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,12 +40,15 @@ cap_s = 0.5
 """
 
 
-def fast_config(overlord: str, db: Path, *, port: int = 0, extra: str = "") -> str:
+def fast_config(
+    overlord: str, db: Path, *, port: int = 0, overlord_extra: str = "", api_extra: str = ""
+) -> str:
     """A daemon configuration with the demo's fast timings, JSON logs at debug level."""
     return (
-        f'[overlord]\nurl = "{overlord}"\n[eventlog]\ndb = "{db}"\n'
-        f'[api]\nport = {port}\n[logging]\nlevel = "debug"\nformat = "json"\n'
-        f"[daemon]\nshutdown_timeout_s = 30\n{extra}\n{FAST_ORCHESTRATOR}"
+        f'[overlord]\nurl = "{overlord}"\n{overlord_extra}\n[eventlog]\ndb = "{db}"\n'
+        f"[api]\nport = {port}\n{api_extra}\n"
+        '[logging]\nlevel = "debug"\nformat = "json"\n'
+        f"[daemon]\nshutdown_timeout_s = 30\n{FAST_ORCHESTRATOR}"
     )
 
 
@@ -77,6 +80,15 @@ async def running(sim: Simulator) -> AsyncIterator[str]:
         yield f"http://{host}:{port}"
     finally:
         await runner.cleanup()
+
+
+async def eventually(predicate: Callable[[], bool], timeout: float = 10) -> None:
+    """Wait until `predicate()` holds (for state in another process or the simulator)."""
+    async with asyncio.timeout(timeout):
+        while True:
+            if predicate():
+                return
+            await asyncio.sleep(0.02)
 
 
 def clean_env(**extra: str) -> dict[str, str]:
