@@ -28,7 +28,7 @@ from actors.audit import AuditError, job_states
 from actors.config import Config, load_config
 from actors.control import Control, ControlError, embedded, remote
 from actors.errors import ORCHESTRATOR_ERRORS, ConfigError, UnknownJobError
-from actors.intake import SubmitRequest, request_from_file
+from actors.intake import SubmitRequest, jobs_from_request, request_from_file
 from actors.orchestrator import JobView
 from specs.errors import SpecError
 
@@ -135,13 +135,29 @@ def _guarded(args: argparse.Namespace, body: Any) -> int:
     """Run a command body with every expected error turned into a message and exit code."""
     logs.configure(args.log_level)
     try:
-        return _run(body)
+        try:
+            return _run(body)
+        except BaseExceptionGroup as group:
+            # The orchestrator's task group wraps what our code raised inside it.
+            raise _single(group) from None
     except (ConfigError, SpecError) as exc:
         return _fail(f"{exc}", 2)
     except (ControlError, UnknownJobError, AuditError) as exc:
         return _fail(str(exc), 1)
     except ORCHESTRATOR_ERRORS as exc:
         return _fail(f"{type(exc).__name__}: {exc}", 1)
+
+
+def _single(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The one error inside nested groups, or the group itself when there are several."""
+    leaves = _leaves(group)
+    return leaves[0] if len(leaves) == 1 else group
+
+
+def _leaves(error: BaseException) -> list[BaseException]:
+    if isinstance(error, BaseExceptionGroup):
+        return [leaf for inner in error.exceptions for leaf in _leaves(inner)]
+    return [error]
 
 
 def _fail(message: str, code: int) -> int:
@@ -180,6 +196,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_submit(args: argparse.Namespace) -> int:
     try:
         requests = [request_from_file(f, args.interval) for f in args.files]
+        for request in requests:
+            if request.template is None or request.intervals:
+                jobs_from_request(request)  # validate here, before reaching anything
     except SpecError as exc:
         return _fail(str(exc), 2)
     missing = [r.name for r in requests if r.template is not None and not r.intervals]
