@@ -159,20 +159,16 @@ def verify(db: str | Path) -> VerifyReport:
 
 
 def _chain_problem(db: str | Path) -> tuple[bool, Problem | None]:
-    """The event-log room's chain verifier: (whether it ran, the problem it found)."""
+    """The event-log room's chain verifier: (whether it ran, the first broken link)."""
     try:
-        from eventlog.verify import verify_chain  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
+        from eventlog.audit import verify_file  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:  # an eventlog without a verifier: only the replay half runs
         return False, None
-    result = verify_chain(db)
-    if getattr(result, "ok", True):
+    report = verify_file(str(db))
+    if report.broken is None:
         return True, None
-    return True, Problem(
-        "chain",
-        str(getattr(result, "message", result)),
-        getattr(result, "seq", None),
-        getattr(result, "stream_id", None),
-    )
+    link = report.broken
+    return True, Problem(f"chain: {link.kind}", link.message, link.seq)
 
 
 # --- history --------------------------------------------------------------------------------
