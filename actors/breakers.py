@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping, Sequence
-from typing import Any, ClassVar
+from typing import Any
 
 import msgspec
 import structlog
 
+from actors.errors import BreakerOpenError
 from actors.policy import (
     BreakerPolicy,
     BreakerState,
@@ -35,19 +36,13 @@ from actors.ports import Clock, Overlord
 from actors.task import SubmissionGate
 from eventlog.events import BreakerClosed, BreakerHalfOpened, BreakerOpened, Event
 from eventlog.store import ANY_VERSION, EventLog
-from overlord.errors import OverlordError, OverlordUnavailableError
+from overlord.errors import OverlordError
 from overlord.models import TaskStatus, TaskStatusPlus, TotalWorkerCapacity, WorkerInfo
 
 log = structlog.get_logger("druid_orch.breakers")
 
 OVERLORD = "overlord"
 BREAKER_PREFIX = "breaker:"
-
-
-class BreakerOpenError(OverlordUnavailableError):
-    """The Overlord breaker is open: the call was not sent."""
-
-    retryable: ClassVar[bool] = True
 
 
 class DatasourcePolicy(msgspec.Struct, frozen=True, kw_only=True):

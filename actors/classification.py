@@ -73,29 +73,35 @@ class Rule(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True
     min_unparseable: int | None = None
     min_processed_with_error: int | None = None
 
-    def matches(self, ev: FailureEvidence) -> bool:
+    def match(self, ev: FailureEvidence) -> str | None:
+        """None if the rule does not match; else the line that matched ("" if no pattern)."""
         if self.source is not None and ev.source not in self.source:
-            return False
+            return None
         if self.deadline is not None and ev.deadline != self.deadline:
-            return False
+            return None
         if self.http_status is not None and ev.http_status not in self.http_status:
-            return False
+            return None
         if self.error_code is not None and ev.error_code not in self.error_code:
-            return False
+            return None
         if self.ingestion_state is not None and ev.ingestion_state not in self.ingestion_state:
-            return False
+            return None
         if self.min_unparseable is not None and ev.row_total("unparseable") < self.min_unparseable:
-            return False
+            return None
         if (
             self.min_processed_with_error is not None
             and ev.row_total("processedWithError") < self.min_processed_with_error
         ):
-            return False
-        if self.message:
-            texts = ev.texts()
-            if not any(_pattern(p).search(t) for p in self.message for t in texts):
-                return False
-        return True
+            return None
+        if not self.message:
+            return ""
+        for text in ev.texts():
+            for source in self.message:
+                found = _pattern(source).search(text)
+                if found:
+                    start = text.rfind("\n", 0, found.start()) + 1
+                    end = text.find("\n", found.end())
+                    return text[start : end if end != -1 else None].strip()[:300]
+        return None
 
 
 @lru_cache(maxsize=512)
@@ -117,8 +123,9 @@ class Decision(msgspec.Struct, frozen=True):
 def classify(evidence: FailureEvidence, rules: RuleSet) -> Decision:
     """The first matching rule's decision, or the rule set's default."""
     for rule in rules.rule:
-        if rule.matches(evidence):
-            detail = _first_line(evidence)
+        matched = rule.match(evidence)
+        if matched is not None:
+            detail = matched or _first_line(evidence)
             reason = rule.reason or rule.name
             return Decision(
                 rule.classification, rule.name, f"{reason}: {detail}" if detail else reason

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from eventlog.errors import EventLogError
-from overlord.errors import OverlordError
+from overlord.errors import OverlordError, OverlordUnavailableError
 from specs.errors import SpecError
 
 
@@ -43,6 +43,12 @@ class UnknownJobError(OrchestratorError):
     def __init__(self, job_id: str) -> None:
         self.job_id = job_id
         super().__init__(f"no job with id {job_id!r}")
+
+
+class BreakerOpenError(OverlordUnavailableError):
+    """The Overlord circuit breaker is open: the call was not sent."""
+
+    retryable: ClassVar[bool] = True
 
 
 class ConfigError(OrchestratorError):

@@ -41,6 +41,7 @@ from eventlog.events import Event, FailureClassified, JobDead
 from eventlog.store import EventLog, Synchronous
 from overlord.auth import AuthHook
 from overlord.client import HttpOverlord
+from overlord.client import RetryPolicy as ClientRetry
 from overlord.errors import OverlordError
 from specs.compiler import CompiledJob
 
@@ -61,6 +62,7 @@ class OrchestratorConfig(msgspec.Struct, frozen=True, kw_only=True):
     task_id_prefix: str = "orch"
     orphans: OrphanPolicy = "report"
     reconcile_interval_s: float | None = None
+    client_attempts: int = 2
 
 
 class JobView(msgspec.Struct, frozen=True, kw_only=True):
@@ -173,8 +175,14 @@ class Orchestrator:
         client: Overlord
         owned_client: HttpOverlord | None = None
         if isinstance(overlord, str):
+            # Few client-level retries: the poller, the actors and the breaker retry with
+            # their own backoff, and stacked retries would hide an outage from the breaker.
             owned_client = HttpOverlord(
-                overlord, auth=auth, verify_tls=verify_tls, ca_bundle=ca_bundle
+                overlord,
+                auth=auth,
+                verify_tls=verify_tls,
+                ca_bundle=ca_bundle,
+                retry=ClientRetry(attempts=config.client_attempts),
             )
             client = owned_client
         else:
@@ -315,10 +323,13 @@ class Orchestrator:
 
     def _on_transition(self, state: JobState, events: Sequence[Event]) -> None:
         self.states[state.job_id] = state
+        excerpt: dict[str, Any] | None = None
         for event in events:
             self.counters[type(event).__struct_config__.tag] += 1  # type: ignore[index]
-            if isinstance(event, FailureClassified) and event.classification == "structural":
-                self.breakers.record_structural(state.datasource, event.reason)
+            if isinstance(event, FailureClassified):
+                excerpt = event.report_excerpt
+                if event.classification == "structural":
+                    self.breakers.record_structural(state.datasource, event.reason)
             if isinstance(event, JobDead):
                 self.alerts.raise_alert(
                     Alert(
@@ -329,7 +340,7 @@ class Orchestrator:
                         classification=state.classification,
                         rule=event.rule or state.rule,
                         reason=event.reason,
-                        report_excerpt=None,
+                        report_excerpt=excerpt,
                         at=event.at,
                     )
                 )

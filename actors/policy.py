@@ -71,6 +71,9 @@ class BreakerPolicy(msgspec.Struct, frozen=True, kw_only=True):
     failure_rate: float = 0.5
     open_s: float = 5.0
     max_open_s: float = 60.0
+    # Opens after this many failures in a row even if the window is full of older successes:
+    # a rate alone reacts slowly right after a busy, healthy period.
+    consecutive_failures: int = 5
 
 
 class BreakerState(msgspec.Struct, frozen=True, kw_only=True):
@@ -78,6 +81,7 @@ class BreakerState(msgspec.Struct, frozen=True, kw_only=True):
     opened_at: float = 0.0
     open_for: float = 0.0
     probing: bool = False
+    consecutive: int = 0
     # (bucket start, successes, failures), oldest first, inside the window
     window: tuple[tuple[float, int, int], ...] = ()
 
@@ -114,8 +118,12 @@ def breaker_record(
     if state.phase == "open":
         return state, None  # calls already in flight when it opened: ignore
     state = _bucketed(state, ok, now, policy)
+    state = replace(state, consecutive=0 if ok else state.consecutive + 1)
     total, rate = state.failure_rate()
-    if not ok and total >= policy.min_calls and rate >= policy.failure_rate:
+    if not ok and (
+        (total >= policy.min_calls and rate >= policy.failure_rate)
+        or state.consecutive >= policy.consecutive_failures
+    ):
         return _open(state, now, policy, longer=False), "opened"
     return state, None
 

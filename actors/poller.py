@@ -29,7 +29,7 @@ from typing import Any
 import msgspec
 import structlog
 
-from actors.errors import ActorStoppedError, MailboxFullError
+from actors.errors import ActorStoppedError, BreakerOpenError, MailboxFullError
 from actors.ports import Clock, Overlord
 from actors.runtime import Actor, ActorRef
 from actors.task_fsm import Lost, Observed
@@ -287,7 +287,9 @@ class StatusPoller(Actor[Watch | Unwatch]):
         self._backoff = min(
             self.config.ceiling_s * 4, max(self.config.first_delay_s, self._backoff * 2)
         )
-        log.warning(
+        # While the breaker is open every round fails by design: not worth a warning each time.
+        level = log.debug if isinstance(exc, BreakerOpenError) else log.warning
+        level(
             "poll_failed", error=str(exc), retry_in_s=round(self._backoff, 2), tasks=len(task_ids)
         )
         later = self.clock() + self._jittered(self._backoff)

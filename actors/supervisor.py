@@ -21,7 +21,7 @@ from actors.errors import ActorStoppedError
 from actors.policy import Escalate, RestartPolicy, on_child_failure
 from actors.runtime import Actor, ActorRef, spawn
 from actors.task import JobContext, TaskActor, load_state, stream_id
-from actors.task_fsm import Accept, Command, Crashed, decide
+from actors.task_fsm import Accept, Command, Crashed, decide, evolve
 from actors.task_fsm import Escalate as EscalateCommand
 from eventlog.errors import ConcurrencyConflictError
 
@@ -126,8 +126,6 @@ class Supervisor(Actor[StartJob | ChildCrashed | Tell]):
             if not events:
                 return
             new = state
-            from actors.task_fsm import evolve
-
             for event in events:
                 new = evolve(new, event)
             try:

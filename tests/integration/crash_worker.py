@@ -1,0 +1,68 @@
+"""The orchestrator as its own process, for the crash tests.
+
+    python -m tests.integration.crash_worker --db PATH --overlord URL --jobs N [--first-day D]
+
+Submits N daily demo jobs (idempotently: rerunning after a crash resumes the same jobs) and
+runs until every job is terminal, then prints DONE. It prints `ACK <job>` after each job's
+acceptance is recorded, so a test can kill it at any moment and know what was acknowledged.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from actors.demo import demo_config, demo_jobs
+from actors.orchestrator import Orchestrator, OrchestratorConfig
+from actors.task_fsm import JobState
+from eventlog.events import SubmitIntended
+
+
+def _crash_after_intents(orch: Orchestrator, count: int) -> None:
+    """SIGKILL this process right after the `count`-th submit intent is on disk."""
+    if count <= 0 or orch.supervisor_actor is None:
+        return
+    ctx = orch.supervisor_actor.ctx
+    original = ctx.on_transition
+    seen = 0
+
+    def hook(state: JobState, events: Sequence[Any]) -> None:
+        nonlocal seen
+        original(state, events)
+        seen += sum(isinstance(e, SubmitIntended) for e in events)
+        if seen >= count:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    ctx.on_transition = hook
+
+
+async def main(db: str, overlord: str, jobs: int, reconcile_s: float | None) -> int:
+    compiled = demo_jobs(jobs)
+    base = demo_config()
+    config = OrchestratorConfig(
+        poller=base.poller, job=base.job, reconcile_interval_s=reconcile_s, orphans="report"
+    )
+    async with Orchestrator.open(db, overlord, config=config) as orch:
+        _crash_after_intents(orch, int(os.environ.get("CRASH_AFTER_INTENTS", "0")))
+        for job in compiled:
+            await orch.submit(job)
+            print(f"ACK {job.job_id}", flush=True)
+        for job in compiled:
+            await orch.wait(job.job_id, timeout=300)
+    print("DONE", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--db", required=True)
+    parser.add_argument("--overlord", required=True)
+    parser.add_argument("--jobs", type=int, default=100)
+    parser.add_argument("--reconcile-s", type=float, default=None)
+    args = parser.parse_args()
+    sys.exit(asyncio.run(main(args.db, args.overlord, args.jobs, args.reconcile_s)))

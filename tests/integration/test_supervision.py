@@ -1,0 +1,294 @@
+"""Supervision against the simulator with fault injection: retries, alerts, breakers, restarts."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from actors.alerts import Alert, LogAlertSink, WebhookAlertSink
+from actors.breakers import DatasourcePolicy
+from actors.demo import demo_config
+from actors.orchestrator import Orchestrator, OrchestratorConfig
+from actors.policy import BreakerPolicy, RestartPolicy
+from actors.task import stream_id
+from eventlog.events import (
+    ActorCrashed,
+    BreakerOpened,
+    FailureClassified,
+    JobDead,
+    RetryScheduled,
+    TaskFailed,
+)
+from eventlog.store import EventLog
+from overlord.client import HttpOverlord, RetryPolicy
+from overlord.sim_cluster import ClusterConfig
+from overlord.simulator import Faults, SimConfig, Simulator
+from specs.compiler import CompiledJob, builtin_template, compile_job
+from specs.intervals import Interval
+
+
+def jobs(count: int, month: int = 5) -> list[CompiledJob]:
+    template = builtin_template()
+    return [
+        compile_job(template, Interval.parse(f"2024-{month:02d}-{day:02d}/P1D"), max_sub_tasks=2)
+        for day in range(1, count + 1)
+    ]
+
+
+def config(**overrides: Any) -> OrchestratorConfig:
+    base = demo_config()
+    fields: dict[str, Any] = {"poller": base.poller, "job": base.job}
+    fields.update(overrides)
+    return OrchestratorConfig(**fields)
+
+
+@pytest.fixture
+def sim() -> Simulator:
+    return Simulator(
+        SimConfig(
+            cluster=ClusterConfig(
+                seed=3, workers=4, capacity_per_worker=8, min_duration_s=0.2, max_duration_s=0.6
+            )
+        )
+    )
+
+
+@pytest.fixture
+async def url(sim: Simulator) -> AsyncIterator[str]:
+    server = TestServer(sim.app())
+    await server.start_server()
+    try:
+        yield str(server.make_url("")).rstrip("/")
+    finally:
+        await server.close()
+
+
+async def stream(db: Path, job_id: str) -> list[Any]:
+    async with EventLog(db) as log:
+        return [r.event for r in await log.read_stream(stream_id(job_id))]
+
+
+async def test_transient_failures_are_retried_and_eventually_succeed(
+    tmp_path: Path, url: str, sim: Simulator
+) -> None:
+    job = jobs(1)[0]
+    sim.cluster.config.scripted[f"{job.datasource}/{job.interval}"] = [
+        "transient:s3_throttle",
+        "transient:lost_worker",
+        "success",
+    ]
+    db = tmp_path / "log.db"
+    async with Orchestrator.open(db, url, config=config()) as orch:
+        await orch.submit(job)
+        view = await orch.wait(job.job_id, timeout=20)
+    assert view.phase == "succeeded"
+    assert view.attempt == 3
+    events = await stream(db, job.job_id)
+    rules = [e.rule for e in events if isinstance(e, FailureClassified)]
+    assert rules == ["object-store-throttling", "lost-worker"]
+    assert sum(isinstance(e, RetryScheduled) for e in events) == 2
+
+
+async def test_structural_failures_are_never_retried_and_raise_exactly_one_alert(
+    tmp_path: Path, url: str, sim: Simulator
+) -> None:
+    bad, good = jobs(2)
+    sim.cluster.config.scripted[f"{bad.datasource}/{bad.interval}"] = [
+        "structural:parse_errors",
+        "success",
+    ]
+    alerts = LogAlertSink()
+    db = tmp_path / "log.db"
+    async with Orchestrator.open(db, url, config=config(), alerts=alerts) as orch:
+        await orch.submit(bad)
+        await orch.submit(good)
+        assert (await orch.wait(bad.job_id, timeout=20)).phase == "dead"
+        assert (await orch.wait(good.job_id, timeout=20)).phase == "succeeded"
+        await asyncio.sleep(0.3)  # any further (wrong) retry would have started by now
+    assert [a.job_id for a in alerts.sent] == [bad.job_id]
+    alert = alerts.sent[0]
+    assert alert.classification == "structural"
+    assert alert.rule == "parse-errors"
+    assert alert.task_id == f"{bad.job_id}_1"
+    assert alert.report_excerpt is not None
+    assert "Max parse exceptions" in str(alert.report_excerpt)
+    assert sim.cluster.submissions_per_interval[(bad.datasource, bad.interval)] == 1
+    events = await stream(db, bad.job_id)
+    assert not any(isinstance(e, RetryScheduled) for e in events)
+    assert isinstance(events[-1], JobDead)
+
+
+async def test_a_thirty_second_outage_opens_the_breaker_bounds_requests_and_jobs_finish_after(
+    tmp_path: Path, url: str, sim: Simulator
+) -> None:
+    sim.cluster.config.min_duration_s = 2.0
+    sim.cluster.config.max_duration_s = 4.0
+    batch = jobs(20, month=6)
+    db = tmp_path / "log.db"
+    cfg = config(
+        breaker=BreakerPolicy(window_s=10, min_calls=3, failure_rate=0.5, open_s=2, max_open_s=8)
+    )
+    async with Orchestrator.open(db, url, config=cfg) as orch:
+        for job in batch:
+            await orch.submit(job)
+        for _ in range(200):  # until every job's task is on the Overlord
+            phases = [(await orch.get(j.job_id)).phase for j in batch]
+            if all(p in ("pending", "running", "waiting", "submitted") for p in phases):
+                break
+            await asyncio.sleep(0.05)
+        before = sim.stats()["requests_total"]
+        sim.set_faults(Faults(outage_s=30))
+        started = time.monotonic()
+        await asyncio.sleep(30)
+        during = sim.stats()["requests_total"] - before
+        outage_s = time.monotonic() - started
+        assert ("overlord", "opened") in orch.breakers.transitions
+        views = [await orch.wait(j.job_id, timeout=60) for j in batch]
+    rate = during / outage_s
+    print(f"\nOverlord requests during a {outage_s:.0f}s outage: {during} ({rate:.2f}/s)")
+    # Without the breaker the poller alone would ask ~20 tasks every 0.5 s; with it, probes
+    # and the first failures only.
+    assert rate < 1.0, f"{during} requests in {outage_s:.0f}s"
+    assert all(v.phase == "succeeded" for v in views), [v.phase for v in views]
+    for job in batch:
+        events = await stream(db, job.job_id)
+        assert not any(isinstance(e, TaskFailed) for e in events), "a job failed from the outage"
+    async with EventLog(db) as log:
+        breaker = [r.event for r in await log.read_stream("breaker:overlord")]
+    assert any(isinstance(e, BreakerOpened) for e in breaker)
+
+
+class BuggyOverlord:
+    """A client whose submit has a bug (raises a non-Overlord error), to crash the actor."""
+
+    def __init__(self, inner: HttpOverlord) -> None:
+        self.inner = inner
+        self.calls = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    async def submit(self, task: Mapping[str, Any]) -> str:
+        self.calls += 1
+        raise RuntimeError("bug in the submit path")
+
+
+async def test_an_actor_that_crashes_repeatedly_is_escalated_after_n_restarts(
+    tmp_path: Path, url: str
+) -> None:
+    job = jobs(1, month=7)[0]
+    alerts = LogAlertSink()
+    db = tmp_path / "log.db"
+    client = HttpOverlord(url, retry=RetryPolicy(attempts=1))
+    buggy = BuggyOverlord(client)
+    cfg = config(restart=RestartPolicy(max_restarts=3, within_s=60, delay_s=0.01))
+    try:
+        async with Orchestrator.open(db, buggy, config=cfg, alerts=alerts) as orch:  # type: ignore[arg-type]
+            await orch.submit(job)
+            view = await orch.wait(job.job_id, timeout=10)
+            restarts = orch.supervisor_actor.restarts if orch.supervisor_actor else -1
+    finally:
+        await client.close()
+    assert view.phase == "dead"
+    assert restarts == 3
+    assert buggy.calls == 4  # the first run and three restarts, then no more
+    events = await stream(db, job.job_id)
+    crashes = [e for e in events if isinstance(e, ActorCrashed)]
+    assert [c.restarts for c in crashes] == [1, 2, 3, 4]
+    assert "bug in the submit path" in crashes[-1].error
+    dead = events[-1]
+    assert isinstance(dead, JobDead)
+    assert dead.rule == "restart-intensity"
+    assert [a.job_id for a in alerts.sent] == [job.job_id]
+
+
+async def test_an_open_breaker_survives_a_restart_of_the_orchestrator(
+    tmp_path: Path, url: str, sim: Simulator
+) -> None:
+    db = tmp_path / "log.db"
+    cfg = config(breaker=BreakerPolicy(min_calls=2, failure_rate=0.5, open_s=60, max_open_s=60))
+    sim.set_faults(Faults(outage_s=120))
+    job = jobs(1, month=8)[0]
+    async with Orchestrator.open(db, url, config=cfg) as orch:
+        await orch.submit(job)
+        for _ in range(200):
+            if orch.breakers.overlord_phase == "open":
+                break
+            await asyncio.sleep(0.05)
+        assert orch.breakers.overlord_phase == "open"
+    requests_before = sim.stats()["requests_total"]
+    async with Orchestrator.open(db, url, config=cfg) as orch:
+        assert orch.breakers.overlord_phase == "open"
+        await asyncio.sleep(0.5)
+        view = await orch.get(job.job_id)
+    # No call left for the Overlord while the restored breaker was open.
+    assert sim.stats()["requests_total"] == requests_before
+    assert view is not None
+    assert view.phase in ("accepted", "submitting")
+
+
+async def test_repeated_structural_failures_pause_a_datasource_until_a_person_resumes_it(
+    tmp_path: Path, url: str, sim: Simulator
+) -> None:
+    batch = jobs(4, month=9)
+    for job in batch[:3]:
+        sim.cluster.config.scripted[f"{job.datasource}/{job.interval}"] = [
+            "structural:missing_input"
+        ]
+    db = tmp_path / "log.db"
+    cfg = config(datasource_breaker=DatasourcePolicy(structural_limit=3, recheck_s=0.1))
+    async with Orchestrator.open(db, url, config=cfg) as orch:
+        for job in batch[:3]:
+            await orch.submit(job)
+        for job in batch[:3]:
+            assert (await orch.wait(job.job_id, timeout=20)).phase == "dead"
+        assert "wikipedia" in orch.breakers.paused
+        await orch.submit(batch[3])
+        await asyncio.sleep(0.5)
+        assert (await orch.get(batch[3].job_id)).phase == "accepted"  # held back
+        assert orch.resume_datasource("wikipedia")
+        assert not orch.resume_datasource("wikipedia")  # resuming twice is harmless
+        assert (await orch.wait(batch[3].job_id, timeout=20)).phase == "succeeded"
+
+
+async def test_the_webhook_alert_sink_retries_until_the_receiver_accepts() -> None:
+    received: list[dict[str, Any]] = []
+    answers = iter([500, 503, 200])
+
+    async def hook(request: web.Request) -> web.Response:
+        received.append(await request.json())
+        return web.Response(status=next(answers))
+
+    app = web.Application()
+    app.router.add_post("/alerts", hook)
+    server = TestServer(app)
+    await server.start_server()
+    sink = WebhookAlertSink(str(server.make_url("/alerts")), attempts=4, base_s=0.01, cap_s=0.02)
+    try:
+        sink.raise_alert(
+            Alert(
+                job_id="j",
+                datasource="d",
+                interval="i",
+                task_id="t",
+                classification="structural",
+                rule="parse-errors",
+                reason="bad rows",
+                report_excerpt={"unparseable": 3},
+                at=1.0,
+            )
+        )
+        await sink.aclose()
+    finally:
+        await server.close()
+    assert len(received) == 3
+    assert received[-1]["rule"] == "parse-errors"
+    assert received[-1]["report_excerpt"] == {"unparseable": 3}
+    assert sink.delivered == 1
