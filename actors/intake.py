@@ -11,6 +11,7 @@ field is ignored, since every attempt gets its own deterministic Druid task id.
 
 from __future__ import annotations
 
+import importlib
 import tomllib
 from collections.abc import Sequence
 from pathlib import Path
@@ -28,7 +29,6 @@ from specs.compiler import (
 )
 from specs.errors import SpecError
 from specs.intervals import Interval
-from specs.model import decode_task, encode_task
 
 DEFAULT_MAX_ATTEMPTS = 3
 
@@ -102,7 +102,7 @@ def job_from_spec(
 ) -> CompiledJob:
     """A job for one validated `index_parallel` task spec."""
     try:
-        task = encode_task(decode_task({k: v for k, v in spec.items() if k != "id"}))
+        task = _validated({k: v for k, v in spec.items() if k != "id"})
     except SpecError as exc:
         if name:
             raise exc.with_source(name) from exc
@@ -128,6 +128,24 @@ def job_from_spec(
         max_attempts=max_attempts,
         pipeline=name or "spec",
     )
+
+
+def _validated(spec: dict[str, Any]) -> dict[str, Any]:
+    """The spec decoded, checked and re-encoded (canonical) by the specs room's validator.
+
+    The validator is moving from `specs.model` to `specs.validation`; it is looked up in
+    both, so intake works with either layout of the specs room.
+    """
+    for name in ("specs.validation", "specs.model"):
+        try:
+            module = importlib.import_module(name)
+        except ImportError:
+            continue
+        decode, encode = getattr(module, "decode_task", None), getattr(module, "encode_task", None)
+        if decode is not None and encode is not None:
+            encoded: dict[str, Any] = encode(decode(spec))
+            return encoded
+    raise ImportError("specs has no decode_task/encode_task validator")
 
 
 def request_from_file(path: str | Path, intervals: Sequence[str]) -> SubmitRequest:
