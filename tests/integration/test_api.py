@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +20,7 @@ from overlord.client import HttpOverlord
 from overlord.simulator import Simulator
 from specs.compiler import builtin_template, compile_job
 from specs.intervals import Interval
-from tests.integration.test_daemon_support import running, simulator
+from tests.integration.test_daemon_support import eventually, running, simulator
 
 TOKEN = "api-token-7c1d"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -184,10 +183,7 @@ async def test_cancelling_a_running_job_ends_it_cancelled(api: Api) -> None:
         "POST", "/v1/jobs", json={"template": TEMPLATE, "intervals": ["2024-05-01/2024-05-02"]}
     )
     job_id = body["jobs"][0]["job_id"]
-    async with asyncio.timeout(10), contextlib.aclosing(api.orch.watch(job_id)) as updates:
-        async for update in updates:
-            if update.job.phase == "running":
-                break
+    await eventually(lambda: api.orch.states[job_id].phase == "running")
     status, cancelled = await api.call("POST", f"/v1/jobs/{job_id}/cancel")
     assert status == 200
     assert cancelled["job"]["job_id"] == job_id  # cancelling goes on in the job's actor
