@@ -106,7 +106,14 @@ class ControlApi:
         runner = web.AppRunner(self.app(), access_log=None, shutdown_timeout=5.0)
         await runner.setup()
         site = web.TCPSite(runner, host, port)
-        await site.start()
+        try:
+            await site.start()
+        except OSError as exc:
+            await runner.cleanup()
+            raise ConfigError(
+                f"cannot serve the control API on {host}:{port}: {exc.strerror or exc} "
+                "(api.host, api.port)"
+            ) from exc
         bound = runner.addresses[0]
         shown = f"[{bound[0]}]" if ":" in str(bound[0]) else str(bound[0])
         return runner, f"http://{shown}:{bound[1]}"

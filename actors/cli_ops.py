@@ -185,7 +185,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 0
     logs.configure(config.logging.level, fmt=config.logging.format)
     try:
-        return _run(run_daemon(config))
+        try:
+            return _run(run_daemon(config))
+        except BaseExceptionGroup as group:
+            raise _single(group) from None
     except ORCHESTRATOR_ERRORS as exc:
         return _fail(f"{type(exc).__name__}: {exc}", 2 if isinstance(exc, ConfigError) else 1)
 

@@ -154,6 +154,20 @@ async def test_a_bad_config_file_exits_2_naming_the_key(tmp_path: Path) -> None:
     assert "unknown key `overlord.urll`; did you mean `overlord.url`?" in result.err
 
 
+async def test_a_port_already_in_use_exits_2_naming_the_address(tmp_path: Path) -> None:
+    taken = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
+    port = taken.sockets[0].getsockname()[1]
+    try:
+        config = tmp_path / "orch.toml"
+        config.write_text(fast_config("http://127.0.0.1:9", tmp_path / "x.db", port=port))
+        result = await cli("run", "--config", str(config))
+    finally:
+        taken.close()
+        await taken.wait_closed()
+    assert result.code == 2
+    assert f"cannot serve the control API on 127.0.0.1:{port}" in result.err
+
+
 async def test_a_bad_environment_override_exits_2_naming_the_variable(tmp_path: Path) -> None:
     result = await cli("run", "--check", env=clean_env(DRUID_ORCH_API_PORT="x"))
     assert result.code == 2
