@@ -1,0 +1,166 @@
+"""One side of the lifecycle benchmark: the real orchestrator, in its own process.
+
+    python -m bench.orchestrator_runner --workload W.json --overlord URL --db F --out R.json
+
+Runs every job of the workload through `Orchestrator.open` (file-backed event log,
+`synchronous=FULL`, the `HttpOverlord` client, uvloop as `druid-orch` uses it), at most
+`--concurrency` live at once, and writes its own measurements to `--out`. The record times of
+terminal statuses are read afterwards from the event log by the driver.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import dataclasses
+import gc
+import sys
+import time
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any
+
+import msgspec
+import uvloop
+
+from actors import logs
+from actors.orchestrator import Orchestrator, OrchestratorConfig
+from actors.policy import RetryPolicy
+from actors.poller import PollerConfig
+from actors.task import JobPolicy
+from bench.measure import Window
+from bench.workload import Workload
+
+SAMPLE_S = 0.1
+
+
+def bench_config(workload: Workload, *, chunk: int, phase_refresh_s: float) -> OrchestratorConfig:
+    """The orchestrator's settings for the benchmark; `lifecycle_load` prints them.
+
+    Fairness: every live task is polled about once per `workload.poll_s` (first poll after
+    one interval, ceiling one interval, +/-20% jitter), the baseline's cadence, so both sides
+    learn of a finished task equally late at worst and the comparison is between the ways of
+    polling, not between two poll intervals.
+    """
+    return OrchestratorConfig(
+        poller=PollerConfig(
+            first_delay_s=workload.poll_s,
+            ceiling_s=workload.poll_s,
+            chunk=chunk,
+            phase_refresh_s=phase_refresh_s,
+        ),
+        job=JobPolicy(
+            retry=RetryPolicy(base_s=workload.retry_delay_s, cap_s=workload.retry_delay_s * 4),
+            report_retry_s=min(1.0, workload.retry_delay_s),
+        ),
+        synchronous="FULL",
+    )
+
+
+async def run(
+    workload: Workload,
+    overlord: str,
+    db: str,
+    *,
+    concurrency: int,
+    config: OrchestratorConfig,
+) -> dict[str, Any]:
+    jobs = workload.compiled()
+    outcomes: dict[str, str] = {}
+    window = Window()
+    submitted = 0
+    target = min(len(jobs), concurrency)
+    submit_done = 0.0
+    async with Orchestrator.open(db, overlord, config=config) as orch:
+        gc.collect()
+        limit = asyncio.Semaphore(concurrency)
+
+        async def one(index: int) -> None:
+            nonlocal submitted, submit_done
+            job = jobs[index]
+            async with limit:
+                await orch.submit(job)
+                window.live += 1
+                submitted += 1
+                if submitted == target:
+                    submit_done = time.time()
+                view = await orch.wait(job.job_id)
+                window.live -= 1
+                outcomes[job.job_id] = view.phase
+
+        async def sampler() -> None:
+            while True:
+                due = time.perf_counter() + SAMPLE_S
+                await asyncio.sleep(SAMPLE_S)
+                window.sample(max(0.0, time.perf_counter() - due))
+
+        window.start()
+        sampling = asyncio.create_task(sampler())
+        try:
+            async with asyncio.TaskGroup() as tg:
+                for i in range(len(jobs)):
+                    tg.create_task(one(i))
+        finally:
+            sampling.cancel()
+        window.stop()
+        poller = orch.poller_actor.stats if orch.poller_actor is not None else None
+        writer = orch.log.stats
+        event_types = dict(orch.counters)
+    figures = window.figures(len(jobs))
+    wall = window.ended - window.started
+    return {
+        **figures,
+        "submit_s": round(submit_done - window.started, 3),
+        "events_appended": writer.events,
+        "events_per_s": round(writer.events / wall, 1) if wall > 0 else None,
+        "commit_batches": writer.batches,
+        "mean_batch_events": round(writer.events / writer.batches, 1) if writer.batches else None,
+        "event_types": event_types,
+        "poller": dataclasses.asdict(poller) if poller is not None else None,
+        "outcomes": dict(Counter(outcomes.values())),
+        "phases": outcomes,
+        "window_start": window.started,
+        "window_end": window.ended,
+        "rss_samples": window.samples,
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workload", required=True)
+    parser.add_argument("--overlord", required=True, help="the simulator's URL")
+    parser.add_argument("--db", required=True, help="event log file (created)")
+    parser.add_argument("--out", required=True, help="where to write the measurements (JSON)")
+    parser.add_argument("--concurrency", type=int, default=0, help="live jobs at most; 0: all")
+    parser.add_argument("--chunk", type=int, default=500, help="PollerConfig.chunk")
+    parser.add_argument("--phase-refresh-s", type=float, default=5.0)
+    parser.add_argument("--cprofile", help="write a cProfile of the run here (pstats file)")
+    args = parser.parse_args(argv)
+    logs.configure("warning")
+    workload = Workload.load(args.workload)
+    config = bench_config(workload, chunk=args.chunk, phase_refresh_s=args.phase_refresh_s)
+    coro = run(
+        workload,
+        args.overlord,
+        args.db,
+        concurrency=args.concurrency or workload.jobs,
+        config=config,
+    )
+    profiler = cProfile.Profile() if args.cprofile else None
+    if profiler is not None:
+        profiler.enable()
+    try:
+        result = uvloop.run(coro)
+    finally:
+        if profiler is not None:
+            profiler.disable()
+            profiler.dump_stats(args.cprofile)
+    result["config"] = msgspec.to_builtins(config)
+    with open(args.out, "wb") as f:
+        f.write(msgspec.json.encode(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
