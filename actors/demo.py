@@ -80,7 +80,9 @@ def expected_phase(index: int, count: int) -> str:
 
 def demo_config() -> OrchestratorConfig:
     return OrchestratorConfig(
-        poller=PollerConfig(first_delay_s=0.1, ceiling_s=0.5, phase_refresh_s=0.3),
+        poller=PollerConfig(
+            first_delay_s=0.1, ceiling_s=0.5, phase_refresh_s=0.3, min_round_gap_s=0.1
+        ),
         job=JobPolicy(
             retry=RetryPolicy(base_s=0.2, cap_s=1.0),
             submit_retry=RetryPolicy(base_s=0.1, cap_s=1.0),

@@ -16,7 +16,7 @@ _ENC = msgspec.json.Encoder(enc_hook=repr)
 
 
 def render_json(_logger: Any, _name: str, event_dict: dict[str, Any]) -> bytes:
-    return _ENC.encode(event_dict) + b"\n"
+    return _ENC.encode(event_dict)  # BytesLogger adds the newline
 
 
 def configure(level: str = "info", *, fmt: str = "auto", stream: TextIO | None = None) -> None:

@@ -28,14 +28,14 @@ import structlog
 from actors.alerts import Alert, AlertSink, LogAlertSink
 from actors.breakers import Breakers, DatasourcePolicy, GuardedOverlord
 from actors.classification import RuleSet, load_rules
-from actors.errors import UnknownJobError
+from actors.errors import ActorStoppedError, UnknownJobError
 from actors.policy import BreakerPolicy, RestartPolicy
 from actors.poller import PollerConfig, StatusPoller
 from actors.ports import Clock, Overlord
 from actors.reconcile import OrphanPolicy, Reconciler, ReconcileReport
 from actors.runtime import ActorRef, spawn
 from actors.supervisor import StartJob, Supervisor, Tell
-from actors.task import JobContext, JobPolicy, load_state, stream_id
+from actors.task import GetState, JobContext, JobPolicy, load_state, stream_id
 from actors.task_fsm import TERMINAL, Accept, Cancel, Command, JobState
 from eventlog.events import Event, FailureClassified, JobDead
 from eventlog.store import EventLog, Synchronous
@@ -376,8 +376,18 @@ class Orchestrator:
             job_id=job.job_id, phase="new", datasource=job.datasource, interval=job.interval
         )
         self.states.setdefault(job.job_id, placeholder)
-        await self.supervisor.ask(StartJob(job.job_id, accept), timeout=None)
-        return JobView.of(self.states[job.job_id])
+        ref = await self.supervisor.ask(StartJob(job.job_id, accept), timeout=None)
+        return await self._settled(ref, job.job_id)
+
+    async def _settled(self, ref: ActorRef[Any] | None, job_id: str) -> JobView:
+        """The job's view once its actor has handled what was just sent to it."""
+        if ref is not None:
+            # An ask queues behind the commands already sent, so its answer reflects them.
+            with contextlib.suppress(ActorStoppedError):
+                state = await ref.ask(GetState(), timeout=None)
+                if isinstance(state, JobState):
+                    return JobView.of(state)
+        return JobView.of(self.states[job_id])
 
     async def get(self, job_id: str, *, missing_ok: bool = False) -> JobView | None:
         """The job's current view (from memory, or folded from the log)."""
@@ -431,10 +441,10 @@ class Orchestrator:
         assert view is not None
         if view.terminal:
             return view
-        await self.supervisor.ask(
+        ref = await self.supervisor.ask(
             Tell(job_id, Cancel(at=self.clock(), reason=reason)), timeout=None
         )
-        return await self.get(job_id) or view
+        return await self._settled(ref, job_id)
 
     async def history(self, job_id: str) -> list[Any]:
         return await self.log.read_stream(stream_id(job_id))

@@ -11,7 +11,8 @@ Each poll round asks about the tasks that are due, in bulk:
    is reported lost (404), since the Overlord is eventually consistent.
 
 So a round costs ceil(due / chunk) + at most 1 requests (+ one per missing id), however
-many tasks are watched. Cadence is per task: the first poll comes after `first_delay_s`,
+many tasks are watched, and rounds start at least `min_round_gap_s` apart, so tasks that
+fall due close together share one. Cadence is per task: the first poll comes after `first_delay_s`,
 and while nothing changes the delay grows by `factor` up to `ceiling_s`, with jitter so that
 tasks submitted together spread out; a change resets it. Watchers hear only about changes.
 While the Overlord is unreachable, due tasks back off and nothing is reported.
@@ -46,6 +47,9 @@ class PollerConfig(msgspec.Struct, frozen=True, kw_only=True):
     jitter: float = 0.2
     chunk: int = 500
     phase_refresh_s: float = 5.0
+    # Rounds start at least this far apart, so tasks falling due at jittered times share a
+    # round (and its requests) instead of each costing a request of its own.
+    min_round_gap_s: float = 0.2
 
 
 @dataclass(slots=True)
@@ -154,6 +158,7 @@ class StatusPoller(Actor[Watch | Unwatch]):
                 log.exception("poll_round_failed", error=repr(exc))
                 await asyncio.sleep(self.config.first_delay_s)
             self.stats.last_round_s = time.perf_counter() - started
+            await asyncio.sleep(max(0.0, self.config.min_round_gap_s - self.stats.last_round_s))
 
     async def poll_round(self) -> None:
         """Ask about every due task once; tell subscribers what changed."""

@@ -88,8 +88,9 @@ def test_the_breaker_never_lets_calls_through_while_open_and_probes_one_at_a_tim
         if transition == "opened" and previous.phase == "closed":
             assert not ok, "opened on a success"
             total, rate = state_after_counting(previous, ok, now, policy)
-            assert total >= policy.min_calls
-            assert rate >= policy.failure_rate
+            by_rate = total >= policy.min_calls and rate >= policy.failure_rate
+            in_a_row = previous.consecutive + 1 >= policy.consecutive_failures
+            assert by_rate or in_a_row, "opened without enough failures"
 
 
 def state_after_counting(

@@ -1,0 +1,164 @@
+"""Focused cases of the job FSM (the property test covers the general invariants)."""
+
+from __future__ import annotations
+
+from actors.task_fsm import (
+    Accept,
+    Analysed,
+    BeginAttempt,
+    Cancel,
+    CheckDeadlines,
+    Command,
+    JobState,
+    Observed,
+    ShutdownDone,
+    ShutdownTask,
+    SubmitOk,
+    WatchTask,
+    decide,
+    evolve,
+    next_effect,
+)
+from eventlog.events import (
+    CancelRequested,
+    JobCancelled,
+    PhaseDeadlineExceeded,
+    ShutdownIntended,
+    TaskSucceeded,
+)
+
+JOB = "orch_ds_20240101T000000Z_20240102T000000Z_0123456789ab"
+
+
+def run(*commands: Command, state: JobState | None = None) -> tuple[JobState, list[object]]:
+    state = state or JobState()
+    recorded: list[object] = []
+    for command in commands:
+        for event in decide(state, command):
+            state = evolve(state, event)
+            recorded.append(event)
+    return state, recorded
+
+
+def running_job() -> JobState:
+    state, _ = run(
+        Accept(
+            at=0, job_id=JOB, datasource="ds", interval="i", spec={}, spec_hash="h", max_attempts=3
+        ),
+        BeginAttempt(at=1),
+        SubmitOk(at=2, task_id=f"{JOB}_1"),
+        Observed(at=3, task_id=f"{JOB}_1", status="RUNNING", runner_status="RUNNING"),
+    )
+    assert state.phase == "running"
+    return state
+
+
+def test_the_task_id_of_each_attempt_is_the_job_id_and_the_attempt_number() -> None:
+    state = running_job()
+    assert state.task_id == f"{JOB}_1"
+    assert state.attempt == 1
+
+
+def test_a_task_that_finishes_while_being_cancelled_records_what_really_happened() -> None:
+    state, events = run(
+        Cancel(at=4),
+        Observed(at=5, task_id=f"{JOB}_1", status="SUCCESS", duration_ms=900),
+        state=running_job(),
+    )
+    assert state.phase == "succeeded"
+    assert [type(e) for e in events] == [CancelRequested, ShutdownIntended, TaskSucceeded]
+
+
+def test_cancelling_twice_is_harmless() -> None:
+    state, events = run(Cancel(at=4), Cancel(at=5), state=running_job())
+    assert state.phase == "cancelling"
+    assert sum(isinstance(e, CancelRequested) for e in events) == 1
+    assert isinstance(next_effect(state), ShutdownTask)
+    state, events = run(
+        ShutdownDone(at=6, task_id=f"{JOB}_1"),
+        Observed(at=7, task_id=f"{JOB}_1", status="FAILED", error_msg="Shutdown request from user"),
+        Cancel(at=8),
+        state=state,
+    )
+    assert state.phase == "cancelled"
+    assert isinstance(events[-1], JobCancelled)
+
+
+def test_cancelling_a_job_with_no_live_task_ends_it_at_once() -> None:
+    state, _ = run(
+        Accept(
+            at=0, job_id=JOB, datasource="ds", interval="i", spec={}, spec_hash="h", max_attempts=3
+        ),
+        Cancel(at=1),
+    )
+    assert state.phase == "cancelled"
+
+
+def test_a_phase_deadline_shuts_the_task_down_and_the_failure_is_retried() -> None:
+    state = running_job()
+    state, events = run(CheckDeadlines(at=3 + 10, running_s=5), state=state)
+    assert [type(e) for e in events] == [PhaseDeadlineExceeded, ShutdownIntended]
+    assert state.deadline_exceeded == "running"
+    assert isinstance(next_effect(state), ShutdownTask)
+    state, _ = run(
+        ShutdownDone(at=14, task_id=f"{JOB}_1"),
+        Observed(
+            at=15, task_id=f"{JOB}_1", status="FAILED", error_msg="Shutdown request from user"
+        ),
+        Analysed(
+            at=16,
+            task_id=f"{JOB}_1",
+            classification="transient",
+            rule="phase-deadline",
+            reason="deadline",
+            retry_delay_s=2,
+        ),
+        state=state,
+    )
+    assert state.phase == "retry_wait"
+    assert state.retry_not_before == 18
+    state, _ = run(BeginAttempt(at=17), state=state)
+    assert state.phase == "retry_wait"  # too early: the retry delay has not passed
+    state, _ = run(BeginAttempt(at=18), state=state)
+    assert state.phase == "submitting"
+    assert state.task_id == f"{JOB}_2"
+    assert state.deadline_exceeded is None
+
+
+def test_a_deadline_not_yet_passed_changes_nothing() -> None:
+    state = running_job()
+    after, events = run(CheckDeadlines(at=5, running_s=5), state=state)
+    assert events == []
+    assert after == state
+
+
+def test_status_about_another_task_id_is_ignored() -> None:
+    state = running_job()
+    after, events = run(Observed(at=9, task_id="someone_else", status="FAILED"), state=state)
+    assert events == []
+    assert after == state
+    assert isinstance(next_effect(after), WatchTask)
+
+
+def test_transient_failures_stop_when_the_attempts_are_used_up() -> None:
+    state = running_job()
+    for attempt in range(1, 4):
+        tid = f"{JOB}_{attempt}"
+        if attempt > 1:
+            state, _ = run(
+                BeginAttempt(at=100 * attempt), SubmitOk(at=100 * attempt, task_id=tid), state=state
+            )
+        state, _ = run(
+            Observed(at=100 * attempt + 1, task_id=tid, status="FAILED", error_msg="SlowDown"),
+            Analysed(
+                at=100 * attempt + 2,
+                task_id=tid,
+                classification="transient",
+                rule="r",
+                reason="throttled",
+                retry_delay_s=1,
+            ),
+            state=state,
+        )
+    assert state.phase == "dead"
+    assert state.attempt == 3
