@@ -43,7 +43,7 @@ from typing import Any
 
 import msgspec
 
-from bench import results_md
+from bench import profile_summary, results_md
 from bench.measure import percentile
 from bench.orchestrator_runner import bench_config
 from bench.workload import Workload
@@ -51,6 +51,7 @@ from bench.workload import Workload
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "out"
 SIDES = ("orchestrator", "baseline")
+PYSPY_FILE = "orchestrator.pyspy.txt"
 KEYS = (
     "wall_s",
     "cpu_ms_per_job",
@@ -170,12 +171,12 @@ def side_command(
                 str(spy),
                 "record",
                 "--format",
-                "speedscope",
+                "raw",
                 "--rate",
                 "100",
-                "--threads",
+                "--nonblocking",
                 "-o",
-                str(run_dir / "orchestrator.speedscope.json"),
+                str(run_dir / PYSPY_FILE),
                 "--",
                 *_python(),
                 *cmd,
@@ -447,7 +448,7 @@ def markdown(summary: dict[str, Any], meta: dict[str, Any]) -> str:
             if spread and repeats > 1:
                 ratio += f" ({spread[0]:.3g}-{spread[1]:.3g})"
         lines.append(f"| {label} | {_cell(o, key)} | {_cell(b, key)} | {ratio} |")
-    lines.append("")
+    lines += ["", *_targets(summary, meta), ""]
     endpoints = _endpoint_table(o, b)
     if endpoints:
         lines += endpoints
@@ -465,6 +466,35 @@ def markdown(summary: dict[str, Any], meta: dict[str, Any]) -> str:
     if notes:
         lines += ["", *notes]
     return "\n".join(lines) + "\n"
+
+
+def _targets(summary: dict[str, Any], meta: dict[str, Any]) -> list[str]:
+    """The issue's targets, checked against this run's figures."""
+    o, r = summary["orchestrator"], summary["ratios"]
+    jobs, poll = meta["workload"]["jobs"], meta["workload"]["poll_s"]
+
+    def check(ok: bool | None) -> str:
+        return "not measured" if ok is None else ("met" if ok else "**missed**")
+
+    def ratio_line(label: str, key: str, want: float) -> str:
+        got = r.get(key)
+        return f"- {label} at least {want:g}x fewer: {_fmt(got)}x, {check(got and got >= want)}"
+
+    p99 = o.get("record_delay_p99_s")
+    live = o.get("peak_live_jobs")
+    lines = [
+        "Targets:",
+        f"- {jobs:,} concurrent jobs in one process: peak {_fmt(live)} live in the "
+        f"orchestrator, {_fmt(o.get('sim_peak_running'))} running at once in the simulator, "
+        f"{check(None if live is None else live >= jobs)}",
+        ratio_line("Overlord requests per job", "overlord_requests_per_job", 100),
+        ratio_line("CPU per job", "cpu_ms_per_job", 10),
+        ratio_line("memory per live job", "rss_mb_per_live_job", 10),
+        f"- record delay p99 under 2 poll intervals ({2 * poll:g} s): {_fmt(p99)} s = "
+        f"{_fmt(None if p99 is None else round(p99 / poll, 2))} intervals, "
+        f"{check(None if p99 is None else p99 < 2 * poll)}",
+    ]
+    return lines
 
 
 def _endpoint_table(o: dict[str, Any], b: dict[str, Any]) -> list[str]:
@@ -559,9 +589,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"{workload.poll_s:g} s, retry_delay {workload.retry_delay_s:g} s."
         ),
         "poller_text": (
-            f"PollerConfig(first_delay_s={poller.first_delay_s:g}, ceiling_s={poller.ceiling_s:g}"
-            f", jitter={poller.jitter:g}, chunk={poller.chunk}, "
-            f"phase_refresh_s={poller.phase_refresh_s:g}), synchronous=FULL"
+            "PollerConfig("
+            + ", ".join(f"{k}={v:g}" for k, v in msgspec.to_builtins(poller).items())
+            + "), synchronous=FULL"
+            + ("; profiled with py-spy at 100 Hz" if args.profile == "py-spy" else "")
+            + ("; profiled with cProfile" if args.profile == "cprofile" else "")
         ),
         "out_dir": str(out_dir),
     }
@@ -585,6 +617,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         Path(args.json).write_bytes(msgspec.json.encode(report))
     else:
         (out_dir / "result.json").write_bytes(msgspec.json.encode(report))
+    profile = out_dir / f"r0-orchestrator/{PYSPY_FILE}"
+    if args.profile == "py-spy" and profile.exists():
+        text += (
+            "\nWhere the orchestrator's CPU went (py-spy, repeat 1; "
+            "`python -m bench.profile_summary <profile>`):\n\n"
+            + profile_summary.summarise(profile_summary.parse(profile.read_text()))
+        )
+        print(text[text.index("Where the orchestrator") :])
     if args.record:
         results_md.update(f"lifecycle:{args.record}", f"### {args.record}\n\n{text}")
     # The baseline may fall over (that is a finding); the orchestrator may not.

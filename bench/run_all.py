@@ -1,13 +1,101 @@
-"""`make bench`: run every benchmark at a moderate size and rewrite bench/RESULTS.md."""
+"""`make bench`: run every benchmark at a moderate size and rewrite bench/RESULTS.md.
+
+    python -m bench.run_all [--only lifecycle|eventlog] [--repeat R]
+
+Steps, in order, each a separate process:
+
+1. the event-log benchmarks, `bench.append_throughput` and `bench.replay_throughput`, when
+   they exist, through their own CLI (`--json bench/out/<name>.json`); their section of
+   RESULTS.md belongs to them and is left as it is;
+2. the lifecycle benchmark at 100 and 1,000 jobs, both sides, `--repeat` rounds each; each
+   rewrites its own block of the Lifecycle section (`--record make-bench-<N>`);
+3. the header of RESULTS.md: machine, versions, commit, command line and what ran.
+
+The 10,000-job point takes longer than `make bench` should; RESULTS.md gives its command.
+"""
 
 from __future__ import annotations
 
+import argparse
+import subprocess
 import sys
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bench import results_md
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "bench" / "out"
+EVENT_LOG_BENCHES = ("append_throughput", "replay_throughput")
+LIFECYCLE_POINTS = (100, 1000)
 
 
-def main() -> int:
-    print("no benchmarks are registered yet", file=sys.stderr)
-    return 1
+def steps(only: str | None, repeat: int) -> list[tuple[str, list[str]]]:
+    plan: list[tuple[str, list[str]]] = []
+    if only in (None, "eventlog"):
+        for name in EVENT_LOG_BENCHES:
+            if (ROOT / "bench" / f"{name}.py").exists():
+                plan.append((name, [f"bench.{name}", "--json", str(OUT / f"{name}.json")]))
+    if only in (None, "lifecycle"):
+        for jobs in LIFECYCLE_POINTS:
+            plan.append(
+                (
+                    f"lifecycle_load {jobs}",
+                    [
+                        "bench.lifecycle_load",
+                        "--jobs",
+                        str(jobs),
+                        "--repeat",
+                        str(repeat),
+                        "--record",
+                        f"make-bench-{jobs}",
+                        "--json",
+                        str(OUT / f"lifecycle-{jobs}.json"),
+                    ],
+                )
+            )
+    return plan
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", choices=("lifecycle", "eventlog"))
+    parser.add_argument("--repeat", type=int, default=3, help="lifecycle rounds (default 3)")
+    args = parser.parse_args(argv)
+    OUT.mkdir(parents=True, exist_ok=True)
+    started = datetime.now(UTC)
+    ran: list[str] = []
+    failed = 0
+    for name, module_args in steps(args.only, args.repeat):
+        command = [sys.executable, "-m", *module_args]
+        shown = "python -m " + " ".join(module_args)
+        print(f"== {name}: {shown}", flush=True)
+        t0 = time.monotonic()
+        code = subprocess.run(command, cwd=ROOT, check=False).returncode
+        took = time.monotonic() - t0
+        failed += code != 0
+        status = "ok" if code == 0 else f"exit {code}"
+        ran.append(f"| `{shown}` | {took:.0f} s | {status} |")
+        print(f"== {name}: {status} in {took:.0f} s", flush=True)
+    m = results_md.machine()
+    command = " ".join(["python -m bench.run_all", *(argv if argv is not None else sys.argv[1:])])
+    header = [
+        f"Rewritten by `{command}` (what `make bench` runs) on {started:%Y-%m-%d %H:%M} UTC.",
+        "",
+        f"- Machine: {m['cpu']}, {m['cores']} cores, {m['memory']}, {m['os']}; shared with "
+        "other work, so compare ratios measured in one run, not absolute times across runs.",
+        f"- Versions: {m['versions']}.",
+        f"- Commit: {m['commit']}.",
+        "",
+        "| step | took | result |",
+        "|---|---:|---|",
+        *ran,
+    ]
+    results_md.update("header", "\n".join(header))
+    print(f"rewrote {results_md.RESULTS}", flush=True)
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
