@@ -80,9 +80,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         ran.append(f"| `{shown}` | {took:.0f} s | {status} |")
         print(f"== {name}: {status} in {took:.0f} s", flush=True)
     m = results_md.machine()
-    command = " ".join(["python -m bench.run_all", *(argv if argv is not None else sys.argv[1:])])
+    invoked = " ".join(["python -m bench.run_all", *(argv if argv is not None else sys.argv[1:])])
     header = [
-        f"Rewritten by `{command}` (what `make bench` runs) on {started:%Y-%m-%d %H:%M} UTC.",
+        f"Rewritten by `{invoked}` (what `make bench` runs) on {started:%Y-%m-%d %H:%M} UTC.",
         "",
         f"- Machine: {m['cpu']}, {m['cores']} cores, {m['memory']}, {m['os']}; shared with "
         "other work, so compare ratios measured in one run, not absolute times across runs.",
