@@ -271,7 +271,12 @@ class Orchestrator:
 
         async def one(job_id: str) -> None:
             async with limit:
-                await supervisor.ask(StartJob(job_id, commands=plan.get(job_id, [])), timeout=None)
+                ref = await supervisor.ask(
+                    StartJob(job_id, commands=plan.get(job_id, [])), timeout=None
+                )
+                # Wait until the actor has applied what reconciliation found (and acted on
+                # it), so at most `recovery_concurrency` recoveries are in flight at once.
+                await self._settled(ref, job_id)
 
         async with asyncio.TaskGroup() as tg:
             for job_id in jobs:
@@ -387,7 +392,8 @@ class Orchestrator:
                 state = await ref.ask(GetState(), timeout=None)
                 if isinstance(state, JobState):
                     return JobView.of(state)
-        return JobView.of(self.states[job_id])
+        state = self.states.get(job_id) or await load_state(self.log, job_id)
+        return JobView.of(state)
 
     async def get(self, job_id: str, *, missing_ok: bool = False) -> JobView | None:
         """The job's current view (from memory, or folded from the log)."""

@@ -320,16 +320,14 @@ class Reconciler:
         spec = {k: v for k, v in payload.items() if k not in ("id", "groupId", "resource")}
         schema = (spec.get("spec") or {}).get("dataSchema") or {}
         intervals = (schema.get("granularitySpec") or {}).get("intervals") or [""]
-        return [
-            Accept(
-                at=at,
-                job_id=job_id,
-                datasource=str(schema.get("dataSource", "")),
-                interval=str(intervals[0]),
-                spec=spec,
-                spec_hash=spec_hash(spec),
-                max_attempts=max(self.default_max_attempts, attempt),
-                pipeline="adopted",
-            ),
-            Adopt(at=at, task_id=task_id, attempt=attempt, evidence=evidence),
-        ]
+        accept = Accept(
+            at=at,
+            job_id=job_id,
+            datasource=str(schema.get("dataSource", "")),
+            interval=str(intervals[0]),
+            spec=spec,
+            spec_hash=spec_hash(spec),
+            max_attempts=max(self.default_max_attempts, attempt),
+            pipeline="adopted",
+        )
+        return [Adopt(at=at, accept=accept, task_id=task_id, attempt=attempt, evidence=evidence)]

@@ -232,9 +232,12 @@ class Analysed(Command, frozen=True):
 
 
 class Adopt(Command, frozen=True):
-    """Reconciliation found our task on the Overlord for a job that has no intent for it
-    (an orphan being adopted): record the intent and the submission together."""
+    """Reconciliation found a task of ours on the Overlord for a job the log does not know
+    (an orphan being adopted): accept the job and record its intent and submission in one
+    step, so no effect can run in between (an accepted job would start an attempt of its
+    own, and the job would have two live tasks)."""
 
+    accept: Accept
     task_id: str
     attempt: int
     evidence: str
@@ -385,8 +388,9 @@ def decide(state: JobState, command: Command) -> list[JobEvent]:
             return events
         case Analysed(task_id=tid) if state.phase == "failed" and state.classification is None:
             return _analysed(state, command, tid)
-        case Adopt(task_id=tid) if state.phase == "accepted" and command.attempt > state.attempt:
+        case Adopt(task_id=tid) if state.phase == "new" and command.attempt >= 1:
             return [
+                *decide(state, command.accept),
                 SubmitIntended(at=at, attempt=command.attempt, task_id=tid),
                 Submitted(
                     at=at,

@@ -65,17 +65,16 @@ class JobMachine(RuleBasedStateMachine):
         self.max_attempt_seen = 0
         # The Overlord model: task id -> "RUNNING" | "SUCCESS" | "FAILED"
         self.overlord: dict[str, str] = {}
-        self.apply(
-            Accept(
-                at=self.now,
-                job_id=JOB,
-                datasource="wiki",
-                interval="2024-01-01T00:00:00.000Z/2024-01-02T00:00:00.000Z",
-                spec={"type": "index_parallel"},
-                spec_hash="abc",
-                max_attempts=4,
-            )
+        self.accept = Accept(
+            at=self.now,
+            job_id=JOB,
+            datasource="wiki",
+            interval="2024-01-01T00:00:00.000Z/2024-01-02T00:00:00.000Z",
+            spec={"type": "index_parallel"},
+            spec_hash="abc",
+            max_attempts=4,
         )
+        self.apply(self.accept)
 
     # --- plumbing ----------------------------------------------------------------------
 
@@ -238,12 +237,16 @@ class JobMachine(RuleBasedStateMachine):
             SubmitAlreadyExists(at=self.tick(), task_id=tid, status=status),
             Lost(at=self.tick(), task_id=tid, evidence="?"),
             ShutdownDone(at=self.tick(), task_id=tid),
-            Adopt(at=self.tick(), task_id=tid, attempt=attempt, evidence="?"),
+            Adopt(
+                at=self.tick(),
+                accept=self.accept,
+                task_id=tid,
+                attempt=attempt,
+                evidence="adoption is only for jobs the log does not know",
+            ),
         ):
             if isinstance(command, (SubmitOk, SubmitAlreadyExists)) and tid == self.current:
                 continue  # a real answer for the current id is modelled by the rules above
-            if isinstance(command, Adopt):
-                continue  # adoption only happens to a brand-new job, never mid-flight
             self.apply(command)
 
     # --- invariants --------------------------------------------------------------------

@@ -1,0 +1,180 @@
+"""Boot and periodic reconciliation against the simulator: outcomes, losses and orphans."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestServer
+
+from actors.demo import demo_config
+from actors.orchestrator import Orchestrator, OrchestratorConfig
+from actors.poller import PollerConfig
+from actors.reconcile import OrphanPolicy
+from actors.task import stream_id
+from eventlog.events import JobAccepted, ReconcileDecided, SubmitIntended, Submitted
+from eventlog.store import EventLog
+from overlord.client import HttpOverlord
+from overlord.sim_cluster import ClusterConfig
+from overlord.simulator import SimConfig, Simulator
+from specs.compiler import CompiledJob, builtin_template, compile_job, task_id_for
+from specs.intervals import Interval
+
+
+def jobs(count: int, month: int) -> list[CompiledJob]:
+    start = datetime(2022, month, 1, tzinfo=UTC)
+    return [
+        compile_job(
+            builtin_template(),
+            Interval(start + timedelta(days=d), start + timedelta(days=d + 1)),
+            max_sub_tasks=2,
+        )
+        for d in range(count)
+    ]
+
+
+def config(**overrides: Any) -> OrchestratorConfig:
+    base = demo_config()
+    fields: dict[str, Any] = {"poller": base.poller, "job": base.job}
+    fields.update(overrides)
+    return OrchestratorConfig(**fields)
+
+
+@pytest.fixture
+def sim() -> Simulator:
+    return Simulator(
+        SimConfig(
+            cluster=ClusterConfig(
+                seed=9, workers=4, capacity_per_worker=16, min_duration_s=0.4, max_duration_s=0.8
+            )
+        )
+    )
+
+
+@pytest.fixture
+async def url(sim: Simulator) -> AsyncIterator[str]:
+    server = TestServer(sim.app())
+    await server.start_server()
+    try:
+        yield str(server.make_url("")).rstrip("/")
+    finally:
+        await server.close()
+
+
+async def decisions(db: Path) -> list[ReconcileDecided]:
+    async with EventLog(db) as log:
+        return [
+            r.event
+            for r in await log.read_stream("reconcile")
+            if isinstance(r.event, ReconcileDecided)
+        ]
+
+
+async def test_tasks_that_finished_while_we_were_down_are_recorded_at_boot_in_bulk(
+    tmp_path: Path, url: str, sim: Simulator
+) -> None:
+    batch = jobs(40, month=1)
+    db = tmp_path / "log.db"
+    async with Orchestrator.open(db, url, config=config()) as orch:
+        for job in batch:
+            await orch.submit(job)
+        for _ in range(200):
+            if all(
+                j.job_id in orch.states
+                and orch.states[j.job_id].phase in ("submitted", "waiting", "pending", "running")
+                for j in batch
+            ):
+                break
+            await asyncio.sleep(0.02)
+    # Closed with the Druid tasks still running; they finish while nobody watches.
+    for _ in range(200):
+        if sim.stats()["live_tasks"] == 0:
+            break
+        await asyncio.sleep(0.05)
+    before = dict(sim.stats()["requests"])
+    async with Orchestrator.open(
+        db, url, config=config(poller=PollerConfig(first_delay_s=60))
+    ) as orch:
+        report = orch.last_reconcile
+        views = [await orch.wait(j.job_id, timeout=10) for j in batch]
+    assert report is not None
+    assert report.decisions.get("record-outcome") == 40
+    assert all(v.phase == "succeeded" for v in views)
+    after = sim.stats()["requests"]
+    spent = {k: after.get(k, 0) - before.get(k, 0) for k in after}
+    # One bulk status for all 40 ids, one listing for orphans; no per-task calls.
+    assert spent.get("bulk_status") == 1
+    assert spent.get("status", 0) == 0
+    assert sum(d.decision == "record-outcome" for d in await decisions(db)) == 40
+
+
+async def test_periodic_reconciliation_catches_a_task_the_overlord_lost(
+    tmp_path: Path, url: str, sim: Simulator
+) -> None:
+    sim.cluster.config.min_duration_s = sim.cluster.config.max_duration_s = 3.0
+    job = jobs(1, month=2)[0]
+    db = tmp_path / "log.db"
+    # The poller is made too slow to notice anything, so only reconciliation can.
+    cfg = config(poller=PollerConfig(first_delay_s=60, ceiling_s=60), reconcile_interval_s=0.3)
+    async with Orchestrator.open(db, url, config=cfg) as orch:
+        await orch.submit(job)
+        for _ in range(100):
+            if orch.states[job.job_id].phase == "submitted":
+                break
+            await asyncio.sleep(0.02)
+        assert sim.cluster.forget_active() == 1  # an Overlord restart loses the task
+        sim.cluster.config.min_duration_s = sim.cluster.config.max_duration_s = 0.2
+        view = await orch.wait(job.job_id, timeout=20)
+    assert view.phase == "succeeded"
+    assert view.attempt == 2
+    lost = [d for d in await decisions(db) if d.decision == "lost"]
+    assert [d.task_id for d in lost] == [task_id_for(job.job_id, 1)]
+    assert "404" in lost[0].evidence
+
+
+async def _plant_orphan(url: str, job: CompiledJob) -> str:
+    orphan = task_id_for(job.job_id, 2)
+    async with HttpOverlord(url) as client:
+        await client.submit({**job.spec, "id": orphan})
+    return orphan
+
+
+@pytest.mark.parametrize("policy", ["report", "adopt", "shutdown", "ignore"])
+async def test_orphans_with_our_prefix_are_handled_by_policy(
+    tmp_path: Path, url: str, sim: Simulator, policy: OrphanPolicy
+) -> None:
+    sim.cluster.config.min_duration_s = sim.cluster.config.max_duration_s = 1.0
+    job = jobs(1, month=3)[0]
+    orphan = await _plant_orphan(url, job)
+    async with HttpOverlord(url) as client:
+        await client.submit({**jobs(1, month=4)[0].spec, "id": "someone_elses_task"})
+    db = tmp_path / "log.db"
+    async with Orchestrator.open(db, url, config=config(orphans=policy)) as orch:
+        report = orch.last_reconcile
+        assert report is not None
+        if policy == "adopt":
+            view = await orch.wait(job.job_id, timeout=10)
+            assert view.phase == "succeeded"
+            assert view.task_id == orphan
+    found = [d for d in await decisions(db) if d.decision.startswith("orphan")]
+    if policy == "ignore":
+        assert found == []
+        assert report.orphans == []
+        return
+    assert report.orphans == [orphan]  # the other prefix is not ours
+    assert [d.decision for d in found] == [f"orphan-{policy}"]
+    task = sim.cluster.tasks[orphan]
+    if policy == "shutdown":
+        assert task.error_msg == "Shutdown request from user"
+    if policy == "adopt":
+        async with EventLog(db) as log:
+            events = [r.event for r in await log.read_stream(stream_id(job.job_id))]
+        assert isinstance(events[0], JobAccepted)
+        assert isinstance(events[1], SubmitIntended)
+        assert isinstance(events[2], Submitted)
+        assert events[2].adopted
+        assert sim.stats()["duplicate_submissions"] == 0
