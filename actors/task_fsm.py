@@ -31,16 +31,47 @@ task was seen FAILED, lost or rejected.
 
 from __future__ import annotations
 
-from typing import Any, Literal
-
-import msgspec
 from msgspec.structs import replace
 
 from actors.errors import InvalidTransitionError
+from actors.job_messages import (
+    Accept,
+    Adopt,
+    Analysed,
+    AnalyseFailure,
+    BeginAttempt,
+    Cancel,
+    CheckDeadlines,
+    Command,
+    Crashed,
+    Effect,
+    Escalate,
+    Finished,
+    Lost,
+    Observed,
+    ShutdownDone,
+    ShutdownTask,
+    StartAttempt,
+    SubmitAlreadyExists,
+    SubmitOk,
+    SubmitRefused,
+    SubmitTask,
+    SubmitUnknown,
+    WatchTask,
+)
+from actors.job_state import (
+    ALLOWED_TRANSITIONS,
+    DRUID_LIVE,
+    RUNNER_PHASES,
+    SHUTDOWN_BY_USER,
+    STATE_SCHEMA_VERSION,
+    TERMINAL,
+    JobState,
+    Phase,
+)
 from eventlog.events import (
     ActorCrashed,
     CancelRequested,
-    Classification,
     Event,
     FailureClassified,
     JobAccepted,
@@ -61,247 +92,44 @@ from eventlog.events import (
 )
 from specs.compiler import task_id_for
 
-Phase = Literal[
-    "new",
-    "accepted",
-    "submitting",
-    "submitted",
-    "waiting",
-    "pending",
-    "running",
-    "failed",
-    "retry_wait",
-    "cancelling",
-    "succeeded",
-    "cancelled",
-    "dead",
+# The FSM's public face: its functions, and (re-exported) the state and message types.
+__all__ = [
+    "ALLOWED_TRANSITIONS",
+    "DRUID_LIVE",
+    "RUNNER_PHASES",
+    "SHUTDOWN_BY_USER",
+    "STATE_SCHEMA_VERSION",
+    "TERMINAL",
+    "Accept",
+    "Adopt",
+    "AnalyseFailure",
+    "Analysed",
+    "BeginAttempt",
+    "Cancel",
+    "CheckDeadlines",
+    "Command",
+    "Crashed",
+    "Effect",
+    "Escalate",
+    "Finished",
+    "JobState",
+    "Lost",
+    "Observed",
+    "Phase",
+    "ShutdownDone",
+    "ShutdownTask",
+    "StartAttempt",
+    "SubmitAlreadyExists",
+    "SubmitOk",
+    "SubmitRefused",
+    "SubmitTask",
+    "SubmitUnknown",
+    "WatchTask",
+    "decide",
+    "evolve",
+    "fold",
+    "next_effect",
 ]
-TERMINAL: frozenset[str] = frozenset({"succeeded", "cancelled", "dead"})
-DRUID_LIVE: frozenset[str] = frozenset({"submitted", "waiting", "pending", "running"})
-RUNNER_PHASES = {"WAITING": "waiting", "PENDING": "pending", "RUNNING": "running"}
-SHUTDOWN_BY_USER = "Shutdown request from user"
-
-# Every phase change the design allows (same-phase events are always allowed). The property
-# tests and `audit verify` check recorded histories against this table.
-ALLOWED_TRANSITIONS: frozenset[tuple[str, str]] = frozenset(
-    {
-        ("new", "accepted"),
-        ("accepted", "submitting"),
-        ("accepted", "cancelled"),
-        ("accepted", "dead"),
-        ("submitting", "submitted"),
-        ("submitting", "failed"),
-        ("submitting", "cancelling"),
-        ("submitting", "dead"),
-        *(
-            (live, nxt)
-            for live in ("submitted", "waiting", "pending", "running")
-            for nxt in (
-                "waiting",
-                "pending",
-                "running",
-                "succeeded",
-                "failed",
-                "cancelling",
-                "dead",
-            )
-        ),
-        ("failed", "retry_wait"),
-        ("failed", "dead"),
-        ("failed", "cancelled"),
-        ("retry_wait", "submitting"),
-        ("retry_wait", "cancelled"),
-        ("retry_wait", "dead"),
-        ("cancelling", "cancelled"),
-        ("cancelling", "succeeded"),
-        ("cancelling", "dead"),
-    }
-)
-
-STATE_SCHEMA_VERSION = 1  # bump when JobState changes shape: stale snapshots are then ignored
-
-
-class JobState(msgspec.Struct, frozen=True, kw_only=True):
-    job_id: str = ""
-    phase: Phase = "new"
-    version: int = 0
-    datasource: str = ""
-    interval: str = ""
-    spec: dict[str, Any] = {}
-    spec_hash: str = ""
-    pipeline: str | None = None
-    max_attempts: int = 1
-    attempt: int = 0
-    task_id: str | None = None
-    accepted_at: float | None = None
-    phase_since: float | None = None
-    finished_at: float | None = None
-    submit_not_before: float | None = None
-    retry_not_before: float | None = None
-    shutdown: Literal["none", "intended", "confirmed"] = "none"
-    cancel_requested: bool = False
-    deadline_exceeded: str | None = None
-    last_error: str | None = None
-    failure_source: str | None = None
-    failure_http_status: int | None = None
-    failure_error_code: str | None = None
-    classification: Classification | None = None
-    rule: str | None = None
-    restarts: int = 0
-
-    @property
-    def terminal(self) -> bool:
-        return self.phase in TERMINAL
-
-
-# --- commands: what the actor receives (time and random delays come in here) -----------
-
-
-class Command(msgspec.Struct, frozen=True, kw_only=True):
-    at: float
-
-
-class Accept(Command, frozen=True):
-    job_id: str
-    datasource: str
-    interval: str
-    spec: dict[str, Any]
-    spec_hash: str
-    max_attempts: int
-    pipeline: str | None = None
-
-
-class BeginAttempt(Command, frozen=True):
-    """Start the first attempt, or the next one once the retry delay has passed."""
-
-
-class SubmitOk(Command, frozen=True):
-    task_id: str
-
-
-class SubmitAlreadyExists(Command, frozen=True):
-    """The Overlord said "already exists" and a status call confirmed the task is there."""
-
-    task_id: str
-    status: str
-
-
-class SubmitUnknown(Command, frozen=True):
-    """The POST's outcome is unknown; try the same id again after `retry_after_s`."""
-
-    task_id: str
-    error: str
-    retry_after_s: float
-
-
-class SubmitRefused(Command, frozen=True):
-    task_id: str
-    http_status: int
-    error_code: str | None
-    message: str
-
-
-class Observed(Command, frozen=True):
-    """The Overlord's view of a task, sent by the poller when it changes."""
-
-    task_id: str
-    status: str
-    runner_status: str | None = None
-    duration_ms: int = -1
-    error_msg: str | None = None
-    location: str | None = None
-
-
-class Lost(Command, frozen=True):
-    """The Overlord does not know the task (confirmed by a single status call)."""
-
-    task_id: str
-    evidence: str
-
-
-class Analysed(Command, frozen=True):
-    """The failure's classification, with the retry delay drawn by the actor."""
-
-    task_id: str
-    classification: Classification
-    rule: str
-    reason: str
-    report_excerpt: dict[str, Any] | None = None
-    evidence_source: str = "status"
-    retry_delay_s: float = 0.0
-
-
-class Adopt(Command, frozen=True):
-    """Reconciliation found a task of ours on the Overlord for a job the log does not know
-    (an orphan being adopted): accept the job and record its intent and submission in one
-    step, so no effect can run in between (an accepted job would start an attempt of its
-    own, and the job would have two live tasks)."""
-
-    accept: Accept
-    task_id: str
-    attempt: int
-    evidence: str
-
-
-class Cancel(Command, frozen=True):
-    reason: str = "user"
-
-
-class ShutdownDone(Command, frozen=True):
-    task_id: str
-    http_status: int = 200
-
-
-class CheckDeadlines(Command, frozen=True):
-    """Compare time spent in the current Druid phase with the limits (seconds, None = none)."""
-
-    waiting_s: float | None = None
-    pending_s: float | None = None
-    running_s: float | None = None
-
-
-class Escalate(Command, frozen=True):
-    """The supervisor gives up on the job (restart intensity exceeded)."""
-
-    reason: str
-
-
-class Crashed(Command, frozen=True):
-    error: str
-    restarts: int
-
-
-# --- effects: what the state asks the actor to do ---------------------------------------
-
-
-class Effect(msgspec.Struct, frozen=True):
-    pass
-
-
-class StartAttempt(Effect, frozen=True):
-    not_before: float | None = None
-
-
-class SubmitTask(Effect, frozen=True):
-    task_id: str
-    not_before: float | None = None
-
-
-class WatchTask(Effect, frozen=True):
-    task_id: str
-
-
-class AnalyseFailure(Effect, frozen=True):
-    task_id: str | None
-    source: str
-
-
-class ShutdownTask(Effect, frozen=True):
-    task_id: str
-
-
-class Finished(Effect, frozen=True):
-    pass
 
 
 # --- decide ------------------------------------------------------------------------------
