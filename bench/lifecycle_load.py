@@ -52,6 +52,7 @@ ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "out"
 SIDES = ("orchestrator", "baseline")
 PYSPY_FILE = "orchestrator.pyspy.txt"
+MEMORY_FILE = "orchestrator.memory.md"
 KEYS = (
     "wall_s",
     "cpu_ms_per_job",
@@ -165,6 +166,8 @@ def side_command(
         ]
         if args.profile == "cprofile":
             cmd += ["--cprofile", str(run_dir / "orchestrator.pstats")]
+        if args.profile == "memory":
+            cmd += ["--memory-report", str(run_dir / MEMORY_FILE)]
         if args.profile == "py-spy":
             spy = Path(sys.executable).with_name("py-spy")
             return [
@@ -536,7 +539,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--sides", default="both", choices=("both", *SIDES))
     p.add_argument("--chunk", type=int, default=500, help="orchestrator PollerConfig.chunk")
     p.add_argument("--phase-refresh-s", type=float, default=5.0)
-    p.add_argument("--profile", choices=("cprofile", "py-spy"), help="profile the orchestrator")
+    p.add_argument(
+        "--profile",
+        choices=("cprofile", "py-spy", "memory"),
+        help="profile the orchestrator (memory: tracemalloc, which slows it down a lot)",
+    )
     p.add_argument("--timeout-s", type=float, default=0.0, help="per side; 0: from the workload")
     p.add_argument("--record", help="rewrite block lifecycle:NAME of bench/RESULTS.md")
     p.add_argument("--out-dir", help="scratch directory (default bench/out/lifecycle-...)")
@@ -594,6 +601,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             + "), synchronous=FULL"
             + ("; profiled with py-spy at 100 Hz" if args.profile == "py-spy" else "")
             + ("; profiled with cProfile" if args.profile == "cprofile" else "")
+            + (
+                "; **allocations traced with tracemalloc: CPU and time figures are distorted**"
+                if args.profile == "memory"
+                else ""
+            )
         ),
         "out_dir": str(out_dir),
     }
@@ -625,6 +637,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             + profile_summary.summarise(profile_summary.parse(profile.read_text()))
         )
         print(text[text.index("Where the orchestrator") :])
+    memory = out_dir / f"r0-orchestrator/{MEMORY_FILE}"
+    if args.profile == "memory" and memory.exists():
+        text += "\nWhat a live job holds in the orchestrator (repeat 1):\n\n" + memory.read_text()
+        print(memory.read_text())
     if args.record:
         results_md.update(f"lifecycle:{args.record}", f"### {args.record}\n\n{text}")
     # The baseline may fall over (that is a finding); the orchestrator may not.

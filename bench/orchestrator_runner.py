@@ -17,8 +17,10 @@ import dataclasses
 import gc
 import sys
 import time
+import tracemalloc
 from collections import Counter
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -65,6 +67,7 @@ async def run(
     *,
     concurrency: int,
     config: OrchestratorConfig,
+    memory_report: str | None = None,
 ) -> dict[str, Any]:
     jobs = workload.compiled()
     outcomes: dict[str, str] = {}
@@ -72,6 +75,7 @@ async def run(
     submitted = 0
     target = min(len(jobs), concurrency)
     submit_done = 0.0
+    all_live = asyncio.Event()
     async with Orchestrator.open(db, overlord, config=config) as orch:
         gc.collect()
         limit = asyncio.Semaphore(concurrency)
@@ -85,6 +89,7 @@ async def run(
                 submitted += 1
                 if submitted == target:
                     submit_done = time.time()
+                    all_live.set()
                 view = await orch.wait(job.job_id)
                 window.live -= 1
                 outcomes[job.job_id] = view.phase
@@ -95,6 +100,19 @@ async def run(
                 await asyncio.sleep(SAMPLE_S)
                 window.sample(max(0.0, time.perf_counter() - due))
 
+        async def memory_snapshot(path: str, before: tracemalloc.Snapshot) -> None:
+            # Once every job is live and its first poll has come back, the actors hold the
+            # steady-state memory of a running job.
+            await all_live.wait()
+            await asyncio.sleep(config.poller.ceiling_s * 3)
+            write_memory_report(path, before, tracemalloc.take_snapshot(), window.live)
+
+        profiling: asyncio.Task[None] | None = None
+        if memory_report:
+            tracemalloc.start(1)
+            profiling = asyncio.create_task(
+                memory_snapshot(memory_report, tracemalloc.take_snapshot())
+            )
         window.start()
         sampling = asyncio.create_task(sampler())
         try:
@@ -103,6 +121,8 @@ async def run(
                     tg.create_task(one(i))
         finally:
             sampling.cancel()
+            if profiling is not None:
+                await profiling
         window.stop()
         poller = orch.poller_actor.stats if orch.poller_actor is not None else None
         writer = orch.log.stats
@@ -126,6 +146,32 @@ async def run(
     }
 
 
+def write_memory_report(
+    path: str, before: tracemalloc.Snapshot, after: tracemalloc.Snapshot, live: int
+) -> None:
+    """What the live jobs allocated, by source line, in bytes per live job (tracemalloc)."""
+    stats = after.compare_to(before, "lineno")
+    grown = sum(s.size_diff for s in stats)
+    lines = [
+        f"{live} live jobs; Python heap grew {grown / 2**20:.1f} MiB, "
+        f"{grown / max(1, live):,.0f} bytes per live job (tracemalloc, frames=1).",
+        "",
+        "| allocated at | bytes per live job | blocks per live job |",
+        "|---|---:|---:|",
+    ]
+    root = str(Path(__file__).resolve().parent.parent) + "/"
+    for stat in stats[:25]:
+        frame = stat.traceback[0]
+        where = f"{frame.filename.replace(root, '')}:{frame.lineno}"
+        if "site-packages/" in where:
+            where = where.split("site-packages/", 1)[1]
+        lines.append(
+            f"| `{where}` | {stat.size_diff / max(1, live):,.0f} "
+            f"| {stat.count_diff / max(1, live):.2f} |"
+        )
+    Path(path).write_text("\n".join(lines) + "\n")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workload", required=True)
@@ -136,6 +182,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--chunk", type=int, default=500, help="PollerConfig.chunk")
     parser.add_argument("--phase-refresh-s", type=float, default=5.0)
     parser.add_argument("--cprofile", help="write a cProfile of the run here (pstats file)")
+    parser.add_argument(
+        "--memory-report",
+        help="trace allocations (slow: the run's other figures are then not comparable) and "
+        "write what each live job holds, by source line, here (markdown)",
+    )
     args = parser.parse_args(argv)
     logs.configure("warning")
     workload = Workload.load(args.workload)
@@ -146,6 +197,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.db,
         concurrency=args.concurrency or workload.jobs,
         config=config,
+        memory_report=args.memory_report,
     )
     profiler = cProfile.Profile() if args.cprofile else None
     if profiler is not None:
