@@ -6,6 +6,7 @@ Intervals are half-open `[start, end)` in UTC, as Druid's are. Their canonical t
 
 from __future__ import annotations
 
+import calendar
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -90,15 +91,22 @@ class Period(msgspec.Struct, frozen=True):
         return period
 
     def add_to(self, value: datetime, times: int = 1) -> datetime:
+        """`value` plus this period, `times` times (months first, then the fixed part)."""
         if self.months:
             value = _add_months(value, self.months * times)
         return value + self.delta * times
+
+    def subtract_from(self, value: datetime) -> datetime:
+        """`value` minus this period (the fixed part first, then months)."""
+        return _sub_period(value, self)
 
 
 def _add_months(value: datetime, months: int) -> datetime:
     total = value.year * 12 + value.month - 1 + months
     year, month = divmod(total, 12)
-    return value.replace(year=year, month=month + 1)
+    # Clamp to the month's last day, as Joda (and so Druid) does: Jan 31 + P1M is Feb 29.
+    day = min(value.day, calendar.monthrange(year, month + 1)[1])
+    return value.replace(year=year, month=month + 1, day=day)
 
 
 class Interval(msgspec.Struct, frozen=True, order=True):
