@@ -1,70 +1,70 @@
-"""The pipeline compiler: a pipeline template plus an interval give one `index_parallel` spec.
+"""The pipeline compiler: a template plus an interval give one validated `index_parallel` spec.
 
-Identity is deterministic. The compiled spec is canonicalised (sorted keys, compact JSON) and
-hashed; the job id and every attempt's Druid task id derive from that hash:
+    template = load_template("pipelines/wikipedia.toml")
+    job = compile_job(template, Interval.parse("2024-01-01/2024-01-02"), max_sub_tasks=2)
+    jobs = compile_range(template, Interval.parse("2024-01-01/2024-02-01"))
+
+Identity is deterministic (see `specs.identity`): the compiled spec is canonicalised and
+hashed, and the job id and every attempt's Druid task id derive from that hash:
 
     job id   <prefix>_<datasource>_<start>_<end>_<hash12>
     task id  <job id>_<attempt>
 
 `maxNumConcurrentSubTasks` is left out of the hash: it follows the cluster's free capacity at
 compile time, and a job must keep its identity when capacity changes between a crash and the
-resubmission, or the same work would be submitted twice under two ids.
+resubmission, or the same work would be submitted twice under two ids. The template's
+orchestration settings (`name`, `max_attempts`) are not part of the spec, so they do not
+change the hash either; `task_id_prefix` changes the job id but not the hash.
+
+Intervals are always explicit (`granularitySpec.intervals`), aligned to the segment
+granularity, and the jobs of a range never overlap and cover it exactly.
 """
 
 from __future__ import annotations
 
-import hashlib
-import re
-import tomllib
+from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import msgspec
 
+from specs.capacity import allocate_sub_tasks
 from specs.errors import SpecError
-from specs.intervals import Interval, check_granularity, format_instant, is_aligned, split
-from specs.model import decode_task, encode_task
+from specs.identity import CAPACITY_FIELDS, canonical_json, job_id_for, spec_hash, task_id_for
+from specs.intervals import Interval, check_granularity, floor, is_aligned, next_bucket, split
+from specs.template import (
+    TEMPLATE_ROOT,
+    DynamicPartitioning,
+    Partitioning,
+    PipelineTemplate,
+    decode_template,
+    fill_placeholders,
+    read_template_text,
+    template_path,
+)
+from specs.validation import decode_task, encode_task
+from specs.watermark import Watermark, clip_to_watermark
 
-_ID_UNSAFE = re.compile(r"[^A-Za-z0-9_.:\-]")
-CAPACITY_FIELDS = ("maxNumConcurrentSubTasks",)
-
-
-class Partitioning(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    type: str = "dynamic"
-    max_rows_per_segment: int | None = None
-    num_shards: int | None = None
-    target_rows_per_segment: int | None = None
-    partition_dimensions: list[str] = []
-
-
-class PipelineTemplate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    """A TOML pipeline template. `input` is Druid's inputSource with `{start}`/`{end}`/
-    `{date}` placeholders filled per interval; `format` is Druid's inputFormat."""
-
-    name: str
-    datasource: str
-    input: dict[str, Any]
-    format: dict[str, Any] | None = None
-    timestamp_column: str = "timestamp"
-    timestamp_format: str = "auto"
-    dimensions: list[str | dict[str, Any]] = []
-    schema_discovery: bool = False
-    metrics: list[dict[str, Any]] = []
-    rollup: bool = False
-    segment_granularity: str = "DAY"
-    query_granularity: str = "NONE"
-    chunk: str = "DAY"
-    partitioning: Partitioning = msgspec.field(default_factory=Partitioning)
-    transforms: list[dict[str, Any]] = []
-    filter: dict[str, Any] | None = None
-    tuning: dict[str, Any] = {}
-    context: dict[str, Any] = {}
-    task_id_prefix: str = "orch"
-    max_attempts: int = 3
-    max_sub_tasks: int = 4
+__all__ = [
+    "CAPACITY_FIELDS",
+    "CompiledJob",
+    "PipelineTemplate",
+    "builtin_template",
+    "canonical_json",
+    "compile",
+    "compile_job",
+    "compile_range",
+    "job_id_for",
+    "load_template",
+    "spec_hash",
+    "task_id_for",
+]
 
 
 class CompiledJob(msgspec.Struct, frozen=True):
+    """One unit of ingestion: one datasource, one interval, one spec."""
+
     job_id: str
     datasource: str
     interval: str
@@ -75,82 +75,29 @@ class CompiledJob(msgspec.Struct, frozen=True):
 
 
 def load_template(source: str | Path, *, text: str | None = None) -> PipelineTemplate:
-    """Decode a pipeline template from a TOML file (or `text`), with errors naming the file."""
+    """Load a pipeline template from a TOML file (or from `text`) and check it completely.
+
+    Raises:
+        SpecError: naming the file, the template path (`$.pipeline.partitioning.num_shards`)
+            and the rule. Nothing is compiled from a template that fails here.
+    """
     name = str(source)
+    raw = text if text is not None else read_template_text(source)
+    template, root = decode_template(raw, source=name)
+    # Compile one probe job, so every Druid rule is checked now rather than at first use.
+    segment = check_granularity(template.segment_granularity)
+    start = floor(datetime(2000, 1, 5, tzinfo=UTC), segment)
+    probe = Interval(start, next_bucket(start, segment))
     try:
-        raw = text if text is not None else Path(source).read_text()
-        data = tomllib.loads(raw)
-        return msgspec.convert(data.get("pipeline", data), PipelineTemplate)
-    except OSError as exc:
-        raise SpecError(f"cannot read pipeline template: {exc}", source=name, rule="io") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise SpecError(f"not valid TOML: {exc}", source=name, rule="toml") from exc
-    except msgspec.ValidationError as exc:
-        message, _, path = str(exc).rpartition(" - at `")
-        if not message:
-            message, path = str(exc), "$`"
-        raise SpecError(message, path=path.rstrip("`"), source=name, rule="template") from exc
+        compile_job(template, probe)
+    except SpecError as exc:
+        raise _in_template(exc, root).with_source(name) from exc
+    return template
 
 
 def builtin_template(name: str = "wikipedia") -> PipelineTemplate:
-    path = Path(__file__).with_name("pipelines") / f"{name}.toml"
-    return load_template(path)
-
-
-def canonical_json(value: Any) -> bytes:
-    return msgspec.json.encode(_sorted(value))
-
-
-def _sorted(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _sorted(value[k]) for k in sorted(value)}
-    if isinstance(value, list):
-        return [_sorted(v) for v in value]
-    return value
-
-
-def spec_hash(spec: dict[str, Any]) -> str:
-    """sha256 of the canonical spec without its id and capacity-derived fields."""
-    identity = {k: v for k, v in spec.items() if k not in ("id", "groupId", "resource")}
-    tuning = (identity.get("spec") or {}).get("tuningConfig")
-    if isinstance(tuning, dict):
-        identity = dict(identity)
-        inner = dict(identity["spec"])
-        inner["tuningConfig"] = {k: v for k, v in tuning.items() if k not in CAPACITY_FIELDS}
-        identity["spec"] = inner
-    return hashlib.sha256(canonical_json(identity)).hexdigest()
-
-
-def _fill(value: Any, interval: Interval) -> Any:
-    if isinstance(value, str):
-        return value.format_map(
-            {
-                "start": format_instant(interval.start),
-                "end": format_instant(interval.end),
-                "date": interval.start.strftime("%Y-%m-%d"),
-                "year": interval.start.strftime("%Y"),
-                "month": interval.start.strftime("%m"),
-                "day": interval.start.strftime("%d"),
-                "hour": interval.start.strftime("%H"),
-            }
-        )
-    if isinstance(value, dict):
-        return {k: _fill(v, interval) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_fill(v, interval) for v in value]
-    return value
-
-
-def job_id_for(prefix: str, datasource: str, interval: Interval, digest: str) -> str:
-    start = interval.start.strftime("%Y%m%dT%H%M%SZ")
-    end = interval.end.strftime("%Y%m%dT%H%M%SZ")
-    raw = f"{prefix}_{datasource}_{start}_{end}_{digest[:12]}"
-    return _ID_UNSAFE.sub("-", raw)
-
-
-def task_id_for(job_id: str, attempt: int) -> str:
-    """The Druid task id of attempt `attempt` (1-based) of a job."""
-    return f"{job_id}_{attempt}"
+    """A template shipped with the package (`specs/pipelines/<name>.toml`)."""
+    return load_template(Path(__file__).with_name("pipelines") / f"{name}.toml")
 
 
 def compile_job(
@@ -158,69 +105,41 @@ def compile_job(
 ) -> CompiledJob:
     """Compile one validated `index_parallel` spec for `interval`.
 
+    Args:
+        template: the pipeline.
+        interval: the job's interval, aligned to the template's segment granularity.
+        max_sub_tasks: the capacity allowance for this job (`maxNumConcurrentSubTasks`);
+            capped by `template.max_sub_tasks`, which is also the default.
+
     Raises:
-        SpecError: the template or the interval cannot give a valid spec.
+        SpecError: the interval is not aligned, or the template cannot give a valid spec (the
+            path then names the template key, e.g. `$.pipeline.partitioning`).
     """
     segment = check_granularity(template.segment_granularity)
     if not is_aligned(interval, segment):
         raise SpecError(
-            f"interval {interval} is not aligned to segmentGranularity {segment}",
+            f"interval {interval} is not aligned to segmentGranularity {segment}; "
+            "use whole segment-granularity buckets",
             path="$.interval",
             rule="interval-aligned",
         )
-    p = template.partitioning
-    partitions: dict[str, Any] = {"type": p.type}
-    for key, val in (
-        ("maxRowsPerSegment", p.max_rows_per_segment),
-        ("numShards", p.num_shards),
-        ("targetRowsPerSegment", p.target_rows_per_segment),
-    ):
-        if val is not None:
-            partitions[key] = val
-    if p.partition_dimensions:
-        partitions["partitionDimensions"] = p.partition_dimensions
-    sub_tasks = max(1, min(template.max_sub_tasks, max_sub_tasks or template.max_sub_tasks))
-    tuning: dict[str, Any] = {
-        "type": "index_parallel",
-        "partitionsSpec": partitions,
-        "forceGuaranteedRollup": p.type != "dynamic",
-        "maxNumConcurrentSubTasks": sub_tasks,
-        **template.tuning,
-    }
-    data_schema: dict[str, Any] = {
-        "dataSource": template.datasource,
-        "timestampSpec": {"column": template.timestamp_column, "format": template.timestamp_format},
-        "dimensionsSpec": {
-            "dimensions": template.dimensions,
-            "useSchemaDiscovery": template.schema_discovery,
-        },
-        "metricsSpec": template.metrics,
-        "granularitySpec": {
-            "type": "uniform",
-            "segmentGranularity": segment,
-            "queryGranularity": template.query_granularity.upper(),
-            "rollup": template.rollup,
-            "intervals": [str(interval)],
-        },
-    }
-    if template.transforms or template.filter:
-        data_schema["transformSpec"] = {
-            "transforms": template.transforms,
-            "filter": template.filter,
-        }
-    io_config: dict[str, Any] = {
-        "type": "index_parallel",
-        "inputSource": _fill(template.input, interval),
-        "appendToExisting": False,
-    }
-    if template.format is not None:
-        io_config["inputFormat"] = template.format
-    task: dict[str, Any] = {
-        "type": "index_parallel",
-        "spec": {"dataSchema": data_schema, "ioConfig": io_config, "tuningConfig": tuning},
-        "context": dict(template.context),
-    }
-    spec = encode_task(decode_task(task))
+    sub_tasks = template.max_sub_tasks if max_sub_tasks is None else max_sub_tasks
+    sub_tasks = min(template.max_sub_tasks, sub_tasks)
+    if sub_tasks < template.min_sub_tasks:
+        kind = template.partitioning.__struct_config__.tag
+        template_at_fault = template.max_sub_tasks < template.min_sub_tasks
+        raise SpecError(
+            f"{'max_sub_tasks' if template_at_fault else 'the capacity allowance'} is "
+            f"{sub_tasks}, below the {template.min_sub_tasks} sub-tasks {kind} partitioning "
+            "needs (it has no sequential mode)",
+            path=f"{TEMPLATE_ROOT}.max_sub_tasks" if template_at_fault else "$.capacity",
+            rule="range-not-sequential" if template_at_fault else "capacity-below-minimum",
+        )
+    task = _task_json(template, interval, segment, sub_tasks)
+    try:
+        spec = encode_task(decode_task(task))
+    except SpecError as exc:
+        raise _in_template(exc, TEMPLATE_ROOT) from exc
     digest = spec_hash(spec)
     return CompiledJob(
         job_id=job_id_for(template.task_id_prefix, template.datasource, interval, digest),
@@ -233,11 +152,137 @@ def compile_job(
     )
 
 
+def compile(
+    template: PipelineTemplate, interval: Interval, capacity: int | None = None
+) -> CompiledJob:
+    """`compile_job` with the capacity allowance as a positional argument."""
+    return compile_job(template, interval, max_sub_tasks=capacity)
+
+
 def compile_range(
-    template: PipelineTemplate, interval: Interval, *, max_sub_tasks: int | None = None
+    template: PipelineTemplate,
+    interval: Interval,
+    *,
+    max_sub_tasks: int | None = None,
+    free_slots: int | None = None,
+    watermark: Watermark | datetime | None = None,
 ) -> list[CompiledJob]:
-    """One job per `template.chunk` of `interval`."""
+    """One job per `template.chunk` of `interval`, in time order.
+
+    Args:
+        template: the pipeline.
+        interval: the range, aligned to the segment granularity.
+        max_sub_tasks: one allowance for every job (see `compile_job`).
+        free_slots: free worker slots to share among these jobs (see `specs.capacity`); each
+            job gets its own allowance, and together they never ask for more than this.
+        watermark: the streaming watermark of the datasource (see `specs.watermark`); the
+            range is clipped to end at it, aligned down to the segment granularity.
+
+    Raises:
+        SpecError: unaligned range or chunks, or an invalid template.
+        WatermarkError: the whole range lies past the watermark.
+        CapacityError: the free slots cannot start every job now (`.fits` says how many).
+    """
+    segment = check_granularity(template.segment_granularity)
+    if watermark is not None:
+        interval = clip_to_watermark(interval, watermark, segment)
+    if not is_aligned(interval, segment):
+        raise SpecError(
+            f"range {interval} is not aligned to segmentGranularity {segment}",
+            path="$.interval",
+            rule="interval-aligned",
+        )
+    chunks = list(split(interval, template.chunk))
+    for chunk in chunks:
+        if not is_aligned(chunk, segment):
+            raise SpecError(
+                f"chunk {template.chunk!r} cuts the range at {chunk}, which is not aligned to "
+                f"segment_granularity {segment}; use a chunk that is a whole number of "
+                "segment buckets",
+                path=f"{TEMPLATE_ROOT}.chunk",
+                rule="interval-aligned",
+            )
+    allowances: Sequence[int | None] = [max_sub_tasks] * len(chunks)
+    if free_slots is not None:
+        want = template.max_sub_tasks if max_sub_tasks is None else max_sub_tasks
+        allowances = allocate_sub_tasks(
+            free_slots,
+            len(chunks),
+            want=min(want, template.max_sub_tasks),
+            minimum=template.min_sub_tasks,
+        )
     return [
-        compile_job(template, chunk, max_sub_tasks=max_sub_tasks)
-        for chunk in split(interval, template.chunk)
+        compile_job(template, chunk, max_sub_tasks=allowance)
+        for chunk, allowance in zip(chunks, allowances, strict=True)
     ]
+
+
+def _task_json(
+    template: PipelineTemplate, interval: Interval, segment: str, sub_tasks: int
+) -> dict[str, Any]:
+    data_schema: dict[str, Any] = {
+        "dataSource": template.datasource,
+        "timestampSpec": {"column": template.timestamp_column, "format": template.timestamp_format},
+        "dimensionsSpec": {
+            "dimensions": list(template.dimensions),
+            "useSchemaDiscovery": template.schema_discovery,
+        },
+        "metricsSpec": list(template.metrics),
+        "granularitySpec": {
+            "type": "uniform",
+            "segmentGranularity": segment,
+            "queryGranularity": template.query_granularity.upper(),
+            "rollup": template.rollup,
+            "intervals": [str(interval)],
+        },
+    }
+    if template.transforms or template.filter is not None:
+        transform: dict[str, Any] = {"transforms": list(template.transforms)}
+        if template.filter is not None:
+            transform["filter"] = template.filter
+        data_schema["transformSpec"] = transform
+    io_config: dict[str, Any] = {
+        "type": "index_parallel",
+        "inputSource": fill_placeholders(
+            template.input, interval, path="$.spec.ioConfig.inputSource"
+        ),
+        "appendToExisting": False,
+    }
+    if template.format is not None:
+        io_config["inputFormat"] = template.format
+    tuning: dict[str, Any] = {
+        "type": "index_parallel",
+        "partitionsSpec": _partitions_spec(template.partitioning),
+        "forceGuaranteedRollup": not isinstance(template.partitioning, DynamicPartitioning),
+        **template.tuning,
+        "maxNumConcurrentSubTasks": sub_tasks,
+    }
+    return {
+        "type": "index_parallel",
+        "spec": {"dataSchema": data_schema, "ioConfig": io_config, "tuningConfig": tuning},
+        "context": dict(template.context),
+    }
+
+
+def _partitions_spec(partitioning: Partitioning) -> dict[str, Any]:
+    """Druid's partitionsSpec for a template's snake_case partitioning table."""
+    fields = msgspec.structs.asdict(partitioning)
+    spec: dict[str, Any] = {"type": type(partitioning).__struct_config__.tag}
+    for key, value in fields.items():
+        if value is None or value == []:
+            continue
+        head, *rest = key.split("_")
+        spec[head + "".join(word.title() for word in rest)] = value
+    return spec
+
+
+def _in_template(exc: SpecError, root: str) -> SpecError:
+    """A compile error re-addressed to the template key the offending value came from."""
+    if exc.path.startswith(TEMPLATE_ROOT) and root != TEMPLATE_ROOT:
+        return type(exc)(exc.detail, path=root + exc.path[len(TEMPLATE_ROOT) :], rule=exc.rule)
+    if not exc.path.startswith(("$.spec", "$.context")):
+        return exc
+    where = template_path(exc.path, root)
+    return type(exc)(
+        f"{exc.detail} (in the compiled spec at {exc.path})", path=where, rule=exc.rule
+    )
