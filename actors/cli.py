@@ -55,7 +55,7 @@ def cmd_sim(args: argparse.Namespace) -> int:
     return _run(main())
 
 
-COMMAND_MODULES: tuple[str, ...] = ("actors.cli_ops", "actors.cli_audit")
+COMMAND_MODULES: tuple[str, ...] = ("actors.cli_ops", "actors.cli_audit", "actors.cli_specs")
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "demo": cmd_demo,
