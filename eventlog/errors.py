@@ -49,3 +49,16 @@ class EventLogUnavailableError(EventLogError):
 
 class EventLogClosedError(EventLogError):
     """The log was closed while an append was waiting for its commit."""
+
+
+class StreamArchivedError(EventLogError):
+    """An append named a stream that retention has archived; its events live in an archive."""
+
+    def __init__(self, stream_id: str, version: int, archived_at: float) -> None:
+        self.stream_id = stream_id
+        self.version = version
+        self.archived_at = archived_at
+        super().__init__(
+            f"stream {stream_id!r} was archived at {archived_at} after version {version}; "
+            "its id cannot take new events"
+        )

@@ -1,18 +1,145 @@
-"""Schema migrations of the database file, keyed by `PRAGMA user_version`.
+"""The database file's schema and its migrations, keyed by `PRAGMA user_version`.
 
-Each step takes the file from version N to N+1 inside one transaction. A file written by a
-newer druid-orchestrator is refused in `EventLog._prepare_writer` before we get here.
+A new file gets the latest schema (`SCHEMA`) and `user_version = SCHEMA_VERSION` at once. An
+older file is upgraded one step at a time, each step (N -> N+1) in its own transaction
+together with its `user_version` bump, so a failed or interrupted upgrade leaves the file at
+a version this code can still open. A file with a newer `user_version` than we know is
+refused: we cannot know what its new columns mean, and writing to it could break it.
+
+`PRAGMA application_id` marks files as ours, so another application's SQLite file is refused
+instead of being "upgraded" into an event log.
+
+History:
+  1  walking skeleton: events, streams, snapshots, checkpoints, meta.
+  2  `streams.archived_at` (retention keeps archived streams' versions so their ids are never
+     reused); `checkpoints.first_seq`, `prev_hash`, `archive_sha256` (a checkpoint names the
+     exact gap it covers and the archive file that holds it). `streams.version` is from here
+     on written when a stream is created or closed; the current version is the larger of it
+     and the stream's newest event, which stays correct for files written by version 1.
 """
 
 from __future__ import annotations
 
-import aiosqlite
+import sqlite3
+from typing import Any
 
-# version N -> SQL that upgrades a file from N to N+1
-_STEPS: dict[int, str] = {}
+from eventlog.errors import CorruptEventError, EventLogUnavailableError, SchemaVersionError
+
+SCHEMA_VERSION = 2
+APPLICATION_ID = 0x44524F43  # "DROC"
+
+SCHEMA = """
+CREATE TABLE events (
+    seq         INTEGER PRIMARY KEY,
+    stream_id   TEXT    NOT NULL,
+    version     INTEGER NOT NULL,
+    type        TEXT    NOT NULL,
+    body        BLOB    NOT NULL,
+    recorded_at REAL    NOT NULL,
+    hash        BLOB    NOT NULL,
+    UNIQUE (stream_id, version)
+);
+CREATE TABLE streams (
+    stream_id   TEXT PRIMARY KEY,
+    version     INTEGER NOT NULL,
+    closed      INTEGER NOT NULL DEFAULT 0,
+    updated_at  REAL    NOT NULL,
+    archived_at REAL
+);
+CREATE INDEX streams_open ON streams (closed, stream_id);
+CREATE TABLE snapshots (
+    stream_id      TEXT PRIMARY KEY,
+    version        INTEGER NOT NULL,
+    schema_version INTEGER NOT NULL,
+    state          BLOB    NOT NULL,
+    taken_at       REAL    NOT NULL
+);
+CREATE TABLE checkpoints (
+    after_seq      INTEGER PRIMARY KEY,
+    hash           BLOB    NOT NULL,
+    archived_to    TEXT    NOT NULL,
+    removed        INTEGER NOT NULL,
+    taken_at       REAL    NOT NULL,
+    first_seq      INTEGER,
+    prev_hash      BLOB,
+    archive_sha256 TEXT
+);
+CREATE TABLE meta (
+    key   TEXT PRIMARY KEY,
+    value BLOB NOT NULL
+);
+"""
+
+# version N -> the SQL that takes a file from N to N+1
+STEPS: dict[int, str] = {
+    1: """
+        ALTER TABLE streams ADD COLUMN archived_at REAL;
+        ALTER TABLE checkpoints ADD COLUMN first_seq INTEGER;
+        ALTER TABLE checkpoints ADD COLUMN prev_hash BLOB;
+        ALTER TABLE checkpoints ADD COLUMN archive_sha256 TEXT;
+        UPDATE checkpoints SET first_seq = after_seq - removed + 1;
+    """,
+}
 
 
-async def migrate(conn: aiosqlite.Connection, current: int, target: int) -> None:
+def prepare(conn: sqlite3.Connection, path: str) -> None:
+    """Create the schema in a new file, or check and upgrade an existing one.
+
+    Runs on the writer's connection before anything else uses the file.
+
+    Raises:
+        CorruptEventError: the file belongs to another application or has no known version.
+        SchemaVersionError: the file was written by a newer druid-orchestrator.
+        EventLogUnavailableError: the upgrade could not be written (read-only, disk full).
+    """
+    app_id = int(_scalar(conn, "PRAGMA application_id"))
+    user_version = int(_scalar(conn, "PRAGMA user_version"))
+    tables = int(_scalar(conn, "SELECT count(*) FROM sqlite_master WHERE type = 'table'"))
+    if app_id == 0 and user_version == 0 and tables == 0:
+        conn.execute("PRAGMA journal_mode = WAL")
+        _run_script(
+            conn,
+            SCHEMA + f"PRAGMA application_id = {APPLICATION_ID};"
+            f"PRAGMA user_version = {SCHEMA_VERSION};",
+            f"create the event log schema in {path}",
+        )
+        return
+    if app_id != APPLICATION_ID:
+        raise CorruptEventError(
+            f"{path} is an SQLite file of another application (application_id={app_id}, "
+            f"{tables} tables); refusing to use it as an event log"
+        )
+    if user_version > SCHEMA_VERSION:
+        raise SchemaVersionError(
+            f"{path} has schema version {user_version}, newer than this druid-orchestrator "
+            f"understands ({SCHEMA_VERSION}); upgrade druid-orchestrator to open it"
+        )
+    if user_version < 1:
+        raise CorruptEventError(
+            f"{path} is marked as an event log but has no schema version (user_version=0); "
+            "it was damaged or not written by druid-orchestrator"
+        )
+    migrate(conn, user_version, SCHEMA_VERSION, path)
+
+
+def migrate(conn: sqlite3.Connection, current: int, target: int, path: str = "") -> None:
+    """Upgrade the file from `current` to `target`, one transaction per version."""
     for version in range(current, target):
-        script = _STEPS[version]
-        await conn.executescript(f"BEGIN; {script}; PRAGMA user_version = {version + 1}; COMMIT;")
+        _run_script(
+            conn,
+            STEPS[version] + f";PRAGMA user_version = {version + 1};",
+            f"upgrade {path} from schema version {version} to {version + 1}",
+        )
+
+
+def _run_script(conn: sqlite3.Connection, script: str, what: str) -> None:
+    try:
+        conn.executescript(f"BEGIN IMMEDIATE;{script}COMMIT;")
+    except sqlite3.Error as exc:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise EventLogUnavailableError(f"could not {what}: {exc}") from exc
+
+
+def _scalar(conn: sqlite3.Connection, sql: str) -> Any:
+    return conn.execute(sql).fetchone()[0]

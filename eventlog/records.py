@@ -1,0 +1,58 @@
+"""The values the event log hands out: stored events, append results and counters."""
+
+from __future__ import annotations
+
+import msgspec
+
+from eventlog.events import AnyEvent
+
+ANY_VERSION = -1  # expected_version that skips the optimistic-concurrency check
+
+
+class Recorded(msgspec.Struct, frozen=True):
+    """One stored event with its place in the log."""
+
+    seq: int
+    stream_id: str
+    version: int
+    recorded_at: float
+    event: AnyEvent
+
+
+class AppendResult(msgspec.Struct, frozen=True):
+    """Where an append landed: its first and last global seq and the stream's new version."""
+
+    first_seq: int
+    last_seq: int
+    version: int
+
+
+class WriterStats(msgspec.Struct, kw_only=True):
+    """What the writer has done since the log was opened."""
+
+    batches: int = 0
+    appends: int = 0
+    events: int = 0
+    snapshots: int = 0
+    conflicts: int = 0
+    failed_batches: int = 0
+    batch_sizes: list[int] = msgspec.field(default_factory=list)
+
+    def record_batch(self, events: int) -> None:
+        self.batches += 1
+        self.events += events
+        if len(self.batch_sizes) < 100_000:  # enough for a benchmark, bounded for a daemon
+            self.batch_sizes.append(events)
+
+
+class ReadStats(msgspec.Struct, kw_only=True):
+    """Rows the readers have fetched since the log was opened (boot cost, in rows)."""
+
+    queries: int = 0
+    event_rows: int = 0
+    snapshot_rows: int = 0
+    stream_rows: int = 0
+
+    @property
+    def rows(self) -> int:
+        return self.event_rows + self.snapshot_rows + self.stream_rows

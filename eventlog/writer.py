@@ -1,0 +1,370 @@
+"""The write connection: everything here runs on the writer's own thread.
+
+`EventLog` (in `store.py`) queues appends on the event loop and hands whole batches to
+`WriteConnection.commit`, one thread hop per batch. Checking versions, numbering, hashing and
+inserting a batch all happen here, inside one `BEGIN IMMEDIATE ... COMMIT`, so the event loop
+only pays for queueing and for resolving futures, and SQLite's work (which releases the GIL)
+overlaps with the loop gathering the next batch.
+
+The in-memory view (head seq and hash, stream versions) is only ever changed after a
+successful COMMIT, so a failed batch leaves it exactly as the file is. At the start of every
+batch the head row is compared with that view: if another connection has written to the
+file, the view is reloaded before anything is numbered, so two writers can never fork the
+hash chain.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import sqlite3
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from hashlib import sha256
+from itertools import chain
+from typing import Any
+
+from eventlog.chain import GENESIS_HASH, decode_head, encode_head
+from eventlog.errors import (
+    ConcurrencyConflictError,
+    CorruptEventError,
+    EventLogError,
+    EventLogUnavailableError,
+    StreamArchivedError,
+)
+from eventlog.header import check_file
+from eventlog.migrations import prepare
+from eventlog.records import ANY_VERSION, AppendResult
+
+Outcome = AppendResult | EventLogError | None
+
+_INSERT_EVENTS = (
+    "INSERT INTO events (seq, stream_id, version, type, body, recorded_at, hash) VALUES ",
+    7,
+    "",
+)
+_UPSERT_STREAMS = (
+    "INSERT INTO streams (stream_id, version, closed, updated_at) VALUES ",
+    4,
+    " ON CONFLICT (stream_id) DO UPDATE SET version = max(version, excluded.version), "
+    "closed = max(closed, excluded.closed), updated_at = excluded.updated_at",
+)
+_UPSERT_SNAPSHOTS = (
+    "INSERT INTO snapshots (stream_id, version, schema_version, state, taken_at) VALUES ",
+    5,
+    " ON CONFLICT (stream_id) DO UPDATE SET "
+    "version = excluded.version, schema_version = excluded.schema_version, "
+    "state = excluded.state, taken_at = excluded.taken_at",
+)
+_UPSERT_HEAD = (
+    "INSERT INTO meta (key, value) VALUES ('head', ?) "
+    "ON CONFLICT (key) DO UPDATE SET value = excluded.value"
+)
+_LOOKUP_STREAM = (
+    "SELECT coalesce((SELECT max(version) FROM events WHERE stream_id = ?1), 0), "
+    "s.version, s.archived_at FROM (SELECT 1) LEFT JOIN streams s ON s.stream_id = ?1"
+)
+_MAX_CACHED_STREAMS = 200_000
+_CHUNKS = (256, 64, 16, 4, 1)
+
+
+@functools.cache
+def _multi_row_sql(head: str, width: int, rows: int, tail: str) -> str:
+    one = "(" + ", ".join("?" * width) + ")"
+    return head + ", ".join([one] * rows) + tail
+
+
+def insert_rows(
+    conn: sqlite3.Connection, statement: tuple[str, int, str], rows: Sequence[tuple[Any, ...]]
+) -> None:
+    """Insert `rows` with multi-row VALUES statements of a few fixed sizes.
+
+    Not `executemany`: that binds and steps one row at a time, taking the GIL back between
+    rows, and while the event loop is busy each take can wait a whole switch interval
+    (5 ms), so a batch crawls exactly when the loop has the most work. One statement per
+    256 rows runs almost all of SQLite's work with the GIL released. The fixed sizes keep
+    the statements in sqlite3's statement cache.
+    """
+    head, width, tail = statement
+    done, total = 0, len(rows)
+    for size in _CHUNKS:
+        if total - done < size:
+            continue
+        sql = _multi_row_sql(head, width, size, tail)
+        while total - done >= size:
+            conn.execute(sql, list(chain.from_iterable(rows[done : done + size])))
+            done += size
+
+
+@dataclass(slots=True)
+class PendingAppend:
+    stream_id: str
+    events: list[tuple[str, bytes]]  # (tag, body), encoded by the caller
+    expected_version: int
+    close_stream: bool
+    done: asyncio.Future[AppendResult]
+
+
+@dataclass(slots=True)
+class PendingSnapshot:
+    stream_id: str
+    version: int
+    schema_version: int
+    state: bytes
+    done: asyncio.Future[None]
+
+
+class WriteConnection:
+    """The only connection that writes, and the writer's view of the log's tip."""
+
+    def __init__(self, path: str, synchronous: str) -> None:
+        self.path = path
+        self.synchronous = synchronous
+        self.conn: sqlite3.Connection | None = None
+        self.head_seq = 0
+        self.head_hash = GENESIS_HASH
+        self.versions: dict[str, int] = {}
+        self._reopen = False
+
+    # --- lifecycle (writer thread) -------------------------------------------------------
+
+    def open(self) -> None:
+        """Check the file, create or upgrade its schema, and load the head.
+
+        Raises:
+            CorruptEventError: not an SQLite file, another application's, damaged or truncated.
+            SchemaVersionError: written by a newer druid-orchestrator.
+            EventLogUnavailableError: the file cannot be opened or upgraded right now.
+        """
+        check_file(self.path)
+        try:
+            self._connect()
+            self.load_head()
+        except BaseException:
+            self.close()
+            raise
+
+    def _connect(self) -> None:
+        try:
+            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        except sqlite3.Error as exc:
+            raise EventLogUnavailableError(f"cannot open event log {self.path}: {exc}") from exc
+        self.conn = conn
+        try:
+            conn.execute("PRAGMA busy_timeout = 5000")
+            prepare(conn, self.path)
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                raise EventLogUnavailableError(
+                    f"{self.path}: cannot switch to WAL mode (journal_mode is {mode})"
+                )
+            conn.execute(f"PRAGMA synchronous = {self.synchronous}")
+        except sqlite3.DatabaseError as exc:
+            raise CorruptEventError(f"{self.path} is not a readable event log: {exc}") from exc
+
+    def close(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+
+    def load_head(self) -> None:
+        """Read the head row and check it against the newest event and checkpoint.
+
+        Raises:
+            CorruptEventError: the head and the rows disagree (truncated or tampered tail).
+        """
+        conn = self._c()
+        self.versions.clear()
+        row = conn.execute("SELECT value FROM meta WHERE key = 'head'").fetchone()
+        last = conn.execute("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1").fetchone()
+        cp = conn.execute(
+            "SELECT after_seq, hash FROM checkpoints ORDER BY after_seq DESC LIMIT 1"
+        ).fetchone()
+        tips = [(int(r[0]), bytes(r[1])) for r in (last, cp) if r is not None]
+        tip_seq, tip_hash = max(tips) if tips else (0, GENESIS_HASH)
+        if row is None:
+            if tip_seq:
+                raise CorruptEventError(
+                    f"{self.path} has events up to seq {tip_seq} but no head record; "
+                    "the head was deleted, so truncation cannot be ruled out",
+                    seq=tip_seq,
+                )
+            self.head_seq, self.head_hash = 0, GENESIS_HASH
+            return
+        try:
+            head_seq, head_hash = decode_head(bytes(row[0]))
+        except ValueError as exc:
+            raise CorruptEventError(f"{self.path}: {exc}") from exc
+        if head_seq > tip_seq:
+            raise CorruptEventError(
+                f"{self.path} is truncated (its head record names seq {head_seq}, the newest "
+                f"event is seq {tip_seq}): events are missing",
+                seq=tip_seq + 1,
+            )
+        if head_seq < tip_seq:
+            raise CorruptEventError(
+                f"{self.path} has events up to seq {tip_seq} beyond its head record "
+                f"(seq {head_seq}); they were written outside the event log",
+                seq=head_seq + 1,
+            )
+        if head_hash != tip_hash:
+            raise CorruptEventError(
+                f"{self.path}: the newest event's hash does not match the head record; "
+                "the event was altered",
+                seq=head_seq,
+            )
+        self.head_seq, self.head_hash = head_seq, head_hash
+
+    def _c(self) -> sqlite3.Connection:
+        if self.conn is None:
+            raise EventLogUnavailableError(f"the write connection to {self.path} is closed")
+        return self.conn
+
+    # --- batches (writer thread) ---------------------------------------------------------
+
+    def commit(self, items: Sequence[PendingAppend | PendingSnapshot], now: float) -> list[Outcome]:
+        """Write one batch in one transaction; return each item's outcome, in order.
+
+        An append whose expected version is stale gets a `ConcurrencyConflictError` and the
+        rest of the batch still commits. If the transaction fails, every item gets the same
+        `EventLogUnavailableError` (or `CorruptEventError`) and nothing was written.
+        """
+        try:
+            if self._reopen:
+                self.close()
+                self._connect()
+                self._reopen = False
+            conn = self._c()
+            conn.execute("BEGIN IMMEDIATE")
+        except (sqlite3.Error, EventLogError) as exc:
+            error = exc if isinstance(exc, EventLogError) else self._failure(exc, len(items))
+            return [error] * len(items)
+        outcomes: list[Outcome] = [None] * len(items)
+        in_batch_conflicts: list[int] = []
+        try:
+            self._follow_head(conn)
+            seq, prev = self.head_seq, self.head_hash
+            at = repr(now)
+            tentative: dict[str, int] = {}
+            touched: dict[str, int] = {}  # streams whose row must be written: created or closed
+            rows: list[tuple[int, str, int, str, bytes, float, bytes]] = []
+            snapshots: list[tuple[str, int, int, bytes, float]] = []
+            for index, item in enumerate(items):
+                if isinstance(item, PendingSnapshot):
+                    snapshots.append(
+                        (item.stream_id, item.version, item.schema_version, item.state, now)
+                    )
+                    continue
+                sid = item.stream_id
+                current = tentative.get(sid)
+                if current is None:
+                    try:
+                        current = self._version(conn, sid)
+                    except StreamArchivedError as exc:
+                        outcomes[index] = exc
+                        continue
+                if item.expected_version not in (ANY_VERSION, current):
+                    outcomes[index] = ConcurrencyConflictError(sid, item.expected_version, current)
+                    if sid in tentative:
+                        in_batch_conflicts.append(index)
+                    continue
+                if current == 0:
+                    touched[sid] = 0
+                first = seq + 1
+                for tag, body in item.events:
+                    seq += 1
+                    current += 1
+                    # chain_hash(prev, seq, sid, current, tag, now, body), inlined: this
+                    # loop is the writer's hottest Python.
+                    prev = sha256(
+                        prev + f"{seq}\x1f{sid}\x1f{current}\x1f{tag}\x1f{at}\x1f".encode() + body
+                    ).digest()
+                    rows.append((seq, sid, current, tag, body, now, prev))
+                tentative[sid] = current
+                if item.close_stream:
+                    touched[sid] = 1
+                outcomes[index] = AppendResult(first, seq, current)
+            if rows:
+                insert_rows(conn, _INSERT_EVENTS, rows)
+                conn.execute(_UPSERT_HEAD, (encode_head(seq, prev),))
+            if touched:
+                insert_rows(
+                    conn,
+                    _UPSERT_STREAMS,
+                    [(sid, tentative[sid], closed, now) for sid, closed in touched.items()],
+                )
+            if snapshots:
+                insert_rows(conn, _UPSERT_SNAPSHOTS, snapshots)
+            conn.execute("COMMIT")
+        except (sqlite3.Error, EventLogError) as exc:
+            if conn.in_transaction:
+                conn.rollback()
+            error = exc if isinstance(exc, EventLogError) else self._failure(exc, len(items))
+            for index, outcome in enumerate(outcomes):
+                if not isinstance(outcome, EventLogError) or index in in_batch_conflicts:
+                    outcomes[index] = error
+            return outcomes
+        self.head_seq, self.head_hash = seq, prev
+        if len(self.versions) > _MAX_CACHED_STREAMS:
+            self.versions.clear()  # a cheap bound; misses cost one indexed lookup
+        self.versions.update(tentative)
+        return outcomes
+
+    def run(self, action: Callable[[sqlite3.Connection], object]) -> object:
+        """Run a maintenance action between batches, then reload the view it may have changed."""
+        conn = self._c()
+        try:
+            return action(conn)
+        finally:
+            if conn.in_transaction:
+                conn.rollback()
+            self.load_head()
+
+    def _follow_head(self, conn: sqlite3.Connection) -> None:
+        row = conn.execute("SELECT value FROM meta WHERE key = 'head'").fetchone()
+        if row is None:
+            if self.head_seq:
+                raise CorruptEventError(
+                    f"the head record of {self.path} disappeared while the log was open",
+                    seq=self.head_seq,
+                )
+            return
+        head_seq, head_hash = decode_head(bytes(row[0]))
+        if (head_seq, head_hash) != (self.head_seq, self.head_hash):
+            # Another connection appended: forget cached versions and chain from its head.
+            self.versions.clear()
+            self.head_seq, self.head_hash = head_seq, head_hash
+
+    def _version(self, conn: sqlite3.Connection, sid: str) -> int:
+        cached = self.versions.get(sid)
+        if cached is not None:
+            return cached
+        newest, recorded, archived_at = conn.execute(_LOOKUP_STREAM, (sid,)).fetchone()
+        version = max(int(newest), int(recorded or 0))
+        if archived_at is not None:
+            raise StreamArchivedError(sid, version, float(archived_at))
+        self.versions[sid] = version
+        return version
+
+    def _failure(self, exc: sqlite3.Error, count: int) -> EventLogError:
+        text = str(exc)
+        what = f"none of the {count} queued writes reached {self.path}"
+        if isinstance(exc, sqlite3.DatabaseError) and "malformed" in text:
+            return CorruptEventError(f"{self.path} is damaged ({text}); {what}")
+        if "readonly" in text or "read-only" in text:
+            # SQLite fell back to a read-only handle; reopen before the next batch so a
+            # file made writable again is written to.
+            self._reopen = True
+            return EventLogUnavailableError(
+                f"the event log {self.path} is read-only ({text}); {what}. Make the file "
+                "and its directory writable, then retry"
+            )
+        if "full" in text:
+            return EventLogUnavailableError(
+                f"the event log {self.path} is full ({text}); {what}. Free disk space, then retry"
+            )
+        if "locked" in text or "busy" in text:
+            return EventLogUnavailableError(
+                f"the event log {self.path} is locked by another connection ({text}); {what}"
+            )
+        return EventLogUnavailableError(f"could not commit to {self.path} ({text}); {what}")
