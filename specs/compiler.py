@@ -32,7 +32,15 @@ import msgspec
 from specs.capacity import allocate_sub_tasks
 from specs.errors import SpecError
 from specs.identity import CAPACITY_FIELDS, canonical_json, job_id_for, spec_hash, task_id_for
-from specs.intervals import Interval, check_granularity, floor, is_aligned, next_bucket, split
+from specs.intervals import (
+    Interval,
+    align,
+    check_granularity,
+    floor,
+    is_aligned,
+    next_bucket,
+    split,
+)
 from specs.template import (
     TEMPLATE_ROOT,
     DynamicPartitioning,
@@ -118,8 +126,8 @@ def compile_job(
     segment = check_granularity(template.segment_granularity)
     if not is_aligned(interval, segment):
         raise SpecError(
-            f"interval {interval} is not aligned to segmentGranularity {segment}; "
-            "use whole segment-granularity buckets",
+            f"interval {interval} is not aligned to segmentGranularity {segment}; the "
+            f"smallest aligned interval covering it is {align(interval, segment)}",
             path="$.interval",
             rule="interval-aligned",
         )
@@ -188,7 +196,8 @@ def compile_range(
         interval = clip_to_watermark(interval, watermark, segment)
     if not is_aligned(interval, segment):
         raise SpecError(
-            f"range {interval} is not aligned to segmentGranularity {segment}",
+            f"range {interval} is not aligned to segmentGranularity {segment}; the "
+            f"smallest aligned range covering it is {align(interval, segment)}",
             path="$.interval",
             rule="interval-aligned",
         )

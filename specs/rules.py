@@ -2,11 +2,11 @@
 
 Each rule has a stable name (the `rule` of the `SpecError` it raises) and reports the JSON
 path of the field to change. Most are rules Druid enforces while deserializing a submitted
-spec (so `POST /task` answers 400); a few (index/sequential partitioning) make the task fail
-later in its readiness check, which is worse: it wastes a slot and an hour of waiting. Three
-are ours and stricter than Druid, because Druid silently ignores what they catch: a top-level
+spec (so `POST /task` answers 400); a few (index/sequential partitioning) let Druid accept the
+task and fail it later, after it has waited for locks and a slot, which is worse. Two are
+ours and stricter than Druid, because Druid silently ignores what they catch: a top-level
 `dataSource` that disagrees with the dataSchema, and a supervisor whose nested and flat forms
-disagree.
+disagree. Unknown fields are refused for the same reason (see `specs.validation`).
 """
 
 from __future__ import annotations
@@ -77,7 +77,7 @@ RULES = {
     "kinesis-needs-stream": "Kinesis needs stream",
     "late-rejection-exclusive": "lateMessageRejectionPeriod and ...StartDateTime are exclusive",
 }
-"""Every rule name this module can report, with a one-line summary (for `--help` and docs)."""
+"""Every rule name this module can report, with a one-line summary of it."""
 
 _GRANULARITY_NAMES = frozenset((*GRANULARITIES, "NONE", "ALL"))
 _PARALLEL_ONLY = (RangePartitionsSpec, SingleDimPartitionsSpec)

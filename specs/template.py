@@ -51,14 +51,17 @@ from specs.intervals import GRANULARITIES, Interval, Period, format_instant
 
 __all__ = [
     "PLACEHOLDERS",
+    "TEMPLATE_ROOT",
     "DynamicPartitioning",
     "HashedPartitioning",
     "Partitioning",
     "PipelineTemplate",
     "RangePartitioning",
     "SingleDimPartitioning",
+    "check_template",
     "decode_template",
     "fill_placeholders",
+    "read_template_text",
     "template_path",
 ]
 

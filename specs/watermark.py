@@ -175,11 +175,19 @@ def _from_progress(
     lags = payload.get("minimumLagMillis")
     if isinstance(lags, Mapping) and lags:
         reference = _time(payload.get("offsetsLastUpdated"), "$.payload.offsetsLastUpdated") or now
-        worst = max(max(0, int(lag)) for lag in lags.values())
+        try:
+            worst = max(max(0, int(lag)) for lag in lags.values())
+        except (TypeError, ValueError) as exc:
+            raise WatermarkError(
+                f"minimumLagMillis holds a value that is not a number: {lags}",
+                path="$.payload.minimumLagMillis",
+                rule="watermark-input",
+            ) from exc
         progress = reference - timedelta(milliseconds=worst)
         detail = f"read up to {format_instant(progress)} (largest lag {worst} ms)"
         return Watermark(progress - lateness, "time-lag", f"{detail} - {lateness}")
-    handed_off = (coverage or {}).get("segments", {}).get("maxTime")
+    segments = (coverage or {}).get("segments") or {}
+    handed_off = segments.get("maxTime")
     if handed_off is not None:
         end = _required_time(handed_off, "$.segments.maxTime")
         return Watermark(end - lateness, "handed-off-coverage", f"segments.maxTime - {lateness}")

@@ -108,3 +108,11 @@ def test_a_maximum_below_the_minimum_is_a_template_error() -> None:
     with pytest.raises(SpecError) as caught:
         allocate_sub_tasks(100, 2, want=1, minimum=2)
     assert caught.value.rule == "range-not-sequential"
+
+
+def test_the_overlord_clients_worker_models_are_accepted_as_they_are() -> None:
+    from overlord.models import WorkerInfo
+
+    body = (RESPONSES / "workers_list_200.json").read_bytes()
+    rows = msgspec.json.decode(body, type=list[WorkerInfo])
+    assert free_slots(rows) == sum(row.free_slots for row in rows) == 1
