@@ -33,10 +33,16 @@ def encode_head(seq: int, hash_: bytes) -> bytes:
     return msgspec.json.encode([seq, hash_.hex()])
 
 
-def decode_head(value: bytes) -> tuple[int, bytes]:
-    """Inverse of `encode_head`; raises `ValueError` on anything else."""
+def decode_head(value: object) -> tuple[int, bytes]:
+    """Inverse of `encode_head` (also given the TEXT an edit through SQL may leave).
+
+    Raises:
+        ValueError: the value is not `[seq, "hex hash"]`.
+    """
     try:
+        if not isinstance(value, bytes | str):
+            raise TypeError(f"a {type(value).__name__}")
         seq, hex_hash = msgspec.json.decode(value, type=tuple[int, str])
         return seq, bytes.fromhex(hex_hash)
-    except (msgspec.DecodeError, msgspec.ValidationError, ValueError) as exc:
-        raise ValueError(f"head record {value[:80]!r} is not [seq, hex hash]") from exc
+    except (msgspec.DecodeError, msgspec.ValidationError, ValueError, TypeError) as exc:
+        raise ValueError(f"head record {value!r:.80} is not [seq, hex hash]") from exc

@@ -146,13 +146,16 @@ class LogReader:
                 yield decode_row(row)
 
     async def subscribe(self, after_seq: int = 0, *, chunk: int = 1000) -> AsyncIterator[Recorded]:
-        """Like `read_all`, then follows new events as they commit, until cancelled or closed."""
+        """Like `read_all`, then follows new events as they commit; ends when the log closes."""
         last = after_seq
         while True:
             waiter = self._committed
-            async for recorded in self.read_all(last, chunk=chunk):
-                last = recorded.seq
-                yield recorded
+            try:
+                async for recorded in self.read_all(last, chunk=chunk):
+                    last = recorded.seq
+                    yield recorded
+            except EventLogClosedError:
+                return
             if not self._writer_alive():
                 return
             await waiter.wait()
@@ -211,7 +214,7 @@ class LogReader:
     async def last_seq(self) -> int:
         """The seq of the newest event ever appended (0 for an empty log)."""
         rows = await self._query("SELECT value FROM meta WHERE key = 'head'")
-        return decode_head(bytes(rows[0][0]))[0] if rows else 0
+        return decode_head(rows[0][0])[0] if rows else 0
 
 
 def _snapshot_and_tail(

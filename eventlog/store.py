@@ -54,16 +54,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
+import msgspec
+
 from eventlog.audit import ChainReport
 from eventlog.audit import verify as verify_file
 from eventlog.chain import GENESIS_HASH, chain_hash
 from eventlog.errors import (
-    CorruptEventError,
+    ConcurrencyConflictError,
     EventLogClosedError,
     EventLogError,
-    EventLogUnavailableError,
+    StreamArchivedError,
 )
-from eventlog.events import Event, encode_event
+from eventlog.events import Event, decode_event, encode_event
 from eventlog.migrations import APPLICATION_ID, SCHEMA_VERSION
 from eventlog.reader import LogReader
 from eventlog.records import ANY_VERSION, AppendResult, ReadStats, Recorded, WriterStats
@@ -107,6 +109,22 @@ def _tag(event: Event) -> str:
             raise TypeError(f"only Event instances can be appended, not {cls.__name__}")
         tag = _TAGS[cls] = str(cls.__struct_config__.tag)
     return tag
+
+
+def _encode(event: Event) -> tuple[str, bytes]:
+    """The event's tag and stored bytes, refusing what would not decode back.
+
+    JSON has no NaN or infinity: msgspec writes them as `null`, which a `float` field then
+    refuses forever. A stored event is permanent, so such an event is refused here, before
+    it can become an unreadable row.
+    """
+    tag = _tag(event)
+    body = encode_event(event)
+    try:
+        decode_event(body)
+    except msgspec.ValidationError as exc:
+        raise ValueError(f"a {tag} event cannot be stored faithfully ({exc}): {event!r}") from exc
+    return tag, body
 
 
 class EventLog(LogReader):
@@ -176,6 +194,7 @@ class EventLog(LogReader):
                 await self._writer_task
             finally:
                 self._writer_task = None
+                self._notify_committed()  # wakes subscribers, which then see the log closed
         await self._close_threads()
 
     async def _close_threads(self) -> None:
@@ -210,7 +229,7 @@ class EventLog(LogReader):
         """
         if not events:
             raise ValueError(f"append to {stream_id!r} needs at least one event")
-        encoded = [(_tag(event), encode_event(event)) for event in events]
+        encoded = [_encode(event) for event in events]
         done: asyncio.Future[AppendResult] = self._future()
         self._pending.append(
             PendingAppend(stream_id, encoded, expected_version, close_stream, done)
@@ -278,9 +297,16 @@ class EventLog(LogReader):
                         break
                     batch.append(head)
                 self._inflight = batch
-                outcomes = await loop.run_in_executor(
-                    self._wx, self._core.commit, batch, self._clock()
-                )
+                try:
+                    outcomes = await loop.run_in_executor(
+                        self._wx, self._core.commit, batch, self._clock()
+                    )
+                except Exception as exc:  # a bug rather than a refusal: fail this batch only
+                    error = EventLogError(
+                        f"the writer of {self.path} failed on a batch of {len(batch)}: {exc!r}"
+                    )
+                    error.__cause__ = exc
+                    outcomes = [error] * len(batch)
                 self._settle(batch, outcomes)
         finally:
             self._inflight, inflight = (), self._inflight
@@ -298,10 +324,10 @@ class EventLog(LogReader):
         failed = False
         for item, outcome in zip(batch, outcomes, strict=True):
             if isinstance(outcome, EventLogError):
-                if isinstance(outcome, EventLogUnavailableError | CorruptEventError):
-                    failed = True
-                else:
+                if isinstance(outcome, ConcurrencyConflictError):
                     stats.conflicts += 1
+                elif not isinstance(outcome, StreamArchivedError):
+                    failed = True  # the whole batch was refused
                 if not item.done.done():
                     item.done.set_exception(outcome)
                 continue

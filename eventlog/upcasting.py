@@ -12,10 +12,11 @@ tag the union rejects is looked up here.
 Legacy tags. The pre-release prototype (the shapes in STYLE.md §3, and the golden log
 `tests/golden/prototype_v0.jsonl`) put the job id in `task_id` and Druid's id in
 `druid_task_id`, and recorded every status poll as one `status_polled` event. The job-scoped
-`task_id` was dropped when the stream id took over that role, so `task_id` could name the
-Druid task; tags that kept their shape (`job_accepted`, `failure_classified`, ...) still
-decode directly, because the fields added since then all have defaults and unknown fields
-(the old `task_id`) are ignored.
+`task_id` was dropped when the stream id took over that role, so that `task_id` could name
+the Druid task; every prototype event whose current namesake has a `task_id` therefore
+had its own tag, upcast below. Tags whose events carry no `task_id` today (`job_accepted`,
+`retry_scheduled`, `job_dead`, `cancel_requested`) kept their tag: the fields added since
+all have defaults, and the prototype's extra `task_id` is an unknown field, ignored.
 """
 
 from __future__ import annotations
@@ -142,3 +143,22 @@ def _status_polled(raw: dict[str, Any]) -> dict[str, Any]:
         "runner_status": status,
         "location": raw.get("location"),
     }
+
+
+@upcaster("failure_diagnosed")
+def _failure_diagnosed(raw: dict[str, Any]) -> dict[str, Any]:
+    """Prototype classification -> `failure_classified` (it had no report excerpt)."""
+    return {
+        "type": "failure_classified",
+        "at": raw["at"],
+        "task_id": raw["druid_task_id"],
+        "classification": raw["classification"],
+        "rule": raw["rule"],
+        "reason": raw["reason"],
+    }
+
+
+@upcaster("ingestion_cancelled")
+def _ingestion_cancelled(raw: dict[str, Any]) -> dict[str, Any]:
+    """Prototype cancellation -> `job_cancelled`."""
+    return {"type": "job_cancelled", "at": raw["at"], "task_id": raw.get("druid_task_id")}

@@ -140,6 +140,12 @@ class WriteConnection:
         try:
             self._connect()
             self.load_head()
+        except sqlite3.OperationalError as exc:
+            self.close()
+            raise EventLogUnavailableError(f"cannot open event log {self.path}: {exc}") from exc
+        except sqlite3.DatabaseError as exc:
+            self.close()
+            raise CorruptEventError(f"{self.path} is damaged and cannot be read: {exc}") from exc
         except BaseException:
             self.close()
             raise
@@ -192,7 +198,7 @@ class WriteConnection:
             self.head_seq, self.head_hash = 0, GENESIS_HASH
             return
         try:
-            head_seq, head_hash = decode_head(bytes(row[0]))
+            head_seq, head_hash = decode_head(row[0])
         except ValueError as exc:
             raise CorruptEventError(f"{self.path}: {exc}") from exc
         if head_seq > tip_seq:
@@ -296,9 +302,11 @@ class WriteConnection:
             if snapshots:
                 insert_rows(conn, _UPSERT_SNAPSHOTS, snapshots)
             conn.execute("COMMIT")
-        except (sqlite3.Error, EventLogError) as exc:
+        except BaseException as exc:
             if conn.in_transaction:
                 conn.rollback()
+            if not isinstance(exc, sqlite3.Error | EventLogError):
+                raise
             error = exc if isinstance(exc, EventLogError) else self._failure(exc, len(items))
             for index, outcome in enumerate(outcomes):
                 if not isinstance(outcome, EventLogError) or index in in_batch_conflicts:
@@ -329,7 +337,7 @@ class WriteConnection:
                     seq=self.head_seq,
                 )
             return
-        head_seq, head_hash = decode_head(bytes(row[0]))
+        head_seq, head_hash = decode_head(row[0])
         if (head_seq, head_hash) != (self.head_seq, self.head_hash):
             # Another connection appended: forget cached versions and chain from its head.
             self.versions.clear()
@@ -356,8 +364,8 @@ class WriteConnection:
             # file made writable again is written to.
             self._reopen = True
             return EventLogUnavailableError(
-                f"the event log {self.path} is read-only ({text}); {what}. Make the file "
-                "and its directory writable, then retry"
+                f"the event log {self.path} is read-only ({text}); {what}. Make it, its "
+                "-wal and -shm files and its directory writable, then retry"
             )
         if "full" in text:
             return EventLogUnavailableError(

@@ -1,0 +1,226 @@
+"""The database file: schema versions and migrations, and clear refusals of files that are
+not, or no longer, a sound event log. A refused file is never modified."""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+import eventlog.migrations
+from eventlog.audit import verify_file
+from eventlog.errors import CorruptEventError, EventLogUnavailableError, SchemaVersionError
+from eventlog.events import StatusObserved
+from eventlog.migrations import APPLICATION_ID, SCHEMA_VERSION
+from eventlog.records import ANY_VERSION
+from eventlog.store import EventLog
+from tests.golden.test_eventlog_golden import SCHEMA_1
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def pragma(db: Path, name: str) -> int:
+    conn = sqlite3.connect(db)
+    try:
+        return int(conn.execute(f"PRAGMA {name}").fetchone()[0])
+    finally:
+        conn.close()
+
+
+def columns(db: Path, table: str) -> list[str]:
+    conn = sqlite3.connect(db)
+    try:
+        return [r[1] for r in conn.execute(f"PRAGMA table_info({table})")]
+    finally:
+        conn.close()
+
+
+async def write_log(db: Path, events: int = 8) -> None:
+    async with EventLog(db) as log:
+        for n in range(events):
+            event = StatusObserved(at=float(n), task_id="t", runner_status=f"RUNNING-{n:04d}")
+            await log.append(f"job:{n % 2}", [event], ANY_VERSION)
+
+
+def schema_1_file(db: Path) -> None:
+    """A schema-1 file with two events and one (hand-made) checkpoint before them."""
+    from eventlog.chain import GENESIS_HASH, chain_hash, encode_head
+
+    conn = sqlite3.connect(db, isolation_level=None)
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.executescript(
+        f"BEGIN;{SCHEMA_1}PRAGMA application_id = {APPLICATION_ID};PRAGMA user_version = 1;COMMIT;"
+    )
+    gap_hash = hashlib.sha256(b"archived seqs 1..3").digest()
+    conn.execute("INSERT INTO checkpoints VALUES (3, ?, 'old-archive.jsonl', 3, 1.0)", (gap_hash,))
+    prev = gap_hash
+    for seq in (4, 5):
+        body = b'{"type":"job_dead","reason":"x","at":1.0}'
+        prev = chain_hash(prev, seq, "job:z", seq - 3, "job_dead", 2.0, body)
+        conn.execute(
+            "INSERT INTO events VALUES (?, 'job:z', ?, 'job_dead', ?, 2.0, ?)",
+            (seq, seq - 3, body, prev),
+        )
+    conn.execute("INSERT INTO streams VALUES ('job:z', 2, 1, 2.0)")
+    conn.execute("INSERT INTO meta VALUES ('head', ?)", (encode_head(5, prev),))
+    conn.close()
+    del GENESIS_HASH
+
+
+async def test_a_new_file_is_marked_as_ours_at_the_current_schema_version(tmp_path: Path) -> None:
+    db = tmp_path / "e.db"
+    async with EventLog(db):
+        pass
+    assert pragma(db, "application_id") == APPLICATION_ID
+    assert pragma(db, "user_version") == SCHEMA_VERSION == 2
+
+
+async def test_a_schema_1_file_is_upgraded_in_place_and_keeps_every_row(tmp_path: Path) -> None:
+    db = tmp_path / "e.db"
+    schema_1_file(db)
+    async with EventLog(db) as log:
+        assert [r.seq async for r in log.read_all()] == [4, 5]
+        assert await log.all_streams() == [("job:z", 2, True)]
+        assert (
+            await log.append("job:y", [StatusObserved(at=1, task_id="t", runner_status="R")], 0)
+        ).first_seq == 6
+        report = await log.verify()
+        assert report.ok, report.broken
+        assert (report.archived, report.checkpoints) == (3, 1)
+    assert pragma(db, "user_version") == 2
+    assert "archived_at" in columns(db, "streams")
+    conn = sqlite3.connect(db)
+    try:
+        assert conn.execute("SELECT first_seq, prev_hash FROM checkpoints").fetchone() == (1, None)
+    finally:
+        conn.close()
+
+
+async def test_a_file_from_a_newer_version_is_refused_and_left_alone(tmp_path: Path) -> None:
+    db = tmp_path / "e.db"
+    await write_log(db)
+    conn = sqlite3.connect(db)
+    conn.execute("PRAGMA user_version = 3")
+    conn.close()
+    before = digest(db)
+    with pytest.raises(SchemaVersionError, match=r"schema version 3, newer than .* \(2\)"):
+        await EventLog.open(db)
+    assert digest(db) == before
+    broken = verify_file(str(db)).broken
+    assert broken is not None
+    assert "newer" in broken.message
+
+
+async def test_a_migration_that_fails_leaves_the_file_at_its_old_version(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = tmp_path / "e.db"
+    schema_1_file(db)
+    broken_step = eventlog.migrations.STEPS[1] + "ALTER TABLE no_such_table ADD COLUMN x;"
+    monkeypatch.setitem(eventlog.migrations.STEPS, 1, broken_step)
+    with pytest.raises(EventLogUnavailableError, match="from schema version 1 to 2"):
+        await EventLog.open(db)
+    assert pragma(db, "user_version") == 1
+    assert "archived_at" not in columns(db, "streams")
+    monkeypatch.undo()
+    async with EventLog(db) as log:  # a later, working version upgrades it fine
+        assert len([r async for r in log.read_all()]) == 2
+
+
+@pytest.mark.parametrize("app_id", [0, 0x12345678])
+async def test_another_applications_sqlite_file_is_refused_and_left_alone(
+    tmp_path: Path, app_id: int
+) -> None:
+    db = tmp_path / "other.db"
+    conn = sqlite3.connect(db)
+    conn.execute("CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT)")
+    conn.execute("INSERT INTO customers (name) VALUES ('ada')")
+    conn.execute(f"PRAGMA application_id = {app_id}")
+    conn.commit()
+    conn.close()
+    before = digest(db)
+    with pytest.raises(CorruptEventError, match=rf"another application \(application_id={app_id}"):
+        await EventLog.open(db)
+    assert digest(db) == before
+    assert verify_file(str(db)).broken is not None
+
+
+@pytest.mark.parametrize(
+    "content", [b"just some notes\n" * 20, b"\x00" * 4096, b"SQLite format 3\x00" + b"\x01" * 10]
+)
+async def test_a_file_that_is_not_sqlite_is_refused_with_a_clear_reason(
+    tmp_path: Path, content: bytes
+) -> None:
+    db = tmp_path / "e.db"
+    db.write_bytes(content)
+    with pytest.raises(CorruptEventError) as caught:
+        await EventLog.open(db)
+    assert str(db) in str(caught.value)
+    assert "not an SQLite database" in str(caught.value) or "truncated" in str(caught.value)
+    assert db.read_bytes() == content
+
+
+def cut_in_half(db: Path) -> None:
+    with open(db, "r+b") as f:
+        f.truncate(db.stat().st_size // 2 // 4096 * 4096)
+
+
+async def test_a_truncated_file_is_refused_and_left_alone(tmp_path: Path) -> None:
+    db = tmp_path / "e.db"
+    await write_log(db, events=400)
+    cut_in_half(db)
+    before = digest(db)
+    with pytest.raises(CorruptEventError, match=r"is truncated: its header describes \d+ pages"):
+        await EventLog.open(db)
+    assert digest(db) == before
+    broken = verify_file(str(db)).broken
+    assert broken is not None
+    assert (broken.kind, "truncated" in broken.message) == ("file", True)
+
+
+async def test_a_bit_flip_inside_an_event_is_found_by_verify_at_its_seq(tmp_path: Path) -> None:
+    db = tmp_path / "e.db"
+    await write_log(db)
+    data = bytearray(db.read_bytes())
+    where = data.index(b"RUNNING-0005")
+    data[where + 11] ^= 0x01  # "RUNNING-0005" -> "RUNNING-0004": still valid JSON
+    db.write_bytes(bytes(data))
+    broken = verify_file(str(db)).broken
+    assert broken is not None
+    assert (broken.seq, broken.kind) == (6, "altered")
+    async with EventLog(db) as log:  # reading still works: verify is what notices
+        assert len(await log.read_stream("job:1")) == 4
+
+
+async def test_a_bit_flip_in_the_btree_is_reported_as_damage_not_repaired(tmp_path: Path) -> None:
+    db = tmp_path / "e.db"
+    await write_log(db, events=300)
+    conn = sqlite3.connect(db)
+    root = conn.execute("SELECT rootpage FROM sqlite_master WHERE name = 'events'").fetchone()[0]
+    conn.close()
+    data = bytearray(db.read_bytes())
+    data[(root - 1) * 4096] = 0x77  # an impossible b-tree page type
+    db.write_bytes(bytes(data))
+    before = digest(db)
+    with pytest.raises(CorruptEventError, match="malformed"):
+        async with EventLog(db) as log:
+            [r async for r in log.read_all()]
+    assert digest(db) == before
+    broken = verify_file(str(db)).broken
+    assert broken is not None
+    assert broken.kind in ("unreadable", "file")
+    assert "malformed" in broken.message
+
+
+async def test_an_empty_file_becomes_a_new_log(tmp_path: Path) -> None:
+    db = tmp_path / "e.db"
+    db.write_bytes(b"")
+    async with EventLog(db) as log:
+        assert (
+            await log.append("job:a", [StatusObserved(at=1, task_id="t", runner_status="R")], 0)
+        ).first_seq == 1
+    assert pragma(db, "application_id") == APPLICATION_ID
