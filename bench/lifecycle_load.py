@@ -23,6 +23,7 @@ wander.
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import resource
@@ -32,6 +33,7 @@ import sqlite3
 import statistics
 import subprocess
 import sys
+import tarfile
 import threading
 import time
 import urllib.request
@@ -52,6 +54,7 @@ ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "out"
 SIDES = ("orchestrator", "baseline")
 PYSPY_FILE = "orchestrator.pyspy.txt"
+COMMAND_ENV = "DRUID_BENCH_COMMAND"
 MEMORY_FILE = "orchestrator.memory.md"
 KEYS = (
     "wall_s",
@@ -221,6 +224,9 @@ def run_side(
                 proc.kill()
                 proc.wait()
                 why = f"did not finish within {timeout:.0f} s (killed)"
+                errors = sim_log_errors(run_dir / f"sim-{side}.log")
+                if errors:
+                    why += f"; INVALID RUN: the simulator logged {errors} traceback(s)"
                 return {"side": side, "jobs": workload.jobs, "fell_over": why}
         elapsed = time.time() - started
         sim_cpu = process_cpu_s(sim.pid) - sim_cpu0
@@ -245,7 +251,16 @@ def run_side(
     result["sim_cpu_ms_per_job"] = round(sim_cpu * 1000 / workload.jobs, 3)
     result["process_cpu_s"] = round(side_cpu, 2)  # start-up and shutdown included
     result["other_load_cores"] = round(max(0.0, other), 2)
+    result["sim_log_errors"] = sim_log_errors(run_dir / f"sim-{side}.log")
     return result
+
+
+def sim_log_errors(log: Path) -> int:
+    """Tracebacks in the simulator's log: a simulator bug makes the run meaningless."""
+    try:
+        return log.read_text(errors="replace").count("Traceback (most recent call last)")
+    except OSError:
+        return 0
 
 
 def side_timeout(workload: Workload) -> float:
@@ -463,6 +478,9 @@ def markdown(summary: dict[str, Any], meta: dict[str, Any]) -> str:
             got = [r.get("outcomes") for r in side["runs"]]
             want = side["runs"][0].get("expected_outcomes") if side["runs"] else None
             notes.append(f"- {name} outcomes {got} differ from the expected {want}")
+        sim_errors = sum(r.get("sim_log_errors") or 0 for r in side["runs"])
+        if sim_errors:
+            notes.append(f"- {name}: the simulator logged {sim_errors} traceback(s) in its runs")
         errors = [r.get("client_errors") for r in side["runs"] if r.get("client_errors")]
         if errors:
             notes.append(f"- {name} client errors per repeat: {errors}")
@@ -547,6 +565,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--timeout-s", type=float, default=0.0, help="per side; 0: from the workload")
     p.add_argument("--record", help="rewrite block lifecycle:NAME of bench/RESULTS.md")
     p.add_argument("--out-dir", help="scratch directory (default bench/out/lifecycle-...)")
+    p.add_argument(
+        "--snapshot",
+        action="store_true",
+        help="run from a snapshot of HEAD (git archive), not from the live working tree",
+    )
     args = p.parse_args(argv)
     if args.jobs is None:
         args.jobs = 20 if args.quick else 100
@@ -562,8 +585,50 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return args
 
 
+def run_from_snapshot(argv: Sequence[str]) -> int:
+    """Run this command again from a snapshot of HEAD, and return its exit code.
+
+    Others commit to and edit this tree while a run lasts; a module imported late, or a
+    simulator restarted between repeats, would otherwise measure a different program than
+    the one the run started with. The snapshot is `git archive HEAD` (uncommitted changes
+    left out) under bench/out/; results still go to the working tree's RESULTS.md.
+    """
+    sha = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.strip()
+    tree = OUT / f"tree-{sha[:12]}"
+    if not tree.exists():
+        partial = tree.with_name(tree.name + ".partial")
+        partial.mkdir(parents=True, exist_ok=True)
+        archive = subprocess.run(
+            ["git", "archive", "--format=tar", "HEAD"], cwd=ROOT, capture_output=True, check=True
+        ).stdout
+        with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+            tar.extractall(partial, filter="data")
+        partial.rename(tree)
+    rest = list(argv)
+    rest.remove("--snapshot")
+    for flag in ("--json", "--out-dir"):
+        if flag in rest:
+            i = rest.index(flag) + 1
+            rest[i] = str(Path(rest[i]).resolve())
+    if "--out-dir" not in rest:
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        rest += ["--out-dir", str(OUT / f"lifecycle-snapshot-{stamp}")]
+    env = {
+        **os.environ,
+        "DRUID_BENCH_RESULTS": str(results_md.RESULTS.resolve()),
+        results_md.COMMIT_ENV: f"{sha[:7]} (snapshot of HEAD; uncommitted changes left out)",
+        COMMAND_ENV: "python -m bench.lifecycle_load " + shlex.join(argv),
+    }
+    cmd = [sys.executable, "-m", "bench.lifecycle_load", *rest]
+    return subprocess.run(cmd, cwd=tree, env=env, check=False).returncode
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.snapshot:
+        return run_from_snapshot(list(argv if argv is not None else sys.argv[1:]))
     workload = Workload(
         jobs=args.jobs,
         seed=args.seed,
@@ -581,7 +646,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     config = bench_config(workload, chunk=args.chunk, phase_refresh_s=args.phase_refresh_s)
     poller = config.poller
     meta = {
-        "command": "python -m bench.lifecycle_load " + shlex.join(argv or sys.argv[1:]),
+        "command": os.environ.get(COMMAND_ENV)
+        or "python -m bench.lifecycle_load " + shlex.join(argv or sys.argv[1:]),
         "when": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": results_md.machine(),
         "repeats": args.repeat,

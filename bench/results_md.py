@@ -15,7 +15,10 @@ import sys
 from importlib import metadata
 from pathlib import Path
 
-RESULTS = Path(__file__).with_name("RESULTS.md")
+# A run from a snapshot of HEAD (`lifecycle_load --snapshot`) still writes the working tree's
+# file, and names the snapshot's commit, through these two variables.
+RESULTS = Path(os.environ.get("DRUID_BENCH_RESULTS") or Path(__file__).with_name("RESULTS.md"))
+COMMIT_ENV = "DRUID_BENCH_COMMIT"
 LIFECYCLE_END = "<!-- END lifecycle -->"
 
 _LIFECYCLE_SECTION = f"""## Lifecycle: the orchestrator against DruidHook-style polling
@@ -46,8 +49,9 @@ def replace_block(text: str, name: str, body: str, *, before: str = LIFECYCLE_EN
     return text.rstrip() + f"\n\n{block}\n"
 
 
-def update(name: str, body: str, path: Path = RESULTS) -> None:
+def update(name: str, body: str, path: Path | None = None) -> None:
     """Write block `name` into the results file, creating what is missing around it."""
+    path = path or RESULTS
     text = path.read_text() if path.exists() else _SKELETON
     if name == "header":
         begin, end = _markers(name)
@@ -99,6 +103,8 @@ def machine() -> dict[str, str]:
 
 def git_commit() -> str:
     """HEAD, plus how many tracked files differ from it (others edit this tree live)."""
+    if os.environ.get(COMMIT_ENV):
+        return os.environ[COMMIT_ENV]
     root = Path(__file__).resolve().parent.parent
     try:
         head = subprocess.run(

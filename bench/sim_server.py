@@ -27,7 +27,7 @@ from aiohttp import web
 
 from actors import logs
 from bench.workload import Workload
-from overlord.simulator import JSON, Simulator
+from overlord.simulator import Simulator
 
 
 def add_bench_routes(sim: Simulator, app: web.Application) -> None:
@@ -37,7 +37,7 @@ def add_bench_routes(sim: Simulator, app: web.Application) -> None:
         rows = {
             t.id: (t.created, t.started, t.finished, t.status) for t in sim.cluster.tasks.values()
         }
-        return web.Response(body=msgspec.json.encode(rows), content_type=JSON)
+        return web.Response(body=msgspec.json.encode(rows), content_type="application/json")
 
     app.router.add_get("/sim/bench/tasks", tasks, name="sim_bench_tasks")
 
