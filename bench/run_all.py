@@ -36,7 +36,7 @@ EVENT_LOG_BENCHES = ("append_throughput", "replay_throughput")
 LIFECYCLE_POINTS = ((1000, 10, 20),)
 
 
-def steps(only: str | None, repeat: int) -> list[tuple[str, list[str]]]:
+def steps(only: str | None, repeat: int, snapshot: bool = False) -> list[tuple[str, list[str]]]:
     plan: list[tuple[str, list[str]]] = []
     if only in (None, "eventlog"):
         for name in EVENT_LOG_BENCHES:
@@ -61,6 +61,7 @@ def steps(only: str | None, repeat: int) -> list[tuple[str, list[str]]]:
                         f"make-bench-{jobs}",
                         "--json",
                         f"bench/out/lifecycle-{jobs}.json",
+                        *(["--snapshot"] if snapshot else []),
                     ],
                 )
             )
@@ -71,12 +72,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", choices=("lifecycle", "eventlog"))
     parser.add_argument("--repeat", type=int, default=3, help="lifecycle rounds (default 3)")
+    parser.add_argument(
+        "--snapshot",
+        action="store_true",
+        help="run the lifecycle benchmark from a snapshot of HEAD (see lifecycle_load)",
+    )
     args = parser.parse_args(argv)
     OUT.mkdir(parents=True, exist_ok=True)
     started = datetime.now(UTC)
     ran: list[str] = []
     failed = 0
-    for name, module_args in steps(args.only, args.repeat):
+    for name, module_args in steps(args.only, args.repeat, args.snapshot):
         command = [sys.executable, "-m", *module_args]
         shown = "python -m " + " ".join(module_args)
         print(f"== {name}: {shown}", flush=True)
