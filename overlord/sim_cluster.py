@@ -1,119 +1,54 @@
 """The simulated cluster behind the simulator's HTTP surface: task storage, locks, worker
-slots, task lifecycles and their outcomes.
+slots, and the scheduler that moves tasks through their lifecycle.
 
-A submitted task is stored as RUNNING/WAITING; once it holds a time-chunk lock on its
-intervals it becomes RUNNING/PENDING; once a worker slot is free it becomes RUNNING/RUNNING;
-after its duration it ends SUCCESS or FAILED with a report and a log. Durations and outcomes
-are drawn from a random generator seeded with `(seed, task id)`, so a given seed and task id
-always behave the same, whatever order tasks arrive in.
+Theory of operation. A submitted task is stored RUNNING/WAITING. After `lock_delay_s` it tries
+to lock its intervals (`sim_locks`): if another group holds an overlapping lock it queues
+behind it, otherwise it becomes RUNNING/PENDING and joins the FIFO of tasks waiting for a slot.
+Whenever a slot is free the head of that FIFO starts on the least-loaded worker
+(RUNNING/RUNNING), and a timer ends it after its duration with its drawn outcome, a report and a
+log. Every step is driven by an event (submission, timer, release, shutdown): nothing scans all
+tasks periodically, so 10,000 live tasks cost no more per event than ten.
+
+With `sub_tasks` on, a parallel `index_parallel` task runs its splits as `single_phase_sub_task`
+tasks of its group, at most `maxNumConcurrentSubTasks` at a time, each needing a slot of its
+own, and finishes when they have (REFERENCE §3.1, §11) — which can starve a small cluster, as
+in Druid. Supervisors add streaming tasks through `add_stream_task`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import random
-import string
 import time
-from collections import defaultdict
+from bisect import insort
+from collections import Counter, defaultdict, deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
-import msgspec
-
-from overlord.sim_catalog import (
-    DEFAULT_STRUCTURAL,
-    DEFAULT_TRANSIENT,
-    FAILURE_KINDS,
-    FailureKind,
-    completion_report,
-    live_report,
-    status_error,
+from overlord.sim_catalog import FAILURE_KINDS, SHUTDOWN_MESSAGE
+from overlord.sim_locks import LockTable, Span
+from overlord.sim_outcomes import TaskOutcomes
+from overlord.sim_tasks import (
+    EPOCH,
+    ClusterConfig,
+    SimTask,
+    generated_id,
+    intervals_of,
+    iso,
+    new_task,
+    parse_instant,
+    stream_task_id,
 )
 
-EPOCH = "1970-01-01T00:00:00.000Z"
-NO_LOCATION: dict[str, Any] = {"host": None, "port": -1, "tlsPort": -1}
-
-
-class ClusterConfig(msgspec.Struct, kw_only=True):
-    """Shape and behaviour of the simulated cluster (also the `[cluster]` of a scenario)."""
-
-    seed: int = 0
-    workers: int = 4
-    capacity_per_worker: int = 4
-    category: str = "_default_worker_category"
-    min_duration_s: float = 0.3
-    max_duration_s: float = 1.5
-    lock_delay_s: float = 0.02
-    transient_rate: float = 0.0
-    structural_rate: float = 0.0
-    transient_kinds: list[str] = msgspec.field(default_factory=lambda: list(DEFAULT_TRANSIENT))
-    structural_kinds: list[str] = msgspec.field(default_factory=lambda: list(DEFAULT_STRUCTURAL))
-    # "<datasource>/<interval>" -> outcome per submission, e.g. ["transient:s3_throttle", "success"]
-    scripted: dict[str, list[str]] = msgspec.field(default_factory=dict)
-    stuck_waiting_datasources: list[str] = msgspec.field(default_factory=list)
-    recently_finished_s: float = 24 * 3600.0
-    druid_version: int = 36
-    rows_per_task: int = 10_000
-
-
-@dataclass(slots=True)
-class SimTask:
-    id: str
-    group_id: str
-    type: str
-    datasource: str
-    intervals: list[tuple[float, float, str]]
-    payload: dict[str, Any]
-    created: float
-    priority: int
-    parallel: bool
-    duration_s: float
-    outcome: str  # "success" or a failure kind name
-    status: str = "RUNNING"
-    runner: str = "WAITING"
-    queue_inserted: float | None = None
-    started: float | None = None
-    finished: float | None = None
-    duration_ms: int = -1
-    error_msg: str | None = None
-    location: dict[str, Any] = field(default_factory=lambda: dict(NO_LOCATION))
-    worker: int | None = None
-    report: dict[str, Any] | None = None
-    log: list[str] = field(default_factory=list)
-    holds_lock: bool = False
-    timer: asyncio.TimerHandle | None = None
-
-    @property
-    def active(self) -> bool:
-        return self.status == "RUNNING"
-
-
-def iso(ts: float) -> str:
-    dt = datetime.fromtimestamp(ts, UTC)
-    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
-
-
-def parse_instant(text: str) -> float:
-    value = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.timestamp()
-
-
-def parse_interval(text: str) -> tuple[float, float, str]:
-    start, _, end = text.partition("/")
-    if not end:
-        raise ValueError(f"interval {text!r} has no '/'")
-    lo, hi = parse_instant(start), parse_instant(end)
-    return lo, hi, f"{iso(lo)}/{iso(hi)}"
-
-
-def generated_id(task_type: str, datasource: str, rng: random.Random, now: float) -> str:
-    """`<type>_<dataSource>_<8 chars a..p>_<now>`, as Druid's AbstractTask.getOrMakeId does."""
-    suffix = "".join(rng.choice(string.ascii_lowercase[:16]) for _ in range(8))
-    return f"{task_type}_{datasource}_{suffix}_{iso(now)}"
+__all__ = [
+    "EPOCH",
+    "ClusterConfig",
+    "SimCluster",
+    "SimTask",
+    "generated_id",
+    "iso",
+    "parse_instant",
+]
 
 
 class SimCluster:
@@ -122,177 +57,205 @@ class SimCluster:
     def __init__(self, config: ClusterConfig, *, wall: Callable[[], float] = time.time) -> None:
         self.config = config
         self.wall = wall
+        self.outcomes = TaskOutcomes(self)
+        self.on_task_end: list[Callable[[SimTask], None]] = []  # survives reset(): observers
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget everything (`POST /sim/reset`); the object stays, so sharers keep sharing."""
+        if hasattr(self, "tasks"):
+            self.cancel_timers()
+        config = self.config
         self.tasks: dict[str, SimTask] = {}
+        self.active: dict[str, SimTask] = {}  # insertion (= creation) order
+        self.completed: list[SimTask] = []  # sorted by creation time
+        self.status_counts: Counter[str] = Counter()
+        self.runner_counts: Counter[str] = Counter()
         self.id_rng = random.Random(config.seed)
+        self.locks: LockTable[SimTask] = LockTable()
+        self.fresh: deque[SimTask] = deque()
+        self.pending: deque[SimTask] = deque()
+        self.stuck: dict[str, list[SimTask]] = {}
         self.workers_used: list[int] = [0] * config.workers
         self.worker_tasks: list[set[str]] = [set() for _ in range(config.workers)]
         self.last_completed: list[float | None] = [None] * config.workers
-        self.pending_queue: list[str] = []
-        self.waiting: list[str] = []
+        self.capacity = config.workers * config.capacity_per_worker
+        self.used = 0
         self.live_per_interval: dict[tuple[str, str], int] = defaultdict(int)
         self.max_live_per_interval = 0
         self.successes_per_interval: dict[tuple[str, str], int] = defaultdict(int)
         self.max_successes_per_interval = 0
         self.submissions_per_interval: dict[tuple[str, str], int] = defaultdict(int)
-        self.lock_holders: dict[str, set[str]] = defaultdict(set)
-        self._schedule_pending = False
+        self.served: dict[str, dict[str, Span]] = defaultdict(dict)
+        self._fresh_timer: asyncio.TimerHandle | None = None
 
     # --- submission --------------------------------------------------------------------
 
     def add(self, task_id: str, payload: dict[str, Any], datasource: str) -> SimTask:
+        """Store a submitted task (RUNNING/WAITING) and start its way to a worker."""
         now = self.wall()
-        task_type = str(payload.get("type"))
-        intervals = [parse_interval(i) for i in _intervals_of(payload)]
-        key = (datasource, "+".join(i[2] for i in intervals))
+        spans = intervals_of(payload)
+        key = (datasource, "+".join(i[2] for i in spans))
         nth = self.submissions_per_interval[key]
         self.submissions_per_interval[key] += 1
-        rng = random.Random(f"{self.config.seed}:{task_id}")
-        duration = rng.uniform(self.config.min_duration_s, self.config.max_duration_s)
-        outcome = self._outcome(rng, f"{datasource}/{key[1]}", nth)
-        tuning = (payload.get("spec") or {}).get("tuningConfig") or {}
-        parallel = int(tuning.get("maxNumConcurrentSubTasks") or 1) > 1
-        context = payload.setdefault("context", {})
-        priority = int(context.get("priority", 50 if task_type.startswith("index") else 0))
-        task = SimTask(
-            id=task_id,
-            group_id=str(payload.get("groupId") or task_id),
-            type=task_type,
-            datasource=datasource,
-            intervals=intervals,
-            payload=payload,
-            created=now,
-            priority=priority,
-            parallel=parallel,
-            duration_s=duration,
-            outcome=outcome,
-        )
-        task.log.append(f"{iso(now)} INFO [main] Task[{task_id}] submitted, type[{task_type}]")
-        self.tasks[task_id] = task
-        self.waiting.append(task_id)
+        task = new_task(self.config, task_id, payload, datasource, spans, nth=nth, now=now)
+        task.say(now, "INFO", "main", f"Task[{task_id}] submitted, type[{task.type}]")
+        self._store(task)
         self._live_changed(task, +1)
-        self.schedule_soon()
         return task
 
-    def _outcome(self, rng: random.Random, key: str, nth: int) -> str:
-        script = self.config.scripted.get(key)
-        if script:
-            step = script[min(nth, len(script) - 1)]
-            return step.split(":", 1)[1] if ":" in step else step
-        roll = rng.random()
-        if roll < self.config.structural_rate and self.config.structural_kinds:
-            return rng.choice(self.config.structural_kinds)
-        if roll < self.config.structural_rate + self.config.transient_rate:
-            return rng.choice(self.config.transient_kinds)
-        return "success"
-
-    # --- scheduling --------------------------------------------------------------------
-
-    def schedule_soon(self) -> None:
-        if self._schedule_pending:
-            return
-        self._schedule_pending = True
-        asyncio.get_running_loop().call_soon(self._schedule)
-
-    def _schedule(self) -> None:
-        self._schedule_pending = False
+    def add_stream_task(
+        self,
+        supervisor_id: str,
+        task_type: str,
+        datasource: str,
+        generation: int,
+        duration_s: float,
+    ) -> SimTask:
+        """A supervisor's `index_kafka`/`index_kinesis` task: no upfront lock, always succeeds."""
         now = self.wall()
-        still_waiting: list[str] = []
-        for task_id in self.waiting:
-            task = self.tasks.get(task_id)
-            if task is None or not task.active:
-                continue
-            if now - task.created < self.config.lock_delay_s or not self._try_lock(task):
-                still_waiting.append(task_id)
-                continue
-            task.runner = "PENDING"
-            task.queue_inserted = now
-            self.pending_queue.append(task_id)
-        self.waiting = still_waiting
-        remaining: list[str] = []
-        for task_id in self.pending_queue:
-            task = self.tasks.get(task_id)
-            if task is None or not task.active:
-                continue
-            worker = self._free_worker()
-            if worker is None:
-                remaining.append(task_id)
-                continue
-            self._start(task, worker, now)
-        self.pending_queue = remaining
-        if self.waiting:
-            loop = asyncio.get_running_loop()
-            loop.call_later(max(self.config.lock_delay_s, 0.01), self.schedule_soon)
+        task_id = stream_task_id(task_type, supervisor_id, generation, self.id_rng)
+        context = {"checkpoints": '{"0":{"0":0}}', "forceTimeChunkLock": True}
+        context["useLineageBasedSegmentAllocation"] = True
+        payload = {"type": task_type, "id": task_id, "dataSource": datasource, "context": context}
+        task = SimTask(
+            id=task_id,
+            group_id=f"{task_type}_{supervisor_id}",
+            type=task_type,
+            datasource=datasource,
+            intervals=[],
+            payload=payload,
+            created=now,
+            priority=75,
+            parallel=False,
+            duration_s=duration_s,
+            outcome="success",
+            supervisor=supervisor_id,
+        )
+        task.say(now, "INFO", "main", f"Task[{task_id}] created by supervisor[{supervisor_id}]")
+        self._store(task)
+        return task
 
-    def _try_lock(self, task: SimTask) -> bool:
-        if task.datasource in self.config.stuck_waiting_datasources:
-            return False
-        holders = self.lock_holders[task.datasource]
-        for other_id in holders:
-            other = self.tasks[other_id]
-            if other.group_id != task.group_id and _overlaps(task.intervals, other.intervals):
-                return False
-        task.holds_lock = True
-        holders.add(task.id)
-        return True
+    def add_sub_task(self, parent: SimTask, outcome: str) -> SimTask:
+        now = self.wall()
+        task_id = generated_id("single_phase_sub_task", parent.datasource, self.id_rng, now)
+        rng = random.Random(f"{self.config.seed}:{task_id}")
+        task = SimTask(
+            id=task_id,
+            group_id=parent.group_id,
+            type="single_phase_sub_task",
+            datasource=parent.datasource,
+            intervals=parent.intervals,
+            payload={"type": "single_phase_sub_task", "id": task_id, "groupId": parent.group_id},
+            created=now,
+            priority=parent.priority,
+            parallel=False,
+            duration_s=parent.duration_s * rng.uniform(0.4, 0.8),
+            outcome=outcome,
+            parent=parent.id,
+        )
+        parent.children.append(task_id)
+        self._store(task)
+        return task
 
-    def _free_worker(self) -> int | None:
-        best: int | None = None
-        for i, used in enumerate(self.workers_used):
-            if used < self.config.capacity_per_worker and (
-                best is None or used < self.workers_used[best]
-            ):
-                best = i
-        return best
+    def _store(self, task: SimTask) -> None:
+        self.tasks[task.id] = task
+        self.active[task.id] = task
+        self.status_counts["RUNNING"] += 1
+        self.runner_counts["WAITING"] += 1
+        self.fresh.append(task)
+        if self._fresh_timer is None:
+            self._arm_fresh(self.config.lock_delay_s)
+
+    def queue_size(self) -> int:
+        return len(self.active)
+
+    # --- waiting -> pending -> running --------------------------------------------------
+
+    def _arm_fresh(self, delay: float) -> None:
+        loop = asyncio.get_running_loop()
+        self._fresh_timer = loop.call_later(max(0.0, delay), self._drain_fresh)
+
+    def _drain_fresh(self) -> None:
+        self._fresh_timer = None
+        now = self.wall()
+        delay = self.config.lock_delay_s
+        while self.fresh:
+            task = self.fresh[0]
+            wait = task.created + delay - now
+            if wait > 0.0005:
+                self._arm_fresh(wait)
+                break
+            self.fresh.popleft()
+            self._admit(task, now)
+        self._assign()
+
+    def _admit(self, task: SimTask, now: float) -> None:
+        """Try to lock; on success the task becomes PENDING and queues for a slot."""
+        if not task.active:
+            return
+        if task.top_level and task.datasource in self.config.stuck_waiting_datasources:
+            self.stuck.setdefault(task.datasource, []).append(task)
+            return
+        failure = FAILURE_KINDS.get(task.outcome)
+        if failure is not None and failure.before_running:
+            task.say(now, "ERROR", "TaskQueue", failure.log_line)
+            self.end(task, "FAILED", failure.status_error, now)
+            return
+        if task.intervals and task.parent is None:
+            if self.locks.conflict(task) is not None:
+                self.locks.enqueue(task)
+                return
+            self.locks.acquire(task)
+        self._set_runner(task, "PENDING")
+        task.queue_inserted = now
+        self.pending.append(task)
+
+    def _assign(self) -> None:
+        now = self.wall()
+        while self.pending and self.used < self.capacity:
+            task = self.pending.popleft()
+            if task.active:
+                self._start(task, self._least_loaded(), now)
+
+    def _least_loaded(self) -> int:
+        used = self.workers_used
+        return min(range(len(used)), key=used.__getitem__)
 
     def _start(self, task: SimTask, worker: int, now: float) -> None:
-        task.runner = "RUNNING"
+        self._set_runner(task, "RUNNING")
         task.worker = worker
         task.started = now
         task.location = {"host": f"middlemanager-{worker}", "port": 8100 + worker, "tlsPort": -1}
         self.workers_used[worker] += 1
+        self.used += 1
         self.worker_tasks[worker].add(task.id)
-        task.log.append(f"{iso(now)} INFO [task-runner-0] Running task[{task.id}]")
-        loop = asyncio.get_running_loop()
-        task.timer = loop.call_later(task.duration_s, self._finish, task.id)
+        task.say(now, "INFO", "task-runner-0", f"Running task[{task.id}]")
+        self.outcomes.started(task)
 
-    def _finish(self, task_id: str) -> None:
-        task = self.tasks.get(task_id)
-        if task is None or not task.active:
-            return
+    def release_stuck(self) -> None:
+        """Admit tasks a lifted `stuck_waiting_datasources` fault was holding back."""
         now = self.wall()
-        failure = FAILURE_KINDS.get(task.outcome)
-        rows = self.config.rows_per_task
-        context = dict(task.payload.get("context") or {})
-        if failure is None:
-            task.log.append(f"{iso(now)} INFO [task-runner-0] Task completed with status SUCCESS")
-            task.report = completion_report(
-                task.id, parallel=task.parallel, context=context, rows=rows, failure=None
-            )
-            self._end(task, "SUCCESS", None, now)
-            key = (task.datasource, "+".join(i[2] for i in task.intervals))
-            self.successes_per_interval[key] += 1
-            self.max_successes_per_interval = max(
-                self.max_successes_per_interval, self.successes_per_interval[key]
-            )
-        else:
-            task.log.append(f"{iso(now)} ERROR [task-runner-0] {failure.log_line}")
-            task.log.append(f"{iso(now)} INFO [task-runner-0] Task completed with status FAILED")
-            if failure.has_report:
-                task.report = completion_report(
-                    task.id, parallel=task.parallel, context=context, rows=rows, failure=failure
-                )
-            self._end(task, "FAILED", status_error(failure, parallel=task.parallel), now)
-        self.schedule_soon()
+        for datasource in [d for d in self.stuck if d not in self.config.stuck_waiting_datasources]:
+            for task in self.stuck.pop(datasource):
+                self._admit(task, now)
+        self._assign()
 
-    def _end(self, task: SimTask, status: str, error: str | None, now: float) -> None:
+    def schedule_soon(self) -> None:
+        """Kept for callers of the first simulator: re-evaluate what can move now."""
+        self.release_stuck()
+
+    # --- ending ------------------------------------------------------------------------
+
+    def end(self, task: SimTask, status: str, error: str | None, now: float) -> None:
+        """Move an active task to SUCCESS/FAILED and free what it held."""
+        if not task.active:
+            return
         was_running = task.runner == "RUNNING"
-        task.status = status
-        task.error_msg = error
-        task.finished = now
-        task.runner = "NONE"
-        if task.holds_lock:
-            task.holds_lock = False
-            self.lock_holders[task.datasource].discard(task.id)
+        self._set_runner(task, None)
+        self.status_counts["RUNNING"] -= 1
+        self.status_counts[status] += 1
+        task.status, task.error_msg, task.finished, task.runner = status, error, now, "NONE"
         if task.timer is not None:
             task.timer.cancel()
             task.timer = None
@@ -300,9 +263,31 @@ class SimCluster:
             task.duration_ms = int((now - task.started) * 1000)
         if task.worker is not None:
             self.workers_used[task.worker] -= 1
+            self.used -= 1
             self.worker_tasks[task.worker].discard(task.id)
             self.last_completed[task.worker] = now
-        self._live_changed(task, -1)
+        del self.active[task.id]
+        if task.id in self.tasks:
+            insort(self.completed, task, key=_created)
+        if task.top_level:
+            self._live_changed(task, -1)
+        if self.locks.holds(task.id):
+            self._wake(task.datasource, self.locks.release(task), now)
+        self.outcomes.ended(task)
+        for hook in self.on_task_end:
+            hook(task)
+        self._assign()
+
+    def _wake(self, datasource: str, released: list[Span], now: float) -> None:
+        for queue in self.locks.candidates(datasource, released):
+            while queue:
+                head = queue[0]
+                if head.active and self.locks.conflict(head) is not None:
+                    break
+                queue.popleft()
+                if head.active:
+                    self._admit(head, now)
+        self.locks.prune(datasource)
 
     def shutdown(self, task_id: str) -> None:
         """User shutdown: FAILED with "Shutdown request from user", duration stays -1."""
@@ -310,23 +295,42 @@ class SimCluster:
         if not task.active:
             return
         now = self.wall()
-        task.log.append(f"{iso(now)} INFO [main] Shutdown request from user")
-        self._end(task, "FAILED", "Shutdown request from user", now)
+        task.say(now, "INFO", "main", SHUTDOWN_MESSAGE)
+        self.end(task, "FAILED", SHUTDOWN_MESSAGE, now)
         task.duration_ms = -1
-        self.schedule_soon()
 
     def forget_active(self) -> int:
         """An Overlord restart that loses its running tasks: they vanish from storage."""
-        lost = [t for t in self.tasks.values() if t.active]
+        lost = list(self.active.values())
+        now = self.wall()
         for task in lost:
-            self._end(task, "FAILED", None, self.wall())
-            del self.tasks[task.id]
-        self.waiting.clear()
-        self.pending_queue.clear()
+            del self.tasks[task.id]  # before end(), so it is not filed as completed
+        # Cleared first: ending a lost task may start new ones (a supervisor's next task).
+        self.fresh.clear()
+        self.pending.clear()
+        self.stuck.clear()
+        for task in lost:
+            self.end(task, "FAILED", None, now)
+            self.status_counts["FAILED"] -= 1
         return len(lost)
 
+    def fail_active(self, message: str) -> int:
+        """An Overlord restart that finds its tasks' workers gone: all fail with `message`."""
+        lost = list(self.active.values())
+        now = self.wall()
+        for task in lost:
+            self.end(task, "FAILED", message, now)
+        return len(lost)
+
+    def _set_runner(self, task: SimTask, runner: str | None) -> None:
+        if task.active:
+            self.runner_counts[task.runner] -= 1
+        if runner is not None:
+            task.runner = runner
+            self.runner_counts[runner] += 1
+
     def _live_changed(self, task: SimTask, delta: int) -> None:
-        key = (task.datasource, "+".join(i[2] for i in task.intervals))
+        key = (task.datasource, task.interval_key)
         self.live_per_interval[key] += delta
         if self.live_per_interval[key] <= 0:
             del self.live_per_interval[key]
@@ -335,34 +339,15 @@ class SimCluster:
                 self.max_live_per_interval, self.live_per_interval[key]
             )
 
-    def live_report(self, task: SimTask) -> dict[str, Any] | None:
-        if task.runner != "RUNNING":
-            return None
-        return live_report(task.id, self.config.rows_per_task // 2)
-
-    def failure_kind(self, task: SimTask) -> FailureKind | None:
-        return FAILURE_KINDS.get(task.outcome)
-
     def cancel_timers(self) -> None:
-        for task in self.tasks.values():
+        if self._fresh_timer is not None:
+            self._fresh_timer.cancel()
+            self._fresh_timer = None
+        for task in self.active.values():
             if task.timer is not None:
                 task.timer.cancel()
                 task.timer = None
 
 
-def _intervals_of(payload: dict[str, Any]) -> list[str]:
-    spec = payload.get("spec") or {}
-    schema = spec.get("dataSchema") or payload.get("dataSchema") or {}
-    granularity = schema.get("granularitySpec") or {}
-    intervals = granularity.get("intervals")
-    if intervals:
-        return [str(i) for i in intervals]
-    io_config = payload.get("ioConfig") or {}
-    interval = payload.get("interval") or (io_config.get("inputSpec") or {}).get("interval")
-    if interval:
-        return [str(interval)]
-    return ["1000-01-01T00:00:00.000Z/3000-01-01T00:00:00.000Z"]  # no intervals: whole timeline
-
-
-def _overlaps(a: list[tuple[float, float, str]], b: list[tuple[float, float, str]]) -> bool:
-    return any(x[0] < y[1] and y[0] < x[1] for x in a for y in b)
+def _created(task: SimTask) -> float:
+    return task.created

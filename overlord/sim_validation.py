@@ -99,6 +99,8 @@ def validate_submission(raw: bytes, druid_version: int) -> tuple[str | None, dic
 
 
 def _check_spec(payload: dict[str, Any], task_type: str, druid_version: int) -> str:
+    if task_type == "noop":
+        return str(payload.get("dataSource") or "none")  # NoopTask's default datasource
     if task_type not in ("index", "index_parallel"):
         ds = payload.get("dataSource") or (payload.get("spec") or {}).get("dataSchema", {}).get(
             "dataSource"

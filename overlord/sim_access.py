@@ -1,0 +1,97 @@
+"""The filters in front of the simulated Overlord's resources, in Druid's order (REFERENCE
+§1.1, §1.2): authentication, then authorization, then the leader redirect.
+
+* No credentials: 401 JSON with `WWW-Authenticate: Basic`. Wrong credentials or an
+  undecodable header: 401 Jetty HTML page. Known but not permitted: 403
+  `{"Access-Check-Result": ...}`, or its text/plain variant on `/tasks?datasource=`.
+* A standby answers 307 with `Location` = leader + path + query, except for `/leader` and
+  `/isLeader`; with no leader known it answers 503 with a Jetty page. `/status/*` is always
+  answered locally.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import TYPE_CHECKING
+
+import msgspec
+from aiohttp import web
+
+from overlord.sim_faults import JETTY_503
+
+if TYPE_CHECKING:
+    from overlord.simulator import Simulator
+
+UNSECURED = ("/status/health", "/status/ready", "/druid/indexer/v1/isLeader", "/sim/")
+LOCAL_ROUTES = frozenset({"leader", "is_leader"})
+
+
+def jetty_page(status: int, reason: str) -> str:
+    return (
+        '<html>\n<head>\n<meta http-equiv="Content-Type" content="text/html;charset=utf-8"/>\n'
+        f"<title>Error {status} {reason}</title>\n</head>\n<body><h2>HTTP ERROR {status} "
+        f"{reason}</h2>\n<table>\n<tr><th>URI:</th><td>/druid</td></tr>\n<tr><th>STATUS:</th>"
+        f"<td>{status}</td></tr>\n</table>\n</body>\n</html>\n"
+    )
+
+
+def access_denied(sim: Simulator, request: web.Request) -> web.Response | None:
+    """The 401/403 answer for this request, or None when it may proceed."""
+    config = sim.config
+    if not config.users or request.path.startswith(UNSECURED):
+        return None
+    header = request.headers.get("Authorization")
+    if header is None:
+        body = {
+            "error": "Unauthorized request",
+            "errorMessage": None,
+            "errorClass": None,
+            "host": config.host_name,
+        }
+        return web.Response(
+            body=msgspec.json.encode(body),
+            status=401,
+            content_type="application/json",
+            headers={"WWW-Authenticate": "Basic"},
+        )
+    user = _basic_user(header, config.users)
+    if user is None:
+        # Wrong credentials take Jetty's sendError path: an HTML page, not JSON.
+        return web.Response(
+            text=jetty_page(401, "Unauthorized"), status=401, content_type="text/html"
+        )
+    if user in config.forbidden_users:
+        if request.match_info.route.name == "tasks" and "datasource" in request.query:
+            return web.Response(text="Access-Check-Result: Unauthorized", status=403)
+        return web.Response(
+            body=b'{"Access-Check-Result":"Unauthorized"}',
+            status=403,
+            content_type="application/json",
+        )
+    return None
+
+
+def role_reply(sim: Simulator, request: web.Request, route: str) -> web.Response | None:
+    """A standby's 307 or a leaderless node's 503, or None when this node answers itself."""
+    if not request.path.startswith("/druid/") or route in LOCAL_ROUTES:
+        return None
+    if sim.fault_state.leaderless():
+        return web.Response(text=JETTY_503, status=503, content_type="text/html")
+    if sim.leader_url is None:
+        return None
+    target = sim.leader_url.rstrip("/") + request.rel_url.raw_path
+    if request.query_string:
+        target += "?" + request.query_string
+    return web.Response(status=307, headers={"Location": target})
+
+
+def _basic_user(header: str, users: dict[str, str]) -> str | None:
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        user, _, password = base64.b64decode(token, validate=True).decode().partition(":")
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        return None
+    return user if users.get(user) == password else None
