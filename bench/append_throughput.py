@@ -1,0 +1,223 @@
+"""Append throughput of the event log against raw `sqlite3`, measured side by side.
+
+For each appender count N (1, 100, 1,000, 10,000), N tasks each append one ~200-byte event
+at a time to their own stream and await it (`synchronous=FULL`, hash chain on), until the
+round's quota is written. Each append's latency is recorded. Right after each measured run,
+the baseline inserts the very same rows (read back from the log) into a fresh file with raw
+`sqlite3` `executemany`, 1,000 rows per transaction, same schema, WAL, `synchronous=FULL`.
+Ratios are taken between adjacent runs so that load from other work on the machine hits both.
+
+    python -m bench.append_throughput                 # full run, prints a table
+    python -m bench.append_throughput --quick         # smoke run (a few seconds)
+    python -m bench.append_throughput --repeat 3 --json bench/out/append.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from eventlog.events import StatusObserved
+from eventlog.store import EventLog
+
+FULL_PLAN: dict[int, int] = {1: 2_000, 100: 20_000, 1_000: 50_000, 10_000: 50_000}
+QUICK_PLAN: dict[int, int] = {1: 50, 100: 500, 1_000: 2_000, 10_000: 10_000}
+RAW_TXN_ROWS = 1_000
+
+_EVENTS_DDL = (
+    "CREATE TABLE events (seq INTEGER PRIMARY KEY, stream_id TEXT NOT NULL, "
+    "version INTEGER NOT NULL, type TEXT NOT NULL, body BLOB NOT NULL, "
+    "recorded_at REAL NOT NULL, hash BLOB NOT NULL, UNIQUE (stream_id, version))"
+)
+
+
+def make_event(appender: int, n: int) -> StatusObserved:
+    """A ~200-byte event (212 bytes of JSON), different for every append."""
+    return StatusObserved(
+        at=1_718_000_000.0 + n,
+        task_id=f"index_parallel_wikipedia_2024-01-01T00:00:00Z_a1_{appender:08x}",
+        runner_status="RUNNING",
+        location=f"middlemanager-{n % 100:02d}.druid.svc.cluster.local:8100/peon-{n % 10:02d}",
+    )
+
+
+def _remove_db(path: Path) -> None:
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+
+
+async def measure_log(path: Path, appenders: int, total: int) -> dict[str, Any]:
+    """N appenders, each awaiting one append at a time, until `total` events are written."""
+    rounds = max(1, total // appenders)
+    latencies: list[float] = []
+    async with EventLog(path, synchronous="FULL") as log:
+
+        async def appender(index: int) -> None:
+            stream = f"job:bench-{index:06d}"
+            for version in range(rounds):
+                event = make_event(index, version)
+                started = time.perf_counter()
+                await log.append(stream, [event], expected_version=version)
+                latencies.append(time.perf_counter() - started)
+
+        started = time.perf_counter()
+        async with asyncio.TaskGroup() as tg:
+            for index in range(appenders):
+                tg.create_task(appender(index))
+        elapsed = time.perf_counter() - started
+        stats = log.stats
+    events = appenders * rounds
+    latencies.sort()
+    return {
+        "events": events,
+        "seconds": elapsed,
+        "events_per_s": events / elapsed,
+        "p50_ms": 1000 * latencies[len(latencies) // 2],
+        "p99_ms": 1000 * latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))],
+        "batches": stats.batches,
+        "mean_batch": stats.events / max(1, stats.batches),
+    }
+
+
+def read_rows(path: Path) -> list[tuple[Any, ...]]:
+    conn = sqlite3.connect(path)
+    try:
+        return conn.execute(
+            "SELECT seq, stream_id, version, type, body, recorded_at, hash FROM events ORDER BY seq"
+        ).fetchall()
+    finally:
+        conn.close()
+
+
+def measure_raw(path: Path, rows: list[tuple[Any, ...]]) -> dict[str, Any]:
+    """The baseline: the same rows, `executemany` in 1,000-row transactions, WAL + FULL."""
+    _remove_db(path)
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = FULL")
+        conn.execute(_EVENTS_DDL)
+        started = time.perf_counter()
+        for start in range(0, len(rows), RAW_TXN_ROWS):
+            conn.execute("BEGIN")
+            conn.executemany(
+                "INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?)",
+                rows[start : start + RAW_TXN_ROWS],
+            )
+            conn.execute("COMMIT")
+        elapsed = time.perf_counter() - started
+    finally:
+        conn.close()
+        _remove_db(path)
+    return {"events": len(rows), "seconds": elapsed, "events_per_s": len(rows) / elapsed}
+
+
+def run(
+    plan: dict[int, int], repeat: int, workdir: Path, runner: Callable[..., Any]
+) -> dict[str, Any]:
+    runs: dict[str, list[dict[str, Any]]] = {}
+    for attempt in range(repeat):
+        for appenders, total in plan.items():
+            db = workdir / f"append-{appenders}-{attempt}.db"
+            _remove_db(db)
+            ours = runner(measure_log(db, appenders, total))
+            raw = measure_raw(workdir / "raw.db", read_rows(db))
+            _remove_db(db)
+            ratio = ours["events_per_s"] / raw["events_per_s"]
+            runs.setdefault(str(appenders), []).append({"log": ours, "raw": raw, "ratio": ratio})
+            print(
+                f"  run {attempt + 1}/{repeat} appenders={appenders:>6}: "
+                f"log {ours['events_per_s']:>9,.0f} ev/s  raw {raw['events_per_s']:>9,.0f} ev/s  "
+                f"ratio {ratio:5.2f}  p50 {ours['p50_ms']:6.2f} ms  p99 {ours['p99_ms']:6.2f} ms  "
+                f"mean batch {ours['mean_batch']:7.1f}",
+                flush=True,
+            )
+    return runs
+
+
+def summarise(runs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    """Medians for the headline figures, plus min and max to show the spread."""
+
+    def spread(values: list[float]) -> dict[str, float]:
+        return {"median": statistics.median(values), "min": min(values), "max": max(values)}
+
+    return {
+        "ratios": {
+            "append_vs_raw": {
+                n: statistics.median(r["ratio"] for r in rs) for n, rs in runs.items()
+            }
+        },
+        "append_p99_ms": {
+            n: statistics.median(r["log"]["p99_ms"] for r in rs) for n, rs in runs.items()
+        },
+        "spread": {
+            n: {
+                "ratio": spread([r["ratio"] for r in rs]),
+                "log_events_per_s": spread([r["log"]["events_per_s"] for r in rs]),
+                "raw_events_per_s": spread([r["raw"]["events_per_s"] for r in rs]),
+                "p99_ms": spread([r["log"]["p99_ms"] for r in rs]),
+                "p50_ms": spread([r["log"]["p50_ms"] for r in rs]),
+            }
+            for n, rs in runs.items()
+        },
+        "runs": runs,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a smoke run of a few seconds")
+    parser.add_argument("--json", metavar="OUT", help="write the figures to this JSON file")
+    parser.add_argument("--repeat", type=int, default=None, help="runs per appender count")
+    parser.add_argument("--loop", choices=("uvloop", "asyncio"), default="uvloop")
+    parser.add_argument("--dir", help="directory for the database files (default: a temp dir)")
+    args = parser.parse_args(argv)
+    plan = QUICK_PLAN if args.quick else FULL_PLAN
+    repeat = args.repeat or (1 if args.quick else 3)
+    if args.loop == "uvloop":
+        import uvloop
+
+        runner: Callable[..., Any] = uvloop.run
+    else:
+        runner = asyncio.run
+    print(f"append throughput: plan {plan}, {repeat} run(s), loop {args.loop}", flush=True)
+    with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
+        runs = run(plan, repeat, Path(tmp), runner)
+    figures = {
+        "benchmark": "append_throughput",
+        "quick": args.quick,
+        "machine": {
+            "nproc": os.cpu_count(),
+            "python": platform.python_version(),
+            "sqlite": sqlite3.sqlite_version,
+            "platform": platform.platform(),
+        },
+        "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        "command": " ".join(
+            [Path(sys.argv[0]).name, *(argv if argv is not None else sys.argv[1:])]
+        ),
+        **summarise(runs),
+    }
+    for n, ratio in figures["ratios"]["append_vs_raw"].items():
+        p99 = figures["append_p99_ms"][n]
+        print(f"appenders={n:>6}: median ratio {ratio:.2f}, median p99 {p99:.2f} ms")
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_bytes(msgspec.json.format(msgspec.json.encode(figures)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
