@@ -41,14 +41,15 @@ from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
 from bench import profile_summary, results_md
 from bench.measure import percentile
-from bench.orchestrator_runner import bench_config
-from bench.workload import Workload
+
+if TYPE_CHECKING:
+    from bench.workload import Workload
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "out"
@@ -629,6 +630,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     if args.snapshot:
         return run_from_snapshot(list(argv if argv is not None else sys.argv[1:]))
+    # Imported only now: with --snapshot the working tree (which others are editing, and
+    # which may not even import at this moment) must not be needed.
+    from bench.orchestrator_runner import bench_config
+    from bench.workload import Workload
+
     workload = Workload(
         jobs=args.jobs,
         seed=args.seed,
