@@ -714,7 +714,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         text += "\nWhat a live job holds in the orchestrator (repeat 1):\n\n" + memory.read_text()
         print(memory.read_text())
     if args.record:
-        results_md.update(f"lifecycle:{args.record}", f"### {args.record}\n\n{text}")
+        results_md.update(f"lifecycle:{args.record}", f"#### {args.record}\n\n{text}")
     # The baseline may fall over (that is a finding); the orchestrator may not.
     ok = all(summary[s]["ok"] for s in sides if s == "orchestrator" or not summary[s]["fell_over"])
     return 0 if ok else 1

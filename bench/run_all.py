@@ -96,7 +96,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     m = results_md.machine()
     invoked = " ".join(["python -m bench.run_all", *(argv if argv is not None else sys.argv[1:])])
     header = [
-        f"Rewritten by `{invoked}` (what `make bench` runs) on {started:%Y-%m-%d %H:%M} UTC.",
+        f"Rewritten by `{invoked}` on {started:%Y-%m-%d %H:%M} UTC "
+        "(`make bench` runs `python -m bench.run_all`).",
         "",
         f"- Machine: {m['cpu']}, {m['cores']} cores, {m['memory']}, {m['os']}; shared with "
         "other work, so compare ratios measured in one run, not absolute times across runs.",
