@@ -248,9 +248,14 @@ def live_report(task_id: str, rows: int) -> dict[str, Any]:
                             for window in ("5m", "15m", "1m")
                         }
                     },
-                    "totals": {"buildSegments": totals(rows)},
+                    # Live totals come from the peon's meters, without the reasons map.
+                    "totals": {"buildSegments": _without_reasons(totals(rows))},
                 },
                 "errorMsg": None,
             },
         }
     }
+
+
+def _without_reasons(counters: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in counters.items() if k != "thrownAwayByReason"}

@@ -152,7 +152,10 @@ class Transport:
         timeout = timeout_s if timeout_s is not None else self.timeout_s
         attempt = 0
         while True:
-            root = self.leader if ep.base == "overlord" else self.coordinator
+            if ep.base == "coordinator":
+                root = self.coordinator
+            else:  # node-local questions (health, leader, isLeader) go to the node configured
+                root = self.leader if ep.follows_leader else self.configured
             try:
                 reply = await self._send(ep, root, path, data, params, timeout)
             except OverlordError as exc:

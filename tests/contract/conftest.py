@@ -188,6 +188,19 @@ async def target(make_target: MakeTarget, request: pytest.FixtureRequest) -> Tar
 
 
 @pytest.fixture
+async def replay_client(
+    replay: tuple[ReplayServer, str],
+) -> AsyncIterator[tuple[ReplayServer, HttpOverlord]]:
+    """The client pointed at a replay server (short timeout, fast retries)."""
+    canned, url = replay
+    client = HttpOverlord(url, retry=FAST, timeout_s=2.0)
+    try:
+        yield canned, client
+    finally:
+        await client.close()
+
+
+@pytest.fixture
 async def replay() -> AsyncIterator[tuple[ReplayServer, str]]:
     """A server that answers with canned bodies, and its base URL."""
     canned = ReplayServer()

@@ -15,6 +15,7 @@ from aiohttp import web
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "druid-api" / "responses"
 T = TypeVar("T")
 
+_MAP_NAMES = (".thrownAwayByReason",)  # reason -> count, only non-zero reasons listed
 # Keys that are data, not schema: partitions, shard ids, task ids, intervals.
 _DATA_KEY = re.compile(r"^(\d+|shardId-\d+|.+_\d{4}-\d\d-\d\dT.+|\d{4}-\d\d-\d\dT.+/.+)$")
 
@@ -52,14 +53,16 @@ def shape_diff(
     *,
     maps: frozenset[str] = frozenset(),
     optional: frozenset[str] = frozenset(),
+    opaque: frozenset[str] = frozenset(),
 ) -> list[str]:
     """Differences in field names and JSON types between `actual` and the fixture `expected`.
 
     Null matches any type (Druid writes nulls for unknown values). Objects whose keys are data
-    (listed in `maps`, or keys that look like partitions, task ids or intervals) compare their
-    values' shape only. `optional` names object keys (as `path.key`) that either side may omit.
+    (listed in `maps`, named like `thrownAwayByReason`, or with keys that look like partitions,
+    task ids or intervals) compare their values' shape only. `optional` names object keys (as
+    `path.key`) that either side may omit; `opaque` paths hold free-form content (a context).
     """
-    if actual is None or expected is None:
+    if actual is None or expected is None or path in opaque:
         return []
     if _kind(actual) != _kind(expected):
         return [f"{path}: expected {_kind(expected)}, got {_kind(actual)} ({actual!r:.60})"]
@@ -69,11 +72,17 @@ def shape_diff(
         return [
             d
             for item in actual
-            for d in shape_diff(item, expected[0], f"{path}[]", maps=maps, optional=optional)
+            for d in shape_diff(
+                item, expected[0], f"{path}[]", maps=maps, optional=optional, opaque=opaque
+            )
         ]
     if not isinstance(expected, dict):
         return []
-    is_map = path in maps or (expected and all(_DATA_KEY.match(k) for k in expected))
+    is_map = (
+        path in maps
+        or path.endswith(_MAP_NAMES)
+        or (expected and all(_DATA_KEY.match(k) for k in expected))
+    )
     if is_map:
         if not expected:
             return []
@@ -81,7 +90,9 @@ def shape_diff(
         return [
             d
             for key, value in actual.items()
-            for d in shape_diff(value, sample, f"{path}.<{key}>", maps=maps, optional=optional)
+            for d in shape_diff(
+                value, sample, f"{path}.<{key}>", maps=maps, optional=optional, opaque=opaque
+            )
         ]
     out = []
     for key in expected.keys() - actual.keys():
@@ -91,7 +102,14 @@ def shape_diff(
         if f"{path}.{key}" not in optional:
             out.append(f"{path}: unexpected key {key!r}")
     for key in expected.keys() & actual.keys():
-        out += shape_diff(actual[key], expected[key], f"{path}.{key}", maps=maps, optional=optional)
+        out += shape_diff(
+            actual[key],
+            expected[key],
+            f"{path}.{key}",
+            maps=maps,
+            optional=optional,
+            opaque=opaque,
+        )
     return out
 
 
