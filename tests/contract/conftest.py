@@ -143,26 +143,36 @@ MakeTarget = Callable[..., Awaitable[Target]]
 
 @pytest.fixture
 async def make_target(request: pytest.FixtureRequest) -> AsyncIterator[MakeTarget]:
-    """`await make_target(SimConfig(...))` serves a fresh simulator (skips against a real
-    Overlord); `await make_target()` is the default target."""
+    """`await make_target(SimConfig(...))` serves a fresh simulator for one test.
+
+    Against a real Overlord (`--overlord`) it skips, because the test needs a simulator of
+    its own, unless the test says `portable=True` (then it gets the real Overlord).
+    """
     real_url = request.config.getoption("--overlord")
     servers: list[TestServer] = []
     targets: list[Target] = []
     session = aiohttp.ClientSession()
 
-    async def make(config: SimConfig | None = None, *, peer: Simulator | None = None) -> Target:
+    async def make(
+        config: SimConfig | None = None, *, peer: Simulator | None = None, portable: bool = False
+    ) -> Target:
         if real_url:
-            if config is not None or peer is not None:
-                pytest.skip("needs a simulator configured for this test")
+            if not portable or config is not None or peer is not None:
+                pytest.skip("needs a simulator of its own")
             url, auth = split_credentials(real_url)
             coordinator = os.environ.get("DRUID_COORDINATOR_URL")
             target = Target(url, None, session, auth, coordinator_url=coordinator)
-        else:
-            sim = Simulator(config or SimConfig(cluster=fast_cluster()), peer=peer)
-            server = TestServer(sim.app())
-            await server.start_server()
-            servers.append(server)
-            target = Target(str(server.make_url("")).rstrip("/"), sim, session)
+            targets.append(target)
+            try:
+                await target.client(retry=RetryPolicy(attempts=1), timeout_s=10).health()
+            except Exception as exc:  # any failure: there is no usable Overlord there
+                pytest.skip(f"no Overlord answers at {url}: {exc}")
+            return target
+        sim = Simulator(config or SimConfig(cluster=fast_cluster()), peer=peer)
+        server = TestServer(sim.app())
+        await server.start_server()
+        servers.append(server)
+        target = Target(str(server.make_url("")).rstrip("/"), sim, session)
         targets.append(target)
         return target
 
@@ -177,14 +187,9 @@ async def make_target(request: pytest.FixtureRequest) -> AsyncIterator[MakeTarge
 
 
 @pytest.fixture
-async def target(make_target: MakeTarget, request: pytest.FixtureRequest) -> Target:
-    made = await make_target()
-    if made.real:
-        try:
-            await made.client(retry=RetryPolicy(attempts=1)).health()
-        except Exception as exc:  # any failure: there is no usable Overlord there
-            pytest.skip(f"no Overlord answers at {made.url}: {exc}")
-    return made
+async def target(make_target: MakeTarget) -> Target:
+    """The Overlord under test: a fresh simulator, or the real one given with --overlord."""
+    return await make_target(portable=True)
 
 
 @pytest.fixture

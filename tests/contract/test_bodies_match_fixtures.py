@@ -20,7 +20,7 @@ import pytest
 
 from overlord.simulator import Faults, SimConfig
 
-from .conftest import MakeTarget, Raw, Target, fast_cluster, noop
+from .conftest import MakeTarget, Raw, Target, fast_cluster, noop, unique_id
 from .support import FIXTURES, eventually, fixture_bytes, fixture_json, shape_diff
 from .test_cluster_endpoints import batch
 from .test_supervisors import kafka_spec, kinesis_spec
@@ -134,21 +134,23 @@ def report_of(spec: dict[str, Any], *, live: bool = False) -> Produce:
 
 
 async def bulk_mixed(t: Target) -> Raw:
-    done = await submitted(t, noop("done_one", run_ms=5))
+    done = await submitted(t, noop(unique_id("done_one"), run_ms=5))
     await settled(t, done)
-    running = await submitted(t, noop("running_one", run_ms=60_000))
+    running = await submitted(t, noop(unique_id("running_one"), run_ms=60_000))
     return await t.raw("POST", f"{IX}/taskStatus", body=[done, running, "does_not_exist"])
 
 
 async def listing(t: Target, query: str, tasks: int = 1) -> Raw:
     for n in range(tasks):
-        await submitted(t, noop(f"listed_{n}", run_ms=5 if "complete" in query else 60_000))
+        await submitted(
+            t, noop(unique_id(f"listed_{n}"), run_ms=5 if "complete" in query else 60_000)
+        )
     await eventually(lambda: t.raw("GET", f"{IX}/tasks?{query}"), lambda r: r.json() != [])
     return await t.raw("GET", f"{IX}/tasks?{query}")
 
 
 async def mixed_listing(t: Target) -> Raw:
-    await settled(t, await submitted(t, noop("done_noop", run_ms=5)))
+    await settled(t, await submitted(t, noop(unique_id("done_noop"), run_ms=5)))
     parallel = batch("running_parallel", BAD, maxNumConcurrentSubTasks=2)
     await settled(t, await submitted(t, parallel), "RUNNING")
     await submitted(t, batch("waiting_batch", BAD))
@@ -167,8 +169,8 @@ async def waiting_listing(t: Target) -> Raw:
 
 
 async def pending_status(t: Target) -> Raw:
-    await submitted(t, noop("takes_the_only_slot", run_ms=60_000))
-    task_id = await submitted(t, noop("waits_for_a_slot", run_ms=60_000))
+    await submitted(t, noop(unique_id("takes_the_only_slot"), run_ms=60_000))
+    task_id = await submitted(t, noop(unique_id("waits_for_a_slot"), run_ms=60_000))
     await settled(t, task_id, "PENDING")
     return await t.raw("GET", f"{IX}/task/{task_id}/status")
 
@@ -195,20 +197,20 @@ async def shutdown_all(t: Target) -> Raw:
 
 
 async def log_of_finished(t: Target) -> Raw:
-    task_id = await submitted(t, noop("logged", run_ms=5))
+    task_id = await submitted(t, noop(unique_id("logged"), run_ms=5))
     await settled(t, task_id)
     return await t.raw("GET", f"{IX}/task/{task_id}/log")
 
 
 async def log_before_running(t: Target) -> Raw:
-    await submitted(t, noop("takes_the_only_slot", run_ms=60_000))
-    task_id = await submitted(t, noop("no_log_yet", run_ms=60_000))
+    await submitted(t, noop(unique_id("takes_the_only_slot"), run_ms=60_000))
+    task_id = await submitted(t, noop(unique_id("no_log_yet"), run_ms=60_000))
     await settled(t, task_id, "PENDING")
     return await t.raw("GET", f"{IX}/task/{task_id}/log")
 
 
 async def reports_before_running(t: Target) -> Raw:
-    await submitted(t, noop("takes_the_only_slot", run_ms=60_000))
+    await submitted(t, noop(unique_id("takes_the_only_slot"), run_ms=60_000))
     task_id = await submitted(t, batch("no_report_yet", DAY))
     await settled(t, task_id, "PENDING")
     return await t.raw("GET", f"{IX}/task/{task_id}/reports")
@@ -710,7 +712,7 @@ async def test_the_simulator_answers_like_the_fixture(
     if real and not case.portable:
         pytest.skip("needs the simulator to set up this situation")
     if real:
-        target = await make_target()
+        target = await make_target(portable=True)
     else:
         target = await make_target(SimConfig(cluster=fast_cluster(**case.cluster), **case.sim))
     raw = await case.produce(target)
