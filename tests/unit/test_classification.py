@@ -27,7 +27,8 @@ def test_every_simulated_failure_kind_is_classified_as_the_simulator_means_it(
     failure = FAILURE_KINDS[kind]
     report = None
     if failure.has_report:
-        full = completion_report("t", parallel=parallel, context={}, rows=10, failure=failure)
+        mode = "parallel" if parallel else "sequential"
+        full = completion_report("t", mode=mode, context={}, rows=10, failure=failure)
         report = full["ingestionStatsAndErrors"]["payload"]
     # In parallel mode the status and the report say only "Failed in phase[...]": the cause
     # is in the log tail, which the actor fetches for exactly this case.
@@ -124,7 +125,7 @@ def test_a_bad_rules_file_is_refused_with_the_file_and_the_problem(
 
 def test_a_recorded_excerpt_rebuilds_evidence_that_classifies_the_same_way() -> None:
     failure = FAILURE_KINDS["parse_errors"]
-    report = completion_report("t", parallel=False, context={}, rows=5, failure=failure)
+    report = completion_report("t", mode="sequential", context={}, rows=5, failure=failure)
     evidence = FailureEvidence(
         error_msg=failure.status_error,
         report=report["ingestionStatsAndErrors"]["payload"],
