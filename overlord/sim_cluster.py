@@ -208,7 +208,7 @@ class SimCluster:
                 return
             self.locks.acquire(task)
         self._set_runner(task, "PENDING")
-        task.queue_inserted = now
+        task.queued(now)
         self.pending.append(task)
 
     def _assign(self) -> None:

@@ -86,6 +86,16 @@ class SimTask:
     timer: asyncio.TimerHandle | None = None
     splits_left: int = 0
     children: list[str] = field(default_factory=list)
+    # Formatted once: listings print these for every row, and formatting dominates them.
+    created_iso: str = ""
+    queue_iso: str = EPOCH
+
+    def __post_init__(self) -> None:
+        self.created_iso = iso(self.created)
+
+    def queued(self, at: float) -> None:
+        self.queue_inserted = at
+        self.queue_iso = iso(at)
 
     @property
     def active(self) -> bool:
@@ -212,8 +222,7 @@ def status_plus(task: SimTask, *, listing: bool) -> dict[str, Any]:
     """`TaskStatusPlus` as `/tasks` (listing) or `/task/{id}/status` prints it."""
     if task.active:
         runner = task.runner
-        known = task.runner != "WAITING" and task.queue_inserted is not None
-        queued = iso(task.queue_inserted) if listing and known else EPOCH  # type: ignore[arg-type]
+        queued = task.queue_iso if listing and runner != "WAITING" else EPOCH
     else:
         # /tasks says NONE for complete tasks; /task/{id}/status hard-codes WAITING.
         runner = "NONE" if listing else "WAITING"
@@ -222,7 +231,7 @@ def status_plus(task: SimTask, *, listing: bool) -> dict[str, Any]:
         "id": task.id,
         "groupId": task.group_id,
         "type": task.type,
-        "createdTime": iso(task.created),
+        "createdTime": task.created_iso,
         "queueInsertionTime": queued,
         "statusCode": task.status,
         "status": task.status,
