@@ -51,6 +51,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from math import isfinite
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -65,7 +66,7 @@ from eventlog.errors import (
     EventLogError,
     StreamArchivedError,
 )
-from eventlog.events import Event, decode_event, encode_event
+from eventlog.events import Event, encode_event
 from eventlog.migrations import APPLICATION_ID, SCHEMA_VERSION
 from eventlog.reader import LogReader
 from eventlog.records import ANY_VERSION, AppendResult, ReadStats, Recorded, WriterStats
@@ -98,17 +99,7 @@ class _Action:
 
 
 _Item = PendingAppend | PendingSnapshot | _Action
-_TAGS: dict[type, str] = {}
-
-
-def _tag(event: Event) -> str:
-    cls = type(event)
-    tag = _TAGS.get(cls)
-    if tag is None:
-        if not isinstance(event, Event):
-            raise TypeError(f"only Event instances can be appended, not {cls.__name__}")
-        tag = _TAGS[cls] = str(cls.__struct_config__.tag)
-    return tag
+_CLASSES: dict[type, tuple[str, tuple[str, ...]]] = {}  # class -> (tag, float fields)
 
 
 def _encode(event: Event) -> tuple[str, bytes]:
@@ -118,13 +109,23 @@ def _encode(event: Event) -> tuple[str, bytes]:
     refuses forever. A stored event is permanent, so such an event is refused here, before
     it can become an unreadable row.
     """
-    tag = _tag(event)
-    body = encode_event(event)
-    try:
-        decode_event(body)
-    except msgspec.ValidationError as exc:
-        raise ValueError(f"a {tag} event cannot be stored faithfully ({exc}): {event!r}") from exc
-    return tag, body
+    cls = type(event)
+    known = _CLASSES.get(cls)
+    if known is None:
+        if not isinstance(event, Event):
+            raise TypeError(f"only Event instances can be appended, not {cls.__name__}")
+        floats = tuple(
+            f.name for f in msgspec.structs.fields(cls) if f.type in (float, float | None)
+        )
+        known = _CLASSES[cls] = (str(cls.__struct_config__.tag), floats)
+    tag, floats = known
+    for name in floats:
+        value = getattr(event, name)
+        if value is not None and not isfinite(value):
+            raise ValueError(
+                f"a {tag} event cannot be stored faithfully ({name}={value}): {event!r}"
+            )
+    return tag, encode_event(event)
 
 
 class EventLog(LogReader):

@@ -60,10 +60,14 @@ _UPSERT_HEAD = (
     "INSERT INTO meta (key, value) VALUES ('head', ?) "
     "ON CONFLICT (key) DO UPDATE SET value = excluded.value"
 )
-_LOOKUP_STREAM = (
-    "SELECT coalesce((SELECT max(version) FROM events WHERE stream_id = ?1), 0), "
-    "s.version, s.archived_at FROM (SELECT 1) LEFT JOIN streams s ON s.stream_id = ?1"
+# A stream's current version: its row's (written at creation and close), or its newest
+# event's if that is later. A stream with no row has no events (both are written together).
+_LOOKUP_STREAMS = (
+    "SELECT s.stream_id, max(s.version, coalesce((SELECT max(e.version) FROM events e "
+    "WHERE e.stream_id = s.stream_id), 0)), s.archived_at FROM streams s "
+    "WHERE s.stream_id IN ({})"
 )
+_LOOKUP_CHUNK = 500
 _MAX_CACHED_STREAMS = 200_000
 _CHUNKS = (256, 64, 16, 4, 1)
 
@@ -255,19 +259,21 @@ class WriteConnection:
             touched: dict[str, int] = {}  # streams whose row must be written: created or closed
             rows: list[tuple[int, str, int, str, bytes, float, bytes]] = []
             snapshots: list[tuple[str, int, int, bytes, float]] = []
+            versions = self.versions
+            archived = self._look_up(conn, items)
             for index, item in enumerate(items):
-                if isinstance(item, PendingSnapshot):
+                if type(item) is PendingSnapshot:
                     snapshots.append(
                         (item.stream_id, item.version, item.schema_version, item.state, now)
                     )
                     continue
+                assert type(item) is PendingAppend
                 sid = item.stream_id
                 current = tentative.get(sid)
                 if current is None:
-                    try:
-                        current = self._version(conn, sid)
-                    except StreamArchivedError as exc:
-                        outcomes[index] = exc
+                    current = versions.get(sid)
+                    if current is None:
+                        outcomes[index] = archived[sid]
                         continue
                 if item.expected_version not in (ANY_VERSION, current):
                     outcomes[index] = ConcurrencyConflictError(sid, item.expected_version, current)
@@ -313,8 +319,6 @@ class WriteConnection:
                     outcomes[index] = error
             return outcomes
         self.head_seq, self.head_hash = seq, prev
-        if len(self.versions) > _MAX_CACHED_STREAMS:
-            self.versions.clear()  # a cheap bound; misses cost one indexed lookup
         self.versions.update(tentative)
         return outcomes
 
@@ -343,16 +347,36 @@ class WriteConnection:
             self.versions.clear()
             self.head_seq, self.head_hash = head_seq, head_hash
 
-    def _version(self, conn: sqlite3.Connection, sid: str) -> int:
-        cached = self.versions.get(sid)
-        if cached is not None:
-            return cached
-        newest, recorded, archived_at = conn.execute(_LOOKUP_STREAM, (sid,)).fetchone()
-        version = max(int(newest), int(recorded or 0))
-        if archived_at is not None:
-            raise StreamArchivedError(sid, version, float(archived_at))
-        self.versions[sid] = version
-        return version
+    def _look_up(
+        self, conn: sqlite3.Connection, items: Sequence[PendingAppend | PendingSnapshot]
+    ) -> dict[str, StreamArchivedError]:
+        """Load the versions of the batch's streams the cache lacks, a few queries in all.
+
+        A burst of new jobs would otherwise cost one query per stream. Returns the archived
+        streams among them, which are not cached (they take no appends).
+        """
+        versions = self.versions
+        if len(versions) > _MAX_CACHED_STREAMS:
+            versions.clear()  # a cheap bound; a miss costs a share of one query
+        missing = list(
+            {i.stream_id for i in items if type(i) is PendingAppend and i.stream_id not in versions}
+        )
+        archived: dict[str, StreamArchivedError] = {}
+        for start in range(0, len(missing), _LOOKUP_CHUNK):
+            chunk = missing[start : start + _LOOKUP_CHUNK]
+            found = {
+                sid: (version, archived_at)
+                for sid, version, archived_at in conn.execute(
+                    _LOOKUP_STREAMS.format(", ".join("?" * len(chunk))), chunk
+                )
+            }
+            for sid in chunk:
+                version, archived_at = found.get(sid, (0, None))
+                if archived_at is not None:
+                    archived[sid] = StreamArchivedError(sid, version, float(archived_at))
+                else:
+                    versions[sid] = version
+        return archived
 
     def _failure(self, exc: sqlite3.Error, count: int) -> EventLogError:
         text = str(exc)
