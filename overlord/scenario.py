@@ -42,20 +42,15 @@ def load_scenario(path: str | Path) -> SimConfig:
         source = Path(str(resources.files("overlord") / "scenarios" / f"{path}.toml"))
     try:
         data = tomllib.loads(source.read_text())
-        config = msgspec.convert(data, _StrictConfig)
+        config = msgspec.convert(data, SimConfig)
     except OSError as exc:
         raise ScenarioError(f"{path}: cannot read scenario: {exc}") from exc
     except tomllib.TOMLDecodeError as exc:
         raise ScenarioError(f"{path}: not valid TOML: {exc}") from exc
     except msgspec.ValidationError as exc:
         raise ScenarioError(f"{path}: {exc}") from exc
-    result = msgspec.convert(msgspec.to_builtins(config), SimConfig)
-    _check_kinds(path, result)
-    return result
-
-
-class _StrictConfig(SimConfig, forbid_unknown_fields=True):
-    pass
+    _check_kinds(path, config)
+    return config
 
 
 def _check_kinds(path: str | Path, config: SimConfig) -> None:

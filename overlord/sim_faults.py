@@ -31,7 +31,7 @@ JETTY_503 = (
 )
 
 
-class FaultEvent(msgspec.Struct, kw_only=True, frozen=True):
+class FaultEvent(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
     at_s: float
     kind: Literal["restart", "no_leader", "outage", "standby"]
     duration_s: float = 0.0  # for no_leader, outage and standby (0 = standby for good)
@@ -39,7 +39,7 @@ class FaultEvent(msgspec.Struct, kw_only=True, frozen=True):
     leader_url: str | None = None  # standby: where to redirect
 
 
-class Faults(msgspec.Struct, kw_only=True):
+class Faults(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """Run-time fault injection (`POST /sim/faults`, or `[faults]` of a scenario file)."""
 
     error_rate: dict[str, float] = {}  # endpoint name (or "*") -> probability of an error reply

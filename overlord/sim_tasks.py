@@ -26,7 +26,7 @@ NO_LOCATION: dict[str, Any] = {"host": None, "port": -1, "tlsPort": -1}
 BATCH_TYPES = frozenset({"index", "index_parallel", "compact"})
 
 
-class ClusterConfig(msgspec.Struct, kw_only=True):
+class ClusterConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """Shape and behaviour of the simulated cluster (also the `[cluster]` of a scenario).
 
     Mutable on purpose: tests and `POST /sim/faults` change rates and durations at run time,

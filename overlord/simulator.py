@@ -43,7 +43,7 @@ RESTART_LOST = (
 )
 
 
-class SimConfig(msgspec.Struct, kw_only=True):
+class SimConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     cluster: ClusterConfig = msgspec.field(default_factory=ClusterConfig)
     faults: Faults = msgspec.field(default_factory=Faults)
     users: dict[str, str] = {}  # basic auth: user -> password; empty = security off

@@ -132,6 +132,15 @@ async def eventually(
         await asyncio.sleep(every_s)
 
 
+async def until(condition: Callable[[], bool], *, timeout_s: float = 5.0) -> None:
+    """Poll a condition that timers elsewhere make true (the simulator's clockwork)."""
+    async with asyncio.timeout(timeout_s):
+        while True:
+            if condition():
+                return
+            await asyncio.sleep(0.005)
+
+
 class Canned(msgspec.Struct):
     status: int = 200
     body: bytes = b""
