@@ -16,6 +16,7 @@ import cProfile
 import dataclasses
 import gc
 import sys
+import sysconfig
 import time
 import tracemalloc
 from collections import Counter
@@ -109,7 +110,7 @@ async def run(
 
         profiling: asyncio.Task[None] | None = None
         if memory_report:
-            tracemalloc.start(1)
+            tracemalloc.start(TRACE_FRAMES)
             profiling = asyncio.create_task(
                 memory_snapshot(memory_report, tracemalloc.take_snapshot())
             )
@@ -146,29 +147,48 @@ async def run(
     }
 
 
+TRACE_FRAMES = 8
+_ROOT = str(Path(__file__).resolve().parent.parent) + "/"
+_STDLIB = sysconfig.get_paths()["stdlib"] + "/"
+
+
+def _short(filename: str) -> str:
+    for prefix in (_ROOT, _STDLIB):
+        if filename.startswith(prefix):
+            return filename[len(prefix) :]
+    return filename.split("site-packages/", 1)[-1]
+
+
 def write_memory_report(
     path: str, before: tracemalloc.Snapshot, after: tracemalloc.Snapshot, live: int
 ) -> None:
-    """What the live jobs allocated, by source line, in bytes per live job (tracemalloc)."""
-    stats = after.compare_to(before, "lineno")
+    """What the live jobs allocated, in bytes per live job (tracemalloc).
+
+    Each allocation is charged to its site and to the innermost frame of this repository
+    that led to it, so that an asyncio Task is charged to whoever created it.
+    """
+    stats = after.compare_to(before, "traceback")
     grown = sum(s.size_diff for s in stats)
+    charged: dict[tuple[str, str], list[int]] = {}
+    for stat in stats:
+        frames = list(stat.traceback)  # most recent call first
+        site = f"{_short(frames[0].filename)}:{frames[0].lineno}"
+        ours = next((f for f in frames if f.filename.startswith(_ROOT)), None)
+        owner = f"{_short(ours.filename)}:{ours.lineno}" if ours is not None else "-"
+        entry = charged.setdefault((owner, site), [0, 0])
+        entry[0] += stat.size_diff
+        entry[1] += stat.count_diff
+    per = max(1, live)
     lines = [
-        f"{live} live jobs; Python heap grew {grown / 2**20:.1f} MiB, "
-        f"{grown / max(1, live):,.0f} bytes per live job (tracemalloc, frames=1).",
+        f"{live} live jobs; Python heap grew {grown / 2**20:.1f} MiB, {grown / per:,.0f} bytes "
+        f"per live job (tracemalloc, {TRACE_FRAMES} frames).",
         "",
-        "| allocated at | bytes per live job | blocks per live job |",
-        "|---|---:|---:|",
+        "| innermost frame of ours | allocated at | bytes per live job | blocks per live job |",
+        "|---|---|---:|---:|",
     ]
-    root = str(Path(__file__).resolve().parent.parent) + "/"
-    for stat in stats[:25]:
-        frame = stat.traceback[0]
-        where = f"{frame.filename.replace(root, '')}:{frame.lineno}"
-        if "site-packages/" in where:
-            where = where.split("site-packages/", 1)[1]
-        lines.append(
-            f"| `{where}` | {stat.size_diff / max(1, live):,.0f} "
-            f"| {stat.count_diff / max(1, live):.2f} |"
-        )
+    top = sorted(charged.items(), key=lambda kv: -kv[1][0])[:30]
+    for (owner, site), (size, count) in top:
+        lines.append(f"| `{owner}` | `{site}` | {size / per:,.0f} | {count / per:.2f} |")
     Path(path).write_text("\n".join(lines) + "\n")
 
 
