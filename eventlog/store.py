@@ -9,14 +9,22 @@ Writing. `append()` encodes the events on the caller's side (so a bad event fail
 caller), puts a `PendingAppend` with a future on the writer's queue and awaits the future.
 The writer task takes everything queued, up to `max_batch` items, and hands the whole batch
 to the writer thread in one hop. There, inside one `BEGIN IMMEDIATE ... COMMIT` (group
-commit), each append's expected version is checked against the writer's view of the
-streams, events get their global `seq`, per-stream `version` and chain hash, and all rows go
-in with one `executemany`. Only after COMMIT returns are the futures resolved: a resolved
-future names events that are on disk (with `synchronous=FULL`, even across power loss); an
-unresolved one may or may not be, and that is all a crash (SIGKILL) can take. While one batch
-commits on the thread, the event loop gathers the next one, so batches grow with load and
-the cost of a commit is shared by everything that arrived meanwhile. Snapshots ride in the
-same transactions; maintenance (`run_exclusive`, used by retention) runs between batches.
+commit), the versions of streams the writer has not seen are read in one query, each
+append's expected version is checked, events get their global `seq`, per-stream `version`
+and chain hash, and the rows go in through a few multi-row INSERTs. Only after COMMIT returns
+are the futures resolved: a resolved future names events that are on disk (with
+`synchronous=FULL`, even across power loss); an unresolved one may or may not be, and that
+is all a crash (SIGKILL) can take. Batches grow with load: everything that arrived while one
+batch committed shares the next commit. Snapshots ride in the same transactions;
+maintenance (`run_exclusive`, used by retention) runs between batches.
+
+Why the numbering happens on the writer thread, and why batches alternate with the loop's
+work rather than overlap it: with CPython's GIL, a thread that needs the GIL back while the
+event loop is busy waits up to a switch interval (5 ms) each time. Planning on the loop and
+overlapping commits with it was tried and measured slower (`bench/RESULTS.md`): the commits
+stalled on the GIL. As it is, the thread mostly runs while the loop waits for it, and the
+multi-row INSERTs keep its GIL hand-offs to a handful per batch (`executemany` takes the GIL
+back after every row, which under a busy loop slows a commit by orders of magnitude).
 
 An append whose expected version is stale fails alone with `ConcurrencyConflictError`; the
 rest of its batch commits. If a commit fails (disk full, read-only file, lock timeout), it

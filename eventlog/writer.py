@@ -1,10 +1,10 @@
 """The write connection: everything here runs on the writer's own thread.
 
 `EventLog` (in `store.py`) queues appends on the event loop and hands whole batches to
-`WriteConnection.commit`, one thread hop per batch. Checking versions, numbering, hashing and
-inserting a batch all happen here, inside one `BEGIN IMMEDIATE ... COMMIT`, so the event loop
-only pays for queueing and for resolving futures, and SQLite's work (which releases the GIL)
-overlaps with the loop gathering the next batch.
+`WriteConnection.commit`, one thread hop per batch. Looking up unseen streams, checking
+versions, numbering, hashing and inserting a batch all happen here, inside one
+`BEGIN IMMEDIATE ... COMMIT`, so the event loop only pays for queueing and for resolving
+futures.
 
 The in-memory view (head seq and hash, stream versions) is only ever changed after a
 successful COMMIT, so a failed batch leaves it exactly as the file is. At the start of every
@@ -16,13 +16,10 @@ hash chain.
 from __future__ import annotations
 
 import asyncio
-import functools
 import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from hashlib import sha256
-from itertools import chain
-from typing import Any
 
 from eventlog.chain import GENESIS_HASH, decode_head, encode_head
 from eventlog.errors import (
@@ -35,69 +32,18 @@ from eventlog.errors import (
 from eventlog.header import check_file
 from eventlog.migrations import prepare
 from eventlog.records import ANY_VERSION, AppendResult
+from eventlog.statements import (
+    INSERT_EVENTS,
+    LOOKUP_STREAMS,
+    UPSERT_HEAD,
+    UPSERT_SNAPSHOTS,
+    UPSERT_STREAMS,
+    insert_rows,
+)
 
 Outcome = AppendResult | EventLogError | None
-
-_INSERT_EVENTS = (
-    "INSERT INTO events (seq, stream_id, version, type, body, recorded_at, hash) VALUES ",
-    7,
-    "",
-)
-_UPSERT_STREAMS = (
-    "INSERT INTO streams (stream_id, version, closed, updated_at) VALUES ",
-    4,
-    " ON CONFLICT (stream_id) DO UPDATE SET version = max(version, excluded.version), "
-    "closed = max(closed, excluded.closed), updated_at = excluded.updated_at",
-)
-_UPSERT_SNAPSHOTS = (
-    "INSERT INTO snapshots (stream_id, version, schema_version, state, taken_at) VALUES ",
-    5,
-    " ON CONFLICT (stream_id) DO UPDATE SET "
-    "version = excluded.version, schema_version = excluded.schema_version, "
-    "state = excluded.state, taken_at = excluded.taken_at",
-)
-_UPSERT_HEAD = (
-    "INSERT INTO meta (key, value) VALUES ('head', ?) "
-    "ON CONFLICT (key) DO UPDATE SET value = excluded.value"
-)
-# A stream's current version: its row's (written at creation and close), or its newest
-# event's if that is later. A stream with no row has no events (both are written together).
-_LOOKUP_STREAMS = (
-    "SELECT s.stream_id, max(s.version, coalesce((SELECT max(e.version) FROM events e "
-    "WHERE e.stream_id = s.stream_id), 0)), s.archived_at FROM streams s "
-    "WHERE s.stream_id IN ({})"
-)
 _LOOKUP_CHUNK = 500
 _MAX_CACHED_STREAMS = 200_000
-_CHUNKS = (256, 64, 16, 4, 1)
-
-
-@functools.cache
-def _multi_row_sql(head: str, width: int, rows: int, tail: str) -> str:
-    one = "(" + ", ".join("?" * width) + ")"
-    return head + ", ".join([one] * rows) + tail
-
-
-def insert_rows(
-    conn: sqlite3.Connection, statement: tuple[str, int, str], rows: Sequence[tuple[Any, ...]]
-) -> None:
-    """Insert `rows` with multi-row VALUES statements of a few fixed sizes.
-
-    Not `executemany`: that binds and steps one row at a time, taking the GIL back between
-    rows, and while the event loop is busy each take can wait a whole switch interval
-    (5 ms), so a batch crawls exactly when the loop has the most work. One statement per
-    256 rows runs almost all of SQLite's work with the GIL released. The fixed sizes keep
-    the statements in sqlite3's statement cache.
-    """
-    head, width, tail = statement
-    done, total = 0, len(rows)
-    for size in _CHUNKS:
-        if total - done < size:
-            continue
-        sql = _multi_row_sql(head, width, size, tail)
-        while total - done >= size:
-            conn.execute(sql, list(chain.from_iterable(rows[done : done + size])))
-            done += size
 
 
 @dataclass(slots=True)
@@ -297,16 +243,16 @@ class WriteConnection:
                     touched[sid] = 1
                 outcomes[index] = AppendResult(first, seq, current)
             if rows:
-                insert_rows(conn, _INSERT_EVENTS, rows)
-                conn.execute(_UPSERT_HEAD, (encode_head(seq, prev),))
+                insert_rows(conn, INSERT_EVENTS, rows)
+                conn.execute(UPSERT_HEAD, (encode_head(seq, prev),))
             if touched:
                 insert_rows(
                     conn,
-                    _UPSERT_STREAMS,
+                    UPSERT_STREAMS,
                     [(sid, tentative[sid], closed, now) for sid, closed in touched.items()],
                 )
             if snapshots:
-                insert_rows(conn, _UPSERT_SNAPSHOTS, snapshots)
+                insert_rows(conn, UPSERT_SNAPSHOTS, snapshots)
             conn.execute("COMMIT")
         except BaseException as exc:
             if conn.in_transaction:
@@ -367,7 +313,7 @@ class WriteConnection:
             found = {
                 sid: (version, archived_at)
                 for sid, version, archived_at in conn.execute(
-                    _LOOKUP_STREAMS.format(", ".join("?" * len(chunk))), chunk
+                    LOOKUP_STREAMS.format(", ".join("?" * len(chunk))), chunk
                 )
             }
             for sid in chunk:
