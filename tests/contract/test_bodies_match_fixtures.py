@@ -81,11 +81,12 @@ async def submitted(t: Target, spec: dict[str, Any]) -> str:
 
 async def settled(t: Target, task_id: str, runner: str | None = None) -> dict[str, Any]:
     async def status() -> dict[str, Any]:
-        body: dict[str, Any] = (await t.raw("GET", f"{IX}/task/{task_id}/status")).json()
-        return body["status"]
+        body = (await t.raw("GET", f"{IX}/task/{task_id}/status")).json()
+        row: dict[str, Any] = body["status"]
+        return row
 
     def ok(s: dict[str, Any]) -> bool:
-        return s["runnerStatusCode"] == runner if runner else s["statusCode"] != "RUNNING"
+        return bool(s["runnerStatusCode"] == runner if runner else s["statusCode"] != "RUNNING")
 
     return await eventually(status, ok, timeout_s=t.wait_s)
 

@@ -92,9 +92,8 @@ async def test_the_task_list_shows_completed_tasks_newest_first_then_active_ones
         complete = [r for r in rows if r.status_code != "RUNNING"]
         active = [r for r in rows if r.status_code == "RUNNING"]
         assert rows == complete + active, "completed rows come first"
-        assert [r.created_time for r in complete] == sorted(
-            (r.created_time for r in complete), reverse=True
-        )
+        created = [r.created_time or "" for r in complete]
+        assert created == sorted(created, reverse=True)
         assert set(done) <= set(ids)
         assert set(running) <= {r.id for r in active}
         assert all(r.runner_status_code == "NONE" for r in complete)

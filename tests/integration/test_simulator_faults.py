@@ -10,6 +10,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from overlord.scenario import ScenarioError, builtin_scenarios, load_scenario
@@ -17,6 +18,7 @@ from overlord.sim_cluster import ClusterConfig
 from overlord.simulator import FaultEvent, Faults, SimConfig, Simulator
 from tests.contract.support import until
 
+Client = TestClient[web.Request, web.Application]
 TASK = {"type": "noop", "id": "n1", "runTime": 60_000}
 STATS_KEYS = {
     "requests",
@@ -31,14 +33,14 @@ STATS_KEYS = {
 
 
 @pytest.fixture
-async def sim_client() -> AsyncIterator[tuple[Simulator, TestClient]]:
+async def sim_client() -> AsyncIterator[tuple[Simulator, TestClient[web.Request, web.Application]]]:
     sim = Simulator(SimConfig(cluster=ClusterConfig(seed=9, lock_delay_s=0)))
     async with TestClient(TestServer(sim.app())) as client:
         yield sim, client
 
 
 async def test_an_error_rate_hits_only_its_endpoint_with_the_configured_shape(
-    sim_client: tuple[Simulator, TestClient],
+    sim_client: tuple[Simulator, TestClient[web.Request, web.Application]],
 ) -> None:
     sim, client = sim_client
     sim.set_faults(Faults(error_rate={"status": 1.0}, error_status=502))
@@ -57,7 +59,7 @@ async def test_an_error_rate_hits_only_its_endpoint_with_the_configured_shape(
 
 
 async def test_an_error_rate_below_one_fails_a_seeded_share_of_calls(
-    sim_client: tuple[Simulator, TestClient],
+    sim_client: tuple[Simulator, TestClient[web.Request, web.Application]],
 ) -> None:
     sim, client = sim_client
     sim.set_faults(Faults(error_rate={"health": 0.3}))
@@ -66,7 +68,7 @@ async def test_an_error_rate_below_one_fails_a_seeded_share_of_calls(
 
 
 async def test_latency_delays_answers_by_the_configured_amount(
-    sim_client: tuple[Simulator, TestClient],
+    sim_client: tuple[Simulator, TestClient[web.Request, web.Application]],
 ) -> None:
     sim, client = sim_client
     sim.set_faults(Faults(latency_ms=40, slow_endpoints={"workers": 60}))
@@ -91,7 +93,7 @@ async def test_exponential_latency_draws_are_seeded_and_spread_around_the_mean()
 
 
 async def test_a_reset_drops_the_connection_before_the_request_is_handled(
-    sim_client: tuple[Simulator, TestClient],
+    sim_client: tuple[Simulator, TestClient[web.Request, web.Application]],
 ) -> None:
     sim, client = sim_client
     sim.set_faults(Faults(reset_rate={"submit": 1.0}))
@@ -102,7 +104,7 @@ async def test_a_reset_drops_the_connection_before_the_request_is_handled(
 
 
 async def test_timed_events_restart_the_overlord_and_take_its_leadership_away_for_a_while(
-    sim_client: tuple[Simulator, TestClient],
+    sim_client: tuple[Simulator, TestClient[web.Request, web.Application]],
 ) -> None:
     sim, client = sim_client
     await client.post("/druid/indexer/v1/task", json=TASK)
@@ -127,7 +129,7 @@ async def test_timed_events_restart_the_overlord_and_take_its_leadership_away_fo
 
 
 async def test_a_standby_event_redirects_for_its_duration_then_leads_again(
-    sim_client: tuple[Simulator, TestClient],
+    sim_client: tuple[Simulator, TestClient[web.Request, web.Application]],
 ) -> None:
     sim, client = sim_client
     other = "http://overlord-2.example.com:8090"
@@ -143,7 +145,7 @@ async def test_a_standby_event_redirects_for_its_duration_then_leads_again(
 
 
 async def test_the_control_surface_sets_faults_restarts_switches_roles_and_resets(
-    sim_client: tuple[Simulator, TestClient],
+    sim_client: tuple[Simulator, TestClient[web.Request, web.Application]],
 ) -> None:
     sim, client = sim_client
     await client.post("/druid/indexer/v1/task", json=TASK)

@@ -12,7 +12,9 @@ from overlord.simulator import Faults, SimConfig, Simulator
 from tests.contract.support import until
 
 
-def spec(task_id: str, interval: str | None = "2024-01-01/2024-01-02", **tuning: Any) -> dict:
+def spec(
+    task_id: str, interval: str | None = "2024-01-01/2024-01-02", **tuning: Any
+) -> dict[str, Any]:
     granularity = {"intervals": [interval]} if interval else {}
     return {
         "type": "index_parallel",
@@ -125,7 +127,7 @@ async def test_parents_holding_every_slot_starve_their_sub_tasks_as_in_druid() -
     assert c.runner_counts["RUNNING"] == 2
     assert c.runner_counts["PENDING"] == 4
     c.shutdown("p0")  # its sub-tasks are stopped with it; p1's can now run
-    await until(lambda: c.runner_counts["RUNNING"] == 2 and c.tasks["p1"].children)
+    await until(lambda: c.runner_counts["RUNNING"] == 2 and bool(c.tasks["p1"].children))
     stopped = [c.tasks[i] for i in c.tasks["p0"].children]
     assert {t.error_msg for t in stopped} == {"Shutdown request from user"}
     c.cancel_timers()
