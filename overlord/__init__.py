@@ -9,6 +9,7 @@ from overlord.auth import BasicAuth, BearerAuth
 from overlord.client import HttpOverlord
 from overlord.errors import (
     OverlordAuthError,
+    OverlordCertificateError,
     OverlordError,
     OverlordProtocolError,
     OverlordRejectedError,
@@ -29,6 +30,7 @@ __all__ = [
     "Faults",
     "HttpOverlord",
     "OverlordAuthError",
+    "OverlordCertificateError",
     "OverlordError",
     "OverlordProtocolError",
     "OverlordRejectedError",

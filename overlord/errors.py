@@ -10,6 +10,7 @@ timeout after the body was sent), which is what decides whether a `POST /task` m
     ├── OverlordUnavailableError   transport errors, 5xx, 503 no leader, 429 (retryable)
     │   └── OverlordTimeoutError   no answer within the request timeout
     ├── OverlordProtocolError      a reply we cannot decode (garbled JSON, HTML, wrong types)
+    ├── OverlordCertificateError   the server's TLS certificate is not trusted (not retryable)
     └── OverlordRejectedError      4xx: the request itself is wrong (not retryable)
         ├── OverlordAuthError      401 / 403
         ├── TaskNotFoundError      404 "Cannot find any task with id"
@@ -74,6 +75,13 @@ class OverlordProtocolError(OverlordError):
     """
 
     retryable: ClassVar[bool] = True
+
+
+class OverlordCertificateError(OverlordError):
+    """TLS verification of the Overlord's certificate failed: a trust or configuration
+    problem (wrong CA bundle, wrong host name), which retrying cannot fix."""
+
+    retryable: ClassVar[bool] = False
 
 
 class OverlordRejectedError(OverlordError):

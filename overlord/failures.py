@@ -17,6 +17,7 @@ import msgspec
 
 from overlord.errors import (
     OverlordAuthError,
+    OverlordCertificateError,
     OverlordError,
     OverlordProtocolError,
     OverlordRejectedError,
@@ -186,6 +187,12 @@ def from_transport(
             f"{timeout_s:g}s",
             endpoint=endpoint,
             maybe_applied=True,
+        )
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError | aiohttp.ClientSSLError):
+        return OverlordCertificateError(
+            f"{endpoint}: {method} {path}: TLS verification of {origin} failed "
+            f"({exc}); pass ca_bundle= with the CA that signed its certificate",
+            endpoint=endpoint,
         )
     if isinstance(exc, aiohttp.ClientConnectorError):
         # Never reached the server: even a POST /task may be sent again.

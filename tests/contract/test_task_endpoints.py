@@ -8,8 +8,9 @@ import re
 import pytest
 
 from overlord.errors import OverlordRejectedError, TaskNotFoundError
+from overlord.simulator import SimConfig
 
-from .conftest import CONTRACT_DATASOURCE, Target, noop, unique_id
+from .conftest import CONTRACT_DATASOURCE, MakeTarget, Target, fast_cluster, noop, unique_id
 from .support import eventually
 
 GENERATED_ID = re.compile(
@@ -216,3 +217,50 @@ async def test_every_task_path_answers_an_unknown_id_with_task_not_found(
     assert caught.value.status == 404
     assert caught.value.druid_message == f"Cannot find any task with id: [{missing}]"
     assert not caught.value.retryable
+
+
+async def test_completed_tasks_leave_the_default_list_after_the_recently_finished_window(
+    make_target: MakeTarget,
+) -> None:
+    # Druid's window is 24 h (druid.indexer.storage.recentlyFinishedThreshold); shrunk here.
+    target = await make_target(SimConfig(cluster=fast_cluster(recently_finished_s=0.2)))
+    client = target.client()
+    task_id = await client.submit(noop("aged_out", run_ms=5))
+    await finished(target, task_id)
+    assert [r.id for r in await client.tasks()] == [task_id]
+    await eventually(client.tasks, lambda rows: rows == [])
+    older = await client.tasks(created_within="2000-01-01_2000-01-02")
+    assert [r.id for r in older] == [task_id], "an explicit window still finds it"
+    assert (await client.status(task_id)).status_code == "SUCCESS", "status always finds it"
+
+
+async def test_the_legacy_list_endpoints_honour_only_their_own_parameters(
+    make_target: MakeTarget,
+) -> None:
+    target = await make_target(SimConfig(cluster=fast_cluster(workers=1, capacity_per_worker=1)))
+    client = target.client()
+    done = [await client.submit(noop(f"old{n}", run_ms=5)) for n in range(3)]
+    for task_id in done:
+        await finished(target, task_id)
+    running = await client.submit(noop("runs", run_ms=60_000))
+    pending = await client.submit(noop("queued", run_ms=60_000))
+    await eventually(lambda: client.status(pending), lambda s: s.runner_status_code == "PENDING")
+
+    async def ids(path: str) -> list[str]:
+        return [row["id"] for row in (await target.raw("GET", f"/druid/indexer/v1/{path}")).json()]
+
+    assert await ids("runningTasks") == [running]
+    assert await ids("runningTasks?type=index") == []
+    assert await ids("pendingTasks?datasource=elsewhere") == [pending], "filters are ignored"
+    assert await ids("waitingTasks") == []
+    assert await ids("completeTasks?n=2") == list(reversed(done))[:2]
+    assert await ids("completeTasks?max=1") == list(reversed(done)), "`max` is not read here"
+
+
+async def test_answers_are_compact_json_with_nulls_written_out(target: Target) -> None:
+    task_id = await target.client().submit(noop(unique_id("compact"), run_ms=60_000))
+    raw = await target.raw("GET", f"/druid/indexer/v1/task/{task_id}/status")
+    assert b'"errorMsg":null' in raw.body
+    assert b": " not in raw.body
+    assert b"\n" not in raw.body
+    await target.client().shutdown(task_id)
