@@ -6,9 +6,11 @@ intervals of different groups never overlap, so per datasource they form a list 
 intervals sorted by start, and finding a conflict means looking at the few entries around a
 bisection point rather than scanning every holder.
 
-Waiting tasks are queued by their exact interval set. When a lock is released, only the queues
-whose intervals overlap the released ones are looked at, and of each queue only its head: tasks
-with identical intervals cannot overtake each other, so if the head cannot lock, none can.
+Waiting tasks are queued by their exact interval set. When a lock is released, each queue of
+that datasource is checked once for overlap with the released intervals (a cost per distinct
+waiting interval set, not per waiting task), and of an overlapping queue only its head tries to
+lock: tasks with identical intervals cannot overtake each other, so if the head cannot lock,
+none behind it can.
 """
 
 from __future__ import annotations

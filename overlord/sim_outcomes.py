@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Any
 from overlord.sim_catalog import (
     FAILURE_KINDS,
     PHASE_FAILURE,
-    SHUTDOWN_MESSAGE,
     FailureKind,
     ReportMode,
     completion_report,
@@ -157,5 +156,3 @@ class TaskOutcomes:
         for span in task.intervals:
             served[span[2]] = span
 
-
-__all__ = ["SHUTDOWN_MESSAGE", "TaskOutcomes"]

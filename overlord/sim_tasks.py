@@ -30,7 +30,8 @@ class ClusterConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """Shape and behaviour of the simulated cluster (also the `[cluster]` of a scenario).
 
     Mutable on purpose: tests and `POST /sim/faults` change rates and durations at run time,
-    and every new task reads the values current at its submission.
+    and every new task reads the values current at its submission. `workers` and
+    `capacity_per_worker` are read when the cluster is created or reset.
     """
 
     seed: int = 0

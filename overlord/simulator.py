@@ -12,6 +12,19 @@ the cluster itself (tasks, locks, slots) in `sim_cluster`.
 
 Two nodes can share one cluster, as two Overlords share one metadata store: pass `peer=`
 (or assign `.cluster`), and make one of them a standby with `leader_url`.
+
+Known simplifications (where the simulator is knowingly less than Druid):
+* Locks are exclusive time-chunk locks on explicit intervals only; no priorities/revocation,
+  no shared/append/replace types. Tasks without explicit intervals take no upfront lock.
+* The stored spec (`GET /task/{id}`) is the posted JSON plus the Overlord's id, groupId,
+  resource and context defaults; Druid re-serialises the task with every default filled in
+  and drops unknown keys.
+* Sub-tasks (opt-in `sub_tasks`) are `single_phase_sub_task` only, are not retried
+  (`maxRetry`), and serve no reports of their own; streaming tasks do not pass through a
+  PUBLISHING phase.
+* Some answers REFERENCE marks UNCONFIRMED are guesses here: `/leader` with no leader known
+  is 204; an unconvertible `max`/`offset` query parameter is 404 (JAX-RS); 415 bodies are
+  empty; the Jetty HTML pages are approximations; the 403 message is "Unauthorized".
 """
 
 from __future__ import annotations
