@@ -49,6 +49,7 @@ async def main(db: str, overlord: str, jobs: int, reconcile_s: float | None) -> 
     )
     async with Orchestrator.open(db, overlord, config=config) as orch:
         _crash_after_intents(orch, int(os.environ.get("CRASH_AFTER_INTENTS", "0")))
+        print("READY", flush=True)
         for job in compiled:
             await orch.submit(job)
             print(f"ACK {job.job_id}", flush=True)
