@@ -155,4 +155,3 @@ class TaskOutcomes:
         served = cluster.served[task.datasource]
         for span in task.intervals:
             served[span[2]] = span
-
