@@ -23,6 +23,8 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
+import signal
 import sys
 import threading
 import time
@@ -39,6 +41,14 @@ from bench.workload import Workload
 
 SAMPLE_S = 0.1
 log = logging.getLogger("bench.baseline")
+
+
+class StopRequestedError(Exception):
+    """SIGTERM from the driver: its time budget ran out; report what was measured so far."""
+
+
+def _stop_requested(_signum: int, _frame: object) -> None:
+    raise StopRequestedError
 
 
 class HookFailedError(Exception):
@@ -165,34 +175,50 @@ def run(workload: Workload, overlord: str, *, concurrency: int) -> dict[str, Any
     window.start()
     watcher.start()
     started = 0
-    for i in range(len(jobs)):
-        slots.acquire()
-        with tally.lock:
-            window.live += 1
-        try:
-            threading.Thread(target=worker, args=(i,), name=f"job-{i}", daemon=True).start()
-        except RuntimeError as exc:  # "can't start new thread": this is where it falls over
-            thread_error = f"thread {i + 1} of {len(jobs)} could not start: {exc}"
+    stopped = False
+    submit_done = 0.0
+    try:
+        for i in range(len(jobs)):
+            slots.acquire()
             with tally.lock:
-                window.live -= 1
-                expected = started
-                if done == expected:
-                    finished.set()
-            break
-        started += 1
-    submit_done = time.time()
-    finished.wait()
+                window.live += 1
+            try:
+                threading.Thread(target=worker, args=(i,), name=f"job-{i}", daemon=True).start()
+            except RuntimeError as exc:  # "can't start new thread": where it falls over
+                thread_error = f"thread {i + 1} of {len(jobs)} could not start: {exc}"
+                with tally.lock:
+                    window.live -= 1
+                    expected = started
+                    if done == expected:
+                        finished.set()
+                break
+            started += 1
+        submit_done = time.time()
+        finished.wait()
+    except StopRequestedError:
+        stopped = True
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # measuring is over; let the report out
     window.stop()
+    finished.set()
     watcher.join(timeout=1)
+    with tally.lock:
+        ended = done
+        records = list(tally.records)
+        outcomes = dict(tally.outcomes)
+    # Stopped early, per-job figures are per job started: the only lifecycles that ran.
+    measured = started if stopped else len(jobs)
     return {
-        **window.figures(len(jobs)),
-        "submit_s": round(submit_done - window.started, 3),
+        **window.figures(max(1, measured)),
+        "jobs_measured": measured,
+        "partial": stopped,
+        "jobs_ended": ended,
+        "submit_s": round(submit_done - window.started, 3) if submit_done else None,
         "threads_started": started,
         "fell_over": thread_error,
         "client_errors": dict(tally.errors),
-        "outcomes": dict(Counter(tally.outcomes.values())),
-        "phases": tally.outcomes,
-        "records": tally.records,
+        "outcomes": dict(Counter(outcomes.values())),
+        "phases": outcomes,
+        "records": records,
         "window_start": window.started,
         "window_end": window.ended,
         "rss_samples": window.samples,
@@ -208,9 +234,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     workload = Workload.load(args.workload)
+    signal.signal(signal.SIGTERM, _stop_requested)
     result = run(workload, args.overlord, concurrency=args.concurrency or workload.jobs)
     with open(args.out, "wb") as f:
         f.write(msgspec.json.encode(result))
+    if result["partial"]:
+        # Hundreds of daemon threads may still be mid-request; don't wait for them.
+        sys.stdout.flush()
+        os._exit(0)
     return 0
 
 

@@ -90,16 +90,19 @@ def _python() -> list[str]:
 
 
 def start_simulator(workload_file: Path, log: Path) -> tuple[subprocess.Popen[str], str]:
-    proc = subprocess.Popen(
-        [*_python(), "-m", "bench.sim_server", "--workload", str(workload_file)],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=log.open("w"),
-        text=True,
-    )
-    assert proc.stdout is not None
+    """Start `bench.sim_server`; return the process and its URL once it listens."""
+    with log.open("w") as err:  # the child keeps its own copy of the descriptor
+        proc = subprocess.Popen(
+            [*_python(), "-m", "bench.sim_server", "--workload", str(workload_file)],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=err,
+            text=True,
+        )
+    stdout = proc.stdout
+    assert stdout is not None
     line: list[str] = []
-    reader = threading.Thread(target=lambda: line.append(proc.stdout.readline()), daemon=True)  # type: ignore[union-attr]
+    reader = threading.Thread(target=lambda: line.append(stdout.readline()), daemon=True)
     reader.start()
     reader.join(timeout=60)
     if not line or not line[0].startswith("listening "):
@@ -219,16 +222,25 @@ def run_side(
         sim_cpu0, busy0, child0 = process_cpu_s(sim.pid), machine_busy_s(), children_cpu_s()
         with (run_dir / f"{side}.log").open("w") as err:
             proc = subprocess.Popen(cmd, cwd=ROOT, stdout=err, stderr=subprocess.STDOUT)
+            over_time: str | None = None
             try:
                 code = proc.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-                why = f"did not finish within {timeout:.0f} s (killed)"
+                # Out of time: SIGTERM makes the side report what it measured so far.
+                over_time = f"did not finish within {timeout:g} s"
+                proc.send_signal(signal.SIGTERM)
+                try:
+                    code = proc.wait(timeout=120)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+                    code = -9
                 errors = sim_log_errors(run_dir / f"sim-{side}.log")
                 if errors:
-                    why += f"; INVALID RUN: the simulator logged {errors} traceback(s)"
-                return {"side": side, "jobs": workload.jobs, "fell_over": why}
+                    over_time += f"; INVALID RUN: the simulator logged {errors} traceback(s)"
+                if code != 0 or not (run_dir / f"{side}.json").exists():
+                    why = f"{over_time} and was killed"
+                    return {"side": side, "jobs": workload.jobs, "fell_over": why}
         elapsed = time.time() - started
         sim_cpu = process_cpu_s(sim.pid) - sim_cpu0
         side_cpu = children_cpu_s() - child0
@@ -248,6 +260,12 @@ def run_side(
     else:
         records = [(tid, at) for tid, at, _status in raw["records"]]
     result = figures(side, raw, stats, tasks, records, workload)
+    if over_time:
+        result["fell_over"] = (
+            f"{over_time}: stopped after {raw.get('jobs_ended')} of {workload.jobs} jobs had "
+            f"ended ({raw.get('jobs_measured')} handed over); its per-job figures are per job "
+            "handed over, and it is left out of the ratios"
+        )
     result["sim_cpu_s"] = round(sim_cpu, 2)
     result["sim_cpu_ms_per_job"] = round(sim_cpu * 1000 / workload.jobs, 3)
     result["process_cpu_s"] = round(side_cpu, 2)  # start-up and shutdown included
@@ -310,7 +328,7 @@ def figures(
     records: list[tuple[str, float]],
     workload: Workload,
 ) -> dict[str, Any]:
-    n = workload.jobs
+    n = raw.get("jobs_measured") or workload.jobs
     delays = []
     unmatched = 0
     for task_id, recorded in records:
@@ -351,6 +369,8 @@ def figures(
         "expected_outcomes": dict(expected),
         "ok": outcomes == dict(expected),
         "fell_over": raw.get("fell_over"),
+        "partial": bool(raw.get("partial")),
+        "jobs_ended": raw.get("jobs_ended"),
     }
     for key in (
         "poller",
@@ -387,6 +407,8 @@ def summarise(runs: list[dict[str, dict[str, Any]]]) -> dict[str, Any]:
     for key in KEYS:
         per_run = []
         for r in runs:
+            if any(side.get("partial") for side in r.values()):
+                continue  # a side stopped early measured something else
             b = r.get("baseline", {}).get(key)
             o = r.get("orchestrator", {}).get(key)
             if isinstance(b, int | float) and isinstance(o, int | float) and o > 0:

@@ -15,6 +15,7 @@ import asyncio
 import cProfile
 import dataclasses
 import gc
+import signal
 import sys
 import sysconfig
 import time
@@ -76,6 +77,7 @@ async def run(
     submitted = 0
     target = min(len(jobs), concurrency)
     submit_done = 0.0
+    stopped = False
     all_live = asyncio.Event()
     async with Orchestrator.open(db, overlord, config=config) as orch:
         gc.collect()
@@ -114,25 +116,44 @@ async def run(
             profiling = asyncio.create_task(
                 memory_snapshot(memory_report, tracemalloc.take_snapshot())
             )
-        window.start()
-        sampling = asyncio.create_task(sampler())
-        try:
+
+        async def every_job() -> None:
             async with asyncio.TaskGroup() as tg:
                 for i in range(len(jobs)):
                     tg.create_task(one(i))
+
+        # SIGTERM from the driver means its time budget ran out: report what was measured.
+        stop = asyncio.Event()
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+        window.start()
+        sampling = asyncio.create_task(sampler())
+        running = asyncio.create_task(every_job())
+        stopping = asyncio.create_task(stop.wait())
+        try:
+            await asyncio.wait({running, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            stopped = not running.done()
+            if stopped:
+                running.cancel()
+            await asyncio.gather(running, return_exceptions=stopped)
         finally:
+            stopping.cancel()
             sampling.cancel()
-            if profiling is not None:
+            if profiling is not None and not stopped:
                 await profiling
         window.stop()
         poller = orch.poller_actor.stats if orch.poller_actor is not None else None
         writer = orch.log.stats
         event_types = dict(orch.counters)
-    figures = window.figures(len(jobs))
+    # Stopped early, per-job figures are per job handed over: the only lifecycles that ran.
+    measured = submitted if stopped else len(jobs)
+    figures = window.figures(max(1, measured))
     wall = window.ended - window.started
     return {
         **figures,
-        "submit_s": round(submit_done - window.started, 3),
+        "jobs_measured": measured,
+        "partial": stopped,
+        "jobs_ended": len(outcomes),
+        "submit_s": round(submit_done - window.started, 3) if submit_done else None,
         "events_appended": writer.events,
         "events_per_s": round(writer.events / wall, 1) if wall > 0 else None,
         "commit_batches": writer.batches,
