@@ -730,7 +730,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     profile = out_dir / f"r0-orchestrator/{PYSPY_FILE}"
     if args.profile == "py-spy" and profile.exists():
         text += (
-            "\nWhere the orchestrator's CPU went (py-spy, repeat 1; "
+            "\nWhere the orchestrator's active time went (py-spy, repeat 1; "
             "`python -m bench.profile_summary <profile>`):\n\n"
             + profile_summary.summarise(profile_summary.parse(profile.read_text()))
         )

@@ -2,8 +2,9 @@
 
     python -m bench.profile_summary PROFILE.txt [--top 15]
 
-py-spy samples only threads that are running (not idle ones, without `--idle`), so shares are
-of CPU time. Three views:
+py-spy samples only threads that are active (without `--idle`): running, or inside a system call
+it does not count as idle, such as the `fsync` of a SQLite commit, so shares are of active
+time, mostly but not only CPU. Three views:
 
 * by owner: the innermost frame from this repository (actors/, eventlog/, overlord/,
   specs/, bench/) that each sample ran under, by module; samples with none of ours fall to
@@ -49,6 +50,7 @@ def parse(text: str) -> list[tuple[list[tuple[str, str]], int]]:
 
 # Harness frames that only wrap the event loop: CPU "under" them is the loop's own.
 _SCAFFOLDING = {"main", "<module>"}
+_STARTUP = {"_find_and_load", "Workload.compiled"}
 
 
 def own_module(path: str) -> str | None:
@@ -94,12 +96,18 @@ def summarise(stacks: list[tuple[list[tuple[str, str]], int]], top: int = 15) ->
             leaf[f"{where}:{func}"] += n
 
     def table(title: str, counts: Counter[str]) -> list[str]:
-        rows = [f"| {title} | share of CPU samples |", "|---|---:|"]
+        rows = [f"| {title} | share of active samples |", "|---|---:|"]
         rows += [f"| `{k}` | {v / total:.1%} |" for k, v in counts.most_common(top)]
         return rows
 
+    startup = sum(
+        n
+        for frames, n in stacks
+        if any(f in _STARTUP or (f == "compiled" and p.endswith("workload.py")) for f, p in frames)
+    )
     out = [
-        f"{total:,} samples.",
+        f"{total:,} samples, {startup / total:.1%} of them in start-up (imports, compiling the "
+        "specs), before the measured window.",
         "",
         *table("innermost own module (or library)", owner),
         "",
