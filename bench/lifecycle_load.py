@@ -170,6 +170,7 @@ def side_command(
             str(args.chunk),
             "--phase-refresh-s",
             str(args.phase_refresh_s),
+            *(f"--poller={item}" for item in args.poller),
         ]
         if args.profile == "cprofile":
             cmd += ["--cprofile", str(run_dir / "orchestrator.pstats")]
@@ -585,6 +586,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--chunk", type=int, default=500, help="orchestrator PollerConfig.chunk")
     p.add_argument("--phase-refresh-s", type=float, default=5.0)
     p.add_argument(
+        "--poller",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="another orchestrator PollerConfig setting, e.g. min_round_gap_s=0.5 (repeatable)",
+    )
+    p.add_argument(
         "--profile",
         choices=("cprofile", "py-spy", "memory"),
         help="profile the orchestrator (memory: tracemalloc, which slows it down a lot)",
@@ -675,7 +683,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     out_dir.mkdir(parents=True, exist_ok=True)
     workload_file = out_dir / "workload.json"
     workload.save(workload_file)
-    config = bench_config(workload, chunk=args.chunk, phase_refresh_s=args.phase_refresh_s)
+    config = bench_config(
+        workload, chunk=args.chunk, phase_refresh_s=args.phase_refresh_s, poller=args.poller
+    )
     poller = config.poller
     meta = {
         "command": os.environ.get(COMMAND_ENV)

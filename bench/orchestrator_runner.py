@@ -39,20 +39,31 @@ from bench.workload import Workload
 SAMPLE_S = 0.1
 
 
-def bench_config(workload: Workload, *, chunk: int, phase_refresh_s: float) -> OrchestratorConfig:
+def bench_config(
+    workload: Workload,
+    *,
+    chunk: int,
+    phase_refresh_s: float,
+    poller: Sequence[str] = (),
+) -> OrchestratorConfig:
     """The orchestrator's settings for the benchmark; `lifecycle_load` prints them.
 
     Fairness: every live task is polled about once per `workload.poll_s` (first poll after
     one interval, ceiling one interval, +/-20% jitter), the baseline's cadence, so both sides
     learn of a finished task equally late at worst and the comparison is between the ways of
     polling, not between two poll intervals.
+
+    `poller` holds further `PollerConfig` settings as "name=value" strings, for the fields
+    this module does not know (the actors room adds them as the poller evolves).
     """
+    extra = {k: float(v) for k, _, v in (item.partition("=") for item in poller)}
     return OrchestratorConfig(
         poller=PollerConfig(
             first_delay_s=workload.poll_s,
             ceiling_s=workload.poll_s,
             chunk=chunk,
             phase_refresh_s=phase_refresh_s,
+            **extra,
         ),
         job=JobPolicy(
             retry=RetryPolicy(base_s=workload.retry_delay_s, cap_s=workload.retry_delay_s * 4),
@@ -222,6 +233,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=0, help="live jobs at most; 0: all")
     parser.add_argument("--chunk", type=int, default=500, help="PollerConfig.chunk")
     parser.add_argument("--phase-refresh-s", type=float, default=5.0)
+    parser.add_argument("--poller", action="append", default=[], metavar="NAME=VALUE")
     parser.add_argument("--cprofile", help="write a cProfile of the run here (pstats file)")
     parser.add_argument(
         "--memory-report",
@@ -231,7 +243,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logs.configure("warning")
     workload = Workload.load(args.workload)
-    config = bench_config(workload, chunk=args.chunk, phase_refresh_s=args.phase_refresh_s)
+    config = bench_config(
+        workload, chunk=args.chunk, phase_refresh_s=args.phase_refresh_s, poller=args.poller
+    )
     coro = run(
         workload,
         args.overlord,
