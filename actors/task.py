@@ -47,6 +47,7 @@ from actors.task_fsm import (
     next_effect,
 )
 from eventlog.events import Event
+from eventlog.replay import StreamFolder
 from eventlog.store import EventLog
 from overlord.errors import (
     OverlordError,
@@ -116,19 +117,19 @@ class GetState(msgspec.Struct, frozen=True):
     """Ask: the actor's current JobState."""
 
 
+# How job streams fold: from a current snapshot plus its tail. A stale or unreadable snapshot
+# is ignored, the stream refolded from its first event, and the snapshot rewritten.
+JOB_FOLDER: StreamFolder[JobState] = StreamFolder(
+    initial=JobState,
+    evolve=evolve,
+    state_type=JobState,
+    schema_version=STATE_SCHEMA_VERSION,
+)
+
+
 async def load_state(event_log: EventLog, job_id: str) -> JobState:
     """Fold a job's stream, starting from its snapshot when there is a current one."""
-    sid = stream_id(job_id)
-    state = JobState()
-    snap = await event_log.load_snapshot(sid, STATE_SCHEMA_VERSION)
-    if snap is not None:
-        try:
-            state = msgspec.msgpack.decode(snap[1], type=JobState)
-        except (msgspec.DecodeError, msgspec.ValidationError):
-            state = JobState()  # unreadable snapshot: rebuild from events
-    for recorded in await event_log.read_stream(sid, after_version=state.version):
-        state = evolve(state, recorded.event)
-    return state
+    return (await JOB_FOLDER.load(event_log, stream_id(job_id))).state
 
 
 class TaskActor(Actor[Command | _Drive | GetState]):
