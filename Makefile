@@ -17,8 +17,9 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy actors eventlog specs overlord
 
+# Two workers: much of the suite waits on subprocesses, timers and sockets rather than CPU.
 test: lint
-	HYPOTHESIS_PROFILE=ci $(BIN)/pytest -q
+	HYPOTHESIS_PROFILE=ci $(BIN)/pytest -q -n 2
 
 demo: $(STAMP)
 	$(BIN)/druid-orch demo
