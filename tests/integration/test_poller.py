@@ -180,8 +180,12 @@ async def test_a_task_missing_from_the_bulk_answer_is_confirmed_before_it_is_los
 async def test_cadence_backs_off_while_nothing_changes_and_resets_on_a_change(
     client: tuple[HttpOverlord, Simulator],
 ) -> None:
-    overlord, _sim = client
+    overlord, sim = client
     await overlord.submit(task("steady", 1))
+    for _ in range(500):  # let it reach a worker first: a runner change would reset cadence
+        if sim.cluster.tasks["steady"].runner == "RUNNING":
+            break
+        await asyncio.sleep(0.01)
     clock = FakeClock()
     async with asyncio.TaskGroup() as tg:
         poller, poller_ref, _collector, collector_ref = await start(

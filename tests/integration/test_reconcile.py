@@ -20,7 +20,7 @@ from eventlog.events import JobAccepted, ReconcileDecided, SubmitIntended, Submi
 from eventlog.store import EventLog
 from overlord.client import HttpOverlord
 from overlord.sim_cluster import ClusterConfig
-from overlord.simulator import SimConfig, Simulator
+from overlord.simulator import Faults, SimConfig, Simulator
 from specs.compiler import CompiledJob, builtin_template, compile_job, task_id_for
 from specs.intervals import Interval
 
@@ -79,22 +79,22 @@ async def test_tasks_that_finished_while_we_were_down_are_recorded_at_boot_in_bu
 ) -> None:
     batch = jobs(40, month=1)
     db = tmp_path / "log.db"
+    # Tasks wait for their locks until we have closed, then run and finish unwatched.
+    sim.set_faults(Faults(stuck_waiting_datasources=["wikipedia"]))
     async with Orchestrator.open(db, url, config=config()) as orch:
         for job in batch:
             await orch.submit(job)
-        for _ in range(200):
-            if all(
-                j.job_id in orch.states
-                and orch.states[j.job_id].phase in ("submitted", "waiting", "pending", "running")
-                for j in batch
-            ):
+        for _ in range(400):
+            if all(orch.states[j.job_id].phase == "waiting" for j in batch):
                 break
             await asyncio.sleep(0.02)
-    # Closed with the Druid tasks still running; they finish while nobody watches.
-    for _ in range(200):
+        assert all(orch.states[j.job_id].phase == "waiting" for j in batch)
+    sim.set_faults(Faults(stuck_waiting_datasources=[]))
+    for _ in range(400):
         if sim.stats()["live_tasks"] == 0:
             break
         await asyncio.sleep(0.05)
+    assert sim.stats()["live_tasks"] == 0
     before = dict(sim.stats()["requests"])
     async with Orchestrator.open(
         db, url, config=config(poller=PollerConfig(first_delay_s=60))
