@@ -72,6 +72,15 @@ async def client(slow_sim: Simulator) -> AsyncIterator[tuple[HttpOverlord, Simul
         await server.close()
 
 
+async def until_running(sim: Simulator, task_id: str) -> None:
+    """Let a task reach a worker first: its runner state moving on would be a real change."""
+    for _ in range(500):
+        if sim.cluster.tasks[task_id].runner == "RUNNING":
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"{task_id} never started")
+
+
 class FakeClock:
     def __init__(self) -> None:
         self.now = 1_000.0
@@ -129,6 +138,7 @@ async def test_requests_per_round_grow_by_chunks_not_by_tasks(
 async def test_watchers_hear_only_about_changes(client: tuple[HttpOverlord, Simulator]) -> None:
     overlord, sim = client
     await overlord.submit(task("only", 1))
+    await until_running(sim, "only")
     clock = FakeClock()
     async with asyncio.TaskGroup() as tg:
         poller, poller_ref, collector, collector_ref = await start(
@@ -182,10 +192,7 @@ async def test_cadence_backs_off_while_nothing_changes_and_resets_on_a_change(
 ) -> None:
     overlord, sim = client
     await overlord.submit(task("steady", 1))
-    for _ in range(500):  # let it reach a worker first: a runner change would reset cadence
-        if sim.cluster.tasks["steady"].runner == "RUNNING":
-            break
-        await asyncio.sleep(0.01)
+    await until_running(sim, "steady")
     clock = FakeClock()
     async with asyncio.TaskGroup() as tg:
         poller, poller_ref, _collector, collector_ref = await start(

@@ -42,7 +42,9 @@ async def test_tasks_move_from_waiting_to_pending_to_running_as_slots_free_up() 
     for n, task_id in enumerate(ids):
         c.add(task_id, spec(task_id, f"2024-01-0{n + 1}/2024-01-0{n + 2}"), "wiki")
     assert runners(c, *ids) == ["WAITING"] * 4
-    await until(lambda: c.runner_counts["RUNNING"] == 2)
+    # Each task's lock delay runs from its own creation, so under load they need not all
+    # have left WAITING when the first two start: wait for both counts.
+    await until(lambda: c.runner_counts["RUNNING"] == 2 and c.runner_counts["PENDING"] == 2)
     assert runners(c, *ids) == ["RUNNING", "RUNNING", "PENDING", "PENDING"]
     assert c.tasks["t2"].queue_inserted is not None
     c.shutdown("t1")
