@@ -203,7 +203,7 @@ def write_memory_report(
     grown = sum(s.size_diff for s in stats)
     charged: dict[tuple[str, str], list[int]] = {}
     for stat in stats:
-        frames = list(stat.traceback)  # most recent call first
+        frames = list(reversed(stat.traceback))  # tracemalloc keeps the oldest first
         site = f"{_short(frames[0].filename)}:{frames[0].lineno}"
         ours = next((f for f in frames if f.filename.startswith(_ROOT)), None)
         owner = f"{_short(ours.filename)}:{ours.lineno}" if ours is not None else "-"
