@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TextIO
 
+from actors.job_state import PHASES
 from actors.orchestrator import JobView, Orchestrator, OrchestratorConfig
 from actors.policy import RetryPolicy
 from actors.poller import PollerConfig
@@ -29,20 +30,6 @@ from specs.intervals import Interval
 
 DEMO_START = datetime(2024, 1, 1, tzinfo=UTC)
 CORRUPT_DAY = 6  # 0-based index of the day whose input the simulator treats as unparseable
-PHASE_ORDER = (
-    "accepted",
-    "submitting",
-    "submitted",
-    "waiting",
-    "pending",
-    "running",
-    "failed",
-    "retry_wait",
-    "cancelling",
-    "succeeded",
-    "dead",
-    "cancelled",
-)
 
 
 def demo_jobs(count: int) -> list[CompiledJob]:
@@ -140,7 +127,7 @@ async def _track(
     while True:
         views = [await orch.get(j.job_id) for j in jobs]
         counts = Counter(v.phase for v in views if v is not None)
-        line = " · ".join(f"{p} {counts[p]}" for p in PHASE_ORDER if counts[p])
+        line = " · ".join(f"{p} {counts[p]}" for p in PHASES if counts[p])
         out.write(f"[{time.monotonic() - started:5.1f}s] {line}\n")
         out.flush()
         if all(v is not None and v.terminal for v in views) or time.monotonic() > deadline:

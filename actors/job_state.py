@@ -6,7 +6,7 @@ snapshots store (msgpack), so `STATE_SCHEMA_VERSION` must change whenever its sh
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import msgspec
 
@@ -27,6 +27,8 @@ Phase = Literal[
     "cancelled",
     "dead",
 ]
+# Every phase a job can be seen in (all but "new"), in lifecycle order: for tables and metrics.
+PHASES: tuple[str, ...] = tuple(p for p in get_args(Phase) if p != "new")
 TERMINAL: frozenset[str] = frozenset({"succeeded", "cancelled", "dead"})
 DRUID_LIVE: frozenset[str] = frozenset({"submitted", "waiting", "pending", "running"})
 RUNNER_PHASES = {"WAITING": "waiting", "PENDING": "pending", "RUNNING": "running"}
@@ -72,7 +74,7 @@ ALLOWED_TRANSITIONS: frozenset[tuple[str, str]] = frozenset(
 STATE_SCHEMA_VERSION = 1  # bump when JobState changes shape: stale snapshots are then ignored
 
 
-class JobState(msgspec.Struct, frozen=True, kw_only=True):
+class JobState(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     job_id: str = ""
     phase: Phase = "new"
     version: int = 0

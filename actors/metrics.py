@@ -26,6 +26,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from actors.job_state import PHASES
 from actors.orchestrator import Orchestrator
 from actors.ports import Overlord
 from eventlog.events import FailureClassified, JobAccepted, RetryScheduled, Submitted
@@ -38,20 +39,6 @@ from overlord.errors import (
 from overlord.models import TaskStatus, TaskStatusPlus, TotalWorkerCapacity, WorkerInfo
 
 T = TypeVar("T")
-PHASES = (
-    "accepted",
-    "submitting",
-    "submitted",
-    "waiting",
-    "pending",
-    "running",
-    "failed",
-    "retry_wait",
-    "cancelling",
-    "succeeded",
-    "cancelled",
-    "dead",
-)
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048)
 
