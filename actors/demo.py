@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TextIO
 
+from actors.alerts import Alert, LogAlertSink
 from actors.job_state import PHASES
 from actors.orchestrator import JobView, Orchestrator, OrchestratorConfig
 from actors.policy import RetryPolicy
@@ -30,6 +31,22 @@ from specs.intervals import Interval
 
 DEMO_START = datetime(2024, 1, 1, tzinfo=UTC)
 CORRUPT_DAY = 6  # 0-based index of the day whose input the simulator treats as unparseable
+
+
+class PrintedAlerts(LogAlertSink):
+    """The demo shows alerts as one readable line each (the log line has every detail)."""
+
+    def __init__(self, out: TextIO) -> None:
+        super().__init__()
+        self.out = out
+
+    def raise_alert(self, alert: Alert) -> None:
+        self.sent.append(alert)
+        day = alert.interval.split("T", 1)[0]
+        self.out.write(
+            f"ALERT {day} {alert.task_id}: {alert.classification} failure, rule "
+            f"{alert.rule}: not retried, a person should look\n"
+        )
 
 
 def demo_jobs(count: int) -> list[CompiledJob]:
@@ -98,7 +115,8 @@ async def run_demo(
     started = time.monotonic()
     out.write(f"druid-orch demo: {jobs} jobs, simulator at {url}, event log {db}\n")
     try:
-        async with Orchestrator.open(db, url, config=demo_config()) as orch:
+        alerts = PrintedAlerts(out)
+        async with Orchestrator.open(db, url, config=demo_config(), alerts=alerts) as orch:
             for job in compiled:
                 await orch.submit(job)
             views = await _track(orch, compiled, out, started, timeout_s)
@@ -155,5 +173,5 @@ def _summary(views: list[JobView], jobs: list[CompiledJob], out: TextIO) -> bool
             f"{duration}{mark}\n"
         )
         if view.phase == "dead" and view.rule:
-            out.write(f"{'':<24} └ {view.classification} ({view.rule}): {view.last_error}\n")
+            out.write(f"{'':<24} └ {view.classification} ({view.rule}): {view.reason}\n")
     return ok

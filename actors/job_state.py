@@ -71,7 +71,7 @@ ALLOWED_TRANSITIONS: frozenset[tuple[str, str]] = frozenset(
     }
 )
 
-STATE_SCHEMA_VERSION = 1  # bump when JobState changes shape: stale snapshots are then ignored
+STATE_SCHEMA_VERSION = 2  # bump when JobState changes shape: stale snapshots are then ignored
 
 
 class JobState(msgspec.Struct, frozen=True, kw_only=True, gc=False):
@@ -99,6 +99,7 @@ class JobState(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     failure_http_status: int | None = None
     failure_error_code: str | None = None
     classification: Classification | None = None
+    reason: str | None = None  # why the last failure was classified as it was
     rule: str | None = None
     restarts: int = 0
 

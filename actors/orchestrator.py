@@ -76,6 +76,7 @@ class JobView(msgspec.Struct, frozen=True, kw_only=True):
     task_id: str | None
     terminal: bool
     classification: str | None = None
+    reason: str | None = None
     rule: str | None = None
     last_error: str | None = None
     accepted_at: float | None = None
@@ -93,6 +94,7 @@ class JobView(msgspec.Struct, frozen=True, kw_only=True):
             task_id=state.task_id,
             terminal=state.terminal,
             classification=state.classification,
+            reason=state.reason,
             rule=state.rule,
             last_error=state.last_error,
             accepted_at=state.accepted_at,

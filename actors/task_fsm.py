@@ -395,6 +395,7 @@ def _submit_intended(s: JobState, e: SubmitIntended, v: int) -> JobState | None:
         failure_http_status=None,
         failure_error_code=None,
         classification=None,
+        reason=None,
         rule=None,
     )
 
@@ -456,7 +457,7 @@ def _task_failed(s: JobState, e: TaskFailed, v: int) -> JobState | None:
 def _failure_classified(s: JobState, e: FailureClassified, v: int) -> JobState | None:
     if s.phase != "failed" or s.classification is not None:
         return None
-    return replace(s, version=v, classification=e.classification, rule=e.rule)
+    return replace(s, version=v, classification=e.classification, rule=e.rule, reason=e.reason)
 
 
 def _retry_scheduled(s: JobState, e: RetryScheduled, v: int) -> JobState | None:
