@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +13,7 @@ from aiohttp.test_utils import TestServer
 
 from actors.breakers import DatasourcePolicy
 from actors.demo import demo_config
-from actors.orchestrator import Orchestrator, OrchestratorConfig
+from actors.orchestrator import Orchestrator
 from actors.task import Deadlines, JobPolicy, stream_id
 from actors.task_fsm import fold
 from eventlog.events import (
@@ -27,20 +27,7 @@ from eventlog.events import (
 from eventlog.store import EventLog
 from overlord.sim_cluster import ClusterConfig
 from overlord.simulator import Faults, SimConfig, Simulator
-from specs.compiler import CompiledJob, builtin_template, compile_job
-from specs.intervals import Interval
-
-
-def daily_jobs(count: int, start: datetime = datetime(2023, 1, 1, tzinfo=UTC)) -> list[CompiledJob]:
-    template = builtin_template()
-    return [
-        compile_job(
-            template,
-            Interval(start + timedelta(days=n), start + timedelta(days=n + 1)),
-            max_sub_tasks=2,
-        )
-        for n in range(count)
-    ]
+from tests.integration.support import daily_jobs, fast_config
 
 
 async def serve(sim: Simulator) -> AsyncIterator[str]:
@@ -68,16 +55,10 @@ def sim() -> Simulator:
     )
 
 
-@pytest.fixture
-async def url(sim: Simulator) -> AsyncIterator[str]:
-    async for value in serve(sim):
-        yield value
-
-
 async def test_hundreds_of_jobs_run_concurrently_and_each_log_tells_the_whole_story(
     tmp_path: Path, url: str, sim: Simulator
 ) -> None:
-    jobs = daily_jobs(300)
+    jobs = daily_jobs(300, datetime(2023, 1, 1, tzinfo=UTC))
     broken = {job.job_id for job in jobs[::60]}
     for job in jobs:
         if job.job_id in broken:
@@ -85,14 +66,9 @@ async def test_hundreds_of_jobs_run_concurrently_and_each_log_tells_the_whole_st
                 "structural:parse_errors"
             ]
     db = tmp_path / "log.db"
-    base = demo_config()
     # Five structural failures in one datasource would pause it (that breaker has its own
     # test); here every job must run.
-    config = OrchestratorConfig(
-        poller=base.poller,
-        job=base.job,
-        datasource_breaker=DatasourcePolicy(structural_limit=len(broken) + 1),
-    )
+    config = fast_config(datasource_breaker=DatasourcePolicy(structural_limit=len(broken) + 1))
     async with Orchestrator.open(db, url, config=config) as orch:
         for job in jobs:
             await orch.submit(job)
@@ -163,8 +139,7 @@ async def test_a_task_stuck_waiting_for_locks_is_caught_by_its_deadline_and_retr
     sim.set_faults(Faults(stuck_waiting_datasources=["wikipedia"]))
     job = daily_jobs(1, datetime(2023, 9, 1, tzinfo=UTC))[0]
     base = demo_config()
-    config = OrchestratorConfig(
-        poller=base.poller,
+    config = fast_config(
         job=JobPolicy(
             retry=base.job.retry,
             submit_retry=base.job.submit_retry,

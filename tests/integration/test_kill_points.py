@@ -9,12 +9,11 @@ every job to the right end state without a second live Druid task or a blind res
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestServer
 
 from actors.demo import demo_config
 from actors.orchestrator import Orchestrator
@@ -75,16 +74,6 @@ def sim() -> Simulator:
     return Simulator(
         SimConfig(cluster=ClusterConfig(seed=5, min_duration_s=0.3, max_duration_s=0.5))
     )
-
-
-@pytest.fixture
-async def url(sim: Simulator) -> AsyncIterator[str]:
-    server = TestServer(sim.app())
-    await server.start_server()
-    try:
-        yield str(server.make_url("")).rstrip("/")
-    finally:
-        await server.close()
 
 
 def job(day: int = 1) -> Any:

@@ -3,16 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestServer
 
-from actors.demo import demo_config
-from actors.orchestrator import Orchestrator, OrchestratorConfig
+from actors.orchestrator import Orchestrator
 from actors.poller import PollerConfig
 from actors.reconcile import OrphanPolicy
 from actors.task import stream_id
@@ -21,27 +16,8 @@ from eventlog.store import EventLog
 from overlord.client import HttpOverlord
 from overlord.sim_cluster import ClusterConfig
 from overlord.simulator import Faults, SimConfig, Simulator
-from specs.compiler import CompiledJob, builtin_template, compile_job, task_id_for
-from specs.intervals import Interval
-
-
-def jobs(count: int, month: int) -> list[CompiledJob]:
-    start = datetime(2022, month, 1, tzinfo=UTC)
-    return [
-        compile_job(
-            builtin_template(),
-            Interval(start + timedelta(days=d), start + timedelta(days=d + 1)),
-            max_sub_tasks=2,
-        )
-        for d in range(count)
-    ]
-
-
-def config(**overrides: Any) -> OrchestratorConfig:
-    base = demo_config()
-    fields: dict[str, Any] = {"poller": base.poller, "job": base.job}
-    fields.update(overrides)
-    return OrchestratorConfig(**fields)
+from specs.compiler import CompiledJob, task_id_for
+from tests.integration.support import daily_jobs, fast_config, month_start
 
 
 @pytest.fixture
@@ -53,16 +29,6 @@ def sim() -> Simulator:
             )
         )
     )
-
-
-@pytest.fixture
-async def url(sim: Simulator) -> AsyncIterator[str]:
-    server = TestServer(sim.app())
-    await server.start_server()
-    try:
-        yield str(server.make_url("")).rstrip("/")
-    finally:
-        await server.close()
 
 
 async def decisions(db: Path) -> list[ReconcileDecided]:
@@ -77,11 +43,11 @@ async def decisions(db: Path) -> list[ReconcileDecided]:
 async def test_tasks_that_finished_while_we_were_down_are_recorded_at_boot_in_bulk(
     tmp_path: Path, url: str, sim: Simulator
 ) -> None:
-    batch = jobs(40, month=1)
+    batch = daily_jobs(40, month_start(2022, 1))
     db = tmp_path / "log.db"
     # Tasks wait for their locks until we have closed, then run and finish unwatched.
     sim.set_faults(Faults(stuck_waiting_datasources=["wikipedia"]))
-    async with Orchestrator.open(db, url, config=config()) as orch:
+    async with Orchestrator.open(db, url, config=fast_config()) as orch:
         for job in batch:
             await orch.submit(job)
         for _ in range(400):
@@ -97,7 +63,7 @@ async def test_tasks_that_finished_while_we_were_down_are_recorded_at_boot_in_bu
     assert sim.stats()["live_tasks"] == 0
     before = dict(sim.stats()["requests"])
     async with Orchestrator.open(
-        db, url, config=config(poller=PollerConfig(first_delay_s=60))
+        db, url, config=fast_config(poller=PollerConfig(first_delay_s=60))
     ) as orch:
         report = orch.last_reconcile
         views = [await orch.wait(j.job_id, timeout=10) for j in batch]
@@ -116,10 +82,10 @@ async def test_periodic_reconciliation_catches_a_task_the_overlord_lost(
     tmp_path: Path, url: str, sim: Simulator
 ) -> None:
     sim.cluster.config.min_duration_s = sim.cluster.config.max_duration_s = 3.0
-    job = jobs(1, month=2)[0]
+    job = daily_jobs(1, month_start(2022, 2))[0]
     db = tmp_path / "log.db"
     # The poller is made too slow to notice anything, so only reconciliation can.
-    cfg = config(poller=PollerConfig(first_delay_s=60, ceiling_s=60), reconcile_interval_s=0.3)
+    cfg = fast_config(poller=PollerConfig(first_delay_s=60, ceiling_s=60), reconcile_interval_s=0.3)
     async with Orchestrator.open(db, url, config=cfg) as orch:
         await orch.submit(job)
         for _ in range(100):
@@ -148,12 +114,14 @@ async def test_orphans_with_our_prefix_are_handled_by_policy(
     tmp_path: Path, url: str, sim: Simulator, policy: OrphanPolicy
 ) -> None:
     sim.cluster.config.min_duration_s = sim.cluster.config.max_duration_s = 1.0
-    job = jobs(1, month=3)[0]
+    job = daily_jobs(1, month_start(2022, 3))[0]
     orphan = await _plant_orphan(url, job)
     async with HttpOverlord(url) as client:
-        await client.submit({**jobs(1, month=4)[0].spec, "id": "someone_elses_task"})
+        await client.submit(
+            {**daily_jobs(1, month_start(2022, 4))[0].spec, "id": "someone_elses_task"}
+        )
     db = tmp_path / "log.db"
-    async with Orchestrator.open(db, url, config=config(orphans=policy)) as orch:
+    async with Orchestrator.open(db, url, config=fast_config(orphans=policy)) as orch:
         report = orch.last_reconcile
         assert report is not None
         if policy == "adopt":

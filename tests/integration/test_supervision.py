@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +14,7 @@ from aiohttp.test_utils import TestServer
 
 from actors.alerts import Alert, LogAlertSink, WebhookAlertSink
 from actors.breakers import DatasourcePolicy
-from actors.demo import demo_config
-from actors.orchestrator import Orchestrator, OrchestratorConfig
+from actors.orchestrator import Orchestrator
 from actors.policy import BreakerPolicy, RestartPolicy
 from actors.task import stream_id
 from eventlog.events import (
@@ -30,23 +29,7 @@ from eventlog.store import EventLog
 from overlord.client import HttpOverlord, RetryPolicy
 from overlord.sim_cluster import ClusterConfig
 from overlord.simulator import Faults, SimConfig, Simulator
-from specs.compiler import CompiledJob, builtin_template, compile_job
-from specs.intervals import Interval
-
-
-def jobs(count: int, month: int = 5) -> list[CompiledJob]:
-    template = builtin_template()
-    return [
-        compile_job(template, Interval.parse(f"2024-{month:02d}-{day:02d}/P1D"), max_sub_tasks=2)
-        for day in range(1, count + 1)
-    ]
-
-
-def config(**overrides: Any) -> OrchestratorConfig:
-    base = demo_config()
-    fields: dict[str, Any] = {"poller": base.poller, "job": base.job}
-    fields.update(overrides)
-    return OrchestratorConfig(**fields)
+from tests.integration.support import daily_jobs, fast_config, month_start
 
 
 @pytest.fixture
@@ -60,16 +43,6 @@ def sim() -> Simulator:
     )
 
 
-@pytest.fixture
-async def url(sim: Simulator) -> AsyncIterator[str]:
-    server = TestServer(sim.app())
-    await server.start_server()
-    try:
-        yield str(server.make_url("")).rstrip("/")
-    finally:
-        await server.close()
-
-
 async def stream(db: Path, job_id: str) -> list[Any]:
     async with EventLog(db) as log:
         return [r.event for r in await log.read_stream(stream_id(job_id))]
@@ -78,14 +51,14 @@ async def stream(db: Path, job_id: str) -> list[Any]:
 async def test_transient_failures_are_retried_and_eventually_succeed(
     tmp_path: Path, url: str, sim: Simulator
 ) -> None:
-    job = jobs(1)[0]
+    job = daily_jobs(1, month_start(2024, 5))[0]
     sim.cluster.config.scripted[f"{job.datasource}/{job.interval}"] = [
         "transient:s3_throttle",
         "transient:lost_worker",
         "success",
     ]
     db = tmp_path / "log.db"
-    async with Orchestrator.open(db, url, config=config()) as orch:
+    async with Orchestrator.open(db, url, config=fast_config()) as orch:
         await orch.submit(job)
         view = await orch.wait(job.job_id, timeout=20)
     assert view.phase == "succeeded"
@@ -99,14 +72,14 @@ async def test_transient_failures_are_retried_and_eventually_succeed(
 async def test_structural_failures_are_never_retried_and_raise_exactly_one_alert(
     tmp_path: Path, url: str, sim: Simulator
 ) -> None:
-    bad, good = jobs(2)
+    bad, good = daily_jobs(2, month_start(2024, 5))
     sim.cluster.config.scripted[f"{bad.datasource}/{bad.interval}"] = [
         "structural:parse_errors",
         "success",
     ]
     alerts = LogAlertSink()
     db = tmp_path / "log.db"
-    async with Orchestrator.open(db, url, config=config(), alerts=alerts) as orch:
+    async with Orchestrator.open(db, url, config=fast_config(), alerts=alerts) as orch:
         await orch.submit(bad)
         await orch.submit(good)
         assert (await orch.wait(bad.job_id, timeout=20)).phase == "dead"
@@ -130,9 +103,9 @@ async def test_a_thirty_second_outage_opens_the_breaker_bounds_requests_and_jobs
 ) -> None:
     sim.cluster.config.min_duration_s = 2.0
     sim.cluster.config.max_duration_s = 4.0
-    batch = jobs(20, month=6)
+    batch = daily_jobs(20, month_start(2024, 6))
     db = tmp_path / "log.db"
-    cfg = config(
+    cfg = fast_config(
         breaker=BreakerPolicy(window_s=10, min_calls=3, failure_rate=0.5, open_s=2, max_open_s=8)
     )
     async with Orchestrator.open(db, url, config=cfg) as orch:
@@ -183,12 +156,12 @@ class BuggyOverlord:
 async def test_an_actor_that_crashes_repeatedly_is_escalated_after_n_restarts(
     tmp_path: Path, url: str
 ) -> None:
-    job = jobs(1, month=7)[0]
+    job = daily_jobs(1, month_start(2024, 7))[0]
     alerts = LogAlertSink()
     db = tmp_path / "log.db"
     client = HttpOverlord(url, retry=RetryPolicy(attempts=1))
     buggy = BuggyOverlord(client)
-    cfg = config(restart=RestartPolicy(max_restarts=3, within_s=60, delay_s=0.01))
+    cfg = fast_config(restart=RestartPolicy(max_restarts=3, within_s=60, delay_s=0.01))
     try:
         async with Orchestrator.open(db, buggy, config=cfg, alerts=alerts) as orch:  # type: ignore[arg-type]
             await orch.submit(job)
@@ -213,9 +186,11 @@ async def test_an_open_breaker_survives_a_restart_of_the_orchestrator(
     tmp_path: Path, url: str, sim: Simulator
 ) -> None:
     db = tmp_path / "log.db"
-    cfg = config(breaker=BreakerPolicy(min_calls=2, failure_rate=0.5, open_s=60, max_open_s=60))
+    cfg = fast_config(
+        breaker=BreakerPolicy(min_calls=2, failure_rate=0.5, open_s=60, max_open_s=60)
+    )
     sim.set_faults(Faults(outage_s=120))
-    job = jobs(1, month=8)[0]
+    job = daily_jobs(1, month_start(2024, 8))[0]
     async with Orchestrator.open(db, url, config=cfg) as orch:
         await orch.submit(job)
         for _ in range(200):
@@ -237,13 +212,13 @@ async def test_an_open_breaker_survives_a_restart_of_the_orchestrator(
 async def test_repeated_structural_failures_pause_a_datasource_until_a_person_resumes_it(
     tmp_path: Path, url: str, sim: Simulator
 ) -> None:
-    batch = jobs(4, month=9)
+    batch = daily_jobs(4, month_start(2024, 9))
     for job in batch[:3]:
         sim.cluster.config.scripted[f"{job.datasource}/{job.interval}"] = [
             "structural:missing_input"
         ]
     db = tmp_path / "log.db"
-    cfg = config(datasource_breaker=DatasourcePolicy(structural_limit=3, recheck_s=0.1))
+    cfg = fast_config(datasource_breaker=DatasourcePolicy(structural_limit=3, recheck_s=0.1))
     async with Orchestrator.open(db, url, config=cfg) as orch:
         for job in batch[:3]:
             await orch.submit(job)
