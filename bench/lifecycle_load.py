@@ -57,6 +57,7 @@ SIDES = ("orchestrator", "baseline")
 PYSPY_FILE = "orchestrator.pyspy.txt"
 COMMAND_ENV = "DRUID_BENCH_COMMAND"
 MEMORY_FILE = "orchestrator.memory.md"
+PROFILE_TOP = 25
 KEYS = (
     "wall_s",
     "cpu_ms_per_job",
@@ -666,6 +667,22 @@ def run_from_snapshot(argv: Sequence[str]) -> int:
     return subprocess.run(cmd, cwd=tree, env=env, check=False).returncode
 
 
+def profile_sections(out_dir: Path) -> str:
+    """The py-spy summary and the memory report of repeat 1, when the run made them."""
+    text = ""
+    profile = out_dir / f"r0-orchestrator/{PYSPY_FILE}"
+    if profile.exists():
+        text += (
+            "\nWhere the orchestrator's active time went (py-spy, repeat 1; "
+            f"`python -m bench.profile_summary <profile> --top {PROFILE_TOP}`):\n\n"
+            + profile_summary.summarise(profile_summary.parse(profile.read_text()), PROFILE_TOP)
+        )
+    memory = out_dir / f"r0-orchestrator/{MEMORY_FILE}"
+    if memory.exists():
+        text += "\nWhat a live job holds in the orchestrator (repeat 1):\n\n" + memory.read_text()
+    return text
+
+
 def rerender(path: str, record: str | None) -> int:
     """Render a saved `--json` report again with this code (figures untouched)."""
     report = json.loads(Path(path).read_text())
@@ -675,7 +692,7 @@ def rerender(path: str, record: str | None) -> int:
             if "outcomes" in run:
                 run["ok"] = outcomes_match(run["outcomes"], run.get("expected_outcomes") or {})
         report[side]["ok"] = bool(runs) and all(r.get("ok") for r in runs)
-    text = markdown(report, report["meta"])
+    text = markdown(report, report["meta"]) + profile_sections(Path(report["meta"]["out_dir"]))
     text += (
         "\n(Rendered again from its JSON report by "
         f"`python -m bench.lifecycle_load --rerender {path}`.)\n"
@@ -765,18 +782,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         Path(args.json).write_bytes(msgspec.json.encode(report))
     else:
         (out_dir / "result.json").write_bytes(msgspec.json.encode(report))
-    profile = out_dir / f"r0-orchestrator/{PYSPY_FILE}"
-    if args.profile == "py-spy" and profile.exists():
-        text += (
-            "\nWhere the orchestrator's active time went (py-spy, repeat 1; "
-            "`python -m bench.profile_summary <profile>`):\n\n"
-            + profile_summary.summarise(profile_summary.parse(profile.read_text()))
-        )
-        print(text[text.index("Where the orchestrator") :])
-    memory = out_dir / f"r0-orchestrator/{MEMORY_FILE}"
-    if args.profile == "memory" and memory.exists():
-        text += "\nWhat a live job holds in the orchestrator (repeat 1):\n\n" + memory.read_text()
-        print(memory.read_text())
+    text += profile_sections(out_dir)
+    if args.profile:
+        print(profile_sections(out_dir))
     if args.record:
         results_md.update(f"lifecycle:{args.record}", f"#### {args.record}\n\n{text}")
     # The baseline may fall over (that is a finding); the orchestrator may not.
