@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections import deque
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
@@ -52,6 +53,86 @@ class Actor(Generic[M]):
 
 
 CrashHandler = Callable[["ActorRef[Any]", BaseException], None]
+Envelope = tuple[Any, "asyncio.Future[Any] | None"]
+
+
+class Mailbox:
+    """A bounded FIFO with one consumer, much lighter than `asyncio.Queue`.
+
+    An idle actor's mailbox holds no deque and no waiter list (they exist only while there is
+    something in them), so ten thousand idle actors cost a few hundred bytes each here instead
+    of the three deques and the Event an `asyncio.Queue` keeps (about 3 KB, measured).
+    """
+
+    __slots__ = ("_getter", "_items", "_putters", "maxsize")
+
+    def __init__(self, maxsize: int) -> None:
+        self.maxsize = maxsize
+        self._items: deque[Envelope] | None = None
+        self._getter: asyncio.Future[None] | None = None
+        self._putters: deque[asyncio.Future[None]] | None = None
+
+    def __len__(self) -> int:
+        return len(self._items) if self._items else 0
+
+    def empty(self) -> bool:
+        return not self._items
+
+    def full(self) -> bool:
+        return len(self) >= self.maxsize
+
+    def put_nowait(self, item: Envelope) -> None:
+        if self.full():
+            raise asyncio.QueueFull
+        if self._items is None:
+            self._items = deque()
+        self._items.append(item)
+        getter = self._getter
+        if getter is not None and not getter.done():
+            getter.set_result(None)
+
+    async def put(self, item: Envelope) -> None:
+        while self.full():
+            waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            if self._putters is None:
+                self._putters = deque()
+            self._putters.append(waiter)
+            try:
+                await waiter
+            except asyncio.CancelledError:
+                if self._putters is not None and waiter in self._putters:
+                    self._putters.remove(waiter)
+                self._wake_putter()  # pass on a wake-up this waiter may have taken
+                raise
+        self.put_nowait(item)
+
+    def get_nowait(self) -> Envelope:
+        if not self._items:
+            raise asyncio.QueueEmpty
+        item = self._items.popleft()
+        if not self._items:
+            self._items = None  # give the memory back while idle
+        self._wake_putter()
+        return item
+
+    async def get(self) -> Envelope:
+        while not self._items:
+            self._getter = asyncio.get_running_loop().create_future()
+            try:
+                await self._getter
+            finally:
+                self._getter = None
+        return self.get_nowait()
+
+    def _wake_putter(self) -> None:
+        putters = self._putters
+        while putters:
+            waiter = putters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                break
+        if not putters:
+            self._putters = None
 
 
 class ActorRef(Generic[M]):
@@ -62,9 +143,7 @@ class ActorRef(Generic[M]):
     def __init__(self, actor: Actor[M], name: str, on_crash: CrashHandler | None) -> None:
         self.name = name
         self._actor = actor
-        self._mailbox: asyncio.Queue[tuple[Any, asyncio.Future[Any] | None]] = asyncio.Queue(
-            actor.mailbox_size
-        )
+        self._mailbox = Mailbox(actor.mailbox_size)
         self._stopped = False
         self._crash = on_crash
         self._task: asyncio.Task[None] | None = None
@@ -114,6 +193,13 @@ class ActorRef(Generic[M]):
         # With a full mailbox the loop notices `_stopped` once it has drained the queue.
         with contextlib.suppress(asyncio.QueueFull):
             self._mailbox.put_nowait((_STOP, None))
+
+    def when_done(self, callback: Callable[[], None]) -> None:
+        """Call `callback` once the actor's task has ended (right away if it has)."""
+        if self._task is None or self._task.done():
+            callback()
+        else:
+            self._task.add_done_callback(lambda _task: callback())
 
     async def join(self) -> None:
         """Wait until the actor's task has ended."""

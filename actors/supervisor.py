@@ -88,11 +88,11 @@ class Supervisor(Actor[StartJob | ChildCrashed | Tell]):
         actor = TaskActor(job_id, self.ctx, initial or [])
         ref = await spawn(self.tg, actor, name=f"job:{job_id}", on_crash=self._on_crash)
         self.children[job_id] = ref
-        self.tg.create_task(self._forget_when_done(job_id, ref))
+        # A callback, not a watcher task: a task per live job would cost as much as the job.
+        ref.when_done(lambda: self._forget(job_id, ref))
         return ref, True
 
-    async def _forget_when_done(self, job_id: str, ref: ActorRef[Any]) -> None:
-        await ref.join()
+    def _forget(self, job_id: str, ref: ActorRef[Any]) -> None:
         if self.children.get(job_id) is ref:
             del self.children[job_id]
 

@@ -199,3 +199,21 @@ async def test_ten_thousand_idle_actors_cost_little_memory() -> None:
     sys.stdout.write(f"\nbytes per idle actor: {per_actor:.0f}\n")
     # An asyncio task, a bounded queue and the ref: a few KB. 10,000 fit easily.
     assert per_actor < 8_000
+
+
+async def test_a_cancelled_sender_passes_its_wake_up_on_to_the_next_one() -> None:
+    from actors.runtime import Mailbox
+
+    box = Mailbox(1)
+    box.put_nowait(("first", None))
+    cancelled = asyncio.create_task(box.put(("cancelled", None)))
+    patient = asyncio.create_task(box.put(("patient", None)))
+    await asyncio.sleep(0)
+    assert box.get_nowait()[0] == "first"  # wakes the first waiting sender...
+    cancelled.cancel()  # ...which is cancelled before it runs
+    await asyncio.sleep(0)
+    await asyncio.wait_for(patient, 1)
+    assert box.get_nowait()[0] == "patient"
+    assert box.empty()
+    with pytest.raises(asyncio.CancelledError):
+        await cancelled
