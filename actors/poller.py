@@ -49,7 +49,7 @@ class PollerConfig(msgspec.Struct, frozen=True, kw_only=True):
     phase_refresh_s: float = 5.0
     # Rounds start at least this far apart, so tasks falling due at jittered times share a
     # round (and its requests) instead of each costing a request of its own.
-    min_round_gap_s: float = 0.2
+    min_round_gap_s: float = 0.5
 
 
 @dataclass(slots=True)
