@@ -433,6 +433,7 @@ def summarise(runs: list[dict[str, dict[str, Any]]]) -> dict[str, Any]:
 ROWS = (
     ("wall time (s)", "wall_s"),
     ("CPU per job lifecycle, whole process (ms)", "cpu_ms_per_job"),
+    ("cores busy in the process, on average", "cpu_util"),
     ("peak RSS (MB)", "peak_rss_mb"),
     ("RSS per live job (MB)", "rss_mb_per_live_job"),
     ("peak live jobs (side) / running tasks (simulator)", None),
