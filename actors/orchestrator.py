@@ -29,6 +29,7 @@ from actors.alerts import Alert, AlertSink, LogAlertSink
 from actors.breakers import Breakers, DatasourcePolicy, GuardedOverlord
 from actors.classification import RuleSet, load_rules
 from actors.errors import ActorStoppedError, UnknownJobError
+from actors.job_view import JobUpdate, JobView
 from actors.policy import BreakerPolicy, RestartPolicy
 from actors.poller import PollerConfig, StatusPoller
 from actors.ports import Clock, Overlord
@@ -47,6 +48,9 @@ from specs.compiler import CompiledJob
 
 log = structlog.get_logger("druid_orch.orchestrator")
 
+# JobView and JobUpdate are part of this module's API (they used to live here).
+__all__ = ["JobUpdate", "JobView", "Orchestrator", "OrchestratorConfig"]
+
 JOB_PREFIX = "job:"
 
 
@@ -63,49 +67,6 @@ class OrchestratorConfig(msgspec.Struct, frozen=True, kw_only=True):
     orphans: OrphanPolicy = "report"
     reconcile_interval_s: float | None = None
     client_attempts: int = 2
-
-
-class JobView(msgspec.Struct, frozen=True, kw_only=True):
-    """What users see of a job."""
-
-    job_id: str
-    phase: str
-    datasource: str
-    interval: str
-    attempt: int
-    task_id: str | None
-    terminal: bool
-    classification: str | None = None
-    reason: str | None = None
-    rule: str | None = None
-    last_error: str | None = None
-    accepted_at: float | None = None
-    finished_at: float | None = None
-    pipeline: str | None = None
-
-    @classmethod
-    def of(cls, state: JobState) -> JobView:
-        return cls(
-            job_id=state.job_id,
-            phase=state.phase,
-            datasource=state.datasource,
-            interval=state.interval,
-            attempt=state.attempt,
-            task_id=state.task_id,
-            terminal=state.terminal,
-            classification=state.classification,
-            reason=state.reason,
-            rule=state.rule,
-            last_error=state.last_error,
-            accepted_at=state.accepted_at,
-            finished_at=state.finished_at,
-            pipeline=state.pipeline,
-        )
-
-
-class JobUpdate(msgspec.Struct, frozen=True):
-    job: JobView
-    events: list[str]
 
 
 class Orchestrator:
