@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import heapq
 import random
 import time
 from dataclasses import dataclass
@@ -101,6 +102,10 @@ class StatusPoller(Actor[Watch | Unwatch]):
         self.stats = PollerStats()
         self._wake = asyncio.Event()
         self._loop_task: asyncio.Task[None] | None = None
+        # (due time, tie-breaker, task id); an item whose entry has moved on is stale and
+        # skipped when it surfaces, so rescheduling is a push, never a search.
+        self._heap: list[tuple[float, int, str]] = []
+        self._pushes = 0
         self._runner: dict[str, str] = {}
         self._runner_at = float("-inf")
         self._backoff = 0.0
@@ -119,9 +124,9 @@ class StatusPoller(Actor[Watch | Unwatch]):
             entry = self.entries.get(message.task_id)
             if entry is None:
                 first = self.config.first_delay_s
-                self.entries[message.task_id] = _Entry(
-                    message.subscriber, self.clock() + self._jittered(first), first
-                )
+                entry = _Entry(message.subscriber, 0.0, first)
+                self.entries[message.task_id] = entry
+                self._schedule(message.task_id, entry, self.clock() + self._jittered(first))
                 self._wake.set()
             else:
                 entry.subscriber = message.subscriber
@@ -132,6 +137,32 @@ class StatusPoller(Actor[Watch | Unwatch]):
     @property
     def watched(self) -> int:
         return len(self.entries)
+
+    def _schedule(self, task_id: str, entry: _Entry, due: float) -> None:
+        entry.next_due = due
+        self._pushes += 1
+        heapq.heappush(self._heap, (due, self._pushes, task_id))
+
+    def _earliest(self) -> float | None:
+        """The next due time, dropping stale heap items on the way."""
+        heap = self._heap
+        while heap:
+            due, _, task_id = heap[0]
+            entry = self.entries.get(task_id)
+            if entry is not None and entry.next_due == due:
+                return due
+            heapq.heappop(heap)
+        return None
+
+    def _take_due(self, now: float) -> list[str]:
+        due: list[str] = []
+        heap = self._heap
+        while heap and heap[0][0] <= now:
+            when, _, task_id = heapq.heappop(heap)
+            entry = self.entries.get(task_id)
+            if entry is not None and entry.next_due == when:
+                due.append(task_id)
+        return due
 
     def _jittered(self, delay: float) -> float:
         j = self.config.jitter
@@ -144,7 +175,12 @@ class StatusPoller(Actor[Watch | Unwatch]):
                 self._wake.clear()
                 await self._wake.wait()
                 continue
-            earliest = min(e.next_due for e in self.entries.values())
+            earliest = self._earliest()
+            if earliest is None:  # cannot happen; if it does, put every task back on
+                log.error("poller_schedule_lost", watched=len(self.entries))
+                for task_id, entry in self.entries.items():
+                    self._schedule(task_id, entry, now)
+                continue
             if earliest > now:
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):
@@ -163,10 +199,20 @@ class StatusPoller(Actor[Watch | Unwatch]):
     async def poll_round(self) -> None:
         """Ask about every due task once; tell subscribers what changed."""
         now = self.clock()
-        due = [tid for tid, e in self.entries.items() if e.next_due <= now]
+        due = self._take_due(now)
         if not due:
             return
         self.stats.rounds += 1
+        try:
+            await self._round(due, now)
+        finally:
+            # Whatever went wrong half-way, no task may drop off the schedule.
+            for task_id in due:
+                entry = self.entries.get(task_id)
+                if entry is not None and entry.next_due <= now:
+                    self._schedule(task_id, entry, now + self._jittered(self.config.first_delay_s))
+
+    async def _round(self, due: list[str], now: float) -> None:
         try:
             statuses = await self._bulk(due)
             running_due = [t for t in due if (s := statuses.get(t)) and s[0] == "RUNNING"]
@@ -189,12 +235,15 @@ class StatusPoller(Actor[Watch | Unwatch]):
             self._observe(task_id, entry, status, runner, duration, error, location)
 
     async def _bulk(self, due: list[str]) -> dict[str, tuple[str, int, str | None, str | None]]:
-        result: dict[str, tuple[str, int, str | None, str | None]] = {}
         size = self.config.chunk
-        for i in range(0, len(due), size):
-            self.stats.requests += 1
-            self.stats.bulk_requests += 1
-            answer = await self.overlord.bulk_status(due[i : i + size])
+        chunks = [due[i : i + size] for i in range(0, len(due), size)]
+        self.stats.requests += len(chunks)
+        self.stats.bulk_requests += len(chunks)
+        # The chunks of one round go out together: with 10,000 tasks, one after the other
+        # they made the last chunk's tasks wait for nineteen round trips.
+        answers = await asyncio.gather(*(self.overlord.bulk_status(c) for c in chunks))
+        result: dict[str, tuple[str, int, str | None, str | None]] = {}
+        for answer in answers:
             for task_id, st in answer.items():
                 result[task_id] = (st.status, st.duration, st.error_msg, st.location.describe())
         return result
@@ -275,8 +324,8 @@ class StatusPoller(Actor[Watch | Unwatch]):
         if status in TERMINAL_STATUSES:
             self.entries.pop(task_id, None)
             self._runner.pop(task_id, None)
-        else:
-            entry.next_due = now + self._jittered(entry.interval)
+        elif task_id in self.entries:
+            self._schedule(task_id, entry, now + self._jittered(entry.interval))
 
     def _deliver(self, task_id: str, entry: _Entry, message: Observed | Lost) -> None:
         try:
@@ -284,8 +333,7 @@ class StatusPoller(Actor[Watch | Unwatch]):
         except ActorStoppedError:
             self.entries.pop(task_id, None)
         except MailboxFullError:
-            entry.last = None  # tell it again next round
-            entry.next_due = self.clock() + self.config.first_delay_s
+            entry.last = None  # tell it again next round (its next due time is set after this)
 
     def _back_off(self, task_ids: list[str], exc: OverlordError) -> None:
         self.stats.errors += 1
@@ -300,5 +348,5 @@ class StatusPoller(Actor[Watch | Unwatch]):
         later = self.clock() + self._jittered(self._backoff)
         for task_id in task_ids:
             entry = self.entries.get(task_id)
-            if entry is not None:
-                entry.next_due = max(entry.next_due, later)
+            if entry is not None and entry.next_due < later:
+                self._schedule(task_id, entry, later)

@@ -237,3 +237,32 @@ async def test_an_unreachable_overlord_backs_polling_off_and_reports_nothing(
         assert poller.stats.errors == 4
         poller_ref.stop()
         collector_ref.stop()
+
+
+async def test_a_round_that_breaks_half_way_leaves_every_task_on_the_schedule(
+    client: tuple[HttpOverlord, Simulator],
+) -> None:
+    overlord, sim = client
+    await overlord.submit(task("kept", 1))
+    await until_running(sim, "kept")
+    clock = FakeClock()
+    async with asyncio.TaskGroup() as tg:
+        poller, poller_ref, collector, collector_ref = await start(tg, overlord, clock)
+        await poller_ref.send(Watch("kept", collector_ref))
+        await settle(poller_ref)
+
+        async def broken(_ids: Any) -> Any:
+            raise RuntimeError("a bug in the middle of a round")
+
+        real = poller.overlord.bulk_status
+        poller.overlord.bulk_status = broken  # type: ignore[method-assign]
+        clock.now += 10
+        with pytest.raises(RuntimeError):
+            await poller.poll_round()
+        poller.overlord.bulk_status = real  # type: ignore[method-assign]
+        clock.now += 10
+        await poller.poll_round()
+        await settle(collector_ref)
+        assert [m.status for m in collector.messages if isinstance(m, Observed)] == ["RUNNING"]
+        poller_ref.stop()
+        collector_ref.stop()
