@@ -52,7 +52,10 @@ def inputs(draw: st.DrawFn) -> dict[str, Any]:
         return {"type": "local", "baseDir": f"/data/{draw(names)}", "filter": "*.json"}
     # No braces: a `{word}` in a template string is a placeholder, and an unknown one is an
     # error by design (the template-placeholder rule), not a spec the generator should make.
-    text = st.text(st.characters(blacklist_characters="{}"), max_size=20)
+    # No lone surrogates either: a TOML or JSON file cannot hold one.
+    text = st.text(
+        st.characters(blacklist_categories=("Cs",), blacklist_characters="{}"), max_size=20
+    )
     return {"type": "inline", "data": draw(text)}
 
 
