@@ -8,7 +8,7 @@ code, which is what makes a job's state the fold of its events.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from msgspec.structs import replace
@@ -227,7 +227,7 @@ _EVOLVERS: dict[type[Event], _Evolver] = {
 }
 
 
-def fold(events: list[Event] | tuple[Event, ...], state: JobState | None = None) -> JobState:
+def fold(events: Iterable[Event], state: JobState | None = None) -> JobState:
     """Replay: the state after applying `events` in order from `state` (or from scratch)."""
     current = state or JobState()
     for event in events:

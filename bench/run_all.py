@@ -1,6 +1,6 @@
 """`make bench`: run every benchmark at a moderate size and rewrite bench/RESULTS.md.
 
-    python -m bench.run_all [--only lifecycle|eventlog] [--repeat R]
+    python -m bench.run_all [--only lifecycle|eventlog|crash] [--repeat R]
 
 Steps, in order, each a separate process:
 
@@ -9,9 +9,11 @@ Steps, in order, each a separate process:
    RESULTS.md belongs to them and is left as it is;
 2. the lifecycle benchmark at 1,000 jobs with tasks of 10-20 s, both sides, `--repeat`
    rounds, which rewrites its block of the Lifecycle section (`--record make-bench-1000`);
-3. the header of RESULTS.md: machine, versions, commit, command line and what ran.
+3. the crash soak, `bench.crash_soak` at 600 jobs and 60 SIGKILLs per run, which rewrites
+   its block of the Crash soak section (`--record`) and fails the step on any finding;
+4. the header of RESULTS.md: machine, versions, commit, command line and what ran.
 
-About 10 minutes in all, most of it the baseline, whose one structurally failing job per
+About 14 minutes in all, most of it the baseline, whose one structurally failing job per
 datasource is retried to the end of its attempts. The 100- and 10,000-job points and the
 long-task run take longer than `make bench` should; RESULTS.md gives their commands, and their
 blocks are left alone here.
@@ -65,12 +67,22 @@ def steps(only: str | None, repeat: int, snapshot: bool = False) -> list[tuple[s
                     ],
                 )
             )
+    if only in (None, "crash"):
+        plan.append(
+            (
+                "crash_soak",
+                [
+                    *("bench.crash_soak", "--jobs", "600", "--kills", "60", "--record"),
+                    *("--json", "bench/out/crash_soak.json"),
+                ],
+            )
+        )
     return plan
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", choices=("lifecycle", "eventlog"))
+    parser.add_argument("--only", choices=("lifecycle", "eventlog", "crash"))
     parser.add_argument("--repeat", type=int, default=3, help="lifecycle rounds (default 3)")
     parser.add_argument(
         "--snapshot",

@@ -1,6 +1,6 @@
-"""The orchestrator as its own process, for the crash tests.
+"""The orchestrator as its own process, for the crash test and the crash soak.
 
-    python -m tests.integration.crash_worker --db PATH --overlord URL --jobs N [--first-day D]
+    python -m bench.crash_worker --db PATH --overlord URL --jobs N [--reconcile-s S]
 
 Submits N daily demo jobs (idempotently: rerunning after a crash resumes the same jobs) and
 runs until every job is terminal, then prints DONE. It prints `ACK <job>` after each job's

@@ -1,0 +1,283 @@
+"""Crash soak: SIGKILL the orchestrator over and over while it works; it must end right.
+
+    python -m bench.crash_soak [--jobs 600] [--kills 60] [--seed 1] [--json OUT] [--record]
+
+The orchestrator runs as its own process (`bench/crash_worker.py`) on a file-backed event log
+against the Overlord simulator served from this process. It is killed with SIGKILL at random
+moments (every third time right after its Nth submit intent is on disk), restarted each time,
+and finally allowed to finish. Two runs: one against a steady Overlord with random transient
+failures, one while the Overlord restarts (forgetting its running tasks) and fails over
+between two simulators that share one task store. Each run then checks, from the simulator
+and the log: every job in its expected state, no duplicate submission, never two live tasks
+for one interval, the hash chain verifies and every job stream replays through the FSM.
+
+`tests/integration/test_crash_recovery.py` runs the same code small (120 jobs, 12 kills);
+`--record` writes the figures into the crash-soak block of bench/RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import signal
+import sys
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from tempfile import TemporaryDirectory
+
+import msgspec
+
+from actors.demo import demo_jobs, demo_simulator, expected_phase
+from actors.task import stream_id
+from actors.task_fsm import fold
+from bench import results_md
+from eventlog.store import EventLog
+from overlord.simulator import Simulator, serve
+
+REPO = Path(__file__).resolve().parents[1]
+RESTARTS = 4  # Overlord restarts per run: fewer than a job's five attempts
+
+
+async def _start_worker(
+    db: Path, url: str, jobs: int, env: dict[str, str] | None = None
+) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bench.crash_worker",
+        "--db", str(db), "--overlord", url, "--jobs", str(jobs),
+        cwd=REPO,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
+        env={**os.environ, **(env or {})},
+    )  # fmt: skip
+
+
+async def _until_ready(worker: asyncio.subprocess.Process) -> None:
+    """Wait until the worker has recovered and started work (or died trying)."""
+    assert worker.stdout is not None
+    while True:
+        line = await worker.stdout.readline()
+        if not line or line.startswith(b"READY"):
+            return
+
+
+async def kill_loop(
+    db: Path,
+    url: str,
+    *,
+    jobs: int,
+    kills: int,
+    rng: random.Random,
+    between: Callable[[int], None] | None = None,
+    finish_timeout_s: float = 180.0,
+) -> None:
+    """Start, kill and restart the orchestrator `kills` times, then let it finish.
+
+    Raises:
+        AssertionError: the last run did not finish cleanly.
+    """
+    for round_ in range(kills):
+        env = {}
+        if round_ % 3 == 0:  # die right after the Nth submit intent is on disk
+            env["CRASH_AFTER_INTENTS"] = str(rng.randint(1, 40))
+        worker = await _start_worker(db, url, jobs, env)
+        try:
+            await asyncio.wait_for(_until_ready(worker), timeout=60)
+            # Kill it at a random moment of its work; reading on keeps its pipe drained.
+            await asyncio.wait_for(worker.communicate(), timeout=rng.uniform(0.05, 1.5))
+        except TimeoutError:
+            worker.send_signal(signal.SIGKILL)
+            await worker.wait()
+        if between is not None:
+            between(round_)
+    worker = await _start_worker(db, url, jobs)
+    out, _ = await asyncio.wait_for(worker.communicate(), timeout=finish_timeout_s)
+    assert worker.returncode == 0, out.decode()[-2000:]
+    assert b"DONE" in out
+
+
+async def log_problems(db: Path, jobs: int) -> list[str]:
+    """Everything wrong with the log after a soak (empty when all is well)."""
+    problems: list[str] = []
+    async with EventLog(db) as log:
+        report = await log.verify()
+        if not report.ok:
+            problems.append(f"hash chain: {report.broken}")
+        for index, job in enumerate(demo_jobs(jobs)):
+            events = [r.event for r in await log.read_stream(stream_id(job.job_id))]
+            try:
+                state = fold(events)
+            except Exception as exc:  # an illegal history is a finding, not a crash
+                problems.append(f"{job.job_id}: does not replay: {exc}")
+                continue
+            if state.phase != expected_phase(index, jobs):
+                problems.append(f"{job.job_id}: ended {state.phase} after {state.attempt} tries")
+    return problems
+
+
+class SoakResult(msgspec.Struct, kw_only=True):
+    scenario: str
+    jobs: int
+    kills: int
+    wall_s: float
+    duplicate_submissions: int
+    max_live_tasks_per_interval: int
+    forgotten_by_restarts: int = 0
+    problems: list[str]
+
+
+async def steady(db: Path, jobs: int, kills: int, seed: int) -> SoakResult:
+    sim = demo_simulator(demo_jobs(jobs), seed=seed)
+    sim.cluster.config.transient_rate = 0.1
+    runner = await serve(sim, "127.0.0.1", 0)
+    started = time.monotonic()
+    try:
+        url = "http://{}:{}".format(*runner.addresses[0][:2])
+        await kill_loop(db, url, jobs=jobs, kills=kills, rng=random.Random(seed))
+        stats = sim.stats()
+    finally:
+        await runner.cleanup()
+    return SoakResult(
+        scenario="steady Overlord, 10% transient failures",
+        jobs=jobs,
+        kills=kills,
+        wall_s=time.monotonic() - started,
+        duplicate_submissions=stats["duplicate_submissions"],
+        max_live_tasks_per_interval=stats["max_live_tasks_per_interval"],
+        problems=await log_problems(db, jobs),
+    )
+
+
+async def restarts_and_failover(db: Path, jobs: int, kills: int, seed: int) -> SoakResult:
+    first = demo_simulator(demo_jobs(jobs), seed=seed)
+    # Each Overlord restart costs the tasks it forgets an attempt; with random transient
+    # failures on top a job could rightly use up its five attempts, which is not what this
+    # run checks.
+    first.cluster.config.transient_rate = 0.0
+    # Slower tasks, so that Overlord restarts find running tasks to forget.
+    first.cluster.config.min_duration_s, first.cluster.config.max_duration_s = 1.0, 3.0
+    second = Simulator(first.config)
+    second.cluster = first.cluster  # one task store (metadata database) behind two Overlords
+    runner_a = await serve(first, "127.0.0.1", 0)
+    runner_b = await serve(second, "127.0.0.1", 0)
+    url_a = "http://{}:{}".format(*runner_a.addresses[0][:2])
+    url_b = "http://{}:{}".format(*runner_b.addresses[0][:2])
+    second.leader_url = url_a  # b starts as a standby: it redirects to a
+    forgotten = 0
+    # Each restart costs every task it forgets an attempt, whether it was running or queued.
+    # A job must survive all restarts, so there are fewer of them than attempts (five), spread
+    # over the run; more would make jobs rightly die of exhausted attempts, not of a bug.
+    every = max(1, kills // RESTARTS)
+    restart_rounds = {1 + every * i for i in range(RESTARTS)}
+
+    def chaos(round_: int) -> None:
+        nonlocal forgotten
+        if round_ in restart_rounds:
+            forgotten += first.cluster.forget_active()
+        if round_ % 4 == 3:  # failover: the standby becomes the leader and vice versa
+            if second.leader_url is None:
+                second.leader_url, first.leader_url = url_a, None
+            else:
+                second.leader_url, first.leader_url = None, url_b
+
+    started = time.monotonic()
+    try:
+        await kill_loop(db, url_b, jobs=jobs, kills=kills, rng=random.Random(seed), between=chaos)
+    finally:
+        await runner_b.cleanup()
+        await runner_a.cleanup()
+    return SoakResult(
+        scenario="Overlord restarts (forgetting tasks) and leader failovers",
+        jobs=jobs,
+        kills=kills,
+        wall_s=time.monotonic() - started,
+        duplicate_submissions=first.duplicate_submissions + second.duplicate_submissions,
+        max_live_tasks_per_interval=first.cluster.max_live_per_interval,
+        forgotten_by_restarts=forgotten,
+        problems=await log_problems(db, jobs),
+    )
+
+
+async def soak(args: argparse.Namespace) -> list[SoakResult]:
+    results: list[SoakResult] = []
+    with TemporaryDirectory(prefix="crash-soak-") as tmp:
+        for run in (steady, restarts_and_failover):
+            result = await run(Path(tmp) / f"{run.__name__}.db", args.jobs, args.kills, args.seed)
+            results.append(result)
+            print(
+                f"{result.scenario}: {result.jobs} jobs, {result.kills} SIGKILLs, "
+                f"{result.wall_s:.0f} s; duplicate submissions {result.duplicate_submissions}, "
+                f"most live tasks for one interval {result.max_live_tasks_per_interval}, "
+                f"tasks forgotten by Overlord restarts {result.forgotten_by_restarts}, "
+                f"problems {len(result.problems)}",
+                flush=True,
+            )
+            for problem in result.problems[:20]:
+                print(f"  {problem}")
+    return results
+
+
+def _block(args: argparse.Namespace, results: list[SoakResult]) -> str:
+    command = (
+        f"python -m bench.crash_soak --jobs {args.jobs} --kills {args.kills} "
+        f"--seed {args.seed} --record"
+    )
+    lines = [
+        f"`{command}` at {results_md.git_commit()}, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC.",
+        "",
+        "| run | jobs | SIGKILLs | wall | duplicate submits | most live per interval "
+        "| tasks forgotten by restarts | problems |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in results:
+        lines.append(
+            f"| {r.scenario} | {r.jobs} | {r.kills} | {r.wall_s:.0f} s "
+            f"| {r.duplicate_submissions} | {r.max_live_tasks_per_interval} "
+            f"| {r.forgotten_by_restarts} | {len(r.problems)} |"
+        )
+    return "\n".join(lines)
+
+
+def _record(block: str) -> None:
+    """Rewrite the crash-soak block of RESULTS.md, adding its section at the end if missing."""
+    text = (
+        results_md.RESULTS.read_text() if results_md.RESULTS.exists() else "# Benchmark results\n"
+    )
+    if "<!-- BEGIN crash-soak -->" not in text:
+        text = (
+            text.rstrip()
+            + "\n\n## Crash soak\n\n<!-- BEGIN crash-soak -->\n<!-- END crash-soak -->\n"
+        )
+    results_md.RESULTS.write_text(results_md.replace_block(text, "crash-soak", block))
+
+
+def _parse(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--jobs", type=int, default=600)
+    parser.add_argument("--kills", type=int, default=60)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--json", help="write the results here")
+    parser.add_argument(
+        "--record", action="store_true", help="rewrite the crash-soak block of bench/RESULTS.md"
+    )
+    return parser.parse_args(argv)
+
+
+def run(argv: list[str] | None = None) -> int:
+    args = _parse(argv)
+    results = asyncio.run(soak(args))
+    if args.json:
+        Path(args.json).write_bytes(msgspec.json.encode(results))
+    if args.record:
+        _record(_block(args, results))
+    bad = any(
+        r.problems or r.duplicate_submissions or r.max_live_tasks_per_interval > 1 for r in results
+    )
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(run())
