@@ -11,7 +11,7 @@ between two simulators that share one task store. Each run then checks, from the
 and the log: every job in its expected state, no duplicate submission, never two live tasks
 for one interval, the hash chain verifies and every job stream replays through the FSM.
 
-`tests/integration/test_crash_recovery.py` runs the same code small (120 jobs, 12 kills);
+`tests/integration/test_crash_recovery.py` runs the same code small (240 jobs, 12 kills);
 `--record` writes the figures into the crash-soak block of bench/RESULTS.md.
 """
 

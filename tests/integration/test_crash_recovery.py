@@ -15,7 +15,7 @@ from pathlib import Path
 
 from bench.crash_soak import restarts_and_failover, steady
 
-JOBS = 120
+JOBS = 240
 KILLS = 12
 
 
