@@ -3,7 +3,8 @@
 Reads never wait for the writer: in WAL mode a reader sees the last committed state while a
 write transaction is open. Each query is one hop to the reader thread; rows come back as
 tuples and are decoded on the event loop, so while the caller decodes and folds one chunk,
-the thread (which releases the GIL inside SQLite) is already fetching the next.
+the thread (which releases the GIL inside SQLite) is already fetching the next. Bulk folds
+(`fold_rows`) are the exception: they decode and fold on the reader thread, a chunk per hop.
 
 A damaged page surfaces here as `sqlite3.DatabaseError`; it is turned into
 `CorruptEventError` naming the file and where the read was, never skipped.
@@ -61,13 +62,16 @@ def decode_body(row: Row) -> AnyEvent:
     try:
         return fast_decode(row[4])
     except (msgspec.DecodeError, msgspec.ValidationError):
-        pass
+        return decode_stored_at(row[4], row[0], f"stream {row[1]!r} version {row[2]}")
+
+
+def decode_stored_at(body: bytes, seq: int, where: str) -> AnyEvent:
+    """A body the current union refuses: through the upcasters, or an error naming `seq`."""
     try:
-        return decode_stored(row[4])
+        return decode_stored(body)
     except (msgspec.DecodeError, msgspec.ValidationError, UpcastError) as exc:
         raise CorruptEventError(
-            f"stored event of stream {row[1]!r} version {row[2]} cannot be decoded ({exc})",
-            seq=int(row[0]),
+            f"stored event of {where} cannot be decoded ({exc})", seq=int(seq)
         ) from exc
 
 
@@ -145,6 +149,31 @@ class LogReader:
         finally:
             if next_chunk is not None:
                 next_chunk.cancel()
+
+    async def fold_rows(
+        self,
+        step: Callable[[list[Row]], None],
+        after_seq: int = 0,
+        *,
+        chunk: int = 5000,
+    ) -> int:
+        """Run `step` over `(seq, stream_id, body)` rows after `after_seq`, `chunk` at a time,
+        on the reader thread.
+
+        For bulk folds: reading, decoding and folding a chunk in one hop costs a third less
+        than handing rows to the event loop, where the reader thread and the fold would take
+        turns at the GIL row by row. Other reads wait at most one chunk. `step` must not
+        touch the event loop. Returns the number of rows read.
+        """
+        # Only what a fold needs: each column fewer is about 3% of a replay.
+        sql = "SELECT seq, stream_id, body FROM events WHERE seq > ? ORDER BY seq LIMIT ?"
+        total, last = 0, after_seq
+        while True:
+            count, last = await self._call(_fold_chunk, sql, last, chunk, step)
+            total += count
+            self.read_stats.event_rows += count
+            if count < chunk:
+                return total
 
     async def read_all(self, after_seq: int = 0, *, chunk: int = 1000) -> AsyncIterator[Recorded]:
         """All events with seq greater than `after_seq`, in global order, `chunk` rows at a time.
@@ -257,6 +286,16 @@ def _connect_reader(path: str) -> sqlite3.Connection:
 
 def _fetchall(conn: sqlite3.Connection, sql: str, params: tuple[Any, ...]) -> list[Row]:
     return conn.execute(sql, params).fetchall()
+
+
+def _fold_chunk(
+    conn: sqlite3.Connection, sql: str, after: int, chunk: int, step: Callable[[list[Row]], None]
+) -> tuple[int, int]:
+    rows = conn.execute(sql, (after, chunk)).fetchall()
+    if rows:
+        step(rows)
+        after = rows[-1][0]
+    return len(rows), after
 
 
 def _guarded(path: str, fn: Callable[..., T], conn: sqlite3.Connection, *args: Any) -> T:

@@ -28,7 +28,7 @@ from typing import Generic, Literal, TypeVar
 import msgspec
 
 from eventlog.events import AnyEvent
-from eventlog.reader import decode_body, fast_decode
+from eventlog.reader import Row, decode_body, decode_stored_at, fast_decode
 from eventlog.store import EventLog
 
 S = TypeVar("S")
@@ -129,7 +129,7 @@ class StreamFolder(Generic[S]):
         *,
         prefix: str = "",
         after_seq: int = 0,
-        chunk: int = 2000,
+        chunk: int = 5000,
         pause_gc: bool = True,
     ) -> dict[str, S]:
         """Fold every event after `after_seq`, in seq order, into per-stream state.
@@ -143,22 +143,26 @@ class StreamFolder(Generic[S]):
         """
         states: dict[str, S] = {}
         evolve, initial = self.evolve, self.initial
+        get, fast = states.get, fast_decode  # this loop runs once per event of the log
+
+        def step(rows: list[Row]) -> None:
+            for row in rows:
+                stream_id = row[1]
+                if prefix and not stream_id.startswith(prefix):
+                    continue
+                try:
+                    event = fast(row[2])
+                except (msgspec.DecodeError, msgspec.ValidationError):
+                    # An older tag, or an error naming the seq.
+                    event = decode_stored_at(row[2], row[0], f"stream {stream_id!r}")
+                state = get(stream_id)
+                states[stream_id] = evolve(initial() if state is None else state, event)
+
         paused = pause_gc and gc.isenabled()
         if paused:
             gc.disable()
-        get, fast = states.get, fast_decode  # this loop runs once per event of the log
         try:
-            async for rows in log.read_rows(after_seq, chunk=chunk):
-                for row in rows:
-                    stream_id = row[1]
-                    if prefix and not stream_id.startswith(prefix):
-                        continue
-                    try:
-                        event = fast(row[4])
-                    except (msgspec.DecodeError, msgspec.ValidationError):
-                        event = decode_body(row)  # an older tag, or an error naming the seq
-                    state = get(stream_id)
-                    states[stream_id] = evolve(initial() if state is None else state, event)
+            await log.fold_rows(step, after_seq, chunk=chunk)
         finally:
             if paused:
                 gc.enable()

@@ -51,6 +51,19 @@ from actors.task_fsm import (
 from eventlog.events import Event, SubmitIntended, Submitted
 
 JOB = "orch_wiki_20240101T000000Z_20240102T000000Z_abcdefabcdef"
+# What an attempt leaves behind that the next one must not inherit.
+ATTEMPT_FIELDS = (
+    "submit_not_before",
+    "retry_not_before",
+    "shutdown",
+    "deadline_exceeded",
+    "failure_source",
+    "failure_http_status",
+    "failure_error_code",
+    "classification",
+    "reason",
+    "rule",
+)
 
 task_ids = st.sampled_from([f"{JOB}_{n}" for n in range(1, 6)] + ["someone_else_1"])
 runner_codes = st.sampled_from(["WAITING", "PENDING", "RUNNING", None])
@@ -269,6 +282,13 @@ class JobMachine(RuleBasedStateMachine):
                 intents.add((event.attempt, event.task_id))
             if isinstance(event, Submitted):
                 assert (event.attempt, event.task_id) in intents
+
+    @invariant()
+    def every_attempt_starts_clean(self) -> None:
+        if self.events and isinstance(self.events[-1], SubmitIntended):
+            fresh = JobState()
+            for name in ATTEMPT_FIELDS:
+                assert getattr(self.state, name) == getattr(fresh, name), name
 
     @invariant()
     def replay_gives_the_live_state(self) -> None:
