@@ -206,10 +206,13 @@ def timeline(db: str | Path, job_id: str) -> list[Recorded]:
 
 def decision_after(history: list[Recorded], index: int) -> str:
     """What was decided about the failure classified at `history[index]`."""
+    classified = history[index].event
+    spared = isinstance(classified, FailureClassified) and not classified.counted
     for recorded in history[index + 1 : index + 3]:
         event = recorded.event
         if isinstance(event, RetryScheduled):
-            return f"retry as attempt {event.next_attempt} after {event.delay_s:.1f}s"
+            note = " (this failure does not count against the attempts)" if spared else ""
+            return f"retry as attempt {event.next_attempt} after {event.delay_s:.1f}s{note}"
         if isinstance(event, JobDead):
             return f"dead: {event.reason}"
     return "none recorded"

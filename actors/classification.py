@@ -72,6 +72,10 @@ class Rule(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True
     message: list[str] | None = None
     min_unparseable: int | None = None
     min_processed_with_error: int | None = None
+    # False: a retry after this failure does not use up one of the job's attempts (the task
+    # was lost to the cluster, not failed by its own doing), up to the job policy's
+    # `max_uncounted_failures`; like a Kubernetes podFailurePolicy rule with `Ignore`.
+    count_attempt: bool = True
 
     def match(self, ev: FailureEvidence) -> str | None:
         """None if the rule does not match; else the line that matched ("" if no pattern)."""
@@ -118,6 +122,7 @@ class Decision(msgspec.Struct, frozen=True):
     classification: Classification
     rule: str
     reason: str
+    count_attempt: bool = True
 
 
 def classify(evidence: FailureEvidence, rules: RuleSet) -> Decision:
@@ -128,7 +133,10 @@ def classify(evidence: FailureEvidence, rules: RuleSet) -> Decision:
             detail = matched or _first_line(evidence)
             reason = rule.reason or rule.name
             return Decision(
-                rule.classification, rule.name, f"{reason}: {detail}" if detail else reason
+                rule.classification,
+                rule.name,
+                f"{reason}: {detail}" if detail else reason,
+                rule.count_attempt,
             )
     detail = _first_line(evidence) or "no error message"
     return Decision(rules.default, "default", f"no rule matched: {detail}")

@@ -23,6 +23,7 @@ from actors.audit import AuditError, export_lines, render_timeline, timeline, ve
 from actors.classification import load_rules
 from actors.errors import ConfigError
 from actors.rule_replay import render_report, replay_failures
+from actors.task import JobPolicy
 from specs.errors import SpecError
 from specs.intervals import parse_instant
 
@@ -50,6 +51,12 @@ def register(sub: Any) -> None:
     _common(p)
     p.add_argument("--rules", required=True, help="the candidate failure rules (TOML)")
     p.add_argument("--max-attempts", type=int, help="replay with this attempt limit instead")
+    p.add_argument(
+        "--max-uncounted",
+        type=int,
+        default=JobPolicy().max_uncounted_failures,
+        help="failures of count_attempt = false rules spared per job (default: %(default)s)",
+    )
     p.add_argument("--check", action="store_true", help="exit 1 if any decision would change")
     p.set_defaults(func=cmd_replay)
 
@@ -139,7 +146,9 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_replay(args: argparse.Namespace) -> int:
     try:
         rules = load_rules(args.rules)
-        report = replay_failures(args.db, rules, max_attempts=args.max_attempts)
+        report = replay_failures(
+            args.db, rules, max_attempts=args.max_attempts, max_uncounted=args.max_uncounted
+        )
     except (AuditError, ConfigError) as exc:
         return _fail(str(exc))
     if args.json:

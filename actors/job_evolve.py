@@ -158,7 +158,14 @@ def _task_failed(s: JobState, e: TaskFailed, v: int) -> JobState | None:
 def _failure_classified(s: JobState, e: FailureClassified, v: int) -> JobState | None:
     if s.phase != "failed" or s.classification is not None:
         return None
-    return replace(s, version=v, classification=e.classification, rule=e.rule, reason=e.reason)
+    return replace(
+        s,
+        version=v,
+        classification=e.classification,
+        rule=e.rule,
+        reason=e.reason,
+        uncounted=s.uncounted if e.counted else s.uncounted + 1,
+    )
 
 
 def _retry_scheduled(s: JobState, e: RetryScheduled, v: int) -> JobState | None:

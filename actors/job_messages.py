@@ -87,6 +87,7 @@ class Analysed(Command, frozen=True):
     report_excerpt: dict[str, Any] | None = None
     evidence_source: str = "status"
     retry_delay_s: float = 0.0
+    counted: bool = True  # False: the retry does not use up an attempt
 
 
 class Adopt(Command, frozen=True):

@@ -71,7 +71,7 @@ ALLOWED_TRANSITIONS: frozenset[tuple[str, str]] = frozenset(
     }
 )
 
-STATE_SCHEMA_VERSION = 2  # bump when JobState changes shape: stale snapshots are then ignored
+STATE_SCHEMA_VERSION = 3  # bump when JobState changes shape: stale snapshots are then ignored
 
 
 class JobState(msgspec.Struct, frozen=True, kw_only=True, gc=False):
@@ -102,6 +102,7 @@ class JobState(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     reason: str | None = None  # why the last failure was classified as it was
     rule: str | None = None
     restarts: int = 0
+    uncounted: int = 0  # failed attempts that did not use up one of `max_attempts`
 
     @property
     def terminal(self) -> bool:

@@ -15,6 +15,8 @@ class JobView(msgspec.Struct, frozen=True, kw_only=True):
     datasource: str
     interval: str
     attempt: int
+    max_attempts: int = 1
+    uncounted: int = 0  # failed attempts that did not use up one of `max_attempts`
     task_id: str | None
     terminal: bool
     classification: str | None = None
@@ -33,6 +35,8 @@ class JobView(msgspec.Struct, frozen=True, kw_only=True):
             datasource=state.datasource,
             interval=state.interval,
             attempt=state.attempt,
+            max_attempts=state.max_attempts,
+            uncounted=state.uncounted,
             task_id=state.task_id,
             terminal=state.terminal,
             classification=state.classification,

@@ -4,7 +4,8 @@ Each `FailureClassified` event keeps the evidence that decided it (the report ex
 error, report error, row counts, log tail, HTTP status), so the evidence can be rebuilt
 (`evidence_from_excerpt`) and classified again with a candidate rule set, before it is
 deployed. The retry policy is re-run too: a transient failure is retried while attempts are
-left (the job's recorded `max_attempts`, or `--max-attempts`), a structural one never is.
+left (the job's recorded `max_attempts`, or `--max-attempts`; failures of rules with
+`count_attempt = false` use none, up to `max_uncounted` per job), a structural one never is.
 Every failure whose classification, rule or decision would change is reported.
 """
 
@@ -18,6 +19,7 @@ import msgspec
 
 from actors.audit import JOB_PREFIX, connect, records
 from actors.classification import RuleSet, classify, evidence_from_excerpt
+from actors.task import JobPolicy
 from actors.task_fsm import JobState, evolve
 from eventlog.events import FailureClassified, JobDead, RetryScheduled
 from eventlog.store import Recorded
@@ -54,8 +56,9 @@ class ReplayReport(msgspec.Struct, frozen=True, kw_only=True):
         return sum(1 for d in self.differences if d.decision_changed)
 
 
-def _decision(classification: str, attempt: int, max_attempts: int) -> Decision:
-    if classification == "structural" or attempt >= max_attempts:
+def _decision(classification: str, counted: bool, used: int, max_attempts: int) -> Decision:
+    """As the FSM decides: `used` is the attempts used up, this failure's included."""
+    if classification == "structural" or (counted and used >= max_attempts):
         return "dead"
     return "retry"
 
@@ -70,7 +73,11 @@ def _recorded_decision(following: list[Recorded]) -> Decision:
 
 
 def replay_failures(
-    db: str | Path, rules: RuleSet, *, max_attempts: int | None = None
+    db: str | Path,
+    rules: RuleSet,
+    *,
+    max_attempts: int | None = None,
+    max_uncounted: int = JobPolicy().max_uncounted_failures,
 ) -> ReplayReport:
     """Classify every recorded failure again with `rules`; list what would change."""
     conn = connect(db)
@@ -84,7 +91,7 @@ def replay_failures(
     failures = 0
     differences: list[Difference] = []
     for sid, history in streams.items():
-        for difference in _stream_differences(sid, history, rules, max_attempts):
+        for difference in _stream_differences(sid, history, rules, max_attempts, max_uncounted):
             failures += 1
             if difference is not None:
                 differences.append(difference)
@@ -93,7 +100,11 @@ def replay_failures(
 
 
 def _stream_differences(
-    sid: str, history: list[Recorded], rules: RuleSet, max_attempts: int | None
+    sid: str,
+    history: list[Recorded],
+    rules: RuleSet,
+    max_attempts: int | None,
+    max_uncounted: int = JobPolicy().max_uncounted_failures,
 ) -> Iterator[Difference | None]:
     """One item per recorded failure: its difference, or None when nothing would change."""
     state = JobState()
@@ -106,8 +117,12 @@ def _stream_differences(
             old = Outcome(
                 event.classification, event.rule, _recorded_decision(history[index + 1 :])
             )
+            counted = new.count_attempt or state.uncounted >= max_uncounted
+            used = state.attempt - state.uncounted
             replayed = Outcome(
-                new.classification, new.rule, _decision(new.classification, state.attempt, limit)
+                new.classification,
+                new.rule,
+                _decision(new.classification, counted, used, limit),
             )
             if old == replayed:
                 yield None

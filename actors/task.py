@@ -13,7 +13,7 @@ import contextlib
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 import structlog
@@ -84,6 +84,9 @@ class JobPolicy(msgspec.Struct, frozen=True, kw_only=True):
     report_attempts: int = 3
     report_retry_s: float = 1.0
     snapshot_every: int = 64
+    # Failures of rules with `count_attempt = false` spared per job; past this they count, so
+    # a task that keeps taking its worker down with it still comes to an end.
+    max_uncounted_failures: Annotated[int, msgspec.Meta(ge=0)] = 10
 
 
 class SubmissionGate:
@@ -309,6 +312,9 @@ class TaskActor(Actor[Command | _Drive | GetState]):
         if source == "status":
             evidence = await self._gather(task_id, evidence)
         decision = classify(evidence, self.ctx.rules)
+        counted = (
+            decision.count_attempt or state.uncounted >= self.ctx.policy.max_uncounted_failures
+        )
         return Analysed(
             at=self.ctx.clock(),
             task_id=task_id,
@@ -318,6 +324,7 @@ class TaskActor(Actor[Command | _Drive | GetState]):
             report_excerpt=report_excerpt(evidence),
             evidence_source=source,
             retry_delay_s=retry_delay(state.attempt, self.ctx.policy.retry, self.ctx.rng),
+            counted=counted,
         )
 
     async def _gather(self, task_id: str, evidence: FailureEvidence) -> FailureEvidence:

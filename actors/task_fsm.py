@@ -276,11 +276,12 @@ def _analysed(state: JobState, cmd: Analysed, tid: str) -> list[JobEvent]:
             reason=cmd.reason,
             report_excerpt=cmd.report_excerpt,
             evidence_source=cmd.evidence_source,
+            counted=cmd.counted,
         )
     ]
     if cmd.classification == "structural":
         events.append(JobDead(at=cmd.at, reason=f"structural failure: {cmd.reason}", rule=cmd.rule))
-    elif state.attempt >= state.max_attempts:
+    elif cmd.counted and state.attempt - state.uncounted >= state.max_attempts:
         events.append(
             JobDead(
                 at=cmd.at,

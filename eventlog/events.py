@@ -107,6 +107,7 @@ class FailureClassified(Event, frozen=True, tag="failure_classified"):
     reason: str
     report_excerpt: dict[str, Any] | None = None
     evidence_source: str = "status"
+    counted: bool = True  # False: this failure did not use up one of the job's attempts
 
 
 class RetryScheduled(Event, frozen=True, tag="retry_scheduled"):

@@ -11,7 +11,9 @@ from typing import Any
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
+from msgspec.structs import replace
 
+from actors import audit
 from actors.alerts import Alert, LogAlertSink, WebhookAlertSink
 from actors.breakers import DatasourcePolicy
 from actors.orchestrator import Orchestrator
@@ -67,6 +69,45 @@ async def test_transient_failures_are_retried_and_eventually_succeed(
     rules = [e.rule for e in events if isinstance(e, FailureClassified)]
     assert rules == ["object-store-throttling", "lost-worker"]
     assert sum(isinstance(e, RetryScheduled) for e in events) == 2
+
+
+async def test_a_lost_worker_does_not_use_up_attempts_until_the_policy_says_so(
+    tmp_path: Path, url: str, sim: Simulator
+) -> None:
+    spared, capped = (replace(job, max_attempts=2) for job in daily_jobs(2, month_start(2024, 7)))
+    for job in (spared, capped):
+        sim.cluster.config.scripted[f"{job.datasource}/{job.interval}"] = [
+            "transient:lost_worker",
+            "transient:lost_worker",
+            "transient:lost_worker",
+            "success",
+        ]
+    base = fast_config()
+    alerts = LogAlertSink()
+    db = tmp_path / "log.db"
+    async with Orchestrator.open(db, url, config=base, alerts=alerts) as orch:
+        await orch.submit(spared)
+        view = await orch.wait(spared.job_id, timeout=20)
+    # Three tasks lost with their workers, none counted: the fourth attempt of two succeeds.
+    assert (view.phase, view.attempt, view.max_attempts, view.uncounted) == ("succeeded", 4, 2, 3)
+    events = await stream(db, spared.job_id)
+    assert [e.counted for e in events if isinstance(e, FailureClassified)] == [False] * 3
+    assert alerts.sent == []
+    assert "does not count against the attempts" in "\n".join(
+        audit.render_timeline(audit.timeline(db, spared.job_id))
+    )
+
+    one_spared = fast_config(job=replace(base.job, max_uncounted_failures=1))
+    async with Orchestrator.open(db, url, config=one_spared, alerts=alerts) as orch:
+        await orch.submit(capped)
+        view = await orch.wait(capped.job_id, timeout=20)
+    # Spared once; the second and third count, and two is all a job of two attempts has.
+    assert (view.phase, view.attempt) == ("dead", 3)
+    events = await stream(db, capped.job_id)
+    assert [e.counted for e in events if isinstance(e, FailureClassified)] == [False, True, True]
+    assert isinstance(events[-1], JobDead)
+    assert "all 2 attempts are used" in events[-1].reason
+    assert [a.job_id for a in alerts.sent] == [capped.job_id]
 
 
 async def test_structural_failures_are_never_retried_and_raise_exactly_one_alert(

@@ -16,8 +16,14 @@ would. After every step the invariants must hold:
 from __future__ import annotations
 
 import hypothesis.strategies as st
-from hypothesis import assume
-from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+from hypothesis import assume, given
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+)
 
 from actors.task_fsm import (
     ALLOWED_TRANSITIONS,
@@ -48,7 +54,7 @@ from actors.task_fsm import (
     fold,
     next_effect,
 )
-from eventlog.events import Event, SubmitIntended, Submitted
+from eventlog.events import Event, FailureClassified, JobDead, SubmitIntended, Submitted
 
 JOB = "orch_wiki_20240101T000000Z_20240102T000000Z_abcdefabcdef"
 # What an attempt leaves behind that the next one must not inherit.
@@ -76,8 +82,13 @@ class JobMachine(RuleBasedStateMachine):
         self.state = JobState()
         self.events: list[Event] = []
         self.max_attempt_seen = 0
+        self.spared = 0  # failures recorded as not counting against the attempts
         # The Overlord model: task id -> "RUNNING" | "SUCCESS" | "FAILED"
         self.overlord: dict[str, str] = {}
+
+    @initialize(max_attempts=st.integers(1, 4))
+    def accept_the_job(self, max_attempts: int) -> None:
+        # Few attempts make runs that use them all up, and the limit's edge, common.
         self.accept = Accept(
             at=self.now,
             job_id=JOB,
@@ -85,7 +96,7 @@ class JobMachine(RuleBasedStateMachine):
             interval="2024-01-01T00:00:00.000Z/2024-01-02T00:00:00.000Z",
             spec={"type": "index_parallel"},
             spec_hash="abc",
-            max_attempts=4,
+            max_attempts=max_attempts,
         )
         self.apply(self.accept)
 
@@ -108,7 +119,18 @@ class JobMachine(RuleBasedStateMachine):
                 )
         if before.terminal:
             assert events == [], f"terminal phase {before.phase} accepted {command!r}"
+        if (
+            isinstance(command, Analysed)
+            and command.classification == "transient"
+            and before.phase == "failed"
+            and before.classification is None
+        ):
+            # Attempts run out only on failures that count, and only when they have all been used.
+            used = before.attempt - before.uncounted
+            exhausted = command.counted and used >= before.max_attempts
+            assert any(isinstance(e, JobDead) for e in events) == exhausted, (used, command)
         self.events.extend(events)
+        self.spared += sum(isinstance(e, FailureClassified) and not e.counted for e in events)
         self.state = state
 
     @property
@@ -121,8 +143,11 @@ class JobMachine(RuleBasedStateMachine):
         answer=st.sampled_from(["ok", "ok", "ok", "unknown-landed", "unknown-lost", "refused"]),
         kind=st.sampled_from(["transient", "transient", "structural"]),
         delay=st.floats(0, 60),
+        counted=st.booleans(),
     )
-    def actor_performs_its_effect(self, answer: str, kind: str, delay: float) -> None:
+    def actor_performs_its_effect(
+        self, answer: str, kind: str, delay: float, counted: bool
+    ) -> None:
         effect = next_effect(self.state)
         tid = self.current
         if isinstance(effect, StartAttempt):
@@ -166,6 +191,7 @@ class JobMachine(RuleBasedStateMachine):
                     rule="r",
                     reason="why",
                     retry_delay_s=delay,
+                    counted=counted,
                 )
             )
 
@@ -265,6 +291,11 @@ class JobMachine(RuleBasedStateMachine):
     # --- invariants --------------------------------------------------------------------
 
     @invariant()
+    def uncounted_failures_are_failed_attempts(self) -> None:
+        assert self.state.uncounted == self.spared
+        assert self.spared <= self.state.attempt
+
+    @invariant()
     def attempts_only_increase(self) -> None:
         assert self.state.attempt >= self.max_attempt_seen
         self.max_attempt_seen = self.state.attempt
@@ -302,3 +333,54 @@ class JobMachine(RuleBasedStateMachine):
 
 
 TestJobMachine = JobMachine.TestCase
+
+
+@given(max_attempts=st.integers(1, 4), counted=st.lists(st.booleans(), min_size=1, max_size=12))
+def test_only_failures_that_count_use_up_attempts(max_attempts: int, counted: list[bool]) -> None:
+    """Fail every attempt; the job dies at the failure that makes `max_attempts` counted ones."""
+    now = 1_000.0
+    state = JobState()
+    events: list[Event] = []
+
+    def apply(command: Command) -> None:
+        nonlocal state
+        for event in decide(state, command):
+            state = evolve(state, event)
+            events.append(event)
+
+    apply(
+        Accept(
+            at=now,
+            job_id=JOB,
+            datasource="wiki",
+            interval="2024-01-01T00:00:00.000Z/2024-01-02T00:00:00.000Z",
+            spec={"type": "index_parallel"},
+            spec_hash="abc",
+            max_attempts=max_attempts,
+        )
+    )
+    used = 0
+    for n, counts in enumerate(counted, start=1):
+        now += 100.0
+        apply(BeginAttempt(at=now))
+        assert (state.phase, state.attempt) == ("submitting", n)
+        tid = state.task_id
+        assert tid is not None
+        apply(SubmitOk(at=now, task_id=tid))
+        apply(Observed(at=now, task_id=tid, status="FAILED", error_msg="lost"))
+        apply(
+            Analysed(
+                at=now,
+                task_id=tid,
+                classification="transient",
+                rule="r",
+                reason="r",
+                counted=counts,
+            )
+        )
+        used += counts
+        assert state.uncounted == n - used
+        if used == max_attempts:
+            assert state.phase == "dead", (n, used)
+            return
+        assert state.phase == "retry_wait", (n, used)

@@ -168,3 +168,32 @@ def test_a_lower_attempt_limit_turns_a_retry_into_dead() -> None:
     assert difference is not None
     assert difference.replayed.classification == "transient"
     assert difference.replayed.decision == "dead"
+
+
+def test_rules_that_spare_lost_workers_turn_a_dead_end_into_a_retry() -> None:
+    events = [
+        accepted(max_attempts=1),
+        *failed_attempt(rule="lost-worker"),
+        JobDead(
+            at=4.0, reason="transient failure, but all 1 attempts are used", rule="lost-worker"
+        ),
+    ]
+    sparing = RuleSet(
+        rule=[
+            Rule(
+                name="worker-gone",
+                classification="transient",
+                message=["Worker disappeared"],
+                count_attempt=False,
+            )
+        ]
+    )
+    (difference,) = list(_stream_differences("job:" + JOB, recorded(events), sparing, None))
+    assert difference is not None
+    assert (difference.recorded.decision, difference.replayed.decision) == ("dead", "retry")
+    # With no failures to spare, the same rules decide as before.
+    (same,) = list(
+        _stream_differences("job:" + JOB, recorded(events), sparing, None, max_uncounted=0)
+    )
+    assert same is not None
+    assert not same.decision_changed

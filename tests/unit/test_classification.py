@@ -68,6 +68,31 @@ def test_lost_tasks_are_transient_and_rejected_specs_structural() -> None:
     assert classify(denied, RULES).rule == "auth"
 
 
+def test_only_failures_where_the_cluster_lost_the_task_spare_an_attempt() -> None:
+    lost = classify(FailureEvidence(source="lost"), RULES)
+    assert (lost.rule, lost.count_attempt) == ("task-lost", False)
+    worker = FailureEvidence(error_msg=status_error(FAILURE_KINDS["lost_worker"], parallel=False))
+    assert (classify(worker, RULES).rule, classify(worker, RULES).count_attempt) == (
+        "lost-worker",
+        False,
+    )
+    for kind in ("s3_throttle", "oom_killed", "lock_revoked", "parse_errors"):
+        failure = FailureEvidence(error_msg=status_error(FAILURE_KINDS[kind], parallel=False))
+        assert classify(failure, RULES).count_attempt, kind
+    assert classify(FailureEvidence(error_msg="something new"), RULES).count_attempt
+
+
+def test_a_rules_file_can_say_a_failure_does_not_count(tmp_path: Path) -> None:
+    path = tmp_path / "rules.toml"
+    path.write_text(
+        '[[rule]]\nname = "spot"\nclassification = "transient"\ncount_attempt = false\n'
+        'message = ["spot instance reclaimed"]\n'
+    )
+    rules = load_rules(path)
+    assert not classify(FailureEvidence(error_msg="spot instance reclaimed"), rules).count_attempt
+    assert classify(FailureEvidence(error_msg="other"), rules).count_attempt
+
+
 def test_row_stat_thresholds_use_every_report_shape() -> None:
     sequential = {
         "ingestionState": "BUILD_SEGMENTS",
