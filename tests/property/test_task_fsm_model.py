@@ -71,6 +71,19 @@ ATTEMPT_FIELDS = (
     "rule",
 )
 
+
+def accept(at: float, max_attempts: int) -> Accept:
+    return Accept(
+        at=at,
+        job_id=JOB,
+        datasource="wiki",
+        interval="2024-01-01T00:00:00.000Z/2024-01-02T00:00:00.000Z",
+        spec={"type": "index_parallel"},
+        spec_hash="abc",
+        max_attempts=max_attempts,
+    )
+
+
 task_ids = st.sampled_from([f"{JOB}_{n}" for n in range(1, 6)] + ["someone_else_1"])
 runner_codes = st.sampled_from(["WAITING", "PENDING", "RUNNING", None])
 
@@ -89,15 +102,7 @@ class JobMachine(RuleBasedStateMachine):
     @initialize(max_attempts=st.integers(1, 4))
     def accept_the_job(self, max_attempts: int) -> None:
         # Few attempts make runs that use them all up, and the limit's edge, common.
-        self.accept = Accept(
-            at=self.now,
-            job_id=JOB,
-            datasource="wiki",
-            interval="2024-01-01T00:00:00.000Z/2024-01-02T00:00:00.000Z",
-            spec={"type": "index_parallel"},
-            spec_hash="abc",
-            max_attempts=max_attempts,
-        )
+        self.accept = accept(self.now, max_attempts)
         self.apply(self.accept)
 
     # --- plumbing ----------------------------------------------------------------------
@@ -348,17 +353,7 @@ def test_only_failures_that_count_use_up_attempts(max_attempts: int, counted: li
             state = evolve(state, event)
             events.append(event)
 
-    apply(
-        Accept(
-            at=now,
-            job_id=JOB,
-            datasource="wiki",
-            interval="2024-01-01T00:00:00.000Z/2024-01-02T00:00:00.000Z",
-            spec={"type": "index_parallel"},
-            spec_hash="abc",
-            max_attempts=max_attempts,
-        )
-    )
+    apply(accept(now, max_attempts))
     used = 0
     for n, counts in enumerate(counted, start=1):
         now += 100.0
