@@ -124,15 +124,8 @@ def compile_job(
             path then names the template key, e.g. `$.pipeline.partitioning`).
     """
     segment = check_granularity(template.segment_granularity)
-    if not is_aligned(interval, segment):
-        raise SpecError(
-            f"interval {interval} is not aligned to segmentGranularity {segment}; the "
-            f"smallest aligned interval covering it is {align(interval, segment)}",
-            path="$.interval",
-            rule="interval-aligned",
-        )
-    sub_tasks = template.max_sub_tasks if max_sub_tasks is None else max_sub_tasks
-    sub_tasks = min(template.max_sub_tasks, sub_tasks)
+    _check_aligned("interval", interval, segment)
+    sub_tasks = _sub_tasks(template, max_sub_tasks)
     if sub_tasks < template.min_sub_tasks:
         kind = template.partitioning.__struct_config__.tag
         template_at_fault = template.max_sub_tasks < template.min_sub_tasks
@@ -194,13 +187,7 @@ def compile_range(
     segment = check_granularity(template.segment_granularity)
     if watermark is not None:
         interval = clip_to_watermark(interval, watermark, segment)
-    if not is_aligned(interval, segment):
-        raise SpecError(
-            f"range {interval} is not aligned to segmentGranularity {segment}; the "
-            f"smallest aligned range covering it is {align(interval, segment)}",
-            path="$.interval",
-            rule="interval-aligned",
-        )
+    _check_aligned("range", interval, segment)
     chunks = list(split(interval, template.chunk))
     for chunk in chunks:
         if not is_aligned(chunk, segment):
@@ -213,17 +200,31 @@ def compile_range(
             )
     allowances: Sequence[int | None] = [max_sub_tasks] * len(chunks)
     if free_slots is not None:
-        want = template.max_sub_tasks if max_sub_tasks is None else max_sub_tasks
         allowances = allocate_sub_tasks(
             free_slots,
             len(chunks),
-            want=min(want, template.max_sub_tasks),
+            want=_sub_tasks(template, max_sub_tasks),
             minimum=template.min_sub_tasks,
         )
     return [
         compile_job(template, chunk, max_sub_tasks=allowance)
         for chunk, allowance in zip(chunks, allowances, strict=True)
     ]
+
+
+def _check_aligned(what: str, interval: Interval, segment: str) -> None:
+    if not is_aligned(interval, segment):
+        raise SpecError(
+            f"{what} {interval} is not aligned to segmentGranularity {segment}; the "
+            f"smallest aligned {what} covering it is {align(interval, segment)}",
+            path="$.interval",
+            rule="interval-aligned",
+        )
+
+
+def _sub_tasks(template: PipelineTemplate, asked: int | None) -> int:
+    """Sub-tasks for one job: as asked, but never above the template's own cap."""
+    return template.max_sub_tasks if asked is None else min(template.max_sub_tasks, asked)
 
 
 def _task_json(
