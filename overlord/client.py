@@ -128,12 +128,14 @@ class HttpOverlord(LogReader, SupervisorClient):
             OverlordRejectedError: the spec was refused (400), or auth failed (401/403).
             OverlordUnavailableError: transport error or 5xx; check `maybe_applied`.
         """
-        reply = await self._call(ep.SUBMIT, ep.SUBMIT.path(), json_body=task)
+        reply = await self._transport.call(ep.SUBMIT, ep.SUBMIT.path(), json_body=task)
         return decode(reply, SubmitResponse, ep.SUBMIT).task
 
     async def status(self, task_id: str) -> TaskStatusPlus:
         """`GET /task/{id}/status`. Raises `TaskNotFoundError` for an unknown id."""
-        reply = await self._call(ep.STATUS, ep.STATUS.path(task_id=task_id), task_id=task_id)
+        reply = await self._transport.call(
+            ep.STATUS, ep.STATUS.path(task_id=task_id), task_id=task_id
+        )
         response = decode(reply, TaskStatusResponse, ep.STATUS)
         if response.status is None:  # the resource-level 404 race, reached with a 200 body
             raise TaskNotFoundError(task_id, endpoint=ep.STATUS.name, status=reply.status)
@@ -143,7 +145,9 @@ class HttpOverlord(LogReader, SupervisorClient):
         """`POST /taskStatus`. Unknown ids are absent from the result; [] asks nothing."""
         if not task_ids:
             return {}
-        reply = await self._call(ep.BULK_STATUS, ep.BULK_STATUS.path(), json_body=list(task_ids))
+        reply = await self._transport.call(
+            ep.BULK_STATUS, ep.BULK_STATUS.path(), json_body=list(task_ids)
+        )
         return decode(reply, dict[str, TaskStatus], ep.BULK_STATUS)
 
     async def tasks(
@@ -172,19 +176,21 @@ class HttpOverlord(LogReader, SupervisorClient):
             params["max"] = str(max_complete)
         if task_type is not None:
             params["type"] = task_type
-        reply = await self._call(ep.TASKS, ep.TASKS.path(), params=params)
+        reply = await self._transport.call(ep.TASKS, ep.TASKS.path(), params=params)
         return decode(reply, list[TaskStatusPlus], ep.TASKS)
 
     async def task_spec(self, task_id: str) -> dict[str, Any]:
         """`GET /task/{id}`: the stored task JSON with defaults filled in."""
-        reply = await self._call(ep.TASK_SPEC, ep.TASK_SPEC.path(task_id=task_id), task_id=task_id)
+        reply = await self._transport.call(
+            ep.TASK_SPEC, ep.TASK_SPEC.path(task_id=task_id), task_id=task_id
+        )
         payload = decode(reply, TaskPayloadResponse, ep.TASK_SPEC).payload
         if payload is None:
             raise TaskNotFoundError(task_id, endpoint=ep.TASK_SPEC.name, status=reply.status)
         return payload
 
     async def _reports_reply(self, task_id: str) -> Reply | None:
-        reply = await self._call(
+        reply = await self._transport.call(
             ep.REPORTS, ep.REPORTS.path(task_id=task_id), task_id=task_id, accept=(404,)
         )
         if reply.status != 404:
@@ -205,13 +211,15 @@ class HttpOverlord(LogReader, SupervisorClient):
 
     async def shutdown(self, task_id: str) -> None:
         """`POST /task/{id}/shutdown`. Harmless on a finished task (200, no-op)."""
-        reply = await self._call(ep.SHUTDOWN, ep.SHUTDOWN.path(task_id=task_id), task_id=task_id)
+        reply = await self._transport.call(
+            ep.SHUTDOWN, ep.SHUTDOWN.path(task_id=task_id), task_id=task_id
+        )
         decode(reply, ShutdownResponse, ep.SHUTDOWN)
 
     async def shutdown_all(self, datasource: str) -> bool:
         """Shut down every active task of a datasource. False when there was none (404)."""
         path = ep.SHUTDOWN_ALL.path(datasource=datasource)
-        reply = await self._call(ep.SHUTDOWN_ALL, path, accept=(404,))
+        reply = await self._transport.call(ep.SHUTDOWN_ALL, path, accept=(404,))
         if reply.status == 404:
             if reply.body.strip():  # an empty 404 means "nothing active"; anything else is odd
                 raise unexpected(reply, ep.SHUTDOWN_ALL, path)
@@ -222,18 +230,18 @@ class HttpOverlord(LogReader, SupervisorClient):
     # --- cluster -----------------------------------------------------------------------
 
     async def workers(self) -> list[WorkerInfo]:
-        reply = await self._call(ep.WORKERS, ep.WORKERS.path())
+        reply = await self._transport.call(ep.WORKERS, ep.WORKERS.path())
         return decode(reply, list[WorkerInfo], ep.WORKERS)
 
     async def total_capacity(self) -> TotalWorkerCapacity:
-        reply = await self._call(ep.TOTAL_CAPACITY, ep.TOTAL_CAPACITY.path())
+        reply = await self._transport.call(ep.TOTAL_CAPACITY, ep.TOTAL_CAPACITY.path())
         return decode(reply, TotalWorkerCapacity, ep.TOTAL_CAPACITY)
 
     async def locked_intervals(
         self, filters: Sequence[Mapping[str, Any] | LockFilter]
     ) -> dict[str, list[str]]:
         """`POST /lockedIntervals/v2`: datasource -> intervals locked against such a task."""
-        reply = await self._call(
+        reply = await self._transport.call(
             ep.LOCKED_INTERVALS, ep.LOCKED_INTERVALS.path(), json_body=list(filters)
         )
         return decode(reply, dict[str, list[str]], ep.LOCKED_INTERVALS)
@@ -242,12 +250,14 @@ class HttpOverlord(LogReader, SupervisorClient):
         self, filters: Sequence[Mapping[str, Any] | LockFilter]
     ) -> dict[str, list[TaskLock]]:
         """`POST /activeLocks`: datasource -> `TaskLock`s held by active tasks."""
-        reply = await self._call(ep.ACTIVE_LOCKS, ep.ACTIVE_LOCKS.path(), json_body=list(filters))
+        reply = await self._transport.call(
+            ep.ACTIVE_LOCKS, ep.ACTIVE_LOCKS.path(), json_body=list(filters)
+        )
         return decode(reply, ActiveLocks, ep.ACTIVE_LOCKS).datasource_to_locks
 
     async def leader(self) -> str:
         """`GET /leader`: the leader's base URL, as this node knows it (never redirected)."""
-        reply = await self._call(ep.LEADER, ep.LEADER.path())
+        reply = await self._transport.call(ep.LEADER, ep.LEADER.path())
         text = reply.body.decode("utf-8", errors="replace").strip()
         if reply.status == 204 or not text:
             raise OverlordUnavailableError(
@@ -261,25 +271,25 @@ class HttpOverlord(LogReader, SupervisorClient):
 
     async def is_leader(self) -> bool:
         """`GET /isLeader`: 200 on the leader, 404 `{"leader": false}` on a standby."""
-        reply = await self._call(ep.IS_LEADER, ep.IS_LEADER.path(), accept=(404,))
+        reply = await self._transport.call(ep.IS_LEADER, ep.IS_LEADER.path(), accept=(404,))
         return decode(reply, LeaderResponse, ep.IS_LEADER).leader
 
     async def health(self) -> bool:
-        reply = await self._call(ep.HEALTH, ep.HEALTH.path())
+        reply = await self._transport.call(ep.HEALTH, ep.HEALTH.path())
         return decode(reply, bool, ep.HEALTH)
 
     # --- coordinator -------------------------------------------------------------------
 
     async def datasource_coverage(self, datasource: str) -> DataSourceCoverage | None:
         """Coordinator view of served segments; None for an unknown datasource (204)."""
-        reply = await self._call(ep.COVERAGE, ep.COVERAGE.path(datasource=datasource))
+        reply = await self._transport.call(ep.COVERAGE, ep.COVERAGE.path(datasource=datasource))
         if reply.status == 204 or not reply.body.strip():
             return None
         return decode(reply, DataSourceCoverage, ep.COVERAGE)
 
     async def datasource_intervals(self, datasource: str) -> list[str]:
         """Intervals of served segments, newest first; [] for an unknown datasource (204)."""
-        reply = await self._call(
+        reply = await self._transport.call(
             ep.COVERAGE_INTERVALS, ep.COVERAGE_INTERVALS.path(datasource=datasource)
         )
         if reply.status == 204 or not reply.body.strip():

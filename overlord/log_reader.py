@@ -28,7 +28,7 @@ class LogReader(Caller):
             TaskNotFoundError: the Overlord has no such task.
         """
         path = ep.LOG.path(task_id=task_id)
-        reply = await self._call(
+        reply = await self._transport.call(
             ep.LOG,
             path,
             params={"offset": str(offset)},
@@ -89,7 +89,9 @@ class LogReader(Caller):
             await asyncio.sleep(poll_s)
 
     async def _running(self, task_id: str) -> bool:
-        reply = await self._call(ep.STATUS, ep.STATUS.path(task_id=task_id), task_id=task_id)
+        reply = await self._transport.call(
+            ep.STATUS, ep.STATUS.path(task_id=task_id), task_id=task_id
+        )
         status = decode(reply, TaskStatusResponse, ep.STATUS).status
         return status is not None and status.status_code == "RUNNING"
 

@@ -19,17 +19,19 @@ class _Health(msgspec.Struct):
 class SupervisorClient(Caller):
     async def supervisors(self) -> list[str]:
         """`GET /supervisor`: the ids the caller may read."""
-        reply = await self._call(ep.SUPERVISORS, ep.SUPERVISORS.path())
+        reply = await self._transport.call(ep.SUPERVISORS, ep.SUPERVISORS.path())
         return decode(reply, list[str], ep.SUPERVISORS)
 
     async def supervisor_states(self) -> list[SupervisorState]:
         """`GET /supervisor?state=true`."""
-        reply = await self._call(ep.SUPERVISORS, ep.SUPERVISORS.path(), params={"state": "true"})
+        reply = await self._transport.call(
+            ep.SUPERVISORS, ep.SUPERVISORS.path(), params={"state": "true"}
+        )
         return decode(reply, list[SupervisorState], ep.SUPERVISORS)
 
     async def supervisor_status(self, supervisor_id: str) -> SupervisorStatus:
         """`GET /supervisor/{id}/status`. Raises `SupervisorNotFoundError` for an unknown id."""
-        reply = await self._call(
+        reply = await self._transport.call(
             ep.SUPERVISOR_STATUS,
             ep.SUPERVISOR_STATUS.path(supervisor_id=supervisor_id),
             supervisor_id=supervisor_id,
@@ -38,7 +40,7 @@ class SupervisorClient(Caller):
 
     async def supervisor_spec(self, supervisor_id: str) -> dict[str, Any]:
         """`GET /supervisor/{id}`: the stored spec with defaults filled in."""
-        reply = await self._call(
+        reply = await self._transport.call(
             ep.SUPERVISOR_SPEC,
             ep.SUPERVISOR_SPEC.path(supervisor_id=supervisor_id),
             supervisor_id=supervisor_id,
@@ -48,7 +50,7 @@ class SupervisorClient(Caller):
     async def supervisor_health(self, supervisor_id: str) -> bool:
         """`GET /supervisor/{id}/health`: 200 healthy, 503 `{"healthy": false}` unhealthy."""
         path = ep.SUPERVISOR_HEALTH.path(supervisor_id=supervisor_id)
-        reply = await self._call(
+        reply = await self._transport.call(
             ep.SUPERVISOR_HEALTH, path, accept=(503,), supervisor_id=supervisor_id
         )
         if reply.status == 503 and b"healthy" not in reply.body:
@@ -61,7 +63,7 @@ class SupervisorClient(Caller):
     ) -> SupervisorCreated:
         """`POST /supervisor`: create, or update (and gracefully restart) an existing one."""
         params = {"skipRestartIfUnmodified": "true"} if skip_restart_if_unmodified else None
-        reply = await self._call(
+        reply = await self._transport.call(
             ep.SUPERVISOR_CREATE, ep.SUPERVISOR_CREATE.path(), json_body=spec, params=params
         )
         return decode(reply, SupervisorCreated, ep.SUPERVISOR_CREATE)
@@ -76,7 +78,7 @@ class SupervisorClient(Caller):
 
     async def terminate_supervisor(self, supervisor_id: str) -> None:
         """Terminate: its tasks publish and stop, and the id is no longer listed."""
-        reply = await self._call(
+        reply = await self._transport.call(
             ep.SUPERVISOR_TERMINATE,
             ep.SUPERVISOR_TERMINATE.path(supervisor_id=supervisor_id),
             supervisor_id=supervisor_id,
@@ -84,7 +86,7 @@ class SupervisorClient(Caller):
         decode(reply, dict[str, str], ep.SUPERVISOR_TERMINATE)
 
     async def _spec_action(self, endpoint: ep.Endpoint, supervisor_id: str) -> dict[str, Any]:
-        reply = await self._call(
+        reply = await self._transport.call(
             endpoint, endpoint.path(supervisor_id=supervisor_id), supervisor_id=supervisor_id
         )
         return decode(reply, dict[str, Any], endpoint)

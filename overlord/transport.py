@@ -261,32 +261,9 @@ def _leader_lost(error: OverlordError) -> bool:
 
 
 class Caller:
-    """What the client's parts share: one `Transport` and a typed way to call it."""
+    """What the client's parts share: one `Transport`, which every request goes through."""
 
     _transport: Transport
-
-    async def _call(
-        self,
-        endpoint: Endpoint,
-        path: str,
-        *,
-        json_body: Any = None,
-        params: Mapping[str, str] | None = None,
-        accept: tuple[int, ...] = (),
-        timeout_s: float | None = None,
-        task_id: str | None = None,
-        supervisor_id: str | None = None,
-    ) -> Reply:
-        return await self._transport.call(
-            endpoint,
-            path,
-            json_body=json_body,
-            params=params,
-            accept=accept,
-            timeout_s=timeout_s,
-            task_id=task_id,
-            supervisor_id=supervisor_id,
-        )
 
 
 def decode(reply: Reply, type_: type[T], endpoint: Endpoint) -> T:
