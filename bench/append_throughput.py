@@ -14,10 +14,7 @@ Ratios are taken between adjacent runs so that load from other work on the machi
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import os
-import platform
 import sqlite3
 import statistics
 import sys
@@ -27,8 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import msgspec
-
+from bench import eventlog_cli
 from eventlog.events import StatusObserved
 from eventlog.store import EventLog
 
@@ -64,11 +60,11 @@ async def measure_log(path: Path, appenders: int, total: int) -> dict[str, Any]:
     latencies: list[float] = []
     async with EventLog(path, synchronous="FULL") as log:
         # Events are made before the clock starts, as the baseline's rows are.
-        events = [[make_event(index, n) for n in range(rounds)] for index in range(appenders)]
+        made = [[make_event(index, n) for n in range(rounds)] for index in range(appenders)]
 
         async def appender(index: int) -> None:
             stream = f"job:bench-{index:06d}"
-            for version, event in enumerate(events[index]):
+            for version, event in enumerate(made[index]):
                 started = time.perf_counter()
                 await log.append(stream, [event], expected_version=version)
                 latencies.append(time.perf_counter() - started)
@@ -178,45 +174,17 @@ def summarise(runs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="a smoke run of a few seconds")
-    parser.add_argument("--json", metavar="OUT", help="write the figures to this JSON file")
-    parser.add_argument("--repeat", type=int, default=None, help="runs per appender count")
-    parser.add_argument("--loop", choices=("uvloop", "asyncio"), default="uvloop")
-    parser.add_argument("--dir", help="directory for the database files (default: a temp dir)")
-    args = parser.parse_args(argv)
+    args = eventlog_cli.parse(__doc__.splitlines()[0], "runs per appender count", argv)
     plan = QUICK_PLAN if args.quick else FULL_PLAN
-    repeat = args.repeat or (1 if args.quick else 3)
-    if args.loop == "uvloop":
-        import uvloop
-
-        runner: Callable[..., Any] = uvloop.run
-    else:
-        runner = asyncio.run
-    print(f"append throughput: plan {plan}, {repeat} run(s), loop {args.loop}", flush=True)
+    runner = eventlog_cli.loop_runner(args.loop)
+    print(f"append throughput: plan {plan}, {args.repeat} run(s), loop {args.loop}", flush=True)
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
-        runs = run(plan, repeat, Path(tmp), runner)
-    figures = {
-        "benchmark": "append_throughput",
-        "quick": args.quick,
-        "machine": {
-            "nproc": os.cpu_count(),
-            "python": platform.python_version(),
-            "sqlite": sqlite3.sqlite_version,
-            "platform": platform.platform(),
-        },
-        "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
-        "command": " ".join(
-            [Path(sys.argv[0]).name, *(argv if argv is not None else sys.argv[1:])]
-        ),
-        **summarise(runs),
-    }
+        runs = run(plan, args.repeat, Path(tmp), runner)
+    figures = {**eventlog_cli.header("append_throughput", args.quick, argv), **summarise(runs)}
     for n, ratio in figures["ratios"]["append_vs_raw"].items():
         p99 = figures["append_p99_ms"][n]
         print(f"appenders={n:>6}: median ratio {ratio:.2f}, median p99 {p99:.2f} ms")
-    if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_bytes(msgspec.json.format(msgspec.json.encode(figures)))
+    eventlog_cli.write_json(args.json, figures)
     return 0
 
 

@@ -20,10 +20,6 @@ snapshot dropped and a full replay of the log.
 
 from __future__ import annotations
 
-import argparse
-import asyncio
-import os
-import platform
 import sqlite3
 import statistics
 import sys
@@ -36,6 +32,7 @@ from typing import Any, cast
 import msgspec
 
 from actors.task_fsm import JobState, evolve
+from bench import eventlog_cli
 from eventlog.events import (
     AnyEvent,
     Event,
@@ -257,42 +254,19 @@ def measure_boot(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="a smoke run of a few seconds")
-    parser.add_argument("--json", metavar="OUT", help="write the figures to this JSON file")
-    parser.add_argument("--repeat", type=int, default=None, help="replay runs")
-    parser.add_argument("--loop", choices=("uvloop", "asyncio"), default="uvloop")
-    parser.add_argument("--dir", help="directory for the database files (default: a temp dir)")
-    args = parser.parse_args(argv)
+    args = eventlog_cli.parse(__doc__.splitlines()[0], "replay runs", argv)
     plan = QUICK if args.quick else FULL
-    repeat = args.repeat or (1 if args.quick else 3)
-    if args.loop == "uvloop":
-        import uvloop
-
-        run: Callable[..., Any] = uvloop.run
-    else:
-        run = asyncio.run
-    print(f"replay throughput: {plan}, {repeat} run(s), loop {args.loop}", flush=True)
+    run = eventlog_cli.loop_runner(args.loop)
+    print(f"replay throughput: {plan}, {args.repeat} run(s), loop {args.loop}", flush=True)
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
-        replayed = measure_replay(Path(tmp), plan["replay_jobs"], repeat, run)
+        replayed = measure_replay(Path(tmp), plan["replay_jobs"], args.repeat, run)
         booted = measure_boot(Path(tmp), plan["finished"], plan["live"], run)
     rounds = replayed["rounds"]
     ratios = [r["raw_s"] / r["fold_s"] for r in rounds]
     light = [r["raw_s"] / r["light_s"] for r in rounds]
     events = replayed["events"]
     figures = {
-        "benchmark": "replay_throughput",
-        "quick": args.quick,
-        "machine": {
-            "nproc": os.cpu_count(),
-            "python": platform.python_version(),
-            "sqlite": sqlite3.sqlite_version,
-            "platform": platform.platform(),
-        },
-        "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
-        "command": " ".join(
-            ["replay_throughput.py", *(argv if argv is not None else sys.argv[1:])]
-        ),
+        **eventlog_cli.header("replay_throughput", args.quick, argv),
         "ratios": {
             "replay_vs_raw": statistics.median(ratios),
             "replay_light_fold_vs_raw": statistics.median(light),
@@ -312,9 +286,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{figures['ratios']['replay_light_fold_vs_raw']:.2f}; boot read "
         f"{booted['with_snapshots']['rows_read']:,} rows of {booted['log_events']:,}"
     )
-    if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_bytes(msgspec.json.format(msgspec.json.encode(figures)))
+    eventlog_cli.write_json(args.json, figures)
     return 0
 
 
