@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestServer
 
 from actors.breakers import DatasourcePolicy
 from actors.demo import demo_config
@@ -28,15 +26,6 @@ from eventlog.store import EventLog
 from overlord.sim_cluster import ClusterConfig
 from overlord.simulator import Faults, SimConfig, Simulator
 from tests.integration.support import daily_jobs, fast_config
-
-
-async def serve(sim: Simulator) -> AsyncIterator[str]:
-    server = TestServer(sim.app())
-    await server.start_server()
-    try:
-        yield str(server.make_url("")).rstrip("/")
-    finally:
-        await server.close()
 
 
 @pytest.fixture
