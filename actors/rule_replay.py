@@ -11,16 +11,17 @@ Every failure whose classification, rule or decision would change is reported.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Literal
 
 import msgspec
+from msgspec.structs import replace
 
 from actors.audit import JOB_PREFIX, connect, records
 from actors.classification import RuleSet, classify, evidence_from_excerpt
 from actors.task import JobPolicy
-from actors.task_fsm import JobState, evolve
+from actors.task_fsm import Analysed, JobState, decide, evolve
 from eventlog.events import FailureClassified, JobDead, RetryScheduled
 from eventlog.store import Recorded
 
@@ -56,18 +57,12 @@ class ReplayReport(msgspec.Struct, frozen=True, kw_only=True):
         return sum(1 for d in self.differences if d.decision_changed)
 
 
-def _decision(classification: str, counted: bool, used: int, max_attempts: int) -> Decision:
-    """As the FSM decides: `used` is the attempts used up, this failure's included."""
-    if classification == "structural" or (counted and used >= max_attempts):
-        return "dead"
-    return "retry"
-
-
-def _recorded_decision(following: list[Recorded]) -> Decision:
-    for recorded in following:
-        if isinstance(recorded.event, RetryScheduled):
+def _decision(events: Iterable[object]) -> Decision:
+    """The decision among the events that follow a classification."""
+    for event in events:
+        if isinstance(event, RetryScheduled):
             return "retry"
-        if isinstance(recorded.event, JobDead):
+        if isinstance(event, JobDead):
             return "dead"
     return "none"
 
@@ -115,15 +110,21 @@ def _stream_differences(
             excerpt = event.report_excerpt or {"source": event.evidence_source}
             new = classify(evidence_from_excerpt(excerpt), rules)
             old = Outcome(
-                event.classification, event.rule, _recorded_decision(history[index + 1 :])
+                event.classification, event.rule, _decision(r.event for r in history[index + 1 :])
             )
-            counted = new.count_attempt or state.uncounted >= max_uncounted
-            used = state.attempt - state.uncounted
-            replayed = Outcome(
-                new.classification,
-                new.rule,
-                _decision(new.classification, counted, used, limit),
+            # The FSM itself decides, on the recorded state with the what-if limit.
+            decided = decide(
+                replace(state, max_attempts=limit),
+                Analysed(
+                    at=event.at,
+                    task_id=event.task_id,
+                    classification=new.classification,
+                    rule=new.rule,
+                    reason=new.reason,
+                    counted=new.count_attempt or state.uncounted >= max_uncounted,
+                ),
             )
+            replayed = Outcome(new.classification, new.rule, _decision(decided))
             if old == replayed:
                 yield None
             else:
