@@ -20,6 +20,7 @@ from msgspec.structs import replace
 
 from actors.audit import JOB_PREFIX, connect, records
 from actors.classification import RuleSet, classify, evidence_from_excerpt
+from actors.policy import counts_against_attempts
 from actors.task import JobPolicy
 from actors.task_fsm import Analysed, JobState, decide, evolve
 from eventlog.events import FailureClassified, JobDead, RetryScheduled
@@ -121,7 +122,9 @@ def _stream_differences(
                     classification=new.classification,
                     rule=new.rule,
                     reason=new.reason,
-                    counted=new.count_attempt or state.uncounted >= max_uncounted,
+                    counted=counts_against_attempts(
+                        new.count_attempt, state.uncounted, max_uncounted
+                    ),
                 ),
             )
             replayed = Outcome(new.classification, new.rule, _decision(decided))

@@ -19,7 +19,7 @@ import msgspec
 import structlog
 
 from actors.classification import FailureEvidence, RuleSet, classify, report_excerpt
-from actors.policy import RetryPolicy, retry_delay
+from actors.policy import RetryPolicy, counts_against_attempts, retry_delay
 from actors.poller import Unwatch, Watch
 from actors.ports import Clock, Overlord
 from actors.runtime import Actor, ActorRef
@@ -312,8 +312,8 @@ class TaskActor(Actor[Command | _Drive | GetState]):
         if source == "status":
             evidence = await self._gather(task_id, evidence)
         decision = classify(evidence, self.ctx.rules)
-        counted = (
-            decision.count_attempt or state.uncounted >= self.ctx.policy.max_uncounted_failures
+        counted = counts_against_attempts(
+            decision.count_attempt, state.uncounted, self.ctx.policy.max_uncounted_failures
         )
         return Analysed(
             at=self.ctx.clock(),
