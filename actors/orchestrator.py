@@ -39,7 +39,7 @@ from actors.supervisor import StartJob, Supervisor, Tell
 from actors.task import GetState, JobContext, JobPolicy, load_state, stream_id
 from actors.task_fsm import TERMINAL, Accept, Cancel, Command, JobState
 from eventlog.events import Event, FailureClassified, JobDead
-from eventlog.store import EventLog, Synchronous
+from eventlog.store import EventLog, Synchronous, WriterMode
 from overlord.auth import AuthHook
 from overlord.client import HttpOverlord
 from overlord.client import RetryPolicy as ClientRetry
@@ -62,6 +62,9 @@ class OrchestratorConfig(msgspec.Struct, frozen=True, kw_only=True):
     datasource_breaker: DatasourcePolicy = DatasourcePolicy()
     rules_path: str | None = None
     synchronous: Synchronous = "FULL"
+    # Where the event log's writer runs: a child process (beside the event loop) or, where
+    # starting processes is not allowed, a thread of the orchestrator's own.
+    eventlog_writer: WriterMode = "process"
     recovery_concurrency: int = 64
     task_id_prefix: str = "orch"
     orphans: OrphanPolicy = "report"
@@ -134,7 +137,9 @@ class Orchestrator:
         """Open the log, recover every live job, and yield a running orchestrator."""
         config = config or OrchestratorConfig()
         rules = load_rules(config.rules_path)
-        event_log = await EventLog.open(db, synchronous=config.synchronous)
+        event_log = await EventLog.open(
+            db, synchronous=config.synchronous, writer=config.eventlog_writer
+        )
         client: Overlord
         owned_client: HttpOverlord | None = None
         if isinstance(overlord, str):

@@ -43,10 +43,11 @@ from eventlog.events import (
     TaskSucceeded,
     encode_event,
 )
+from eventlog.protocol import AppendItem
 from eventlog.records import ANY_VERSION
 from eventlog.replay import StreamFolder
 from eventlog.store import EventLog
-from eventlog.writer import PendingAppend, WriteConnection
+from eventlog.writer import WriteConnection
 
 FULL = {"replay_jobs": 200_000, "finished": 100_000, "live": 1_000}
 QUICK = {"replay_jobs": 4_000, "finished": 2_000, "live": 50}
@@ -104,7 +105,7 @@ def write_log(path: Path, appends: Iterator[tuple[str, list[Event], bool]]) -> i
     total, batch = 0, []
     for stream, events, close in appends:
         encoded = [(str(type(e).__struct_config__.tag), encode_event(e)) for e in events]
-        batch.append(PendingAppend(stream, encoded, ANY_VERSION, close, cast(Any, None)))
+        batch.append(AppendItem(stream, ANY_VERSION, close, encoded))
         total += len(events)
         if len(batch) == 5_000:
             writer.commit(batch, 1_718_000_000.0)

@@ -32,6 +32,7 @@ class CorruptEventError(EventLogError):
     """A stored row cannot be decoded, or the database file is not ours or is damaged."""
 
     def __init__(self, message: str, *, seq: int | None = None) -> None:
+        self.detail = message
         self.seq = seq
         where = f" at seq {seq}" if seq is not None else ""
         super().__init__(f"{message}{where}")

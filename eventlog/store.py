@@ -2,29 +2,37 @@
 
 Theory of operation
 -------------------
-Two connections, each confined to its own thread (aiosqlite's model, minus its one thread
-hop per statement): the writer's (`eventlog.writer.WriteConnection`) and the readers'.
+The writer (`eventlog.writer_process`) owns the only connection that writes. It runs in a
+child process by default, or on a thread (`writer="thread"`), at the far end of a socket
+pair (`eventlog.writer_link`, frames in `eventlog.protocol`); readers have a connection of
+their own on a thread of their own (`eventlog.reader`).
 
 Writing. `append()` encodes the events on the caller's side (so a bad event fails its own
-caller), puts a `PendingAppend` with a future on the writer's queue and awaits the future.
-The writer task takes everything queued, up to `max_batch` items, and hands the whole batch
-to the writer thread in one hop. There, inside one `BEGIN IMMEDIATE ... COMMIT` (group
-commit), the versions of streams the writer has not seen are read in one query, each
-append's expected version is checked, events get their global `seq`, per-stream `version`
-and chain hash, and the rows go in through a few multi-row INSERTs. Only after COMMIT returns
-are the futures resolved: a resolved future names events that are on disk (with
+caller), queues them with a future and awaits the future. Queued appends go to the writer
+in chunks: as soon as 64 are queued, or at the event loop's next turn. The writer takes
+everything that has arrived (up to `max_batch` items) and, inside one
+`BEGIN IMMEDIATE ... COMMIT` (group commit), reads the versions of streams it has not seen
+in one query, checks each append's expected version, gives events their global `seq`,
+per-stream `version` and chain hash, and inserts the rows with a few multi-row INSERTs. It
+answers once COMMIT has returned, one outcome per item in order, and only then are the
+futures resolved: a resolved future names events that are on disk (with
 `synchronous=FULL`, even across power loss); an unresolved one may or may not be, and that
-is all a crash (SIGKILL) can take. Batches grow with load: everything that arrived while one
-batch committed shares the next commit. Snapshots ride in the same transactions;
-maintenance (`run_exclusive`, used by retention) runs between batches.
+is all a crash (SIGKILL) can take. Batches grow with load: everything that arrived while
+one batch committed shares the next commit. Snapshots ride in the same transactions.
 
-Why the numbering happens on the writer thread, and why batches alternate with the loop's
-work rather than overlap it: with CPython's GIL, a thread that needs the GIL back while the
-event loop is busy waits up to a switch interval (5 ms) each time. Planning on the loop and
-overlapping commits with it was tried and measured slower (`bench/RESULTS.md`): the commits
-stalled on the GIL. As it is, the thread mostly runs while the loop waits for it, and the
-multi-row INSERTs keep its GIL hand-offs to a handful per batch (`executemany` takes the GIL
-back after every row, which under a busy loop slows a commit by orders of magnitude).
+Why a process: with CPython's GIL, a writer thread and the event loop take turns, so each
+round of appends cost the loop's work plus the writer's. In a process of its own the writer
+commits one chunk while the loop wakes the callers of the last one and queues the next
+(`bench/RESULTS.md` has the figures of both). Chunks, rather than one batch per loop turn,
+are what lets the two overlap. The writer dies with its parent (a SIGKILLed orchestrator
+leaves no writer behind) and ignores the SIGINT and SIGTERM meant for its parent, which
+closes it after committing what was queued. If the writer dies, every waiting append fails
+with `EventLogClosedError` (its outcome is unknown: the stream's version tells) and the log
+takes no more appends; reads go on.
+
+Maintenance (`run_exclusive`, used by retention) runs on a third connection while the
+writer is held: queued appends commit first, later ones wait, and the writer reloads its
+view afterwards.
 
 An append whose expected version is stale fails alone with `ConcurrencyConflictError`; the
 rest of its batch commits. If a commit fails (disk full, read-only file, lock timeout), it
@@ -53,32 +61,44 @@ decoded on the event loop, through `eventlog.upcasting` for tags of older versio
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from math import isfinite
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 
 import msgspec
+import structlog
 
 from eventlog.audit import ChainReport
 from eventlog.audit import verify as verify_file
 from eventlog.chain import GENESIS_HASH, chain_hash
-from eventlog.errors import (
-    ConcurrencyConflictError,
-    EventLogClosedError,
-    EventLogError,
-    StreamArchivedError,
-)
+from eventlog.errors import EventLogClosedError, EventLogError, EventLogUnavailableError
 from eventlog.events import Event, encode_event
 from eventlog.migrations import APPLICATION_ID, SCHEMA_VERSION
+from eventlog.protocol import (
+    Appended,
+    AppendItem,
+    Archived,
+    Chunk,
+    Conflict,
+    Done,
+    Failed,
+    Item,
+    Open,
+    Outcome,
+    Reload,
+    SnapshotItem,
+    Sync,
+    error_of,
+)
 from eventlog.reader import LogReader
 from eventlog.records import ANY_VERSION, AppendResult, ReadStats, Recorded, WriterStats
-from eventlog.writer import Outcome, PendingAppend, PendingSnapshot, WriteConnection
+from eventlog.writer_link import WriterLink, WriterMode
 
 __all__ = [
     "ANY_VERSION",
@@ -90,23 +110,19 @@ __all__ = [
     "ReadStats",
     "Recorded",
     "Synchronous",
+    "WriterMode",
     "WriterStats",
     "chain_hash",
 ]
 
 Synchronous = Literal["OFF", "NORMAL", "FULL", "EXTRA"]
-T = TypeVar("T")
+_Waiter = tuple[asyncio.Future[Any], int]  # (the caller's future, what it waits for)
+_SNAPSHOT = 0  # waits for a snapshot; a positive number is an append of that many events
+_CONTROL = -1  # waits for a control frame (Sync, Reload)
+_CHUNK = 64  # appends per frame while a burst is being queued; the rest go at the loop's turn
+_log = structlog.get_logger("eventlog")
 
 
-@dataclass(slots=True)
-class _Action:
-    """Runs `action` on the write connection between two batches."""
-
-    action: Callable[[sqlite3.Connection], object]
-    done: asyncio.Future[object]
-
-
-_Item = PendingAppend | PendingSnapshot | _Action
 _CLASSES: dict[type, tuple[str, tuple[str, ...]]] = {}  # class -> (tag, float fields)
 
 
@@ -144,22 +160,45 @@ class EventLog(LogReader):
         path: str | Path,
         *,
         synchronous: Synchronous = "FULL",
+        writer: WriterMode = "process",
         max_batch: int = 2048,
+        max_size_bytes: int | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        """Args:
+        path: the database file (created if missing).
+        synchronous: SQLite's `synchronous` for the writer; FULL survives power loss.
+        writer: where the writer runs: a child process (beside the event loop, the fast
+            choice) or a thread of this process (where starting processes is not allowed).
+        max_batch: the most appends and snapshots one transaction holds.
+        max_size_bytes: refuse to grow the database file past this size; appends that
+            would fail as on a full disk, retryably, until space is freed (by retention).
+        clock: stamps events (`recorded_at`); seconds since the epoch.
+        """
         if synchronous not in ("OFF", "NORMAL", "FULL", "EXTRA"):
             raise ValueError(f"synchronous must be OFF, NORMAL, FULL or EXTRA, not {synchronous!r}")
+        if writer not in ("process", "thread"):
+            raise ValueError(f"writer must be 'process' or 'thread', not {writer!r}")
+        if max_size_bytes is not None and max_size_bytes <= 0:
+            raise ValueError(f"max_size_bytes must be positive, not {max_size_bytes}")
         super().__init__(str(path))
         self.synchronous: Synchronous = synchronous
+        self.writer: WriterMode = writer
         self.max_batch = max_batch
+        self.max_size_bytes = max_size_bytes
         self._clock = clock
-        self._core = WriteConnection(self.path, synchronous)
-        self._wx: ThreadPoolExecutor | None = None
-        self._pending: deque[_Item] = deque()
-        self._inflight: Sequence[_Item] = ()
-        self._wakeup: asyncio.Future[None] | None = None
-        self._writer_task: asyncio.Task[None] | None = None
+        self._link: WriterLink | None = None
+        self._answers: asyncio.Task[None] | None = None
+        self._outbox: list[Item] = []
+        self._outbox_waiters: list[_Waiter] = []
+        self._sent: deque[_Waiter] = deque()
+        self._flush_scheduled = False
+        self._paused = 0
+        self._maintenance = asyncio.Lock()
+        self._mx: ThreadPoolExecutor | None = None
+        self._maintenance_conn: sqlite3.Connection | None = None
         self._closing = False
+        self._gone: EventLogError | None = None
         self.stats = WriterStats()
         self.read_stats = ReadStats()
 
@@ -173,7 +212,7 @@ class EventLog(LogReader):
         return log
 
     async def __aenter__(self) -> EventLog:
-        if self._writer_task is None:
+        if self._link is None:
             await self._open()
         return self
 
@@ -181,37 +220,55 @@ class EventLog(LogReader):
         await self.close()
 
     async def _open(self) -> None:
-        loop = asyncio.get_running_loop()
-        self._wx = ThreadPoolExecutor(1, thread_name_prefix="eventlog-writer")
+        self._closing, self._gone = False, None
+        link = self._link = await WriterLink.start(self.path, self.writer)
         try:
-            await loop.run_in_executor(self._wx, self._core.open)
+            link.send(Open(self.path, self.synchronous, self.max_batch, self.max_size_bytes))
+            try:
+                answer = await link.receive()
+            except (asyncio.IncompleteReadError, ConnectionError, ValueError) as exc:
+                how = await link.describe_exit()
+                raise EventLogUnavailableError(
+                    f"the writer of {self.path} stopped while opening it ({how})"
+                ) from exc
+            opened = answer.items[0] if answer.items else None
+            if type(opened) is not Done:
+                assert type(opened) in (Failed, Conflict, Archived)
+                raise error_of(opened)  # type: ignore[arg-type]
             await self._open_reader()
         except BaseException:
-            await self._close_threads()
+            self._link = None
+            await link.stop()
+            await self._close_reader()
             raise
-        self._closing = False
-        self._writer_task = loop.create_task(
-            self._write_loop(), name=f"eventlog-writer:{self.path}"
+        self._answers = asyncio.get_running_loop().create_task(
+            self._take_answers(link), name=f"eventlog-answers:{self.path}"
         )
 
     async def close(self) -> None:
-        """Commit everything already queued, stop the writer and close both connections."""
-        if self._writer_task is not None:
+        """Commit everything already queued, stop the writer and close the connections."""
+        link = self._link
+        if link is None:
+            return
+        async with self._maintenance:
             self._closing = True
-            self._wake()
-            try:
-                await self._writer_task
-            finally:
-                self._writer_task = None
-                self._notify_committed()  # wakes subscribers, which then see the log closed
-        await self._close_threads()
-
-    async def _close_threads(self) -> None:
-        loop = asyncio.get_running_loop()
-        if self._wx is not None:
-            await loop.run_in_executor(self._wx, self._core.close)
-            self._wx.shutdown(wait=False)
-            self._wx = None
+            self._flush()
+            if self._gone is None and self._sent:
+                done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+                self._sent.append((done, _CONTROL))
+                link.send(Sync())
+                with contextlib.suppress(EventLogError):
+                    await done
+            self._link = None
+            await link.stop()
+            if self._answers is not None:
+                await self._answers
+                self._answers = None
+            self._notify_committed()  # wakes subscribers, which then see the log closed
+            if self._mx is not None:
+                await asyncio.get_running_loop().run_in_executor(self._mx, self._close_maintenance)
+                self._mx.shutdown(wait=False)
+                self._mx = None
         await self._close_reader()
 
     # --- writing -----------------------------------------------------------------------
@@ -234,16 +291,15 @@ class EventLog(LogReader):
             EventLogUnavailableError: the commit failed (disk full, read-only); nothing was
                 written and the append may be retried.
             StreamArchivedError: retention archived the stream; it takes no new events.
-            EventLogClosedError: the log is closed.
+            EventLogClosedError: the log is closed, or its writer stopped while the append
+                waited (then it may or may not have been committed).
         """
         if not events:
             raise ValueError(f"append to {stream_id!r} needs at least one event")
         encoded = [_encode(event) for event in events]
         done: asyncio.Future[AppendResult] = self._future()
-        self._pending.append(
-            PendingAppend(stream_id, encoded, expected_version, close_stream, done)
-        )
-        self._wake()
+        item = AppendItem(stream_id, expected_version, close_stream, encoded)
+        self._queue(item, done, len(encoded))
         return await done
 
     async def save_snapshot(
@@ -251,124 +307,176 @@ class EventLog(LogReader):
     ) -> None:
         """Store the folded state of `stream_id` at `version`, replacing any older snapshot.
 
-        Committed with the next batch of appends; returns once it is on disk.
+        Committed with the appends around it; returns once it is on disk.
         """
         done: asyncio.Future[None] = self._future()
-        self._pending.append(PendingSnapshot(stream_id, version, schema_version, state, done))
-        self._wake()
+        self._queue(SnapshotItem(stream_id, version, schema_version, state), done, _SNAPSHOT)
         await done
 
     async def run_exclusive(self, action: Callable[[sqlite3.Connection], object]) -> object:
-        """Run `action(conn)` on the writer's thread between two batches (for maintenance).
+        """Run `action(conn)` while no append commits (for maintenance such as retention).
 
-        The action manages its own transaction; one left open is rolled back. Afterwards the
-        writer reloads its view of the log, since the action may have changed it.
+        Appends queued before the call commit first; appends made meanwhile wait. `conn`
+        is a connection of the log's own, not the writer's; the action manages its own
+        transaction, and one left open is rolled back. Afterwards the writer reloads its
+        view of the log, since the action may have changed it.
         """
-        done: asyncio.Future[object] = self._future()
-        self._pending.append(_Action(action, done))
-        self._wake()
-        return await done
+        async with self._maintenance:
+            if self._closing or self._link is None:
+                raise EventLogClosedError(f"event log {self.path} is closed")
+            self._flush()
+            self._paused += 1
+            loop = asyncio.get_running_loop()
+            try:
+                await self._control(Sync())
+                if self._mx is None:
+                    self._mx = ThreadPoolExecutor(1, thread_name_prefix="eventlog-maintenance")
+                return await loop.run_in_executor(self._mx, self._run_action, action)
+            finally:
+                try:
+                    await self._control(Reload())
+                finally:
+                    self._paused -= 1
+                    self._flush()
+                    self._notify_committed()
 
-    def stream_version(self, stream_id: str) -> int | None:
-        """The writer's cached version of a stream, if it has seen the stream."""
-        return self._core.versions.get(stream_id)
+    @property
+    def writer_pid(self) -> int | None:
+        """The writer process's id, while it runs (None for a writer thread)."""
+        if self._link is None or self._link.process is None:
+            return None
+        return self._link.process.pid
 
     def _future(self) -> asyncio.Future[Any]:
-        if self._closing or self._writer_task is None or self._writer_task.done():
+        if self._gone is not None:
+            raise self._gone
+        if self._closing or self._link is None:
             raise EventLogClosedError(f"event log {self.path} is closed")
         return asyncio.get_running_loop().create_future()
 
-    def _wake(self) -> None:
-        if self._wakeup is not None and not self._wakeup.done():
-            self._wakeup.set_result(None)
+    def _queue(self, item: Item, done: asyncio.Future[Any], kind: int) -> None:
+        self._outbox.append(item)
+        self._outbox_waiters.append((done, kind))
+        if len(self._outbox) >= _CHUNK:
+            self._flush()
+        elif not self._flush_scheduled:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush)
 
-    async def _write_loop(self) -> None:
-        loop = asyncio.get_running_loop()
-        pending = self._pending
+    def _flush(self) -> None:
+        """Send what is queued, unless maintenance holds the writer."""
+        self._flush_scheduled = False
+        if not self._outbox or self._paused or self._link is None:
+            return
+        items, self._outbox = self._outbox, []
+        self._sent.extend(self._outbox_waiters)
+        self._outbox_waiters = []
+        try:
+            self._link.send(Chunk(self._clock(), items))
+        except EventLogError as exc:
+            self._writer_gone(exc)
+
+    async def _control(self, request: Sync | Reload) -> None:
+        if self._gone is not None:
+            raise self._gone
+        assert self._link is not None
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._sent.append((done, _CONTROL))
+        self._link.send(request)
+        await done
+
+    async def _take_answers(self, link: WriterLink) -> None:
+        """Resolve the waiting callers from the writer's answers, in order, until it stops."""
         try:
             while True:
-                if not pending:
-                    if self._closing:
-                        return
-                    self._wakeup = loop.create_future()
-                    await self._wakeup
-                    continue
-                first = pending.popleft()
-                if isinstance(first, _Action):
-                    self._inflight = (first,)
-                    await self._run_action(loop, first)
-                    continue
-                batch: list[PendingAppend | PendingSnapshot] = [first]
-                while pending and len(batch) < self.max_batch:
-                    head = pending.popleft()
-                    if isinstance(head, _Action):
-                        pending.appendleft(head)  # maintenance waits for the next turn
-                        break
-                    batch.append(head)
-                self._inflight = batch
-                try:
-                    outcomes = await loop.run_in_executor(
-                        self._wx, self._core.commit, batch, self._clock()
+                answer = await link.receive()
+                if len(answer.items) > len(self._sent):
+                    raise ValueError(
+                        f"the writer answered {len(answer.items)} items, "
+                        f"{len(self._sent)} were waiting"
                     )
-                except Exception as exc:  # a bug rather than a refusal: fail this batch only
-                    error = EventLogError(
-                        f"the writer of {self.path} failed on a batch of {len(batch)}: {exc!r}"
-                    )
-                    error.__cause__ = exc
-                    outcomes = [error] * len(batch)
-                self._settle(batch, outcomes)
-        finally:
-            self._inflight, inflight = (), self._inflight
-            error = EventLogClosedError(f"event log {self.path} closed before this write")
-            for unsettled in [*inflight, *pending]:
-                if not unsettled.done.done():
-                    unsettled.done.set_exception(error)
-            pending.clear()
+                self._settle(answer.items)
+        except (asyncio.IncompleteReadError, ConnectionError, ValueError) as exc:
+            if self._closing and not self._sent and not isinstance(exc, ValueError):
+                return
+            what = f"the writer of {self.path} stopped ({await link.describe_exit()}: {exc})"
+            self._writer_gone(
+                EventLogClosedError(
+                    f"{what}; a write waiting for it may or may not have been committed"
+                )
+            )
 
-    def _settle(
-        self, batch: list[PendingAppend | PendingSnapshot], outcomes: list[Outcome]
-    ) -> None:
+    def _writer_gone(self, error: EventLogError) -> None:
+        """Fail every waiting caller and refuse new writes: the writer is no more."""
+        if self._gone is None:
+            self._gone = error
+            _log.error("event log writer stopped", path=self.path, error=str(error))
+        waiting = [*self._sent, *self._outbox_waiters]
+        self._sent.clear()
+        self._outbox.clear()
+        self._outbox_waiters.clear()
+        for done, _ in waiting:
+            if not done.done():
+                done.set_exception(self._gone)
+        self._notify_committed()
+
+    def _settle(self, outcomes: list[Outcome]) -> None:
         stats = self.stats
+        pop = self._sent.popleft
         written = 0
         failed = False
-        for item, outcome in zip(batch, outcomes, strict=True):
-            if isinstance(outcome, EventLogError):
-                if isinstance(outcome, ConcurrencyConflictError):
-                    stats.conflicts += 1
-                elif not isinstance(outcome, StreamArchivedError):
-                    failed = True  # the whole batch was refused
-                if not item.done.done():
-                    item.done.set_exception(outcome)
-                continue
-            if item.done.done():  # the caller was cancelled; the write stands
-                continue
-            if isinstance(item, PendingAppend):
-                assert isinstance(outcome, AppendResult)
+        for outcome in outcomes:
+            done, kind = pop()
+            cls = type(outcome)
+            if cls is Appended:
+                assert type(outcome) is Appended
                 stats.appends += 1
-                written += len(item.events)
-                item.done.set_result(outcome)
+                written += kind
+                if not done.done():  # a cancelled caller's write stands all the same
+                    done.set_result(
+                        AppendResult(outcome.first_seq, outcome.last_seq, outcome.version)
+                    )
+            elif cls is Done:
+                if kind == _SNAPSHOT:
+                    stats.snapshots += 1
+                if not done.done():
+                    done.set_result(None)
             else:
-                stats.snapshots += 1
-                item.done.set_result(None)
+                assert type(outcome) in (Conflict, Archived, Failed)
+                if cls is Conflict:
+                    stats.conflicts += 1
+                elif cls is Failed and kind != _CONTROL:
+                    failed = True  # the whole batch was refused
+                if not done.done():
+                    done.set_exception(error_of(outcome))  # type: ignore[arg-type]
         if failed:
             stats.failed_batches += 1
         elif written:
             stats.record_batch(written)
             self._notify_committed()
 
-    async def _run_action(self, loop: asyncio.AbstractEventLoop, item: _Action) -> None:
+    # --- maintenance (on its own thread and connection) -------------------------------
+
+    def _run_action(self, action: Callable[[sqlite3.Connection], object]) -> object:
+        conn = self._maintenance_conn
+        if conn is None:
+            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA busy_timeout = 5000")
+            conn.execute(f"PRAGMA synchronous = {self.synchronous}")
+            self._maintenance_conn = conn
         try:
-            result = await loop.run_in_executor(self._wx, self._core.run, item.action)
-        except Exception as exc:  # the caller gets the error; the writer keeps going
-            if not item.done.done():
-                item.done.set_exception(exc)
-        else:
-            if not item.done.done():
-                item.done.set_result(result)
-        self._notify_committed()
+            return action(conn)
+        finally:
+            if conn.in_transaction:
+                conn.rollback()
+
+    def _close_maintenance(self) -> None:
+        if self._maintenance_conn is not None:
+            self._maintenance_conn.close()
+            self._maintenance_conn = None
 
     def _writer_alive(self) -> bool:
-        return self._writer_task is not None and not self._writer_task.done()
+        return self._link is not None and self._gone is None
 
     # --- reading: see eventlog.reader; verification: see eventlog.audit -------------------
 

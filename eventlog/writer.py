@@ -1,10 +1,9 @@
-"""The write connection: everything here runs on the writer's own thread.
+"""The write connection: everything here runs in the writer (`eventlog.writer_process`).
 
-`EventLog` (in `store.py`) queues appends on the event loop and hands whole batches to
-`WriteConnection.commit`, one thread hop per batch. Looking up unseen streams, checking
-versions, numbering, hashing and inserting a batch all happen here, inside one
-`BEGIN IMMEDIATE ... COMMIT`, so the event loop only pays for queueing and for resolving
-futures.
+`EventLog` (in `store.py`) streams appends to the writer, which hands whatever has arrived
+to `WriteConnection.commit` as one batch. Looking up unseen streams, checking versions,
+numbering, hashing and inserting a batch all happen here, inside one
+`BEGIN IMMEDIATE ... COMMIT`.
 
 The in-memory view (head seq and hash, stream versions) is only ever changed after a
 successful COMMIT, so a failed batch leaves it exactly as the file is. At the start of every
@@ -15,10 +14,8 @@ hash chain.
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from hashlib import sha256
 
 from eventlog.chain import GENESIS_HASH, decode_head, encode_head
@@ -31,6 +28,7 @@ from eventlog.errors import (
 )
 from eventlog.header import check_file
 from eventlog.migrations import prepare
+from eventlog.protocol import AppendItem, Item, SnapshotItem
 from eventlog.records import ANY_VERSION, AppendResult
 from eventlog.statements import (
     INSERT_EVENTS,
@@ -46,37 +44,20 @@ _LOOKUP_CHUNK = 500
 _MAX_CACHED_STREAMS = 200_000
 
 
-@dataclass(slots=True)
-class PendingAppend:
-    stream_id: str
-    events: list[tuple[str, bytes]]  # (tag, body), encoded by the caller
-    expected_version: int
-    close_stream: bool
-    done: asyncio.Future[AppendResult]
-
-
-@dataclass(slots=True)
-class PendingSnapshot:
-    stream_id: str
-    version: int
-    schema_version: int
-    state: bytes
-    done: asyncio.Future[None]
-
-
 class WriteConnection:
     """The only connection that writes, and the writer's view of the log's tip."""
 
-    def __init__(self, path: str, synchronous: str) -> None:
+    def __init__(self, path: str, synchronous: str, max_size_bytes: int | None = None) -> None:
         self.path = path
         self.synchronous = synchronous
+        self.max_size_bytes = max_size_bytes
         self.conn: sqlite3.Connection | None = None
         self.head_seq = 0
         self.head_hash = GENESIS_HASH
         self.versions: dict[str, int] = {}
         self._reopen = False
 
-    # --- lifecycle (writer thread) -------------------------------------------------------
+    # --- lifecycle -------------------------------------------------------
 
     def open(self) -> None:
         """Check the file, create or upgrade its schema, and load the head.
@@ -115,6 +96,10 @@ class WriteConnection:
                     f"{self.path}: cannot switch to WAL mode (journal_mode is {mode})"
                 )
             conn.execute(f"PRAGMA synchronous = {self.synchronous}")
+            if self.max_size_bytes is not None:
+                page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+                pages = max(1, self.max_size_bytes // page_size)
+                conn.execute(f"PRAGMA max_page_count = {pages}")
         except sqlite3.DatabaseError as exc:
             raise CorruptEventError(f"{self.path} is not a readable event log: {exc}") from exc
 
@@ -176,9 +161,9 @@ class WriteConnection:
             raise EventLogUnavailableError(f"the write connection to {self.path} is closed")
         return self.conn
 
-    # --- batches (writer thread) ---------------------------------------------------------
+    # --- batches ---------------------------------------------------------
 
-    def commit(self, items: Sequence[PendingAppend | PendingSnapshot], now: float) -> list[Outcome]:
+    def commit(self, items: Sequence[Item], now: float) -> list[Outcome]:
         """Write one batch in one transaction; return each item's outcome, in order.
 
         An append whose expected version is stale gets a `ConcurrencyConflictError` and the
@@ -208,12 +193,12 @@ class WriteConnection:
             versions = self.versions
             archived = self._look_up(conn, items)
             for index, item in enumerate(items):
-                if type(item) is PendingSnapshot:
+                if type(item) is SnapshotItem:
                     snapshots.append(
                         (item.stream_id, item.version, item.schema_version, item.state, now)
                     )
                     continue
-                assert type(item) is PendingAppend
+                assert type(item) is AppendItem
                 sid = item.stream_id
                 current = tentative.get(sid)
                 if current is None:
@@ -268,16 +253,6 @@ class WriteConnection:
         self.versions.update(tentative)
         return outcomes
 
-    def run(self, action: Callable[[sqlite3.Connection], object]) -> object:
-        """Run a maintenance action between batches, then reload the view it may have changed."""
-        conn = self._c()
-        try:
-            return action(conn)
-        finally:
-            if conn.in_transaction:
-                conn.rollback()
-            self.load_head()
-
     def _follow_head(self, conn: sqlite3.Connection) -> None:
         row = conn.execute("SELECT value FROM meta WHERE key = 'head'").fetchone()
         if row is None:
@@ -294,7 +269,7 @@ class WriteConnection:
             self.head_seq, self.head_hash = head_seq, head_hash
 
     def _look_up(
-        self, conn: sqlite3.Connection, items: Sequence[PendingAppend | PendingSnapshot]
+        self, conn: sqlite3.Connection, items: Sequence[Item]
     ) -> dict[str, StreamArchivedError]:
         """Load the versions of the batch's streams the cache lacks, a few queries in all.
 
@@ -305,7 +280,7 @@ class WriteConnection:
         if len(versions) > _MAX_CACHED_STREAMS:
             versions.clear()  # a cheap bound; a miss costs a share of one query
         missing = list(
-            {i.stream_id for i in items if type(i) is PendingAppend and i.stream_id not in versions}
+            {i.stream_id for i in items if type(i) is AppendItem and i.stream_id not in versions}
         )
         archived: dict[str, StreamArchivedError] = {}
         for start in range(0, len(missing), _LOOKUP_CHUNK):

@@ -61,9 +61,10 @@ async def overlord(sim_server: TestServer) -> AsyncIterator[HttpOverlord]:
         await client.close()
 
 
-@pytest.fixture
-async def event_log(tmp_path: Path) -> AsyncIterator[EventLog]:
-    log = await EventLog.open(tmp_path / "events.db")
+@pytest.fixture(params=["process", "thread"])
+async def event_log(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[EventLog]:
+    """An open log, once with each kind of writer: both must keep the same contract."""
+    log = await EventLog.open(tmp_path / "events.db", writer=request.param)
     try:
         yield log
     finally:

@@ -11,6 +11,7 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +20,7 @@ import pytest
 from eventlog.audit import verify_file
 from eventlog.errors import EventLogError, EventLogUnavailableError
 from eventlog.events import StatusObserved
+from eventlog.retention import archive_closed_streams
 from eventlog.store import EventLog
 from eventlog.writer import WriteConnection
 
@@ -29,6 +31,7 @@ KILLS = 20
 WRITER = """
 import asyncio, os, sys
 from eventlog.events import StatusObserved
+from eventlog.retention import archive_closed_streams
 from eventlog.store import EventLog
 
 async def main(db, tag):
@@ -95,26 +98,30 @@ def test_a_writer_killed_mid_append_loses_none_of_the_appends_it_acknowledged(
     assert len(acknowledged) >= KILLS
 
 
-async def fill_until_full(log: EventLog) -> EventLogUnavailableError:
+async def fill_until_full(log: EventLog) -> tuple[EventLogUnavailableError, int]:
+    """Append closed one-event streams until the log refuses; return the error and the count."""
     big = "x" * 3000
     for n in range(10_000):
         try:
             await log.append(
-                f"job:big-{n}", [StatusObserved(at=1.0, task_id=big, runner_status="R")], 0
+                f"job:big-{n}",
+                [StatusObserved(at=1.0, task_id=big, runner_status="R")],
+                0,
+                close_stream=True,
             )
         except EventLogUnavailableError as exc:
-            return exc
-    raise AssertionError("the page limit was never reached")
+            return exc, n
+    raise AssertionError("the size limit was never reached")
 
 
 async def test_a_full_disk_fails_appends_retryably_and_the_writer_recovers(tmp_path: Path) -> None:
     db = tmp_path / "events.db"
     async with EventLog(db) as log:
         await log.append("job:a", [StatusObserved(at=1.0, task_id="t", runner_status="R")], 0)
-        pages = await log.run_exclusive(lambda c: c.execute("PRAGMA page_count").fetchone()[0])
-        # max_page_count is SQLite's own quota: writes past it fail exactly as on a full disk.
-        await log.run_exclusive(lambda c: c.execute(f"PRAGMA max_page_count = {pages + 8}"))
-        error = await fill_until_full(log)
+    # max_size_bytes is SQLite's own page quota: writes past it fail exactly as on a full disk.
+    async with EventLog(db, max_size_bytes=db.stat().st_size + 16 * 4096) as log:
+        error, written = await fill_until_full(log)
+        assert written > 0
         assert error.retryable
         assert f"the event log {db} is full" in str(error)
         assert "Free disk space, then retry" in str(error)
@@ -135,12 +142,17 @@ async def test_a_full_disk_fails_appends_retryably_and_the_writer_recovers(tmp_p
         assert await log.read_stream("job:burst-0") == []
         assert log.stats.failed_batches >= 2
 
-        await log.run_exclusive(lambda c: c.execute("PRAGMA max_page_count = 1073741823"))
+        # The same writer takes the retry once space is freed: here by retention, whose
+        # deleted rows leave pages that new events reuse.
+        freed = await archive_closed_streams(
+            log, older_than=time.time() + 60, directory=tmp_path / "archive"
+        )
+        assert freed.streams == written
         retried = await log.append(
             "job:burst-0", [StatusObserved(at=1.0, task_id="y", runner_status="R")], 0
         )
         assert retried.version == 1
-        report = await log.verify()
+        report = await log.verify(archives=True)
         assert report.ok, report.broken
 
 
@@ -159,6 +171,7 @@ READ_ONLY = """
 import asyncio, json, os, sys
 from eventlog.errors import EventLogUnavailableError
 from eventlog.events import StatusObserved
+from eventlog.retention import archive_closed_streams
 from eventlog.store import EventLog
 
 # Root ignores file modes: drop to an unprivileged user once everything is imported
@@ -171,10 +184,11 @@ if os.geteuid() == 0:
 async def main(db):
     event = StatusObserved(at=1.0, task_id="t", runner_status="RUNNING")
     out = {}
-    async with EventLog(db) as log:
+    # A thread, not a process: the unprivileged user cannot start this interpreter.
+    async with EventLog(db, writer="thread") as log:
         await log.append("job:a", [event], 0)
     os.chmod(db, 0o444)
-    async with EventLog(db) as log:
+    async with EventLog(db, writer="thread") as log:
         out["read"] = len(await log.read_stream("job:a"))
         for attempt in range(2):
             try:
@@ -228,7 +242,7 @@ async def test_an_unexpected_writer_failure_fails_its_batch_and_the_writer_keeps
         return real(self, items, now)
 
     monkeypatch.setattr(WriteConnection, "commit", flaky)
-    async with EventLog(tmp_path / "e.db") as log:
+    async with EventLog(tmp_path / "e.db", writer="thread") as log:  # to see the monkeypatch
         event = StatusObserved(at=1.0, task_id="t", runner_status="R")
         await log.append("job:a", [event], 0)
         with pytest.raises(EventLogError, match="failed on a batch of 1: RuntimeError"):

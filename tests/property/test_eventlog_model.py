@@ -15,7 +15,6 @@ import shutil
 import sqlite3
 import tempfile
 from pathlib import Path
-from typing import Any, cast
 
 from hypothesis import given, note
 from hypothesis import strategies as st
@@ -30,8 +29,9 @@ from hypothesis.stateful import (
 from eventlog.audit import verify_file
 from eventlog.errors import ConcurrencyConflictError
 from eventlog.events import StatusObserved, encode_event
+from eventlog.protocol import AppendItem
 from eventlog.records import ANY_VERSION, AppendResult
-from eventlog.writer import PendingAppend, WriteConnection
+from eventlog.writer import WriteConnection
 
 STREAMS = ["job:a", "job:b", "job:c", "breaker:x"]
 
@@ -41,9 +41,9 @@ def encoded(label: str) -> tuple[str, bytes]:
     return "status_observed", encode_event(event)
 
 
-def pending(stream: str, labels: list[str], expected: int, close: bool) -> PendingAppend:
+def pending(stream: str, labels: list[str], expected: int, close: bool) -> AppendItem:
     # `done` is only used by the event loop side; commit never touches it.
-    return PendingAppend(stream, [encoded(x) for x in labels], expected, close, cast(Any, None))
+    return AppendItem(stream, expected, close, [encoded(x) for x in labels])
 
 
 append_spec = st.tuples(

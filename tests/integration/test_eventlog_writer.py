@@ -1,0 +1,146 @@
+"""The writer at the far end of its socket: its death, its parent's death, signals, and
+maintenance that holds it."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from eventlog.errors import EventLogClosedError
+from eventlog.events import StatusObserved
+from eventlog.store import EventLog
+
+
+def observed(n: int) -> StatusObserved:
+    return StatusObserved(at=float(n), task_id=f"t{n}", runner_status="RUNNING")
+
+
+def writer_pid(log: EventLog) -> int:
+    assert log.writer_pid is not None
+    return log.writer_pid
+
+
+def gone(pid: int) -> bool:
+    """Dead or a zombie: either way it commits nothing any more."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return True
+    return state in ("Z", "X")
+
+
+async def test_a_killed_writer_fails_the_waiting_appends_and_the_log_refuses_more(
+    tmp_path: Path,
+) -> None:
+    async with EventLog(tmp_path / "e.db") as log:
+        await log.append("job:a", [observed(1)], 0)
+        pid = writer_pid(log)
+        os.kill(pid, signal.SIGSTOP)  # so that the appends below are surely still waiting
+        waiting = [
+            asyncio.ensure_future(log.append(f"job:w{n}", [observed(n)], 0)) for n in range(5)
+        ]
+        await asyncio.sleep(0.05)
+        assert not any(w.done() for w in waiting)
+        os.kill(pid, signal.SIGKILL)
+        outcomes = await asyncio.wait_for(
+            asyncio.gather(*waiting, return_exceptions=True), timeout=10
+        )
+        for outcome in outcomes:
+            assert isinstance(outcome, EventLogClosedError)
+            assert "killed by signal 9" in str(outcome)
+            assert "may or may not have been committed" in str(outcome)
+        with pytest.raises(EventLogClosedError, match="killed by signal 9"):
+            await log.append("job:a", [observed(2)], 1)
+        assert len(await log.read_stream("job:a")) == 1, "reads go on without the writer"
+    async with EventLog(tmp_path / "e.db") as again:  # the next writer takes over the file
+        assert (await again.append("job:a", [observed(2)], 1)).version == 2
+
+
+PARENT = """
+import asyncio, os, sys
+from eventlog.events import StatusObserved
+from eventlog.store import EventLog
+
+async def main(db):
+    async with EventLog(db) as log:
+        await log.append("job:a", [StatusObserved(at=1.0, task_id="t", runner_status="R")], 0)
+        print(log.writer_pid, flush=True)
+        await asyncio.sleep(3600)
+
+asyncio.run(main(sys.argv[1]))
+"""
+
+
+def test_the_writer_process_dies_with_its_parent(tmp_path: Path) -> None:
+    with subprocess.Popen(
+        [sys.executable, "-c", PARENT, str(tmp_path / "e.db")], stdout=subprocess.PIPE, text=True
+    ) as parent:
+        assert parent.stdout is not None
+        child = int(parent.stdout.readline())
+        assert not gone(child)
+        parent.kill()  # SIGKILL: the parent closes nothing
+        parent.wait(timeout=30)
+    deadline = time.monotonic() + 10
+    while not gone(child) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert gone(child), "an orphaned writer could commit appends nobody awaits"
+
+
+async def test_signals_meant_for_the_whole_process_group_leave_the_writer_to_its_parent(
+    tmp_path: Path,
+) -> None:
+    async with EventLog(tmp_path / "e.db") as log:
+        pid = writer_pid(log)
+        await log.append("job:a", [observed(1)], 0)
+        os.kill(pid, signal.SIGINT)  # Ctrl-C in a terminal reaches the whole group
+        os.kill(pid, signal.SIGTERM)  # so does a service manager's stop
+        await asyncio.sleep(0.1)
+        assert not gone(pid)
+        assert (await log.append("job:a", [observed(2)], 1)).version == 2
+    assert gone(pid), "closing the log stops its writer"
+
+
+@pytest.mark.parametrize("writer", ["process", "thread"])
+async def test_maintenance_holds_later_appends_and_commits_earlier_ones_first(
+    tmp_path: Path, writer: str
+) -> None:
+    release = threading.Event()
+    seen: list[int] = []
+
+    def action(conn: object) -> str:
+        import sqlite3
+
+        assert isinstance(conn, sqlite3.Connection)
+        seen.append(conn.execute("SELECT count(*) FROM events").fetchone()[0])
+        release.wait(10)
+        seen.append(conn.execute("SELECT count(*) FROM events").fetchone()[0])
+        return "done"
+
+    async with EventLog(tmp_path / "e.db", writer=writer) as log:  # type: ignore[arg-type]
+        before = asyncio.ensure_future(log.append("job:a", [observed(1)], 0))
+        maintenance = asyncio.ensure_future(log.run_exclusive(action))
+        await asyncio.sleep(0)
+        during = asyncio.ensure_future(log.append("job:b", [observed(2)], 0))
+        await asyncio.sleep(0.2)
+        assert before.done(), "appends queued before the action commit first"
+        assert not during.done(), "appends made meanwhile wait for the action"
+        release.set()
+        assert await maintenance == "done"
+        assert (await during).first_seq == 2
+    assert seen == [1, 1]
+
+
+async def test_bad_options_are_refused_before_anything_starts(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="writer must be 'process' or 'thread'"):
+        EventLog(tmp_path / "e.db", writer="fork")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="max_size_bytes must be positive"):
+        EventLog(tmp_path / "e.db", max_size_bytes=0)
+    assert not (tmp_path / "e.db").exists()
