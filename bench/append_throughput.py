@@ -7,6 +7,10 @@ the baseline inserts the very same rows (read back from the log) into a fresh fi
 `sqlite3` `executemany`, 1,000 rows per transaction, same schema, WAL, `synchronous=FULL`.
 Ratios are taken between adjacent runs so that load from other work on the machine hits both.
 
+The log is measured with its default writer (a child process) and, right after, with the
+in-process writer thread (`writer="thread"`), so that the two compare within one run:
+`ratios.append_vs_raw` is the default's, `ratios.thread_append_vs_raw` the thread's.
+
     python -m bench.append_throughput                 # full run, prints a table
     python -m bench.append_throughput --quick         # smoke run (a few seconds)
     python -m bench.append_throughput --repeat 3 --json bench/out/append.json
@@ -26,7 +30,7 @@ from typing import Any
 
 from bench import eventlog_cli
 from eventlog.events import StatusObserved
-from eventlog.store import EventLog
+from eventlog.store import EventLog, WriterMode
 
 FULL_PLAN: dict[int, int] = {1: 2_000, 100: 20_000, 1_000: 50_000, 10_000: 50_000}
 QUICK_PLAN: dict[int, int] = {1: 50, 100: 500, 1_000: 2_000, 10_000: 10_000}
@@ -54,11 +58,13 @@ def _remove_db(path: Path) -> None:
         Path(f"{path}{suffix}").unlink(missing_ok=True)
 
 
-async def measure_log(path: Path, appenders: int, total: int) -> dict[str, Any]:
+async def measure_log(
+    path: Path, appenders: int, total: int, writer: WriterMode = "process"
+) -> dict[str, Any]:
     """N appenders, each awaiting one append at a time, until `total` events are written."""
     rounds = max(1, total // appenders)
     latencies: list[float] = []
-    async with EventLog(path, synchronous="FULL") as log:
+    async with EventLog(path, synchronous="FULL", writer=writer) as log:
         # Events are made before the clock starts, as the baseline's rows are.
         made = [[make_event(index, n) for n in range(rounds)] for index in range(appenders)]
 
@@ -132,15 +138,27 @@ def run(
             ours = runner(measure_log(db, appenders, total))
             raw = measure_raw(workdir / "raw.db", read_rows(db))
             _remove_db(db)
-            ratio = ours["events_per_s"] / raw["events_per_s"]
-            runs.setdefault(str(appenders), []).append({"log": ours, "raw": raw, "ratio": ratio})
-            print(
-                f"  run {attempt + 1}/{repeat} appenders={appenders:>6}: "
-                f"log {ours['events_per_s']:>9,.0f} ev/s  raw {raw['events_per_s']:>9,.0f} ev/s  "
-                f"ratio {ratio:5.2f}  p50 {ours['p50_ms']:6.2f} ms  p99 {ours['p99_ms']:6.2f} ms  "
-                f"mean batch {ours['mean_batch']:7.1f}",
-                flush=True,
-            )
+            thread = runner(measure_log(db, appenders, total, "thread"))
+            _remove_db(db)
+            run = {
+                "log": ours,
+                "raw": raw,
+                "thread": thread,
+                "ratio": ours["events_per_s"] / raw["events_per_s"],
+                "thread_ratio": thread["events_per_s"] / raw["events_per_s"],
+            }
+            runs.setdefault(str(appenders), []).append(run)
+            for name, figures, ratio in (
+                ("log", ours, run["ratio"]),
+                ("thread", thread, run["thread_ratio"]),
+            ):
+                print(
+                    f"  run {attempt + 1}/{repeat} appenders={appenders:>6} {name:>6}: "
+                    f"{figures['events_per_s']:>9,.0f} ev/s  raw {raw['events_per_s']:>9,.0f} "
+                    f"ev/s  ratio {ratio:5.2f}  p50 {figures['p50_ms']:6.2f} ms  "
+                    f"p99 {figures['p99_ms']:6.2f} ms  mean batch {figures['mean_batch']:7.1f}",
+                    flush=True,
+                )
     return runs
 
 
@@ -154,10 +172,16 @@ def summarise(runs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
         "ratios": {
             "append_vs_raw": {
                 n: statistics.median(r["ratio"] for r in rs) for n, rs in runs.items()
-            }
+            },
+            "thread_append_vs_raw": {
+                n: statistics.median(r["thread_ratio"] for r in rs) for n, rs in runs.items()
+            },
         },
         "append_p99_ms": {
             n: statistics.median(r["log"]["p99_ms"] for r in rs) for n, rs in runs.items()
+        },
+        "thread_append_p99_ms": {
+            n: statistics.median(r["thread"]["p99_ms"] for r in rs) for n, rs in runs.items()
         },
         "spread": {
             n: {
@@ -166,6 +190,8 @@ def summarise(runs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
                 "raw_events_per_s": spread([r["raw"]["events_per_s"] for r in rs]),
                 "p99_ms": spread([r["log"]["p99_ms"] for r in rs]),
                 "p50_ms": spread([r["log"]["p50_ms"] for r in rs]),
+                "thread_ratio": spread([r["thread_ratio"] for r in rs]),
+                "thread_p99_ms": spread([r["thread"]["p99_ms"] for r in rs]),
             }
             for n, rs in runs.items()
         },
@@ -183,7 +209,12 @@ def main(argv: list[str] | None = None) -> int:
     figures = {**eventlog_cli.header("append_throughput", args.quick, argv), **summarise(runs)}
     for n, ratio in figures["ratios"]["append_vs_raw"].items():
         p99 = figures["append_p99_ms"][n]
-        print(f"appenders={n:>6}: median ratio {ratio:.2f}, median p99 {p99:.2f} ms")
+        thread = figures["ratios"]["thread_append_vs_raw"][n]
+        thread_p99 = figures["thread_append_p99_ms"][n]
+        print(
+            f"appenders={n:>6}: median ratio {ratio:.2f}, median p99 {p99:.2f} ms "
+            f"(writer thread: {thread:.2f}, {thread_p99:.2f} ms)"
+        )
     eventlog_cli.write_json(args.json, figures)
     return 0
 

@@ -119,7 +119,8 @@ Synchronous = Literal["OFF", "NORMAL", "FULL", "EXTRA"]
 _Waiter = tuple[asyncio.Future[Any], int]  # (the caller's future, what it waits for)
 _SNAPSHOT = 0  # waits for a snapshot; a positive number is an append of that many events
 _CONTROL = -1  # waits for a control frame (Sync, Reload)
-_CHUNK = 64  # appends per frame while a burst is being queued; the rest go at the loop's turn
+_CHUNK = 64  # appends per frame to a writer process while a burst is queued; the rest go at
+# the loop's next turn
 _log = structlog.get_logger("eventlog")
 
 
@@ -186,6 +187,9 @@ class EventLog(LogReader):
         self.writer: WriterMode = writer
         self.max_batch = max_batch
         self.max_size_bytes = max_size_bytes
+        # A writer thread takes its whole batch at the loop's turn: one that started on a
+        # chunk while the loop works would wait for the GIL at every step (RESULTS.md).
+        self._chunk = _CHUNK if writer == "process" else max_batch
         self._clock = clock
         self._link: WriterLink | None = None
         self._answers: asyncio.Task[None] | None = None
@@ -357,7 +361,7 @@ class EventLog(LogReader):
     def _queue(self, item: Item, done: asyncio.Future[Any], kind: int) -> None:
         self._outbox.append(item)
         self._outbox_waiters.append((done, kind))
-        if len(self._outbox) >= _CHUNK:
+        if len(self._outbox) >= self._chunk:
             self._flush()
         elif not self._flush_scheduled:
             self._flush_scheduled = True
