@@ -27,7 +27,6 @@ from eventlog.errors import (
     SchemaVersionError,
     StreamArchivedError,
 )
-from eventlog.records import AppendResult
 
 HEADER = struct.Struct("<I")
 MAX_FRAME = 1 << 30  # a length past this is a garbled stream, not a frame
@@ -115,20 +114,6 @@ _KINDS: dict[type[BaseException], FailureKind] = {
     SchemaVersionError: "schema",
     EventLogClosedError: "closed",
 }
-
-
-def outcome_of(result: AppendResult | EventLogError | None) -> Outcome:
-    """The wire form of what `WriteConnection.commit` returned for one item."""
-    if result is None:
-        return Done()
-    if type(result) is AppendResult:
-        return Appended(result.first_seq, result.last_seq, result.version)
-    if isinstance(result, ConcurrencyConflictError):
-        return Conflict(result.stream_id, result.expected_version, result.actual_version)
-    if isinstance(result, StreamArchivedError):
-        return Archived(result.stream_id, result.version, result.archived_at)
-    assert isinstance(result, EventLogError)
-    return failed(result)
 
 
 def failed(exc: BaseException) -> Failed:

@@ -20,16 +20,24 @@ from hashlib import sha256
 
 from eventlog.chain import GENESIS_HASH, decode_head, encode_head
 from eventlog.errors import (
-    ConcurrencyConflictError,
     CorruptEventError,
     EventLogError,
     EventLogUnavailableError,
-    StreamArchivedError,
 )
 from eventlog.header import check_file
 from eventlog.migrations import prepare
-from eventlog.protocol import AppendItem, Item, SnapshotItem
-from eventlog.records import ANY_VERSION, AppendResult
+from eventlog.protocol import (
+    Appended,
+    AppendItem,
+    Archived,
+    Conflict,
+    Done,
+    Item,
+    Outcome,
+    SnapshotItem,
+    failed,
+)
+from eventlog.records import ANY_VERSION
 from eventlog.statements import (
     INSERT_EVENTS,
     LOOKUP_STREAMS,
@@ -39,7 +47,6 @@ from eventlog.statements import (
     insert_rows,
 )
 
-Outcome = AppendResult | EventLogError | None
 _LOOKUP_CHUNK = 500
 _MAX_CACHED_STREAMS = 200_000
 
@@ -166,9 +173,10 @@ class WriteConnection:
     def commit(self, items: Sequence[Item], now: float) -> list[Outcome]:
         """Write one batch in one transaction; return each item's outcome, in order.
 
-        An append whose expected version is stale gets a `ConcurrencyConflictError` and the
-        rest of the batch still commits. If the transaction fails, every item gets the same
-        `EventLogUnavailableError` (or `CorruptEventError`) and nothing was written.
+        Outcomes are already in the form the writer sends (`eventlog.protocol`). An append
+        whose expected version is stale gets a `Conflict` and the rest of the batch still
+        commits. If the transaction fails, every item gets the same `Failed` (the
+        `EventLogUnavailableError` or `CorruptEventError` to raise) and nothing was written.
         """
         try:
             if self._reopen:
@@ -179,8 +187,9 @@ class WriteConnection:
             conn.execute("BEGIN IMMEDIATE")
         except (sqlite3.Error, EventLogError) as exc:
             error = exc if isinstance(exc, EventLogError) else self._failure(exc, len(items))
-            return [error] * len(items)
-        outcomes: list[Outcome] = [None] * len(items)
+            return [failed(error)] * len(items)
+        done = Done()
+        outcomes: list[Outcome] = [done] * len(items)
         in_batch_conflicts: list[int] = []
         try:
             self._follow_head(conn)
@@ -207,7 +216,7 @@ class WriteConnection:
                         outcomes[index] = archived[sid]
                         continue
                 if item.expected_version not in (ANY_VERSION, current):
-                    outcomes[index] = ConcurrencyConflictError(sid, item.expected_version, current)
+                    outcomes[index] = Conflict(sid, item.expected_version, current)
                     if sid in tentative:
                         in_batch_conflicts.append(index)
                     continue
@@ -226,7 +235,7 @@ class WriteConnection:
                 tentative[sid] = current
                 if item.close_stream:
                     touched[sid] = 1
-                outcomes[index] = AppendResult(first, seq, current)
+                outcomes[index] = Appended(first, seq, current)
             if rows:
                 insert_rows(conn, INSERT_EVENTS, rows)
                 conn.execute(UPSERT_HEAD, (encode_head(seq, prev),))
@@ -244,10 +253,12 @@ class WriteConnection:
                 conn.rollback()
             if not isinstance(exc, sqlite3.Error | EventLogError):
                 raise
-            error = exc if isinstance(exc, EventLogError) else self._failure(exc, len(items))
+            refusal = failed(
+                exc if isinstance(exc, EventLogError) else self._failure(exc, len(items))
+            )
             for index, outcome in enumerate(outcomes):
-                if not isinstance(outcome, EventLogError) or index in in_batch_conflicts:
-                    outcomes[index] = error
+                if type(outcome) not in (Conflict, Archived) or index in in_batch_conflicts:
+                    outcomes[index] = refusal
             return outcomes
         self.head_seq, self.head_hash = seq, prev
         self.versions.update(tentative)
@@ -268,9 +279,7 @@ class WriteConnection:
             self.versions.clear()
             self.head_seq, self.head_hash = head_seq, head_hash
 
-    def _look_up(
-        self, conn: sqlite3.Connection, items: Sequence[Item]
-    ) -> dict[str, StreamArchivedError]:
+    def _look_up(self, conn: sqlite3.Connection, items: Sequence[Item]) -> dict[str, Archived]:
         """Load the versions of the batch's streams the cache lacks, a few queries in all.
 
         A burst of new jobs would otherwise cost one query per stream. Returns the archived
@@ -282,7 +291,7 @@ class WriteConnection:
         missing = list(
             {i.stream_id for i in items if type(i) is AppendItem and i.stream_id not in versions}
         )
-        archived: dict[str, StreamArchivedError] = {}
+        archived: dict[str, Archived] = {}
         for start in range(0, len(missing), _LOOKUP_CHUNK):
             chunk = missing[start : start + _LOOKUP_CHUNK]
             found = {
@@ -294,7 +303,7 @@ class WriteConnection:
             for sid in chunk:
                 version, archived_at = found.get(sid, (0, None))
                 if archived_at is not None:
-                    archived[sid] = StreamArchivedError(sid, version, float(archived_at))
+                    archived[sid] = Archived(sid, version, float(archived_at))
                 else:
                     versions[sid] = version
         return archived

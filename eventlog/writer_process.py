@@ -42,7 +42,6 @@ from eventlog.protocol import (
     Sync,
     failed,
     frame,
-    outcome_of,
     outcomes_encoder,
     request_decoder,
 )
@@ -130,7 +129,7 @@ def serve(sock: socket.socket) -> None:
             if type(ready[0]) is Chunk:
                 items, now = _batch(ready, first.max_batch)
                 try:
-                    outcomes = [outcome_of(o) for o in core.commit(items, now)]
+                    outcomes = core.commit(items, now)
                 except Exception as exc:  # a bug rather than a refusal: fail this batch only
                     error = Failed(
                         "error",

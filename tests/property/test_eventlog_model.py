@@ -27,10 +27,9 @@ from hypothesis.stateful import (
 )
 
 from eventlog.audit import verify_file
-from eventlog.errors import ConcurrencyConflictError
 from eventlog.events import StatusObserved, encode_event
-from eventlog.protocol import AppendItem
-from eventlog.records import ANY_VERSION, AppendResult
+from eventlog.protocol import Appended, AppendItem, Conflict
+from eventlog.records import ANY_VERSION
 from eventlog.writer import WriteConnection
 
 STREAMS = ["job:a", "job:b", "job:c", "breaker:x"]
@@ -90,10 +89,10 @@ class LogModel(RuleBasedStateMachine):
         note(f"batch {batch} -> {outcomes}")
         for outcome, prediction in zip(outcomes, predicted, strict=True):
             if prediction is None:
-                assert isinstance(outcome, ConcurrencyConflictError)
+                assert isinstance(outcome, Conflict)
                 continue
             stream, labels, close = prediction
-            assert isinstance(outcome, AppendResult)
+            assert isinstance(outcome, Appended)
             self.streams.setdefault(stream, []).extend(labels)
             assert outcome.version == len(self.streams[stream])
             assert outcome.last_seq - outcome.first_seq + 1 == len(labels)
