@@ -48,6 +48,21 @@ class EventLogUnavailableError(EventLogError):
     retryable: ClassVar[bool] = True
 
 
+class WriterLostError(EventLogError):
+    """The writer stopped (killed, crashed) while this write waited for it.
+
+    The write may or may not have been committed. Retrying it with the same expected
+    version is safe: if it was committed, the retry fails with `ConcurrencyConflictError`.
+    The log starts a new writer for later writes.
+    """
+
+    retryable: ClassVar[bool] = True
+
+    def __init__(self, message: str, *, how: str) -> None:
+        self.how = how  # how the writer ended
+        super().__init__(message)
+
+
 class EventLogClosedError(EventLogError):
     """The log was closed while an append was waiting for its commit."""
 

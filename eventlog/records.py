@@ -36,6 +36,7 @@ class WriterStats(msgspec.Struct, kw_only=True):
     snapshots: int = 0
     conflicts: int = 0
     failed_batches: int = 0
+    writer_restarts: int = 0  # writers lost and replaced
     batch_sizes: list[int] = msgspec.field(default_factory=list)
 
     def record_batch(self, events: int) -> None:

@@ -77,7 +77,12 @@ import structlog
 from eventlog.audit import ChainReport
 from eventlog.audit import verify as verify_file
 from eventlog.chain import GENESIS_HASH, chain_hash
-from eventlog.errors import EventLogClosedError, EventLogError, EventLogUnavailableError
+from eventlog.errors import (
+    EventLogClosedError,
+    EventLogError,
+    EventLogUnavailableError,
+    WriterLostError,
+)
 from eventlog.events import Event, encode_event
 from eventlog.migrations import APPLICATION_ID, SCHEMA_VERSION
 from eventlog.protocol import (
@@ -121,6 +126,8 @@ _SNAPSHOT = 0  # waits for a snapshot; a positive number is an append of that ma
 _CONTROL = -1  # waits for a control frame (Sync, Reload)
 _CHUNK = 64  # appends per frame to a writer process while a burst is queued; the rest go at
 # the loop's next turn
+_MAX_LOSSES = 3  # writers lost within _LOSS_WINDOW_S before the log gives up on writing
+_LOSS_WINDOW_S = 60.0
 _log = structlog.get_logger("eventlog")
 
 
@@ -151,6 +158,12 @@ def _encode(event: Event) -> tuple[str, bytes]:
                 f"a {tag} event cannot be stored faithfully ({name}={value}): {event!r}"
             )
     return tag, encode_event(event)
+
+
+def _fail(waiting: list[_Waiter], error: EventLogError) -> None:
+    for done, _ in waiting:
+        if not done.done():
+            done.set_exception(error)
 
 
 class EventLog(LogReader):
@@ -202,7 +215,8 @@ class EventLog(LogReader):
         self._mx: ThreadPoolExecutor | None = None
         self._maintenance_conn: sqlite3.Connection | None = None
         self._closing = False
-        self._gone: EventLogError | None = None
+        self._gone: EventLogError | None = None  # why the log takes no more writes
+        self._losses: list[float] = []  # when writers were lost, for the restart limit
         self.stats = WriterStats()
         self.read_stats = ReadStats()
 
@@ -225,7 +239,26 @@ class EventLog(LogReader):
 
     async def _open(self) -> None:
         self._closing, self._gone = False, None
-        link = self._link = await WriterLink.start(self.path, self.writer)
+        self._link = await self._start_writer()
+        try:
+            await self._open_reader()
+        except BaseException:
+            link, self._link = self._link, None
+            await link.stop()
+            await self._close_reader()
+            raise
+        self._answers = asyncio.get_running_loop().create_task(
+            self._take_answers(), name=f"eventlog-answers:{self.path}"
+        )
+
+    async def _start_writer(self) -> WriterLink:
+        """Start a writer and have it open the file (checking, migrating, loading the head).
+
+        Raises:
+            CorruptEventError, SchemaVersionError, EventLogUnavailableError: as the writer
+                found the file, or could not be started.
+        """
+        link = await WriterLink.start(self.path, self.writer)
         try:
             link.send(Open(self.path, self.synchronous, self.max_batch, self.max_size_bytes))
             try:
@@ -239,15 +272,10 @@ class EventLog(LogReader):
             if type(opened) is not Done:
                 assert type(opened) in (Failed, Conflict, Archived)
                 raise error_of(opened)  # type: ignore[arg-type]
-            await self._open_reader()
         except BaseException:
-            self._link = None
             await link.stop()
-            await self._close_reader()
             raise
-        self._answers = asyncio.get_running_loop().create_task(
-            self._take_answers(link), name=f"eventlog-answers:{self.path}"
-        )
+        return link
 
     async def close(self) -> None:
         """Commit everything already queued, stop the writer and close the connections."""
@@ -257,10 +285,10 @@ class EventLog(LogReader):
         async with self._maintenance:
             self._closing = True
             self._flush()
-            if self._gone is None and self._sent:
+            if self._sent and link.alive:
                 done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-                self._sent.append((done, _CONTROL))
                 link.send(Sync())
+                self._sent.append((done, _CONTROL))
                 with contextlib.suppress(EventLogError):
                     await done
             self._link = None
@@ -268,6 +296,10 @@ class EventLog(LogReader):
             if self._answers is not None:
                 await self._answers
                 self._answers = None
+            # Whatever a lost writer left unanswered, or a restart left unsent:
+            closed = EventLogClosedError(f"event log {self.path} closed before this write")
+            self._fail_sent(closed)
+            self._fail_queued(closed)
             self._notify_committed()  # wakes subscribers, which then see the log closed
             if self._mx is not None:
                 await asyncio.get_running_loop().run_in_executor(self._mx, self._close_maintenance)
@@ -368,61 +400,104 @@ class EventLog(LogReader):
             asyncio.get_running_loop().call_soon(self._flush)
 
     def _flush(self) -> None:
-        """Send what is queued, unless maintenance holds the writer."""
+        """Send what is queued, unless maintenance or a restart holds the writer."""
         self._flush_scheduled = False
-        if not self._outbox or self._paused or self._link is None:
-            return
+        link = self._link
+        if not self._outbox or self._paused or link is None or not link.alive:
+            return  # a lost writer's successor gets these
         items, self._outbox = self._outbox, []
         self._sent.extend(self._outbox_waiters)
         self._outbox_waiters = []
-        try:
-            self._link.send(Chunk(self._clock(), items))
-        except EventLogError as exc:
-            self._writer_gone(exc)
+        link.send(Chunk(self._clock(), items))
 
     async def _control(self, request: Sync | Reload) -> None:
         if self._gone is not None:
             raise self._gone
         assert self._link is not None
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._sent.append((done, _CONTROL))
         self._link.send(request)
+        self._sent.append((done, _CONTROL))
         await done
 
-    async def _take_answers(self, link: WriterLink) -> None:
-        """Resolve the waiting callers from the writer's answers, in order, until it stops."""
-        try:
-            while True:
-                answer = await link.receive()
-                if len(answer.items) > len(self._sent):
-                    raise ValueError(
-                        f"the writer answered {len(answer.items)} items, "
-                        f"{len(self._sent)} were waiting"
-                    )
-                self._settle(answer.items)
-        except (asyncio.IncompleteReadError, ConnectionError, ValueError) as exc:
-            if self._closing and not self._sent and not isinstance(exc, ValueError):
-                return
-            what = f"the writer of {self.path} stopped ({await link.describe_exit()}: {exc})"
-            self._writer_gone(
-                EventLogClosedError(
-                    f"{what}; a write waiting for it may or may not have been committed"
+    async def _take_answers(self) -> None:
+        """Resolve the waiting callers from the writer's answers, in order, until the log
+        closes; start a new writer when one is lost, unless they are lost too often."""
+        while (link := self._link) is not None:
+            try:
+                while True:
+                    answer = await link.receive()
+                    if len(answer.items) > len(self._sent):
+                        raise ValueError(
+                            f"the writer answered {len(answer.items)} items, "
+                            f"{len(self._sent)} were waiting"
+                        )
+                    self._settle(answer.items)
+            except (asyncio.IncompleteReadError, ConnectionError, ValueError) as exc:
+                if self._closing and not self._sent and not isinstance(exc, ValueError):
+                    return
+                how = f"{await link.describe_exit()}: {exc}"
+                lost = WriterLostError(
+                    f"the writer of {self.path} stopped ({how}) while this write waited: it "
+                    "may or may not have been committed; a retry with the same expected "
+                    "version is safe",
+                    how=how,
                 )
-            )
+            unanswered = len(self._sent)
+            self._fail_sent(lost)
+            if self._closing:
+                return
+            await self._replace_writer(link, lost, unanswered)
 
-    def _writer_gone(self, error: EventLogError) -> None:
-        """Fail every waiting caller and refuse new writes: the writer is no more."""
-        if self._gone is None:
-            self._gone = error
-            _log.error("event log writer stopped", path=self.path, error=str(error))
-        waiting = [*self._sent, *self._outbox_waiters]
+    async def _replace_writer(
+        self, lost: WriterLink, error: WriterLostError, unanswered: int
+    ) -> None:
+        """Start a successor for a lost writer; give up after too many losses in a row."""
+        now = time.monotonic()
+        self._losses = [t for t in self._losses if now - t < _LOSS_WINDOW_S] + [now]
+        _log.error("eventlog_writer_lost", path=self.path, how=error.how, unanswered=unanswered)
+        self._paused += 1
+        try:
+            await lost.stop()
+            if len(self._losses) > _MAX_LOSSES:
+                raise EventLogClosedError(
+                    f"the writer of {self.path} was lost {len(self._losses)} times in "
+                    f"{_LOSS_WINDOW_S:.0f} s; the log takes no more writes. Last: {error}"
+                )
+            successor = await self._start_writer()
+            if self._closing:  # close() came while the successor started: it has no work
+                await successor.stop()
+                self._link = None
+                return
+            self._link = successor
+            self.stats.writer_restarts += 1
+            _log.warning("eventlog_writer_restarted", path=self.path, pid=self.writer_pid)
+        except Exception as exc:
+            gone = exc if isinstance(exc, EventLogClosedError) else None
+            self._gone = gone or EventLogClosedError(
+                f"the writer of {self.path} was lost and no successor could open the log "
+                f"({exc}); the log takes no more writes"
+            )
+            self._gone.__cause__ = exc if gone is None else error
+            self._link = None
+            self._fail_sent(self._gone)
+            self._fail_queued(self._gone)
+            _log.error("eventlog_writer_abandoned", path=self.path, error=str(self._gone))
+        finally:
+            self._paused -= 1
+            self._flush()
+
+    def _fail_sent(self, error: EventLogError) -> None:
+        """Fail the callers whose writes went to the writer and were not answered."""
+        waiting = list(self._sent)
         self._sent.clear()
-        self._outbox.clear()
-        self._outbox_waiters.clear()
-        for done, _ in waiting:
-            if not done.done():
-                done.set_exception(self._gone)
+        _fail(waiting, error)
         self._notify_committed()
+
+    def _fail_queued(self, error: EventLogError) -> None:
+        """Fail the callers whose writes were never sent."""
+        waiting = self._outbox_waiters
+        self._outbox, self._outbox_waiters = [], []
+        _fail(waiting, error)
 
     def _settle(self, outcomes: list[Outcome]) -> None:
         stats = self.stats

@@ -85,6 +85,11 @@ class WriterLink:
             theirs.close()  # the child has its own copy
         return cls(path, mode, reader, writer, process, thread)
 
+    @property
+    def alive(self) -> bool:
+        """Not known to be gone (a writer killed a moment ago may not show yet)."""
+        return not self._writer.is_closing()
+
     def send(self, request: Request) -> None:
         if self._writer.is_closing():
             raise EventLogClosedError(f"the writer of {self.path} has stopped")

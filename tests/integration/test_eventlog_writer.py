@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from eventlog.errors import EventLogClosedError
+from eventlog.errors import EventLogClosedError, WriterLostError
 from eventlog.events import StatusObserved
 from eventlog.store import EventLog
 
@@ -37,31 +37,52 @@ def gone(pid: int) -> bool:
     return state in ("Z", "X")
 
 
-async def test_a_killed_writer_fails_the_waiting_appends_and_the_log_refuses_more(
+async def kill_while_waiting(log: EventLog, tag: str) -> list[BaseException | object]:
+    """SIGKILL the writer while five appends wait for it; return what they got."""
+    pid = writer_pid(log)
+    os.kill(pid, signal.SIGSTOP)  # so that the appends below are surely still waiting
+    waiting = [
+        asyncio.ensure_future(log.append(f"job:{tag}{n}", [observed(n)], 0)) for n in range(5)
+    ]
+    await asyncio.sleep(0.05)
+    assert not any(w.done() for w in waiting)
+    os.kill(pid, signal.SIGKILL)
+    return await asyncio.wait_for(asyncio.gather(*waiting, return_exceptions=True), timeout=10)
+
+
+async def test_a_killed_writer_fails_the_waiting_appends_and_a_new_writer_takes_over(
     tmp_path: Path,
 ) -> None:
     async with EventLog(tmp_path / "e.db") as log:
         await log.append("job:a", [observed(1)], 0)
-        pid = writer_pid(log)
-        os.kill(pid, signal.SIGSTOP)  # so that the appends below are surely still waiting
-        waiting = [
-            asyncio.ensure_future(log.append(f"job:w{n}", [observed(n)], 0)) for n in range(5)
-        ]
-        await asyncio.sleep(0.05)
-        assert not any(w.done() for w in waiting)
-        os.kill(pid, signal.SIGKILL)
-        outcomes = await asyncio.wait_for(
-            asyncio.gather(*waiting, return_exceptions=True), timeout=10
-        )
-        for outcome in outcomes:
-            assert isinstance(outcome, EventLogClosedError)
+        first = writer_pid(log)
+        for outcome in await kill_while_waiting(log, "w"):
+            assert isinstance(outcome, WriterLostError)
+            assert outcome.retryable
             assert "killed by signal 9" in str(outcome)
             assert "may or may not have been committed" in str(outcome)
-        with pytest.raises(EventLogClosedError, match="killed by signal 9"):
-            await log.append("job:a", [observed(2)], 1)
-        assert len(await log.read_stream("job:a")) == 1, "reads go on without the writer"
-    async with EventLog(tmp_path / "e.db") as again:  # the next writer takes over the file
-        assert (await again.append("job:a", [observed(2)], 1)).version == 2
+        assert (await log.append("job:a", [observed(2)], 1)).version == 2
+        assert writer_pid(log) != first
+        assert log.stats.writer_restarts == 1
+        # The lost appends were not committed (the writer was stopped before it read them):
+        # retried with the same expected version, they go through.
+        assert (await log.append("job:w0", [observed(0)], 0)).version == 1
+        assert (await log.verify()).ok
+
+
+async def test_a_log_whose_writers_keep_dying_stops_taking_writes(tmp_path: Path) -> None:
+    async with EventLog(tmp_path / "e.db") as log:
+        await log.append("job:a", [observed(1)], 0)
+        for kill in range(3):
+            await kill_while_waiting(log, f"k{kill}-")
+            await log.append("job:a", [observed(kill + 2)], kill + 1)  # a successor took over
+        outcomes = await kill_while_waiting(log, "last-")
+        assert all(isinstance(o, WriterLostError) for o in outcomes)
+        with pytest.raises(EventLogClosedError, match="was lost 4 times in 60 s"):
+            await log.append("job:a", [observed(9)], 4)
+        assert len(await log.read_stream("job:a")) == 4, "reads go on without a writer"
+    async with EventLog(tmp_path / "e.db") as again:  # a new open starts afresh
+        assert (await again.append("job:a", [observed(9)], 4)).version == 5
 
 
 PARENT = """

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -308,3 +310,30 @@ async def test_the_webhook_alert_sink_retries_until_the_receiver_accepts() -> No
     assert received[-1]["rule"] == "parse-errors"
     assert received[-1]["report_excerpt"] == {"unparseable": 3}
     assert sink.delivered == 1
+
+
+async def test_jobs_finish_without_duplicates_when_the_event_log_writer_is_killed(
+    tmp_path: Path, url: str, sim: Simulator
+) -> None:
+    """The log replaces a lost writer; actors whose appends were lost crash, are restarted
+    from their streams and carry on, so no job is lost and none is submitted twice."""
+    jobs = daily_jobs(20, month_start(2024, 9))
+    db = tmp_path / "log.db"
+    async with Orchestrator.open(db, url, config=fast_config()) as orch:
+        for job in jobs:
+            await orch.submit(job)
+        for _ in range(2):
+            pid = orch.log.writer_pid
+            assert pid is not None
+            os.kill(pid, signal.SIGSTOP)  # appends pile up unanswered...
+            await asyncio.sleep(0.3)
+            os.kill(pid, signal.SIGKILL)  # ...and are lost with the writer
+            await asyncio.sleep(0.3)
+        views = [await orch.wait(job.job_id, timeout=60) for job in jobs]
+        assert orch.log.stats.writer_restarts == 2
+        assert orch.supervisor_actor is not None
+        assert orch.supervisor_actor.restarts > 0, "no actor lost an append: nothing was tested"
+    assert [view.phase for view in views] == ["succeeded"] * len(jobs)
+    stats = sim.stats()
+    assert stats["duplicate_submissions"] == 0
+    assert stats["max_live_tasks_per_interval"] == 1
