@@ -96,6 +96,7 @@ from eventlog.protocol import (
     Item,
     Open,
     Outcome,
+    Outcomes,
     Reload,
     SnapshotItem,
     Sync,
@@ -205,7 +206,7 @@ class EventLog(LogReader):
         self._chunk = _CHUNK if writer == "process" else max_batch
         self._clock = clock
         self._link: WriterLink | None = None
-        self._answers: asyncio.Task[None] | None = None
+        self._recovery: asyncio.Task[None] | None = None  # replacing a lost writer
         self._outbox: list[Item] = []
         self._outbox_waiters: list[_Waiter] = []
         self._sent: deque[_Waiter] = deque()
@@ -247,9 +248,7 @@ class EventLog(LogReader):
             await link.stop()
             await self._close_reader()
             raise
-        self._answers = asyncio.get_running_loop().create_task(
-            self._take_answers(), name=f"eventlog-answers:{self.path}"
-        )
+        self._listen(self._link)
 
     async def _start_writer(self) -> WriterLink:
         """Start a writer and have it open the file (checking, migrating, loading the head).
@@ -293,9 +292,9 @@ class EventLog(LogReader):
                     await done
             self._link = None
             await link.stop()
-            if self._answers is not None:
-                await self._answers
-                self._answers = None
+            if self._recovery is not None:
+                await self._recovery
+                self._recovery = None
             # Whatever a lost writer left unanswered, or a restart left unsent:
             closed = EventLogClosedError(f"event log {self.path} closed before this write")
             self._fail_sent(closed)
@@ -419,33 +418,35 @@ class EventLog(LogReader):
         self._sent.append((done, _CONTROL))
         await done
 
-    async def _take_answers(self) -> None:
-        """Resolve the waiting callers from the writer's answers, in order, until the log
-        closes; start a new writer when one is lost, unless they are lost too often."""
-        while (link := self._link) is not None:
-            try:
-                while True:
-                    answer = await link.receive()
-                    if len(answer.items) > len(self._sent):
-                        raise ValueError(
-                            f"the writer answered {len(answer.items)} items, "
-                            f"{len(self._sent)} were waiting"
-                        )
-                    self._settle(answer.items)
-            except (asyncio.IncompleteReadError, ConnectionError, ValueError) as exc:
-                if self._closing and not self._sent and not isinstance(exc, ValueError):
-                    return
-                how = f"{await link.describe_exit()}: {exc}"
-                lost = WriterLostError(
-                    f"the writer of {self.path} stopped ({how}) while this write waited: it "
-                    "may or may not have been committed; a retry with the same expected "
-                    "version is safe",
-                    how=how,
-                )
-            unanswered = len(self._sent)
-            self._fail_sent(lost)
-            if self._closing:
-                return
+    def _listen(self, link: WriterLink) -> None:
+        link.listen(self._on_answer, lambda reason: self._on_lost(link, reason))
+
+    def _on_answer(self, answer: Outcomes) -> None:
+        """Resolve the waiting callers from one of the writer's answers, in order."""
+        if len(answer.items) > len(self._sent):
+            raise ValueError(
+                f"the writer answered {len(answer.items)} items, {len(self._sent)} were waiting"
+            )
+        self._settle(answer.items)
+
+    def _on_lost(self, link: WriterLink, reason: BaseException) -> None:
+        if self._closing and not self._sent and not isinstance(reason, ValueError):
+            return
+        self._recovery = asyncio.get_running_loop().create_task(
+            self._recover(link, reason), name=f"eventlog-recovery:{self.path}"
+        )
+
+    async def _recover(self, link: WriterLink, reason: BaseException) -> None:
+        """Fail what the lost writer left unanswered; start a successor unless closing."""
+        how = f"{await link.describe_exit()}: {reason}"
+        lost = WriterLostError(
+            f"the writer of {self.path} stopped ({how}) while this write waited: it may or "
+            "may not have been committed; a retry with the same expected version is safe",
+            how=how,
+        )
+        unanswered = len(self._sent)
+        self._fail_sent(lost)
+        if not self._closing:
             await self._replace_writer(link, lost, unanswered)
 
     async def _replace_writer(
@@ -469,6 +470,7 @@ class EventLog(LogReader):
                 self._link = None
                 return
             self._link = successor
+            self._listen(successor)
             self.stats.writer_restarts += 1
             _log.warning("eventlog_writer_restarted", path=self.path, pid=self.writer_pid)
         except Exception as exc:

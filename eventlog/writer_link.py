@@ -13,8 +13,10 @@ import socket
 import subprocess
 import sys
 import threading
+from collections import deque
+from collections.abc import Callable
 from pathlib import Path
-from typing import Literal
+from typing import Literal, cast
 
 import msgspec
 
@@ -34,6 +36,77 @@ _STOP_TIMEOUT_S = 30.0
 _PACKAGE_ROOT = str(Path(__file__).resolve().parent.parent)
 
 
+AnswerHandler = Callable[[Outcomes], None]
+LossHandler = Callable[[BaseException], None]
+
+
+class _Answers(asyncio.Protocol):
+    """Splits the writer's byte stream into `Outcomes`, and hands each on as it arrives.
+
+    Until `listen` is called, answers queue for `WriterLink.receive` (the `Open`
+    handshake); after it, they go straight to the handler from the loop's I/O callback,
+    with no task in between to wake.
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.transport: asyncio.Transport | None = None
+        self.buffer = bytearray()
+        self.queued: deque[Outcomes | BaseException] = deque()
+        self.arrived: asyncio.Future[None] | None = None
+        self.on_answer: AnswerHandler | None = None
+        self.on_lost: LossHandler | None = None
+        self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.failure: BaseException | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's are not subclasses
+
+    def data_received(self, data: bytes) -> None:
+        buffer = self.buffer
+        buffer += data
+        pos = 0
+        try:
+            while len(buffer) - pos >= HEADER.size:
+                (size,) = HEADER.unpack_from(buffer, pos)
+                if size > MAX_FRAME:
+                    raise ValueError(f"garbled answer from the writer of {self.path}: {size} bytes")
+                end = pos + HEADER.size + size
+                if len(buffer) < end:
+                    break
+                try:
+                    answer = outcomes_decoder.decode(bytes(buffer[pos + HEADER.size : end]))
+                except msgspec.DecodeError as exc:
+                    raise ValueError(
+                        f"garbled answer from the writer of {self.path}: {exc}"
+                    ) from exc
+                pos = end
+                if self.on_answer is not None:
+                    self.on_answer(answer)
+                else:
+                    self._queue(answer)
+        except ValueError as exc:  # garbled, or more answers than questions: stop listening
+            self.failure = exc
+            assert self.transport is not None
+            self.transport.abort()
+        finally:
+            del buffer[:pos]
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        reason = self.failure or exc or ConnectionResetError("the writer closed its socket")
+        if not self.closed.done():
+            self.closed.set_result(None)
+        if self.on_lost is not None:
+            self.on_lost(reason)
+        else:
+            self._queue(reason)
+
+    def _queue(self, item: Outcomes | BaseException) -> None:
+        self.queued.append(item)
+        if self.arrived is not None and not self.arrived.done():
+            self.arrived.set_result(None)
+
+
 class WriterLink:
     """One writer at the far end of a socket: frames out, `Outcomes` in."""
 
@@ -41,15 +114,15 @@ class WriterLink:
         self,
         path: str,
         mode: WriterMode,
-        reader: asyncio.StreamReader,
-        writer: asyncio.StreamWriter,
+        transport: asyncio.Transport,
+        answers: _Answers,
         process: subprocess.Popen[bytes] | None,
         thread: threading.Thread | None,
     ) -> None:
         self.path = path
         self.mode = mode
-        self._reader = reader
-        self._writer = writer
+        self._transport = transport
+        self._answers = answers
         self.process = process
         self._thread = thread
 
@@ -76,46 +149,57 @@ class WriterLink:
                     target=serve_and_close, args=(theirs,), name="eventlog-writer", daemon=True
                 )
                 thread.start()
-            reader, writer = await asyncio.open_unix_connection(sock=ours)
+            loop = asyncio.get_running_loop()
+            transport, answers = await loop.create_unix_connection(
+                lambda: _Answers(path), sock=ours
+            )
         except BaseException:
             ours.close()
             theirs.close()
             raise
         if process is not None:
             theirs.close()  # the child has its own copy
-        return cls(path, mode, reader, writer, process, thread)
+        return cls(path, mode, transport, answers, process, thread)
 
     @property
     def alive(self) -> bool:
         """Not known to be gone (a writer killed a moment ago may not show yet)."""
-        return not self._writer.is_closing()
+        return not self._transport.is_closing()
 
     def send(self, request: Request) -> None:
-        if self._writer.is_closing():
+        if self._transport.is_closing():
             raise EventLogClosedError(f"the writer of {self.path} has stopped")
-        self._writer.write(frame(request_encoder.encode(request)))
+        self._transport.write(frame(request_encoder.encode(request)))
 
     async def receive(self) -> Outcomes:
-        """The next answer.
+        """The next answer, before `listen` is called.
 
         Raises:
-            asyncio.IncompleteReadError, ConnectionError: the writer has gone.
+            ConnectionError: the writer has gone.
             ValueError: the answer is garbled.
         """
-        (size,) = HEADER.unpack(await self._reader.readexactly(HEADER.size))
-        if size > MAX_FRAME:
-            raise ValueError(f"garbled answer from the writer of {self.path}: {size} bytes")
-        body = await self._reader.readexactly(size)
-        try:
-            return outcomes_decoder.decode(body)
-        except msgspec.DecodeError as exc:
-            raise ValueError(f"garbled answer from the writer of {self.path}: {exc}") from exc
+        answers = self._answers
+        while not answers.queued:
+            answers.arrived = asyncio.get_running_loop().create_future()
+            await answers.arrived
+        item = answers.queued.popleft()
+        if isinstance(item, BaseException):
+            raise item
+        return item
+
+    def listen(self, on_answer: AnswerHandler, on_lost: LossHandler) -> None:
+        """From now on, hand each answer to `on_answer` as it arrives, and the reason the
+        writer is gone (`ConnectionError`, or `ValueError` for a garbled answer, or one
+        `on_answer` refused) to `on_lost`."""
+        answers = self._answers
+        assert not answers.queued, "answers arrived that nobody asked for"
+        answers.on_answer, answers.on_lost = on_answer, on_lost
 
     async def stop(self) -> None:
         """Close this end (the writer finishes what it has read, then stops) and wait for it."""
-        self._writer.close()
-        with contextlib.suppress(ConnectionError):
-            await self._writer.wait_closed()
+        self._answers.on_lost = None  # a stop is not a loss
+        self._transport.close()
+        await self._answers.closed
         loop = asyncio.get_running_loop()
         if self.process is not None:
             try:
