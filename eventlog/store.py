@@ -326,8 +326,9 @@ class EventLog(LogReader):
             EventLogUnavailableError: the commit failed (disk full, read-only); nothing was
                 written and the append may be retried.
             StreamArchivedError: retention archived the stream; it takes no new events.
-            EventLogClosedError: the log is closed, or its writer stopped while the append
-                waited (then it may or may not have been committed).
+            WriterLostError: the writer died while the append waited; it may or may not
+                have been committed, and a retry with the same expected version is safe.
+            EventLogClosedError: the log is closed, or gave up on writers that kept dying.
         """
         if not events:
             raise ValueError(f"append to {stream_id!r} needs at least one event")
