@@ -10,21 +10,34 @@ from __future__ import annotations
 import os
 import resource
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 _PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
-def rss_bytes() -> int:
-    """Resident set size now (Linux `/proc/self/statm`), in bytes."""
-    with open("/proc/self/statm", "rb") as f:
-        return int(f.read().split()[1]) * _PAGE
+_TICK = os.sysconf("SC_CLK_TCK")
 
 
-def cpu_seconds() -> float:
-    """User + system CPU of this process, all threads included (SQLite's and ours)."""
+def rss_bytes(helpers: Sequence[int] = ()) -> int:
+    """Resident set size now of this process and its `helpers` (Linux `statm`), in bytes."""
+    total = 0
+    for pid in ("self", *helpers):
+        with open(f"/proc/{pid}/statm", "rb") as f:
+            total += int(f.read().split()[1]) * _PAGE
+    return total
+
+
+def cpu_seconds(helpers: Sequence[int] = ()) -> float:
+    """User + system CPU of this process, all threads included (SQLite's and ours), plus
+    that of its `helpers`: processes that work for it (the event log's writer)."""
     r = resource.getrusage(resource.RUSAGE_SELF)
-    return r.ru_utime + r.ru_stime
+    total = r.ru_utime + r.ru_stime
+    for pid in helpers:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            fields = f.read().rsplit(b")", 1)[1].split()
+        total += (int(fields[11]) + int(fields[12])) / _TICK  # utime, stime
+    return total
 
 
 def percentile(values: list[float], q: float) -> float | None:
@@ -51,14 +64,16 @@ class Window:
     # the largest lateness of the sampler's wake-up: how starved the process was
     sampler_lag_max_s: float = 0.0
     samples: list[tuple[float, int, int]] = field(default_factory=list)  # (t, rss, live)
+    # processes whose CPU and memory count as this side's (the event log's writer)
+    helpers: list[int] = field(default_factory=list)
 
     def start(self) -> None:
-        self.rss0 = self.peak_rss = rss_bytes()
-        self.cpu0 = cpu_seconds()
+        self.rss0 = self.peak_rss = rss_bytes(self.helpers)
+        self.cpu0 = cpu_seconds(self.helpers)
         self.started = time.time()
 
     def sample(self, lag_s: float = 0.0) -> None:
-        rss = rss_bytes()
+        rss = rss_bytes(self.helpers)
         self.peak_rss = max(self.peak_rss, rss)
         self.peak_live = max(self.peak_live, self.live)
         self.sampler_lag_max_s = max(self.sampler_lag_max_s, lag_s)
@@ -68,7 +83,7 @@ class Window:
     def stop(self) -> None:
         self.sample()
         self.ended = time.time()
-        self.cpu1 = cpu_seconds()
+        self.cpu1 = cpu_seconds(self.helpers)
 
     def figures(self, jobs: int) -> dict[str, float | int | None]:
         wall = self.ended - self.started

@@ -136,6 +136,8 @@ async def run(
         # SIGTERM from the driver means its time budget ran out: report what was measured.
         stop = asyncio.Event()
         asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+        if orch.log.writer_pid is not None:  # the writer works for us: count its CPU too
+            window.helpers.append(orch.log.writer_pid)
         window.start()
         sampling = asyncio.create_task(sampler())
         running = asyncio.create_task(every_job())
