@@ -152,3 +152,26 @@ outcomes_decoder = msgspec.msgpack.Decoder(Outcomes)
 
 def frame(body: bytes) -> bytes:
     return HEADER.pack(len(body)) + body
+
+
+def take_frames(buffer: bytearray) -> list[bytes]:
+    """Remove the whole frames at the front of `buffer` and return their bodies.
+
+    Raises:
+        ValueError: a frame claims an impossible length: the stream is garbled.
+    """
+    bodies: list[bytes] = []
+    pos = 0
+    try:
+        while len(buffer) - pos >= HEADER.size:
+            (size,) = HEADER.unpack_from(buffer, pos)
+            if size > MAX_FRAME:
+                raise ValueError(f"garbled stream: a frame of {size} bytes")
+            end = pos + HEADER.size + size
+            if len(buffer) < end:
+                break
+            bodies.append(bytes(buffer[pos + HEADER.size : end]))
+            pos = end
+    finally:
+        del buffer[:pos]
+    return bodies

@@ -22,13 +22,12 @@ import msgspec
 
 from eventlog.errors import EventLogClosedError, EventLogUnavailableError
 from eventlog.protocol import (
-    HEADER,
-    MAX_FRAME,
     Outcomes,
     Request,
     frame,
     outcomes_decoder,
     request_encoder,
+    take_frames,
 )
 
 WriterMode = Literal["process", "thread"]
@@ -63,24 +62,13 @@ class _Answers(asyncio.Protocol):
         self.transport = cast(asyncio.Transport, transport)  # uvloop's are not subclasses
 
     def data_received(self, data: bytes) -> None:
-        buffer = self.buffer
-        buffer += data
-        pos = 0
+        self.buffer += data
         try:
-            while len(buffer) - pos >= HEADER.size:
-                (size,) = HEADER.unpack_from(buffer, pos)
-                if size > MAX_FRAME:
-                    raise ValueError(f"garbled answer from the writer of {self.path}: {size} bytes")
-                end = pos + HEADER.size + size
-                if len(buffer) < end:
-                    break
+            for body in take_frames(self.buffer):
                 try:
-                    answer = outcomes_decoder.decode(bytes(buffer[pos + HEADER.size : end]))
+                    answer = outcomes_decoder.decode(body)
                 except msgspec.DecodeError as exc:
-                    raise ValueError(
-                        f"garbled answer from the writer of {self.path}: {exc}"
-                    ) from exc
-                pos = end
+                    raise ValueError(f"garbled answer from the writer of {self.path}") from exc
                 if self.on_answer is not None:
                     self.on_answer(answer)
                 else:
@@ -89,8 +77,6 @@ class _Answers(asyncio.Protocol):
             self.failure = exc
             assert self.transport is not None
             self.transport.abort()
-        finally:
-            del buffer[:pos]
 
     def connection_lost(self, exc: Exception | None) -> None:
         reason = self.failure or exc or ConnectionResetError("the writer closed its socket")

@@ -28,8 +28,6 @@ from collections import deque
 
 from eventlog.errors import EventLogError
 from eventlog.protocol import (
-    HEADER,
-    MAX_FRAME,
     Chunk,
     Done,
     Failed,
@@ -44,6 +42,7 @@ from eventlog.protocol import (
     frame,
     outcomes_encoder,
     request_decoder,
+    take_frames,
 )
 from eventlog.writer import WriteConnection
 
@@ -73,17 +72,8 @@ class _Frames:
             self._parse()
 
     def _parse(self) -> None:
-        buffer, pos = self.buffer, 0
-        while len(buffer) - pos >= HEADER.size:
-            (size,) = HEADER.unpack_from(buffer, pos)
-            if size > MAX_FRAME:
-                raise ValueError(f"garbled request stream: a frame of {size} bytes")
-            end = pos + HEADER.size + size
-            if len(buffer) < end:
-                break
-            self.ready.append(request_decoder.decode(bytes(buffer[pos + HEADER.size : end])))
-            pos = end
-        del buffer[:pos]
+        for body in take_frames(self.buffer):
+            self.ready.append(request_decoder.decode(body))
 
 
 def _send(sock: socket.socket, outcomes: list[Outcome]) -> None:
