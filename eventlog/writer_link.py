@@ -29,6 +29,7 @@ from eventlog.protocol import (
     request_encoder,
     take_frames,
 )
+from eventlog.writer_process import serve_and_close
 
 WriterMode = Literal["process", "thread"]
 _STOP_TIMEOUT_S = 30.0
@@ -129,8 +130,6 @@ class WriterLink:
                 # outlives the log.
                 process = _spawn(theirs, path)
             else:
-                from eventlog.writer_process import serve_and_close
-
                 thread = threading.Thread(
                     target=serve_and_close, args=(theirs,), name="eventlog-writer", daemon=True
                 )
