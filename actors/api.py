@@ -1,6 +1,6 @@
 """The daemon's control API (aiohttp), a thin layer over the `Orchestrator`.
 
-    GET  /healthz                     the process is up (no token needed)
+    GET  /healthz                     the process is up and can record (no token needed)
     GET  /readyz                      boot reconciliation is done and we are not draining
     GET  /metrics                     Prometheus text format
     POST /v1/jobs                     submit {"spec": {...}} or {"template": {...}, "intervals": []}
@@ -166,6 +166,11 @@ class ControlApi:
     # --- probes and metrics ------------------------------------------------------------
 
     async def healthz(self, _request: web.Request) -> web.Response:
+        # A log that no longer takes writes leaves the daemon unable to record anything:
+        # a liveness probe should restart it (boot replays the log and reconciles).
+        failure = self.orch.log.write_failure if self.orch is not None else None
+        if failure is not None:
+            return _json({"status": "failing", "reason": str(failure)}, 503)
         return _json({"status": "ok"})
 
     async def readyz(self, _request: web.Request) -> web.Response:

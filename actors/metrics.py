@@ -227,6 +227,11 @@ class _StateCollector(Collector):
             return
         yield _counter("druid_orch_eventlog_batches", "Group commits", orch.log.stats.batches)
         yield _counter("druid_orch_eventlog_events", "Events committed", orch.log.stats.events)
+        yield _counter(
+            "druid_orch_eventlog_writer_restarts",
+            "Event-log writer processes lost (killed, crashed) and replaced",
+            orch.log.stats.writer_restarts,
+        )
         if orch.poller_actor is not None:
             stats = orch.poller_actor.stats
             yield _counter("druid_orch_poll_rounds", "Status poll rounds", stats.rounds)

@@ -377,6 +377,11 @@ class EventLog(LogReader):
                     self._notify_committed()
 
     @property
+    def write_failure(self) -> EventLogError | None:
+        """Why the log takes no more writes (its writers kept dying), or None while it does."""
+        return self._gone
+
+    @property
     def writer_pid(self) -> int | None:
         """The writer process's id, while it runs (None for a writer thread)."""
         if self._link is None or self._link.process is None:

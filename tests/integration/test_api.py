@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -89,6 +91,22 @@ async def test_probes_answer_without_a_token_and_report_readiness(api: Api) -> N
     assert status == 200
     assert body["ready"] is True
     assert body["last_reconcile"]["error"] is None
+
+
+async def test_health_fails_once_the_event_log_stops_taking_writes(api: Api) -> None:
+    log = api.orch.log
+    for restarts in range(1, 5):  # the fourth loss in 60 s is one too many
+        pid = log.writer_pid
+        assert pid is not None
+        os.kill(pid, signal.SIGKILL)
+        await eventually(
+            lambda n=restarts: log.stats.writer_restarts == n or log.write_failure is not None
+        )
+    assert log.stats.writer_restarts == 3
+    status, body = await api.call("GET", "/healthz", headers={})
+    assert status == 503
+    assert body["status"] == "failing"
+    assert "was lost 4 times in 60 s" in body["reason"]
 
 
 async def test_a_missing_or_wrong_token_is_refused_with_401(api: Api) -> None:
@@ -232,6 +250,7 @@ async def test_metrics_show_jobs_retries_overlord_calls_and_the_log(api: Api) ->
     assert 'druid_orch_overlord_breaker_state{state="closed"} 1.0' in text
     assert "druid_orch_eventlog_append_duration_seconds_count" in text
     assert "druid_orch_eventlog_batch_events_count" in text
+    assert "druid_orch_eventlog_writer_restarts_total 0.0" in text
     assert "druid_orch_poll_round_duration_seconds_count" in text
 
 
