@@ -23,7 +23,7 @@ from actors.runtime import Actor, ActorRef, spawn
 from actors.task import JobContext, TaskActor, load_state, stream_id
 from actors.task_fsm import Accept, Command, Crashed, decide, evolve
 from actors.task_fsm import Escalate as EscalateCommand
-from eventlog.errors import ConcurrencyConflictError
+from eventlog.errors import ConcurrencyConflictError, WriterLostError
 
 log = structlog.get_logger("druid_orch.supervisor")
 
@@ -134,8 +134,17 @@ class Supervisor(Actor[StartJob | ChildCrashed | Tell]):
                 )
             except ConcurrencyConflictError:
                 continue
+            except WriterLostError:
+                # The writer died with the append in flight: committed or not, the stream
+                # says. A committed one must not be recorded twice; a lost one is retried.
+                if not await self._landed(job_id, state.version, events):
+                    continue
             self.ctx.on_transition(new, events)
             return
+
+    async def _landed(self, job_id: str, version: int, events: list[Any]) -> bool:
+        recorded = await self.ctx.log.read_stream(stream_id(job_id), after_version=version)
+        return [r.event for r in recorded[: len(events)]] == events
 
     def _restart(self, job_id: str) -> None:
         if self.ref.alive:

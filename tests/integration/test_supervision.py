@@ -21,6 +21,7 @@ from actors.breakers import DatasourcePolicy
 from actors.orchestrator import Orchestrator
 from actors.policy import BreakerPolicy, RestartPolicy
 from actors.task import stream_id
+from eventlog.errors import WriterLostError
 from eventlog.events import (
     ActorCrashed,
     BreakerOpened,
@@ -223,6 +224,42 @@ async def test_an_actor_that_crashes_repeatedly_is_escalated_after_n_restarts(
     assert isinstance(dead, JobDead)
     assert dead.rule == "restart-intensity"
     assert [a.job_id for a in alerts.sent] == [job.job_id]
+
+
+async def test_the_supervisor_records_a_crash_once_when_the_writer_dies_with_it_in_flight(
+    tmp_path: Path, url: str
+) -> None:
+    """The answer to the supervisor's append is lost, once after the commit and once
+    before: the crash is recorded exactly once each time, and the supervisor carries on."""
+    job = daily_jobs(1, month_start(2024, 7))[0]
+    db = tmp_path / "log.db"
+    client = HttpOverlord(url, retry=RetryPolicy(attempts=1))
+    buggy = BuggyOverlord(client)
+    cfg = fast_config(restart=RestartPolicy(max_restarts=3, within_s=60, delay_s=0.01))
+    lost: list[str] = []
+    try:
+        async with Orchestrator.open(db, buggy, config=cfg) as orch:  # type: ignore[arg-type]
+            real_append = orch.log.append
+
+            async def losing(stream_id: str, events: Any, expected_version: int, **kw: Any) -> Any:
+                if any(isinstance(e, ActorCrashed) for e in events) and len(lost) < 2:
+                    if not lost:  # committed, but the answer never came back
+                        await real_append(stream_id, events, expected_version, **kw)
+                    lost.append(type(events[0]).__name__)
+                    raise WriterLostError("the writer was killed", how="signal 9")
+                return await real_append(stream_id, events, expected_version, **kw)
+
+            orch.log.append = losing  # type: ignore[method-assign]
+            await orch.submit(job)
+            view = await orch.wait(job.job_id, timeout=10)
+            assert orch.supervisor_actor is not None
+            assert orch.supervisor_actor.ref.alive
+    finally:
+        await client.close()
+    assert lost == ["ActorCrashed", "ActorCrashed"]
+    assert view.phase == "dead"
+    crashes = [e for e in await stream(db, job.job_id) if isinstance(e, ActorCrashed)]
+    assert [c.restarts for c in crashes] == [1, 2, 3, 4]
 
 
 async def test_an_open_breaker_survives_a_restart_of_the_orchestrator(
