@@ -144,14 +144,18 @@ def error_of(outcome: Conflict | Archived | Failed) -> EventLogError:
     return EventLogError(outcome.message)
 
 
-request_encoder = msgspec.msgpack.Encoder()
+_encoder = msgspec.msgpack.Encoder()
 request_decoder = msgspec.msgpack.Decoder(Request)
-outcomes_encoder = msgspec.msgpack.Encoder()
 outcomes_decoder = msgspec.msgpack.Decoder(Outcomes)
 
 
 def frame(body: bytes) -> bytes:
     return HEADER.pack(len(body)) + body
+
+
+def encode_frame(message: Request | Outcomes) -> bytes:
+    """A request or an answer, encoded and framed for the socket."""
+    return frame(_encoder.encode(message))
 
 
 def take_frames(buffer: bytearray) -> list[bytes]:

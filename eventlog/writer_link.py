@@ -24,9 +24,8 @@ from eventlog.errors import EventLogClosedError, EventLogUnavailableError
 from eventlog.protocol import (
     Outcomes,
     Request,
-    frame,
+    encode_frame,
     outcomes_decoder,
-    request_encoder,
     take_frames,
 )
 from eventlog.writer_process import serve_and_close
@@ -154,7 +153,7 @@ class WriterLink:
     def send(self, request: Request) -> None:
         if self._transport.is_closing():
             raise EventLogClosedError(f"the writer of {self.path} has stopped")
-        self._transport.write(frame(request_encoder.encode(request)))
+        self._transport.write(encode_frame(request))
 
     async def receive(self) -> Outcomes:
         """The next answer, before `listen` is called.

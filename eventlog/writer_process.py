@@ -38,9 +38,8 @@ from eventlog.protocol import (
     Reload,
     Request,
     Sync,
+    encode_frame,
     failed,
-    frame,
-    outcomes_encoder,
     request_decoder,
     take_frames,
 )
@@ -77,7 +76,7 @@ class _Frames:
 
 
 def _send(sock: socket.socket, outcomes: list[Outcome]) -> None:
-    sock.sendall(frame(outcomes_encoder.encode(Outcomes(outcomes))))
+    sock.sendall(encode_frame(Outcomes(outcomes)))
 
 
 def _batch(ready: deque[Request], max_batch: int) -> tuple[list[Item], float]:
@@ -147,7 +146,7 @@ def serve_and_close(sock: socket.socket) -> None:
     """`serve`, then close the socket: the body of the writer's thread or process."""
     try:
         serve(sock)
-    except (ConnectionError, BrokenPipeError):
+    except ConnectionError:
         pass  # the loop side went away mid-answer; it has nobody left to tell
     finally:
         sock.close()
