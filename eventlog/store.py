@@ -285,11 +285,8 @@ class EventLog(LogReader):
             self._closing = True
             self._flush()
             if self._sent and link.alive:
-                done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-                link.send(Sync())
-                self._sent.append((done, _CONTROL))
                 with contextlib.suppress(EventLogError):
-                    await done
+                    await self._control(Sync())  # everything sent is answered
             self._link = None
             await link.stop()
             if self._recovery is not None:
