@@ -38,6 +38,7 @@ from actors.metrics import Metrics
 from actors.orchestrator import JobView, Orchestrator
 from actors.task import stream_id
 from actors.task_fsm import fold
+from eventlog.events import event_fields
 from eventlog.store import Recorded
 from overlord.errors import OverlordError, OverlordUnavailableError
 from specs.errors import SpecError
@@ -59,7 +60,7 @@ def _error(status: int, message: str) -> web.Response:
 
 def recorded_dict(recorded: Recorded) -> dict[str, Any]:
     """One history entry as plain data: its place in the log plus the event's fields."""
-    body: dict[str, Any] = msgspec.to_builtins(recorded.event)
+    body = event_fields(recorded.event)
     return {
         "seq": recorded.seq,
         "version": recorded.version,

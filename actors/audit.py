@@ -29,7 +29,7 @@ from actors.errors import InvalidTransitionError, OrchestratorError
 from actors.task_fsm import JobState, evolve
 from eventlog.audit import verify_file
 from eventlog.errors import CorruptEventError
-from eventlog.events import AnyEvent, FailureClassified, JobDead, RetryScheduled
+from eventlog.events import AnyEvent, FailureClassified, JobDead, RetryScheduled, event_fields
 from eventlog.reader import decode_body
 from eventlog.store import Recorded
 
@@ -183,7 +183,7 @@ def _tag(event: AnyEvent) -> str:
 
 
 def _facts(event: AnyEvent) -> str:
-    fields = msgspec.to_builtins(event)
+    fields = event_fields(event)
     fields.pop("type", None)
     fields.pop("at", None)
     fields.pop("report_excerpt", None)
@@ -244,7 +244,7 @@ def export_lines(
     conn = connect(db)
     try:
         for recorded in records(conn, after_seq=after_seq, since=since):
-            body = msgspec.to_builtins(recorded.event)
+            body = event_fields(recorded.event)
             yield encoder.encode(
                 {
                     "seq": recorded.seq,

@@ -123,7 +123,7 @@ def job_from_spec(
         job_id=job_id_for(prefix, schema["dataSource"], covering, digest),
         datasource=schema["dataSource"],
         interval=str(covering),
-        spec=task,
+        spec_json=msgspec.Raw(msgspec.json.encode(task)),
         spec_hash=digest,
         max_attempts=max_attempts,
         pipeline=name or "spec",

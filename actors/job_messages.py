@@ -23,7 +23,7 @@ class Accept(Command, frozen=True):
     job_id: str
     datasource: str
     interval: str
-    spec: dict[str, Any]
+    spec: msgspec.Raw  # see JobAccepted.spec
     spec_hash: str
     max_attempts: int
     pipeline: str | None = None

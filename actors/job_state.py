@@ -1,12 +1,13 @@
 """A job's state: its phases, the transitions the design allows, and the folded state.
 
 `JobState` is what `actors.task_fsm.evolve` folds a job's events into; it is also what
-snapshots store (msgpack), so `STATE_SCHEMA_VERSION` must change whenever its shape does.
+snapshots store (as JSON, since it holds the spec as raw JSON), so `STATE_SCHEMA_VERSION`
+must change whenever its shape does.
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal, get_args
+from typing import Literal, get_args
 
 import msgspec
 
@@ -71,7 +72,7 @@ ALLOWED_TRANSITIONS: frozenset[tuple[str, str]] = frozenset(
     }
 )
 
-STATE_SCHEMA_VERSION = 3  # bump when JobState changes shape: stale snapshots are then ignored
+STATE_SCHEMA_VERSION = 4  # bump when JobState changes shape: stale snapshots are then ignored
 
 
 class JobState(msgspec.Struct, frozen=True, kw_only=True, gc=False):
@@ -80,7 +81,7 @@ class JobState(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     version: int = 0
     datasource: str = ""
     interval: str = ""
-    spec: dict[str, Any] = {}
+    spec: msgspec.Raw = msgspec.Raw(b"{}")  # the task JSON, as JobAccepted holds it
     spec_hash: str = ""
     pipeline: str | None = None
     max_attempts: int = 1

@@ -340,7 +340,7 @@ class Orchestrator:
             job_id=job.job_id,
             datasource=job.datasource,
             interval=job.interval,
-            spec=job.spec,
+            spec=job.spec_json,
             spec_hash=job.spec_hash,
             max_attempts=job.max_attempts,
             pipeline=job.pipeline,

@@ -40,7 +40,7 @@ from actors.task_fsm import (
     Observed,
     SubmitAlreadyExists,
 )
-from eventlog.events import ReconcileDecided
+from eventlog.events import ReconcileDecided, spec_raw
 from eventlog.store import ANY_VERSION, EventLog
 from overlord.errors import OverlordError, TaskNotFoundError
 from specs.compiler import spec_hash
@@ -325,7 +325,7 @@ class Reconciler:
             job_id=job_id,
             datasource=str(schema.get("dataSource", "")),
             interval=str(intervals[0]),
-            spec=spec,
+            spec=spec_raw(spec),
             spec_hash=spec_hash(spec),
             max_attempts=max(self.default_max_attempts, attempt),
             pipeline="adopted",

@@ -46,7 +46,7 @@ from actors.task_fsm import (
     evolve,
     next_effect,
 )
-from eventlog.events import Event
+from eventlog.events import Event, spec_dict
 from eventlog.replay import StreamFolder
 from eventlog.store import EventLog
 from overlord.errors import (
@@ -127,6 +127,7 @@ JOB_FOLDER: StreamFolder[JobState] = StreamFolder(
     evolve=evolve,
     state_type=JobState,
     schema_version=STATE_SCHEMA_VERSION,
+    snapshot_format="json",  # JobState holds the spec as raw JSON
 )
 
 
@@ -202,7 +203,7 @@ class TaskActor(Actor[Command | _Drive | GetState]):
         if self._since_snapshot >= self.ctx.policy.snapshot_every and not new.terminal:
             self._since_snapshot = 0
             await self.ctx.log.save_snapshot(
-                self.stream, new.version, STATE_SCHEMA_VERSION, msgspec.msgpack.encode(new)
+                self.stream, new.version, STATE_SCHEMA_VERSION, JOB_FOLDER.encode(new)
             )
 
     @property
@@ -268,7 +269,7 @@ class TaskActor(Actor[Command | _Drive | GetState]):
                 self._confirm_first = False
                 return SubmitAlreadyExists(at=at(), task_id=task_id, status=st.status_code)
         self._confirm_first = False
-        task = dict(self.state.spec)
+        task = spec_dict(self.state.spec)
         task["id"] = task_id
         try:
             await overlord.submit(task)

@@ -42,6 +42,7 @@ from eventlog.events import (
     Submitted,
     TaskSucceeded,
     encode_event,
+    spec_raw,
 )
 from eventlog.protocol import AppendItem
 from eventlog.records import ANY_VERSION
@@ -65,7 +66,9 @@ def job_events(n: int) -> list[Event]:
             job_id=job_id,
             datasource="wikipedia",
             interval="2024-01-01T00:00:00Z/2024-01-02T00:00:00Z",
-            spec={"type": "index_parallel", "id": task_id, "spec": {"ioConfig": {"n": n}}},
+            spec=spec_raw(
+                {"type": "index_parallel", "id": task_id, "spec": {"ioConfig": {"n": n}}}
+            ),
             spec_hash=f"{n:064x}",
         ),
         SubmitIntended(at=2.0, attempt=1, task_id=task_id),
@@ -85,7 +88,7 @@ def live_events(n: int, count: int) -> list[Event]:
             job_id=job_id,
             datasource="wikipedia",
             interval="2024-01-01T00:00:00Z/2024-01-02T00:00:00Z",
-            spec={"type": "index_parallel", "id": task_id},
+            spec=spec_raw({"type": "index_parallel", "id": task_id}),
             spec_hash=f"{n:064x}",
         ),
         SubmitIntended(at=2.0, attempt=1, task_id=task_id),
@@ -137,6 +140,7 @@ def job_folder(light: bool = False) -> StreamFolder[Any]:
         state_type=JobState,
         schema_version=1,
         snapshot_every=SNAPSHOT_AT,
+        snapshot_format="json",
     )
 
 
@@ -219,14 +223,13 @@ def measure_boot(
 
     async def snapshot_live() -> None:
         async with EventLog(path, synchronous="OFF") as log:
+            folder = job_folder()
             for n in range(live):
                 events = live_events(n, SNAPSHOT_AT)
                 state = JobState()
                 for event in events:
                     state = evolve(state, event)
-                await log.save_snapshot(
-                    f"job:live-{n:06d}", SNAPSHOT_AT, 1, msgspec.msgpack.encode(state)
-                )
+                await log.save_snapshot(f"job:live-{n:06d}", SNAPSHOT_AT, 1, folder.encode(state))
 
     run(snapshot_live())
     print(f"  built {total:,} events in {time.perf_counter() - started:.1f} s", flush=True)

@@ -56,6 +56,7 @@ class StreamFolder(Generic[S]):
         state_type: type[S],
         schema_version: int,
         snapshot_every: int = 64,
+        snapshot_format: Literal["msgpack", "json"] = "msgpack",
     ) -> None:
         """
         Args:
@@ -66,18 +67,30 @@ class StreamFolder(Generic[S]):
                 then ignored and rebuilt.
             snapshot_every: write a snapshot when a load folds at least this many events
                 (0: never write).
+            snapshot_format: how snapshots store the state. "json" for a state holding
+                `msgspec.Raw` JSON, which msgpack would embed unchanged and so corrupt.
         """
         self.initial = initial
         self.evolve = evolve
         self.state_type = state_type
         self.schema_version = schema_version
         self.snapshot_every = snapshot_every
+        self.snapshot_format = snapshot_format
+        self._encoder: msgspec.json.Encoder | msgspec.msgpack.Encoder
+        self._decoder: msgspec.json.Decoder[S] | msgspec.msgpack.Decoder[S]
+        if snapshot_format == "json":
+            self._encoder, self._decoder = msgspec.json.Encoder(), msgspec.json.Decoder(state_type)
+        else:
+            self._encoder = msgspec.msgpack.Encoder()
+            self._decoder = msgspec.msgpack.Decoder(state_type)
 
     def encode(self, state: S) -> bytes:
-        return msgspec.msgpack.encode(state)
+        """A state as its snapshot stores it."""
+        return self._encoder.encode(state)
 
     def decode(self, blob: bytes) -> S:
-        return msgspec.msgpack.decode(blob, type=self.state_type)
+        """A snapshot's state; raises msgspec.DecodeError/ValidationError on a bad one."""
+        return self._decoder.decode(blob)
 
     async def load(self, log: EventLog, stream_id: str, *, save: bool = True) -> Loaded[S]:
         """Rebuild one stream, from a usable snapshot if there is one.

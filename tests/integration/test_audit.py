@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from actors.demo import CORRUPT_DAY, demo_jobs
-from eventlog.events import JobAccepted, TaskSucceeded
+from eventlog.events import JobAccepted, TaskSucceeded, spec_raw
 from eventlog.store import EventLog
 from tests.integration.test_daemon_support import ROOT, Result, clean_env
 
@@ -70,7 +70,7 @@ async def test_verify_fails_with_the_first_illegal_transition(tmp_path: Path) ->
     # Written through the event log (so the hash chain is intact) but never through the FSM.
     async with EventLog(db) as log:
         accepted = JobAccepted(
-            at=1.0, job_id="j1", datasource="ds", interval="i", spec={}, spec_hash="h"
+            at=1.0, job_id="j1", datasource="ds", interval="i", spec=spec_raw({}), spec_hash="h"
         )
         await log.append("job:j1", [accepted], 0)
         await log.append("job:j1", [TaskSucceeded(at=2.0, task_id="t", duration_ms=1)], 1)

@@ -14,7 +14,7 @@ from eventlog.errors import (
     CorruptEventError,
     EventLogClosedError,
 )
-from eventlog.events import JobAccepted, StatusObserved, TaskSucceeded
+from eventlog.events import JobAccepted, StatusObserved, TaskSucceeded, spec_dict, spec_raw
 from eventlog.records import ANY_VERSION
 from eventlog.store import EventLog
 
@@ -215,10 +215,15 @@ async def test_an_accepted_job_round_trips_through_the_log(event_log: EventLog) 
         job_id="j",
         datasource="wiki",
         interval="2024-01-01/P1D",
-        spec={"type": "index_parallel", "nested": {"list": [1, 2.5, None]}},
+        spec=spec_raw({"type": "index_parallel", "nested": {"list": [1, 2.5, None]}}),
         spec_hash="sha256:x",
     )
     await event_log.append("job:j", [accepted], 0)
     [recorded] = await event_log.read_stream("job:j")
     assert recorded.event == accepted
+    assert isinstance(recorded.event, JobAccepted)
+    assert spec_dict(recorded.event.spec) == {
+        "type": "index_parallel",
+        "nested": {"list": [1, 2.5, None]},
+    }
     assert recorded.recorded_at > 0

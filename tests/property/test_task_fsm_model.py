@@ -54,7 +54,7 @@ from actors.task_fsm import (
     fold,
     next_effect,
 )
-from eventlog.events import Event, FailureClassified, JobDead, SubmitIntended, Submitted
+from eventlog.events import Event, FailureClassified, JobDead, SubmitIntended, Submitted, spec_raw
 
 JOB = "orch_wiki_20240101T000000Z_20240102T000000Z_abcdefabcdef"
 # What an attempt leaves behind that the next one must not inherit.
@@ -78,7 +78,7 @@ def accept(at: float, max_attempts: int) -> Accept:
         job_id=JOB,
         datasource="wiki",
         interval="2024-01-01T00:00:00.000Z/2024-01-02T00:00:00.000Z",
-        spec={"type": "index_parallel"},
+        spec=spec_raw({"type": "index_parallel"}),
         spec_hash="abc",
         max_attempts=max_attempts,
     )

@@ -17,6 +17,7 @@ from eventlog.events import (
     Submitted,
     TaskFailed,
     TaskSucceeded,
+    spec_raw,
 )
 from eventlog.store import Recorded
 
@@ -37,7 +38,7 @@ def accepted(max_attempts: int = 3) -> JobAccepted:
         job_id=JOB,
         datasource="ds",
         interval="2024-01-01/2024-01-02",
-        spec={},
+        spec=spec_raw({}),
         spec_hash="f" * 64,
         max_attempts=max_attempts,
     )

@@ -124,3 +124,13 @@ def test_a_range_with_free_slots_shares_them_among_its_jobs() -> None:
     allowances = [j.spec["spec"]["tuningConfig"]["maxNumConcurrentSubTasks"] for j in jobs]
     # Sequential jobs take one slot, parallel ones 1 + sub-tasks: 3 + 3 + 3 + 1 = 10.
     assert allowances == [2, 2, 2, 1]
+
+
+def test_a_compiled_job_cannot_be_changed_after_its_hash_was_taken() -> None:
+    job = compile_job(builtin_template(), DAY)
+    spec = job.spec
+    spec["spec"]["dataSchema"]["dataSource"] = "someone_else"
+    spec["context"]["priority"] = 99
+    assert job.spec != spec
+    assert spec_hash(job.spec) == job.spec_hash
+    assert msgspec.json.decode(job.spec_json) == job.spec  # what is recorded and posted

@@ -21,6 +21,7 @@ from eventlog.events import (
     decode_event,
     encode_event,
     event_tag,
+    spec_raw,
 )
 from eventlog.upcasting import UPCASTERS, UpcastError, decode_stored, upcast, upcaster
 
@@ -44,6 +45,8 @@ def strategy_for(hint: Any) -> st.SearchStrategy[Any]:
         return st.dictionaries(st.text(max_size=5), json_values, max_size=3)
     if hint == dict[str, Any] | None:
         return st.none() | st.dictionaries(st.text(max_size=5), json_values, max_size=3)
+    if hint is msgspec.Raw:  # a task spec, stored as its JSON
+        return st.dictionaries(st.text(max_size=5), json_values, max_size=3).map(spec_raw)
     return st.from_type(hint)
 
 

@@ -25,6 +25,7 @@ from eventlog.events import (
     PhaseDeadlineExceeded,
     ShutdownIntended,
     TaskSucceeded,
+    spec_raw,
 )
 
 JOB = "orch_ds_20240101T000000Z_20240102T000000Z_0123456789ab"
@@ -43,7 +44,13 @@ def run(*commands: Command, state: JobState | None = None) -> tuple[JobState, li
 def running_job() -> JobState:
     state, _ = run(
         Accept(
-            at=0, job_id=JOB, datasource="ds", interval="i", spec={}, spec_hash="h", max_attempts=3
+            at=0,
+            job_id=JOB,
+            datasource="ds",
+            interval="i",
+            spec=spec_raw({}),
+            spec_hash="h",
+            max_attempts=3,
         ),
         BeginAttempt(at=1),
         SubmitOk(at=2, task_id=f"{JOB}_1"),
@@ -87,7 +94,13 @@ def test_cancelling_twice_is_harmless() -> None:
 def test_cancelling_a_job_with_no_live_task_ends_it_at_once() -> None:
     state, _ = run(
         Accept(
-            at=0, job_id=JOB, datasource="ds", interval="i", spec={}, spec_hash="h", max_attempts=3
+            at=0,
+            job_id=JOB,
+            datasource="ds",
+            interval="i",
+            spec=spec_raw({}),
+            spec_hash="h",
+            max_attempts=3,
         ),
         Cancel(at=1),
     )
