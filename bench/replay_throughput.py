@@ -11,7 +11,9 @@ folds with a trivial step (count per stream) to show what the store itself costs
 Boot: a log of 100,000 finished jobs (closed streams) and 1,000 live ones, each live job
 with a snapshot at version 64 and a tail after it, is booted with `StreamFolder.load_open`,
 and the rows it read are counted (`EventLog.read_stats`), next to a boot with every
-snapshot dropped and a full replay of the log.
+snapshot dropped and a full replay of the log. A second boot with snapshots, under
+tracemalloc, gives the heap the loaded states hold per live job (each live job's spec is
+the built-in wikipedia pipeline's, about 1 KB of JSON).
 
     python -m bench.replay_throughput                 # full run
     python -m bench.replay_throughput --quick         # smoke run (a few seconds)
@@ -20,11 +22,13 @@ snapshot dropped and a full replay of the log.
 
 from __future__ import annotations
 
+import gc
 import sqlite3
 import statistics
 import sys
 import tempfile
 import time
+import tracemalloc
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, cast
@@ -49,11 +53,14 @@ from eventlog.records import ANY_VERSION
 from eventlog.replay import StreamFolder
 from eventlog.store import EventLog
 from eventlog.writer import WriteConnection
+from specs.compiler import builtin_template, compile_job
+from specs.intervals import Interval
 
 FULL = {"replay_jobs": 200_000, "finished": 100_000, "live": 1_000}
 QUICK = {"replay_jobs": 4_000, "finished": 2_000, "live": 50}
 SNAPSHOT_AT = 64
 LIVE_TAIL = 9
+LIVE_SPEC = compile_job(builtin_template(), Interval.parse("2024-01-01/P1D"), max_sub_tasks=2)
 
 
 def job_events(n: int) -> list[Event]:
@@ -79,7 +86,11 @@ def job_events(n: int) -> list[Event]:
 
 
 def live_events(n: int, count: int) -> list[Event]:
-    """A live job that has been polled many times: accepted, submitted, then statuses."""
+    """A live job that has been polled many times: accepted, submitted, then statuses.
+
+    Its spec is the built-in wikipedia pipeline's (about 1 KB of JSON), so that what boot
+    holds per live job is what a real one holds.
+    """
     job_id = f"orch_live_{n:06d}"
     task_id = f"{job_id}_1"
     head: list[Event] = [
@@ -88,7 +99,7 @@ def live_events(n: int, count: int) -> list[Event]:
             job_id=job_id,
             datasource="wikipedia",
             interval="2024-01-01T00:00:00Z/2024-01-02T00:00:00Z",
-            spec=spec_raw({"type": "index_parallel", "id": task_id}),
+            spec=LIVE_SPEC.spec_json,
             spec_hash=f"{n:064x}",
         ),
         SubmitIntended(at=2.0, attempt=1, task_id=task_id),
@@ -190,11 +201,21 @@ def measure_replay(
     return {"events": events, "rounds": rounds}
 
 
-async def boot(path: Path) -> dict[str, Any]:
+async def boot(path: Path, *, heap: bool = False) -> dict[str, Any]:
+    """Boot with `load_open`; with `heap`, also what the loaded states hold (tracemalloc, which
+    slows the boot, so that run's time is not the boot time)."""
     async with EventLog(path) as log:
+        if heap:
+            gc.collect()
+            tracemalloc.start()
         started = time.perf_counter()
         loaded = await job_folder().load_open(log, "job:", save=False)
         elapsed = time.perf_counter() - started
+        if heap:
+            gc.collect()
+            held = tracemalloc.get_traced_memory()[0]
+            tracemalloc.stop()
+            return {"heap_bytes_per_live_job": held / len(loaded)}
         stats = log.read_stats
         return {
             "seconds": elapsed,
@@ -234,6 +255,7 @@ def measure_boot(
     run(snapshot_live())
     print(f"  built {total:,} events in {time.perf_counter() - started:.1f} s", flush=True)
     with_snapshots = run(boot(path))
+    with_snapshots.update(run(boot(path, heap=True)))
     conn = sqlite3.connect(path)
     conn.execute("DELETE FROM snapshots")
     conn.commit()
@@ -242,7 +264,8 @@ def measure_boot(
     full = run(replay(path, light=False))
     print(
         f"  boot with snapshots: {with_snapshots['seconds'] * 1000:.0f} ms, "
-        f"{with_snapshots['rows_read']:,} rows read of {total:,}; "
+        f"{with_snapshots['rows_read']:,} rows read of {total:,}, "
+        f"{with_snapshots['heap_bytes_per_live_job']:,.0f} bytes of heap held per live job; "
         f"without snapshots: {without['seconds'] * 1000:.0f} ms, {without['rows_read']:,} rows; "
         f"full replay: {full * 1000:.0f} ms",
         flush=True,
