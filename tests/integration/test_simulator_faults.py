@@ -208,7 +208,9 @@ def test_a_bad_scenario_file_is_refused_with_the_file_and_the_problem(
 
 async def test_a_scenario_with_timed_events_arms_them_when_the_server_starts() -> None:
     config = load_scenario("failover")
-    config.faults.events = [FaultEvent(at_s=0.01, kind="restart", mode="fail")]
+    # Late enough for the POST below to land first on a loaded machine (0.01 s did not,
+    # once, under `pytest -n 2`), so that the restart has a task to fail.
+    config.faults.events = [FaultEvent(at_s=0.5, kind="restart", mode="fail")]
     sim = Simulator(config)
     async with TestClient(TestServer(sim.app())) as client:
         await client.post("/druid/indexer/v1/task", json=TASK)
