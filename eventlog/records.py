@@ -46,6 +46,13 @@ class WriterStats(msgspec.Struct, kw_only=True):
             self.batch_sizes.append(events)
 
 
+class WritesRefused(msgspec.Struct, frozen=True):
+    """The log has been refusing commits (a full disk, a read-only file) since `since`."""
+
+    since: float  # the log's clock at the first refused batch of this spell
+    reason: str  # the latest refusal, as the error says it
+
+
 class ReadStats(msgspec.Struct, kw_only=True):
     """Rows the readers have fetched since the log was opened (boot cost, in rows)."""
 

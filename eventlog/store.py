@@ -103,7 +103,14 @@ from eventlog.protocol import (
     error_of,
 )
 from eventlog.reader import LogReader
-from eventlog.records import ANY_VERSION, AppendResult, ReadStats, Recorded, WriterStats
+from eventlog.records import (
+    ANY_VERSION,
+    AppendResult,
+    ReadStats,
+    Recorded,
+    WriterStats,
+    WritesRefused,
+)
 from eventlog.writer_link import WriterLink, WriterMode
 
 __all__ = [
@@ -218,6 +225,7 @@ class EventLog(LogReader):
         self._closing = False
         self._gone: EventLogError | None = None  # why the log takes no more writes
         self._losses: list[float] = []  # when writers were lost, for the restart limit
+        self._refused: WritesRefused | None = None
         self.stats = WriterStats()
         self.read_stats = ReadStats()
 
@@ -379,6 +387,16 @@ class EventLog(LogReader):
         return self._gone
 
     @property
+    def writes_refused(self) -> WritesRefused | None:
+        """Since when, and why, commits fail (a full disk, a read-only file), or None.
+
+        Set by the first refused batch and cleared by the next batch that commits: the log
+        itself keeps working through such a spell, and each refused append fails alone,
+        retryably (`EventLogUnavailableError`).
+        """
+        return self._refused
+
+    @property
     def writer_pid(self) -> int | None:
         """The writer process's id, while it runs (None for a writer thread)."""
         if self._link is None or self._link.process is None:
@@ -508,7 +526,7 @@ class EventLog(LogReader):
         stats = self.stats
         pop = self._sent.popleft
         written = 0
-        failed = False
+        failed: Failed | None = None
         for outcome in outcomes:
             done, kind = pop()
             cls = type(outcome)
@@ -529,14 +547,23 @@ class EventLog(LogReader):
                 assert type(outcome) in (Conflict, Archived, Failed)
                 if cls is Conflict:
                     stats.conflicts += 1
-                elif cls is Failed and kind != _CONTROL:
-                    failed = True  # the whole batch was refused
+                elif isinstance(outcome, Failed) and kind != _CONTROL:
+                    failed = outcome  # the whole batch was refused
                 if not done.done():
                     done.set_exception(error_of(outcome))  # type: ignore[arg-type]
-        if failed:
+        if failed is not None:
             stats.failed_batches += 1
+            if self._refused is None:
+                _log.error("eventlog_refusing_writes", path=self.path, reason=failed.message)
+                self._refused = WritesRefused(self._clock(), failed.message)
+            else:
+                self._refused = WritesRefused(self._refused.since, failed.message)
         elif written:
             stats.record_batch(written)
+            if self._refused is not None:
+                took = self._clock() - self._refused.since
+                _log.warning("eventlog_writes_resumed", path=self.path, refused_for_s=took)
+                self._refused = None
             self._notify_committed()
 
     # --- maintenance (on its own thread and connection) -------------------------------

@@ -120,9 +120,13 @@ async def test_a_full_disk_fails_appends_retryably_and_the_writer_recovers(tmp_p
         await log.append("job:a", [StatusObserved(at=1.0, task_id="t", runner_status="R")], 0)
     # max_size_bytes is SQLite's own page quota: writes past it fail exactly as on a full disk.
     async with EventLog(db, max_size_bytes=db.stat().st_size + 16 * 4096) as log:
+        assert log.writes_refused is None
         error, written = await fill_until_full(log)
         assert written > 0
         assert error.retryable
+        refused = log.writes_refused
+        assert refused is not None
+        assert refused.reason == str(error)
         assert f"the event log {db} is full" in str(error)
         assert "Free disk space, then retry" in str(error)
 
@@ -141,6 +145,8 @@ async def test_a_full_disk_fails_appends_retryably_and_the_writer_recovers(tmp_p
         assert all(isinstance(outcome, EventLogUnavailableError) for outcome in burst)
         assert await log.read_stream("job:burst-0") == []
         assert log.stats.failed_batches >= 2
+        assert log.writes_refused is not None
+        assert log.writes_refused.since == refused.since  # one spell, from its first refusal
 
         # The same writer takes the retry once space is freed: here by retention, whose
         # deleted rows leave pages that new events reuse.
@@ -152,6 +158,7 @@ async def test_a_full_disk_fails_appends_retryably_and_the_writer_recovers(tmp_p
             "job:burst-0", [StatusObserved(at=1.0, task_id="y", runner_status="R")], 0
         )
         assert retried.version == 1
+        assert log.writes_refused is None  # the spell ends with the first commit
         report = await log.verify(archives=True)
         assert report.ok, report.broken
 
@@ -217,7 +224,10 @@ def test_a_read_only_file_fails_appends_retryably_until_it_is_writable_again(
         cwd=shared_dir,
     )
     assert result.returncode == 0, result.stderr
-    out = json.loads(result.stdout)
+    *logged, last = result.stdout.splitlines()  # structlog's default writes to stdout too
+    out = json.loads(last)
+    assert any("eventlog_refusing_writes" in line for line in logged)
+    assert any("eventlog_writes_resumed" in line for line in logged)
     assert out["read"] == 1, "a read-only log can still be read"
     assert len(out["errors"]) == 2, "every attempt fails while the file is read-only"
     for message, retryable in out["errors"]:
