@@ -38,6 +38,7 @@ from actors.metrics import Metrics
 from actors.orchestrator import JobView, Orchestrator
 from actors.task import stream_id
 from actors.task_fsm import fold
+from eventlog.errors import EventLogUnavailableError
 from eventlog.events import event_fields
 from eventlog.store import Recorded
 from overlord.errors import OverlordError, OverlordUnavailableError
@@ -154,6 +155,8 @@ class ControlApi:
             return _error(400, str(exc))
         except OverlordUnavailableError as exc:
             return _error(503, f"the Overlord is unavailable: {exc}")
+        except EventLogUnavailableError as exc:
+            return _error(503, f"nothing was recorded: {exc}")
         except OverlordError as exc:
             return _error(502, f"the Overlord refused: {exc}")
 
@@ -180,6 +183,11 @@ class ControlApi:
             return _json({"ready": False, "reason": "shutting down"}, 503)
         if orch is None or not orch.ready.is_set():
             return _json({"ready": False, "reason": "boot reconciliation in progress"}, 503)
+        refused = orch.log.writes_refused
+        if refused is not None:
+            # Live (healthz stays 200: a restart frees no disk), but not taking work.
+            reason = f"the event log has refused writes since {refused.since}: {refused.reason}"
+            return _json({"ready": False, "reason": reason}, 503)
         return _json({"ready": True, "last_reconcile": orch.last_reconcile})
 
     async def metrics_text(self, _request: web.Request) -> web.Response:

@@ -228,6 +228,18 @@ class _StateCollector(Collector):
         yield _counter("druid_orch_eventlog_batches", "Group commits", orch.log.stats.batches)
         yield _counter("druid_orch_eventlog_events", "Events committed", orch.log.stats.events)
         yield _counter(
+            "druid_orch_eventlog_refused_batches",
+            "Group commits the database refused (a full disk, a read-only file)",
+            orch.log.stats.failed_batches,
+        )
+        refusing = GaugeMetricFamily(
+            "druid_orch_eventlog_refusing_writes",
+            "1 while the event log refuses writes, from the first refused commit to the next "
+            "that succeeds",
+        )
+        refusing.add_metric([], 0.0 if orch.log.writes_refused is None else 1.0)
+        yield refusing
+        yield _counter(
             "druid_orch_eventlog_writer_restarts",
             "Event-log writer processes lost (killed, crashed) and replaced",
             orch.log.stats.writer_restarts,

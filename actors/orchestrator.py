@@ -20,7 +20,7 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 import structlog
@@ -37,7 +37,8 @@ from actors.reconcile import OrphanPolicy, Reconciler, ReconcileReport
 from actors.runtime import ActorRef, spawn
 from actors.supervisor import StartJob, Supervisor, Tell
 from actors.task import GetState, JobContext, JobPolicy, load_state, stream_id
-from actors.task_fsm import TERMINAL, Accept, Cancel, Command, JobState
+from actors.task_fsm import TERMINAL, Accept, Cancel, Command, JobState, decide, fold
+from eventlog.errors import ConcurrencyConflictError, WriterLostError
 from eventlog.events import Event, FailureClassified, JobDead
 from eventlog.store import EventLog, Synchronous, WriterMode
 from overlord.auth import AuthHook
@@ -65,6 +66,9 @@ class OrchestratorConfig(msgspec.Struct, frozen=True, kw_only=True):
     # Where the event log's writer runs: a child process (beside the event loop) or, where
     # starting processes is not allowed, a thread of the orchestrator's own.
     eventlog_writer: WriterMode = "process"
+    # Refuse to grow the event log past this size (SQLite's page quota): at the limit,
+    # writes fail as on a full disk, before the disk itself fills for everyone on it.
+    eventlog_max_size_bytes: Annotated[int, msgspec.Meta(gt=0)] | None = None
     recovery_concurrency: int = 64
     task_id_prefix: str = "orch"
     orphans: OrphanPolicy = "report"
@@ -138,7 +142,10 @@ class Orchestrator:
         config = config or OrchestratorConfig()
         rules = load_rules(config.rules_path)
         event_log = await EventLog.open(
-            db, synchronous=config.synchronous, writer=config.eventlog_writer
+            db,
+            synchronous=config.synchronous,
+            writer=config.eventlog_writer,
+            max_size_bytes=config.eventlog_max_size_bytes,
         )
         client: Overlord
         owned_client: HttpOverlord | None = None
@@ -330,7 +337,14 @@ class Orchestrator:
     # --- the embedding API -------------------------------------------------------------
 
     async def submit(self, job: CompiledJob) -> JobView:
-        """Accept a compiled job. Returns at once; submitting the same job again is a no-op."""
+        """Accept a compiled job: returns once its acceptance is recorded, before any attempt.
+
+        Submitting the same job again is a no-op.
+
+        Raises:
+            EventLogUnavailableError: the log refused the write (a full disk, a read-only
+                file); the job was not accepted, and submitting it again later is safe.
+        """
         assert self.supervisor is not None
         known = await self.get(job.job_id, missing_ok=True)
         if known is not None:
@@ -345,11 +359,24 @@ class Orchestrator:
             max_attempts=job.max_attempts,
             pipeline=job.pipeline,
         )
-        placeholder = JobState(
-            job_id=job.job_id, phase="new", datasource=job.datasource, interval=job.interval
-        )
-        self.states.setdefault(job.job_id, placeholder)
-        ref = await self.supervisor.ask(StartJob(job.job_id, accept), timeout=None)
+        # Recorded here, not by the job's actor: a caller told "accepted" must find the job
+        # after any crash, and one whose acceptance could not be written must be told so.
+        events = decide(JobState(), accept)
+        accepted = fold(events)
+        for retries in (2, 1, 0):
+            try:
+                await self.log.append(stream_id(job.job_id), events, 0)
+            except ConcurrencyConflictError:
+                # Recorded already: by a racing submit of the same job, or by the attempt
+                # whose answer a lost writer took with it.
+                break
+            except WriterLostError:
+                if retries:
+                    continue  # committed or not: the retry finds out
+                raise
+            self._on_transition(accepted, events)
+            break
+        ref = await self.supervisor.ask(StartJob(job.job_id), timeout=None)
         return await self._settled(ref, job.job_id)
 
     async def _settled(self, ref: ActorRef[Any] | None, job_id: str) -> JobView:

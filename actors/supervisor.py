@@ -6,12 +6,19 @@ folds the job's stream, so it resumes from what was recorded and never repeats a
 outcome is already in the log (an intent without an outcome is checked with the Overlord
 first). Restart intensity is OTP's: more than `max_restarts` crashes within `within_s` and the
 job is marked dead with the crash as evidence, which raises an alert.
+
+An actor that stopped because the log refused its write (`EventLogUnavailableError`: a full
+disk, a read-only file) did not crash: nothing was recorded, so nothing was done (every effect
+waits for its intent to be on disk), and the job is not at fault. It is restarted without a
+crash being counted or recorded, later the longer the log has been refusing (0.5 s to 30 s),
+and picks up where its stream left off once the log takes writes again.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,9 +28,13 @@ from actors.errors import ActorStoppedError
 from actors.policy import Escalate, RestartPolicy, on_child_failure
 from actors.runtime import Actor, ActorRef, spawn
 from actors.task import JobContext, TaskActor, load_state, stream_id
-from actors.task_fsm import Accept, Command, Crashed, decide, evolve
+from actors.task_fsm import Command, Crashed, decide, evolve
 from actors.task_fsm import Escalate as EscalateCommand
-from eventlog.errors import ConcurrencyConflictError, WriterLostError
+from eventlog.errors import (
+    ConcurrencyConflictError,
+    EventLogUnavailableError,
+    WriterLostError,
+)
 
 log = structlog.get_logger("druid_orch.supervisor")
 
@@ -31,7 +42,6 @@ log = structlog.get_logger("druid_orch.supervisor")
 @dataclass(slots=True)
 class StartJob:
     job_id: str
-    accept: Accept | None = None
     commands: list[Command] = field(default_factory=list)
 
 
@@ -59,12 +69,13 @@ class Supervisor(Actor[StartJob | ChildCrashed | Tell]):
         self.children: dict[str, ActorRef[Any]] = {}
         self.crashes: dict[str, tuple[float, ...]] = {}
         self.restarts = 0
+        self.stalls = 0  # restarts of actors whose write the log refused
+        self._spell: tuple[float, float] | None = None  # (the log's `since`, our monotonic)
         self.escalations = 0
 
     async def receive(self, message: StartJob | ChildCrashed | Tell) -> Any:
         if isinstance(message, StartJob):
-            initial: list[Command] = [message.accept] if message.accept is not None else []
-            initial.extend(message.commands)
+            initial = list(message.commands)
             ref, fresh = await self._ensure(message.job_id, initial)
             if not fresh:
                 for command in initial:
@@ -103,6 +114,9 @@ class Supervisor(Actor[StartJob | ChildCrashed | Tell]):
             self.ref.tell(ChildCrashed(job_id, error))
 
     async def _crashed(self, job_id: str, error: BaseException) -> None:
+        if isinstance(error, EventLogUnavailableError):
+            self._stalled(job_id, error)
+            return
         now = self.ctx.clock()
         crashes, decision = on_child_failure(self.crashes.get(job_id, ()), now, self.policy)
         self.crashes[job_id] = crashes
@@ -112,8 +126,16 @@ class Supervisor(Actor[StartJob | ChildCrashed | Tell]):
         if isinstance(decision, Escalate):
             self.escalations += 1
             commands.append(EscalateCommand(at=now, reason=f"{decision.reason}; last: {text}"))
-        for command in commands:
-            await self._append(job_id, command)
+        try:
+            for command in commands:
+                await self._append(job_id, command)
+        except EventLogUnavailableError as exc:
+            # Neither the crash nor an escalation could be recorded: restart the job when the
+            # log may take writes again. The crash history kept here still counts, so a job
+            # that goes on crashing is escalated again then.
+            log.error("actor_crash_not_recorded", job_id=job_id, error=str(exc))
+            self._stalled(job_id, exc)
+            return
         if isinstance(decision, Escalate):
             return
         self.restarts += 1
@@ -145,6 +167,19 @@ class Supervisor(Actor[StartJob | ChildCrashed | Tell]):
     async def _landed(self, job_id: str, version: int, events: list[Any]) -> bool:
         recorded = await self.ctx.log.read_stream(stream_id(job_id), after_version=version)
         return [r.event for r in recorded[: len(events)]] == events
+
+    def _stalled(self, job_id: str, error: EventLogUnavailableError) -> None:
+        """Restart a job whose write the log refused, later the longer it has refused."""
+        refused = self.ctx.log.writes_refused
+        age = 0.0
+        if refused is not None:
+            if self._spell is None or self._spell[0] != refused.since:
+                self._spell = (refused.since, time.monotonic())
+            age = time.monotonic() - self._spell[1]
+        delay = min(30.0, max(0.5, age / 2)) * self.ctx.rng.uniform(0.8, 1.2)
+        self.stalls += 1
+        log.debug("job_waits_for_event_log", job_id=job_id, error=str(error), retry_in_s=delay)
+        asyncio.get_running_loop().call_later(delay, self._restart, job_id)
 
     def _restart(self, job_id: str) -> None:
         if self.ref.alive:

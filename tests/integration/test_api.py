@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,17 +14,21 @@ from typing import Any
 
 import aiohttp
 import pytest
+from msgspec.structs import replace
 
 from actors.api import ControlApi
 from actors.demo import demo_config
 from actors.errors import ConfigError
 from actors.metrics import Metrics
-from actors.orchestrator import Orchestrator
+from actors.orchestrator import Orchestrator, OrchestratorConfig
+from eventlog.retention import archive_closed_streams
+from eventlog.store import EventLog
 from overlord.client import HttpOverlord
 from overlord.simulator import Simulator
 from specs.compiler import builtin_template, compile_job
 from specs.intervals import Interval
 from tests.integration.test_daemon_support import eventually, running, simulator
+from tests.integration.test_full_log import fill
 
 TOKEN = "api-token-7c1d"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -62,14 +68,18 @@ class Api:
 
 @pytest.fixture
 async def api(tmp_path: Path) -> AsyncIterator[Api]:
+    async with serving(tmp_path / "api.db", demo_config()) as api:
+        yield api
+
+
+@contextlib.asynccontextmanager
+async def serving(db: Path, config: OrchestratorConfig) -> AsyncIterator[Api]:
     sim = simulator(scripted={f"wikipedia/{DAY1}": ["transient:s3_throttle", "success"]})
     metrics = Metrics()
     async with (
         running(sim) as overlord,
         HttpOverlord(overlord) as client,
-        Orchestrator.open(
-            tmp_path / "api.db", metrics.instrument(client), config=demo_config()
-        ) as orch,
+        Orchestrator.open(db, metrics.instrument(client), config=config) as orch,
     ):
         control = ControlApi(token=TOKEN, metrics=metrics)
         control.orch = orch
@@ -107,6 +117,40 @@ async def test_health_fails_once_the_event_log_stops_taking_writes(api: Api) -> 
     assert status == 503
     assert body["status"] == "failing"
     assert "was lost 4 times in 60 s" in body["reason"]
+
+
+async def test_a_full_event_log_refuses_submissions_and_readiness_but_stays_live(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "api.db"
+    async with EventLog(db):
+        pass
+    quota = db.stat().st_size + 32 * 4096
+    async with serving(db, replace(demo_config(), eventlog_max_size_bytes=quota)) as api:
+        await fill(api.orch.log)
+        status, body = await api.call(
+            "POST", "/v1/jobs", json={"template": TEMPLATE, "intervals": [DAY1]}
+        )
+        assert status == 503
+        assert body["error"].startswith("nothing was recorded: the event log")
+        assert "is full" in body["error"]
+        status, body = await api.call("GET", "/readyz", headers={})
+        assert status == 503
+        assert "the event log has refused writes since" in body["reason"]
+        assert await api.call("GET", "/healthz", headers={}) == (200, {"status": "ok"})
+        assert (await api.call("GET", "/v1/jobs"))[1] == {"jobs": []}
+        async with api.http.get(api.url + "/metrics", headers=AUTH) as response:
+            text = await response.text()
+        assert "druid_orch_eventlog_refusing_writes 1.0" in text
+
+        await archive_closed_streams(
+            api.orch.log, older_than=time.time() + 60, directory=tmp_path / "archive"
+        )
+        status, body = await api.call(
+            "POST", "/v1/jobs", json={"template": TEMPLATE, "intervals": [DAY1]}
+        )
+        assert status == 202
+        assert (await api.call("GET", "/readyz", headers={}))[0] == 200
 
 
 async def test_a_missing_or_wrong_token_is_refused_with_401(api: Api) -> None:

@@ -1,0 +1,103 @@
+"""A log that refuses writes (a full disk): jobs wait, submissions are refused, nothing is lost.
+
+The log is given a size quota (`eventlog_max_size_bytes`, SQLite's page quota), which fails
+writes exactly as a full disk does; retention frees space, as an operator would.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from actors.orchestrator import Orchestrator
+from actors.task import stream_id
+from eventlog.errors import EventLogUnavailableError
+from eventlog.events import ActorCrashed, StatusObserved, TaskSucceeded
+from eventlog.retention import archive_closed_streams
+from eventlog.store import EventLog
+from overlord.sim_cluster import ClusterConfig
+from overlord.simulator import SimConfig, Simulator
+from tests.integration.support import daily_jobs, fast_config, month_start
+from tests.integration.test_daemon_support import eventually
+
+
+@pytest.fixture
+def sim() -> Simulator:
+    return Simulator(
+        SimConfig(
+            cluster=ClusterConfig(
+                seed=11, workers=2, capacity_per_worker=4, min_duration_s=1.5, max_duration_s=2.0
+            )
+        )
+    )
+
+
+async def fill(log: EventLog) -> None:
+    """Write closed filler streams until the log refuses even a small one (someone else's
+    data on the disk), big ones first and then ever smaller, to fill the last pages too."""
+    n = 0
+    for size in (3000, 300, 1):
+        for _ in range(10_000):
+            n += 1
+            try:
+                await log.append(
+                    f"filler:{n}",
+                    [StatusObserved(at=1.0, task_id="x" * size, runner_status="R")],
+                    0,
+                    close_stream=True,
+                )
+            except EventLogUnavailableError:
+                break
+        else:
+            raise AssertionError("the quota was never reached")
+
+
+async def test_jobs_wait_out_a_full_log_and_finish_once_space_is_freed(
+    tmp_path: Path, url: str, sim: Simulator
+) -> None:
+    db = tmp_path / "log.db"
+    async with EventLog(db):
+        pass
+    running, refused = daily_jobs(2, month_start(2024, 10))
+    config = fast_config(eventlog_max_size_bytes=db.stat().st_size + 64 * 4096)
+    async with Orchestrator.open(db, url, config=config) as orch:
+        await orch.submit(running)
+        await eventually(lambda: orch.states[running.job_id].phase == "running")
+        await fill(orch.log)
+        assert orch.log.writes_refused is not None
+
+        # A job that cannot be recorded is refused, and left unknown: submitting it later is safe.
+        with pytest.raises(EventLogUnavailableError, match="is full"):
+            await orch.submit(refused)
+        assert await orch.get(refused.job_id, missing_ok=True) is None
+
+        # The running task ends on the cluster meanwhile; its job cannot record that, and
+        # waits: no crash is counted or recorded, and the job is not given up.
+        supervisor = orch.supervisor_actor
+        assert supervisor is not None
+        await eventually(lambda: supervisor.stalls >= 2)  # the job retried its write
+        assert supervisor.restarts == 0
+        # Not held against the job: a real crash later must not find these in its history.
+        assert running.job_id not in supervisor.crashes
+        assert (await orch.get(running.job_id)).phase == "running"  # type: ignore[union-attr]
+
+        # Space is freed (retention archives the filler); the job catches up by itself.
+        await archive_closed_streams(
+            orch.log, older_than=time.time() + 60, directory=tmp_path / "archive"
+        )
+        done = await orch.wait(running.job_id, timeout=30)
+        assert done.phase == "succeeded"
+        assert orch.log.writes_refused is None
+
+        again = await orch.submit(refused)
+        assert again.phase != "new"
+        assert (await orch.wait(refused.job_id, timeout=30)).phase == "succeeded"
+
+    async with EventLog(db) as log:
+        events = [r.event for r in await log.read_stream(stream_id(running.job_id))]
+        assert not any(isinstance(e, ActorCrashed) for e in events)
+        assert sum(isinstance(e, TaskSucceeded) for e in events) == 1
+        report = await log.verify(archives=True)
+        assert report.ok, report.broken
