@@ -41,17 +41,20 @@ def run(*commands: Command, state: JobState | None = None) -> tuple[JobState, li
     return state, recorded
 
 
+ACCEPT = Accept(
+    at=0,
+    job_id=JOB,
+    datasource="ds",
+    interval="i",
+    spec=spec_raw({}),
+    spec_hash="h",
+    max_attempts=3,
+)
+
+
 def running_job() -> JobState:
     state, _ = run(
-        Accept(
-            at=0,
-            job_id=JOB,
-            datasource="ds",
-            interval="i",
-            spec=spec_raw({}),
-            spec_hash="h",
-            max_attempts=3,
-        ),
+        ACCEPT,
         BeginAttempt(at=1),
         SubmitOk(at=2, task_id=f"{JOB}_1"),
         Observed(at=3, task_id=f"{JOB}_1", status="RUNNING", runner_status="RUNNING"),
@@ -93,15 +96,7 @@ def test_cancelling_twice_is_harmless() -> None:
 
 def test_cancelling_a_job_with_no_live_task_ends_it_at_once() -> None:
     state, _ = run(
-        Accept(
-            at=0,
-            job_id=JOB,
-            datasource="ds",
-            interval="i",
-            spec=spec_raw({}),
-            spec_hash="h",
-            max_attempts=3,
-        ),
+        ACCEPT,
         Cancel(at=1),
     )
     assert state.phase == "cancelled"
