@@ -35,7 +35,7 @@ from actors.poller import PollerConfig, StatusPoller
 from actors.ports import Clock, Overlord
 from actors.reconcile import OrphanPolicy, Reconciler, ReconcileReport
 from actors.runtime import ActorRef, spawn
-from actors.supervisor import StartJob, Supervisor, Tell
+from actors.supervisor import StartJob, Supervisor
 from actors.task import GetState, JobContext, JobPolicy, load_state, stream_id
 from actors.task_fsm import TERMINAL, Accept, Cancel, Command, JobState, decide, fold
 from eventlog.errors import ConcurrencyConflictError, WriterLostError
@@ -436,15 +436,24 @@ class Orchestrator:
             self._watchers[job_id].discard(queue)
 
     async def cancel(self, job_id: str, reason: str = "user") -> JobView:
-        """Shut the job's Druid task down and end the job as cancelled. Harmless twice."""
+        """Shut the job's Druid task down and end the job as cancelled. Harmless twice.
+
+        Returns once the cancellation is recorded (the shutdown follows).
+
+        Raises:
+            EventLogUnavailableError: the log refused the write; nothing was cancelled, and
+                cancelling again later is safe.
+        """
         assert self.supervisor is not None
         view = await self.get(job_id)
         assert view is not None
         if view.terminal:
             return view
-        ref = await self.supervisor.ask(
-            Tell(job_id, Cancel(at=self.clock(), reason=reason)), timeout=None
-        )
+        ref = await self.supervisor.ask(StartJob(job_id), timeout=None)
+        # An ask, not a tell: a refused write comes back to the caller instead of stopping
+        # the job's actor, and a caller told "cancelling" can rely on it.
+        with contextlib.suppress(ActorStoppedError):
+            await ref.ask(Cancel(at=self.clock(), reason=reason), timeout=None)
         return await self._settled(ref, job_id)
 
     async def history(self, job_id: str) -> list[Any]:

@@ -72,6 +72,10 @@ async def test_jobs_wait_out_a_full_log_and_finish_once_space_is_freed(
         with pytest.raises(EventLogUnavailableError, match="is full"):
             await orch.submit(refused)
         assert await orch.get(refused.job_id, missing_ok=True) is None
+        # So is a cancellation, and the job carries on as it was.
+        with pytest.raises(EventLogUnavailableError, match="is full"):
+            await orch.cancel(running.job_id)
+        assert orch.states[running.job_id].phase == "running"
 
         # The running task ends on the cluster meanwhile; its job cannot record that, and
         # waits: no crash is counted or recorded, and the job is not given up.
