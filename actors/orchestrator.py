@@ -362,21 +362,23 @@ class Orchestrator:
         # Recorded here, not by the job's actor: a caller told "accepted" must find the job
         # after any crash, and one whose acceptance could not be written must be told so.
         events = decide(JobState(), accept)
-        accepted = fold(events)
+        accepted: JobState | None = fold(events)
         for retries in (2, 1, 0):
             try:
                 await self.log.append(stream_id(job.job_id), events, 0)
             except ConcurrencyConflictError:
                 # Recorded already: by a racing submit of the same job, or by the attempt
-                # whose answer a lost writer took with it.
+                # whose answer a lost writer took with it. Its actor reads what is there.
+                accepted = None
                 break
             except WriterLostError:
                 if retries:
                     continue  # committed or not: the retry finds out
                 raise
+            assert accepted is not None
             self._on_transition(accepted, events)
             break
-        ref = await self.supervisor.ask(StartJob(job.job_id), timeout=None)
+        ref = await self.supervisor.ask(StartJob(job.job_id, state=accepted), timeout=None)
         return await self._settled(ref, job.job_id)
 
     async def _settled(self, ref: ActorRef[Any] | None, job_id: str) -> JobView:

@@ -28,7 +28,7 @@ from actors.errors import ActorStoppedError
 from actors.policy import Escalate, RestartPolicy, on_child_failure
 from actors.runtime import Actor, ActorRef, spawn
 from actors.task import JobContext, TaskActor, load_state, stream_id
-from actors.task_fsm import Command, Crashed, decide, evolve
+from actors.task_fsm import Command, Crashed, JobState, decide, evolve
 from actors.task_fsm import Escalate as EscalateCommand
 from eventlog.errors import (
     ConcurrencyConflictError,
@@ -43,6 +43,9 @@ log = structlog.get_logger("druid_orch.supervisor")
 class StartJob:
     job_id: str
     commands: list[Command] = field(default_factory=list)
+    # The job's state as its stream holds it right now, from a caller that has just written
+    # it: a new actor starts from it instead of reading the stream back.
+    state: JobState | None = None
 
 
 @dataclass(slots=True)
@@ -76,7 +79,7 @@ class Supervisor(Actor[StartJob | ChildCrashed | Tell]):
     async def receive(self, message: StartJob | ChildCrashed | Tell) -> Any:
         if isinstance(message, StartJob):
             initial = list(message.commands)
-            ref, fresh = await self._ensure(message.job_id, initial)
+            ref, fresh = await self._ensure(message.job_id, initial, message.state)
             if not fresh:
                 for command in initial:
                     await ref.send(command)
@@ -90,13 +93,13 @@ class Supervisor(Actor[StartJob | ChildCrashed | Tell]):
         return None
 
     async def _ensure(
-        self, job_id: str, initial: list[Command] | None = None
+        self, job_id: str, initial: list[Command] | None = None, state: JobState | None = None
     ) -> tuple[ActorRef[Any], bool]:
         """The job's live actor, and whether it was just started (with `initial` queued)."""
         ref = self.children.get(job_id)
         if ref is not None and ref.alive:
             return ref, False
-        actor = TaskActor(job_id, self.ctx, initial or [])
+        actor = TaskActor(job_id, self.ctx, initial or [], state=state)
         ref = await spawn(self.tg, actor, name=f"job:{job_id}", on_crash=self._on_crash)
         self.children[job_id] = ref
         # A callback, not a watcher task: a task per live job would cost as much as the job.

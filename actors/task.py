@@ -139,9 +139,23 @@ async def load_state(event_log: EventLog, job_id: str) -> JobState:
 class TaskActor(Actor[Command | _Drive | GetState]):
     mailbox_size = 64
 
-    def __init__(self, job_id: str, ctx: JobContext, initial: Sequence[Command] = ()) -> None:
+    def __init__(
+        self,
+        job_id: str,
+        ctx: JobContext,
+        initial: Sequence[Command] = (),
+        *,
+        state: JobState | None = None,
+    ) -> None:
+        """
+        Args:
+            initial: commands to handle first (from reconciliation).
+            state: the job's state as its stream holds it now, if the caller has just
+                written it (a new job): spares reading the stream back.
+        """
         self.job_id = job_id
         self._initial = list(initial)
+        self._known = state
         self.stream = stream_id(job_id)
         self.ctx = ctx
         self.state = JobState()
@@ -154,7 +168,8 @@ class TaskActor(Actor[Command | _Drive | GetState]):
         self._deferrals = 0
 
     async def on_start(self) -> None:
-        self.state = await load_state(self.ctx.log, self.job_id)
+        known, self._known = self._known, None
+        self.state = known if known is not None else await load_state(self.ctx.log, self.job_id)
         # An intent recorded by an earlier run (or incarnation) may have reached the Overlord:
         # ask before POSTing again.
         self._confirm_first = self.state.phase == "submitting"

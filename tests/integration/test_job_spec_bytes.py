@@ -82,3 +82,16 @@ def test_a_stored_spec_that_is_not_an_object_is_refused_at_decode() -> None:
     )
     with pytest.raises(msgspec.ValidationError, match="Expected `object`"):
         spec_dict(accepted.spec)
+
+
+async def test_a_new_job_starts_from_what_submit_recorded_without_reading_it_back(
+    tmp_path: Path, url: str, sim: Simulator
+) -> None:
+    job = daily_jobs(1, month_start(2024, 11))[0]
+    async with Orchestrator.open(tmp_path / "log.db", url, config=fast_config()) as orch:
+        before = orch.log.read_stats.event_rows
+        view = await orch.submit(job)
+        assert view.phase in ("accepted", "submitting", "submitted")
+        assert orch.log.read_stats.event_rows == before
+        assert orch.states[job.job_id].spec is job.spec_json  # shared, not a copy
+        assert (await orch.wait(job.job_id, timeout=20)).phase == "succeeded"
