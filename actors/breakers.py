@@ -220,7 +220,7 @@ class GuardedOverlord:
         self.breakers.record_call(True)
         return result
 
-    async def submit(self, task: Mapping[str, Any]) -> str:
+    async def submit(self, task: Mapping[str, Any] | msgspec.Raw) -> str:
         result: str = await self._guard("submit", self.inner.submit, task)
         return result
 

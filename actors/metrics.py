@@ -22,6 +22,7 @@ from collections import Counter as TallyCounter
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
+import msgspec
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
@@ -284,7 +285,7 @@ class InstrumentedOverlord:
             self._latency.labels(endpoint).observe(time.perf_counter() - started)
             self._count.labels(endpoint, outcome).inc()
 
-    async def submit(self, task: Mapping[str, Any]) -> str:
+    async def submit(self, task: Mapping[str, Any] | msgspec.Raw) -> str:
         return await self._timed("submit", self.inner.submit(task))
 
     async def status(self, task_id: str) -> TaskStatusPlus:

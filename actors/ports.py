@@ -9,13 +9,15 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
+import msgspec
+
 from overlord.models import TaskStatus, TaskStatusPlus, TotalWorkerCapacity, WorkerInfo
 
 Clock = Callable[[], float]
 
 
 class Overlord(Protocol):
-    async def submit(self, task: Mapping[str, Any]) -> str: ...
+    async def submit(self, task: Mapping[str, Any] | msgspec.Raw) -> str: ...
 
     async def status(self, task_id: str) -> TaskStatusPlus: ...
 

@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 import aiohttp
+import msgspec
 
 from overlord import endpoints as ep
 from overlord.auth import AuthHook
@@ -117,8 +118,10 @@ class HttpOverlord(LogReader, SupervisorClient):
 
     # --- tasks -------------------------------------------------------------------------
 
-    async def submit(self, task: Mapping[str, Any]) -> str:
+    async def submit(self, task: Mapping[str, Any] | msgspec.Raw) -> str:
         """`POST /task`. Returns the task id (ours when the spec has an `id`).
+
+        `task` is the task JSON, as a mapping or as its bytes (`msgspec.Raw`, sent as is).
 
         Never re-sent once it may have reached the Overlord; only a refused connection or a
         429/503 (answered before Druid looks at the task) is retried.
