@@ -48,6 +48,7 @@ from overlord.errors import OverlordError
 from specs.compiler import CompiledJob
 
 log = structlog.get_logger("druid_orch.orchestrator")
+_task_log = structlog.get_logger("druid_orch.task")  # job events are logged under this name
 
 # JobView and JobUpdate are part of this module's API (they used to live here).
 __all__ = ["JobUpdate", "JobView", "Orchestrator", "OrchestratorConfig"]
@@ -376,6 +377,8 @@ class Orchestrator:
                     continue  # committed or not: the retry finds out
                 raise
             assert accepted is not None
+            # The line the job's actor would have written, had it recorded the event.
+            _task_log.info("job_accepted", job_id=job.job_id, phase=accepted.phase)
             self._on_transition(accepted, events)
             break
         ref = await self.supervisor.ask(StartJob(job.job_id, state=accepted), timeout=None)

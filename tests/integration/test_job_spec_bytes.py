@@ -6,6 +6,7 @@ from pathlib import Path
 
 import msgspec
 import pytest
+from structlog.testing import capture_logs
 
 from actors.orchestrator import Orchestrator
 from actors.task import stream_id
@@ -90,7 +91,11 @@ async def test_a_new_job_starts_from_what_submit_recorded_without_reading_it_bac
     job = daily_jobs(1, month_start(2024, 11))[0]
     async with Orchestrator.open(tmp_path / "log.db", url, config=fast_config()) as orch:
         before = orch.log.read_stats.event_rows
-        view = await orch.submit(job)
+        with capture_logs() as logged:
+            view = await orch.submit(job)
+        assert {"event": "job_accepted", "job_id": job.job_id, "phase": "accepted"} in [
+            {k: e.get(k) for k in ("event", "job_id", "phase")} for e in logged
+        ]
         assert view.phase in ("accepted", "submitting", "submitted")
         assert orch.log.read_stats.event_rows == before
         assert orch.states[job.job_id].spec is job.spec_json  # shared, not a copy
