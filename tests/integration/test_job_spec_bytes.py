@@ -9,10 +9,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from actors.orchestrator import Orchestrator
-from actors.task import stream_id
 from eventlog.events import JobAccepted, spec_dict
-from eventlog.store import EventLog
-from overlord.client import HttpOverlord
 from overlord.sim_cluster import ClusterConfig
 from overlord.simulator import SimConfig, Simulator
 from tests.integration.support import daily_jobs, fast_config, month_start
@@ -27,40 +24,6 @@ def sim() -> Simulator:
             )
         )
     )
-
-
-async def test_every_attempt_posts_the_compiled_spec_with_its_own_task_id(
-    tmp_path: Path, url: str, sim: Simulator
-) -> None:
-    job = daily_jobs(1, month_start(2024, 9))[0]
-    sim.cluster.config.scripted[f"{job.datasource}/{job.interval}"] = [
-        "transient:lost_worker",
-        "success",
-    ]
-    db = tmp_path / "log.db"
-    async with Orchestrator.open(db, url, config=fast_config()) as orch:
-        await orch.submit(job)
-        view = await orch.wait(job.job_id, timeout=20)
-    assert view.phase == "succeeded"
-    assert view.attempt == 2
-
-    async with EventLog(db) as log:
-        [accepted] = [
-            r.event
-            for r in await log.read_stream(stream_id(job.job_id))
-            if isinstance(r.event, JobAccepted)
-        ]
-    # Stored as the compiled spec's JSON: the log is what an auditor reads.
-    assert isinstance(accepted.spec, msgspec.Raw)
-    assert spec_dict(accepted.spec) == job.spec
-
-    async with HttpOverlord(url) as overlord:
-        for attempt in (1, 2):
-            task_id = f"{job.job_id}_{attempt}"
-            posted = await overlord.task_spec(task_id)
-            assert posted["id"] == task_id
-            # The Overlord fills in groupId, dataSource, resource and context defaults.
-            assert (posted["type"], posted["spec"]) == (job.spec["type"], job.spec["spec"])
 
 
 def test_a_stored_spec_is_decoded_fresh_each_time() -> None:

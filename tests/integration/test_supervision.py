@@ -26,9 +26,11 @@ from eventlog.events import (
     ActorCrashed,
     BreakerOpened,
     FailureClassified,
+    JobAccepted,
     JobDead,
     RetryScheduled,
     TaskFailed,
+    spec_dict,
 )
 from eventlog.store import EventLog
 from overlord.client import HttpOverlord, RetryPolicy
@@ -72,6 +74,15 @@ async def test_transient_failures_are_retried_and_eventually_succeed(
     rules = [e.rule for e in events if isinstance(e, FailureClassified)]
     assert rules == ["object-store-throttling", "lost-worker"]
     assert sum(isinstance(e, RetryScheduled) for e in events) == 2
+    # The log holds the compiled spec, and each attempt posted it under its own task id.
+    [accepted] = [e for e in events if isinstance(e, JobAccepted)]
+    assert spec_dict(accepted.spec) == job.spec
+    async with HttpOverlord(url) as overlord:
+        for attempt in (1, 2, 3):
+            posted = await overlord.task_spec(f"{job.job_id}_{attempt}")
+            assert posted["id"] == f"{job.job_id}_{attempt}"
+            # The Overlord fills in groupId, dataSource, resource and context defaults.
+            assert (posted["type"], posted["spec"]) == (job.spec["type"], job.spec["spec"])
 
 
 async def test_a_lost_worker_does_not_use_up_attempts_until_the_policy_says_so(
