@@ -1,4 +1,5 @@
-"""A job's spec is recorded and held as its JSON bytes, and reaches the Overlord unchanged."""
+"""A job's spec is recorded and held as its JSON bytes (what each attempt posts is checked by
+test_supervision's retry test)."""
 
 from __future__ import annotations
 
