@@ -38,7 +38,11 @@ from actors.runtime import ActorRef, spawn
 from actors.supervisor import StartJob, Supervisor
 from actors.task import GetState, JobContext, JobPolicy, load_state, stream_id
 from actors.task_fsm import TERMINAL, Accept, Cancel, Command, JobState, decide, fold
-from eventlog.errors import ConcurrencyConflictError, WriterLostError
+from eventlog.errors import (
+    ConcurrencyConflictError,
+    EventLogUnavailableError,
+    WriterLostError,
+)
 from eventlog.events import Event, FailureClassified, JobDead
 from eventlog.store import EventLog, Synchronous, WriterMode
 from overlord.auth import AuthHook
@@ -273,7 +277,8 @@ class Orchestrator:
             await asyncio.sleep(interval)
             try:
                 await self.reconcile()
-            except OverlordError as exc:
+            except (OverlordError, EventLogUnavailableError, WriterLostError) as exc:
+                # The next round tries again; a failure here must not stop the orchestrator.
                 log.warning("reconcile_failed", error=str(exc))
 
     def resume_datasource(self, datasource: str, by: str = "user") -> bool:

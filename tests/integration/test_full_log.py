@@ -105,3 +105,22 @@ async def test_jobs_wait_out_a_full_log_and_finish_once_space_is_freed(
         assert sum(isinstance(e, TaskSucceeded) for e in events) == 1
         report = await log.verify(archives=True)
         assert report.ok, report.broken
+
+
+async def test_a_periodic_reconcile_the_log_refuses_is_tried_again_next_round(
+    tmp_path: Path, url: str, sim: Simulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = fast_config(reconcile_interval_s=0.05)
+    async with Orchestrator.open(tmp_path / "log.db", url, config=config) as orch:
+        calls = 0
+
+        async def refused() -> None:
+            nonlocal calls
+            calls += 1
+            raise EventLogUnavailableError("the event log is full; free disk space, then retry")
+
+        monkeypatch.setattr(orch, "reconcile", refused)
+        await eventually(lambda: calls >= 3)
+        job = daily_jobs(1, month_start(2024, 12))[0]
+        await orch.submit(job)  # still running
+        assert (await orch.wait(job.job_id, timeout=20)).phase == "succeeded"
