@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from actors.demo import demo_config
 from actors.orchestrator import OrchestratorConfig
+from eventlog.errors import EventLogUnavailableError
+from eventlog.events import StatusObserved
+from eventlog.store import EventLog
 from specs.compiler import CompiledJob, builtin_template, compile_job
 from specs.intervals import Interval
 
@@ -34,3 +38,34 @@ def daily_jobs(count: int, start: datetime) -> list[CompiledJob]:
 
 def month_start(year: int, month: int) -> datetime:
     return datetime(year, month, 1, tzinfo=UTC)
+
+
+# Filler sizes that leave no room even for a small append (a job's next event).
+FILL_LAST_PAGES = (3000, 300, 1)
+
+
+async def fill_until_refused(
+    log: EventLog, sizes: Sequence[int] = (3000,)
+) -> tuple[EventLogUnavailableError, int]:
+    """Append closed one-event filler streams until the log refuses one (a disk that others
+    filled), with events of each size in turn: smaller ones after big ones fill the last
+    pages too. Returns the last refusal and how many streams were written."""
+    written = 0
+    refusal: EventLogUnavailableError | None = None
+    for size in sizes:
+        for _ in range(10_000):
+            try:
+                await log.append(
+                    f"filler:{written}",
+                    [StatusObserved(at=1.0, task_id="x" * size, runner_status="R")],
+                    0,
+                    close_stream=True,
+                )
+            except EventLogUnavailableError as exc:
+                refusal = exc
+                break
+            written += 1
+        else:
+            raise AssertionError("the size limit was never reached")
+    assert refusal is not None
+    return refusal, written

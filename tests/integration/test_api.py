@@ -27,8 +27,8 @@ from overlord.client import HttpOverlord
 from overlord.simulator import Simulator
 from specs.compiler import builtin_template, compile_job
 from specs.intervals import Interval
+from tests.integration.support import FILL_LAST_PAGES, fill_until_refused
 from tests.integration.test_daemon_support import eventually, running, simulator
-from tests.integration.test_full_log import fill
 
 TOKEN = "api-token-7c1d"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -127,7 +127,7 @@ async def test_a_full_event_log_refuses_submissions_and_readiness_but_stays_live
         pass
     quota = db.stat().st_size + 32 * 4096
     async with serving(db, replace(demo_config(), eventlog_max_size_bytes=quota)) as api:
-        await fill(api.orch.log)
+        await fill_until_refused(api.orch.log, FILL_LAST_PAGES)
         status, body = await api.call(
             "POST", "/v1/jobs", json={"template": TEMPLATE, "intervals": [DAY1]}
         )

@@ -23,6 +23,7 @@ from eventlog.events import StatusObserved
 from eventlog.retention import archive_closed_streams
 from eventlog.store import EventLog
 from eventlog.writer import WriteConnection
+from tests.integration.support import fill_until_refused
 
 KILLS = 20
 
@@ -98,22 +99,6 @@ def test_a_writer_killed_mid_append_loses_none_of_the_appends_it_acknowledged(
     assert len(acknowledged) >= KILLS
 
 
-async def fill_until_full(log: EventLog) -> tuple[EventLogUnavailableError, int]:
-    """Append closed one-event streams until the log refuses; return the error and the count."""
-    big = "x" * 3000
-    for n in range(10_000):
-        try:
-            await log.append(
-                f"job:big-{n}",
-                [StatusObserved(at=1.0, task_id=big, runner_status="R")],
-                0,
-                close_stream=True,
-            )
-        except EventLogUnavailableError as exc:
-            return exc, n
-    raise AssertionError("the size limit was never reached")
-
-
 async def test_a_full_disk_fails_appends_retryably_and_the_writer_recovers(tmp_path: Path) -> None:
     db = tmp_path / "events.db"
     async with EventLog(db) as log:
@@ -121,7 +106,7 @@ async def test_a_full_disk_fails_appends_retryably_and_the_writer_recovers(tmp_p
     # max_size_bytes is SQLite's own page quota: writes past it fail exactly as on a full disk.
     async with EventLog(db, max_size_bytes=db.stat().st_size + 16 * 4096) as log:
         assert log.writes_refused is None
-        error, written = await fill_until_full(log)
+        error, written = await fill_until_refused(log)
         assert written > 0
         assert error.retryable
         refused = log.writes_refused

@@ -14,12 +14,18 @@ import pytest
 from actors.orchestrator import Orchestrator
 from actors.task import stream_id
 from eventlog.errors import EventLogUnavailableError
-from eventlog.events import ActorCrashed, StatusObserved, TaskSucceeded
+from eventlog.events import ActorCrashed, TaskSucceeded
 from eventlog.retention import archive_closed_streams
 from eventlog.store import EventLog
 from overlord.sim_cluster import ClusterConfig
 from overlord.simulator import SimConfig, Simulator
-from tests.integration.support import daily_jobs, fast_config, month_start
+from tests.integration.support import (
+    FILL_LAST_PAGES,
+    daily_jobs,
+    fast_config,
+    fill_until_refused,
+    month_start,
+)
 from tests.integration.test_daemon_support import eventually
 
 
@@ -34,26 +40,6 @@ def sim() -> Simulator:
     )
 
 
-async def fill(log: EventLog) -> None:
-    """Write closed filler streams until the log refuses even a small one (someone else's
-    data on the disk), big ones first and then ever smaller, to fill the last pages too."""
-    n = 0
-    for size in (3000, 300, 1):
-        for _ in range(10_000):
-            n += 1
-            try:
-                await log.append(
-                    f"filler:{n}",
-                    [StatusObserved(at=1.0, task_id="x" * size, runner_status="R")],
-                    0,
-                    close_stream=True,
-                )
-            except EventLogUnavailableError:
-                break
-        else:
-            raise AssertionError("the quota was never reached")
-
-
 async def test_jobs_wait_out_a_full_log_and_finish_once_space_is_freed(
     tmp_path: Path, url: str, sim: Simulator
 ) -> None:
@@ -65,7 +51,7 @@ async def test_jobs_wait_out_a_full_log_and_finish_once_space_is_freed(
     async with Orchestrator.open(db, url, config=config) as orch:
         await orch.submit(running)
         await eventually(lambda: orch.states[running.job_id].phase == "running")
-        await fill(orch.log)
+        await fill_until_refused(orch.log, FILL_LAST_PAGES)
         assert orch.log.writes_refused is not None
 
         # A job that cannot be recorded is refused, and left unknown: submitting it later is safe.
