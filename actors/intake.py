@@ -19,6 +19,7 @@ from typing import Any
 
 import msgspec
 
+from eventlog.events import spec_raw
 from specs.compiler import (
     CompiledJob,
     PipelineTemplate,
@@ -123,7 +124,7 @@ def job_from_spec(
         job_id=job_id_for(prefix, schema["dataSource"], covering, digest),
         datasource=schema["dataSource"],
         interval=str(covering),
-        spec_json=msgspec.Raw(msgspec.json.encode(task)),
+        spec_json=spec_raw(task),
         spec_hash=digest,
         max_attempts=max_attempts,
         pipeline=name or "spec",

@@ -46,7 +46,7 @@ from actors.task_fsm import (
     evolve,
     next_effect,
 )
-from eventlog.events import Event, spec_dict
+from eventlog.events import Event, spec_dict, spec_raw
 from eventlog.replay import StreamFolder
 from eventlog.store import EventLog
 from overlord.errors import (
@@ -155,7 +155,7 @@ def task_body(spec: msgspec.Raw, task_id: str) -> msgspec.Raw:
         return msgspec.Raw(b'{"id":' + msgspec.json.encode(task_id) + separator + rest)
     task = spec_dict(spec)
     task["id"] = task_id
-    return msgspec.Raw(msgspec.json.encode(task))
+    return spec_raw(task)
 
 
 async def load_state(event_log: EventLog, job_id: str) -> JobState:
