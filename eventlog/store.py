@@ -26,9 +26,10 @@ commits one chunk while the loop wakes the callers of the last one and queues th
 (`bench/RESULTS.md` has the figures of both). Chunks, rather than one batch per loop turn,
 are what lets the two overlap. The writer dies with its parent (a SIGKILLed orchestrator
 leaves no writer behind) and ignores the SIGINT and SIGTERM meant for its parent, which
-closes it after committing what was queued. If the writer dies, every waiting append fails
-with `EventLogClosedError` (its outcome is unknown: the stream's version tells) and the log
-takes no more appends; reads go on.
+closes it after committing what was queued. If the writer dies, every append it held fails
+with the retryable `WriterLostError` (its outcome is unknown: the stream's version tells),
+appends not yet sent wait, and a successor writer takes them; after more than three losses
+within 60 s the log takes no more appends (`write_failure`); reads go on.
 
 Maintenance (`run_exclusive`, used by retention) runs on a third connection while the
 writer is held: queued appends commit first, later ones wait, and the writer reloads its
