@@ -64,7 +64,9 @@ def _job_accepted(s: JobState, e: JobAccepted, v: int) -> JobState | None:
         job_id=e.job_id,
         datasource=e.datasource,
         interval=e.interval,
-        spec=e.spec,
+        # A decoded Raw is a view that pins the whole buffer it came from (in a bulk replay,
+        # a chunk of 5,000 events); the state keeps only the spec's own bytes.
+        spec=e.spec.copy(),
         spec_hash=e.spec_hash,
         pipeline=e.pipeline,
         max_attempts=e.max_attempts,

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import sys
+
+import msgspec
+
 from actors.task_fsm import (
     Accept,
     Analysed,
@@ -21,6 +25,7 @@ from actors.task_fsm import (
 )
 from eventlog.events import (
     CancelRequested,
+    JobAccepted,
     JobCancelled,
     PhaseDeadlineExceeded,
     ShutdownIntended,
@@ -170,3 +175,19 @@ def test_transient_failures_stop_when_the_attempts_are_used_up() -> None:
         )
     assert state.phase == "dead"
     assert state.attempt == 3
+
+
+def test_the_state_keeps_its_own_copy_of_a_decoded_spec() -> None:
+    # A decoded Raw is a view that pins the buffer it was decoded from: in a bulk replay, a
+    # whole chunk of events per job still held.
+    accepted = JobAccepted(
+        at=1.0, job_id=JOB, datasource="ds", interval="i", spec=spec_raw({"a": 1}), spec_hash="h"
+    )
+    padding = "x" * 1_000_000
+    buffer = msgspec.json.encode([accepted, padding])
+    unpinned = sys.getrefcount(buffer)
+    decoded = msgspec.json.decode(buffer, type=tuple[JobAccepted, str])[0]
+    state = evolve(JobState(), decoded)
+    del decoded
+    assert sys.getrefcount(buffer) == unpinned
+    assert bytes(state.spec) == b'{"a":1}'
