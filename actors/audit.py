@@ -28,9 +28,9 @@ import msgspec
 from actors.errors import InvalidTransitionError, OrchestratorError
 from actors.task_fsm import JobState, evolve
 from eventlog.audit import verify_file
+from eventlog.decoding import decode_body
 from eventlog.errors import CorruptEventError
 from eventlog.events import AnyEvent, FailureClassified, JobDead, RetryScheduled, event_fields
-from eventlog.reader import decode_body
 from eventlog.store import Recorded
 
 JOB_PREFIX = "job:"

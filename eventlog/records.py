@@ -64,3 +64,17 @@ class ReadStats(msgspec.Struct, kw_only=True):
     @property
     def rows(self) -> int:
         return self.event_rows + self.snapshot_rows + self.stream_rows
+
+
+def prefix_range(prefix: str) -> tuple[str, str | bytes]:
+    """Bounds `(low, high)` such that `low <= id < high` in SQLite exactly when `id` starts
+    with `prefix`: TEXT compares as UTF-8 bytes, which is code point order, so `high` is the
+    prefix with its last character raised by one. A prefix of nothing but U+10FFFF has no
+    such string; then `high` is an empty BLOB, which SQLite ranks above every TEXT."""
+    head = prefix
+    while head:
+        last = ord(head[-1]) + 1
+        if last <= 0x10FFFF:
+            return prefix, head[:-1] + chr(0xE000 if last == 0xD800 else last)
+        head = head[:-1]
+    return prefix, b""

@@ -27,8 +27,8 @@ from typing import Generic, Literal, TypeVar
 
 import msgspec
 
+from eventlog.decoding import decode_body
 from eventlog.events import AnyEvent
-from eventlog.reader import Row, decode_body, decode_stored_at, fast_decode
 from eventlog.store import EventLog
 
 S = TypeVar("S")
@@ -147,6 +147,9 @@ class StreamFolder(Generic[S]):
     ) -> dict[str, S]:
         """Fold every event after `after_seq`, in seq order, into per-stream state.
 
+        The log is read a chunk ahead on the reader thread while the fold runs on a thread of
+        its own (`EventLog.fold_events`), so a replay uses two cores.
+
         Args:
             pause_gc: pause the cyclic garbage collector while folding. A bulk replay keeps
                 one state per stream alive and allocates millions of short-lived objects, so
@@ -156,18 +159,10 @@ class StreamFolder(Generic[S]):
         """
         states: dict[str, S] = {}
         evolve, initial = self.evolve, self.initial
-        get, fast = states.get, fast_decode  # this loop runs once per event of the log
+        get = states.get  # this loop runs once per event of the log
 
-        def step(rows: list[Row]) -> None:
-            for row in rows:
-                stream_id = row[1]
-                if prefix and not stream_id.startswith(prefix):
-                    continue
-                try:
-                    event = fast(row[2])
-                except (msgspec.DecodeError, msgspec.ValidationError):
-                    # An older tag, or an error naming the seq.
-                    event = decode_stored_at(row[2], row[0], f"stream {stream_id!r}")
+        def step(streams: list[str], events: list[AnyEvent]) -> None:
+            for stream_id, event in zip(streams, events, strict=True):
                 state = get(stream_id)
                 states[stream_id] = evolve(initial() if state is None else state, event)
 
@@ -175,7 +170,7 @@ class StreamFolder(Generic[S]):
         if paused:
             gc.disable()
         try:
-            await log.fold_rows(step, after_seq, chunk=chunk)
+            await log.fold_events(step, after_seq, chunk=chunk, prefix=prefix)
         finally:
             if paused:
                 gc.enable()

@@ -31,6 +31,7 @@ import msgspec
 from eventlog.archive import ArchiveHeader, EventRow, runs_of, write_archive
 from eventlog.chain import GENESIS_HASH
 from eventlog.errors import CorruptEventError
+from eventlog.records import prefix_range
 from eventlog.store import EventLog
 
 
@@ -99,7 +100,7 @@ def _archive_group(
                 "AND s.stream_id >= ? AND s.stream_id < ? AND coalesce((SELECT e.recorded_at "
                 "FROM events e WHERE e.stream_id = s.stream_id ORDER BY e.version DESC LIMIT 1), "
                 "s.updated_at) < ? ORDER BY s.stream_id LIMIT ?",
-                (prefix, prefix + "\U0010ffff", older_than, group),
+                (*prefix_range(prefix), older_than, group),
             )
         ]
         if not streams:

@@ -1,5 +1,6 @@
-"""`StreamFolder.fold_all` folds on the reader thread, a chunk per hop: the result must not
-depend on the chunk size, a bad row must stop it with the seq, and other reads still get in."""
+"""`StreamFolder.fold_all` folds on a thread of its own while the reader thread reads the next
+chunk (`eventlog.bulk_fold`): the result must not depend on the chunk size, a bad row must
+stop it with the seq, other reads still get in, and closing or cancelling stops it."""
 
 from __future__ import annotations
 
@@ -7,11 +8,13 @@ import asyncio
 import gc
 import sqlite3
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from eventlog.errors import CorruptEventError
+from eventlog import bulk_fold
+from eventlog.errors import CorruptEventError, EventLogClosedError
 from eventlog.events import AnyEvent, StatusObserved
 from eventlog.records import ANY_VERSION
 from eventlog.replay import StreamFolder
@@ -61,6 +64,114 @@ async def test_a_garbled_row_stops_the_fold_with_its_seq(tmp_path: Path) -> None
         with pytest.raises(CorruptEventError, match=r"seq 8"):
             await folder().fold_all(log, chunk=4)
         assert gc.isenabled(), "the collector is resumed after a failed fold"
+
+
+async def test_a_body_that_would_spill_into_its_neighbours_place_is_caught_with_its_seq(
+    tmp_path: Path,
+) -> None:
+    # Valid JSON inside a chunk's array, two events where the row holds one: the chunk's
+    # counts disagree, so it is read again row by row, where the body is refused.
+    db = tmp_path / "events.db"
+    async with EventLog(db) as log:
+        await interleaved(log, 5)
+    spill = b'{"type":"status_observed","at":1.0,"task_id":"t","runner_status":"RUNNING"}'
+    with sqlite3.connect(db) as conn:
+        conn.execute("DROP TRIGGER IF EXISTS events_no_update")  # tampering, on purpose
+        conn.execute("UPDATE events SET body = ? WHERE seq = 6", (spill + b"," + spill,))
+    async with EventLog(db) as log:
+        with pytest.raises(CorruptEventError, match=r"seq 6"):
+            await folder().fold_all(log, chunk=4)
+
+
+def test_a_chunk_out_of_seq_order_is_not_folded_as_it_came() -> None:
+    # SQLite does not promise group_concat's order; a chunk whose seqs are not ascending must
+    # go back to the row-by-row read rather than be folded in the wrong order.
+    body = b'{"type":"status_observed","at":1.0,"task_id":"t","runner_status":"RUNNING"}'
+    chunk = bulk_fold.Chunk(2, 5, b"[5,4]", b'["a","a"]', b"[" + body + b"," + body + b"]")
+    folded: list[str] = []
+    assert not bulk_fold._fold_chunk(chunk, lambda streams, _events: folded.extend(streams))
+    assert folded == []
+    in_order = chunk._replace(seqs=b"[4,5]")
+    assert bulk_fold._fold_chunk(in_order, lambda streams, _events: folded.extend(streams))
+    assert folded == ["a", "a"]
+
+
+def held_folder(started: threading.Event, release: threading.Event) -> StreamFolder[Tally]:
+    def held(state: Tally, event: AnyEvent) -> Tally:
+        started.set()
+        release.wait(5)
+        return tally(state, event)
+
+    return StreamFolder(initial=Tally, evolve=held, state_type=Tally, schema_version=1)
+
+
+async def until(condition: Callable[[], bool]) -> None:
+    for _ in range(5000):
+        if condition():
+            return
+        await asyncio.sleep(0.001)
+    raise AssertionError("timed out")
+
+
+async def test_closing_the_log_stops_a_fold_with_a_closed_error(tmp_path: Path) -> None:
+    log = await EventLog.open(tmp_path / "events.db", writer="thread")
+    await interleaved(log, 20)
+    started, release = threading.Event(), threading.Event()
+    fold = asyncio.create_task(held_folder(started, release).fold_all(log, chunk=3))
+    await asyncio.to_thread(started.wait, 5)
+    await log.close()  # the fold's next read finds the reader gone
+    release.set()
+    with pytest.raises(EventLogClosedError):
+        await fold
+
+
+async def test_a_fold_read_queued_behind_the_close_is_refused_as_closed(tmp_path: Path) -> None:
+    # The fold thread submits its reads itself, so one can land on the reader's queue after
+    # the close of its connection: it must say "closed", not report a damaged file.
+    log = await EventLog.open(tmp_path / "events.db", writer="thread")
+    await interleaved(log, 20)
+    started, release, gate = threading.Event(), threading.Event(), threading.Event()
+    fold = asyncio.create_task(held_folder(started, release).fold_all(log, chunk=3))
+    await asyncio.to_thread(started.wait, 5)
+    assert log._rx is not None
+    queue = log._rx._work_queue  # type: ignore[attr-defined]
+    blocker = log._call(lambda _conn: gate.wait(5))  # the reader thread waits on `gate`
+    closing = asyncio.create_task(log.close())  # queues the connection's close behind it
+    await until(lambda: queue.qsize() == 1)
+    release.set()  # the fold finishes its chunk and queues a read behind the close
+    await until(lambda: queue.qsize() == 2)
+    gate.set()
+    await blocker
+    await closing
+    with pytest.raises(EventLogClosedError):
+        await fold
+
+
+async def test_cancelling_a_fold_stops_it_at_the_next_chunk(event_log: EventLog) -> None:
+    await interleaved(event_log, 20)  # 60 events
+    started, release = threading.Event(), threading.Event()
+    calls = 0
+
+    def held(state: Tally, event: AnyEvent) -> Tally:
+        nonlocal calls
+        calls += 1
+        started.set()
+        release.wait(5)
+        return tally(state, event)
+
+    fold = asyncio.create_task(
+        StreamFolder(initial=Tally, evolve=held, state_type=Tally, schema_version=1).fold_all(
+            event_log, chunk=5
+        )
+    )
+    await asyncio.to_thread(started.wait, 5)
+    fold.cancel()
+    release.set()
+    with pytest.raises(asyncio.CancelledError):
+        await fold
+    await asyncio.sleep(0.2)  # the fold thread notices at its next chunk
+    assert calls <= 5, "the fold thread went on past the chunk it was folding"
+    assert len(await event_log.read_stream("job:a")) == 20  # the log still answers
 
 
 async def test_an_error_of_the_fold_itself_reaches_the_caller(event_log: EventLog) -> None:
