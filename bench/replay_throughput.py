@@ -8,6 +8,10 @@ the same run, reads the same rows with raw `sqlite3` and decodes each body with 
 and folds nothing. The ratio is events/s of the first over the second. A second figure
 folds with a trivial step (count per stream) to show what the store itself costs.
 
+`fold_all` uses two cores (`eventlog/bulk_fold.py`: SQLite builds the next chunk without
+the GIL while a thread folds this one); the baseline uses one, as a plain script would. Run
+under `taskset -c 0` to see the figure on one core.
+
 Boot: a log of 100,000 finished jobs (closed streams) and 1,000 live ones, each live job
 with a snapshot at version 64 and a tail after it, is booted with `StreamFolder.load_open`,
 and the rows it read are counted (`EventLog.read_stats`), next to a boot with every
