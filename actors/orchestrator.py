@@ -233,8 +233,11 @@ class Orchestrator:
         plan: dict[str, list[Command]] = {}
         try:
             self.last_reconcile, plan = await self.reconciler.run(list(self.states.values()))
-        except OverlordError as exc:
-            # The actors resolve their own state once the Overlord answers again.
+        except (OverlordError, EventLogUnavailableError, WriterLostError) as exc:
+            # The Overlord could not be asked, or the log would not record the decisions (a
+            # full disk): nothing was decided. The actors resolve their own state as the
+            # Overlord answers and the log takes writes again, and the next periodic
+            # reconcile decides afresh.
             log.warning("boot_reconcile_failed", error=str(exc))
             self.last_reconcile = ReconcileReport(started_at=self.clock(), error=str(exc))
         await self._deliver(plan, start_live=True)

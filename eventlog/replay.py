@@ -28,6 +28,7 @@ from typing import Generic, Literal, TypeVar
 import msgspec
 
 from eventlog.decoding import decode_body
+from eventlog.errors import EventLogUnavailableError, WriterLostError
 from eventlog.events import AnyEvent
 from eventlog.store import EventLog
 
@@ -115,7 +116,12 @@ class StreamFolder(Generic[S]):
         loaded = Loaded(state, version, source, len(rows))
         long_tail = self.snapshot_every > 0 and len(rows) >= self.snapshot_every
         if save and rows and (stale or long_tail):
-            await log.save_snapshot(stream_id, version, self.schema_version, self.encode(state))
+            try:
+                await log.save_snapshot(stream_id, version, self.schema_version, self.encode(state))
+            except (EventLogUnavailableError, WriterLostError):
+                # A snapshot only saves time: a log refusing writes (a full disk) must not
+                # stop a load, and the next one writes it.
+                return loaded
             loaded.snapshot_written = True
         return loaded
 

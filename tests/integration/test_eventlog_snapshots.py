@@ -9,10 +9,12 @@ from pathlib import Path
 import msgspec
 import pytest
 
+from eventlog.errors import EventLogUnavailableError
 from eventlog.events import AnyEvent, StatusObserved, TaskSucceeded
 from eventlog.records import ANY_VERSION
 from eventlog.replay import StreamFolder
 from eventlog.store import EventLog
+from tests.integration.support import FILL_LAST_PAGES, fill_until_refused
 
 
 class Tally(msgspec.Struct, frozen=True):
@@ -146,3 +148,24 @@ async def test_boot_reads_only_live_streams_and_their_tails(tmp_path: Path, fini
     assert all(x.source == "snapshot" and x.events_read == 2 for x in booted.values())
     # 3 stream rows, 3 snapshots, 3 x 2 tail events: nothing of the 200 finished jobs.
     assert (read.stream_rows, read.snapshot_rows, read.event_rows) == (3, 3, 6)
+
+
+async def test_a_load_on_a_log_that_refuses_writes_skips_the_snapshot_and_still_loads(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "events.db"
+    async with EventLog(db):
+        pass
+    async with EventLog(db, max_size_bytes=db.stat().st_size + 64 * 4096) as log:
+        await fill(log, "job:a", 10)
+        _, streams = await fill_until_refused(log, FILL_LAST_PAGES)  # a full disk, to SQLite
+        fillers = iter(range(streams))
+        for size in (1000, 100, 1):  # and the snapshot table's pages too
+            for n in fillers:
+                try:
+                    await log.save_snapshot(f"filler:{n}", 1, 1, b"x" * size)
+                except EventLogUnavailableError:
+                    break
+        loaded = await folder(snapshot_every=4).load(log, "job:a")
+        assert (loaded.version, loaded.source, loaded.snapshot_written) == (10, "events", False)
+        assert loaded.state.count == 10

@@ -110,3 +110,38 @@ async def test_a_periodic_reconcile_the_log_refuses_is_tried_again_next_round(
         job = daily_jobs(1, month_start(2024, 12))[0]
         await orch.submit(job)  # still running
         assert (await orch.wait(job.job_id, timeout=20)).phase == "succeeded"
+
+
+async def test_an_orchestrator_boots_on_a_full_log_and_catches_up_once_space_is_freed(
+    tmp_path: Path, url: str, sim: Simulator
+) -> None:
+    db = tmp_path / "log.db"
+    async with EventLog(db):
+        pass
+    job = daily_jobs(1, month_start(2025, 2))[0]
+    config = fast_config(eventlog_max_size_bytes=db.stat().st_size + 64 * 4096)
+    async with Orchestrator.open(db, url, config=config) as orch:
+        await orch.submit(job)
+        await eventually(lambda: orch.states[job.job_id].phase == "running")
+        await fill_until_refused(orch.log, FILL_LAST_PAGES)
+    # The task finishes while the orchestrator is down, so boot has something to record.
+    task_id = orch.states[job.job_id].task_id
+    assert task_id is not None
+    await eventually(lambda: sim.cluster.tasks[task_id].status == "SUCCESS", timeout=10)
+
+    async with Orchestrator.open(db, url, config=config) as orch:
+        assert orch.ready.is_set()
+        assert orch.states[job.job_id].phase == "running"  # as recorded; nothing is lost
+        assert orch.last_reconcile is not None
+        assert "is full" in (orch.last_reconcile.error or "")
+        await eventually(lambda: orch.log.writes_refused is not None)
+
+        await archive_closed_streams(
+            orch.log, older_than=time.time() + 60, directory=tmp_path / "archive"
+        )
+        assert (await orch.wait(job.job_id, timeout=30)).phase == "succeeded"
+
+    async with EventLog(db) as log:
+        events = [r.event for r in await log.read_stream(stream_id(job.job_id))]
+        assert sum(isinstance(e, TaskSucceeded) for e in events) == 1
+        assert not any(isinstance(e, ActorCrashed) for e in events)
