@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from actors.demo import demo_config
@@ -38,6 +40,13 @@ def daily_jobs(count: int, start: datetime) -> list[CompiledJob]:
 
 def month_start(year: int, month: int) -> datetime:
     return datetime(year, month, 1, tzinfo=UTC)
+
+
+async def quota_with_room(db: Path, pages: int = 64) -> int:
+    """Create an empty log at `db`; a size quota that leaves it `pages` pages to grow."""
+    async with EventLog(db):
+        pass
+    return (await asyncio.to_thread(db.stat)).st_size + pages * 4096
 
 
 # Filler sizes that leave no room even for a small append (a job's next event).

@@ -14,7 +14,7 @@ from eventlog.events import AnyEvent, StatusObserved, TaskSucceeded
 from eventlog.records import ANY_VERSION
 from eventlog.replay import StreamFolder
 from eventlog.store import EventLog
-from tests.integration.support import FILL_LAST_PAGES, fill_until_refused
+from tests.integration.support import FILL_LAST_PAGES, fill_until_refused, quota_with_room
 
 
 class Tally(msgspec.Struct, frozen=True):
@@ -154,9 +154,7 @@ async def test_a_load_on_a_log_that_refuses_writes_skips_the_snapshot_and_still_
     tmp_path: Path,
 ) -> None:
     db = tmp_path / "events.db"
-    async with EventLog(db):
-        pass
-    async with EventLog(db, max_size_bytes=db.stat().st_size + 64 * 4096) as log:
+    async with EventLog(db, max_size_bytes=await quota_with_room(db)) as log:
         await fill(log, "job:a", 10)
         _, streams = await fill_until_refused(log, FILL_LAST_PAGES)  # a full disk, to SQLite
         fillers = iter(range(streams))

@@ -25,6 +25,7 @@ from tests.integration.support import (
     fast_config,
     fill_until_refused,
     month_start,
+    quota_with_room,
 )
 from tests.integration.test_daemon_support import eventually
 
@@ -44,10 +45,8 @@ async def test_jobs_wait_out_a_full_log_and_finish_once_space_is_freed(
     tmp_path: Path, url: str, sim: Simulator
 ) -> None:
     db = tmp_path / "log.db"
-    async with EventLog(db):
-        pass
+    config = fast_config(eventlog_max_size_bytes=await quota_with_room(db))
     running, refused = daily_jobs(2, month_start(2024, 10))
-    config = fast_config(eventlog_max_size_bytes=db.stat().st_size + 64 * 4096)
     async with Orchestrator.open(db, url, config=config) as orch:
         await orch.submit(running)
         await eventually(lambda: orch.states[running.job_id].phase == "running")
@@ -116,10 +115,8 @@ async def test_an_orchestrator_boots_on_a_full_log_and_catches_up_once_space_is_
     tmp_path: Path, url: str, sim: Simulator
 ) -> None:
     db = tmp_path / "log.db"
-    async with EventLog(db):
-        pass
+    config = fast_config(eventlog_max_size_bytes=await quota_with_room(db))
     job = daily_jobs(1, month_start(2025, 2))[0]
-    config = fast_config(eventlog_max_size_bytes=db.stat().st_size + 64 * 4096)
     async with Orchestrator.open(db, url, config=config) as orch:
         await orch.submit(job)
         await eventually(lambda: orch.states[job.job_id].phase == "running")
