@@ -19,6 +19,7 @@ in-process writer thread (`writer="thread"`), so that the two compare within one
 from __future__ import annotations
 
 import asyncio
+import gc
 import sqlite3
 import statistics
 import sys
@@ -63,7 +64,9 @@ async def measure_log(
 ) -> dict[str, Any]:
     """N appenders, each awaiting one append at a time, until `total` events are written."""
     rounds = max(1, total // appenders)
+    # Two flat lists, not (latency, round) tuples: tuples would be tracked by the collector.
     latencies: list[float] = []
+    round_of: list[int] = []
     async with EventLog(path, synchronous="FULL", writer=writer) as log:
         # Events are made before the clock starts, as the baseline's rows are.
         made = [[make_event(index, n) for n in range(rounds)] for index in range(appenders)]
@@ -74,21 +77,30 @@ async def measure_log(
                 started = time.perf_counter()
                 await log.append(stream, [event], expected_version=version)
                 latencies.append(time.perf_counter() - started)
+                round_of.append(version)
 
+        full_collections = gc.get_stats()[2]["collections"]
         started = time.perf_counter()
         async with asyncio.TaskGroup() as tg:
             for index in range(appenders):
                 tg.create_task(appender(index))
         elapsed = time.perf_counter() - started
+        full_collections = gc.get_stats()[2]["collections"] - full_collections
         stats = log.stats
     events = appenders * rounds
-    latencies.sort()
+    order = sorted(range(len(latencies)), key=latencies.__getitem__)
+    p99_at = min(len(order) - 1, int(len(order) * 0.99))
     return {
         "events": events,
         "seconds": elapsed,
         "events_per_s": events / elapsed,
-        "p50_ms": 1000 * latencies[len(latencies) // 2],
-        "p99_ms": 1000 * latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))],
+        "p50_ms": 1000 * latencies[order[len(order) // 2]],
+        "p99_ms": 1000 * latencies[order[p99_at]],
+        "max_ms": 1000 * latencies[order[-1]],
+        # How many rounds the slowest 1% of appends came from: 1 means the p99 is the wait
+        # of a single batch, so one stall anywhere in the run decides it.
+        "slowest_1pct_rounds": len({round_of[i] for i in order[p99_at:]}),
+        "full_collections": full_collections,  # the loop's generation-2 GC passes in the run
         "batches": stats.batches,
         "mean_batch": stats.events / max(1, stats.batches),
     }
@@ -156,7 +168,9 @@ def run(
                     f"  run {attempt + 1}/{repeat} appenders={appenders:>6} {name:>6}: "
                     f"{figures['events_per_s']:>9,.0f} ev/s  raw {raw['events_per_s']:>9,.0f} "
                     f"ev/s  ratio {ratio:5.2f}  p50 {figures['p50_ms']:6.2f} ms  "
-                    f"p99 {figures['p99_ms']:6.2f} ms  mean batch {figures['mean_batch']:7.1f}",
+                    f"p99 {figures['p99_ms']:6.2f} ms  mean batch {figures['mean_batch']:7.1f}  "
+                    f"slowest 1% from {figures['slowest_1pct_rounds']} round(s), "
+                    f"{figures['full_collections']} full GC",
                     flush=True,
                 )
     return runs
@@ -190,6 +204,8 @@ def summarise(runs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
                 "raw_events_per_s": spread([r["raw"]["events_per_s"] for r in rs]),
                 "p99_ms": spread([r["log"]["p99_ms"] for r in rs]),
                 "p50_ms": spread([r["log"]["p50_ms"] for r in rs]),
+                "max_ms": spread([r["log"]["max_ms"] for r in rs]),
+                "slowest_1pct_rounds": spread([r["log"]["slowest_1pct_rounds"] for r in rs]),
                 "thread_ratio": spread([r["thread_ratio"] for r in rs]),
                 "thread_p99_ms": spread([r["thread"]["p99_ms"] for r in rs]),
             }
