@@ -8,7 +8,6 @@ import asyncio
 import gc
 import sqlite3
 import threading
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -19,6 +18,7 @@ from eventlog.events import AnyEvent, StatusObserved
 from eventlog.records import ANY_VERSION
 from eventlog.replay import StreamFolder
 from eventlog.store import EventLog
+from tests.integration.test_daemon_support import eventually
 from tests.integration.test_eventlog_snapshots import Tally, folder, status, tally
 
 STREAMS = ("job:a", "job:b", "other:c")
@@ -96,31 +96,31 @@ def test_a_chunk_out_of_seq_order_is_not_folded_as_it_came() -> None:
     assert folded == ["a", "a"]
 
 
-def held_folder(started: threading.Event, release: threading.Event) -> StreamFolder[Tally]:
-    def held(state: Tally, event: AnyEvent) -> Tally:
-        started.set()
-        release.wait(5)
-        return tally(state, event)
+class Held:
+    """A fold whose every step waits for `release`, counting its steps."""
 
-    return StreamFolder(initial=Tally, evolve=held, state_type=Tally, schema_version=1)
+    def __init__(self) -> None:
+        self.started, self.release = threading.Event(), threading.Event()
+        self.calls = 0
 
+    def folder(self) -> StreamFolder[Tally]:
+        def held(state: Tally, event: AnyEvent) -> Tally:
+            self.calls += 1
+            self.started.set()
+            self.release.wait(5)
+            return tally(state, event)
 
-async def until(condition: Callable[[], bool]) -> None:
-    for _ in range(5000):
-        if condition():
-            return
-        await asyncio.sleep(0.001)
-    raise AssertionError("timed out")
+        return StreamFolder(initial=Tally, evolve=held, state_type=Tally, schema_version=1)
 
 
 async def test_closing_the_log_stops_a_fold_with_a_closed_error(tmp_path: Path) -> None:
     log = await EventLog.open(tmp_path / "events.db", writer="thread")
     await interleaved(log, 20)
-    started, release = threading.Event(), threading.Event()
-    fold = asyncio.create_task(held_folder(started, release).fold_all(log, chunk=3))
-    await asyncio.to_thread(started.wait, 5)
+    held = Held()
+    fold = asyncio.create_task(held.folder().fold_all(log, chunk=3))
+    await asyncio.to_thread(held.started.wait, 5)
     await log.close()  # the fold's next read finds the reader gone
-    release.set()
+    held.release.set()
     with pytest.raises(EventLogClosedError):
         await fold
 
@@ -130,16 +130,16 @@ async def test_a_fold_read_queued_behind_the_close_is_refused_as_closed(tmp_path
     # the close of its connection: it must say "closed", not report a damaged file.
     log = await EventLog.open(tmp_path / "events.db", writer="thread")
     await interleaved(log, 20)
-    started, release, gate = threading.Event(), threading.Event(), threading.Event()
-    fold = asyncio.create_task(held_folder(started, release).fold_all(log, chunk=3))
-    await asyncio.to_thread(started.wait, 5)
+    held, gate = Held(), threading.Event()
+    fold = asyncio.create_task(held.folder().fold_all(log, chunk=3))
+    await asyncio.to_thread(held.started.wait, 5)
     assert log._rx is not None
     queue = log._rx._work_queue  # type: ignore[attr-defined]
     blocker = log._call(lambda _conn: gate.wait(5))  # the reader thread waits on `gate`
     closing = asyncio.create_task(log.close())  # queues the connection's close behind it
-    await until(lambda: queue.qsize() == 1)
-    release.set()  # the fold finishes its chunk and queues a read behind the close
-    await until(lambda: queue.qsize() == 2)
+    await eventually(lambda: queue.qsize() == 1, timeout=5)
+    held.release.set()  # the fold finishes its chunk and queues a read behind the close
+    await eventually(lambda: queue.qsize() == 2, timeout=5)
     gate.set()
     await blocker
     await closing
@@ -149,28 +149,15 @@ async def test_a_fold_read_queued_behind_the_close_is_refused_as_closed(tmp_path
 
 async def test_cancelling_a_fold_stops_it_at_the_next_chunk(event_log: EventLog) -> None:
     await interleaved(event_log, 20)  # 60 events
-    started, release = threading.Event(), threading.Event()
-    calls = 0
-
-    def held(state: Tally, event: AnyEvent) -> Tally:
-        nonlocal calls
-        calls += 1
-        started.set()
-        release.wait(5)
-        return tally(state, event)
-
-    fold = asyncio.create_task(
-        StreamFolder(initial=Tally, evolve=held, state_type=Tally, schema_version=1).fold_all(
-            event_log, chunk=5
-        )
-    )
-    await asyncio.to_thread(started.wait, 5)
+    held = Held()
+    fold = asyncio.create_task(held.folder().fold_all(event_log, chunk=5))
+    await asyncio.to_thread(held.started.wait, 5)
     fold.cancel()
     with pytest.raises(asyncio.CancelledError):
         await fold  # returns at once: the fold thread is still held in its first chunk
-    release.set()
+    held.release.set()
     await asyncio.sleep(0.2)  # the fold thread finishes that chunk and stops at the next
-    assert calls <= 5, "the fold thread went on past the chunk it was folding"
+    assert held.calls <= 5, "the fold thread went on past the chunk it was folding"
     assert len(await event_log.read_stream("job:a")) == 20  # the log still answers
 
 
