@@ -135,6 +135,9 @@ async def test_a_fold_read_queued_behind_the_close_is_refused_as_closed(tmp_path
     await asyncio.to_thread(held.started.wait, 5)
     assert log._rx is not None
     queue = log._rx._work_queue  # type: ignore[attr-defined]
+    # The fold queued its read of the next chunk before folding this one; let it run first,
+    # or on a busy host it could still be queued when the close arrives, and be refused.
+    await log._call(lambda _conn: None)
     blocker = log._call(lambda _conn: gate.wait(5))  # the reader thread waits on `gate`
     closing = asyncio.create_task(log.close())  # queues the connection's close behind it
     await eventually(lambda: queue.qsize() == 1, timeout=5)
