@@ -32,7 +32,7 @@ import structlog
 from aiohttp import web
 
 from actors.config import is_loopback
-from actors.errors import ConfigError, UnknownJobError
+from actors.errors import ActorStoppedError, ConfigError, UnknownJobError
 from actors.intake import SubmitRequest, jobs_from_request
 from actors.metrics import Metrics
 from actors.orchestrator import JobView, Orchestrator
@@ -157,6 +157,8 @@ class ControlApi:
             return _error(503, f"the Overlord is unavailable: {exc}")
         except EventLogUnavailableError as exc:
             return _error(503, f"nothing was recorded: {exc}")
+        except ActorStoppedError as exc:  # a job's actor kept crashing: try again later
+            return _error(503, str(exc))
         except OverlordError as exc:
             return _error(502, f"the Overlord refused: {exc}")
 

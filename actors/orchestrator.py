@@ -52,6 +52,9 @@ from overlord.errors import OverlordError
 from specs.compiler import CompiledJob
 
 log = structlog.get_logger("druid_orch.orchestrator")
+
+# How many of a job's actors `cancel` asks in turn when each stops before handling it.
+_CANCEL_ATTEMPTS = 3
 _task_log = structlog.get_logger("druid_orch.task")  # job events are logged under this name
 
 # JobView and JobUpdate are part of this module's API (they used to live here).
@@ -456,18 +459,33 @@ class Orchestrator:
         Raises:
             EventLogUnavailableError: the log refused the write; nothing was cancelled, and
                 cancelling again later is safe.
+            ActorStoppedError: the job's actor kept crashing before it could take the cancel
+                (each crash is recorded); the same holds.
         """
         assert self.supervisor is not None
         view = await self.get(job_id)
         assert view is not None
         if view.terminal:
             return view
-        ref = await self.supervisor.ask(StartJob(job_id), timeout=None)
-        # An ask, not a tell: a refused write comes back to the caller instead of stopping
-        # the job's actor, and a caller told "cancelling" can rely on it.
-        with contextlib.suppress(ActorStoppedError):
-            await ref.ask(Cancel(at=self.clock(), reason=reason), timeout=None)
-        return await self._settled(ref, job_id)
+        for _ in range(_CANCEL_ATTEMPTS):
+            ref = await self.supervisor.ask(StartJob(job_id), timeout=None)
+            # An ask, not a tell: a refused write comes back to the caller instead of stopping
+            # the job's actor, and a caller told "cancelling" can rely on it.
+            try:
+                await ref.ask(Cancel(at=self.clock(), reason=reason), timeout=None)
+            except ActorStoppedError:
+                # The actor stopped before it got to the cancel: the job ended on its own
+                # (nothing to cancel), or the actor crashed on an earlier message and the
+                # cancel went with it, so its successor must be asked.
+                view = await self._settled(None, job_id)
+                if view.terminal:
+                    return view
+                continue
+            return await self._settled(ref, job_id)
+        raise ActorStoppedError(
+            f"job {job_id}'s actor stopped {_CANCEL_ATTEMPTS} times before it could record the "
+            "cancel; nothing was cancelled, and cancelling again later is safe"
+        )
 
     async def history(self, job_id: str) -> list[Any]:
         return await self.log.read_stream(stream_id(job_id))

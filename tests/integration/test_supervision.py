@@ -385,3 +385,50 @@ async def test_jobs_finish_without_duplicates_when_the_event_log_writer_is_kille
     stats = sim.stats()
     assert stats["duplicate_submissions"] == 0
     assert stats["max_live_tasks_per_interval"] == 1
+
+
+class _Poison:
+    """A message that crashes a job's actor once `gate` opens (a bug in some handler)."""
+
+
+async def test_a_cancel_queued_behind_a_crash_is_carried_out_by_the_restarted_actor(
+    tmp_path: Path, url: str, sim: Simulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from actors.supervisor import StartJob
+    from actors.task import TaskActor
+
+    sim.cluster.config.min_duration_s = sim.cluster.config.max_duration_s = 120
+    gate, poisoned = asyncio.Event(), asyncio.Event()
+    real = TaskActor.receive
+
+    async def receive(self: TaskActor, message: Any) -> Any:
+        if isinstance(message, _Poison):
+            poisoned.set()
+            await gate.wait()
+            raise RuntimeError("a handler's bug")
+        return await real(self, message)
+
+    monkeypatch.setattr(TaskActor, "receive", receive)
+    job = daily_jobs(1, month_start(2024, 10))[0]
+    async with Orchestrator.open(tmp_path / "log.db", url, config=fast_config()) as orch:
+        await orch.submit(job)
+        for _ in range(400):
+            if (await orch.get(job.job_id)).phase in ("pending", "running"):
+                break
+            await asyncio.sleep(0.025)
+        assert orch.supervisor is not None
+        ref = await orch.supervisor.ask(StartJob(job.job_id), timeout=None)
+        ref.tell(_Poison())  # type: ignore[arg-type]
+        try:
+            await asyncio.wait_for(poisoned.wait(), timeout=10)
+            cancelling = asyncio.create_task(orch.cancel(job.job_id))
+            for _ in range(400):  # the cancel's ask waits in the mailbox behind the poison
+                if len(ref._mailbox) == 1:
+                    break
+                await asyncio.sleep(0.005)
+            assert len(ref._mailbox) == 1
+        finally:
+            gate.set()  # the actor crashes; the cancel it never handled must not be lost
+        view = await asyncio.wait_for(cancelling, timeout=20)
+        assert view.phase in ("cancelling", "cancelled"), view.phase
+        assert (await orch.wait(job.job_id, timeout=20)).phase == "cancelled"
