@@ -30,6 +30,7 @@ from actors.breakers import Breakers, DatasourcePolicy, GuardedOverlord
 from actors.classification import RuleSet, load_rules
 from actors.errors import ActorStoppedError, UnknownJobError
 from actors.job_view import JobUpdate, JobView
+from actors.ownership import owning
 from actors.policy import BreakerPolicy, RestartPolicy
 from actors.poller import PollerConfig, StatusPoller
 from actors.ports import Clock, Overlord
@@ -146,52 +147,57 @@ class Orchestrator:
         rng: random.Random | None = None,
         alerts: AlertSink | None = None,
     ) -> AsyncIterator[Orchestrator]:
-        """Open the log, recover every live job, and yield a running orchestrator."""
-        config = config or OrchestratorConfig()
-        rules = load_rules(config.rules_path)
-        event_log = await EventLog.open(
-            db,
-            synchronous=config.synchronous,
-            writer=config.eventlog_writer,
-            max_size_bytes=config.eventlog_max_size_bytes,
-        )
-        client: Overlord
-        owned_client: HttpOverlord | None = None
-        if isinstance(overlord, str):
-            # Few client-level retries: the poller, the actors and the breaker retry with
-            # their own backoff, and stacked retries would hide an outage from the breaker.
-            owned_client = HttpOverlord(
-                overlord,
-                auth=auth,
-                verify_tls=verify_tls,
-                ca_bundle=ca_bundle,
-                retry=ClientRetry(attempts=config.client_attempts),
+        """Open the log, recover every live job, and yield a running orchestrator.
+
+        Raises:
+            LogInUseError: another orchestrator has `db` open.
+        """
+        with owning(db):
+            config = config or OrchestratorConfig()
+            rules = load_rules(config.rules_path)
+            event_log = await EventLog.open(
+                db,
+                synchronous=config.synchronous,
+                writer=config.eventlog_writer,
+                max_size_bytes=config.eventlog_max_size_bytes,
             )
-            client = owned_client
-        else:
-            client = overlord
-        alerts = alerts or LogAlertSink()
-        try:
-            async with asyncio.TaskGroup() as tg:
-                orch = cls(
-                    event_log,
-                    client,
-                    config=config,
-                    rules=rules,
-                    clock=clock,
-                    rng=rng or random.Random(),
-                    alerts=alerts,
+            client: Overlord
+            owned_client: HttpOverlord | None = None
+            if isinstance(overlord, str):
+                # Few client-level retries: the poller, the actors and the breaker retry with
+                # their own backoff, and stacked retries would hide an outage from the breaker.
+                owned_client = HttpOverlord(
+                    overlord,
+                    auth=auth,
+                    verify_tls=verify_tls,
+                    ca_bundle=ca_bundle,
+                    retry=ClientRetry(attempts=config.client_attempts),
                 )
-                await orch._start(tg)
-                try:
-                    yield orch
-                finally:
-                    await orch._stop()
-        finally:
-            await alerts.aclose()
-            if owned_client is not None:
-                await owned_client.close()
-            await event_log.close()
+                client = owned_client
+            else:
+                client = overlord
+            alerts = alerts or LogAlertSink()
+            try:
+                async with asyncio.TaskGroup() as tg:
+                    orch = cls(
+                        event_log,
+                        client,
+                        config=config,
+                        rules=rules,
+                        clock=clock,
+                        rng=rng or random.Random(),
+                        alerts=alerts,
+                    )
+                    await orch._start(tg)
+                    try:
+                        yield orch
+                    finally:
+                        await orch._stop()
+            finally:
+                await alerts.aclose()
+                if owned_client is not None:
+                    await owned_client.close()
+                await event_log.close()
 
     async def _start(self, tg: asyncio.TaskGroup) -> None:
         self.poller_actor = StatusPoller(
