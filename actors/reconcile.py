@@ -15,13 +15,19 @@ the only thing that changes a job's state.
 | live (submitted/waiting/pending/running)  | finished                | record outcome    |
 | live                                      | unknown (404 confirmed) | lost: transient   |
 | shutdown intended, not confirmed          | any                     | repeat shutdown   |
-| nothing (an id with our prefix)           | has the task            | orphan (policy)   |
+| nothing (an id with our prefix)           | has it active           | orphan (policy)   |
 
-Orphans are reported, adopted (a new job from the stored spec), shut down, or ignored.
+Orphans are reported, adopted (a new job from the stored spec), shut down, or ignored. Only
+an active task (WAITING/PENDING/RUNNING) is an orphan: it may hold locks and slots. A finished
+one is history, and the Overlord lists it for a day, so it is neither warned about nor
+recorded. The policy's action is repeated on every run while the orphan lives (shutdown and
+adoption are safe to repeat, and a failed one deserves another try), but each decision about
+a task is recorded once: runs and boots against an unchanged Overlord append nothing.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterable
 from typing import Any, Literal
@@ -170,6 +176,11 @@ class Reconciler:
         self.orphans = orphans
         self.chunk = chunk
         self.default_max_attempts = default_max_attempts
+        # (task id, decision) of every orphan decision in the log; read on first need.
+        self._recorded_orphans: set[tuple[str, str]] | None = None
+        # The periodic and on-demand runs may overlap; one at a time keeps the check of what
+        # is recorded and the append of what is not from interleaving.
+        self._running = asyncio.Lock()
 
     async def run(
         self, states: Iterable[JobState]
@@ -179,6 +190,12 @@ class Reconciler:
         Raises:
             OverlordError: the Overlord could not be asked; nothing was decided.
         """
+        async with self._running:
+            return await self._run(states)
+
+    async def _run(
+        self, states: Iterable[JobState]
+    ) -> tuple[ReconcileReport, dict[str, list[Command]]]:
         started = self.clock()
         report = ReconcileReport(started_at=started, orphan_action=self.orphans)
         live = [s for s in states if not s.terminal and s.phase != "new"]
@@ -213,6 +230,9 @@ class Reconciler:
         decided.extend(orphan_events)
         if decided:
             await self.log.append(RECONCILE_STREAM, decided, ANY_VERSION)
+        # Only once the log has them: a refused append leaves them to be decided again.
+        if self._recorded_orphans is not None:
+            self._recorded_orphans.update((e.task_id, e.decision) for e in orphan_events)
         report.duration_s = self.clock() - started
         log.info(
             "reconciled",
@@ -269,14 +289,16 @@ class Reconciler:
     ) -> tuple[dict[str, list[Command]], list[ReconcileDecided], list[str], int]:
         if self.orphans == "ignore":
             return {}, [], [], 0
-        rows = await self.overlord.tasks()
+        # Active tasks only: finished ones hold nothing, and a day of them can be a long list.
+        rows = await self.overlord.tasks(max_complete=0)
         requests = 1
         known = {sid.removeprefix("job:") for sid, _v, _c in await self.log.all_streams("job:")}
         plan: dict[str, list[Command]] = {}
         events: list[ReconcileDecided] = []
         orphan_ids: list[str] = []
         for row in rows:
-            if not row.id.startswith(f"{self.prefix}_"):
+            # An Overlord that ignores `max=0` must not turn history into orphans either.
+            if row.status_code != "RUNNING" or not row.id.startswith(f"{self.prefix}_"):
                 continue
             parsed = job_id_of_task(row.id)
             if parsed is None or parsed[0] in known:
@@ -284,29 +306,47 @@ class Reconciler:
             job_id, attempt = parsed
             orphan_ids.append(row.id)
             action = self.orphans
-            evidence = f"{row.id} carries our prefix but is not in the log ({row.status_code})"
+            evidence = (
+                f"{row.id} carries our prefix but is not in the log "
+                f"({row.runner_status_code or row.status_code})"
+            )
             try:
                 if action == "adopt":
                     payload = await self.overlord.task_spec(row.id)
                     requests += 1
                     plan[job_id] = self._adoption(job_id, row.id, attempt, payload, evidence, at)
-                elif action == "shutdown" and row.status_code == "RUNNING":
+                elif action == "shutdown":
                     await self.overlord.shutdown(row.id)
                     requests += 1
             except OverlordError as exc:
                 evidence += f"; {action} failed: {exc}"
+                log.warning("orphan_action_failed", task_id=row.id, action=action, error=str(exc))
                 action = "report"
+            decision = f"orphan-{action}"
+            if (row.id, decision) in await self._orphan_decisions():
+                continue
             log.warning("orphan_task", task_id=row.id, action=action)
             events.append(
                 ReconcileDecided(
                     at=at,
                     job_id=job_id,
                     task_id=row.id,
-                    decision=f"orphan-{action}",
+                    decision=decision,
                     evidence=evidence,
                 )
             )
         return plan, events, orphan_ids, requests
+
+    async def _orphan_decisions(self) -> set[tuple[str, str]]:
+        # Read from the log rather than kept only in memory, so a restart does not record
+        # again what an earlier run did; read once, since this process is its only writer.
+        if self._recorded_orphans is None:
+            self._recorded_orphans = {
+                (r.event.task_id, r.event.decision)
+                for r in await self.log.read_stream(RECONCILE_STREAM)
+                if isinstance(r.event, ReconcileDecided) and r.event.decision.startswith("orphan-")
+            }
+        return self._recorded_orphans
 
     def _adoption(
         self,

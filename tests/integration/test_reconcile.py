@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
+from structlog.testing import capture_logs
 
 from actors.orchestrator import Orchestrator
 from actors.poller import PollerConfig
-from actors.reconcile import OrphanPolicy
+from actors.ports import Overlord
+from actors.reconcile import OrphanPolicy, Reconciler
 from actors.task import stream_id
 from eventlog.events import JobAccepted, ReconcileDecided, SubmitIntended, Submitted
 from eventlog.store import EventLog
 from overlord.client import HttpOverlord
+from overlord.models import TaskStatusPlus
 from overlord.sim_cluster import ClusterConfig
 from overlord.simulator import Faults, SimConfig, Simulator
 from specs.compiler import CompiledJob, task_id_for
@@ -146,3 +151,104 @@ async def test_orphans_with_our_prefix_are_handled_by_policy(
         assert isinstance(events[2], Submitted)
         assert events[2].adopted
         assert sim.stats()["duplicate_submissions"] == 0
+
+
+async def _until(condition: Callable[[], bool], timeout_s: float = 10.0) -> None:
+    """Poll a condition that the simulator's timers make true."""
+    async with asyncio.timeout(timeout_s):
+        while True:
+            if condition():
+                return
+            await asyncio.sleep(0.02)
+
+
+def _orphan_warnings(logged: list[dict[str, Any]]) -> list[str]:
+    return [e["task_id"] for e in logged if e["event"] == "orphan_task"]
+
+
+@pytest.mark.parametrize("policy", ["report", "adopt", "shutdown"])
+async def test_finished_tasks_with_our_prefix_are_history_not_orphans(
+    tmp_path: Path, url: str, sim: Simulator, policy: OrphanPolicy
+) -> None:
+    sim.cluster.config.min_duration_s = sim.cluster.config.max_duration_s = 0.1
+    finished = [await _plant_orphan(url, job) for job in daily_jobs(3, month_start(2022, 5))]
+    await _until(lambda: sim.stats()["live_tasks"] == 0)
+    async with HttpOverlord(url) as client:
+        listed = {row.id: row.status_code for row in await client.tasks()}
+    # The Overlord still lists them (for a day), which is what made them look like orphans.
+    assert {tid: listed.get(tid) for tid in finished} == dict.fromkeys(finished, "SUCCESS")
+    db = tmp_path / "log.db"
+    with capture_logs() as logged:
+        async with Orchestrator.open(db, url, config=fast_config(orphans=policy)) as orch:
+            reports = [orch.last_reconcile, await orch.reconcile(), await orch.reconcile()]
+            assert orch.states == {}
+    async with EventLog(db) as log:
+        assert await log.last_seq() == 0
+    assert [r.orphans for r in reports if r is not None] == [[], [], []]
+    assert _orphan_warnings(logged) == []
+
+
+async def test_an_active_orphan_is_recorded_once_across_reconciles_and_restarts(
+    tmp_path: Path, url: str, sim: Simulator
+) -> None:
+    sim.cluster.config.min_duration_s = sim.cluster.config.max_duration_s = 60.0
+    orphan = await _plant_orphan(url, daily_jobs(1, month_start(2022, 6))[0])
+    db = tmp_path / "log.db"
+    with capture_logs() as logged:
+        async with Orchestrator.open(db, url, config=fast_config()) as orch:
+            reports = [orch.last_reconcile, await orch.reconcile(), await orch.reconcile()]
+        async with Orchestrator.open(db, url, config=fast_config()) as orch:
+            reports.append(orch.last_reconcile)
+            reports.append(await orch.reconcile())
+    assert sim.cluster.tasks[orphan].active
+    # Still reported on every run: it may hold locks and slots while it lives.
+    assert [r.orphans for r in reports if r is not None] == [[orphan]] * 5
+    found = [(d.task_id, d.decision) for d in await decisions(db)]
+    assert found == [(orphan, "orphan-report")]
+    assert _orphan_warnings(logged) == [orphan]
+
+
+async def test_a_failed_orphan_shutdown_is_tried_again_and_each_outcome_recorded_once(
+    tmp_path: Path, url: str, sim: Simulator
+) -> None:
+    sim.cluster.config.min_duration_s = sim.cluster.config.max_duration_s = 60.0
+    orphan = await _plant_orphan(url, daily_jobs(1, month_start(2022, 7))[0])
+    sim.set_faults(Faults(error_rate={"shutdown": 1.0}, error_status=400))
+    db = tmp_path / "log.db"
+    async with Orchestrator.open(db, url, config=fast_config(orphans="shutdown")) as orch:
+        await orch.reconcile()
+        assert sim.cluster.tasks[orphan].active
+        sim.set_faults(Faults())
+        await orch.reconcile()
+        await _until(lambda: not sim.cluster.tasks[orphan].active)
+        last = await orch.reconcile()
+    assert last.orphans == []
+    found = [(d.task_id, d.decision) for d in await decisions(db)]
+    assert found == [(orphan, "orphan-report"), (orphan, "orphan-shutdown")]
+    assert "shutdown failed" in (await decisions(db))[0].evidence
+
+
+class _ListsEverything:
+    """An Overlord (or a proxy before it) that answers `GET /tasks` without honouring `max`."""
+
+    def __init__(self, rows: list[TaskStatusPlus]) -> None:
+        self.rows = rows
+
+    async def tasks(self, **_filters: Any) -> list[TaskStatusPlus]:
+        return self.rows
+
+
+async def test_finished_rows_are_not_orphans_even_when_the_listing_includes_them(
+    tmp_path: Path,
+) -> None:
+    done = TaskStatusPlus(id="orch_wikipedia_x_1", status_code="SUCCESS", runner_status_code="NONE")
+    live = TaskStatusPlus(
+        id="orch_wikipedia_y_1", status_code="RUNNING", runner_status_code="WAITING"
+    )
+    async with EventLog(tmp_path / "log.db") as log:
+        reconciler = Reconciler(log, cast(Overlord, _ListsEverything([done, live])))
+        report, _plan = await reconciler.run([])
+    assert report.orphans == [live.id]
+    assert [(d.task_id, d.evidence) for d in await decisions(tmp_path / "log.db")] == [
+        (live.id, f"{live.id} carries our prefix but is not in the log (WAITING)")
+    ]
