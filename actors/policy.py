@@ -86,6 +86,14 @@ class BreakerPolicy(msgspec.Struct, frozen=True, kw_only=True):
     # a rate alone reacts slowly right after a busy, healthy period.
     consecutive_failures: Annotated[int, msgspec.Meta(ge=1)] = 5
 
+    def __post_init__(self) -> None:
+        # A failed probe re-opens the breaker for twice as long, up to max_open_s: below
+        # open_s, the breaker would re-open for less time after each failed probe, not more.
+        if self.max_open_s < self.open_s:
+            raise ValueError(
+                f"max_open_s ({self.max_open_s:g}) must be at least open_s ({self.open_s:g})"
+            )
+
 
 class BreakerState(msgspec.Struct, frozen=True, kw_only=True):
     phase: BreakerPhase = "closed"

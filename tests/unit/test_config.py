@@ -248,3 +248,14 @@ def test_zero_still_turns_periodic_reconciliation_off(tmp_path: Path) -> None:
 def test_the_defaults_are_within_their_own_bounds() -> None:
     # Decoding checks bounds; constructing a Struct with its defaults does not.
     assert msgspec.convert(Config().dump(), Config) == Config()
+
+
+def test_a_breaker_that_would_reopen_for_less_time_than_it_first_opened_is_refused(
+    tmp_path: Path,
+) -> None:
+    path = write(tmp_path, "[orchestrator.breaker]\nopen_s = 120\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert str(err.value) == (
+        f"{path}: key `orchestrator.breaker`: max_open_s (60) must be at least open_s (120)"
+    )
