@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 import structlog
@@ -46,9 +46,11 @@ BREAKER_PREFIX = "breaker:"
 
 
 class DatasourcePolicy(msgspec.Struct, frozen=True, kw_only=True):
-    structural_limit: int = 3
-    window_s: float = 3600.0
-    recheck_s: float = 5.0
+    # A limit of 0 would pause a datasource before its first failure; a recheck of 0 would
+    # spin the paused jobs' actors.
+    structural_limit: Annotated[int, msgspec.Meta(ge=1)] = 3
+    window_s: Annotated[float, msgspec.Meta(gt=0)] = 3600.0
+    recheck_s: Annotated[float, msgspec.Meta(gt=0)] = 5.0
 
 
 class Breakers(SubmissionGate):

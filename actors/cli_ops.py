@@ -29,6 +29,7 @@ from actors.config import Config, load_config
 from actors.control import Control, ControlError, embedded, remote
 from actors.errors import ORCHESTRATOR_ERRORS, ConfigError, UnknownJobError
 from actors.intake import SubmitRequest, jobs_from_request, request_from_file
+from actors.job_state import PHASES
 from actors.orchestrator import JobView
 from specs.errors import SpecError
 
@@ -57,7 +58,9 @@ def register(sub: Any) -> None:
 
     p = sub.add_parser("status", help="a table of jobs")
     p.add_argument("job_ids", nargs="*", metavar="JOB")
-    p.add_argument("--phase", help="only jobs in these phases (comma-separated)")
+    p.add_argument(
+        "--phase", type=_phases, metavar="P,Q", help="only jobs in these phases (comma-separated)"
+    )
     p.add_argument("--datasource", help="only jobs of this datasource")
     _target(p)
     p.set_defaults(func=cmd_status)
@@ -75,6 +78,18 @@ def register(sub: Any) -> None:
     p = sub.add_parser("reconcile", help="reconcile the log with the Overlord now")
     _target(p)
     p.set_defaults(func=cmd_reconcile)
+
+
+def _phases(text: str) -> frozenset[str]:
+    """`--phase P,Q`, checked: a misspelt phase would otherwise match no job, silently."""
+    phases = frozenset(p.strip() for p in text.split(",") if p.strip())
+    unknown = sorted(phases - set(PHASES))
+    if unknown or not phases:
+        raise argparse.ArgumentTypeError(
+            f"invalid choice: {', '.join(map(repr, unknown or [text]))} "
+            f"(choose from {', '.join(map(repr, PHASES))})"
+        )
+    return phases
 
 
 def _target(p: argparse.ArgumentParser) -> None:
@@ -316,11 +331,10 @@ async def _status(args: argparse.Namespace) -> int:
     unknown = set(args.job_ids) - {v.job_id for v in views}
     if unknown:
         raise UnknownJobError(sorted(unknown)[0])
-    phases = set(args.phase.split(",")) if args.phase else None
     views = [
         v
         for v in views
-        if (phases is None or v.phase in phases)
+        if (args.phase is None or v.phase in args.phase)
         and (args.datasource is None or v.datasource == args.datasource)
     ]
     views.sort(key=lambda v: (v.datasource, v.interval, v.job_id))

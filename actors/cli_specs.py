@@ -5,7 +5,9 @@
 
 `validate` checks Druid task and supervisor specs (`.json`) and pipeline templates
 (`.toml`). It prints `file: ok (type)` for each good file and one line per error,
-`file: $.path: message [rule]`, for each bad one, and exits 1 if any file failed.
+`file: $.path: message [rule]`, for each bad one, and exits 1 if any file failed. A valid
+spec that `submit` would still refuse gets a line `file: $.path: warning: message [rule]`
+after its `ok` (the exit code stays 0: Druid itself would accept the spec).
 
 `compile` prints one JSON document per job of the range, in time order: pretty by default,
 or one canonical line per job with `--canonical` (sorted keys, no whitespace: the bytes the
@@ -22,6 +24,7 @@ import sys
 from pathlib import Path
 from typing import Any, TextIO
 
+from actors.intake import job_intervals
 from specs.compiler import compile_range, load_template
 from specs.errors import SpecError
 from specs.identity import canonical_json, task_id_for
@@ -61,34 +64,46 @@ def register(subparsers: Any) -> None:
 
 
 def cmd_validate(args: argparse.Namespace, out: TextIO | None = None) -> int:
-    """Validate every file; 0 when all are valid, 1 otherwise."""
+    """Validate every file; 0 when all are valid (warnings or not), 1 otherwise."""
     out = out or sys.stdout
     failed = False
     for name in args.files:
-        kind, errors = _validate_file(name)
+        kind, errors, warnings = _validate_file(name)
         for error in errors:
             out.write(f"{error.with_source(name)}\n")
         if errors:
             failed = True
-        else:
-            out.write(f"{name}: ok ({kind})\n")
+            continue
+        out.write(f"{name}: ok ({kind})\n")
+        for warning in warnings:
+            out.write(f"{name}: {warning.path}: warning: {warning.detail} [{warning.rule}]\n")
     return 1 if failed else 0
 
 
-def _validate_file(name: str) -> tuple[str, list[SpecError]]:
+def _validate_file(name: str) -> tuple[str, list[SpecError], list[SpecError]]:
+    """The file's kind, its errors, and (when valid) what `submit` would still refuse."""
     if name.endswith(".toml"):
         try:
             load_template(name)
         except SpecError as exc:
-            return "pipeline template", [exc]
-        return "pipeline template", []
+            return "pipeline template", [exc], []
+        return "pipeline template", [], []
     try:
         raw = Path(name).read_bytes()
     except OSError as exc:
-        return "", [SpecError(f"cannot read: {exc.strerror or exc}", rule="io")]
+        return "", [SpecError(f"cannot read: {exc.strerror or exc}", rule="io")], []
     errors = check_spec(raw)
-    kind = "" if errors else str(json.loads(raw).get("type"))
-    return kind, errors
+    if errors:
+        return "", errors, []
+    spec = json.loads(raw)
+    kind = str(spec.get("type"))
+    warnings: list[SpecError] = []
+    if kind == "index_parallel":
+        try:
+            job_intervals(spec)
+        except SpecError as exc:
+            warnings.append(exc)
+    return kind, [], warnings
 
 
 def cmd_compile(

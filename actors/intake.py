@@ -109,15 +109,7 @@ def job_from_spec(
             raise exc.with_source(name) from exc
         raise
     schema = task["spec"]["dataSchema"]
-    texts: list[str] = (schema.get("granularitySpec") or {}).get("intervals") or []
-    if not texts:
-        raise SpecError(
-            "a spec submitted as a job needs granularitySpec.intervals (the job's identity)",
-            path="$.spec.dataSchema.granularitySpec.intervals",
-            rule="job-needs-intervals",
-            source=name or "",
-        )
-    parsed = [Interval.parse(t) for t in texts]
+    parsed = [Interval.parse(t) for t in job_intervals(task, name)]
     covering = Interval(min(i.start for i in parsed), max(i.end for i in parsed))
     digest = spec_hash(task)
     return CompiledJob(
@@ -129,6 +121,27 @@ def job_from_spec(
         max_attempts=max_attempts,
         pipeline=name or "spec",
     )
+
+
+def job_intervals(task: dict[str, Any], name: str | None = None) -> list[str]:
+    """The `granularitySpec.intervals` of a valid `index_parallel` spec, which a job needs.
+
+    Druid accepts a spec without them (it finds the intervals in the data), but a job's id
+    is derived from them, so `submit` refuses such a spec and `validate` warns about it.
+
+    Raises:
+        SpecError: rule `job-needs-intervals`, when the spec has none.
+    """
+    schema = task["spec"]["dataSchema"]
+    texts: list[str] = (schema.get("granularitySpec") or {}).get("intervals") or []
+    if not texts:
+        raise SpecError(
+            "a spec submitted as a job needs granularitySpec.intervals (the job's identity)",
+            path="$.spec.dataSchema.granularitySpec.intervals",
+            rule="job-needs-intervals",
+            source=name or "",
+        )
+    return texts
 
 
 def _validated(spec: dict[str, Any]) -> dict[str, Any]:

@@ -78,11 +78,13 @@ class OrchestratorConfig(msgspec.Struct, frozen=True, kw_only=True):
     # Refuse to grow the event log past this size (SQLite's page quota): at the limit,
     # writes fail as on a full disk, before the disk itself fills for everyone on it.
     eventlog_max_size_bytes: Annotated[int, msgspec.Meta(gt=0)] | None = None
-    recovery_concurrency: int = 64
+    # 0 would leave boot waiting forever for a slot.
+    recovery_concurrency: Annotated[int, msgspec.Meta(ge=1)] = 64
     task_id_prefix: str = "orch"
     orphans: OrphanPolicy = "report"
-    reconcile_interval_s: float | None = None
-    client_attempts: int = 2
+    # 0 has always meant "no periodic reconciliation", like None; below 0 it would spin.
+    reconcile_interval_s: Annotated[float, msgspec.Meta(ge=0)] | None = None
+    client_attempts: Annotated[int, msgspec.Meta(ge=1)] = 2
 
 
 class Orchestrator:

@@ -7,7 +7,7 @@ generator come in as arguments, so hypothesis can drive every function directly.
 from __future__ import annotations
 
 import random
-from typing import Literal
+from typing import Annotated, Literal
 
 import msgspec
 from msgspec.structs import replace
@@ -15,9 +15,12 @@ from msgspec.structs import replace
 # --- retries -------------------------------------------------------------------------------
 
 
+# The bounds on the policies here are checked when the configuration is decoded, so a
+# mistake is reported with its key instead of surfacing later as a division by zero, a
+# breaker that never opens or a restart loop with no pause.
 class RetryPolicy(msgspec.Struct, frozen=True, kw_only=True):
-    base_s: float = 30.0
-    cap_s: float = 900.0
+    base_s: Annotated[float, msgspec.Meta(gt=0)] = 30.0
+    cap_s: Annotated[float, msgspec.Meta(gt=0)] = 900.0
 
 
 def retry_delay(attempt: int, policy: RetryPolicy, rng: random.Random) -> float:
@@ -37,9 +40,9 @@ def counts_against_attempts(rule_says: bool, spared: int, max_spared: int) -> bo
 
 
 class RestartPolicy(msgspec.Struct, frozen=True, kw_only=True):
-    max_restarts: int = 3
-    within_s: float = 60.0
-    delay_s: float = 0.1
+    max_restarts: Annotated[int, msgspec.Meta(ge=0)] = 3
+    within_s: Annotated[float, msgspec.Meta(gt=0)] = 60.0
+    delay_s: Annotated[float, msgspec.Meta(ge=0)] = 0.1
 
 
 class Restart(msgspec.Struct, frozen=True):
@@ -72,15 +75,24 @@ BreakerPhase = Literal["closed", "open", "half_open"]
 
 
 class BreakerPolicy(msgspec.Struct, frozen=True, kw_only=True):
-    window_s: float = 30.0
-    buckets: int = 10
-    min_calls: int = 5
-    failure_rate: float = 0.5
-    open_s: float = 5.0
-    max_open_s: float = 60.0
+    window_s: Annotated[float, msgspec.Meta(gt=0)] = 30.0
+    buckets: Annotated[int, msgspec.Meta(ge=1)] = 10
+    min_calls: Annotated[int, msgspec.Meta(ge=1)] = 5
+    # A fraction: 50 (meant as a percentage) would never open the breaker.
+    failure_rate: Annotated[float, msgspec.Meta(gt=0, le=1)] = 0.5
+    open_s: Annotated[float, msgspec.Meta(gt=0)] = 5.0
+    max_open_s: Annotated[float, msgspec.Meta(gt=0)] = 60.0
     # Opens after this many failures in a row even if the window is full of older successes:
     # a rate alone reacts slowly right after a busy, healthy period.
-    consecutive_failures: int = 5
+    consecutive_failures: Annotated[int, msgspec.Meta(ge=1)] = 5
+
+    def __post_init__(self) -> None:
+        # A failed probe re-opens the breaker for twice as long, up to max_open_s: below
+        # open_s, the breaker would re-open for less time after each failed probe, not more.
+        if self.max_open_s < self.open_s:
+            raise ValueError(
+                f"max_open_s ({self.max_open_s:g}) must be at least open_s ({self.open_s:g})"
+            )
 
 
 class BreakerState(msgspec.Struct, frozen=True, kw_only=True):

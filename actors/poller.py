@@ -26,7 +26,7 @@ import heapq
 import random
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 import structlog
@@ -42,15 +42,18 @@ log = structlog.get_logger("druid_orch.poller")
 
 
 class PollerConfig(msgspec.Struct, frozen=True, kw_only=True):
-    first_delay_s: float = 0.5
-    ceiling_s: float = 2.0
-    factor: float = 2.0
-    jitter: float = 0.2
-    chunk: int = 500
-    phase_refresh_s: float = 5.0
+    # The bounds are checked when the configuration is decoded. A zero delay or a factor
+    # below 1 would poll (or retry an unreachable Overlord) in a tight loop, and a jitter
+    # above 1 could schedule a poll in the past.
+    first_delay_s: Annotated[float, msgspec.Meta(gt=0)] = 0.5
+    ceiling_s: Annotated[float, msgspec.Meta(gt=0)] = 2.0
+    factor: Annotated[float, msgspec.Meta(ge=1)] = 2.0
+    jitter: Annotated[float, msgspec.Meta(ge=0, le=1)] = 0.2
+    chunk: Annotated[int, msgspec.Meta(ge=1)] = 500
+    phase_refresh_s: Annotated[float, msgspec.Meta(ge=0)] = 5.0
     # Rounds start at least this far apart, so tasks falling due at jittered times share a
     # round (and its requests) instead of each costing a request of its own.
-    min_round_gap_s: float = 0.5
+    min_round_gap_s: Annotated[float, msgspec.Meta(ge=0)] = 0.5
 
 
 @dataclass(slots=True)

@@ -68,9 +68,9 @@ def stream_id(job_id: str) -> str:
 class Deadlines(msgspec.Struct, frozen=True, kw_only=True):
     """Longest time a task may spend in each Druid phase (None: no limit)."""
 
-    waiting_s: float | None = None
-    pending_s: float | None = None
-    running_s: float | None = None
+    waiting_s: Annotated[float, msgspec.Meta(gt=0)] | None = None
+    pending_s: Annotated[float, msgspec.Meta(gt=0)] | None = None
+    running_s: Annotated[float, msgspec.Meta(gt=0)] | None = None
 
     @property
     def any(self) -> bool:
@@ -81,9 +81,10 @@ class JobPolicy(msgspec.Struct, frozen=True, kw_only=True):
     retry: RetryPolicy = RetryPolicy()
     submit_retry: RetryPolicy = RetryPolicy(base_s=1.0, cap_s=30.0)
     deadlines: Deadlines = Deadlines()
-    report_attempts: int = 3
-    report_retry_s: float = 1.0
-    snapshot_every: int = 64
+    report_attempts: Annotated[int, msgspec.Meta(ge=1)] = 3
+    report_retry_s: Annotated[float, msgspec.Meta(ge=0)] = 1.0
+    # 0 would write a snapshot after every event.
+    snapshot_every: Annotated[int, msgspec.Meta(ge=1)] = 64
     # Failures of rules with `count_attempt = false` spared per job; past this they count, so
     # a task that keeps taking its worker down with it still comes to an end.
     max_uncounted_failures: Annotated[int, msgspec.Meta(ge=0)] = 10

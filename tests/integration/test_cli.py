@@ -170,6 +170,11 @@ async def test_status_reads_the_log_alone_as_a_table_json_and_filtered(tmp_path:
     dead = await cli("status", "--db", db, "--phase", "dead", "--json")
     (view,) = json.loads(dead.out)["jobs"]
     assert view["rule"] == "missing-input"
+    for phases in ("bogus", "dead,bogus"):  # a typo is an error, not "0 jobs"
+        typo = await cli("status", "--db", db, "--phase", phases)
+        assert typo.code == 2, typo.out
+        assert "argument --phase: invalid choice: 'bogus'" in typo.err
+        assert "'retry_wait'" in typo.err
     unknown = await cli("status", "nope", "--db", db)
     assert unknown.code == 1
     assert "no job with id 'nope'" in unknown.err

@@ -174,6 +174,21 @@ async def test_a_bad_environment_override_exits_2_naming_the_variable(tmp_path: 
     assert "DRUID_ORCH_API_PORT" in result.err
 
 
+async def test_check_refuses_a_tuning_value_out_of_range_from_the_file_or_environment(
+    tmp_path: Path,
+) -> None:
+    config = tmp_path / "orch.toml"
+    config.write_text("[orchestrator.poller]\nchunk = 0\n")
+    result = await cli("run", "--config", str(config), "--check")
+    assert result.code == 2
+    assert f"{config}: key `orchestrator.poller.chunk`: Expected `int` >= 1 (value 0)" in result.err
+    assert "Traceback" not in result.err
+    variable = "DRUID_ORCH_ORCHESTRATOR_BREAKER_BUCKETS"
+    result = await cli("run", "--check", env=clean_env(**{variable: "0"}))
+    assert result.code == 2
+    assert f"{variable}='0': Expected `int` >= 1" in result.err
+
+
 async def test_listening_beyond_loopback_without_a_token_is_refused_at_start(
     tmp_path: Path,
 ) -> None:

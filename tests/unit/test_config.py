@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import types
+import typing
 from pathlib import Path
+from typing import Annotated
 
+import msgspec
 import pytest
 
 from actors.config import ENV_KEYS, Config, Secret, env_name, leaves, load_config
@@ -185,3 +189,73 @@ def test_overrides_from_flags_win_over_the_environment() -> None:
     )
     assert config.eventlog.db == "from-flag.db"
     assert config.overlord.url == "http://127.0.0.1:8090"
+
+
+@pytest.mark.parametrize(
+    ("section", "key", "value", "expected"),
+    [
+        ("orchestrator.poller", "chunk", "0", "Expected `int` >= 1"),
+        ("orchestrator.poller", "ceiling_s", "-1", "Expected `float` > 0.0"),
+        ("orchestrator.poller", "jitter", "1.5", "Expected `float` <= 1.0"),
+        ("orchestrator.breaker", "buckets", "0", "Expected `int` >= 1"),
+        ("orchestrator.breaker", "failure_rate", "50", "Expected `float` <= 1.0"),
+        ("orchestrator.restart", "within_s", "0", "Expected `float` > 0.0"),
+        ("orchestrator.datasource_breaker", "structural_limit", "0", "Expected `int` >= 1"),
+        ("orchestrator.job", "snapshot_every", "0", "Expected `int` >= 1"),
+        ("orchestrator.job.retry", "base_s", "0", "Expected `float` > 0.0"),
+        ("orchestrator.job.deadlines", "running_s", "-5", "Expected `float` > 0.0"),
+        ("orchestrator", "recovery_concurrency", "0", "Expected `int` >= 1"),
+    ],
+)
+def test_a_tuning_value_out_of_its_range_is_refused_naming_the_file_key_and_value(
+    tmp_path: Path, section: str, key: str, value: str, expected: str
+) -> None:
+    path = write(tmp_path, f"[{section}]\n{key} = {value}\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert str(err.value) == f"{path}: key `{section}.{key}`: {expected} (value {value})"
+
+
+def test_a_tuning_value_out_of_its_range_in_the_environment_names_the_variable() -> None:
+    variable = "DRUID_ORCH_ORCHESTRATOR_POLLER_CHUNK"
+    with pytest.raises(ConfigError, match=rf"{variable}='0': Expected `int` >= 1"):
+        load_config(None, env={variable: "0"})
+
+
+def test_every_numeric_setting_has_a_lower_bound() -> None:
+    unbounded = []
+    for path, annotation in leaves():
+        options = [a for a in typing.get_args(annotation) if a is not type(None)]
+        if typing.get_origin(annotation) in (typing.Union, types.UnionType) and len(options) == 1:
+            annotation = options[0]  # `X | None`: the bound is on X
+        if typing.get_origin(annotation) is Annotated:
+            base, *metadata = typing.get_args(annotation)
+        else:
+            base, metadata = annotation, []
+        lower = [
+            m for m in metadata if isinstance(m, msgspec.Meta) and (m.ge, m.gt) != (None, None)
+        ]
+        if base in (int, float) and not lower:
+            unbounded.append(".".join(path))
+    assert unbounded == []
+
+
+def test_zero_still_turns_periodic_reconciliation_off(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, "[orchestrator]\nreconcile_interval_s = 0\n"))
+    assert config.orchestrator.reconcile_interval_s == 0
+
+
+def test_the_defaults_are_within_their_own_bounds() -> None:
+    # Decoding checks bounds; constructing a Struct with its defaults does not.
+    assert msgspec.convert(Config().dump(), Config) == Config()
+
+
+def test_a_breaker_that_would_reopen_for_less_time_than_it_first_opened_is_refused(
+    tmp_path: Path,
+) -> None:
+    path = write(tmp_path, "[orchestrator.breaker]\nopen_s = 120\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert str(err.value) == (
+        f"{path}: key `orchestrator.breaker`: max_open_s (60) must be at least open_s (120)"
+    )

@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 
 from actors.cli import main
+from actors.intake import job_from_spec
+from specs.errors import SpecError
 from specs.identity import canonical_json, spec_hash
 
 SPECS = Path(__file__).resolve().parents[1] / "fixtures" / "druid-api" / "specs"
@@ -23,6 +25,22 @@ def test_validate_exits_zero_and_says_ok_when_every_file_is_valid(
     assert main(["validate", GOOD, PIPELINE]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out == [f"{GOOD}: ok (index_parallel)", f"{PIPELINE}: ok (pipeline template)"]
+
+
+def test_validate_warns_that_submit_needs_the_intervals_a_valid_spec_lacks(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = json.loads(Path(GOOD).read_text())
+    del spec["spec"]["dataSchema"]["granularitySpec"]["intervals"]
+    path = tmp_path / "open_ended.json"
+    path.write_text(json.dumps(spec))
+    with pytest.raises(SpecError) as refused:
+        job_from_spec(spec)
+    assert main(["validate", str(path)]) == 0  # Druid itself accepts it
+    assert capsys.readouterr().out.splitlines() == [
+        f"{path}: ok (index_parallel)",
+        f"{path}: {refused.value.path}: warning: {refused.value.detail} [job-needs-intervals]",
+    ]
 
 
 def test_validate_prints_one_line_per_error_and_exits_one(
