@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 from aiohttp import web
 
-from overlord.sim_tasks import SimTask, bulk_entry, generated_id, parse_instant, status_plus
+from overlord.sim_periods import parse_bounds
+from overlord.sim_tasks import SimTask, bulk_entry, generated_id, status_plus
 from overlord.sim_validation import SubmitRejection, validate_submission
 
 if TYPE_CHECKING:
@@ -156,8 +157,9 @@ class TaskRoutes:
         window: float | None = None
         if "createdTimeInterval" in q:
             try:  # only the length counts: "created within this long before now"
-                lo, hi = q["createdTimeInterval"].split("_", 1)
-                window = parse_instant(hi) - parse_instant(lo)
+                start, _, end = q["createdTimeInterval"].partition("_")
+                lo, hi = parse_bounds(start, end)
+                window = (hi - lo).total_seconds()
             except ValueError:
                 return web.Response(status=500)
         try:

@@ -12,7 +12,6 @@ a standby) share supervisors too, as they share the metadata store in Druid.
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,6 +23,7 @@ from aiohttp import web
 
 from overlord.sim_cluster import SimCluster
 from overlord.sim_http_tasks import JSON, Handler, json_reply, text_reply
+from overlord.sim_periods import standard_seconds
 from overlord.sim_supervisor_reports import build_status, stats_payload
 from overlord.sim_tasks import SimTask
 
@@ -32,7 +32,6 @@ if TYPE_CHECKING:
 
 _SPEC_CLASS = "org.apache.druid.indexing.overlord.supervisor.SupervisorSpec"
 _BUILTIN_TYPES = ["NoopSupervisorSpec", "autocompact", "scheduled_batch"]
-_PERIOD = re.compile(r"^PT(?:(\d+(?:\.\d+)?)H)?(?:(\d+(?:\.\d+)?)M)?(?:(\d+(?:\.\d+)?)S)?$")
 
 
 class SpecRejection(Exception):
@@ -161,11 +160,8 @@ def store_for(cluster: SimCluster, config: SimConfig) -> SupervisorStore:
 
 
 def period_seconds(text: str) -> float:
-    match = _PERIOD.match(text)
-    if match is None or not any(match.groups()):
-        raise ValueError(f"not an ISO-8601 period of hours/minutes/seconds: {text!r}")
-    h, m, s = (float(g) if g else 0.0 for g in match.groups())
-    return h * 3600 + m * 60 + s
+    """A `taskDuration` in seconds (a period of fixed length: weeks, days, hours...)."""
+    return standard_seconds(text)
 
 
 def _normalise(raw: dict[str, Any], types: list[str], druid_version: int) -> SimSupervisor:

@@ -20,6 +20,7 @@ import msgspec
 
 from overlord.sim_catalog import DEFAULT_STRUCTURAL, DEFAULT_TRANSIENT
 from overlord.sim_locks import Span
+from overlord.sim_periods import parse_bounds
 
 EPOCH = "1970-01-01T00:00:00.000Z"
 NO_LOCATION: dict[str, Any] = {"host": None, "port": -1, "tlsPort": -1}
@@ -128,10 +129,12 @@ def parse_instant(text: str) -> float:
 
 
 def parse_interval(text: str) -> Span:
+    """`start/end`, `start/period` or `period/end`."""
     start, _, end = text.partition("/")
     if not end:
         raise ValueError(f"interval {text!r} has no '/'")
-    lo, hi = parse_instant(start), parse_instant(end)
+    lo_at, hi_at = parse_bounds(start, end)
+    lo, hi = lo_at.timestamp(), hi_at.timestamp()
     return lo, hi, f"{iso(lo)}/{iso(hi)}"
 
 
