@@ -213,7 +213,7 @@ class Transport:
     ) -> Reply:
         url = root + path
         for _hop in range(MAX_REDIRECTS + 1):
-            headers = {"Accept": "application/json"}
+            headers = {"Accept": ep.produces}
             if data is not None:
                 headers["Content-Type"] = "application/json"
             if self.auth is not None:
