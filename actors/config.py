@@ -14,7 +14,10 @@ tables are given as JSON (`DRUID_ORCH_ALERTS_WEBHOOK_HEADERS='{"X-Team": "data"}
 Secrets (`overlord.password`, `overlord.token`, `api.token`, `alerts.webhook_token`) come from
 the file, the environment, or a file named by the `..._file` key next to them. They are held
 in `Secret`, whose `repr` and `str` are masked; `reveal()` is the only way to the value, and
-`dump()` masks them too. Error messages never repeat a secret's value.
+`dump()` masks them too. Error messages never repeat a secret's value. User info in an
+Overlord URL (`http://user:password@host`) is a secret too: `dump()` and every message show
+the URL through `overlord.urls.display_url`, and a URL the client could not use is refused
+here, naming its key, before anything starts.
 
 The schema is checked before decoding, so an unknown key is reported with its dotted path and
 a suggestion (`api.prot`: did you mean `api.port`?), even inside sections whose structs would
@@ -36,6 +39,9 @@ import msgspec
 
 from actors.errors import ConfigError
 from actors.orchestrator import OrchestratorConfig
+from overlord.errors import OverlordConfigError
+from overlord.transport import ssl_context
+from overlord.urls import check_base_url, display_url
 
 ENV_PREFIX = "DRUID_ORCH_"
 # Environment variables with this prefix that are not configuration keys.
@@ -119,10 +125,18 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
     orchestrator: OrchestratorConfig = OrchestratorConfig()
 
     def dump(self) -> dict[str, Any]:
-        """The effective configuration as plain data, secrets masked."""
+        """The effective configuration as plain data, secrets masked (user info in the
+        Overlord URLs too)."""
         result: dict[str, Any] = msgspec.to_builtins(self, enc_hook=_mask)
+        overlord = result["overlord"]
+        for key in OVERLORD_URLS:
+            if overlord[key] is not None:
+                overlord[key] = display_url(overlord[key])
         return result
 
+
+# The keys holding Overlord URLs, which may carry a password as user info.
+OVERLORD_URLS = ("url", "coordinator_url")
 
 # Each secret and the key naming a file that holds it.
 SECRET_FILES = {
@@ -368,3 +382,20 @@ def check(config: Config) -> None:
         raise ConfigError("overlord.password is set but overlord.user is not")
     if overlord.user is not None and overlord.token is not None:
         raise ConfigError("set either overlord.user/password or overlord.token, not both")
+    _check_overlord_client(overlord)
+
+
+def _check_overlord_client(overlord: OverlordSection) -> None:
+    """What the Overlord client would refuse when built, refused here with the key's name,
+    so the daemon stops before it serves anything."""
+    for key in OVERLORD_URLS:
+        url = getattr(overlord, key)
+        if url is not None:
+            try:
+                check_base_url(url)
+            except OverlordConfigError as exc:
+                raise ConfigError(f"key `overlord.{key}`: {exc}") from None
+    try:
+        ssl_context(overlord.verify_tls, overlord.ca_bundle)
+    except OverlordConfigError as exc:
+        raise ConfigError(f"key `overlord.ca_bundle`: {exc}") from None

@@ -30,6 +30,7 @@ from actors.metrics import Metrics
 from actors.orchestrator import Orchestrator
 from overlord.auth import AuthHook, BasicAuth, BearerAuth
 from overlord.client import HttpOverlord
+from overlord.urls import display_url
 
 log = structlog.get_logger("druid_orch.daemon")
 
@@ -140,7 +141,7 @@ class Daemon:
                 log.info(
                     "daemon_ready",
                     db=config.eventlog.db,
-                    overlord=config.overlord.url,
+                    overlord=display_url(config.overlord.url),
                     live_jobs=orch.live_count(),
                     reconcile_error=report.error if report else None,
                 )

@@ -10,6 +10,7 @@ from overlord.client import HttpOverlord
 from overlord.errors import (
     OverlordAuthError,
     OverlordCertificateError,
+    OverlordConfigError,
     OverlordError,
     OverlordProtocolError,
     OverlordRejectedError,
@@ -31,6 +32,7 @@ __all__ = [
     "HttpOverlord",
     "OverlordAuthError",
     "OverlordCertificateError",
+    "OverlordConfigError",
     "OverlordError",
     "OverlordProtocolError",
     "OverlordRejectedError",

@@ -4,6 +4,10 @@ The client builds its URLs from this table and the simulator registers its route
 the two cannot drift apart. The names are also what the client puts in `OverlordError.endpoint`,
 what the simulator counts in `/sim/stats` and what fault injection keys its rates on.
 
+`produces` is the one media type Druid's resource method declares (`@Produces`): the client
+sends it as `Accept`, and the simulator answers 406 to a request whose `Accept` excludes it,
+as Druid's JAX-RS does (REFERENCE.md §4.7: the task log is `text/plain`, the rest JSON).
+
 `idempotent` says whether sending the request twice is harmless, so that the client may retry
 it after a failure that may have happened once the request had reached the server. `POST /task`
 is the one that matters: a second copy would be a duplicate submission (REFERENCE.md §3.2).
@@ -20,6 +24,8 @@ INDEXER = "/druid/indexer/v1"
 COORDINATOR = "/druid/coordinator/v1"
 
 Base = Literal["overlord", "coordinator"]
+JSON = "application/json"
+TEXT = "text/plain"
 
 
 class Endpoint(msgspec.Struct, frozen=True):
@@ -29,6 +35,7 @@ class Endpoint(msgspec.Struct, frozen=True):
     idempotent: bool = True
     base: Base = "overlord"
     follows_leader: bool = True  # False: answered locally by any node, never redirected
+    produces: str = JSON
 
     def path(self, **segments: str) -> str:
         """The path with each `{name}` replaced by its percent-encoded value."""
@@ -43,8 +50,9 @@ def _ep(
     idempotent: bool = True,
     base: Base = "overlord",
     follows_leader: bool = True,
+    produces: str = JSON,
 ) -> Endpoint:
-    return Endpoint(name, method, template, idempotent, base, follows_leader)
+    return Endpoint(name, method, template, idempotent, base, follows_leader, produces)
 
 
 _I = INDEXER
@@ -61,7 +69,7 @@ RUNNING_TASKS = _ep("running_tasks", "GET", f"{_I}/runningTasks")
 COMPLETE_TASKS = _ep("complete_tasks", "GET", f"{_I}/completeTasks")
 TASK_SPEC = _ep("task_spec", "GET", _TASK)
 REPORTS = _ep("reports", "GET", f"{_TASK}/reports")
-LOG = _ep("log", "GET", f"{_TASK}/log")
+LOG = _ep("log", "GET", f"{_TASK}/log", produces=TEXT)
 TASK_SEGMENTS = _ep("task_segments", "GET", f"{_TASK}/segments")
 # A shutdown that is repeated finds the task finished and answers 200 again: harmless.
 SHUTDOWN = _ep("shutdown", "POST", f"{_TASK}/shutdown")

@@ -7,6 +7,7 @@ help; `maybe_applied` whether the request may have taken effect even though it f
 timeout after the body was sent), which is what decides whether a `POST /task` may be re-sent.
 
     OverlordError
+    ├── OverlordConfigError        a URL or CA bundle the client cannot use (at construction)
     ├── OverlordUnavailableError   transport errors, 5xx, 503 no leader, 429 (retryable)
     │   └── OverlordTimeoutError   no answer within the request timeout
     ├── OverlordProtocolError      a reply we cannot decode (garbled JSON, HTML, wrong types)
@@ -55,6 +56,14 @@ class OverlordError(Exception):
             f"{type(self).__name__}({str(self)!r}, endpoint={self.endpoint!r}, "
             f"status={self.status!r}, error_code={self.error_code!r})"
         )
+
+
+class OverlordConfigError(OverlordError, ValueError):
+    """The client was given a setting it cannot use: a malformed URL, an unreadable CA bundle.
+
+    Raised when the client is built, before any request. Also a `ValueError`, which is what
+    these settings raised before they were checked.
+    """
 
 
 class OverlordUnavailableError(OverlordError):

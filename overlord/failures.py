@@ -27,6 +27,7 @@ from overlord.errors import (
     TaskAlreadyExistsError,
     TaskNotFoundError,
 )
+from overlord.urls import display_url
 
 SNIPPET_BYTES = 300
 # All four historical duplicate-id texts (REFERENCE §3.2): "Task[x] already exists" (30+),
@@ -180,7 +181,12 @@ def _not_found(
 def from_transport(
     exc: BaseException, *, method: str, path: str, endpoint: str, origin: str, timeout_s: float
 ) -> OverlordError:
-    """The error for an exception raised while sending or reading (no complete answer)."""
+    """The error for an exception raised while sending or reading (no complete answer).
+
+    The URL, in `origin` and in aiohttp's own text, is shown by `display_url`: a URL that
+    slipped past `check_base_url` (a redirect's `Location`) could still carry user info.
+    """
+    origin = display_url(origin)
     if isinstance(exc, TimeoutError):
         return OverlordTimeoutError(
             f"{endpoint}: {method} {path} got no complete answer from {origin} within "
@@ -203,9 +209,12 @@ def from_transport(
         )
     if isinstance(exc, aiohttp.InvalidURL):
         return OverlordRejectedError(
-            f"{endpoint}: {method} {path}: the URL is not valid: {exc}", endpoint=endpoint
+            f"{endpoint}: {method} {path}: the URL is not valid: {display_url(str(exc))}",
+            endpoint=endpoint,
         )
     detail = str(exc) or type(exc).__name__
+    if isinstance(exc, aiohttp.NonHttpUrlClientError):  # its text is the whole URL
+        detail = display_url(detail)
     return OverlordUnavailableError(
         f"{endpoint}: {method} {path} to {origin} failed in transit "
         f"({type(exc).__name__}: {detail})",

@@ -1,5 +1,6 @@
 """The filters in front of the simulated Overlord's resources, in Druid's order (REFERENCE
-§1.1, §1.2): authentication, then authorization, then the leader redirect.
+§1.1, §1.2): authentication, then authorization, then the leader redirect; then JAX-RS's
+content negotiation, which picks the resource method before Druid's resource filters run.
 
 * No credentials: 401 JSON with `WWW-Authenticate: Basic`. Wrong credentials or an
   undecodable header: 401 Jetty HTML page. Known but not permitted: 403
@@ -7,6 +8,9 @@
 * A standby answers 307 with `Location` = leader + path + query, except for `/leader` and
   `/isLeader`; with no leader known it answers 503 with a Jetty page. `/status/*` is always
   answered locally.
+* A request whose `Accept` header excludes what the endpoint produces (`Endpoint.produces`)
+  gets 406 Not Acceptable with an empty body (the body is UNCONFIRMED); no `Accept` header,
+  or an empty one, accepts anything.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from typing import TYPE_CHECKING
 import msgspec
 from aiohttp import web
 
+from overlord.endpoints import BY_NAME
 from overlord.sim_faults import JETTY_503
 
 if TYPE_CHECKING:
@@ -95,3 +100,37 @@ def _basic_user(header: str, users: dict[str, str]) -> str | None:
     except (binascii.Error, ValueError, UnicodeDecodeError):
         return None
     return user if users.get(user) == password else None
+
+
+def not_acceptable(request: web.Request, route: str) -> web.Response | None:
+    """406 when the request's `Accept` excludes what the route's endpoint produces."""
+    endpoint = BY_NAME.get(route)
+    header = request.headers.get("Accept", "").strip()
+    if endpoint is None or not header or accepts(header, endpoint.produces):
+        return None
+    return web.Response(status=406)
+
+
+def accepts(header: str, media_type: str) -> bool:
+    """Whether an `Accept` header admits `media_type` (RFC 9110 §12.5.1): the most specific
+    matching range decides, and its `q=0` refuses (`*/*, text/plain;q=0` excludes text)."""
+    kind = media_type.partition("/")[0]
+    specificity = {media_type: 2, f"{kind}/*": 1, "*/*": 0}
+    best: tuple[int, float] | None = None
+    for item in header.split(","):
+        media_range, _, params = item.partition(";")
+        rank = specificity.get(media_range.strip().lower())
+        if rank is not None and (best is None or rank > best[0]):
+            best = (rank, _quality(params))
+    return best is not None and best[1] > 0
+
+
+def _quality(params: str) -> float:
+    for param in params.split(";"):
+        name, _, value = param.partition("=")
+        if name.strip().lower() == "q":
+            try:
+                return float(value)
+            except ValueError:
+                return 0.0  # an unreadable weight: do not guess that it accepts
+    return 1.0

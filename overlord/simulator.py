@@ -23,8 +23,8 @@ Known simplifications (where the simulator is knowingly less than Druid):
   (`maxRetry`), and serve no reports of their own; streaming tasks do not pass through a
   PUBLISHING phase.
 * Some answers REFERENCE marks UNCONFIRMED are guesses here: `/leader` with no leader known
-  is 204; an unconvertible `max`/`offset` query parameter is 404 (JAX-RS); 415 bodies are
-  empty; the Jetty HTML pages are approximations; the 403 message is "Unauthorized".
+  is 204; an unconvertible `max`/`offset` query parameter is 404 (JAX-RS); 415 and 406
+  bodies are empty; the Jetty HTML pages are approximations; the 403 message is "Unauthorized".
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ import msgspec
 from aiohttp import web
 
 from overlord import endpoints
-from overlord.sim_access import access_denied, role_reply
+from overlord.sim_access import access_denied, not_acceptable, role_reply
 from overlord.sim_cluster import ClusterConfig, SimCluster
 from overlord.sim_faults import FaultEvent, Faults, FaultState, drop_connection
 from overlord.sim_http_cluster import ClusterRoutes
@@ -146,6 +146,9 @@ class Simulator:
             return web.Response(status=503)
         if faults.faults.error_rate and faults.roll(faults.faults.error_rate, route):
             return faults.error_reply(route)
+        refused = not_acceptable(request, route)
+        if refused is not None:
+            return refused
         response = await handler(request)
         if faults.faults.reset_after_rate and faults.roll(faults.faults.reset_after_rate, route):
             faults.injected["resets_after"] += 1

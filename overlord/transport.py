@@ -25,15 +25,21 @@ import random
 import ssl
 from collections.abc import Mapping
 from typing import Any, TypeVar
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import aiohttp
 import msgspec
 
 from overlord.auth import AuthHook, BasicAuth
 from overlord.endpoints import Endpoint
-from overlord.errors import OverlordError, OverlordProtocolError, OverlordUnavailableError
+from overlord.errors import (
+    OverlordConfigError,
+    OverlordError,
+    OverlordProtocolError,
+    OverlordUnavailableError,
+)
 from overlord.failures import from_response, from_transport, protocol_error
+from overlord.urls import check_base_url, display_url
 
 MAX_REDIRECTS = 5
 T = TypeVar("T")
@@ -59,7 +65,8 @@ class Reply(msgspec.Struct, frozen=True):
 
 def split_credentials(url: str) -> tuple[str, BasicAuth | None]:
     """`http://user:pw@host` -> (`http://host`, BasicAuth): user info never stays in a URL
-    that could end up in a message or a repr."""
+    that could end up in a message or a repr. `url` must have passed `check_base_url`.
+    Percent-encoded user info (`pa%23ss` for `pa#ss`) is decoded."""
     parts = urlsplit(url.rstrip("/"))
     if parts.username is None:
         return url.rstrip("/"), None
@@ -68,7 +75,7 @@ def split_credentials(url: str) -> tuple[str, BasicAuth | None]:
     if parts.port is not None:
         netloc += f":{parts.port}"
     clean = urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
-    return clean, BasicAuth(parts.username, parts.password or "")
+    return clean, BasicAuth(unquote(parts.username), unquote(parts.password or ""))
 
 
 def origin(url: str) -> str:
@@ -81,7 +88,11 @@ def ssl_context(verify_tls: bool, ca_bundle: str | None) -> ssl.SSLContext | boo
     if not verify_tls:
         return False
     if ca_bundle:
-        return ssl.create_default_context(cafile=ca_bundle)
+        try:
+            return ssl.create_default_context(cafile=ca_bundle)
+        except OSError as exc:  # ssl.SSLError too: a file that holds no certificate
+            reason = exc.strerror or str(exc) or type(exc).__name__
+            raise OverlordConfigError(f"cannot load the CA bundle {ca_bundle}: {reason}") from exc
     return True
 
 
@@ -102,6 +113,9 @@ class Transport:
         max_connections: int,
         rng: random.Random | None,
     ) -> None:
+        check_base_url(url)
+        if coordinator_url is not None:
+            check_base_url(coordinator_url)
         self.configured, url_auth = split_credentials(url)
         self.leader = self.configured
         self.coordinator, coord_auth = split_credentials(coordinator_url or self.configured)
@@ -199,7 +213,7 @@ class Transport:
     ) -> Reply:
         url = root + path
         for _hop in range(MAX_REDIRECTS + 1):
-            headers = {"Accept": "application/json"}
+            headers = {"Accept": ep.produces}
             if data is not None:
                 headers["Content-Type"] = "application/json"
             if self.auth is not None:
@@ -235,7 +249,7 @@ class Transport:
             params = None  # the Location carries the original query string
         raise OverlordProtocolError(
             f"{ep.name}: {ep.method} {path} was redirected more than {MAX_REDIRECTS} times; "
-            f"last Location {origin(url)}",
+            f"last Location {display_url(origin(url))}",
             endpoint=ep.name,
             status=307,
         )

@@ -114,8 +114,11 @@ class Target:
         headers: dict[str, str] | None = None,
         redirects: bool = False,
         base: str | None = None,
+        skip_auto_headers: tuple[str, ...] = (),
     ) -> Raw:
-        """One HTTP request without the client: what exactly comes back."""
+        """One HTTP request without the client: what exactly comes back.
+
+        `skip_auto_headers=("Accept",)` sends no `Accept` at all (aiohttp adds `*/*`)."""
         headers = dict(headers or {})
         if body is not None:
             data = msgspec.json.encode(body)
@@ -124,7 +127,12 @@ class Target:
         if self.auth is not None and "Authorization" not in headers:
             await self.auth(method, url, headers)
         async with self.session.request(
-            method, url, data=data, headers=headers, allow_redirects=redirects
+            method,
+            url,
+            data=data,
+            headers=headers,
+            allow_redirects=redirects,
+            skip_auto_headers=skip_auto_headers,
         ) as response:
             return Raw(
                 status=response.status,

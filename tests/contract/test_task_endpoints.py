@@ -179,6 +179,24 @@ async def test_the_log_reads_from_a_byte_offset_and_its_tail(target: Target) -> 
     assert await client.log(task_id) == whole.decode()
 
 
+async def test_an_accept_header_that_excludes_what_an_endpoint_produces_gets_406(
+    target: Target,
+) -> None:
+    task_id = await target.client().submit(noop(unique_id("accept"), run_ms=10))
+    await finished(target, task_id)
+    log_path = f"/druid/indexer/v1/task/{task_id}/log"
+    status_path = f"/druid/indexer/v1/task/{task_id}/status"
+    json_only = {"Accept": "application/json"}
+    assert (await target.raw("GET", log_path, headers=json_only)).status == 406
+    assert (await target.raw("GET", status_path, headers={"Accept": "text/plain"})).status == 406
+    for headers in ({"Accept": "text/plain"}, {"Accept": "text/plain, */*"}):
+        assert (await target.raw("GET", log_path, headers=headers)).status == 200
+    assert (await target.raw("GET", status_path, headers=json_only)).status == 200
+    for path in (log_path, status_path):
+        bare = await target.raw("GET", path, skip_auto_headers=("Accept",))
+        assert bare.status == 200, "no Accept header accepts anything"
+
+
 async def test_shutting_down_a_running_task_fails_it_at_once_and_a_finished_one_is_left_alone(
     target: Target,
 ) -> None:

@@ -22,6 +22,7 @@ from specs.compiler import builtin_template, compile_job
 from specs.intervals import Interval
 from tests.integration.test_daemon_support import (
     FAST_ORCHESTRATOR,
+    PASSWORD,
     ROOT,
     clean_env,
     cli,
@@ -200,6 +201,30 @@ async def test_cancel_and_reconcile_work_embedded(tmp_path: Path) -> None:
     assert sim.stats()["live_tasks"] == 0, "the Druid task was shut down"
     assert missing.code == 1
     assert "no job with id 'nope'" in missing.err
+
+
+@pytest.mark.parametrize(
+    ("options", "named"),
+    [
+        (["--overlord", "http://h:99999"], "key `overlord.url`: 'http://h:99999' has a bad port"),
+        (["--overlord", "127.0.0.1:8090"], "has no scheme"),
+        (["--overlord", "ftp://127.0.0.1:21"], "has the scheme 'ftp'"),
+        (["--overlord", f"http://admin:pa#{PASSWORD}@127.0.0.1:9"], "percent-encode"),
+        (
+            ["--overlord", "https://127.0.0.1:9", "--ca-bundle", "/nonexistent.pem"],
+            "key `overlord.ca_bundle`: cannot load the CA bundle /nonexistent.pem",
+        ),
+    ],
+)
+async def test_an_unusable_overlord_url_or_ca_bundle_exits_2_naming_the_setting(
+    tmp_path: Path, options: list[str], named: str
+) -> None:
+    result = await cli("reconcile", "--db", str(tmp_path / "orch.db"), *options)
+    assert result.code == 2, result.err
+    assert named in result.err
+    assert "Traceback" not in result.err
+    assert PASSWORD not in result.out + result.err
+    assert not (tmp_path / "orch.db").exists(), "refused before anything was opened"
 
 
 @pytest.fixture

@@ -246,3 +246,34 @@ async def test_the_overlord_password_never_appears_in_logs_errors_help_or_dumps(
     outputs += [refused.out, refused.err]
     assert all(PASSWORD not in text for text in outputs)
     assert all(token not in text for text in outputs)
+
+
+async def test_a_password_in_the_overlord_url_stays_out_of_logs_check_and_errors(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "orch.db"
+    sim = simulator(users={"druid": PASSWORD})
+    outputs: list[str] = []
+    async with running(sim) as overlord:
+        with_creds = overlord.replace("http://", f"http://druid:{PASSWORD}@")
+        config = tmp_path / "orch.toml"
+        config.write_text(fast_config(with_creds, db))
+        daemon = await DaemonProcess(config).start()
+        ids = await submit(daemon.url, ["2024-05-01/2024-05-02"])
+        jobs = await until_terminal(daemon.url, ids)
+        assert jobs[0]["phase"] == "succeeded", "the URL's user info became basic auth"
+        result = await daemon.stop()
+    assert result.code == 0, result.err
+    ready = next(line for line in result.err.splitlines() if '"event":"daemon_ready"' in line)
+    assert '"overlord":"http://***@127.0.0.1:' in ready
+    outputs += [result.out, result.err]
+    checked = await cli("run", "--config", str(config), "--check")
+    assert checked.code == 0
+    assert '"url":"http://***@127.0.0.1:' in checked.out
+    outputs += [checked.out, checked.err]
+    malformed = f"http://druid:pa#{PASSWORD}@127.0.0.1:9"
+    refused = await cli("run", "--check", env=clean_env(DRUID_ORCH_OVERLORD_URL=malformed))
+    assert refused.code == 2
+    assert "key `overlord.url`" in refused.err
+    outputs += [refused.out, refused.err]
+    assert all(PASSWORD not in text for text in outputs)

@@ -10,7 +10,15 @@ from typing import Annotated
 import msgspec
 import pytest
 
-from actors.config import ENV_KEYS, Config, Secret, env_name, leaves, load_config
+from actors.config import (
+    ENV_KEYS,
+    Config,
+    OverlordSection,
+    Secret,
+    env_name,
+    leaves,
+    load_config,
+)
 from actors.errors import ConfigError
 
 SECRET = "pw-unit-9f3e-never-printed"
@@ -259,3 +267,51 @@ def test_a_breaker_that_would_reopen_for_less_time_than_it_first_opened_is_refus
     assert str(err.value) == (
         f"{path}: key `orchestrator.breaker`: max_open_s (60) must be at least open_s (120)"
     )
+
+
+def test_a_password_in_an_overlord_url_is_masked_in_dump() -> None:
+    config = load_config(
+        None,
+        env={
+            "DRUID_ORCH_OVERLORD_URL": f"http://admin:{SECRET}@127.0.0.1:8091",
+            "DRUID_ORCH_OVERLORD_COORDINATOR_URL": f"https://admin:{SECRET}@c:8281/x",
+        },
+    )
+    dumped = config.dump()
+    assert dumped["overlord"]["url"] == "http://***@127.0.0.1:8091"
+    assert dumped["overlord"]["coordinator_url"] == "https://***@c:8281/x"
+    assert SECRET not in repr(dumped)
+    # A URL built in code is not checked, so dump() must mask even a malformed one.
+    malformed = Config(overlord=OverlordSection(url=f"http://admin:pa#{SECRET}@o:8091"))
+    assert SECRET not in repr(malformed.dump())
+
+
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        ("http://h:99999", "bad port"),
+        ("127.0.0.1:8090", "has no scheme"),
+        ("ftp://h:21", "scheme 'ftp'"),
+        (f"http://admin:pa#{SECRET}@127.0.0.1:8091", "percent-encode"),
+        (f"admin:{SECRET}@127.0.0.1:8091", "has no scheme"),
+    ],
+)
+def test_an_unusable_overlord_url_is_refused_naming_the_key_but_not_the_password(
+    url: str, problem: str
+) -> None:
+    for given in ({"env": {"DRUID_ORCH_OVERLORD_URL": url}}, {"overrides": {"overlord.url": url}}):
+        with pytest.raises(ConfigError, match=r"key `overlord\.url`") as err:
+            load_config(None, **given)
+        assert problem in str(err.value)
+        assert SECRET not in str(err.value)
+    with pytest.raises(ConfigError, match=r"key `overlord\.coordinator_url`"):
+        load_config(None, env={"DRUID_ORCH_OVERLORD_COORDINATOR_URL": url})
+
+
+def test_a_ca_bundle_that_cannot_be_loaded_is_refused_naming_the_key(tmp_path: Path) -> None:
+    missing = tmp_path / "nonexistent.pem"
+    with pytest.raises(ConfigError, match=r"key `overlord\.ca_bundle`: cannot load") as err:
+        load_config(None, overrides={"overlord.ca_bundle": str(missing)})
+    assert str(missing) in str(err.value)
+    unverified = {"overlord.ca_bundle": str(missing), "overlord.verify_tls": False}
+    assert load_config(None, overrides=unverified).overlord.verify_tls is False

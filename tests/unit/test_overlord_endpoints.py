@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
+
 from overlord import endpoints as ep
+from overlord.sim_access import accepts
 
 
 def test_names_are_unique_and_every_route_is_distinct() -> None:
@@ -41,3 +44,29 @@ def test_node_local_endpoints_are_never_redirected_and_coordinator_ones_use_its_
         "self_discovered",
     }
     assert {e.name for e in ep.ALL if e.base == "coordinator"} == {"coverage", "coverage_intervals"}
+
+
+def test_only_the_task_log_is_plain_text_every_other_endpoint_is_json() -> None:
+    assert {e.name for e in ep.ALL if e.produces != ep.JSON} == {"log"}
+    assert ep.LOG.produces == "text/plain"
+
+
+@pytest.mark.parametrize(
+    ("header", "media_type", "accepted"),
+    [
+        ("application/json", "application/json", True),
+        ("application/json", "text/plain", False),
+        ("text/plain, */*", "application/json", True),
+        ("TEXT/*; q=0.5", "text/plain", True),
+        ("*/*", "text/plain", True),
+        ("application/json;charset=UTF-8", "application/json", True),
+        ("*/*, text/plain;q=0", "text/plain", False),
+        ("text/plain;q=0, */*", "application/json", True),
+        ("text/html, application/xhtml+xml", "text/plain", False),
+        ("text/plain;q=nope", "text/plain", False),
+    ],
+)
+def test_the_simulator_reads_accept_headers_as_jax_rs_does(
+    header: str, media_type: str, accepted: bool
+) -> None:
+    assert accepts(header, media_type) is accepted
