@@ -11,12 +11,31 @@ from __future__ import annotations
 import asyncio
 import random
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 import aiohttp
 import msgspec
 import structlog
 
 log = structlog.get_logger("druid_orch.alerts")
+
+
+def display_webhook(url: str) -> str:
+    """A webhook URL safe to log or show: its origin only.
+
+    Chat webhooks (Slack, Teams, Mattermost) carry their secret in the path, and any URL may
+    carry user info, so neither is shown.
+    """
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        return "<an unparseable URL>"
+    if not parts.scheme or not host:
+        return "<an unparseable URL>"
+    rest = "/***" if parts.path.strip("/") or parts.query or parts.fragment else ""
+    return f"{parts.scheme}://{host}{port}{rest}"
 
 
 class Alert(msgspec.Struct, frozen=True, kw_only=True):
@@ -93,11 +112,19 @@ class WebhookAlertSink:
                         return
                     problem = f"HTTP {r.status}"
             except (aiohttp.ClientError, TimeoutError) as exc:
-                problem = f"{type(exc).__name__}: {exc}"
+                # aiohttp quotes the whole URL in some errors (InvalidURL): never its path.
+                problem = f"{type(exc).__name__}: {exc}".replace(
+                    self.url, display_webhook(self.url)
+                )
             if attempt + 1 < self.attempts:
                 await asyncio.sleep(rng.uniform(0, min(self.cap_s, self.base_s * 2**attempt)))
         self.failed += 1
-        log.error("alert_webhook_failed", job_id=alert.job_id, error=problem, url=self.url)
+        log.error(
+            "alert_webhook_failed",
+            job_id=alert.job_id,
+            error=problem,
+            url=display_webhook(self.url),
+        )
 
     async def aclose(self) -> None:
         if self._tasks:

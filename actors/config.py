@@ -37,6 +37,7 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
+from actors.alerts import display_webhook
 from actors.errors import ConfigError
 from actors.orchestrator import OrchestratorConfig
 from overlord.errors import OverlordConfigError
@@ -126,12 +127,17 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
 
     def dump(self) -> dict[str, Any]:
         """The effective configuration as plain data, secrets masked (user info in the
-        Overlord URLs too)."""
+        Overlord URLs too, and the webhook's path and extra headers)."""
         result: dict[str, Any] = msgspec.to_builtins(self, enc_hook=_mask)
         overlord = result["overlord"]
         for key in OVERLORD_URLS:
             if overlord[key] is not None:
                 overlord[key] = display_url(overlord[key])
+        alerts = result["alerts"]
+        if alerts["webhook_url"] is not None:
+            alerts["webhook_url"] = display_webhook(alerts["webhook_url"])
+        # Extra headers are where a webhook's own credentials go (an API key header).
+        alerts["webhook_headers"] = dict.fromkeys(alerts["webhook_headers"], MASK)
         return result
 
 

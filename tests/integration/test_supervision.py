@@ -360,6 +360,38 @@ async def test_the_webhook_alert_sink_retries_until_the_receiver_accepts() -> No
     assert sink.delivered == 1
 
 
+async def test_a_webhook_that_keeps_failing_is_logged_without_its_secret_path() -> None:
+    from structlog.testing import capture_logs
+
+    server = TestServer(web.Application())  # every POST answers 404
+    await server.start_server()
+    secret = "T0/B0/xoxb-0123456789"
+    origin = str(server.make_url("")).rstrip("/")
+    sink = WebhookAlertSink(f"{origin}/hooks/{secret}", attempts=2, base_s=0.01)
+    try:
+        with capture_logs() as logged:
+            sink.raise_alert(
+                Alert(
+                    job_id="j",
+                    datasource="d",
+                    interval="i",
+                    task_id="t",
+                    classification="structural",
+                    rule="r",
+                    reason="x",
+                    report_excerpt={},
+                    at=1.0,
+                )
+            )
+            await sink.aclose()
+    finally:
+        await server.close()
+    failures = [e for e in logged if e["event"] == "alert_webhook_failed"]
+    assert len(failures) == 1
+    assert failures[0]["url"] == f"{origin}/***"
+    assert secret not in repr(logged)
+
+
 async def test_jobs_finish_without_duplicates_when_the_event_log_writer_is_killed(
     tmp_path: Path, url: str, sim: Simulator
 ) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import types
 import typing
 from pathlib import Path
@@ -284,6 +285,21 @@ def test_a_password_in_an_overlord_url_is_masked_in_dump() -> None:
     # A URL built in code is not checked, so dump() must mask even a malformed one.
     malformed = Config(overlord=OverlordSection(url=f"http://admin:pa#{SECRET}@o:8091"))
     assert SECRET not in repr(malformed.dump())
+
+
+def test_a_webhook_url_shows_only_its_origin_and_extra_headers_are_masked_in_dump() -> None:
+    # Chat webhooks carry their secret in the path; extra headers carry API keys.
+    config = load_config(
+        None,
+        env={
+            "DRUID_ORCH_ALERTS_WEBHOOK_URL": f"https://hooks.example.com/services/T0/B0/{SECRET}",
+            "DRUID_ORCH_ALERTS_WEBHOOK_HEADERS": json.dumps({"X-Api-Key": SECRET}),
+        },
+    )
+    dumped = config.dump()
+    assert dumped["alerts"]["webhook_url"] == "https://hooks.example.com/***"
+    assert dumped["alerts"]["webhook_headers"] == {"X-Api-Key": "***"}
+    assert SECRET not in repr(dumped)
 
 
 @pytest.mark.parametrize(
