@@ -106,6 +106,11 @@ def _from_json_object(parsed: dict[str, object]) -> ErrorBody:
     return ErrorBody(kind="json")
 
 
+# Endpoints that exist on every Overlord and take no id: a 404 or 405 from one of them
+# comes from something else at that URL.
+_NEVER_NOT_FOUND = frozenset({"submit", "tasks", "bulk_status"})
+
+
 def from_response(
     *,
     method: str,
@@ -142,6 +147,13 @@ def from_response(
         missing = _not_found(parsed, body, endpoint, task_id, supervisor_id, facts)
         if missing is not None:
             return missing
+    if status in (404, 405) and endpoint in _NEVER_NOT_FOUND:
+        # Druid itself never answers so here: the URL does not lead to an Overlord (a wrong
+        # host, port or path prefix, or a proxy without the route). Nothing was applied, and
+        # the spec is not to blame, so this must not end a job as a rejection would.
+        return OverlordUnavailableError(
+            described + "; is the configured URL the Overlord's (or a Router's) root?", **facts
+        )
     if status in (401, 403):
         return OverlordAuthError(described, **facts)
     if status in (429, 503):

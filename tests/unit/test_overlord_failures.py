@@ -158,3 +158,24 @@ def test_transport_failures_say_whether_the_request_may_have_been_applied() -> N
     assert isinstance(dropped, OverlordUnavailableError)
     assert dropped.maybe_applied
     assert "ServerDisconnectedError" in str(dropped)
+
+
+@pytest.mark.parametrize("status", [404, 405])
+@pytest.mark.parametrize("endpoint", ["submit", "tasks", "bulk_status"])
+def test_no_such_route_on_an_endpoint_every_overlord_has_means_a_wrong_url_not_a_bad_spec(
+    status: int, endpoint: str
+) -> None:
+    # A web server that is not the Overlord (wrong port, missing path prefix, a proxy without
+    # the route): nothing was applied, and a job must not end as if its spec were refused.
+    error = from_response(
+        method="POST",
+        path="/druid/indexer/v1/task",
+        endpoint=endpoint,
+        status=status,
+        body=b"<html><body>Not Found</body></html>",
+        content_type="text/html",
+    )
+    assert type(error) is OverlordUnavailableError
+    assert error.retryable
+    assert not error.maybe_applied
+    assert "is the configured URL the Overlord's" in str(error)
