@@ -162,6 +162,7 @@ class _StreamIOConfig(SpecBase, frozen=True, kw_only=True):
     lag_aggregator: Opt[dict[str, Any]] = UNSET
     config_overrides: Opt[dict[str, Any]] = UNSET
     server_priority_to_replicas: Opt[dict[str, Any]] = UNSET
+    bounded_stream_config: Opt[dict[str, Any]] = UNSET
     # Base-class names Druid writes into every stored supervisor spec, Kafka ones included.
     stream: Opt[str] = UNSET
     use_earliest_sequence_number: Opt[bool] = UNSET

@@ -130,3 +130,12 @@ def test_a_task_payload_read_back_from_druid_validates_and_round_trips() -> None
     response = json.loads((CORPUS / "responses" / "task_payload_200.json").read_text())
     payload = response["payload"]
     assert encode_spec(validate_spec(payload)) == payload
+
+
+def test_a_kafka_spec_with_a_bounded_stream_config_validates_and_round_trips() -> None:
+    # REFERENCE §9.1 lists boundedStreamConfig among the streaming ioConfig keys.
+    spec = _load("kafka__quickstart_wikipedia_supervisor.json")
+    # Its contents are Druid's to check; the model passes them through untouched.
+    spec["spec"]["ioConfig"]["boundedStreamConfig"] = {"opaque": {"to": ["us"]}}
+    assert check_spec(spec) == []
+    assert encode_spec(validate_spec(spec)) == spec
