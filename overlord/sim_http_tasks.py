@@ -82,14 +82,6 @@ class TaskRoutes:
             return web.Response(status=415)
         cluster = self.sim.cluster
         raw = await request.read()
-        limit = cluster.config.queue_max_size
-        if limit is not None and cluster.queue_size() >= limit:
-            message = (
-                f"Task queue already contains [{cluster.queue_size()}] tasks. Retry later "
-                f"or increase 'druid.indexer.queue.maxSize'[{limit}]."
-            )
-            body = _druid_error("general", "ADMIN", "CAPACITY_EXCEEDED", message)
-            return json_reply(body, 429)
         try:
             task_id, payload, datasource = validate_submission(raw, cluster.config.druid_version)
         except SubmitRejection as rejection:
@@ -99,6 +91,16 @@ class TaskRoutes:
         elif task_id in cluster.tasks:
             self.sim.duplicate_submissions += 1
             return json_reply(self._duplicate_body(task_id), 400)
+        # TaskQueue.add checks the queue's size last, after the spec decoded and the id was
+        # found new (REFERENCE §3.2): a retried submit that landed is told "already exists".
+        limit = cluster.config.queue_max_size
+        if limit is not None and cluster.queue_size() >= limit:
+            message = (
+                f"Task queue already contains [{cluster.queue_size()}] tasks. Retry later "
+                f"or increase 'druid.indexer.queue.maxSize'[{limit}]."
+            )
+            body = _druid_error("general", "ADMIN", "CAPACITY_EXCEEDED", message)
+            return json_reply(body, 429)
         payload["id"] = task_id
         payload.setdefault("groupId", task_id)
         payload.setdefault("resource", {"availabilityGroup": task_id, "requiredCapacity": 1})

@@ -117,3 +117,18 @@ async def test_a_full_task_queue_answers_429_which_is_retried_and_then_reported_
     assert error.druid_message is not None
     assert "Task queue already contains [1] tasks" in error.druid_message
     assert target.need_sim().requests["submit"] == 1 + 3  # each retry was refused too
+
+
+async def test_a_full_queue_still_says_already_exists_to_a_retried_submit_and_400_to_a_bad_one(
+    make_target: MakeTarget,
+) -> None:
+    # TaskQueue.add looks at its size last: a retry of a submit that landed must learn that
+    # it landed, not that the queue is full.
+    target = await make_target(SimConfig(cluster=fast_cluster(queue_max_size=1)))
+    client = target.client()
+    await client.submit(noop("occupies_the_queue", run_ms=60_000))
+    with pytest.raises(TaskAlreadyExistsError):
+        await client.submit(noop("occupies_the_queue", run_ms=60_000))
+    with pytest.raises(OverlordRejectedError) as caught:
+        await client.submit({"type": "no_such_type", "id": "x"})
+    assert caught.value.status == 400
