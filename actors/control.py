@@ -113,6 +113,7 @@ class EmbeddedControl:
 
     def __init__(self, orch: Orchestrator) -> None:
         self.orch = orch
+        self._reconciled = False
 
     async def submit(self, requests: Sequence[SubmitRequest]) -> list[JobView]:
         prefix = self.orch.config.task_id_prefix
@@ -142,7 +143,13 @@ class EmbeddedControl:
         return self.orch.resume_datasource(datasource, by="cli")
 
     async def reconcile(self) -> dict[str, Any]:
-        result: dict[str, Any] = msgspec.to_builtins(await self.orch.reconcile())
+        # Opening the orchestrator reconciled it with the Overlord, and that run made the
+        # decisions: a second one right after would find nothing left and report that.
+        report = self.orch.last_reconcile
+        if report is None or report.error is not None or self._reconciled:
+            report = await self.orch.reconcile()
+        self._reconciled = True
+        result: dict[str, Any] = msgspec.to_builtins(report)
         return result
 
 

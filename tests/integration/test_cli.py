@@ -203,6 +203,25 @@ async def test_cancel_and_reconcile_work_embedded(tmp_path: Path) -> None:
     assert "no job with id 'nope'" in missing.err
 
 
+async def test_an_embedded_reconcile_reports_what_it_found_not_a_second_empty_run(
+    tmp_path: Path,
+) -> None:
+    sim = simulator()
+    async with running(sim) as overlord:
+        where = embedded(tmp_path, overlord)
+        args = ["submit", PIPELINE, "--interval", "2024-01-01/2024-01-03", "--json"]
+        submitted = await cli(*args, *where)  # no --wait: the jobs stay live in the log
+        assert submitted.code == 0, submitted.err
+        # Both tasks were submitted before the command returned, and finish meanwhile.
+        assert sim.stats()["submissions"] == 2
+        await eventually(lambda: sim.stats()["live_tasks"] == 0)
+        reconciled = await cli("reconcile", "--json", *where)
+    assert reconciled.code == 0, reconciled.err
+    report = json.loads(reconciled.out)
+    assert report["jobs_checked"] == 2
+    assert sum(report["decisions"].values()) == 2, report  # each job's outcome, recorded
+
+
 @pytest.mark.parametrize(
     ("options", "named"),
     [
