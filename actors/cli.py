@@ -30,17 +30,29 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_sim(args: argparse.Namespace) -> int:
-    from overlord.scenario import load_scenario
+    from overlord.scenario import ScenarioError, load_scenario
     from overlord.simulator import SimConfig, Simulator, serve
 
     logs.configure(args.log_level)
-    config = load_scenario(args.scenario) if args.scenario else SimConfig()
+    try:
+        config = load_scenario(args.scenario) if args.scenario else SimConfig()
+    except ScenarioError as exc:
+        print(f"druid-orch: error: {exc}", file=sys.stderr)
+        return 2
     if args.seed is not None:
         config.cluster.seed = args.seed
 
     async def main() -> int:
         sim = Simulator(config)
-        runner = await serve(sim, args.host, args.port)
+        try:
+            runner = await serve(sim, args.host, args.port)
+        except OSError as exc:  # the port is taken, or the host is not ours
+            reason = exc.strerror or str(exc)
+            print(
+                f"druid-orch: error: cannot listen on {args.host}:{args.port}: {reason}",
+                file=sys.stderr,
+            )
+            return 1
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):

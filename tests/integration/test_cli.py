@@ -7,6 +7,7 @@ import asyncio
 import io
 import json
 import signal
+import socket
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -334,3 +335,24 @@ async def test_on_a_terminal_wait_draws_one_progress_bar_in_place() -> None:
     assert text.count("\r") == 3
     assert "\n" not in text.rstrip("\n")
     assert "[" + "#" * 30 + "] 2/2 done  succeeded 2" in text
+
+
+async def test_sim_on_a_taken_port_or_with_a_bad_scenario_says_so_without_a_traceback(
+    tmp_path: Path,
+) -> None:
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    try:
+        port = str(taken.getsockname()[1])
+        busy = await cli("sim", "--host", "127.0.0.1", "--port", port)
+    finally:
+        taken.close()
+    assert busy.code == 1, busy.err
+    assert f"cannot listen on 127.0.0.1:{port}" in busy.err
+    broken = tmp_path / "broken.toml"
+    broken.write_text("[cluster\n")
+    bad = await cli("sim", "--scenario", str(broken))
+    assert bad.code == 2, bad.err
+    assert "not valid TOML" in bad.err
+    assert "Traceback" not in busy.err + bad.err
