@@ -129,6 +129,13 @@ class JobDead(Event, frozen=True, tag="job_dead"):
     rule: str | None = None
 
 
+class JobRetried(Event, frozen=True, tag="job_retried"):
+    """A person asked a dead or cancelled job to run again, with a fresh set of attempts."""
+
+    reason: str = ""
+    by: str = "user"
+
+
 class CancelRequested(Event, frozen=True, tag="cancel_requested"):
     reason: str = "user"
 
@@ -202,6 +209,7 @@ JobEvent = (
     | FailureClassified
     | RetryScheduled
     | JobDead
+    | JobRetried
     | CancelRequested
     | ShutdownIntended
     | ShutdownConfirmed
@@ -224,6 +232,7 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     FailureClassified,
     RetryScheduled,
     JobDead,
+    JobRetried,
     CancelRequested,
     ShutdownIntended,
     ShutdownConfirmed,

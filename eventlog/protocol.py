@@ -37,6 +37,7 @@ class AppendItem(msgspec.Struct, frozen=True, array_like=True, tag=1):
     expected_version: int
     close_stream: bool
     events: list[tuple[str, bytes]]  # (tag, body), encoded by the caller
+    reopen_stream: bool = False  # a closed stream live again (a retried job)
 
 
 class SnapshotItem(msgspec.Struct, frozen=True, array_like=True, tag=2):

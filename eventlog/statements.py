@@ -26,6 +26,8 @@ UPSERT_SNAPSHOTS = (
     "version = excluded.version, schema_version = excluded.schema_version, "
     "state = excluded.state, taken_at = excluded.taken_at",
 )
+# `closed` only ever grows through UPSERT_STREAMS; a retried job's stream is opened again.
+REOPEN_STREAM = "UPDATE streams SET closed = 0, updated_at = ? WHERE stream_id = ?"
 UPSERT_HEAD = (
     "INSERT INTO meta (key, value) VALUES ('head', ?) "
     "ON CONFLICT (key) DO UPDATE SET value = excluded.value"

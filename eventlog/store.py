@@ -321,11 +321,14 @@ class EventLog(LogReader):
         expected_version: int,
         *,
         close_stream: bool = False,
+        reopen_stream: bool = False,
     ) -> AppendResult:
         """Append `events` to `stream_id` if it is at `expected_version` (0 for a new stream).
 
         Returns once the transaction holding the events has committed. `ANY_VERSION` skips
-        the check. `close_stream=True` marks the stream finished, so boot skips it.
+        the check. `close_stream=True` marks the stream finished, so boot skips it;
+        `reopen_stream=True` makes a finished stream live again (boot loads it, retention
+        keeps it).
 
         Raises:
             ConcurrencyConflictError: the stream is at another version; nothing was written.
@@ -338,9 +341,11 @@ class EventLog(LogReader):
         """
         if not events:
             raise ValueError(f"append to {stream_id!r} needs at least one event")
+        if close_stream and reopen_stream:
+            raise ValueError(f"append to {stream_id!r} cannot both close and reopen it")
         encoded = [_encode(event) for event in events]
         done: asyncio.Future[AppendResult] = self._future()
-        item = AppendItem(stream_id, expected_version, close_stream, encoded)
+        item = AppendItem(stream_id, expected_version, close_stream, encoded, reopen_stream)
         self._queue(item, done, len(encoded))
         return await done
 

@@ -41,6 +41,7 @@ from eventlog.records import ANY_VERSION
 from eventlog.statements import (
     INSERT_EVENTS,
     LOOKUP_STREAMS,
+    REOPEN_STREAM,
     UPSERT_HEAD,
     UPSERT_SNAPSHOTS,
     UPSERT_STREAMS,
@@ -48,6 +49,7 @@ from eventlog.statements import (
 )
 
 _LOOKUP_CHUNK = 500
+_REOPEN = -1  # in `touched`: the stream's row goes back to open
 _MAX_CACHED_STREAMS = 200_000
 
 
@@ -196,7 +198,8 @@ class WriteConnection:
             seq, prev = self.head_seq, self.head_hash
             at = repr(now)
             tentative: dict[str, int] = {}
-            touched: dict[str, int] = {}  # streams whose row must be written: created or closed
+            # Streams whose row must be written: created (0) or closed (1), or reopened (-1).
+            touched: dict[str, int] = {}
             rows: list[tuple[int, str, int, str, bytes, float, bytes]] = []
             snapshots: list[tuple[str, int, int, bytes, float]] = []
             versions = self.versions
@@ -222,6 +225,8 @@ class WriteConnection:
                     continue
                 if current == 0:
                     touched[sid] = 0
+                elif item.reopen_stream:
+                    touched[sid] = _REOPEN
                 first = seq + 1
                 for tag, body in item.events:
                     seq += 1
@@ -240,11 +245,16 @@ class WriteConnection:
                 insert_rows(conn, INSERT_EVENTS, rows)
                 conn.execute(UPSERT_HEAD, (encode_head(seq, prev),))
             if touched:
-                insert_rows(
-                    conn,
-                    UPSERT_STREAMS,
-                    [(sid, tentative[sid], closed, now) for sid, closed in touched.items()],
-                )
+                upserts = [
+                    (sid, tentative[sid], closed, now)
+                    for sid, closed in touched.items()
+                    if closed != _REOPEN
+                ]
+                if upserts:
+                    insert_rows(conn, UPSERT_STREAMS, upserts)
+                reopened = [(now, sid) for sid, closed in touched.items() if closed == _REOPEN]
+                if reopened:
+                    conn.executemany(REOPEN_STREAM, reopened)
             if snapshots:
                 insert_rows(conn, UPSERT_SNAPSHOTS, snapshots)
             conn.execute("COMMIT")

@@ -174,6 +174,31 @@ async def test_closing_streams_hides_them_from_boot_but_not_from_reads(event_log
     assert len(await event_log.read_stream("job:done")) == 2
 
 
+async def test_a_closed_stream_can_be_opened_again_and_boot_lists_it_once_more(
+    event_log: EventLog,
+) -> None:
+    # A retried job: its stream was closed when it died, and must be live again for boot
+    # and for retention, which archives closed streams only.
+    done = TaskSucceeded(at=2.0, task_id="t1", duration_ms=5)
+    await event_log.append("job:a", [observed(1)], 0, close_stream=True)
+    await event_log.append("job:a", [observed(2)], 1, reopen_stream=True)
+    assert await event_log.open_streams("job:") == [("job:a", 2)]
+    await event_log.append("job:a", [done], 2, close_stream=True)
+    assert await event_log.open_streams("job:") == []
+    # In one batch, what the last append says wins: reopened, then closed again.
+    both = [
+        asyncio.ensure_future(event_log.append("job:a", [observed(4)], 3, reopen_stream=True)),
+        asyncio.ensure_future(event_log.append("job:a", [done], 4, close_stream=True)),
+    ]
+    await asyncio.gather(*both)
+    assert await event_log.all_streams("job:") == [("job:a", 5, True)]
+    # Reopening a stream that is new just creates it, open.
+    await event_log.append("job:b", [observed(1)], 0, reopen_stream=True)
+    assert await event_log.open_streams("job:") == [("job:b", 1)]
+    with pytest.raises(ValueError, match="cannot both close and reopen"):
+        await event_log.append("job:b", [observed(2)], 1, close_stream=True, reopen_stream=True)
+
+
 async def test_an_append_with_no_events_or_a_non_event_is_refused_before_it_is_queued(
     event_log: EventLog,
 ) -> None:
