@@ -14,7 +14,15 @@ from typing import Any
 from msgspec.structs import replace
 
 from actors.errors import InvalidTransitionError
-from actors.job_state import DRUID_LIVE, RUNNER_PHASES, TERMINAL, JobState, Phase
+from actors.job_state import (
+    DRUID_LIVE,
+    RETRYABLE,
+    RUNNER_PHASES,
+    TASK_MAY_LIVE,
+    TERMINAL,
+    JobState,
+    Phase,
+)
 from eventlog.events import (
     ActorCrashed,
     CancelRequested,
@@ -23,6 +31,7 @@ from eventlog.events import (
     JobAccepted,
     JobCancelled,
     JobDead,
+    JobRetried,
     PhaseDeadlineExceeded,
     RetryScheduled,
     ShutdownConfirmed,
@@ -39,7 +48,7 @@ from eventlog.events import (
 
 def evolve(state: JobState, event: Event) -> JobState:
     """The state after `event`. Raises InvalidTransitionError for an event the phase forbids."""
-    if state.phase in TERMINAL:
+    if state.phase in TERMINAL and type(event) is not JobRetried:
         raise InvalidTransitionError(state.phase, event)
     step = _EVOLVERS.get(type(event))
     new = step(state, event, state.version + 1) if step is not None else None
@@ -178,7 +187,41 @@ def _retry_scheduled(s: JobState, e: RetryScheduled, v: int) -> JobState | None:
 
 def _job_dead(s: JobState, e: JobDead, v: int) -> JobState | None:
     return replace(
-        s, version=v, phase="dead", finished_at=e.at, last_error=s.last_error or e.reason
+        s,
+        version=v,
+        phase="dead",
+        finished_at=e.at,
+        last_error=s.last_error or e.reason,
+        died_in=s.phase,
+    )
+
+
+def _job_retried(s: JobState, e: JobRetried, v: int) -> JobState | None:
+    if s.phase not in RETRYABLE:
+        return None
+    used = s.attempt - s.uncounted
+    # Only a job that died may have left its task live (an escalation mid-run): that task is
+    # looked up first, under its own id, so that no second task runs beside it.
+    readopt = s.phase == "dead" and s.task_id is not None and s.died_in in TASK_MAY_LIVE
+    return replace(
+        s,
+        version=v,
+        phase="submitting" if readopt else "retry_wait",
+        phase_since=e.at,
+        attempt_base=used - 1 if readopt else used,
+        submit_not_before=e.at if readopt else None,
+        retry_not_before=None if readopt else e.at,
+        finished_at=None,
+        died_in=None,
+        shutdown="none",
+        cancel_requested=False,
+        deadline_exceeded=None,
+        failure_source=None,
+        failure_http_status=None,
+        failure_error_code=None,
+        classification=None,
+        reason=None,
+        rule=None,
     )
 
 
@@ -233,6 +276,7 @@ _EVOLVERS: dict[type[Event], _Evolver] = {
     FailureClassified: _failure_classified,
     RetryScheduled: _retry_scheduled,
     JobDead: _job_dead,
+    JobRetried: _job_retried,
     CancelRequested: _cancel_requested,
     ShutdownIntended: _shutdown_intended,
     ShutdownConfirmed: _shutdown_confirmed,

@@ -106,6 +106,13 @@ class Cancel(Command, frozen=True):
     reason: str = "user"
 
 
+class Retry(Command, frozen=True):
+    """A person asks a dead or cancelled job to run again."""
+
+    reason: str = ""
+    by: str = "user"
+
+
 class ShutdownDone(Command, frozen=True):
     task_id: str
     http_status: int = 200

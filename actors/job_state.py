@@ -69,10 +69,17 @@ ALLOWED_TRANSITIONS: frozenset[tuple[str, str]] = frozenset(
         ("cancelling", "cancelled"),
         ("cancelling", "succeeded"),
         ("cancelling", "dead"),
+        # A person's retry: a new attempt, or first the task the job died watching.
+        ("dead", "retry_wait"),
+        ("dead", "submitting"),
+        ("cancelled", "retry_wait"),
     }
 )
+# Where a job that died may have left its task live on the Overlord (an escalation, say).
+TASK_MAY_LIVE: frozenset[str] = DRUID_LIVE | {"submitting", "cancelling"}
+RETRYABLE: frozenset[str] = frozenset({"dead", "cancelled"})
 
-STATE_SCHEMA_VERSION = 4  # bump when JobState changes shape: stale snapshots are then ignored
+STATE_SCHEMA_VERSION = 5  # bump when JobState changes shape: stale snapshots are then ignored
 
 
 class JobState(msgspec.Struct, frozen=True, kw_only=True, gc=False):
@@ -104,6 +111,9 @@ class JobState(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     rule: str | None = None
     restarts: int = 0
     uncounted: int = 0  # failed attempts that did not use up one of `max_attempts`
+    # Counted attempts used before the last retry: a retried job gets `max_attempts` anew.
+    attempt_base: int = 0
+    died_in: Phase | None = None  # the phase a dead job was in when it died
 
     @property
     def terminal(self) -> bool:

@@ -22,11 +22,16 @@ Phases:
         -> failed -> retry_wait -> submitting ...     (transient, attempts left)
                   -> dead                             (structural or out of attempts; terminal)
     any live phase -> cancelling -> cancelled         (terminal)
+    dead | cancelled -> retry_wait (or submitting)    (a person's retry)
 
-Terminal phases absorb everything: `decide` returns no events for them, and `evolve` refuses
-any event after them (a tampered or buggy log). At most one Druid task is live per job: a new
-attempt's intent is only possible from `retry_wait`, which is only reached after the previous
-task was seen FAILED, lost or rejected.
+Terminal phases absorb everything but a person's retry of a dead or cancelled job: `decide`
+returns no other events for them, and `evolve` refuses any other event after them (a
+tampered or buggy log). A retry starts a fresh set of `max_attempts`; a job that died while
+its task may still have been live first looks that task up under its own id.
+
+At most one Druid task is live per job: a new attempt's intent is only possible from
+`retry_wait`, which is only reached after the previous task was seen FAILED, lost or
+rejected, or by a retry of a job whose task was seen to end.
 """
 
 from __future__ import annotations
@@ -47,6 +52,7 @@ from actors.job_messages import (
     Finished,
     Lost,
     Observed,
+    Retry,
     ShutdownDone,
     ShutdownTask,
     StartAttempt,
@@ -60,6 +66,7 @@ from actors.job_messages import (
 from actors.job_state import (
     ALLOWED_TRANSITIONS,
     DRUID_LIVE,
+    RETRYABLE,
     RUNNER_PHASES,
     SHUTDOWN_BY_USER,
     STATE_SCHEMA_VERSION,
@@ -75,6 +82,7 @@ from eventlog.events import (
     JobCancelled,
     JobDead,
     JobEvent,
+    JobRetried,
     PhaseDeadlineExceeded,
     RetryScheduled,
     ShutdownConfirmed,
@@ -113,6 +121,7 @@ __all__ = [
     "Lost",
     "Observed",
     "Phase",
+    "Retry",
     "ShutdownDone",
     "ShutdownTask",
     "StartAttempt",
@@ -135,6 +144,10 @@ __all__ = [
 def decide(state: JobState, command: Command) -> list[JobEvent]:
     """The events that `command` causes in `state` (possibly none)."""
     at = command.at
+    if isinstance(command, Retry):
+        if state.phase not in RETRYABLE:
+            return []
+        return [JobRetried(at=at, reason=command.reason, by=command.by)]
     if state.terminal:
         return []
     match command:
@@ -281,7 +294,7 @@ def _analysed(state: JobState, cmd: Analysed, tid: str) -> list[JobEvent]:
     ]
     if cmd.classification == "structural":
         events.append(JobDead(at=cmd.at, reason=f"structural failure: {cmd.reason}", rule=cmd.rule))
-    elif cmd.counted and state.attempt - state.uncounted >= state.max_attempts:
+    elif cmd.counted and state.attempt - state.uncounted - state.attempt_base >= state.max_attempts:
         events.append(
             JobDead(
                 at=cmd.at,

@@ -5,7 +5,7 @@ task, a task changing runner state or finishing, a person cancelling, a timer fi
 stale or garbled message arriving — and feeds it to `decide` exactly as the task actor
 would. After every step the invariants must hold:
 
-* terminal phases absorb every command;
+* terminal phases absorb every command but a person's retry of a dead or cancelled job;
 * attempts only increase;
 * never two live Druid tasks for one job (counted on the Overlord model);
 * every submission is preceded by its own intent;
@@ -25,6 +25,7 @@ from hypothesis.stateful import (
     rule,
 )
 
+from actors.job_state import RETRYABLE
 from actors.task_fsm import (
     ALLOWED_TRANSITIONS,
     TERMINAL,
@@ -41,6 +42,7 @@ from actors.task_fsm import (
     JobState,
     Lost,
     Observed,
+    Retry,
     ShutdownDone,
     ShutdownTask,
     StartAttempt,
@@ -96,6 +98,7 @@ class JobMachine(RuleBasedStateMachine):
         self.events: list[Event] = []
         self.max_attempt_seen = 0
         self.spared = 0  # failures recorded as not counting against the attempts
+        self.used_before_retry = 0  # counted attempts before a person's last retry
         # The Overlord model: task id -> "RUNNING" | "SUCCESS" | "FAILED"
         self.overlord: dict[str, str] = {}
 
@@ -122,8 +125,10 @@ class JobMachine(RuleBasedStateMachine):
                 assert (previous, state.phase) in ALLOWED_TRANSITIONS, (
                     f"{previous} -> {state.phase} via {type(event).__name__}"
                 )
-        if before.terminal:
+        if before.terminal and not (isinstance(command, Retry) and before.phase in RETRYABLE):
             assert events == [], f"terminal phase {before.phase} accepted {command!r}"
+        if isinstance(command, Retry):
+            assert bool(events) == (before.phase in RETRYABLE), (before.phase, events)
         if (
             isinstance(command, Analysed)
             and command.classification == "transient"
@@ -131,9 +136,13 @@ class JobMachine(RuleBasedStateMachine):
             and before.classification is None
         ):
             # Attempts run out only on failures that count, and only when they have all been used.
-            used = before.attempt - before.uncounted
+            used = before.attempt - before.uncounted - self.used_before_retry
             exhausted = command.counted and used >= before.max_attempts
             assert any(isinstance(e, JobDead) for e in events) == exhausted, (used, command)
+        if isinstance(command, Retry) and events:
+            # A fresh set of attempts; a re-adopted task is the first of them.
+            readopted = state.phase == "submitting"
+            self.used_before_retry = before.attempt - before.uncounted - readopted
         self.events.extend(events)
         self.spared += sum(isinstance(e, FailureClassified) and not e.counted for e in events)
         self.state = state
@@ -254,6 +263,12 @@ class JobMachine(RuleBasedStateMachine):
             )
         )
 
+    # A person retries a job, in any phase: only a dead or cancelled one runs again. Not
+    # gated on a roll like the ending rules: it does nothing until the job has ended.
+    @rule()
+    def person_retries(self) -> None:
+        self.apply(Retry(at=self.tick(), reason="input fixed"))
+
     @rule(restarts=st.integers(1, 5))
     def the_actor_crashes(self, restarts: int) -> None:
         self.apply(Crashed(at=self.tick(), error="RuntimeError", restarts=restarts))
@@ -261,6 +276,15 @@ class JobMachine(RuleBasedStateMachine):
     @rule(roll=st.integers(0, 7))
     def supervisor_gives_up(self, roll: int) -> None:
         if roll == 7:
+            self.apply(Escalate(at=self.tick(), reason="too many crashes"))
+
+    # The one way a job dies with its task still live: what a retry must not run beside.
+    @precondition(
+        lambda self: self.current is not None and self.overlord.get(self.current) == "RUNNING"
+    )
+    @rule(roll=st.integers(0, 3))
+    def supervisor_gives_up_while_the_task_runs(self, roll: int) -> None:
+        if roll == 3:
             self.apply(Escalate(at=self.tick(), reason="too many crashes"))
 
     @rule(

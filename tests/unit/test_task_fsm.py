@@ -13,11 +13,16 @@ from actors.task_fsm import (
     Cancel,
     CheckDeadlines,
     Command,
+    Escalate,
     JobState,
     Observed,
+    Retry,
     ShutdownDone,
     ShutdownTask,
+    StartAttempt,
+    SubmitAlreadyExists,
     SubmitOk,
+    SubmitTask,
     WatchTask,
     decide,
     evolve,
@@ -27,6 +32,7 @@ from eventlog.events import (
     CancelRequested,
     JobAccepted,
     JobCancelled,
+    JobRetried,
     PhaseDeadlineExceeded,
     ShutdownIntended,
     TaskSucceeded,
@@ -191,3 +197,71 @@ def test_the_state_keeps_its_own_copy_of_a_decoded_spec() -> None:
     del decoded
     assert sys.getrefcount(buffer) == unpinned
     assert bytes(state.spec) == b'{"a":1}'
+
+
+def fail(state: JobState, at: float, kind: str = "transient") -> JobState:
+    """The current attempt's task fails and is classified `kind`."""
+    assert state.task_id is not None
+    state, _ = run(
+        Observed(at=at, task_id=state.task_id, status="FAILED", error_msg="boom"),
+        Analysed(
+            at=at + 1,
+            task_id=state.task_id,
+            classification=kind,  # type: ignore[arg-type]
+            rule="r",
+            reason="why",
+            retry_delay_s=0,
+        ),
+        state=state,
+    )
+    return state
+
+
+def attempt(state: JobState, at: float) -> JobState:
+    """Start the next attempt and have it submitted."""
+    state, _ = run(BeginAttempt(at=at), state=state)
+    assert state.task_id is not None
+    state, _ = run(SubmitOk(at=at + 1, task_id=state.task_id), state=state)
+    return state
+
+
+def test_a_retried_job_gets_a_fresh_set_of_attempts_under_new_task_ids() -> None:
+    state = running_job()  # max_attempts = 3
+    for n in (10, 20):
+        state = attempt(fail(state, n), n + 5)
+    state = fail(state, 30)
+    assert (state.phase, state.attempt) == ("dead", 3)
+    state, events = run(Retry(at=40, reason="input fixed"), state=state)
+    assert [type(e) for e in events] == [JobRetried]
+    assert state.phase == "retry_wait"
+    for n in (50, 60):
+        state = fail(attempt(state, n), n + 5)
+        assert state.phase == "retry_wait", "an attempt of the new set was refused"
+    state = fail(attempt(state, 70), 75)
+    assert (state.phase, state.attempt) == ("dead", 6), "three attempts, then dead again"
+    assert len({f"{JOB}_{n}" for n in range(1, 7)}) == 6
+
+
+def test_a_job_that_died_with_its_task_running_looks_that_task_up_before_anything_else() -> None:
+    state, _ = run(Escalate(at=10, reason="too many crashes"), state=running_job())
+    assert (state.phase, state.died_in) == ("dead", "running")
+    state, _ = run(Retry(at=20), state=state)
+    assert (state.phase, state.task_id, state.attempt) == ("submitting", f"{JOB}_1", 1)
+    effect = next_effect(state)
+    assert isinstance(effect, SubmitTask)
+    assert effect.task_id == f"{JOB}_1"
+    assert effect.not_before == 20, "the actor asks the Overlord about it first"
+    state, _ = run(SubmitAlreadyExists(at=21, task_id=f"{JOB}_1", status="RUNNING"), state=state)
+    assert state.phase == "submitted"
+
+
+def test_only_dead_or_cancelled_jobs_are_retried() -> None:
+    assert run(Retry(at=9), state=running_job())[1] == []
+    done, _ = run(Observed(at=9, task_id=f"{JOB}_1", status="SUCCESS"), state=running_job())
+    assert done.phase == "succeeded"
+    assert run(Retry(at=10), state=done)[1] == []
+    cancelled, _ = run(Cancel(at=1), state=run(ACCEPT)[0])
+    assert cancelled.phase == "cancelled"
+    again, _ = run(Retry(at=2), state=cancelled)
+    assert (again.phase, again.cancel_requested) == ("retry_wait", False)
+    assert isinstance(next_effect(again), StartAttempt)
