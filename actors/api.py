@@ -7,6 +7,7 @@
     GET  /v1/jobs                     list; filters ?phase=a,b &datasource= &terminal= &id= &all=1
     GET  /v1/jobs/{job_id}            one job and its event history
     POST /v1/jobs/{job_id}/cancel     cancel a job (harmless twice)
+    POST /v1/jobs/{job_id}/retry      run a dead or cancelled job again {"reason": "..."}
     GET  /v1/datasources              breaker state and paused datasources
     POST /v1/datasources/{ds}/resume  resume a datasource paused by structural failures
     POST /v1/reconcile                reconcile with the Overlord now
@@ -32,13 +33,13 @@ import structlog
 from aiohttp import web
 
 from actors.config import is_loopback
-from actors.errors import ActorStoppedError, ConfigError, UnknownJobError
+from actors.errors import ActorStoppedError, ConfigError, NotRetryableError, UnknownJobError
 from actors.intake import SubmitRequest, jobs_from_request
 from actors.metrics import Metrics
 from actors.orchestrator import JobView, Orchestrator
 from actors.task import stream_id
 from actors.task_fsm import fold
-from eventlog.errors import EventLogUnavailableError
+from eventlog.errors import EventLogUnavailableError, StreamArchivedError
 from eventlog.events import event_fields
 from eventlog.store import Recorded
 from overlord.errors import OverlordError, OverlordUnavailableError
@@ -70,6 +71,10 @@ def recorded_dict(recorded: Recorded) -> dict[str, Any]:
     }
 
 
+class RetryRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    reason: str = ""
+
+
 class ControlApi:
     """The HTTP surface. Set `orch` once the orchestrator is open, `draining` on shutdown."""
 
@@ -89,6 +94,7 @@ class ControlApi:
         r.add_get("/v1/jobs", self.list_jobs)
         r.add_get("/v1/jobs/{job_id}", self.job)
         r.add_post("/v1/jobs/{job_id}/cancel", self.cancel)
+        r.add_post("/v1/jobs/{job_id}/retry", self.retry)
         r.add_get("/v1/datasources", self.datasources)
         r.add_post("/v1/datasources/{datasource}/resume", self.resume)
         r.add_post("/v1/reconcile", self.reconcile)
@@ -151,6 +157,8 @@ class ControlApi:
             return _error(503, str(exc))
         except UnknownJobError as exc:
             return _error(404, str(exc))
+        except (NotRetryableError, StreamArchivedError) as exc:
+            return _error(409, str(exc))
         except SpecError as exc:
             return _error(400, str(exc))
         except OverlordUnavailableError as exc:
@@ -252,6 +260,18 @@ class ControlApi:
     async def cancel(self, request: web.Request) -> web.Response:
         orch = self._running(mutating=True)
         view = await orch.cancel(request.match_info["job_id"], reason="api")
+        return _json({"job": view})
+
+    async def retry(self, request: web.Request) -> web.Response:
+        orch = self._running(mutating=True)
+        reason = ""
+        if request.can_read_body:
+            try:
+                body = msgspec.json.decode(await request.read(), type=RetryRequest)
+            except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+                return _error(400, f"bad retry request: {exc}")
+            reason = body.reason
+        view = await orch.retry(request.match_info["job_id"], reason=reason, by="api")
         return _json({"job": view})
 
     # --- datasources and reconciliation ------------------------------------------------

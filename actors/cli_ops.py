@@ -1,4 +1,4 @@
-"""Operating commands: `run`, `submit`, `status`, `cancel`, `resume`, `reconcile`.
+"""Operating commands: `run`, `submit`, `status`, `cancel`, `retry`, `resume`, `reconcile`.
 
 Every command but `run` talks to a daemon (`--api URL`) or opens the orchestrator in this
 process (`--db PATH --overlord URL`, or `--config orch.toml`, with the same Overlord auth and
@@ -27,7 +27,7 @@ from actors import logs
 from actors.audit import AuditError, job_states
 from actors.config import Config, load_config
 from actors.control import Control, ControlError, embedded, remote
-from actors.errors import ORCHESTRATOR_ERRORS, ConfigError, UnknownJobError
+from actors.errors import ORCHESTRATOR_ERRORS, ConfigError, NotRetryableError, UnknownJobError
 from actors.intake import SubmitRequest, jobs_from_request, request_from_file
 from actors.job_state import PHASES
 from actors.orchestrator import JobView
@@ -69,6 +69,12 @@ def register(sub: Any) -> None:
     p.add_argument("job_ids", nargs="+", metavar="JOB")
     _target(p)
     p.set_defaults(func=cmd_cancel)
+
+    p = sub.add_parser("retry", help="run dead or cancelled jobs again, with fresh attempts")
+    p.add_argument("job_ids", nargs="+", metavar="JOB")
+    p.add_argument("--reason", default="", help="why, for the log (the job's history shows it)")
+    _target(p)
+    p.set_defaults(func=cmd_retry)
 
     p = sub.add_parser("resume", help="resume a datasource paused by structural failures")
     p.add_argument("datasource")
@@ -157,7 +163,7 @@ def _guarded(args: argparse.Namespace, body: Any) -> int:
             raise _single(group) from None
     except (ConfigError, SpecError) as exc:
         return _fail(f"{exc}", 2)
-    except (ControlError, UnknownJobError, AuditError) as exc:
+    except (ControlError, UnknownJobError, NotRetryableError, AuditError) as exc:
         return _fail(str(exc), 1)
     except ORCHESTRATOR_ERRORS as exc:
         return _fail(f"{type(exc).__name__}: {exc}", 1)
@@ -354,6 +360,20 @@ def cmd_cancel(args: argparse.Namespace) -> int:
 async def _cancel(args: argparse.Namespace) -> int:
     async with _control(args) as control:
         views = [await control.cancel(job_id) for job_id in args.job_ids]
+    if args.json:
+        _print_json({"jobs": views})
+    else:
+        _table(views, sys.stdout)
+    return 0
+
+
+def cmd_retry(args: argparse.Namespace) -> int:
+    return _guarded(args, _retry(args))
+
+
+async def _retry(args: argparse.Namespace) -> int:
+    async with _control(args) as control:
+        views = [await control.retry(job_id, args.reason) for job_id in args.job_ids]
     if args.json:
         _print_json({"jobs": views})
     else:

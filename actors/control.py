@@ -44,6 +44,8 @@ class Control(Protocol):
 
     async def cancel(self, job_id: str) -> JobView: ...
 
+    async def retry(self, job_id: str, reason: str) -> JobView: ...
+
     async def resume(self, datasource: str) -> bool: ...
 
     async def reconcile(self) -> dict[str, Any]: ...
@@ -99,6 +101,11 @@ class RemoteControl:
         data = await self._call("POST", f"/v1/jobs/{job_id}/cancel")
         return msgspec.convert(data["job"], JobView)
 
+    async def retry(self, job_id: str, reason: str) -> JobView:
+        body = msgspec.json.encode({"reason": reason})
+        data = await self._call("POST", f"/v1/jobs/{job_id}/retry", data=body)
+        return msgspec.convert(data["job"], JobView)
+
     async def resume(self, datasource: str) -> bool:
         data = await self._call("POST", f"/v1/datasources/{datasource}/resume")
         return bool(data["resumed"])
@@ -138,6 +145,9 @@ class EmbeddedControl:
 
     async def cancel(self, job_id: str) -> JobView:
         return await self.orch.cancel(job_id, reason="cli")
+
+    async def retry(self, job_id: str, reason: str) -> JobView:
+        return await self.orch.retry(job_id, reason=reason, by="cli")
 
     async def resume(self, datasource: str) -> bool:
         return self.orch.resume_datasource(datasource, by="cli")

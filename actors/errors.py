@@ -45,6 +45,20 @@ class UnknownJobError(OrchestratorError):
         super().__init__(f"no job with id {job_id!r}")
 
 
+class NotRetryableError(OrchestratorError):
+    """Only a dead or cancelled job can be retried; the message says what the job is."""
+
+    def __init__(self, job_id: str, phase: str) -> None:
+        self.job_id = job_id
+        self.phase = phase
+        hint = (
+            "it is still live"
+            if phase not in ("succeeded",)
+            else "it succeeded; to ingest the interval again, submit a changed spec"
+        )
+        super().__init__(f"job {job_id!r} is {phase}, not dead or cancelled: {hint}")
+
+
 class BreakerOpenError(OverlordUnavailableError):
     """The Overlord circuit breaker is open: the call was not sent."""
 

@@ -28,7 +28,7 @@ import structlog
 from actors.alerts import Alert, AlertSink, LogAlertSink
 from actors.breakers import Breakers, DatasourcePolicy, GuardedOverlord
 from actors.classification import RuleSet, load_rules
-from actors.errors import ActorStoppedError, UnknownJobError
+from actors.errors import ActorStoppedError, NotRetryableError, UnknownJobError
 from actors.job_view import JobUpdate, JobView
 from actors.ownership import owning
 from actors.policy import BreakerPolicy, RestartPolicy
@@ -38,7 +38,7 @@ from actors.reconcile import OrphanPolicy, Reconciler, ReconcileReport
 from actors.runtime import ActorRef, spawn
 from actors.supervisor import StartJob, Supervisor
 from actors.task import GetState, JobContext, JobPolicy, load_state, stream_id
-from actors.task_fsm import TERMINAL, Accept, Cancel, Command, JobState, decide, fold
+from actors.task_fsm import TERMINAL, Accept, Cancel, Command, JobState, Retry, decide, fold
 from eventlog.errors import (
     ConcurrencyConflictError,
     EventLogUnavailableError,
@@ -494,6 +494,40 @@ class Orchestrator:
             f"job {job_id}'s actor stopped {_CANCEL_ATTEMPTS} times before it could record the "
             "cancel; nothing was cancelled, and cancelling again later is safe"
         )
+
+    async def retry(self, job_id: str, reason: str = "", by: str = "user") -> JobView:
+        """Run a dead or cancelled job again, with a fresh set of attempts.
+
+        Returns once the retry is recorded and the job's actor has taken it up. The next
+        attempt has a task id of its own; a job that died while its task may still have run
+        looks that task up first (`actors.task_fsm`).
+
+        Raises:
+            UnknownJobError: no such job.
+            NotRetryableError: the job is live, or succeeded.
+            StreamArchivedError: retention archived the job; it cannot run again.
+            EventLogUnavailableError: the log refused the write; retrying later is safe.
+        """
+        assert self.supervisor is not None
+        view = await self.get(job_id)
+        assert view is not None
+        for tries_left in (2, 1, 0):
+            state = await load_state(self.log, job_id)
+            events = decide(state, Retry(at=self.clock(), reason=reason, by=by))
+            if not events:
+                raise NotRetryableError(job_id, state.phase)
+            new = fold(events, state)
+            try:
+                await self.log.append(stream_id(job_id), events, state.version, reopen_stream=True)
+                break
+            except ConcurrencyConflictError:
+                if not tries_left:
+                    raise
+                # Something else recorded meanwhile: decide again on the new state.
+        log.info("job_retried", job_id=job_id, phase=new.phase, by=by, reason=reason)
+        self._on_transition(new, events)
+        ref = await self.supervisor.ask(StartJob(job_id), timeout=None)
+        return await self._settled(ref, job_id)
 
     async def history(self, job_id: str) -> list[Any]:
         return await self.log.read_stream(stream_id(job_id))

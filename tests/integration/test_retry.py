@@ -1,0 +1,118 @@
+"""A person retries a dead job, as the design's "dead, alert, wait for a person" asks: the
+job runs again under a new task id, survives a restart on the way, and says so in its
+history; jobs that are live or succeeded are refused, from the API and the CLI too."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from actors.api import ControlApi
+from actors.errors import NotRetryableError, UnknownJobError
+from actors.orchestrator import Orchestrator
+from eventlog.events import JobDead, JobRetried, SubmitIntended
+from overlord.sim_cluster import ClusterConfig
+from overlord.simulator import SimConfig, Simulator
+from tests.integration.support import daily_jobs, fast_config, month_start
+from tests.integration.test_cli import PIPELINE, embedded
+from tests.integration.test_daemon_support import cli, running, simulator
+
+
+@pytest.fixture
+def sim() -> Simulator:
+    cluster = ClusterConfig(seed=9, workers=2, capacity_per_worker=4, min_duration_s=0.2)
+    return Simulator(SimConfig(cluster=cluster))
+
+
+async def test_a_dead_job_retried_runs_again_under_a_new_task_id_even_across_a_restart(
+    tmp_path: Path, url: str, sim: Simulator
+) -> None:
+    job = daily_jobs(1, month_start(2024, 3))[0]
+    # Its input is missing the first time; the person fixes it, then retries.
+    sim.cluster.config.scripted[f"{job.datasource}/{job.interval}"] = [
+        "structural:missing_input",
+        "success",
+    ]
+    db = tmp_path / "log.db"
+    async with Orchestrator.open(db, url, config=fast_config()) as orch:
+        await orch.submit(job)
+        dead = await orch.wait(job.job_id, timeout=20)
+        assert dead.phase == "dead"
+        view = await orch.retry(job.job_id, reason="input restored")
+        assert view.phase in ("retry_wait", "submitting", "submitted", "running", "pending")
+    # A restart right after: boot must find the job live again (its stream reopened).
+    async with Orchestrator.open(db, url, config=fast_config()) as orch:
+        done = await orch.wait(job.job_id, timeout=20)
+        events = [r.event for r in await orch.history(job.job_id)]
+        with pytest.raises(NotRetryableError, match="succeeded"):
+            await orch.retry(job.job_id)
+        with pytest.raises(UnknownJobError):
+            await orch.retry("orch_no_such_job")
+    assert done.phase == "succeeded"
+    assert done.task_id == f"{job.job_id}_2"
+    kinds = [type(e) for e in events]
+    assert kinds.index(JobDead) < kinds.index(JobRetried)
+    retried = next(e for e in events if isinstance(e, JobRetried))
+    assert (retried.reason, retried.by) == ("input restored", "user")
+    intents = [e.task_id for e in events if isinstance(e, SubmitIntended)]
+    assert intents == [f"{job.job_id}_1", f"{job.job_id}_2"]
+    assert sim.stats()["duplicate_submissions"] == 0
+
+
+async def test_the_api_retries_a_dead_job_and_refuses_a_live_one_with_409(
+    tmp_path: Path, url: str, sim: Simulator
+) -> None:
+    dead_job, live_job = daily_jobs(2, month_start(2024, 4))
+    sim.cluster.config.scripted[f"{dead_job.datasource}/{dead_job.interval}"] = [
+        "structural:missing_input",
+        "success",
+    ]
+    sim.cluster.config.scripted[f"{live_job.datasource}/{live_job.interval}"] = ["success"]
+    sim.cluster.config.min_duration_s = 0.2
+    async with Orchestrator.open(tmp_path / "log.db", url, config=fast_config()) as orch:
+        api = ControlApi()
+        api.orch = orch
+        async with TestClient(TestServer(api.app())) as client:
+            await orch.submit(dead_job)
+            assert (await orch.wait(dead_job.job_id, timeout=20)).phase == "dead"
+            await orch.submit(live_job)
+            ok = await client.post(
+                f"/v1/jobs/{dead_job.job_id}/retry", data=json.dumps({"reason": "fixed"})
+            )
+            assert ok.status == 200, await ok.text()
+            assert (await ok.json())["job"]["job_id"] == dead_job.job_id
+            refused = await client.post(f"/v1/jobs/{live_job.job_id}/retry")
+            assert refused.status == 409, await refused.text()
+            assert "not dead or cancelled" in (await refused.json())["error"]
+            garbled = await client.post(f"/v1/jobs/{dead_job.job_id}/retry", data=b"{nope")
+            assert garbled.status == 400
+        assert (await orch.wait(dead_job.job_id, timeout=20)).phase == "succeeded"
+
+
+async def test_the_cli_retries_dead_jobs_embedded(tmp_path: Path) -> None:
+    sim = simulator(
+        scripted={
+            "wikipedia/2024-01-01T00:00:00.000Z/2024-01-02T00:00:00.000Z": [
+                "structural:missing_input",
+                "success",
+            ]
+        }
+    )
+    async with running(sim) as overlord:
+        where = embedded(tmp_path, overlord)
+        args = ["submit", PIPELINE, "--interval", "2024-01-01/2024-01-02", "--wait", "--json"]
+        first = await cli(*args, *where)
+        assert first.code == 1, first.err  # it ended dead
+        (job,) = json.loads(first.out)["jobs"]
+        assert job["phase"] == "dead"
+        retried = await cli("retry", job["job_id"], "--reason", "input back", *where)
+        assert retried.code == 0, retried.err
+        again = await cli(*args, *where)  # the same submit now waits for the retried run
+        refused = await cli("retry", job["job_id"], *where)
+    assert again.code == 0, again.err
+    assert json.loads(again.out)["jobs"][0]["phase"] == "succeeded"
+    assert refused.code == 1
+    assert "succeeded" in refused.err
