@@ -101,15 +101,21 @@ def _submit_intended(s: JobState, e: SubmitIntended, v: int) -> JobState | None:
         phase_since=e.at,
         submit_not_before=None,
         retry_not_before=None,
-        shutdown="none",
-        deadline_exceeded=None,
-        failure_source=None,
-        failure_http_status=None,
-        failure_error_code=None,
-        classification=None,
-        reason=None,
-        rule=None,
+        **_LAST_ATTEMPT_CLEARED,
     )
+
+
+# What an attempt leaves behind that the next one must not inherit (besides its timers).
+_LAST_ATTEMPT_CLEARED: dict[str, Any] = {
+    "shutdown": "none",
+    "deadline_exceeded": None,
+    "failure_source": None,
+    "failure_http_status": None,
+    "failure_error_code": None,
+    "classification": None,
+    "reason": None,
+    "rule": None,
+}
 
 
 def _submit_deferred(s: JobState, e: SubmitDeferred, v: int) -> JobState | None:
@@ -213,15 +219,8 @@ def _job_retried(s: JobState, e: JobRetried, v: int) -> JobState | None:
         retry_not_before=None if readopt else e.at,
         finished_at=None,
         died_in=None,
-        shutdown="none",
         cancel_requested=False,
-        deadline_exceeded=None,
-        failure_source=None,
-        failure_http_status=None,
-        failure_error_code=None,
-        classification=None,
-        reason=None,
-        rule=None,
+        **_LAST_ATTEMPT_CLEARED,
     )
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any, cast
 
@@ -23,6 +22,7 @@ from overlord.sim_cluster import ClusterConfig
 from overlord.simulator import Faults, SimConfig, Simulator
 from specs.compiler import CompiledJob, task_id_for
 from tests.integration.support import daily_jobs, fast_config, month_start
+from tests.integration.test_daemon_support import eventually
 
 
 @pytest.fixture
@@ -153,15 +153,6 @@ async def test_orphans_with_our_prefix_are_handled_by_policy(
         assert sim.stats()["duplicate_submissions"] == 0
 
 
-async def _until(condition: Callable[[], bool], timeout_s: float = 10.0) -> None:
-    """Poll a condition that the simulator's timers make true."""
-    async with asyncio.timeout(timeout_s):
-        while True:
-            if condition():
-                return
-            await asyncio.sleep(0.02)
-
-
 def _orphan_warnings(logged: list[dict[str, Any]]) -> list[str]:
     return [e["task_id"] for e in logged if e["event"] == "orphan_task"]
 
@@ -172,7 +163,7 @@ async def test_finished_tasks_with_our_prefix_are_history_not_orphans(
 ) -> None:
     sim.cluster.config.min_duration_s = sim.cluster.config.max_duration_s = 0.1
     finished = [await _plant_orphan(url, job) for job in daily_jobs(3, month_start(2022, 5))]
-    await _until(lambda: sim.stats()["live_tasks"] == 0)
+    await eventually(lambda: sim.stats()["live_tasks"] == 0)
     async with HttpOverlord(url) as client:
         listed = {row.id: row.status_code for row in await client.tasks()}
     # The Overlord still lists them (for a day), which is what made them look like orphans.
@@ -220,7 +211,7 @@ async def test_a_failed_orphan_shutdown_is_tried_again_and_each_outcome_recorded
         assert sim.cluster.tasks[orphan].active
         sim.set_faults(Faults())
         await orch.reconcile()
-        await _until(lambda: not sim.cluster.tasks[orphan].active)
+        await eventually(lambda: not sim.cluster.tasks[orphan].active)
         last = await orch.reconcile()
     assert last.orphans == []
     found = [(d.task_id, d.decision) for d in await decisions(db)]

@@ -324,6 +324,21 @@ async def test_repeated_structural_failures_pause_a_datasource_until_a_person_re
         assert (await orch.wait(batch[3].job_id, timeout=20)).phase == "succeeded"
 
 
+def an_alert(**overrides: Any) -> Alert:
+    fields: dict[str, Any] = {
+        "job_id": "j",
+        "datasource": "d",
+        "interval": "i",
+        "task_id": "t",
+        "classification": "structural",
+        "rule": "r",
+        "reason": "bad rows",
+        "report_excerpt": {},
+        "at": 1.0,
+    }
+    return Alert(**{**fields, **overrides})
+
+
 async def test_the_webhook_alert_sink_retries_until_the_receiver_accepts() -> None:
     received: list[dict[str, Any]] = []
     answers = iter([500, 503, 200])
@@ -338,19 +353,7 @@ async def test_the_webhook_alert_sink_retries_until_the_receiver_accepts() -> No
     await server.start_server()
     sink = WebhookAlertSink(str(server.make_url("/alerts")), attempts=4, base_s=0.01, cap_s=0.02)
     try:
-        sink.raise_alert(
-            Alert(
-                job_id="j",
-                datasource="d",
-                interval="i",
-                task_id="t",
-                classification="structural",
-                rule="parse-errors",
-                reason="bad rows",
-                report_excerpt={"unparseable": 3},
-                at=1.0,
-            )
-        )
+        sink.raise_alert(an_alert(rule="parse-errors", report_excerpt={"unparseable": 3}))
         await sink.aclose()
     finally:
         await server.close()
@@ -370,19 +373,7 @@ async def test_a_webhook_that_keeps_failing_is_logged_without_its_secret_path() 
     sink = WebhookAlertSink(f"{origin}/hooks/{secret}", attempts=2, base_s=0.01)
     try:
         with capture_logs() as logged:
-            sink.raise_alert(
-                Alert(
-                    job_id="j",
-                    datasource="d",
-                    interval="i",
-                    task_id="t",
-                    classification="structural",
-                    rule="r",
-                    reason="x",
-                    report_excerpt={},
-                    at=1.0,
-                )
-            )
+            sink.raise_alert(an_alert())
             await sink.aclose()
     finally:
         await server.close()
