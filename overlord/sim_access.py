@@ -1,10 +1,13 @@
 """The filters in front of the simulated Overlord's resources, in Druid's order (REFERENCE
-§1.1, §1.2): authentication, then authorization, then the leader redirect; then JAX-RS's
-content negotiation, which picks the resource method before Druid's resource filters run.
+§1.1, §1.2): authentication, then the leader redirect; then JAX-RS's content negotiation,
+which picks the resource method before Druid's resource filters (and their permission
+checks) run.
 
 * No credentials: 401 JSON with `WWW-Authenticate: Basic`. Wrong credentials or an
-  undecodable header: 401 Jetty HTML page. Known but not permitted: 403
-  `{"Access-Check-Result": ...}`, or its text/plain variant on `/tasks?datasource=`.
+  undecodable header: 401 Jetty HTML page. These come before the leader redirect.
+* Known but not permitted (checked by the resources, so after the redirect): 403
+  `{"Access-Check-Result": ...}`, or its text/plain variant on `/tasks?datasource=`; the
+  task and supervisor lists are filtered instead (empty), and an unknown id is still 404.
 * A standby answers 307 with `Location` = leader + path + query, except for `/leader` and
   `/isLeader`; with no leader known it answers 503 with a Jetty page. `/status/*` is always
   answered locally.
@@ -30,6 +33,10 @@ if TYPE_CHECKING:
 
 UNSECURED = ("/status/health", "/status/ready", "/druid/indexer/v1/isLeader", "/sim/")
 LOCAL_ROUTES = frozenset({"leader", "is_leader"})
+# Lists Druid filters by the caller's READ permission instead of refusing (REFERENCE §1.1).
+FILTERED_LISTS = frozenset(
+    {"tasks", "waiting_tasks", "pending_tasks", "running_tasks", "complete_tasks", "supervisors"}
+)
 
 
 def jetty_page(status: int, reason: str) -> str:
@@ -41,8 +48,8 @@ def jetty_page(status: int, reason: str) -> str:
     )
 
 
-def access_denied(sim: Simulator, request: web.Request) -> web.Response | None:
-    """The 401/403 answer for this request, or None when it may proceed."""
+def unauthenticated(sim: Simulator, request: web.Request) -> web.Response | None:
+    """The 401 answer for this request, or None when its caller is known (or need not be)."""
     config = sim.config
     if not config.users or request.path.startswith(UNSECURED):
         return None
@@ -66,15 +73,37 @@ def access_denied(sim: Simulator, request: web.Request) -> web.Response | None:
         return web.Response(
             text=jetty_page(401, "Unauthorized"), status=401, content_type="text/html"
         )
-    if user in config.forbidden_users:
-        if request.match_info.route.name == "tasks" and "datasource" in request.query:
-            return web.Response(text="Access-Check-Result: Unauthorized", status=403)
-        return web.Response(
-            body=b'{"Access-Check-Result":"Unauthorized"}',
-            status=403,
-            content_type="application/json",
-        )
     return None
+
+
+def forbidden(sim: Simulator, request: web.Request, route: str) -> web.Response | None:
+    """The 403 (or filtered) answer for a known caller without permission, or None.
+
+    Druid checks permissions inside its resources, after the leader redirect: the task and
+    supervisor lists are filtered to what the caller may read (here: nothing), and a
+    per-task or per-supervisor path looks its resource up first, so an unknown id is 404.
+    """
+    config = sim.config
+    header = request.headers.get("Authorization")
+    if not config.forbidden_users or header is None or request.path.startswith(UNSECURED):
+        return None
+    if _basic_user(header, config.users) not in config.forbidden_users:
+        return None
+    if route == "tasks" and "datasource" in request.query:
+        return web.Response(text="Access-Check-Result: Unauthorized", status=403)
+    if route in FILTERED_LISTS:
+        return web.json_response([])
+    task_id = request.match_info.get("task_id")
+    if task_id is not None and task_id not in sim.cluster.tasks:
+        return None  # the resource filter's 404 comes first
+    sid = request.match_info.get("supervisor_id")
+    if sid is not None and sid not in sim.supervisors.supervisors:
+        return None
+    return web.Response(
+        body=b'{"Access-Check-Result":"Unauthorized"}',
+        status=403,
+        content_type="application/json",
+    )
 
 
 def role_reply(sim: Simulator, request: web.Request, route: str) -> web.Response | None:

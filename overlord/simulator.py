@@ -40,7 +40,7 @@ import msgspec
 from aiohttp import web
 
 from overlord import endpoints
-from overlord.sim_access import access_denied, not_acceptable, role_reply
+from overlord.sim_access import forbidden, not_acceptable, role_reply, unauthenticated
 from overlord.sim_cluster import ClusterConfig, SimCluster
 from overlord.sim_faults import FaultEvent, Faults, FaultState, drop_connection
 from overlord.sim_http_cluster import ClusterRoutes
@@ -139,14 +139,14 @@ class Simulator:
             faults.injected["resets"] += 1
             drop_connection(request)
             return web.Response(status=500)  # never delivered: the connection is gone
-        early = access_denied(self, request) or role_reply(self, request, route)
+        early = unauthenticated(self, request) or role_reply(self, request, route)
         if early is not None:
             return early
         if faults.in_outage() and request.path.startswith("/druid/"):
             return web.Response(status=503)
         if faults.faults.error_rate and faults.roll(faults.faults.error_rate, route):
             return faults.error_reply(route)
-        refused = not_acceptable(request, route)
+        refused = not_acceptable(request, route) or forbidden(self, request, route)
         if refused is not None:
             return refused
         response = await handler(request)

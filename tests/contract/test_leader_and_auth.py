@@ -7,7 +7,7 @@ import pytest
 
 from overlord.auth import BasicAuth, BearerAuth
 from overlord.client import HttpOverlord, RetryPolicy
-from overlord.errors import OverlordAuthError, OverlordUnavailableError
+from overlord.errors import OverlordAuthError, OverlordUnavailableError, TaskNotFoundError
 from overlord.simulator import Faults, SimConfig
 
 from .conftest import FAST, MakeTarget, Target, fast_cluster, noop
@@ -145,14 +145,32 @@ async def test_a_known_but_unpermitted_user_gets_403_in_both_of_druids_shapes(
     make_target: MakeTarget,
 ) -> None:
     target = await make_target(SECURED)
+    admin = target.client(auth=BasicAuth("admin", "s3cret-pw"))
+    task_id = await admin.submit(noop(run_ms=60_000))
     client = target.client(auth=BasicAuth("viewer", "viewer-pw"))
     with pytest.raises(OverlordAuthError) as caught:
-        await client.status("anything")
+        await client.status(task_id)
     assert caught.value.status == 403
     assert caught.value.druid_message == "Unauthorized"
     with pytest.raises(OverlordAuthError) as listing:
         await client.tasks(datasource="wikipedia")
     assert listing.value.druid_message == "Access-Check-Result: Unauthorized"
+
+
+async def test_permissions_are_checked_by_the_resources_so_lists_are_filtered_and_ids_looked_up(
+    make_target: MakeTarget,
+) -> None:
+    # REFERENCE §1.1: /tasks and /supervisor are filtered to what the caller may read (no
+    # error), and a per-task path finds the task before it checks the caller's permission.
+    target = await make_target(SECURED)
+    admin = target.client(auth=BasicAuth("admin", "s3cret-pw"))
+    await admin.submit(noop(run_ms=60_000))
+    viewer = target.client(auth=BasicAuth("viewer", "viewer-pw"))
+    assert await viewer.tasks() == []
+    assert await viewer.supervisors() == []
+    assert len(await admin.tasks()) == 1
+    with pytest.raises(TaskNotFoundError):
+        await viewer.status("no_such_task")
 
 
 async def test_bearer_tokens_and_custom_hooks_add_their_headers_to_every_request(
