@@ -3,7 +3,7 @@
 Faults are set at start (`[faults]` of a scenario file) and at run time (`POST /sim/faults`,
 `Simulator.set_faults`). Rates are per endpoint name (`overlord.endpoints`), with `"*"` for
 every endpoint. Timed events (`[[faults.events]]`) fire once, `at_s` seconds after the faults
-were applied: an Overlord restart (forgetting, failing or keeping its running tasks), a period
+were applied: an Overlord restart (keeping, failing or forgetting its running tasks), a period
 with no leader (503 HTML, as a standby with no leader answers), a leader-not-ready outage (503
 empty), or a switch to standby (307 to another leader) and back.
 
@@ -35,7 +35,9 @@ class FaultEvent(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_field
     at_s: float
     kind: Literal["restart", "no_leader", "outage", "standby"]
     duration_s: float = 0.0  # for no_leader, outage and standby (0 = standby for good)
-    mode: Literal["forget", "fail", "keep"] = "forget"  # restart: what happens to live tasks
+    # restart: what happens to live tasks. Druid keeps them (its task storage is the metadata
+    # store); "fail" is a restart that took their workers too, "forget" a lost metadata store.
+    mode: Literal["forget", "fail", "keep"] = "keep"
     leader_url: str | None = None  # standby: where to redirect
 
 

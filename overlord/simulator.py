@@ -208,8 +208,10 @@ class Simulator:
     def _lead_again(self) -> None:
         self.leader_url = None
 
-    def restart(self, mode: str = "forget", outage_s: float = 0.0) -> int:
-        """An Overlord restart: running tasks are forgotten, failed, or kept (re-attached)."""
+    def restart(self, mode: str = "keep", outage_s: float = 0.0) -> int:
+        """An Overlord restart. Tasks live in the metadata store, so by default (`keep`) the
+        new leader re-attaches its running tasks; `fail` fails them as if their workers had
+        gone too, and `forget` loses them as only a lost metadata store would (404 after)."""
         if outage_s > 0:
             self.fault_state.outage_until = time.monotonic() + outage_s
         if mode == "forget":
@@ -266,11 +268,11 @@ class Simulator:
         return json_reply(self.faults)
 
     async def sim_restart(self, request: web.Request) -> web.Response:
-        """`{"mode": "forget"|"fail"|"keep", "outage_s": 1.0}` (all optional)."""
+        """`{"mode": "keep"|"fail"|"forget", "outage_s": 1.0}` (all optional; `keep` by default)."""
         body = await request.read()
         try:
             options = msgspec.json.decode(body, type=dict[str, Any]) if body else {}
-            mode = str(options.get("mode", "forget"))
+            mode = str(options.get("mode", "keep"))
             outage = float(options.get("outage_s", 0.0))
         except (msgspec.DecodeError, TypeError, ValueError) as exc:
             return json_reply({"error": f"bad restart options: {exc}"}, 400)

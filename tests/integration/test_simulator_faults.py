@@ -159,6 +159,10 @@ async def test_the_control_surface_sets_faults_restarts_switches_roles_and_reset
     refused = await client.post("/sim/faults", json={"error_rate": "lots"})
     assert refused.status == 400
     assert "bad faults" in (await refused.json())["error"]
+    # A plain restart keeps running tasks, as Druid's metadata store does.
+    plain = await client.post("/sim/restart")
+    assert await plain.json() == {"mode": "keep", "affected": 0}
+    assert (await (await client.get("/sim/stats")).json())["tasks"] == {"RUNNING": 1}
     restarted = await client.post("/sim/restart", json={"mode": "fail"})
     assert await restarted.json() == {"mode": "fail", "affected": 1}
     assert (await client.post("/sim/restart", json={"mode": "explode"})).status == 400
