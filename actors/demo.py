@@ -113,7 +113,8 @@ async def run_demo(
         tmp = tempfile.TemporaryDirectory(prefix="druid-orch-demo-")
         db = str(Path(tmp.name) / "demo.db")
     started = time.monotonic()
-    out.write(f"druid-orch demo: {jobs} jobs, simulator at {url}, event log {db}\n")
+    where = f"event log {db}" if tmp is None else "a temporary event log (--db PATH keeps it)"
+    out.write(f"druid-orch demo: {jobs} jobs, simulator at {url}, {where}\n")
     try:
         alerts = PrintedAlerts(out)
         async with Orchestrator.open(db, url, config=demo_config(), alerts=alerts) as orch:

@@ -31,6 +31,7 @@ async def test_demo_runs_every_job_to_its_expected_state_and_the_log_tells_each_
     text = out.getvalue()
     assert code == 0, text
     assert "all jobs reached their expected state" in text
+    assert f"event log {db}" in text  # kept, so it can be audited afterwards
     assert "duplicate submissions: 0" in text
     assert "most live tasks for one interval: 1" in text
 
@@ -74,3 +75,5 @@ def test_demo_command_exits_zero_on_a_fresh_temporary_log() -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "all jobs reached their expected state" in result.stdout
+    # The log is removed at the end: the output must not name a path that will not exist.
+    assert "a temporary event log (--db PATH keeps it)" in result.stdout
