@@ -35,6 +35,7 @@ from aiohttp import web
 from actors.config import is_loopback
 from actors.errors import ActorStoppedError, ConfigError, NotRetryableError, UnknownJobError
 from actors.intake import SubmitRequest, jobs_from_request
+from actors.job_state import PHASES
 from actors.metrics import Metrics
 from actors.orchestrator import JobView, Orchestrator
 from actors.task import stream_id
@@ -237,6 +238,9 @@ class ControlApi:
                     views[job_id] = JobView.of(state)
         ids = set(query.getall("id", []))
         phases = {p for p in query.get("phase", "").split(",") if p}
+        unknown = sorted(phases - set(PHASES))
+        if unknown:  # a misspelt phase would match no job, silently
+            return _error(400, f"unknown phase {unknown[0]!r}; phases: {', '.join(PHASES)}")
         datasource = query.get("datasource")
         terminal = query.get("terminal")
         selected = [

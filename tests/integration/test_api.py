@@ -215,6 +215,9 @@ async def test_listing_filters_by_phase_datasource_and_terminal(api: Api) -> Non
     assert len(done["jobs"]) == 3
     _, live = await api.call("GET", "/v1/jobs", params={"terminal": "false"})
     assert live["jobs"] == []
+    status, misspelt = await api.call("GET", "/v1/jobs", params={"phase": "succeded"})
+    assert status == 400, "a misspelt phase must not look like 'no such jobs'"
+    assert "unknown phase 'succeded'" in misspelt["error"]
 
 
 async def test_one_job_comes_with_its_event_history_including_the_retry(api: Api) -> None:
