@@ -49,6 +49,7 @@ from actors.task_fsm import (
 from eventlog.events import ReconcileDecided, spec_raw
 from eventlog.store import ANY_VERSION, EventLog
 from overlord.errors import OverlordError, TaskNotFoundError
+from overlord.urls import scrub_urls
 from specs.compiler import spec_hash
 
 log = structlog.get_logger("druid_orch.reconcile")
@@ -319,7 +320,7 @@ class Reconciler:
                     await self.overlord.shutdown(row.id)
                     requests += 1
             except OverlordError as exc:
-                evidence += f"; {action} failed: {exc}"
+                evidence += f"; {action} failed: {scrub_urls(str(exc))}"
                 log.warning("orphan_action_failed", task_id=row.id, action=action, error=str(exc))
                 action = "report"
             decision = f"orphan-{action}"

@@ -35,6 +35,7 @@ from eventlog.errors import (
     EventLogUnavailableError,
     WriterLostError,
 )
+from overlord.urls import scrub_urls
 
 log = structlog.get_logger("druid_orch.supervisor")
 
@@ -123,7 +124,7 @@ class Supervisor(Actor[StartJob | ChildCrashed | Tell]):
         now = self.ctx.clock()
         crashes, decision = on_child_failure(self.crashes.get(job_id, ()), now, self.policy)
         self.crashes[job_id] = crashes
-        text = f"{type(error).__name__}: {error}"
+        text = scrub_urls(f"{type(error).__name__}: {error}")  # it goes into the log for good
         log.error("actor_crashed", job_id=job_id, error=text, restarts=len(crashes))
         commands: list[Command] = [Crashed(at=now, error=text[:1000], restarts=len(crashes))]
         if isinstance(decision, Escalate):

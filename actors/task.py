@@ -55,6 +55,7 @@ from overlord.errors import (
     TaskAlreadyExistsError,
     TaskNotFoundError,
 )
+from overlord.urls import scrub_urls
 
 log = structlog.get_logger("druid_orch.task")
 
@@ -326,7 +327,7 @@ class TaskActor(Actor[Command | _Drive | GetState]):
                 task_id=task_id,
                 http_status=exc.status or 400,
                 error_code=exc.error_code,
-                message=exc.druid_message or str(exc),
+                message=scrub_urls(exc.druid_message or str(exc)),
             )
         except OverlordError as exc:
             return self._deferred(task_id, exc)
@@ -337,7 +338,10 @@ class TaskActor(Actor[Command | _Drive | GetState]):
         self._deferrals += 1
         delay = retry_delay(self._deferrals, self.ctx.policy.submit_retry, self.ctx.rng)
         return SubmitUnknown(
-            at=self.ctx.clock(), task_id=task_id, error=str(exc)[:500], retry_after_s=delay
+            at=self.ctx.clock(),
+            task_id=task_id,
+            error=scrub_urls(str(exc))[:500],
+            retry_after_s=delay,
         )
 
     async def _analyse(self, task_id: str | None, source: str) -> Command | None:

@@ -39,6 +39,15 @@ def display_url(url: str) -> str:
     return url[:start] + MASKED_USERINFO + url[at + 1 :]
 
 
+_URL_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>()]+")
+
+
+def scrub_urls(text: str) -> str:
+    """`text` with every URL in it shown by `display_url`: for error text that is about to
+    be recorded for good (the event log cannot be rewritten) or logged."""
+    return _URL_IN_TEXT.sub(lambda m: display_url(m.group(0)), text)
+
+
 def check_base_url(url: str) -> None:
     """Refuse a base URL the client cannot use.
 

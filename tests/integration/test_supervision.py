@@ -455,3 +455,39 @@ async def test_a_cancel_queued_behind_a_crash_is_carried_out_by_the_restarted_ac
         view = await asyncio.wait_for(cancelling, timeout=20)
         assert view.phase in ("cancelling", "cancelled"), view.phase
         assert (await orch.wait(job.job_id, timeout=20)).phase == "cancelled"
+
+
+async def test_a_crash_quoting_a_url_with_a_password_is_recorded_without_it(
+    tmp_path: Path, url: str, sim: Simulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from actors.supervisor import StartJob
+    from actors.task import TaskActor
+
+    secret = "hunter2-never-recorded"
+    real = TaskActor.receive
+
+    async def receive(self: TaskActor, message: Any) -> Any:
+        if isinstance(message, _Poison):
+            raise RuntimeError(f"cannot reach http://admin:{secret}@overlord:8081/druid")
+        return await real(self, message)
+
+    monkeypatch.setattr(TaskActor, "receive", receive)
+    sim.cluster.config.min_duration_s = sim.cluster.config.max_duration_s = 120
+    job = daily_jobs(1, month_start(2024, 11))[0]
+    db = tmp_path / "log.db"
+    async with Orchestrator.open(db, url, config=fast_config()) as orch:
+        await orch.submit(job)
+        assert orch.supervisor is not None
+        ref = await orch.supervisor.ask(StartJob(job.job_id), timeout=None)
+        ref.tell(_Poison())  # type: ignore[arg-type]
+        for _ in range(200):
+            events = [r.event for r in await orch.history(job.job_id)]
+            if any(isinstance(e, ActorCrashed) for e in events):
+                break
+            await asyncio.sleep(0.02)
+    crashed = [e for e in events if isinstance(e, ActorCrashed)]
+    assert crashed, "the crash was not recorded"
+    assert "http://***@overlord:8081/druid" in crashed[0].error
+    for part in (db, Path(f"{db}-wal")):  # wherever SQLite left the bytes
+        if part.exists():
+            assert secret.encode() not in await asyncio.to_thread(part.read_bytes)

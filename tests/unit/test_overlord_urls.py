@@ -13,7 +13,7 @@ from overlord.client import HttpOverlord
 from overlord.errors import OverlordConfigError
 from overlord.failures import from_transport
 from overlord.transport import split_credentials
-from overlord.urls import check_base_url, display_url
+from overlord.urls import check_base_url, display_url, scrub_urls
 
 PASSWORD = "Zq9-never-shown"
 
@@ -121,3 +121,20 @@ def test_transport_errors_never_quote_user_info_from_the_url() -> None:
     for message in messages:
         assert PASSWORD not in message
         assert "***@o" in message
+
+
+@pytest.mark.parametrize(
+    ("text", "scrubbed"),
+    [
+        (
+            "ClientError: cannot reach http://admin:pa/ss@o:8081/druid (refused)",
+            "ClientError: cannot reach http://***@o:8081/druid (refused)",
+        ),
+        ("'https://u:p#q@h' and s3://key:sec@bucket/x", "'https://***@h' and s3://***@bucket/x"),
+        ("no url here, just user@example.com", "no url here, just user@example.com"),
+        ("http://plain:8081/ok", "http://plain:8081/ok"),
+    ],
+)
+def test_urls_inside_error_text_lose_their_user_info(text: str, scrubbed: str) -> None:
+    # Error text goes into the event log, which can never be rewritten.
+    assert scrub_urls(text) == scrubbed
