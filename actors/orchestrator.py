@@ -54,8 +54,6 @@ from specs.compiler import CompiledJob
 
 log = structlog.get_logger("druid_orch.orchestrator")
 
-# How many of a job's actors `cancel` asks in turn when each stops before handling it.
-_CANCEL_ATTEMPTS = 3
 _task_log = structlog.get_logger("druid_orch.task")  # job events are logged under this name
 
 # JobView and JobUpdate are part of this module's API (they used to live here).
@@ -475,25 +473,29 @@ class Orchestrator:
         assert view is not None
         if view.terminal:
             return view
-        for _ in range(_CANCEL_ATTEMPTS):
-            ref = await self.supervisor.ask(StartJob(job_id), timeout=None)
-            # An ask, not a tell: a refused write comes back to the caller instead of stopping
-            # the job's actor, and a caller told "cancelling" can rely on it.
-            try:
-                await ref.ask(Cancel(at=self.clock(), reason=reason), timeout=None)
-            except ActorStoppedError:
-                # The actor stopped before it got to the cancel: the job ended on its own
-                # (nothing to cancel), or the actor crashed on an earlier message and the
-                # cancel went with it, so its successor must be asked.
-                view = await self._settled(None, job_id)
-                if view.terminal:
-                    return view
-                continue
+        ref = await self.supervisor.ask(StartJob(job_id), timeout=None)
+        # An ask, not a tell: a refused write comes back to the caller instead of stopping
+        # the job's actor, and a caller told "cancelling" can rely on it.
+        try:
+            await ref.ask(Cancel(at=self.clock(), reason=reason), timeout=None)
             return await self._settled(ref, job_id)
-        raise ActorStoppedError(
-            f"job {job_id}'s actor stopped {_CANCEL_ATTEMPTS} times before it could record the "
-            "cancel; nothing was cancelled, and cancelling again later is safe"
-        )
+        except ActorStoppedError:
+            # The actor stopped before it got to the cancel: the job ended on its own (nothing
+            # to cancel), or the actor crashed on an earlier message and the cancel went with
+            # it. Its successor takes the cancel as its first message, before the work that
+            # may have crashed it, and without waiting out the supervisor's restart delay.
+            view = await self._settled(None, job_id)
+            if view.terminal:
+                return view
+        command = Cancel(at=self.clock(), reason=reason)
+        ref = await self.supervisor.ask(StartJob(job_id, commands=[command]), timeout=None)
+        view = await self._settled(ref, job_id)
+        if view.phase not in ("cancelling", "cancelled") and not view.terminal:
+            raise ActorStoppedError(
+                f"job {job_id}'s actor stopped before it could record the cancel; nothing "
+                "was cancelled, and cancelling again later is safe"
+            )
+        return view
 
     async def retry(self, job_id: str, reason: str = "", by: str = "user") -> JobView:
         """Run a dead or cancelled job again, with a fresh set of attempts.
@@ -524,7 +526,20 @@ class Orchestrator:
                 if not tries_left:
                     raise
                 # Something else recorded meanwhile: decide again on the new state.
+            except WriterLostError:
+                # Committed or not, the stream says; a retry recorded twice would be refused
+                # anyway, but one recorded once must still start the job.
+                recorded = await self.log.read_stream(
+                    stream_id(job_id), after_version=state.version
+                )
+                if [r.event for r in recorded[: len(events)]] == events:
+                    break
+                if not tries_left:
+                    raise
         log.info("job_retried", job_id=job_id, phase=new.phase, by=by, reason=reason)
+        if self.supervisor_actor is not None:
+            # A job that died of restart intensity starts with a clean crash history.
+            self.supervisor_actor.crashes.pop(job_id, None)
         self._on_transition(new, events)
         ref = await self.supervisor.ask(StartJob(job_id), timeout=None)
         return await self._settled(ref, job_id)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
@@ -13,6 +14,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from actors.api import ControlApi
 from actors.errors import NotRetryableError, UnknownJobError
 from actors.orchestrator import Orchestrator
+from eventlog.errors import WriterLostError
 from eventlog.events import JobDead, JobRetried, SubmitIntended
 from overlord.sim_cluster import ClusterConfig
 from overlord.simulator import SimConfig, Simulator
@@ -116,3 +118,31 @@ async def test_the_cli_retries_dead_jobs_embedded(tmp_path: Path) -> None:
     assert json.loads(again.out)["jobs"][0]["phase"] == "succeeded"
     assert refused.code == 1
     assert "succeeded" in refused.err
+
+
+async def test_a_retry_whose_writer_died_after_the_commit_still_starts_the_job(
+    tmp_path: Path, url: str, sim: Simulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    job = daily_jobs(1, month_start(2024, 5))[0]
+    sim.cluster.config.scripted[f"{job.datasource}/{job.interval}"] = [
+        "structural:missing_input",
+        "success",
+    ]
+    async with Orchestrator.open(tmp_path / "log.db", url, config=fast_config()) as orch:
+        await orch.submit(job)
+        assert (await orch.wait(job.job_id, timeout=20)).phase == "dead"
+        real = orch.log.append
+
+        async def lost_after_commit(*args: Any, **kwargs: Any) -> Any:
+            result = await real(*args, **kwargs)
+            if kwargs.get("reopen_stream"):
+                raise WriterLostError("the writer died with the append in flight", how="killed")
+            return result
+
+        monkeypatch.setattr(orch.log, "append", lost_after_commit)
+        await orch.retry(job.job_id)
+        monkeypatch.setattr(orch.log, "append", real)
+        done = await orch.wait(job.job_id, timeout=20)
+        events = [r.event for r in await orch.history(job.job_id)]
+    assert done.phase == "succeeded"
+    assert sum(isinstance(e, JobRetried) for e in events) == 1, "recorded once, not twice"

@@ -21,10 +21,12 @@ from actors.breakers import DatasourcePolicy
 from actors.orchestrator import Orchestrator
 from actors.policy import BreakerPolicy, RestartPolicy
 from actors.task import stream_id
+from actors.task_fsm import CheckDeadlines
 from eventlog.errors import WriterLostError
 from eventlog.events import (
     ActorCrashed,
     BreakerOpened,
+    CancelRequested,
     FailureClassified,
     JobAccepted,
     JobDead,
@@ -491,3 +493,35 @@ async def test_a_crash_quoting_a_url_with_a_password_is_recorded_without_it(
     for part in (db, Path(f"{db}-wal")):  # wherever SQLite left the bytes
         if part.exists():
             assert secret.encode() not in await asyncio.to_thread(part.read_bytes)
+
+
+async def test_a_cancel_is_recorded_even_when_every_run_of_the_actor_crashes(
+    tmp_path: Path, url: str, sim: Simulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Each fresh actor would crash on its first piece of work; the cancel must be taken
+    # before that work, or cancelling could only ever end in an escalation.
+    from actors.supervisor import StartJob
+    from actors.task import TaskActor
+
+    sim.cluster.config.min_duration_s = sim.cluster.config.max_duration_s = 120
+    job = daily_jobs(1, month_start(2024, 12))[0]
+    config = fast_config(restart=RestartPolicy(max_restarts=3, within_s=60, delay_s=5))
+    async with Orchestrator.open(tmp_path / "log.db", url, config=config) as orch:
+        await orch.submit(job)
+        for _ in range(400):
+            if (await orch.get(job.job_id)).phase in ("pending", "running"):
+                break
+            await asyncio.sleep(0.025)
+
+        async def broken(self: TaskActor) -> None:
+            raise RuntimeError("every piece of work crashes now")
+
+        monkeypatch.setattr(TaskActor, "_run_effects", broken)
+        assert orch.supervisor is not None
+        ref = await orch.supervisor.ask(StartJob(job.job_id), timeout=None)
+        ref.tell(CheckDeadlines(at=0.0))  # type: ignore[arg-type]  # crashes it
+        view = await asyncio.wait_for(orch.cancel(job.job_id), timeout=20)
+        events = [r.event for r in await orch.history(job.job_id)]
+    assert view.phase == "cancelling", view.phase
+    assert any(isinstance(e, CancelRequested) for e in events)
+    assert not any(isinstance(e, JobDead) for e in events), "escalated instead of cancelled"
