@@ -42,6 +42,7 @@ from actors.task_fsm import TERMINAL, Accept, Cancel, Command, JobState, Retry, 
 from eventlog.errors import (
     ConcurrencyConflictError,
     EventLogUnavailableError,
+    StreamArchivedError,
     WriterLostError,
 )
 from eventlog.events import Event, FailureClassified, JobDead
@@ -511,12 +512,17 @@ class Orchestrator:
             EventLogUnavailableError: the log refused the write; retrying later is safe.
         """
         assert self.supervisor is not None
-        view = await self.get(job_id)
-        assert view is not None
+        try:
+            await self.get(job_id)
+        except UnknownJobError:
+            await self._refuse_if_archived(job_id)
+            raise
         for tries_left in (2, 1, 0):
             state = await load_state(self.log, job_id)
             events = decide(state, Retry(at=self.clock(), reason=reason, by=by))
             if not events:
+                if state.phase == "new":
+                    await self._refuse_if_archived(job_id)
                 raise NotRetryableError(job_id, state.phase)
             new = fold(events, state)
             try:
@@ -543,6 +549,11 @@ class Orchestrator:
         self._on_transition(new, events)
         ref = await self.supervisor.ask(StartJob(job_id), timeout=None)
         return await self._settled(ref, job_id)
+
+    async def _refuse_if_archived(self, job_id: str) -> None:
+        archived = await self.log.archived(stream_id(job_id))
+        if archived is not None:  # its events are in an archive file now
+            raise StreamArchivedError(stream_id(job_id), *archived)
 
     async def history(self, job_id: str) -> list[Any]:
         return await self.log.read_stream(stream_id(job_id))

@@ -213,6 +213,15 @@ class LogReader:
         self.read_stats.stream_rows += len(rows)
         return [(str(r[0]), int(r[1]), bool(r[2])) for r in rows]
 
+    async def archived(self, stream_id: str) -> tuple[int, float] | None:
+        """`(version, archived_at)` if retention archived `stream_id`, else None."""
+        rows = await self._query(
+            "SELECT version, archived_at FROM streams WHERE stream_id = ? "
+            "AND archived_at IS NOT NULL",
+            (stream_id,),
+        )
+        return (int(rows[0][0]), float(rows[0][1])) if rows else None
+
     async def load_snapshot(self, stream_id: str, schema_version: int) -> tuple[int, bytes] | None:
         """The latest snapshot of `stream_id` as `(version, state)`, or None if none is usable.
 

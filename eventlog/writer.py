@@ -225,7 +225,8 @@ class WriteConnection:
                     continue
                 if current == 0:
                     touched[sid] = 0
-                elif item.reopen_stream:
+                elif item.reopen_stream and touched.get(sid) != 0:
+                    # Not one this batch creates: its row is written by the upsert, open.
                     touched[sid] = _REOPEN
                 first = seq + 1
                 for tag, body in item.events:
@@ -293,13 +294,19 @@ class WriteConnection:
         """Load the versions of the batch's streams the cache lacks, a few queries in all.
 
         A burst of new jobs would otherwise cost one query per stream. Returns the archived
-        streams among them, which are not cached (they take no appends).
+        streams among them, which are not cached (they take no appends). Streams to reopen
+        are looked up even when cached: retention (on another connection) may have archived
+        a closed stream since, and a reopen must not bring it back.
         """
         versions = self.versions
         if len(versions) > _MAX_CACHED_STREAMS:
             versions.clear()  # a cheap bound; a miss costs a share of one query
         missing = list(
-            {i.stream_id for i in items if type(i) is AppendItem and i.stream_id not in versions}
+            {
+                i.stream_id
+                for i in items
+                if type(i) is AppendItem and (i.stream_id not in versions or i.reopen_stream)
+            }
         )
         archived: dict[str, Archived] = {}
         for start in range(0, len(missing), _LOOKUP_CHUNK):
@@ -314,6 +321,7 @@ class WriteConnection:
                 version, archived_at = found.get(sid, (0, None))
                 if archived_at is not None:
                     archived[sid] = Archived(sid, version, float(archived_at))
+                    versions.pop(sid, None)  # cached before retention archived it
                 else:
                     versions[sid] = version
         return archived

@@ -219,3 +219,20 @@ def test_an_archive_cut_short_names_the_first_missing_seq(tmp_path: Path) -> Non
     with pytest.raises(CorruptEventError, match="truncated") as caught:
         verify_archive(cut)
     assert caught.value.seq == len(lines) - 3
+
+
+async def test_an_archived_stream_cannot_be_reopened_even_by_a_writer_that_cached_it(
+    tmp_path: Path,
+) -> None:
+    # The writer knew job:a's version before retention archived it: a reopen (a retried
+    # job) must still find it archived, not bring back a stream whose events are gone.
+    clock = Clock()
+    db = tmp_path / "e.db"
+    async with EventLog(db, clock=clock) as log:
+        await log.append("job:a", [running(1)], 0)
+        await finish(log, "job:a", 1)
+        async with EventLog(db, clock=clock) as other:  # retention on another connection
+            await archive_closed_streams(other, older_than=2000.0, directory=tmp_path / "arch")
+        with pytest.raises(StreamArchivedError):
+            await log.append("job:a", [running(3)], 2, reopen_stream=True)
+        assert await log.all_streams("job:") == [("job:a", 2, True)]

@@ -192,9 +192,15 @@ async def test_a_closed_stream_can_be_opened_again_and_boot_lists_it_once_more(
     ]
     await asyncio.gather(*both)
     assert await event_log.all_streams("job:") == [("job:a", 5, True)]
-    # Reopening a stream that is new just creates it, open.
+    # Reopening a stream that is new just creates it, open; in one batch too.
     await event_log.append("job:b", [observed(1)], 0, reopen_stream=True)
     assert await event_log.open_streams("job:") == [("job:b", 1)]
+    created_then_reopened = [
+        asyncio.ensure_future(event_log.append("job:c", [observed(1)], 0)),
+        asyncio.ensure_future(event_log.append("job:c", [observed(2)], 1, reopen_stream=True)),
+    ]
+    await asyncio.gather(*created_then_reopened)
+    assert await event_log.open_streams("job:") == [("job:b", 1), ("job:c", 2)]
     with pytest.raises(ValueError, match="cannot both close and reopen"):
         await event_log.append("job:b", [observed(2)], 1, close_stream=True, reopen_stream=True)
 

@@ -5,6 +5,7 @@ history; jobs that are live or succeeded are refused, from the API and the CLI t
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +15,10 @@ from aiohttp.test_utils import TestClient, TestServer
 from actors.api import ControlApi
 from actors.errors import NotRetryableError, UnknownJobError
 from actors.orchestrator import Orchestrator
-from eventlog.errors import WriterLostError
+from eventlog.errors import StreamArchivedError, WriterLostError
 from eventlog.events import JobDead, JobRetried, SubmitIntended
+from eventlog.retention import archive_closed_streams
+from eventlog.store import EventLog
 from overlord.sim_cluster import ClusterConfig
 from overlord.simulator import SimConfig, Simulator
 from tests.integration.support import daily_jobs, fast_config, month_start
@@ -146,3 +149,21 @@ async def test_a_retry_whose_writer_died_after_the_commit_still_starts_the_job(
         events = [r.event for r in await orch.history(job.job_id)]
     assert done.phase == "succeeded"
     assert sum(isinstance(e, JobRetried) for e in events) == 1, "recorded once, not twice"
+
+
+async def test_a_job_that_retention_archived_cannot_be_retried_and_says_why(
+    tmp_path: Path, url: str, sim: Simulator
+) -> None:
+    job = daily_jobs(1, month_start(2024, 7))[0]
+    sim.cluster.config.scripted[f"{job.datasource}/{job.interval}"] = ["structural:bad_spec"]
+    db = tmp_path / "log.db"
+    async with Orchestrator.open(db, url, config=fast_config()) as orch:
+        await orch.submit(job)
+        assert (await orch.wait(job.job_id, timeout=20)).phase == "dead"
+    async with EventLog(db) as log:
+        await archive_closed_streams(
+            log, older_than=time.time() + 60, directory=tmp_path / "archive"
+        )
+    async with Orchestrator.open(db, url, config=fast_config()) as orch:
+        with pytest.raises(StreamArchivedError):
+            await orch.retry(job.job_id)
