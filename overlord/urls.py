@@ -39,7 +39,9 @@ def display_url(url: str) -> str:
     return url[:start] + MASKED_USERINFO + url[at + 1 :]
 
 
-_URL_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>()]+")
+# Up to whitespace, a double quote or angle brackets only: a password may hold `'`, `(`
+# or `)`, and cutting the URL there would leave its tail (and the `@`) unscrubbed.
+_URL_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s\"<>]+")
 
 
 def scrub_urls(text: str) -> str:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from actors.orchestrator import Orchestrator
-from actors.ownership import LogInUseError, lock_path
+from actors.ownership import LogInUseError, LogLockError, lock_path, owning
 from overlord.sim_cluster import ClusterConfig
 from overlord.simulator import SimConfig, Simulator
 from tests.integration.support import fast_config
@@ -84,3 +84,20 @@ async def test_the_cli_refuses_to_run_embedded_beside_a_running_orchestrator(
     assert "in use by another orchestrator" in result.err
     assert "--api" in result.err
     assert "Traceback" not in result.err
+
+
+def test_a_symlink_to_a_held_log_is_refused_and_a_missing_directory_is_not_called_in_use(
+    tmp_path: Path,
+) -> None:
+    real = tmp_path / "log.db"
+    alias = tmp_path / "alias.db"
+    alias.symlink_to(real)
+    with owning(real), pytest.raises(LogInUseError), owning(alias):
+        pass  # pragma: no cover - must not get here
+    missing = tmp_path / "no-such-dir" / "log.db"
+    with (
+        pytest.raises(LogLockError, match="cannot create the lock file") as caught,
+        owning(missing),
+    ):
+        pass  # pragma: no cover - must not get here
+    assert not isinstance(caught.value, LogInUseError)

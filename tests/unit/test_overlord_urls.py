@@ -132,6 +132,7 @@ def test_transport_errors_never_quote_user_info_from_the_url() -> None:
         ),
         ("'https://u:p#q@h' and s3://key:sec@bucket/x", "'https://***@h' and s3://***@bucket/x"),
         ("no url here, just user@example.com", "no url here, just user@example.com"),
+        ("refused (http://admin:s3(cr)t'x@host:8081)", "refused (http://***@host:8081)"),
         ("http://plain:8081/ok", "http://plain:8081/ok"),
     ],
 )
