@@ -205,7 +205,7 @@ def _job_dead(s: JobState, e: JobDead, v: int) -> JobState | None:
 def _job_retried(s: JobState, e: JobRetried, v: int) -> JobState | None:
     if s.phase not in RETRYABLE:
         return None
-    used = s.attempt - s.uncounted
+    # Both budgets start again: the attempts, and the failures spared from counting.
     # Only a job that died may have left its task live (an escalation mid-run): that task is
     # looked up first, under its own id, so that no second task runs beside it.
     readopt = s.phase == "dead" and s.task_id is not None and s.died_in in TASK_MAY_LIVE
@@ -214,7 +214,8 @@ def _job_retried(s: JobState, e: JobRetried, v: int) -> JobState | None:
         version=v,
         phase="submitting" if readopt else "retry_wait",
         phase_since=e.at,
-        attempt_base=used - 1 if readopt else used,
+        attempt_base=s.attempt - 1 if readopt else s.attempt,
+        uncounted=0,
         submit_not_before=e.at if readopt else None,
         retry_not_before=None if readopt else e.at,
         finished_at=None,

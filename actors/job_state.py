@@ -111,7 +111,8 @@ class JobState(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     rule: str | None = None
     restarts: int = 0
     uncounted: int = 0  # failed attempts that did not use up one of `max_attempts`
-    # Counted attempts used before the last retry: a retried job gets `max_attempts` anew.
+    # Attempts made before the last retry: a retried job gets `max_attempts` anew (and its
+    # `uncounted` starts again from 0).
     attempt_base: int = 0
     died_in: Phase | None = None  # the phase a dead job was in when it died
 

@@ -142,7 +142,8 @@ class JobMachine(RuleBasedStateMachine):
         if isinstance(command, Retry) and events:
             # A fresh set of attempts; a re-adopted task is the first of them.
             readopted = state.phase == "submitting"
-            self.used_before_retry = before.attempt - before.uncounted - readopted
+            self.used_before_retry = before.attempt - readopted
+            self.spared = 0  # the spared failures' budget starts again too
         self.events.extend(events)
         self.spared += sum(isinstance(e, FailureClassified) and not e.counted for e in events)
         self.state = state
@@ -322,7 +323,7 @@ class JobMachine(RuleBasedStateMachine):
     @invariant()
     def uncounted_failures_are_failed_attempts(self) -> None:
         assert self.state.uncounted == self.spared
-        assert self.spared <= self.state.attempt
+        assert self.spared <= self.state.attempt - self.used_before_retry
 
     @invariant()
     def attempts_only_increase(self) -> None:

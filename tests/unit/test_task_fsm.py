@@ -233,7 +233,7 @@ def test_a_retried_job_gets_a_fresh_set_of_attempts_under_new_task_ids() -> None
     assert (state.phase, state.attempt) == ("dead", 3)
     state, events = run(Retry(at=40, reason="input fixed"), state=state)
     assert [type(e) for e in events] == [JobRetried]
-    assert state.phase == "retry_wait"
+    assert (state.phase, state.attempt_base, state.uncounted) == ("retry_wait", 3, 0)
     for n in (50, 60):
         state = fail(attempt(state, n), n + 5)
         assert state.phase == "retry_wait", "an attempt of the new set was refused"
