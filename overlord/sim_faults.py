@@ -4,8 +4,9 @@ Faults are set at start (`[faults]` of a scenario file) and at run time (`POST /
 `Simulator.set_faults`). Rates are per endpoint name (`overlord.endpoints`), with `"*"` for
 every endpoint. Timed events (`[[faults.events]]`) fire once, `at_s` seconds after the faults
 were applied: an Overlord restart (keeping, failing or forgetting its running tasks), a period
-with no leader (503 HTML, as a standby with no leader answers), a leader-not-ready outage (503
-empty), or a switch to standby (307 to another leader) and back.
+with no leader (503 HTML, as a standby with no leader answers), an outage (every endpoint 503
+empty), a leader warm-up (503 empty only where Druid needs its task queue, runner or
+supervisor manager), or a switch to standby (307 to another leader) and back.
 
 Two kinds of dropped connection matter differently to a client: `reset_rate` drops the request
 before it is handled (nothing happened), `reset_after_rate` handles it and then drops the answer
@@ -31,10 +32,28 @@ JETTY_503 = (
 )
 
 
+# The endpoints a leader answers 503 (empty) while its task queue, task runner or supervisor
+# manager is absent, every supervisor endpoint besides (REFERENCE §1.2).
+WARMUP_ROUTES = frozenset(
+    {
+        "submit",
+        "shutdown",
+        "shutdown_all",
+        "tasks",
+        "waiting_tasks",
+        "pending_tasks",
+        "running_tasks",
+        "complete_tasks",
+        "workers",
+        "total_capacity",
+    }
+)
+
+
 class FaultEvent(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
     at_s: float
-    kind: Literal["restart", "no_leader", "outage", "standby"]
-    duration_s: float = 0.0  # for no_leader, outage and standby (0 = standby for good)
+    kind: Literal["restart", "no_leader", "outage", "warmup", "standby"]
+    duration_s: float = 0.0  # for no_leader, outage, warmup and standby (0 = standby for good)
     # restart: what happens to live tasks. Druid keeps them (its task storage is the metadata
     # store); "fail" is a restart that took their workers too, "forget" a lost metadata store.
     mode: Literal["forget", "fail", "keep"] = "keep"
@@ -53,6 +72,9 @@ class Faults(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     reset_rate: dict[str, float] = {}  # dropped before the request is handled
     reset_after_rate: dict[str, float] = {}  # handled, then the answer is dropped
     outage_s: float = 0.0  # every Overlord endpoint answers 503 (empty) for this long
+    # A new leader whose task queue, runner and supervisor manager are not ready yet: only
+    # the endpoints that need them answer 503 (empty); status, reports and logs are served.
+    warmup_s: float = 0.0
     no_leader_s: float = 0.0  # ... answers 503 (Jetty HTML): no leader known
     transient_rate: float | None = None  # None: leave the cluster's setting alone
     structural_rate: float | None = None
@@ -68,6 +90,7 @@ class FaultState:
         self.faults = faults
         self.rng = random.Random(f"faults:{seed}")
         self.outage_until = 0.0
+        self.warmup_until = 0.0
         self.no_leader_until = 0.0
         self.injected: Counter[str] = Counter()
         self.timers: list[asyncio.TimerHandle] = []
@@ -76,6 +99,7 @@ class FaultState:
     def apply_deadlines(self, faults: Faults) -> None:
         now = time.monotonic()
         self.outage_until = now + faults.outage_s if faults.outage_s else 0.0
+        self.warmup_until = now + faults.warmup_s if faults.warmup_s else 0.0
         self.no_leader_until = now + faults.no_leader_s if faults.no_leader_s else 0.0
 
     def roll(self, rates: dict[str, float], route: str) -> bool:
@@ -95,6 +119,14 @@ class FaultState:
 
     def in_outage(self) -> bool:
         return self.outage_until > 0 and time.monotonic() < self.outage_until
+
+    def warming_up(self, route: str) -> bool:
+        """Whether `route` needs leader machinery that is not ready yet (REFERENCE §1.2)."""
+        return (
+            self.warmup_until > 0
+            and time.monotonic() < self.warmup_until
+            and (route in WARMUP_ROUTES or route.startswith("supervisor"))
+        )
 
     def leaderless(self) -> bool:
         return self.no_leader_until > 0 and time.monotonic() < self.no_leader_until

@@ -144,6 +144,8 @@ class Simulator:
             return early
         if faults.in_outage() and request.path.startswith("/druid/"):
             return web.Response(status=503)
+        if faults.warming_up(route):
+            return web.Response(status=503)
         if faults.faults.error_rate and faults.roll(faults.faults.error_rate, route):
             return faults.error_reply(route)
         refused = not_acceptable(request, route) or forbidden(self, request, route)
@@ -199,6 +201,8 @@ class Simulator:
             state.no_leader_until = now + event.duration_s
         elif event.kind == "outage":
             state.outage_until = now + event.duration_s
+        elif event.kind == "warmup":
+            state.warmup_until = now + event.duration_s
         elif event.kind == "standby":
             self.leader_url = event.leader_url
             if event.duration_s > 0:

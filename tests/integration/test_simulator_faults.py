@@ -128,6 +128,30 @@ async def test_timed_events_restart_the_overlord_and_take_its_leadership_away_fo
     assert sim.stats()["faults_injected"] == {"event_restart": 1, "event_no_leader": 1}
 
 
+async def test_a_leader_warming_up_refuses_only_what_needs_its_task_queue(
+    sim_client: tuple[Simulator, TestClient[web.Request, web.Application]],
+) -> None:
+    # REFERENCE §1.2: just after gaining leadership, endpoints that need the task queue,
+    # runner or supervisor manager answer 503 (empty); status, reports and logs do not.
+    sim, client = sim_client
+    await client.post("/druid/indexer/v1/task", json=TASK)
+    sim.set_faults(Faults(events=[FaultEvent(at_s=0.0, kind="warmup", duration_s=0.3)]))
+    await until(lambda: sim.fault_state.warming_up("submit"))
+    refused = [
+        await client.post("/druid/indexer/v1/task", json={**TASK, "id": "n2"}),
+        await client.get("/druid/indexer/v1/tasks"),
+        await client.get("/druid/indexer/v1/workers"),
+        await client.get("/druid/indexer/v1/supervisor"),
+    ]
+    assert [(r.status, await r.read()) for r in refused] == [(503, b"")] * 4
+    served = await client.get("/druid/indexer/v1/task/n1/status")
+    assert served.status == 200
+    assert (await served.json())["status"]["status"] == "RUNNING"
+    assert (await client.post("/druid/indexer/v1/taskStatus", json=["n1"])).status == 200
+    await until(lambda: not sim.fault_state.warming_up("submit"))
+    assert (await client.post("/druid/indexer/v1/task", json={**TASK, "id": "n2"})).status == 200
+
+
 async def test_a_standby_event_redirects_for_its_duration_then_leads_again(
     sim_client: tuple[Simulator, TestClient[web.Request, web.Application]],
 ) -> None:
