@@ -49,6 +49,7 @@ from actors.task_fsm import (
 from eventlog.events import ReconcileDecided, spec_raw
 from eventlog.store import ANY_VERSION, EventLog
 from overlord.errors import OverlordError, TaskNotFoundError
+from overlord.models import TaskStatusPlus
 from overlord.urls import scrub_urls
 from specs.compiler import spec_hash
 
@@ -201,7 +202,7 @@ class Reconciler:
         report = ReconcileReport(started_at=started, orphan_action=self.orphans)
         live = [s for s in states if not s.terminal and s.phase != "new"]
         report.jobs_checked = len(live)
-        views, requests = await self._views([s.task_id for s in live if s.task_id])
+        views, requests, listing = await self._views([s.task_id for s in live if s.task_id])
         report.overlord_requests += requests
         at = self.clock()
         plan: dict[str, list[Command]] = {}
@@ -224,7 +225,7 @@ class Reconciler:
                         evidence=decision.evidence,
                     )
                 )
-        orphan_plan, orphan_events, orphan_ids, orphan_requests = await self._orphans(at)
+        orphan_plan, orphan_events, orphan_ids, orphan_requests = await self._orphans(at, listing)
         report.orphans = orphan_ids
         report.overlord_requests += orphan_requests
         plan.update(orphan_plan)
@@ -244,9 +245,14 @@ class Reconciler:
         )
         return report, plan
 
-    async def _views(self, task_ids: list[str]) -> tuple[dict[str, TaskView], int]:
+    async def _views(
+        self, task_ids: list[str]
+    ) -> tuple[dict[str, TaskView], int, list[TaskStatusPlus] | None]:
+        """The Overlord's view of `task_ids`, the requests it took, and the active-task
+        listing if one was needed (the orphan check reuses it)."""
         views: dict[str, TaskView] = {}
         requests = 0
+        rows: list[TaskStatusPlus] | None = None
         for i in range(0, len(task_ids), self.chunk):
             answer = await self.overlord.bulk_status(task_ids[i : i + self.chunk])
             requests += 1
@@ -259,7 +265,7 @@ class Reconciler:
                 current = views.get(row.id)
                 if current is not None and current.status == "RUNNING":
                     views[row.id] = msgspec.structs.replace(current, runner=row.runner_status_code)
-        return views, requests
+        return views, requests, rows
 
     async def _confirm(self, state: JobState, decision: JobDecision, at: float) -> JobDecision:
         tid = state.task_id
@@ -286,13 +292,17 @@ class Reconciler:
         return msgspec.structs.replace(decided, evidence=decided.evidence + " (single status call)")
 
     async def _orphans(
-        self, at: float
+        self, at: float, listing: list[TaskStatusPlus] | None
     ) -> tuple[dict[str, list[Command]], list[ReconcileDecided], list[str], int]:
         if self.orphans == "ignore":
             return {}, [], [], 0
         # Active tasks only: finished ones hold nothing, and a day of them can be a long list.
-        rows = await self.overlord.tasks(max_complete=0)
-        requests = 1
+        # The runner states' listing of this run is the same one, when it was needed.
+        requests = 0
+        rows = listing
+        if rows is None:
+            rows = await self.overlord.tasks(max_complete=0)
+            requests = 1
         known = {sid.removeprefix("job:") for sid, _v, _c in await self.log.all_streams("job:")}
         plan: dict[str, list[Command]] = {}
         events: list[ReconcileDecided] = []

@@ -243,3 +243,24 @@ async def test_finished_rows_are_not_orphans_even_when_the_listing_includes_them
     assert [(d.task_id, d.evidence) for d in await decisions(tmp_path / "log.db")] == [
         (live.id, f"{live.id} carries our prefix but is not in the log (WAITING)")
     ]
+
+
+async def test_a_reconcile_lists_the_active_tasks_once_for_runner_states_and_orphans(
+    tmp_path: Path, url: str, sim: Simulator
+) -> None:
+    sim.cluster.config.min_duration_s = sim.cluster.config.max_duration_s = 120
+    batch = daily_jobs(3, month_start(2022, 5))
+    db = tmp_path / "log.db"
+    async with Orchestrator.open(db, url, config=fast_config()) as orch:
+        for job in batch:
+            await orch.submit(job)
+        await eventually(lambda: sim.stats()["live_tasks"] == 3)
+    before = dict(sim.stats()["requests"])
+    quiet = fast_config(poller=PollerConfig(first_delay_s=60, ceiling_s=60))
+    async with Orchestrator.open(db, url, config=quiet) as orch:
+        report = orch.last_reconcile
+    assert report is not None
+    assert report.decisions.get("in-sync") == 3
+    spent = {k: v - before.get(k, 0) for k, v in sim.stats()["requests"].items()}
+    assert spent.get("tasks") == 1, spent
+    assert report.overlord_requests == 2  # one bulk status, one listing
