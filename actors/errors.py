@@ -52,9 +52,9 @@ class NotRetryableError(OrchestratorError):
         self.job_id = job_id
         self.phase = phase
         hint = (
-            "it is still live"
-            if phase not in ("succeeded",)
-            else "it succeeded; to ingest the interval again, submit a changed spec"
+            "it succeeded; to ingest the interval again, submit a changed spec"
+            if phase == "succeeded"
+            else "it is still live"
         )
         super().__init__(f"job {job_id!r} is {phase}, not dead or cancelled: {hint}")
 

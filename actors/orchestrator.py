@@ -37,7 +37,7 @@ from actors.ports import Clock, Overlord
 from actors.reconcile import OrphanPolicy, Reconciler, ReconcileReport
 from actors.runtime import ActorRef, spawn
 from actors.supervisor import StartJob, Supervisor
-from actors.task import GetState, JobContext, JobPolicy, load_state, stream_id
+from actors.task import GetState, JobContext, JobPolicy, landed, load_state, stream_id
 from actors.task_fsm import TERMINAL, Accept, Cancel, Command, JobState, Retry, decide, fold
 from eventlog.errors import (
     ConcurrencyConflictError,
@@ -54,7 +54,6 @@ from overlord.errors import OverlordError
 from specs.compiler import CompiledJob
 
 log = structlog.get_logger("druid_orch.orchestrator")
-
 _task_log = structlog.get_logger("druid_orch.task")  # job events are logged under this name
 
 # JobView and JobUpdate are part of this module's API (they used to live here).
@@ -512,18 +511,16 @@ class Orchestrator:
             EventLogUnavailableError: the log refused the write; retrying later is safe.
         """
         assert self.supervisor is not None
-        try:
-            await self.get(job_id)
-        except UnknownJobError:
-            await self._refuse_if_archived(job_id)
-            raise
         for tries_left in (2, 1, 0):
             state = await load_state(self.log, job_id)
             events = decide(state, Retry(at=self.clock(), reason=reason, by=by))
             if not events:
-                if state.phase == "new":
-                    await self._refuse_if_archived(job_id)
-                raise NotRetryableError(job_id, state.phase)
+                if state.phase != "new":
+                    raise NotRetryableError(job_id, state.phase)
+                archived = await self.log.archived(stream_id(job_id))
+                if archived is not None:  # its events are in an archive file now
+                    raise StreamArchivedError(stream_id(job_id), *archived)
+                raise UnknownJobError(job_id)
             new = fold(events, state)
             try:
                 await self.log.append(stream_id(job_id), events, state.version, reopen_stream=True)
@@ -535,10 +532,7 @@ class Orchestrator:
             except WriterLostError:
                 # Committed or not, the stream says; a retry recorded twice would be refused
                 # anyway, but one recorded once must still start the job.
-                recorded = await self.log.read_stream(
-                    stream_id(job_id), after_version=state.version
-                )
-                if [r.event for r in recorded[: len(events)]] == events:
+                if await landed(self.log, job_id, state.version, events):
                     break
                 if not tries_left:
                     raise
@@ -549,11 +543,6 @@ class Orchestrator:
         self._on_transition(new, events)
         ref = await self.supervisor.ask(StartJob(job_id), timeout=None)
         return await self._settled(ref, job_id)
-
-    async def _refuse_if_archived(self, job_id: str) -> None:
-        archived = await self.log.archived(stream_id(job_id))
-        if archived is not None:  # its events are in an archive file now
-            raise StreamArchivedError(stream_id(job_id), *archived)
 
     async def history(self, job_id: str) -> list[Any]:
         return await self.log.read_stream(stream_id(job_id))

@@ -330,8 +330,9 @@ class Reconciler:
                     await self.overlord.shutdown(row.id)
                     requests += 1
             except OverlordError as exc:
-                evidence += f"; {action} failed: {scrub_urls(str(exc))}"
-                log.warning("orphan_action_failed", task_id=row.id, action=action, error=str(exc))
+                error = scrub_urls(str(exc))
+                evidence += f"; {action} failed: {error}"
+                log.warning("orphan_action_failed", task_id=row.id, action=action, error=error)
                 action = "report"
             decision = f"orphan-{action}"
             if (row.id, decision) in await self._orphan_decisions():

@@ -27,7 +27,7 @@ import structlog
 from actors.errors import ActorStoppedError
 from actors.policy import Escalate, RestartPolicy, on_child_failure
 from actors.runtime import Actor, ActorRef, spawn
-from actors.task import JobContext, TaskActor, load_state, stream_id
+from actors.task import JobContext, TaskActor, landed, load_state, stream_id
 from actors.task_fsm import Command, Crashed, JobState, decide, evolve
 from actors.task_fsm import Escalate as EscalateCommand
 from eventlog.errors import (
@@ -163,14 +163,10 @@ class Supervisor(Actor[StartJob | ChildCrashed | Tell]):
             except WriterLostError:
                 # The writer died with the append in flight: committed or not, the stream
                 # says. A committed one must not be recorded twice; a lost one is retried.
-                if not await self._landed(job_id, state.version, events):
+                if not await landed(self.ctx.log, job_id, state.version, events):
                     continue
             self.ctx.on_transition(new, events)
             return
-
-    async def _landed(self, job_id: str, version: int, events: list[Any]) -> bool:
-        recorded = await self.ctx.log.read_stream(stream_id(job_id), after_version=version)
-        return [r.event for r in recorded[: len(events)]] == events
 
     def _stalled(self, job_id: str, error: EventLogUnavailableError) -> None:
         """Restart a job whose write the log refused, later the longer it has refused."""

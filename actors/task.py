@@ -165,6 +165,13 @@ async def load_state(event_log: EventLog, job_id: str) -> JobState:
     return (await JOB_FOLDER.load(event_log, stream_id(job_id))).state
 
 
+async def landed(event_log: EventLog, job_id: str, version: int, events: Sequence[Any]) -> bool:
+    """Whether `events`, appended at `version`, are in the job's stream: the answer to an
+    append whose writer died with it in flight (`WriterLostError`), committed or not."""
+    recorded = await event_log.read_stream(stream_id(job_id), after_version=version)
+    return [r.event for r in recorded[: len(events)]] == list(events)
+
+
 class TaskActor(Actor[Command | _Drive | GetState]):
     mailbox_size = 64
 
