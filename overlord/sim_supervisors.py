@@ -61,7 +61,7 @@ class SimSupervisor:
 
     @property
     def duration_s(self) -> float:
-        return period_seconds(str(self.io.get("taskDuration", "PT1H")))
+        return standard_seconds(str(self.io.get("taskDuration", "PT1H")))
 
 
 class SupervisorStore:
@@ -159,11 +159,6 @@ def store_for(cluster: SimCluster, config: SimConfig) -> SupervisorStore:
     return store
 
 
-def period_seconds(text: str) -> float:
-    """A `taskDuration` in seconds (a period of fixed length: weeks, days, hours...)."""
-    return standard_seconds(text)
-
-
 def _normalise(raw: dict[str, Any], types: list[str], druid_version: int) -> SimSupervisor:
     kind = raw.get("type")
     if kind is None:
@@ -192,7 +187,7 @@ def _normalise(raw: dict[str, Any], types: list[str], druid_version: int) -> Sim
         need = "topic or topicPattern" if kind == "kafka" else "stream"
         raise SpecRejection(_problem(f"ioConfig needs {need}"))
     try:
-        period_seconds(str(io.setdefault("taskDuration", "PT1H")))
+        standard_seconds(str(io.setdefault("taskDuration", "PT1H")))
     except ValueError as exc:
         raise SpecRejection(_problem(str(exc))) from exc
     for key, default in (("taskCount", 1), ("replicas", 1), ("startDelay", "PT5S")):

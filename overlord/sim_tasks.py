@@ -18,6 +18,7 @@ from typing import Any
 
 import msgspec
 
+from overlord import sim_periods
 from overlord.sim_catalog import DEFAULT_STRUCTURAL, DEFAULT_TRANSIENT
 from overlord.sim_locks import Span
 from overlord.sim_periods import parse_bounds
@@ -122,10 +123,8 @@ def iso(ts: float) -> str:
 
 
 def parse_instant(text: str) -> float:
-    value = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.timestamp()
+    """An ISO-8601 instant (UTC unless it says otherwise) as seconds since the epoch."""
+    return sim_periods.parse_instant(text).timestamp()
 
 
 def parse_interval(text: str) -> Span:

@@ -142,9 +142,7 @@ class Simulator:
         early = unauthenticated(self, request) or role_reply(self, request, route)
         if early is not None:
             return early
-        if faults.in_outage() and request.path.startswith("/druid/"):
-            return web.Response(status=503)
-        if faults.warming_up(route):
+        if (faults.in_outage() and request.path.startswith("/druid/")) or faults.warming_up(route):
             return web.Response(status=503)
         if faults.faults.error_rate and faults.roll(faults.faults.error_rate, route):
             return faults.error_reply(route)

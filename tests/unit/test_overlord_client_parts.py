@@ -15,7 +15,7 @@ from overlord.errors import (
 )
 from overlord.models import IngestionPayload, TaskLocation, Worker, WorkerInfo
 from overlord.sim_catalog import FAILURE_KINDS, stack_trace, status_error, truncate_error
-from overlord.sim_supervisors import period_seconds
+from overlord.sim_periods import standard_seconds
 from overlord.transport import RetryPolicy, Transport, split_credentials
 
 
@@ -108,10 +108,10 @@ def test_long_status_errors_keep_their_first_and_last_512_characters() -> None:
     [("PT1H", 3600), ("PT30M", 1800), ("PT0.5S", 0.5), ("PT1H2M3S", 3723), ("P1D", 86400)],
 )
 def test_task_durations_are_read_from_iso_periods(text: str, seconds: float) -> None:
-    assert period_seconds(text) == seconds
+    assert standard_seconds(text) == seconds
 
 
 def test_a_period_of_months_has_no_fixed_length_and_is_refused() -> None:
     # Joda's toStandardDuration, which Druid applies to taskDuration, refuses months.
     with pytest.raises(ValueError, match="P1M"):
-        period_seconds("P1M")
+        standard_seconds("P1M")
