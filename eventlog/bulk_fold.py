@@ -143,7 +143,7 @@ def run_fold(
         try:
             if not _fold_chunk(got, step):
                 rows_sql = _RANGE_ROWS_SQL.format(where=where)
-                rows = read(_fetchall, rows_sql, (after, got.last_seq, *bounds)).result()
+                rows = read(fetchall, rows_sql, (after, got.last_seq, *bounds)).result()
                 _fold_rows(rows, step)
         except BaseException:
             if pending is not None:
@@ -206,5 +206,6 @@ def _read_chunk_rows(conn: sqlite3.Connection, sql: str, params: tuple[Any, ...]
     return Chunk(len(rows), int(rows[-1][0]) if rows else 0, rows=rows)
 
 
-def _fetchall(conn: sqlite3.Connection, sql: str, params: tuple[Any, ...]) -> list[Row]:
+def fetchall(conn: sqlite3.Connection, sql: str, params: tuple[Any, ...]) -> list[Row]:
+    """Every row of `sql`: the plain read, on the reader thread (the reader's own too)."""
     return conn.execute(sql, params).fetchall()

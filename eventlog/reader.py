@@ -82,7 +82,7 @@ class LogReader:
         return False
 
     def _query(self, sql: str, params: tuple[Any, ...] = ()) -> asyncio.Future[list[Row]]:
-        return self._call(_fetchall, sql, params)
+        return self._call(bulk_fold.fetchall, sql, params)
 
     def _call(self, fn: Callable[..., T], *args: Any) -> asyncio.Future[T]:
         if self._rx is None or self._reader_conn is None:
@@ -286,10 +286,6 @@ def _connect_reader(path: str) -> tuple[sqlite3.Connection, bool]:
     conn.execute("PRAGMA query_only = ON")
     conn.execute("PRAGMA busy_timeout = 5000")
     return conn, bulk_fold.json_chunks_supported(conn)
-
-
-def _fetchall(conn: sqlite3.Connection, sql: str, params: tuple[Any, ...]) -> list[Row]:
-    return conn.execute(sql, params).fetchall()
 
 
 def _guarded(path: str, fn: Callable[..., T], conn: sqlite3.Connection, *args: Any) -> T:
