@@ -18,7 +18,7 @@ import os
 import sys
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, TextIO
 
 import msgspec
@@ -358,13 +358,7 @@ def cmd_cancel(args: argparse.Namespace) -> int:
 
 
 async def _cancel(args: argparse.Namespace) -> int:
-    async with _control(args) as control:
-        views = [await control.cancel(job_id) for job_id in args.job_ids]
-    if args.json:
-        _print_json({"jobs": views})
-    else:
-        _table(views, sys.stdout)
-    return 0
+    return await _each_job(args, lambda control, job_id: control.cancel(job_id))
 
 
 def cmd_retry(args: argparse.Namespace) -> int:
@@ -372,8 +366,15 @@ def cmd_retry(args: argparse.Namespace) -> int:
 
 
 async def _retry(args: argparse.Namespace) -> int:
+    return await _each_job(args, lambda control, job_id: control.retry(job_id, args.reason))
+
+
+async def _each_job(
+    args: argparse.Namespace, act: Callable[[Control, str], Awaitable[JobView]]
+) -> int:
+    """`act` on each of the command's jobs in turn, then print their views."""
     async with _control(args) as control:
-        views = [await control.retry(job_id, args.reason) for job_id in args.job_ids]
+        views = [await act(control, job_id) for job_id in args.job_ids]
     if args.json:
         _print_json({"jobs": views})
     else:
