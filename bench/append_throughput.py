@@ -4,7 +4,8 @@ For each appender count N (1, 100, 1,000, 10,000), N tasks each append one ~200-
 at a time to their own stream and await it (`synchronous=FULL`, hash chain on), until the
 round's quota is written. Each append's latency is recorded. Right after each measured run,
 the baseline inserts the very same rows (read back from the log) into a fresh file with raw
-`sqlite3` `executemany`, 1,000 rows per transaction, same schema, WAL, `synchronous=FULL`.
+`sqlite3` `executemany`, 1,000 rows per transaction, same schema and page size, WAL,
+`synchronous=FULL`.
 Ratios are taken between adjacent runs so that load from other work on the machine hits both.
 
 The log is measured with its default writer (a child process) and, right after, with the
@@ -14,6 +15,7 @@ in-process writer thread (`writer="thread"`), so that the two compare within one
     python -m bench.append_throughput                 # full run, prints a table
     python -m bench.append_throughput --quick         # smoke run (a few seconds)
     python -m bench.append_throughput --repeat 3 --json bench/out/append.json
+    python -m bench.append_throughput --page-size 4096   # both sides on 4 KiB pages
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from typing import Any
 
 from bench import eventlog_cli
 from eventlog.events import StatusObserved
+from eventlog.migrations import DEFAULT_PAGE_SIZE
 from eventlog.store import EventLog, WriterMode
 
 FULL_PLAN: dict[int, int] = {1: 2_000, 100: 20_000, 1_000: 50_000, 10_000: 50_000}
@@ -60,14 +63,18 @@ def _remove_db(path: Path) -> None:
 
 
 async def measure_log(
-    path: Path, appenders: int, total: int, writer: WriterMode = "process"
+    path: Path,
+    appenders: int,
+    total: int,
+    writer: WriterMode = "process",
+    page_size: int = DEFAULT_PAGE_SIZE,
 ) -> dict[str, Any]:
     """N appenders, each awaiting one append at a time, until `total` events are written."""
     rounds = max(1, total // appenders)
     # Two flat lists, not (latency, round) tuples: tuples would be tracked by the collector.
     latencies: list[float] = []
     round_of: list[int] = []
-    async with EventLog(path, synchronous="FULL", writer=writer) as log:
+    async with EventLog(path, synchronous="FULL", writer=writer, page_size=page_size) as log:
         # Events are made before the clock starts, as the baseline's rows are.
         made = [[make_event(index, n) for n in range(rounds)] for index in range(appenders)]
 
@@ -116,11 +123,14 @@ def read_rows(path: Path) -> list[tuple[Any, ...]]:
         conn.close()
 
 
-def measure_raw(path: Path, rows: list[tuple[Any, ...]]) -> dict[str, Any]:
+def measure_raw(
+    path: Path, rows: list[tuple[Any, ...]], page_size: int = DEFAULT_PAGE_SIZE
+) -> dict[str, Any]:
     """The baseline: the same rows, `executemany` in 1,000-row transactions, WAL + FULL."""
     _remove_db(path)
     conn = sqlite3.connect(path, isolation_level=None)
     try:
+        conn.execute(f"PRAGMA page_size = {page_size}")
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = FULL")
         conn.execute(_EVENTS_DDL)
@@ -140,17 +150,21 @@ def measure_raw(path: Path, rows: list[tuple[Any, ...]]) -> dict[str, Any]:
 
 
 def run(
-    plan: dict[int, int], repeat: int, workdir: Path, runner: Callable[..., Any]
+    plan: dict[int, int],
+    repeat: int,
+    workdir: Path,
+    runner: Callable[..., Any],
+    page_size: int = DEFAULT_PAGE_SIZE,
 ) -> dict[str, Any]:
     runs: dict[str, list[dict[str, Any]]] = {}
     for attempt in range(repeat):
         for appenders, total in plan.items():
             db = workdir / f"append-{appenders}-{attempt}.db"
             _remove_db(db)
-            ours = runner(measure_log(db, appenders, total))
-            raw = measure_raw(workdir / "raw.db", read_rows(db))
+            ours = runner(measure_log(db, appenders, total, page_size=page_size))
+            raw = measure_raw(workdir / "raw.db", read_rows(db), page_size)
             _remove_db(db)
-            thread = runner(measure_log(db, appenders, total, "thread"))
+            thread = runner(measure_log(db, appenders, total, "thread", page_size))
             _remove_db(db)
             run = {
                 "log": ours,
@@ -216,13 +230,23 @@ def summarise(runs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = eventlog_cli.parse(__doc__.splitlines()[0], "runs per appender count", argv)
+    args = eventlog_cli.parse(
+        __doc__.splitlines()[0], "runs per appender count", argv, page_size=True
+    )
     plan = QUICK_PLAN if args.quick else FULL_PLAN
     runner = eventlog_cli.loop_runner(args.loop)
-    print(f"append throughput: plan {plan}, {args.repeat} run(s), loop {args.loop}", flush=True)
+    print(
+        f"append throughput: plan {plan}, {args.repeat} run(s), loop {args.loop}, "
+        f"{args.page_size}-byte pages",
+        flush=True,
+    )
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
-        runs = run(plan, args.repeat, Path(tmp), runner)
-    figures = {**eventlog_cli.header("append_throughput", args.quick, argv), **summarise(runs)}
+        runs = run(plan, args.repeat, Path(tmp), runner, args.page_size)
+    figures = {
+        **eventlog_cli.header("append_throughput", args.quick, argv),
+        "page_size": args.page_size,
+        **summarise(runs),
+    }
     for n, ratio in figures["ratios"]["append_vs_raw"].items():
         p99 = figures["append_p99_ms"][n]
         thread = figures["ratios"]["thread_append_vs_raw"][n]

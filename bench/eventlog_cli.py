@@ -20,9 +20,26 @@ from typing import Any
 
 import msgspec
 
+from eventlog.migrations import DEFAULT_PAGE_SIZE
 
-def parse(description: str, repeat_help: str, argv: Sequence[str] | None) -> argparse.Namespace:
+
+def parse(
+    description: str,
+    repeat_help: str,
+    argv: Sequence[str] | None,
+    *,
+    page_size: bool = False,
+) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=description)
+    if page_size:
+        parser.add_argument(
+            "--page-size",
+            type=int,
+            choices=[2**n for n in range(9, 17)],
+            default=DEFAULT_PAGE_SIZE,
+            help="SQLite page size of the files written, the log's and the baseline's alike "
+            f"(default {DEFAULT_PAGE_SIZE}, the event log's own)",
+        )
     parser.add_argument("--quick", action="store_true", help="a smoke run of a few seconds")
     parser.add_argument("--json", metavar="OUT", help="write the figures to this JSON file")
     parser.add_argument("--repeat", type=int, default=None, help=repeat_help)

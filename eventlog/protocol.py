@@ -52,6 +52,7 @@ class Open(msgspec.Struct, frozen=True, array_like=True, tag=3):
     synchronous: str
     max_batch: int
     max_size_bytes: int | None
+    page_size: int
 
 
 class Chunk(msgspec.Struct, frozen=True, array_like=True, tag=4):

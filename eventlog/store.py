@@ -85,7 +85,7 @@ from eventlog.errors import (
     WriterLostError,
 )
 from eventlog.events import Event, encode_event
-from eventlog.migrations import APPLICATION_ID, SCHEMA_VERSION
+from eventlog.migrations import APPLICATION_ID, DEFAULT_PAGE_SIZE, SCHEMA_VERSION
 from eventlog.protocol import (
     Appended,
     AppendItem,
@@ -186,6 +186,7 @@ class EventLog(LogReader):
         writer: WriterMode = "process",
         max_batch: int = 2048,
         max_size_bytes: int | None = None,
+        page_size: int = DEFAULT_PAGE_SIZE,
         clock: Callable[[], float] = time.time,
     ) -> None:
         """Args:
@@ -196,6 +197,8 @@ class EventLog(LogReader):
         max_batch: the most appends and snapshots one transaction holds.
         max_size_bytes: refuse to grow the database file past this size; appends that
             would fail as on a full disk, retryably, until space is freed (by retention).
+        page_size: SQLite's page size for a new file (a power of two, 512 to 65536); an
+            existing file keeps its own.
         clock: stamps events (`recorded_at`); seconds since the epoch.
         """
         if synchronous not in ("OFF", "NORMAL", "FULL", "EXTRA"):
@@ -204,11 +207,14 @@ class EventLog(LogReader):
             raise ValueError(f"writer must be 'process' or 'thread', not {writer!r}")
         if max_size_bytes is not None and max_size_bytes <= 0:
             raise ValueError(f"max_size_bytes must be positive, not {max_size_bytes}")
+        if not 512 <= page_size <= 65536 or page_size & (page_size - 1):
+            raise ValueError(f"page_size must be a power of two from 512 to 65536, not {page_size}")
         super().__init__(str(path))
         self.synchronous: Synchronous = synchronous
         self.writer: WriterMode = writer
         self.max_batch = max_batch
         self.max_size_bytes = max_size_bytes
+        self.page_size = page_size
         # A writer thread takes its whole batch at the loop's turn: one that started on a
         # chunk while the loop works would wait for the GIL at every step (RESULTS.md).
         self._chunk = _CHUNK if writer == "process" else max_batch
@@ -268,7 +274,15 @@ class EventLog(LogReader):
         """
         link = await WriterLink.start(self.path, self.writer)
         try:
-            link.send(Open(self.path, self.synchronous, self.max_batch, self.max_size_bytes))
+            link.send(
+                Open(
+                    self.path,
+                    self.synchronous,
+                    self.max_batch,
+                    self.max_size_bytes,
+                    self.page_size,
+                )
+            )
             try:
                 answer = await link.receive()
             except (asyncio.IncompleteReadError, ConnectionError, ValueError) as exc:

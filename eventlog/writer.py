@@ -25,7 +25,7 @@ from eventlog.errors import (
     EventLogUnavailableError,
 )
 from eventlog.header import check_file
-from eventlog.migrations import prepare
+from eventlog.migrations import DEFAULT_PAGE_SIZE, prepare
 from eventlog.protocol import (
     Appended,
     AppendItem,
@@ -56,10 +56,17 @@ _MAX_CACHED_STREAMS = 200_000
 class WriteConnection:
     """The only connection that writes, and the writer's view of the log's tip."""
 
-    def __init__(self, path: str, synchronous: str, max_size_bytes: int | None = None) -> None:
+    def __init__(
+        self,
+        path: str,
+        synchronous: str,
+        max_size_bytes: int | None = None,
+        page_size: int = DEFAULT_PAGE_SIZE,
+    ) -> None:
         self.path = path
         self.synchronous = synchronous
         self.max_size_bytes = max_size_bytes
+        self.page_size = page_size
         self.conn: sqlite3.Connection | None = None
         self.head_seq = 0
         self.head_hash = GENESIS_HASH
@@ -98,7 +105,7 @@ class WriteConnection:
         self.conn = conn
         try:
             conn.execute("PRAGMA busy_timeout = 5000")
-            prepare(conn, self.path)
+            prepare(conn, self.path, self.page_size)
             mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
             if str(mode).lower() != "wal":
                 raise EventLogUnavailableError(

@@ -102,7 +102,7 @@ def serve(sock: socket.socket) -> None:
         return
     first = frames.ready.popleft()
     assert type(first) is Open
-    core = WriteConnection(first.path, first.synchronous, first.max_size_bytes)
+    core = WriteConnection(first.path, first.synchronous, first.max_size_bytes, first.page_size)
     try:
         core.open()
     except (EventLogError, OSError) as exc:

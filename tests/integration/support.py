@@ -12,6 +12,7 @@ from actors.demo import demo_config
 from actors.orchestrator import OrchestratorConfig
 from eventlog.errors import EventLogUnavailableError
 from eventlog.events import StatusObserved
+from eventlog.migrations import DEFAULT_PAGE_SIZE
 from eventlog.store import EventLog
 from specs.compiler import CompiledJob, builtin_template, compile_job
 from specs.intervals import Interval
@@ -46,7 +47,7 @@ async def quota_with_room(db: Path, pages: int = 64) -> int:
     """Create an empty log at `db`; a size quota that leaves it `pages` pages to grow."""
     async with EventLog(db):
         pass
-    return (await asyncio.to_thread(db.stat)).st_size + pages * 4096
+    return (await asyncio.to_thread(db.stat)).st_size + pages * DEFAULT_PAGE_SIZE
 
 
 # Filler sizes that leave no room even for a small append (a job's next event).

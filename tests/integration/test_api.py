@@ -21,6 +21,7 @@ from actors.demo import demo_config
 from actors.errors import ConfigError
 from actors.metrics import Metrics
 from actors.orchestrator import Orchestrator, OrchestratorConfig
+from eventlog.migrations import DEFAULT_PAGE_SIZE
 from eventlog.retention import archive_closed_streams
 from eventlog.store import EventLog
 from overlord.client import HttpOverlord
@@ -125,7 +126,7 @@ async def test_a_full_event_log_refuses_submissions_and_readiness_but_stays_live
     db = tmp_path / "api.db"
     async with EventLog(db):
         pass
-    quota = db.stat().st_size + 32 * 4096
+    quota = db.stat().st_size + 32 * DEFAULT_PAGE_SIZE
     async with serving(db, replace(demo_config(), eventlog_max_size_bytes=quota)) as api:
         await fill_until_refused(api.orch.log, FILL_LAST_PAGES)
         status, body = await api.call(

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from eventlog.migrations import DEFAULT_PAGE_SIZE
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -29,6 +31,7 @@ def test_the_append_benchmark_reports_a_ratio_and_a_p99_for_every_appender_count
     tmp_path: Path,
 ) -> None:
     figures = run_bench("bench.append_throughput", tmp_path / "append.json")
+    assert figures["page_size"] == DEFAULT_PAGE_SIZE  # the log's own, for both sides
     ratios = figures["ratios"]
     assert isinstance(ratios, dict)
     counts = ["1", "100", "1000", "10000"]

@@ -20,6 +20,7 @@ import pytest
 from eventlog.audit import verify_file
 from eventlog.errors import EventLogError, EventLogUnavailableError
 from eventlog.events import StatusObserved
+from eventlog.migrations import DEFAULT_PAGE_SIZE
 from eventlog.retention import archive_closed_streams
 from eventlog.store import EventLog
 from eventlog.writer import WriteConnection
@@ -104,7 +105,7 @@ async def test_a_full_disk_fails_appends_retryably_and_the_writer_recovers(tmp_p
     async with EventLog(db) as log:
         await log.append("job:a", [StatusObserved(at=1.0, task_id="t", runner_status="R")], 0)
     # max_size_bytes is SQLite's own page quota: writes past it fail exactly as on a full disk.
-    async with EventLog(db, max_size_bytes=db.stat().st_size + 16 * 4096) as log:
+    async with EventLog(db, max_size_bytes=db.stat().st_size + 16 * DEFAULT_PAGE_SIZE) as log:
         assert log.writes_refused is None
         error, written = await fill_until_refused(log)
         assert written > 0

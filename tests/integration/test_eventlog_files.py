@@ -13,7 +13,7 @@ import eventlog.migrations
 from eventlog.audit import verify_file
 from eventlog.errors import CorruptEventError, EventLogUnavailableError, SchemaVersionError
 from eventlog.events import StatusObserved
-from eventlog.migrations import APPLICATION_ID, SCHEMA_VERSION
+from eventlog.migrations import APPLICATION_ID, DEFAULT_PAGE_SIZE, SCHEMA_VERSION
 from eventlog.records import ANY_VERSION
 from eventlog.store import EventLog
 from tests.golden.test_eventlog_golden import SCHEMA_1
@@ -165,8 +165,9 @@ async def test_a_file_that_is_not_sqlite_is_refused_with_a_clear_reason(
 
 
 def cut_in_half(db: Path) -> None:
+    page = pragma(db, "page_size")
     with open(db, "r+b") as f:
-        f.truncate(db.stat().st_size // 2 // 4096 * 4096)
+        f.truncate(db.stat().st_size // 2 // page * page)
 
 
 async def test_a_truncated_file_is_refused_and_left_alone(tmp_path: Path) -> None:
@@ -203,7 +204,7 @@ async def test_a_bit_flip_in_the_btree_is_reported_as_damage_not_repaired(tmp_pa
     root = conn.execute("SELECT rootpage FROM sqlite_master WHERE name = 'events'").fetchone()[0]
     conn.close()
     data = bytearray(db.read_bytes())
-    data[(root - 1) * 4096] = 0x77  # an impossible b-tree page type
+    data[(root - 1) * pragma(db, "page_size")] = 0x77  # an impossible b-tree page type
     db.write_bytes(bytes(data))
     before = digest(db)
     with pytest.raises(CorruptEventError, match="malformed"):
@@ -224,3 +225,36 @@ async def test_an_empty_file_becomes_a_new_log(tmp_path: Path) -> None:
             await log.append("job:a", [StatusObserved(at=1, task_id="t", runner_status="R")], 0)
         ).first_seq == 1
     assert pragma(db, "application_id") == APPLICATION_ID
+
+
+async def test_a_new_file_gets_the_default_page_size_or_the_one_asked_for(
+    tmp_path: Path,
+) -> None:
+    async with EventLog(tmp_path / "default.db"):
+        pass
+    async with EventLog(tmp_path / "small.db", page_size=4096):
+        pass
+    assert pragma(tmp_path / "default.db", "page_size") == DEFAULT_PAGE_SIZE == 8192
+    assert pragma(tmp_path / "small.db", "page_size") == 4096
+
+
+async def test_an_existing_file_keeps_its_page_size_and_its_events(tmp_path: Path) -> None:
+    db = tmp_path / "e.db"
+    first = StatusObserved(at=1, task_id="t", runner_status="R")
+    second = StatusObserved(at=2, task_id="t", runner_status="S")
+    async with EventLog(db, page_size=4096) as log:
+        await log.append("job:a", [first], 0)
+    async with EventLog(db) as log:  # the default asks for 8 KiB pages: only for new files
+        await log.append("job:a", [second], 1)
+        assert [r.event for r in await log.read_stream("job:a")] == [first, second]
+        assert (await log.verify()).ok
+    assert pragma(db, "page_size") == 4096
+
+
+@pytest.mark.parametrize("page_size", [0, 1000, 256, 131072])
+def test_a_page_size_sqlite_cannot_use_is_refused_before_any_file_is_touched(
+    tmp_path: Path, page_size: int
+) -> None:
+    with pytest.raises(ValueError, match=f"page_size must be a power of two .* not {page_size}"):
+        EventLog(tmp_path / "e.db", page_size=page_size)
+    assert not (tmp_path / "e.db").exists()
