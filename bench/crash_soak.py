@@ -7,7 +7,8 @@ against the Overlord simulator served from this process. It is killed with SIGKI
 moments (every third time right after its Nth submit intent is on disk), restarted each time,
 and finally allowed to finish. Two runs: one against a steady Overlord with random transient
 failures, one while the Overlord restarts (forgetting its running tasks) and fails over
-between two simulators that share one task store. Each run then checks, from the simulator
+between two simulators that share one task store (each restart answers 503 for a second:
+no leader, then the new leader warming up). Each run then checks, from the simulator
 and the log: every job in its expected state, no duplicate submission, never two live tasks
 for one interval, the hash chain verifies and every job stream replays through the FSM.
 
@@ -43,6 +44,10 @@ REPO = Path(__file__).resolve().parents[1]
 # spared up to `max_uncounted_failures` (10) times per job, then counts against its five
 # attempts, so a job forgotten 15 times would rightly die: stay below that.
 RESTARTS = 12
+# Each restart of the leader: no leader known for a while, then its task queue warming up
+# (REFERENCE §1.2), so workers booted meanwhile reconcile against an Overlord that refuses.
+RESTART_DOWN_S = 0.3
+RESTART_WARMUP_S = 0.7
 
 
 async def _start_worker(
@@ -129,6 +134,8 @@ class SoakResult(msgspec.Struct, kw_only=True):
     duplicate_submissions: int
     max_live_tasks_per_interval: int
     forgotten_by_restarts: int = 0
+    # Overlord requests answered 503 because the leader was restarting (no leader, warm-up).
+    refused_while_restarting: int = 0
     problems: list[str]
 
 
@@ -175,7 +182,8 @@ async def restarts_and_failover(db: Path, jobs: int, kills: int, seed: int) -> S
     def chaos(round_: int) -> None:
         nonlocal forgotten
         if round_ in restart_rounds:
-            forgotten += first.cluster.forget_active()
+            leader = first if first.leader_url is None else second
+            forgotten += leader.restart("forget", RESTART_DOWN_S, RESTART_WARMUP_S)
         if round_ % 4 == 3:  # failover: the standby becomes the leader and vice versa
             if second.leader_url is None:
                 second.leader_url, first.leader_url = url_a, None
@@ -196,6 +204,11 @@ async def restarts_and_failover(db: Path, jobs: int, kills: int, seed: int) -> S
         duplicate_submissions=first.duplicate_submissions + second.duplicate_submissions,
         max_live_tasks_per_interval=first.cluster.max_live_per_interval,
         forgotten_by_restarts=forgotten,
+        refused_while_restarting=sum(
+            sim.fault_state.injected[kind]
+            for sim in (first, second)
+            for kind in ("no_leader_503", "warmup_503")
+        ),
         problems=await log_problems(db, jobs),
     )
 
@@ -211,6 +224,7 @@ async def soak(args: argparse.Namespace) -> list[SoakResult]:
                 f"{result.wall_s:.0f} s; duplicate submissions {result.duplicate_submissions}, "
                 f"most live tasks for one interval {result.max_live_tasks_per_interval}, "
                 f"tasks forgotten by Overlord restarts {result.forgotten_by_restarts}, "
+                f"503s while restarting {result.refused_while_restarting}, "
                 f"problems {len(result.problems)}",
                 flush=True,
             )
@@ -228,14 +242,14 @@ def _block(args: argparse.Namespace, results: list[SoakResult]) -> str:
         f"`{command}` at {results_md.git_commit()}, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC.",
         "",
         "| run | jobs | SIGKILLs | wall | duplicate submits | most live per interval "
-        "| tasks forgotten by restarts | problems |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| tasks forgotten by restarts | 503s while restarting | problems |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
         lines.append(
             f"| {r.scenario} | {r.jobs} | {r.kills} | {r.wall_s:.0f} s "
             f"| {r.duplicate_submissions} | {r.max_live_tasks_per_interval} "
-            f"| {r.forgotten_by_restarts} | {len(r.problems)} |"
+            f"| {r.forgotten_by_restarts} | {r.refused_while_restarting} | {len(r.problems)} |"
         )
     return "\n".join(lines)
 

@@ -111,6 +111,7 @@ def role_reply(sim: Simulator, request: web.Request, route: str) -> web.Response
     if not request.path.startswith("/druid/") or route in LOCAL_ROUTES:
         return None
     if sim.fault_state.leaderless():
+        sim.fault_state.injected["no_leader_503"] += 1
         return web.Response(text=JETTY_503, status=503, content_type="text/html")
     if sim.leader_url is None:
         return None

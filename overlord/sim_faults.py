@@ -20,7 +20,7 @@ import asyncio
 import random
 import time
 from collections import Counter
-from typing import Literal
+from typing import Annotated, Literal
 
 import msgspec
 from aiohttp import web
@@ -53,11 +53,24 @@ WARMUP_ROUTES = frozenset(
 class FaultEvent(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
     at_s: float
     kind: Literal["restart", "no_leader", "outage", "warmup", "standby"]
-    duration_s: float = 0.0  # for no_leader, outage, warmup and standby (0 = standby for good)
+    # How long it lasts (0 = standby for good). For a restart: how long no leader is known
+    # while the node starts and wins the election (503 Jetty HTML, REFERENCE §1.2).
+    duration_s: float = 0.0
     # restart: what happens to live tasks. Druid keeps them (its task storage is the metadata
     # store); "fail" is a restart that took their workers too, "forget" a lost metadata store.
     mode: Literal["forget", "fail", "keep"] = "keep"
+    # restart: then how long the new leader's task queue, runner and supervisor manager take
+    # to start (503 empty on the endpoints that need them; status, reports and logs served).
+    warmup_s: float = 0.0
     leader_url: str | None = None  # standby: where to redirect
+
+
+class RestartOptions(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    """The body of `POST /sim/restart`; see `Simulator.restart`."""
+
+    mode: Literal["forget", "fail", "keep"] = "keep"
+    down_s: Annotated[float, msgspec.Meta(ge=0)] = 0.0
+    warmup_s: Annotated[float, msgspec.Meta(ge=0)] = 0.0
 
 
 class Faults(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):

@@ -42,7 +42,7 @@ from aiohttp import web
 from overlord import endpoints
 from overlord.sim_access import forbidden, not_acceptable, role_reply, unauthenticated
 from overlord.sim_cluster import ClusterConfig, SimCluster
-from overlord.sim_faults import FaultEvent, Faults, FaultState, drop_connection
+from overlord.sim_faults import FaultEvent, Faults, FaultState, RestartOptions, drop_connection
 from overlord.sim_http_cluster import ClusterRoutes
 from overlord.sim_http_tasks import TaskRoutes, json_reply
 from overlord.sim_supervisors import SupervisorRoutes, SupervisorStore, store_for
@@ -142,7 +142,11 @@ class Simulator:
         early = unauthenticated(self, request) or role_reply(self, request, route)
         if early is not None:
             return early
-        if (faults.in_outage() and request.path.startswith("/druid/")) or faults.warming_up(route):
+        if faults.in_outage() and request.path.startswith("/druid/"):
+            faults.injected["outage_503"] += 1
+            return web.Response(status=503)
+        if faults.warming_up(route):
+            faults.injected["warmup_503"] += 1
             return web.Response(status=503)
         if faults.faults.error_rate and faults.roll(faults.faults.error_rate, route):
             return faults.error_reply(route)
@@ -194,7 +198,7 @@ class Simulator:
         state.injected[f"event_{event.kind}"] += 1
         now = time.monotonic()
         if event.kind == "restart":
-            self.restart(event.mode, event.duration_s)
+            self.restart(event.mode, event.duration_s, event.warmup_s)
         elif event.kind == "no_leader":
             state.no_leader_until = now + event.duration_s
         elif event.kind == "outage":
@@ -210,12 +214,22 @@ class Simulator:
     def _lead_again(self) -> None:
         self.leader_url = None
 
-    def restart(self, mode: str = "keep", outage_s: float = 0.0) -> int:
-        """An Overlord restart. Tasks live in the metadata store, so by default (`keep`) the
-        new leader re-attaches its running tasks; `fail` fails them as if their workers had
-        gone too, and `forget` loses them as only a lost metadata store would (404 after)."""
-        if outage_s > 0:
-            self.fault_state.outage_until = time.monotonic() + outage_s
+    def restart(self, mode: str = "keep", down_s: float = 0.0, warmup_s: float = 0.0) -> int:
+        """An Overlord restart, as clients see one (REFERENCE §1.2): for `down_s` no leader is
+        known (503 with Jetty's HTML page on every API path), then for `warmup_s` the new
+        leader's task queue, runner and supervisor manager are starting (503 empty on the
+        endpoints that need them; task status, reports and logs are served).
+
+        Tasks live in the metadata store, so by default (`keep`) the new leader re-attaches
+        its running tasks; `fail` fails them as if their workers had gone too, and `forget`
+        loses them as only a lost metadata store would (404 after). Returns how many tasks
+        were failed or forgotten."""
+        now = time.monotonic()
+        state = self.fault_state
+        if down_s > 0:
+            state.no_leader_until = max(state.no_leader_until, now + down_s)
+        if warmup_s > 0:
+            state.warmup_until = max(state.warmup_until, now + down_s + warmup_s)
         if mode == "forget":
             return self.cluster.forget_active()
         if mode == "fail":
@@ -270,17 +284,15 @@ class Simulator:
         return json_reply(self.faults)
 
     async def sim_restart(self, request: web.Request) -> web.Response:
-        """`{"mode": "keep"|"fail"|"forget", "outage_s": 1.0}` (all optional; `keep` by default)."""
+        """`{"mode": "keep"|"fail"|"forget", "down_s": 2.0, "warmup_s": 5.0}` (all optional;
+        `keep` with no unavailable time by default)."""
         body = await request.read()
         try:
-            options = msgspec.json.decode(body, type=dict[str, Any]) if body else {}
-            mode = str(options.get("mode", "keep"))
-            outage = float(options.get("outage_s", 0.0))
-        except (msgspec.DecodeError, TypeError, ValueError) as exc:
+            options = msgspec.json.decode(body or b"{}", type=RestartOptions)
+        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
             return json_reply({"error": f"bad restart options: {exc}"}, 400)
-        if mode not in ("forget", "fail", "keep"):
-            return json_reply({"error": f"unknown restart mode {mode!r}"}, 400)
-        return json_reply({"mode": mode, "affected": self.restart(mode, outage)})
+        affected = self.restart(options.mode, options.down_s, options.warmup_s)
+        return json_reply({"mode": options.mode, "affected": affected})
 
     async def sim_leader(self, request: web.Request) -> web.Response:
         """`{"leader_url": "http://other:8090"}` makes this node a standby; null, the leader."""

@@ -5,8 +5,9 @@ against the simulator, killed 12 times (every third time right after a submit in
 disk), restarted each time, then let finish. From the simulator's own record and from the
 log: every job in its expected state, no task submitted twice, never more than one live task
 per interval, the hash chain verifies and every stream replays. The second run does the same
-while the Overlord restarts (forgetting its running tasks) and fails over between two
-simulators that share one task store. `python -m bench.crash_soak` is the long version.
+while the Overlord restarts (forgetting its running tasks; no leader, then a leader warming
+up, for a second each time) and fails over between two simulators that share one task
+store. `python -m bench.crash_soak` is the long version.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ async def test_sigkill_at_random_moments_never_loses_or_duplicates_work(tmp_path
 async def test_sigkill_while_the_overlord_restarts_and_fails_over(tmp_path: Path) -> None:
     result = await restarts_and_failover(tmp_path / "crash.db", JOBS, KILLS, seed=12)
     assert result.forgotten_by_restarts > 0, "Overlord restarts should have forgotten tasks"
+    assert result.refused_while_restarting > 0, "workers should have met a restarting Overlord"
     assert result.duplicate_submissions == 0
     assert result.max_live_tasks_per_interval == 1
     assert result.problems == []

@@ -117,15 +117,47 @@ async def test_timed_events_restart_the_overlord_and_take_its_leadership_away_fo
         )
     )
     await until(lambda: "n1" not in sim.cluster.tasks)
-    assert (await client.get("/druid/indexer/v1/tasks")).status == 503  # restarting
-    await until(lambda: sim.fault_state.leaderless())
+    restarting = await client.get("/druid/indexer/v1/tasks")
+    assert (restarting.status, restarting.content_type) == (503, "text/html")  # no leader yet
+    await until(lambda: not sim.fault_state.leaderless())
+    await until(lambda: sim.fault_state.leaderless())  # the no_leader event
     answer = await client.get("/druid/indexer/v1/tasks")
     assert answer.status == 503
     assert answer.content_type == "text/html"
     assert (await client.get("/druid/indexer/v1/isLeader")).status == 404
     await until(lambda: not sim.fault_state.leaderless())
     assert (await client.get("/druid/indexer/v1/task/n1/status")).status == 404
-    assert sim.stats()["faults_injected"] == {"event_restart": 1, "event_no_leader": 1}
+    assert sim.stats()["faults_injected"] == {
+        "event_restart": 1,
+        "event_no_leader": 1,
+        "no_leader_503": 2,  # the two task lists; isLeader is answered locally
+    }
+
+
+async def test_a_restart_has_no_leader_then_a_leader_warming_up_then_serves_everything(
+    sim_client: tuple[Simulator, TestClient[web.Request, web.Application]],
+) -> None:
+    # REFERENCE §1.2: a restarting node answers 503 (Jetty HTML) everywhere but its local
+    # paths until a leader is known; the new leader then refuses only what needs its task
+    # queue (503, empty) until that has started.
+    sim, client = sim_client
+    await client.post("/druid/indexer/v1/task", json=TASK)
+    assert sim.restart("keep", down_s=0.2, warmup_s=0.3) == 0
+    status_path = "/druid/indexer/v1/task/n1/status"
+    down = [await client.get(status_path), await client.post("/druid/indexer/v1/task", json=TASK)]
+    assert [(r.status, r.content_type) for r in down] == [(503, "text/html")] * 2
+    assert (await client.get("/druid/indexer/v1/isLeader")).status == 404
+    assert (await client.get("/status/health")).status == 200
+    await until(lambda: not sim.fault_state.leaderless())
+    assert sim.fault_state.warming_up("submit")
+    warming = await client.post("/druid/indexer/v1/task", json={**TASK, "id": "n2"})
+    assert (warming.status, await warming.read()) == (503, b"")
+    served = await client.get(status_path)
+    assert served.status == 200
+    assert (await served.json())["status"]["status"] == "RUNNING"  # kept across the restart
+    await until(lambda: not sim.fault_state.warming_up("submit"))
+    assert (await client.post("/druid/indexer/v1/task", json={**TASK, "id": "n2"})).status == 200
+    assert sim.stats()["faults_injected"] == {"no_leader_503": 2, "warmup_503": 1}
 
 
 async def test_a_leader_warming_up_refuses_only_what_needs_its_task_queue(
@@ -190,6 +222,10 @@ async def test_the_control_surface_sets_faults_restarts_switches_roles_and_reset
     restarted = await client.post("/sim/restart", json={"mode": "fail"})
     assert await restarted.json() == {"mode": "fail", "affected": 1}
     assert (await client.post("/sim/restart", json={"mode": "explode"})).status == 400
+    for bad in ({"down_s": -1}, {"outage_s": 5}, {"warmup_s": "soon"}):
+        answer = await client.post("/sim/restart", json=bad)
+        assert answer.status == 400
+        assert "bad restart options" in (await answer.json())["error"]
     await client.post("/sim/leader", json={"leader_url": "http://elsewhere:8090"})
     assert (await client.get("/druid/indexer/v1/workers", allow_redirects=False)).status == 307
     await client.post("/sim/reset")
@@ -198,6 +234,11 @@ async def test_the_control_surface_sets_faults_restarts_switches_roles_and_reset
     assert stats["requests"] == {}
     assert stats["role"] == "leader"
     assert sim.faults == Faults()
+    # A restart with timings: no leader for 30 s, then 60 s warming up.
+    timed = await client.post("/sim/restart", json={"down_s": 30, "warmup_s": 60})
+    assert await timed.json() == {"mode": "keep", "affected": 0}
+    assert sim.fault_state.leaderless()
+    assert sim.fault_state.warmup_until - sim.fault_state.no_leader_until == pytest.approx(60)
 
 
 def test_every_builtin_scenario_loads_and_names_what_it_configures() -> None:
