@@ -25,12 +25,20 @@ from typing import Any
 
 import msgspec
 
+from actors.breakers import BREAKER_PREFIX
 from actors.errors import InvalidTransitionError, OrchestratorError
 from actors.task_fsm import JobState, evolve
 from eventlog.audit import verify_file
 from eventlog.decoding import decode_body
 from eventlog.errors import CorruptEventError
-from eventlog.events import AnyEvent, FailureClassified, JobDead, RetryScheduled, event_fields
+from eventlog.events import (
+    AnyEvent,
+    BreakerOpened,
+    FailureClassified,
+    JobDead,
+    RetryScheduled,
+    event_fields,
+)
 from eventlog.store import Recorded
 
 JOB_PREFIX = "job:"
@@ -81,6 +89,7 @@ def records(
     after_seq: int = 0,
     since: float | None = None,
     stream_id: str | None = None,
+    stream_prefix: str | None = None,
 ) -> Iterator[Recorded]:
     """Stored events in global order, decoded; raises AuditError naming a bad row's seq."""
     sql = "SELECT seq, stream_id, version, recorded_at, body FROM events WHERE seq > ?"
@@ -91,6 +100,10 @@ def records(
     if stream_id is not None:
         sql += " AND stream_id = ?"
         params.append(stream_id)
+    if stream_prefix:
+        # A range, not LIKE, so that the (stream_id, version) index finds the rows.
+        sql += " AND stream_id >= ? AND stream_id < ?"
+        params += [stream_prefix, stream_prefix[:-1] + chr(ord(stream_prefix[-1]) + 1)]
     for seq, sid, version, recorded_at, body in conn.execute(sql + " ORDER BY seq", params):
         try:
             # Through the upcasters, so logs written by older versions audit too.
@@ -256,6 +269,23 @@ def export_lines(
             )
     finally:
         conn.close()
+
+
+def paused_datasources(db: str | Path) -> dict[str, str]:
+    """The datasources whose breaker is open, and why, as `Breakers.restore` finds them."""
+    prefix = f"{BREAKER_PREFIX}datasource:"
+    conn = connect(db)
+    paused: dict[str, str] = {}
+    try:
+        for recorded in records(conn, stream_prefix=prefix):
+            name = recorded.stream_id.removeprefix(prefix)
+            if isinstance(recorded.event, BreakerOpened):
+                paused[name] = recorded.event.reason
+            else:
+                paused.pop(name, None)
+    finally:
+        conn.close()
+    return paused
 
 
 def job_states(db: str | Path) -> dict[str, JobState]:

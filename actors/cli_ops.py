@@ -24,12 +24,13 @@ from typing import Any, TextIO
 import msgspec
 
 from actors import logs
-from actors.audit import AuditError, job_states
+from actors.audit import AuditError, job_states, paused_datasources
 from actors.config import Config, load_config
 from actors.control import Control, ControlError, embedded, remote
 from actors.errors import ORCHESTRATOR_ERRORS, ConfigError, NotRetryableError, UnknownJobError
 from actors.intake import SubmitRequest, jobs_from_request, request_from_file
 from actors.job_state import PHASES
+from actors.job_view import hold_reason
 from actors.orchestrator import JobView
 from specs.errors import SpecError
 
@@ -315,6 +316,8 @@ def _table(views: Sequence[JobView], out: TextIO) -> None:
     for v in views:
         if v.phase == "dead" and v.rule:
             out.write(f"{v.job_id}: {v.classification} ({v.rule}): {v.last_error}\n")
+        elif v.held:
+            out.write(f"{v.job_id}: held: {v.held}\n")
 
 
 # --- status, cancel, resume, reconcile --------------------------------------------------
@@ -331,7 +334,12 @@ async def _status(args: argparse.Namespace) -> int:
     else:
         db = args.db or _config(args).eventlog.db
         # The log alone says everything `status` shows: no Overlord, no writer.
-        views = [JobView.of(s) for s in job_states(db).values() if s.phase != "new"]
+        paused = paused_datasources(db)
+        views = [
+            JobView.of(s, hold_reason(s, paused))
+            for s in job_states(db).values()
+            if s.phase != "new"
+        ]
         if args.job_ids:
             views = [v for v in views if v.job_id in set(args.job_ids)]
     unknown = set(args.job_ids) - {v.job_id for v in views}

@@ -2,9 +2,33 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import msgspec
 
 from actors.job_state import JobState
+
+# The phases in which a job's next step is a submission, which the breakers can hold back.
+SUBMIT_PHASES = frozenset({"accepted", "submitting", "retry_wait"})
+
+
+def hold_reason(
+    state: JobState, paused: Mapping[str, str], overlord_breaker_open: bool = False
+) -> str | None:
+    """Why the job's next submission is held back, or None when nothing holds it.
+
+    `paused`: the paused datasources and why (`Breakers.paused`).
+    """
+    if state.phase not in SUBMIT_PHASES:
+        return None
+    if state.datasource in paused:
+        return (
+            f"datasource {state.datasource} is paused ({paused[state.datasource]}); "
+            f"`druid-orch resume {state.datasource}` lets it go on"
+        )
+    if overlord_breaker_open:
+        return "the Overlord circuit breaker is open; submissions wait until it closes"
+    return None
 
 
 class JobView(msgspec.Struct, frozen=True, kw_only=True):
@@ -26,9 +50,10 @@ class JobView(msgspec.Struct, frozen=True, kw_only=True):
     accepted_at: float | None = None
     finished_at: float | None = None
     pipeline: str | None = None
+    held: str | None = None  # why its next submission waits (a paused datasource, a breaker)
 
     @classmethod
-    def of(cls, state: JobState) -> JobView:
+    def of(cls, state: JobState, held: str | None = None) -> JobView:
         return cls(
             job_id=state.job_id,
             phase=state.phase,
@@ -46,6 +71,7 @@ class JobView(msgspec.Struct, frozen=True, kw_only=True):
             accepted_at=state.accepted_at,
             finished_at=state.finished_at,
             pipeline=state.pipeline,
+            held=held,
         )
 
 

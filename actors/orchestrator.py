@@ -29,7 +29,7 @@ from actors.alerts import Alert, AlertSink, LogAlertSink
 from actors.breakers import Breakers, DatasourcePolicy, GuardedOverlord
 from actors.classification import RuleSet, load_rules
 from actors.errors import ActorStoppedError, NotRetryableError, UnknownJobError
-from actors.job_view import JobUpdate, JobView
+from actors.job_view import JobUpdate, JobView, hold_reason
 from actors.ownership import owning
 from actors.policy import BreakerPolicy, RestartPolicy
 from actors.poller import PollerConfig, StatusPoller
@@ -342,7 +342,7 @@ class Orchestrator:
                         at=event.at,
                     )
                 )
-        update = JobUpdate(JobView.of(state), [str(type(e).__struct_config__.tag) for e in events])
+        update = JobUpdate(self._view(state), [str(type(e).__struct_config__.tag) for e in events])
         for q in self._watchers.get(state.job_id, ()):
             q.put_nowait(update)
             if state.terminal:
@@ -401,6 +401,11 @@ class Orchestrator:
         ref = await self.supervisor.ask(StartJob(job.job_id, state=accepted), timeout=None)
         return await self._settled(ref, job.job_id)
 
+    def _view(self, state: JobState) -> JobView:
+        breakers = self.breakers
+        held = hold_reason(state, breakers.paused, breakers.overlord.phase != "closed")
+        return JobView.of(state, held)
+
     async def _settled(self, ref: ActorRef[Any] | None, job_id: str) -> JobView:
         """The job's view once its actor has handled what was just sent to it."""
         if ref is not None:
@@ -408,9 +413,9 @@ class Orchestrator:
             with contextlib.suppress(ActorStoppedError):
                 state = await ref.ask(GetState(), timeout=None)
                 if isinstance(state, JobState):
-                    return JobView.of(state)
+                    return self._view(state)
         state = self.states.get(job_id) or await load_state(self.log, job_id)
-        return JobView.of(state)
+        return self._view(state)
 
     async def get(self, job_id: str, *, missing_ok: bool = False) -> JobView | None:
         """The job's current view (from memory, or folded from the log)."""
@@ -423,10 +428,10 @@ class Orchestrator:
                 raise UnknownJobError(job_id)
             if state.terminal:
                 self.states[job_id] = state
-        return JobView.of(state)
+        return self._view(state)
 
     def jobs(self) -> list[JobView]:
-        return [JobView.of(s) for s in self.states.values() if s.phase != "new"]
+        return [self._view(s) for s in self.states.values() if s.phase != "new"]
 
     async def wait(self, job_id: str, *, timeout: float | None = None) -> JobView:
         """Wait until the job is terminal; return its final view."""
@@ -437,7 +442,7 @@ class Orchestrator:
         fut: asyncio.Future[JobState] = asyncio.get_running_loop().create_future()
         self._terminal_waiters[job_id].append(fut)
         state = await asyncio.wait_for(fut, timeout)
-        return JobView.of(state)
+        return self._view(state)
 
     async def watch(self, job_id: str) -> AsyncIterator[JobUpdate]:
         """Every transition of the job from now on, ending after its terminal one."""

@@ -4,6 +4,7 @@ history; jobs that are live or succeeded are refused, from the API and the CLI t
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from pathlib import Path
@@ -13,6 +14,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from actors.api import ControlApi
+from actors.breakers import DatasourcePolicy
 from actors.errors import NotRetryableError, UnknownJobError
 from actors.orchestrator import Orchestrator
 from eventlog.errors import StreamArchivedError, WriterLostError
@@ -167,3 +169,38 @@ async def test_a_job_that_retention_archived_cannot_be_retried_and_says_why(
     async with Orchestrator.open(db, url, config=fast_config()) as orch:
         with pytest.raises(StreamArchivedError):
             await orch.retry(job.job_id)
+
+
+async def test_a_retry_into_a_paused_datasource_says_what_holds_it_until_resumed(
+    tmp_path: Path, url: str, sim: Simulator
+) -> None:
+    jobs = daily_jobs(3, month_start(2024, 8))
+    for job in jobs:
+        sim.cluster.config.scripted[f"{job.datasource}/{job.interval}"] = [
+            "structural:missing_input",
+            "success",
+        ]
+    db = tmp_path / "log.db"
+    cfg = fast_config(datasource_breaker=DatasourcePolicy(structural_limit=3, recheck_s=0.1))
+    async with Orchestrator.open(db, url, config=cfg) as orch:
+        for job in jobs:
+            await orch.submit(job)
+        for job in jobs:
+            assert (await orch.wait(job.job_id, timeout=20)).phase == "dead"
+        assert "wikipedia" in orch.breakers.paused
+        retried = await orch.retry(jobs[0].job_id, reason="input restored")
+        assert retried.held is not None
+        assert "datasource wikipedia is paused (3 structural failures" in retried.held
+        assert "druid-orch resume wikipedia" in retried.held
+        await asyncio.sleep(0.3)  # rechecks every 0.1 s: still held, never submitted
+        held = await orch.get(jobs[0].job_id)
+        assert held is not None
+        assert (held.phase, held.attempt, held.held) == (retried.phase, 1, retried.held)
+        # The log alone says so too: `status --db` reads it beside the running orchestrator.
+        status = await cli("status", "--db", str(db))
+        assert status.code == 0, status.err
+        assert f"{jobs[0].job_id}: held: datasource wikipedia is paused" in status.out
+        assert f"{jobs[1].job_id}: held" not in status.out  # dead jobs wait for nothing
+        assert orch.resume_datasource("wikipedia")
+        done = await orch.wait(jobs[0].job_id, timeout=20)
+    assert (done.phase, done.held) == ("succeeded", None)
