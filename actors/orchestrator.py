@@ -543,8 +543,7 @@ class Orchestrator:
                     raise
         log.info("job_retried", job_id=job_id, phase=new.phase, by=by, reason=reason)
         if self.supervisor_actor is not None:
-            # A job that died of restart intensity starts with a clean crash history.
-            self.supervisor_actor.crashes.pop(job_id, None)
+            self.supervisor_actor.forget_crashes(job_id)
         self._on_transition(new, events)
         ref = await self.supervisor.ask(StartJob(job_id), timeout=None)
         return await self._settled(ref, job_id)

@@ -77,6 +77,10 @@ class Supervisor(Actor[StartJob | ChildCrashed | Tell]):
         self._spell: tuple[float, float] | None = None  # (the log's `since`, our monotonic)
         self.escalations = 0
 
+    def forget_crashes(self, job_id: str) -> None:
+        """A person retried the job: it starts again with a clean crash history."""
+        self.crashes.pop(job_id, None)
+
     async def receive(self, message: StartJob | ChildCrashed | Tell) -> Any:
         if isinstance(message, StartJob):
             initial = list(message.commands)

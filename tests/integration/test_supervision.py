@@ -201,12 +201,16 @@ class BuggyOverlord:
     def __init__(self, inner: HttpOverlord) -> None:
         self.inner = inner
         self.calls = 0
+        self.bugs_left = 1_000_000  # how many more submits crash before the bug is "fixed"
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
 
     async def submit(self, task: Mapping[str, Any]) -> str:
         self.calls += 1
+        if self.bugs_left <= 0:
+            return await self.inner.submit(task)
+        self.bugs_left -= 1
         raise RuntimeError("bug in the submit path")
 
 
@@ -237,6 +241,27 @@ async def test_an_actor_that_crashes_repeatedly_is_escalated_after_n_restarts(
     assert isinstance(dead, JobDead)
     assert dead.rule == "restart-intensity"
     assert [a.job_id for a in alerts.sent] == [job.job_id]
+
+
+async def test_a_job_retried_after_restart_intensity_starts_with_a_clean_crash_history(
+    tmp_path: Path, url: str
+) -> None:
+    job = daily_jobs(1, month_start(2024, 8))[0]
+    client = HttpOverlord(url, retry=RetryPolicy(attempts=1))
+    buggy = BuggyOverlord(client)
+    cfg = fast_config(restart=RestartPolicy(max_restarts=3, within_s=60, delay_s=0.01))
+    try:
+        async with Orchestrator.open(tmp_path / "log.db", buggy, config=cfg) as orch:  # type: ignore[arg-type]
+            await orch.submit(job)
+            assert (await orch.wait(job.job_id, timeout=10)).phase == "dead"
+            # The fix is half deployed: one more crash, well within the restart intensity
+            # of a fresh history, but the fifth within 60 s of the old one.
+            buggy.bugs_left = 1
+            await orch.retry(job.job_id, reason="bug fixed")
+            done = await orch.wait(job.job_id, timeout=10)
+    finally:
+        await client.close()
+    assert done.phase == "succeeded", done
 
 
 async def test_the_supervisor_records_a_crash_once_when_the_writer_dies_with_it_in_flight(
