@@ -193,6 +193,11 @@ class Breakers(SubmissionGate):
             return self.ds_policy.recheck_s
         if self.overlord.phase != "closed":
             retry_at = breaker_retry_at(self.overlord)
+            if retry_at is not None and retry_at <= self.clock():
+                # Time for a probe. Only a call moves an open breaker on (`allow_call`), and
+                # with no task to poll no other call may come: let this submission be it
+                # (the guard lets one through; the others see it half-open and wait).
+                return None
             wait = (retry_at - self.clock()) if retry_at is not None else self.policy.open_s
             return max(0.5, wait)
         return None

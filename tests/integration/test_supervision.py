@@ -195,6 +195,25 @@ async def test_a_thirty_second_outage_opens_the_breaker_bounds_requests_and_jobs
     assert any(isinstance(e, BreakerOpened) for e in breaker)
 
 
+async def test_a_breaker_opened_by_refused_submissions_closes_once_the_overlord_is_back(
+    tmp_path: Path, url: str, sim: Simulator
+) -> None:
+    # A leader warming up refuses submissions (503) before any task is on it: the poller has
+    # nothing to ask, and there is no periodic reconciliation, so a submission must be the
+    # probe that closes the breaker; otherwise the jobs wait in `submitting` for good.
+    sim.set_faults(Faults(warmup_s=2))
+    batch = daily_jobs(6, month_start(2024, 10))
+    cfg = fast_config(breaker=BreakerPolicy(min_calls=2, failure_rate=0.5, open_s=1, max_open_s=2))
+    async with Orchestrator.open(tmp_path / "log.db", url, config=cfg) as orch:
+        for job in batch:
+            await orch.submit(job)
+        views = [await orch.wait(j.job_id, timeout=20) for j in batch]
+        assert ("overlord", "opened") in orch.breakers.transitions
+        assert orch.breakers.overlord_phase == "closed"
+    assert [v.phase for v in views] == ["succeeded"] * len(batch)
+    assert sim.stats()["duplicate_submissions"] == 0
+
+
 class BuggyOverlord:
     """A client whose submit has a bug (raises a non-Overlord error), to crash the actor."""
 
