@@ -380,14 +380,30 @@ async def _retry(args: argparse.Namespace) -> int:
 async def _each_job(
     args: argparse.Namespace, act: Callable[[Control, str], Awaitable[JobView]]
 ) -> int:
-    """`act` on each of the command's jobs in turn, then print their views."""
+    """`act` on each of the command's jobs in turn, then print their views.
+
+    A job that cannot be acted on (unknown, or not in a phase that allows it) does not stop
+    the others: they are done and shown, its error goes to stderr, and the exit code is 1.
+    """
+    views: list[JobView] = []
+    errors: list[str] = []
     async with _control(args) as control:
-        views = [await act(control, job_id) for job_id in args.job_ids]
+        for job_id in args.job_ids:
+            try:
+                views.append(await act(control, job_id))
+            except (UnknownJobError, NotRetryableError) as exc:
+                errors.append(str(exc))
+            except ControlError as exc:
+                if exc.status not in (404, 409):
+                    raise  # the daemon is unreachable or refused us: nothing more will work
+                errors.append(str(exc))
     if args.json:
         _print_json({"jobs": views})
-    else:
+    elif views:
         _table(views, sys.stdout)
-    return 0
+    for error in errors:
+        _fail(error, 1)
+    return 1 if errors else 0
 
 
 def cmd_resume(args: argparse.Namespace) -> int:

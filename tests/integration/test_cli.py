@@ -285,6 +285,26 @@ async def test_submit_status_and_resume_talk_to_a_daemon_with_a_token(
     assert "HTTP 404" in missing.err
 
 
+async def test_cancel_of_several_jobs_reports_those_done_beside_the_one_that_failed(
+    daemon_api: tuple[str, Path],
+) -> None:
+    url, token_file = daemon_api
+    target = ["--api", url, "--token-file", str(token_file)]
+    args = ["submit", PIPELINE, "--interval", "2024-01-01/2024-01-03", "--wait", "--json"]
+    done = [j["job_id"] for j in json.loads((await cli(*args, *target)).out)["jobs"]]
+    # The jobs before and after the unknown id are acted on; the output must say so, not
+    # only the error (the operator would otherwise think nothing happened).
+    result = await cli("cancel", done[0], "nope", done[1], *target)
+    assert result.code == 1
+    assert "HTTP 404" in result.err
+    assert "nope" in result.err
+    assert done[0] in result.out
+    assert done[1] in result.out
+    as_json = await cli("cancel", "nope", done[1], "--json", *target)
+    assert as_json.code == 1
+    assert [j["job_id"] for j in json.loads(as_json.out)["jobs"]] == [done[1]]
+
+
 async def test_a_wrong_token_or_no_daemon_is_a_clear_error(
     daemon_api: tuple[str, Path], tmp_path: Path
 ) -> None:
