@@ -222,7 +222,9 @@ class GuardedOverlord:
         try:
             result = await fn(*args, **kwargs)
         except OverlordError as exc:
-            self.breakers.record_call(not _counts_as_failure(exc), f"{name}: {exc}")
+            text = str(exc)  # the client's errors already start with the endpoint's name
+            reason = text if text.startswith(f"{name}:") else f"{name}: {text}"
+            self.breakers.record_call(not _counts_as_failure(exc), reason)
             raise
         self.breakers.record_call(True)
         return result

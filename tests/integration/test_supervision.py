@@ -212,6 +212,12 @@ async def test_a_breaker_opened_by_refused_submissions_closes_once_the_overlord_
         assert orch.breakers.overlord_phase == "closed"
     assert [v.phase for v in views] == ["succeeded"] * len(batch)
     assert sim.stats()["duplicate_submissions"] == 0
+    async with EventLog(tmp_path / "log.db") as log:
+        breaker = [r.event for r in await log.read_stream("breaker:overlord")]
+    reasons = [e.reason for e in breaker if isinstance(e, BreakerOpened)]
+    # The reason names the call once ("submit: POST ... 503"), not "submit: submit: ...".
+    assert reasons
+    assert all(r.startswith("submit: POST /druid/indexer/v1/task answered") for r in reasons)
 
 
 class BuggyOverlord:
