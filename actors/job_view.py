@@ -28,7 +28,18 @@ def hold_reason(
         )
     if overlord_breaker_open:
         return "the Overlord circuit breaker is open; submissions wait until it closes"
+    if state.phase == "submitting" and _deferred(state) and state.last_error:
+        # A submission that did not go through (a wrong URL, a leader warming up) is tried
+        # again until it does; without this the job just sits in `submitting`.
+        return f"its submission has not gone through ({state.last_error}); trying again"
     return None
+
+
+def _deferred(state: JobState) -> bool:
+    """Whether this attempt's submission was put off after an error. (A retried job whose task
+    may live also waits for a status lookup, from the retry on, with no error of its own.)"""
+    not_before, since = state.submit_not_before, state.phase_since
+    return not_before is not None and since is not None and not_before > since
 
 
 class JobView(msgspec.Struct, frozen=True, kw_only=True):
