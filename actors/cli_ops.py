@@ -365,8 +365,17 @@ def cmd_cancel(args: argparse.Namespace) -> int:
     return _guarded(args, _cancel(args))
 
 
+# How long an embedded `cancel` waits for the Druid tasks it shut down to be seen ending, so
+# that the jobs it prints (and leaves in the log) are `cancelled`, not still `cancelling`.
+CANCEL_SETTLE_S = 15.0
+
+
 async def _cancel(args: argparse.Namespace) -> int:
-    return await _each_job(args, lambda control, job_id: control.cancel(job_id))
+    return await _each_job(
+        args,
+        lambda control, job_id: control.cancel(job_id),
+        settle=lambda control, views: control.settle(views, CANCEL_SETTLE_S),
+    )
 
 
 def cmd_retry(args: argparse.Namespace) -> int:
@@ -378,7 +387,9 @@ async def _retry(args: argparse.Namespace) -> int:
 
 
 async def _each_job(
-    args: argparse.Namespace, act: Callable[[Control, str], Awaitable[JobView]]
+    args: argparse.Namespace,
+    act: Callable[[Control, str], Awaitable[JobView]],
+    settle: Callable[[Control, list[JobView]], Awaitable[list[JobView]]] | None = None,
 ) -> int:
     """`act` on each of the command's jobs in turn, then print their views.
 
@@ -397,6 +408,8 @@ async def _each_job(
                 if exc.status not in (404, 409):
                     raise  # the daemon is unreachable or refused us: nothing more will work
                 errors.append(str(exc))
+        if settle is not None:
+            views = await settle(control, views)
     if args.json:
         _print_json({"jobs": views})
     elif views:

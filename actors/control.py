@@ -12,6 +12,7 @@ Both return `JobView`s, so the commands print the same way whichever is used.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Sequence
 from typing import Any, Protocol
@@ -45,6 +46,10 @@ class Control(Protocol):
     async def cancel(self, job_id: str) -> JobView: ...
 
     async def retry(self, job_id: str, reason: str) -> JobView: ...
+
+    async def settle(self, views: Sequence[JobView], timeout: float) -> list[JobView]:
+        """The jobs' views once whoever drives them has had up to `timeout` to end them."""
+        ...
 
     async def resume(self, datasource: str) -> bool: ...
 
@@ -106,6 +111,9 @@ class RemoteControl:
         data = await self._call("POST", f"/v1/jobs/{job_id}/retry", data=body)
         return msgspec.convert(data["job"], JobView)
 
+    async def settle(self, views: Sequence[JobView], timeout: float) -> list[JobView]:
+        return list(views)  # the daemon carries on with them after this command
+
     async def resume(self, datasource: str) -> bool:
         data = await self._call("POST", f"/v1/datasources/{datasource}/resume")
         return bool(data["resumed"])
@@ -148,6 +156,18 @@ class EmbeddedControl:
 
     async def retry(self, job_id: str, reason: str) -> JobView:
         return await self.orch.retry(job_id, reason=reason, by="cli")
+
+    async def settle(self, views: Sequence[JobView], timeout: float) -> list[JobView]:
+        # This process is the only one driving the jobs, and it stops with the command.
+        async def one(view: JobView) -> JobView:
+            if view.terminal:
+                return view
+            try:
+                return await self.orch.wait(view.job_id, timeout=timeout)
+            except TimeoutError:
+                return await self.orch.get(view.job_id) or view
+
+        return list(await asyncio.gather(*(one(v) for v in views)))
 
     async def resume(self, datasource: str) -> bool:
         return self.orch.resume_datasource(datasource, by="cli")

@@ -204,6 +204,28 @@ async def test_cancel_and_reconcile_work_embedded(tmp_path: Path) -> None:
     assert "no job with id 'nope'" in missing.err
 
 
+async def test_an_embedded_cancel_ends_with_the_jobs_cancelled_not_left_cancelling(
+    tmp_path: Path,
+) -> None:
+    # Embedded, nothing drives the jobs once the command exits: a job left `cancelling` in
+    # the log stays so for `status --db` until some later orchestrator happens to run.
+    sim = simulator(min_s=30.0, max_s=30.0)
+    async with running(sim) as overlord:
+        where = embedded(tmp_path, overlord)
+        submitted = await cli(
+            "submit", PIPELINE, "--interval", "2024-01-01/2024-01-03", "--json", *where
+        )
+        assert submitted.code == 0, submitted.err
+        ids = [j["job_id"] for j in json.loads(submitted.out)["jobs"]]
+        await eventually(lambda: sim.stats()["live_tasks"] == 2)
+        cancelled = await cli("cancel", *ids, "--json", *where)
+        status = await cli("status", "--json", "--db", str(tmp_path / "orch.db"))
+    assert cancelled.code == 0, cancelled.err
+    assert [j["phase"] for j in json.loads(cancelled.out)["jobs"]] == ["cancelled"] * 2
+    assert [j["phase"] for j in json.loads(status.out)["jobs"]] == ["cancelled"] * 2
+    assert sim.stats()["live_tasks"] == 0
+
+
 async def test_an_embedded_reconcile_reports_what_it_found_not_a_second_empty_run(
     tmp_path: Path,
 ) -> None:
