@@ -191,16 +191,19 @@ class Breakers(SubmissionGate):
     def submit_delay(self, datasource: str) -> float | None:
         if datasource in self.paused:
             return self.ds_policy.recheck_s
-        if self.overlord.phase != "closed":
-            retry_at = breaker_retry_at(self.overlord)
-            if retry_at is not None and retry_at <= self.clock():
-                # Time for a probe. Only a call moves an open breaker on (`allow_call`), and
-                # with no task to poll no other call may come: let this submission be it
-                # (the guard lets one through; the others see it half-open and wait).
-                return None
-            wait = (retry_at - self.clock()) if retry_at is not None else self.policy.open_s
-            return max(0.5, wait)
-        return None
+        return self.call_delay()
+
+    def call_delay(self) -> float | None:
+        if self.overlord.phase == "closed":
+            return None
+        retry_at = breaker_retry_at(self.overlord)
+        if retry_at is not None and retry_at <= self.clock():
+            # Time for a probe. Only a call moves an open breaker on (`allow_call`), and with
+            # no task to poll no other call may come: let this one be it (the guard lets one
+            # through; the others see it half-open and wait).
+            return None
+        wait = (retry_at - self.clock()) if retry_at is not None else self.policy.open_s
+        return max(0.5, wait)
 
 
 def _counts_as_failure(exc: OverlordError) -> bool:

@@ -19,6 +19,7 @@ import msgspec
 import structlog
 
 from actors.classification import FailureEvidence, RuleSet, classify, report_excerpt
+from actors.errors import BreakerOpenError
 from actors.policy import RetryPolicy, counts_against_attempts, retry_delay
 from actors.poller import Unwatch, Watch
 from actors.ports import Clock, Overlord
@@ -96,6 +97,10 @@ class SubmissionGate:
 
     def submit_delay(self, datasource: str) -> float | None:
         """None to go ahead, or seconds to wait before asking again."""
+        return None
+
+    def call_delay(self) -> float | None:
+        """As `submit_delay`, for any other call that changes something (a shutdown)."""
         return None
 
 
@@ -303,6 +308,12 @@ class TaskActor(Actor[Command | _Drive | GetState]):
             case AnalyseFailure(task_id=tid, source=source):
                 return await self._analyse(tid, source)
             case ShutdownTask(task_id=tid):
+                # Not sent while the breaker is open: a refusal would count as a failed call
+                # and grow the backoff, putting the shutdown off long after the Overlord is back.
+                wait = self.ctx.gate.call_delay()
+                if wait is not None:
+                    self._later(wait)
+                    return None
                 return await self._shutdown(tid)
         return None
 
@@ -411,6 +422,9 @@ class TaskActor(Actor[Command | _Drive | GetState]):
             await self.ctx.overlord.shutdown(task_id)
         except TaskNotFoundError:
             return ShutdownDone(at=self.ctx.clock(), task_id=task_id, http_status=404)
+        except BreakerOpenError:
+            self._later(self.ctx.gate.call_delay() or 0.5)  # another call is the probe
+            return None
         except OverlordError as exc:
             self._deferrals += 1
             delay = retry_delay(self._deferrals, self.ctx.policy.submit_retry, self.ctx.rng)

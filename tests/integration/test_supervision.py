@@ -14,12 +14,14 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 from msgspec.structs import replace
+from structlog.testing import capture_logs
 
 from actors import audit
 from actors.alerts import Alert, LogAlertSink, WebhookAlertSink
 from actors.breakers import DatasourcePolicy
 from actors.orchestrator import Orchestrator
 from actors.policy import BreakerPolicy, RestartPolicy
+from actors.policy import RetryPolicy as Backoff
 from actors.task import stream_id
 from actors.task_fsm import CheckDeadlines
 from eventlog.errors import WriterLostError
@@ -218,6 +220,39 @@ async def test_a_breaker_opened_by_refused_submissions_closes_once_the_overlord_
     # The reason names the call once ("submit: POST ... 503"), not "submit: submit: ...".
     assert reasons
     assert all(r.startswith("submit: POST /druid/indexer/v1/task answered") for r in reasons)
+
+
+async def test_a_cancel_during_an_outage_waits_for_the_breaker_not_a_growing_backoff(
+    tmp_path: Path, url: str, sim: Simulator
+) -> None:
+    # A shutdown refused by the open breaker was never sent; counting it as a failed call
+    # grew the actor's backoff (to submit_retry.cap_s) for every second of the outage, so
+    # the cancel went out long after the Overlord was back.
+    sim.cluster.config.min_duration_s = 60.0
+    sim.cluster.config.max_duration_s = 60.0
+    job = daily_jobs(1, month_start(2024, 11))[0]
+    base = fast_config()
+    cfg = fast_config(
+        breaker=BreakerPolicy(min_calls=2, failure_rate=0.5, open_s=3, max_open_s=3),
+        job=replace(base.job, submit_retry=Backoff(base_s=0.2, cap_s=30.0)),
+    )
+    async with Orchestrator.open(tmp_path / "log.db", url, config=cfg) as orch:
+        await orch.submit(job)
+        for _ in range(200):
+            if (await orch.get(job.job_id)).phase == "running":  # type: ignore[union-attr]
+                break
+            await asyncio.sleep(0.05)
+        sim.set_faults(Faults(outage_s=4))
+        for _ in range(200):  # the poller's failures open the breaker
+            if orch.breakers.overlord_phase == "open":
+                break
+            await asyncio.sleep(0.05)
+        with capture_logs() as logged:
+            await orch.cancel(job.job_id)
+            view = await orch.wait(job.job_id, timeout=15)
+    assert view.phase == "cancelled"
+    refused = [e for e in logged if e["event"] == "shutdown_failed" and "not sent" in e["error"]]
+    assert len(refused) <= 1, refused
 
 
 class BuggyOverlord:
