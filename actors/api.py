@@ -44,6 +44,7 @@ from eventlog.errors import EventLogUnavailableError, StreamArchivedError
 from eventlog.events import event_fields
 from eventlog.store import Recorded
 from overlord.errors import OverlordError, OverlordUnavailableError
+from overlord.redaction import redact_passwords
 from specs.errors import SpecError
 
 log = structlog.get_logger("druid_orch.api")
@@ -62,8 +63,11 @@ def _error(status: int, message: str) -> web.Response:
 
 
 def recorded_dict(recorded: Recorded) -> dict[str, Any]:
-    """One history entry as plain data: its place in the log plus the event's fields."""
+    """One history entry as plain data: its place in the log plus the event's fields, a
+    spec's passwords left out as Druid leaves them out of a stored task."""
     body = event_fields(recorded.event)
+    if "spec" in body:
+        body["spec"] = redact_passwords(body["spec"])
     return {
         "seq": recorded.seq,
         "version": recorded.version,

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 from aiohttp import web
 
+from overlord.redaction import redact_passwords
 from overlord.sim_periods import parse_bounds
 from overlord.sim_tasks import SimTask, bulk_entry, generated_id, status_plus
 from overlord.sim_validation import SubmitRejection, validate_submission
@@ -34,32 +35,6 @@ SEGMENTS_GONE = (
 )
 _ENCODER = msgspec.json.Encoder()
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-# The PasswordProvider fields of the input sources (http; the SQL input source's
-# connectorConfig; S3's properties). Druid stores and serves tasks through a mapper whose
-# mixin leaves a DefaultPasswordProvider's password out, and reads a bare string as one.
-PASSWORD_FIELDS = frozenset(
-    {"httpAuthenticationPassword", "password", "accessKeyId", "secretAccessKey"}
-)
-REDACTED_PASSWORD = {"type": "default"}
-
-
-def redacted(value: Any) -> Any:
-    """`value` as Druid serves a stored task (REFERENCE §4.5, "passwords redacted"): each
-    plain password `{"type": "default", "password": ...}` (or bare string) becomes
-    `{"type": "default"}`; providers that only name where it is (environment) stay."""
-    if isinstance(value, dict):
-        out: dict[str, Any] = {}
-        for key, item in value.items():
-            plain = isinstance(item, str) or (
-                isinstance(item, dict) and item.get("type") == "default"
-            )
-            out[key] = (
-                dict(REDACTED_PASSWORD) if key in PASSWORD_FIELDS and plain else redacted(item)
-            )
-        return out
-    if isinstance(value, list):
-        return [redacted(item) for item in value]
-    return value
 
 
 def json_reply(body: Any, status: int = 200) -> web.Response:
@@ -243,7 +218,7 @@ class TaskRoutes:
         task = self._task(request)
         if task is None:
             return task_not_found(request.match_info["task_id"])
-        return json_reply({"task": task.id, "payload": redacted(task.payload)})
+        return json_reply({"task": task.id, "payload": redact_passwords(task.payload)})
 
     async def reports(self, request: web.Request) -> web.Response:
         task = self._task(request)

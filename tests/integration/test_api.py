@@ -236,6 +236,29 @@ async def test_one_job_comes_with_its_event_history_including_the_retry(api: Api
     assert [e["version"] for e in detail["events"]] == list(range(1, len(types) + 1))
 
 
+async def test_a_job_history_leaves_out_the_input_password_the_task_still_gets(
+    api: Api,
+) -> None:
+    secret = {"type": "default", "password": "input-pw-31"}
+    source = {**TEMPLATE["input"], "httpAuthenticationUsername": "loader"}  # type: ignore[dict-item]
+    template = {**TEMPLATE, "input": {**source, "httpAuthenticationPassword": secret}}
+    _, body = await api.call("POST", "/v1/jobs", json={"template": template, "intervals": [DAY1]})
+    job_id = body["jobs"][0]["job_id"]
+    await api.until_terminal([job_id])
+    status, detail = await api.call("GET", f"/v1/jobs/{job_id}")
+    assert status == 200
+    accepted = detail["events"][0]
+    source = accepted["spec"]["spec"]["ioConfig"]["inputSource"]
+    # As Druid serves a stored task: the provider's type, not its password.
+    assert source["httpAuthenticationPassword"] == {"type": "default"}
+    assert source["httpAuthenticationUsername"] == "loader"
+    assert "input-pw-31" not in repr(detail)
+    # What was submitted to Druid still carries it: only the view is redacted.
+    task = api.sim.cluster.tasks[detail["job"]["task_id"]]
+    sent = task.payload["spec"]["ioConfig"]["inputSource"]["httpAuthenticationPassword"]
+    assert sent == secret
+
+
 async def test_an_unknown_job_is_404_on_get_and_cancel(api: Api) -> None:
     for method, path in (("GET", "/v1/jobs/nope"), ("POST", "/v1/jobs/nope/cancel")):
         status, body = await api.call(method, path)
