@@ -145,7 +145,7 @@ class Simulator:
         if faults.in_outage() and request.path.startswith("/druid/"):
             faults.injected["outage_503"] += 1
             return web.Response(status=503)
-        if faults.warming_up(route):
+        if faults.warming_up(route) and not self._unknown_id(request):
             faults.injected["warmup_503"] += 1
             return web.Response(status=503)
         if faults.faults.error_rate and faults.roll(faults.faults.error_rate, route):
@@ -158,6 +158,16 @@ class Simulator:
             faults.injected["resets_after"] += 1
             drop_connection(request)
         return response
+
+    def _unknown_id(self, request: web.Request) -> bool:
+        """Whether the path names a task or supervisor this cluster does not know: Druid's
+        resource filters answer that 404 before a resource method can need the task queue
+        or supervisor manager (and answer 503 while a new leader starts them)."""
+        task_id = request.match_info.get("task_id")
+        if task_id is not None:
+            return task_id not in self.cluster.tasks
+        supervisor_id = request.match_info.get("supervisor_id")
+        return supervisor_id is not None and supervisor_id not in self.supervisors.supervisors
 
     # --- faults ------------------------------------------------------------------------
 

@@ -184,6 +184,25 @@ async def test_a_leader_warming_up_refuses_only_what_needs_its_task_queue(
     assert (await client.post("/druid/indexer/v1/task", json={**TASK, "id": "n2"})).status == 200
 
 
+async def test_a_leader_warming_up_still_answers_404_for_an_unknown_task_or_supervisor(
+    sim_client: tuple[Simulator, TestClient[web.Request, web.Application]],
+) -> None:
+    # The resource filters look the id up in task storage (and the supervisor store) before
+    # the resource method needs the task queue: an unknown id is 404 text even now, and only
+    # a known one gets the 503 (REFERENCE §1.2, §2.3, §4.8).
+    sim, client = sim_client
+    await client.post("/druid/indexer/v1/task", json=TASK)
+    sim.restart("keep", warmup_s=5)
+    unknown = await client.post("/druid/indexer/v1/task/nope/shutdown")
+    assert unknown.status == 404
+    assert await unknown.text() == "Cannot find any task with id: [nope]"
+    known = await client.post("/druid/indexer/v1/task/n1/shutdown")
+    assert (known.status, await known.read()) == (503, b"")
+    supervisor = await client.post("/druid/indexer/v1/supervisor/nope/suspend")
+    assert supervisor.status == 404
+    assert await supervisor.text() == "Cannot find any supervisor with id: [nope]"
+
+
 async def test_a_standby_event_redirects_for_its_duration_then_leads_again(
     sim_client: tuple[Simulator, TestClient[web.Request, web.Application]],
 ) -> None:
