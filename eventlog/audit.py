@@ -278,10 +278,13 @@ def verify_file(path: str, *, archives: bool = False) -> ChainReport:
         return ChainReport(path=path, broken=BrokenLink(None, "file", str(exc)))
     if not Path(path).exists():
         return ChainReport(path=path, broken=BrokenLink(None, "file", f"{path} does not exist"))
-    conn = sqlite3.connect(path, isolation_level=None)
+    # Read-only (`mode=ro`), not just `query_only`: a connection that may write checkpoints
+    # the -wal file into the main file when it closes, and verifying must change nothing.
+    conn = sqlite3.connect(
+        f"{Path(path).resolve().as_uri()}?mode=ro", uri=True, isolation_level=None
+    )
     walk = _Walk(path, conn, archives)
     try:
-        conn.execute("PRAGMA query_only = ON")
         app_id = conn.execute("PRAGMA application_id").fetchone()[0]
         user_version = conn.execute("PRAGMA user_version").fetchone()[0]
         if app_id != APPLICATION_ID:

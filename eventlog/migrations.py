@@ -98,10 +98,8 @@ def prepare(conn: sqlite3.Connection, path: str, page_size: int = DEFAULT_PAGE_S
         SchemaVersionError: the file was written by a newer druid-orchestrator.
         EventLogUnavailableError: the upgrade could not be written (read-only, disk full).
     """
-    app_id = int(_scalar(conn, "PRAGMA application_id"))
-    user_version = int(_scalar(conn, "PRAGMA user_version"))
-    tables = int(_scalar(conn, "SELECT count(*) FROM sqlite_master WHERE type = 'table'"))
-    if app_id == 0 and user_version == 0 and tables == 0:
+    user_version = identify(conn, path)
+    if user_version == 0:
         # Before WAL mode: a WAL file's page size can no longer change.
         conn.execute(f"PRAGMA page_size = {page_size}")
         conn.execute("PRAGMA journal_mode = WAL")
@@ -112,6 +110,21 @@ def prepare(conn: sqlite3.Connection, path: str, page_size: int = DEFAULT_PAGE_S
             f"create the event log schema in {path}",
         )
         return
+    migrate(conn, user_version, SCHEMA_VERSION, path)
+
+
+def identify(conn: sqlite3.Connection, path: str) -> int:
+    """The file's schema version, 0 for a new (empty) file; reads only, writes nothing.
+
+    Raises:
+        CorruptEventError: the file belongs to another application or has no known version.
+        SchemaVersionError: the file was written by a newer druid-orchestrator.
+    """
+    app_id = int(_scalar(conn, "PRAGMA application_id"))
+    user_version = int(_scalar(conn, "PRAGMA user_version"))
+    tables = int(_scalar(conn, "SELECT count(*) FROM sqlite_master WHERE type = 'table'"))
+    if app_id == 0 and user_version == 0 and tables == 0:
+        return 0
     if app_id != APPLICATION_ID:
         raise CorruptEventError(
             f"{path} is an SQLite file of another application (application_id={app_id}, "
@@ -127,7 +140,7 @@ def prepare(conn: sqlite3.Connection, path: str, page_size: int = DEFAULT_PAGE_S
             f"{path} is marked as an event log but has no schema version (user_version=0); "
             "it was damaged or not written by druid-orchestrator"
         )
-    migrate(conn, user_version, SCHEMA_VERSION, path)
+    return user_version
 
 
 def migrate(conn: sqlite3.Connection, current: int, target: int, path: str = "") -> None:

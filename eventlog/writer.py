@@ -14,18 +14,21 @@ hash chain.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Sequence
 from hashlib import sha256
+from pathlib import Path
 
 from eventlog.chain import GENESIS_HASH, decode_head, encode_head
 from eventlog.errors import (
     CorruptEventError,
     EventLogError,
     EventLogUnavailableError,
+    SchemaVersionError,
 )
 from eventlog.header import check_file
-from eventlog.migrations import DEFAULT_PAGE_SIZE, prepare
+from eventlog.migrations import DEFAULT_PAGE_SIZE, identify, prepare
 from eventlog.protocol import (
     Appended,
     AppendItem,
@@ -84,6 +87,7 @@ class WriteConnection:
             EventLogUnavailableError: the file cannot be opened or upgraded right now.
         """
         check_file(self.path)
+        self._check_before_writing()
         try:
             self._connect()
             self.load_head()
@@ -96,6 +100,44 @@ class WriteConnection:
         except BaseException:
             self.close()
             raise
+
+    def _check_before_writing(self) -> None:
+        """Refuse a file that is not a sound log on a read-only connection, first.
+
+        The write connection cannot be closed without writing: the last connection to a WAL
+        database checkpoints the `-wal` file into the main file when it closes. Were a file
+        refused only there, a `-wal` that does not belong to the log (left by another
+        database, or damaged) would be copied over the log's own pages on the way out. A
+        read-only connection never checkpoints, so a file refused here is left as it was.
+        A missing or empty file has nothing to lose and becomes a new log.
+        """
+        try:
+            if os.path.getsize(self.path) == 0:
+                return
+        except OSError:
+            return  # missing, or not reachable: the write connection says why
+        try:
+            conn = sqlite3.connect(
+                f"{Path(self.path).resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False
+            )
+        except sqlite3.Error:
+            return  # cannot be opened at all: the write connection says why
+        try:
+            conn.execute("PRAGMA busy_timeout = 5000")
+            if identify(conn, self.path):
+                read_head(conn, self.path)
+        except sqlite3.OperationalError:
+            pass  # locked, or a read-only directory: the write connection decides
+        except sqlite3.DatabaseError as exc:
+            raise CorruptEventError(
+                f"{self.path} is damaged and cannot be read: {exc}{_wal_note(self.path)}"
+            ) from exc
+        except CorruptEventError as exc:
+            raise CorruptEventError(exc.detail + _wal_note(self.path), seq=exc.seq) from exc
+        except SchemaVersionError as exc:
+            raise SchemaVersionError(f"{exc}{_wal_note(self.path)}") from exc
+        finally:
+            conn.close()
 
     def _connect(self) -> None:
         try:
@@ -132,45 +174,7 @@ class WriteConnection:
         """
         conn = self._c()
         self.versions.clear()
-        row = conn.execute("SELECT value FROM meta WHERE key = 'head'").fetchone()
-        last = conn.execute("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1").fetchone()
-        cp = conn.execute(
-            "SELECT after_seq, hash FROM checkpoints ORDER BY after_seq DESC LIMIT 1"
-        ).fetchone()
-        tips = [(int(r[0]), bytes(r[1])) for r in (last, cp) if r is not None]
-        tip_seq, tip_hash = max(tips) if tips else (0, GENESIS_HASH)
-        if row is None:
-            if tip_seq:
-                raise CorruptEventError(
-                    f"{self.path} has events up to seq {tip_seq} but no head record; "
-                    "the head was deleted, so truncation cannot be ruled out",
-                    seq=tip_seq,
-                )
-            self.head_seq, self.head_hash = 0, GENESIS_HASH
-            return
-        try:
-            head_seq, head_hash = decode_head(row[0])
-        except ValueError as exc:
-            raise CorruptEventError(f"{self.path}: {exc}") from exc
-        if head_seq > tip_seq:
-            raise CorruptEventError(
-                f"{self.path} is truncated (its head record names seq {head_seq}, the newest "
-                f"event is seq {tip_seq}): events are missing",
-                seq=tip_seq + 1,
-            )
-        if head_seq < tip_seq:
-            raise CorruptEventError(
-                f"{self.path} has events up to seq {tip_seq} beyond its head record "
-                f"(seq {head_seq}); they were written outside the event log",
-                seq=head_seq + 1,
-            )
-        if head_hash != tip_hash:
-            raise CorruptEventError(
-                f"{self.path}: the newest event's hash does not match the head record; "
-                "the event was altered",
-                seq=head_seq,
-            )
-        self.head_seq, self.head_hash = head_seq, head_hash
+        self.head_seq, self.head_hash = read_head(conn, self.path)
 
     def _c(self) -> sqlite3.Connection:
         if self.conn is None:
@@ -355,3 +359,63 @@ class WriteConnection:
                 f"the event log {self.path} is locked by another connection ({text}); {what}"
             )
         return EventLogUnavailableError(f"could not commit to {self.path} ({text}); {what}")
+
+
+def read_head(conn: sqlite3.Connection, path: str) -> tuple[int, bytes]:
+    """The head row's `(seq, hash)`, checked against the newest event and checkpoint.
+
+    Raises:
+        CorruptEventError: the head and the rows disagree (truncated or tampered tail).
+    """
+    row = conn.execute("SELECT value FROM meta WHERE key = 'head'").fetchone()
+    last = conn.execute("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1").fetchone()
+    cp = conn.execute(
+        "SELECT after_seq, hash FROM checkpoints ORDER BY after_seq DESC LIMIT 1"
+    ).fetchone()
+    tips = [(int(r[0]), bytes(r[1])) for r in (last, cp) if r is not None]
+    tip_seq, tip_hash = max(tips) if tips else (0, GENESIS_HASH)
+    if row is None:
+        if tip_seq:
+            raise CorruptEventError(
+                f"{path} has events up to seq {tip_seq} but no head record; "
+                "the head was deleted, so truncation cannot be ruled out",
+                seq=tip_seq,
+            )
+        return 0, GENESIS_HASH
+    try:
+        head_seq, head_hash = decode_head(row[0])
+    except ValueError as exc:
+        raise CorruptEventError(f"{path}: {exc}") from exc
+    if head_seq > tip_seq:
+        raise CorruptEventError(
+            f"{path} is truncated (its head record names seq {head_seq}, the newest "
+            f"event is seq {tip_seq}): events are missing",
+            seq=tip_seq + 1,
+        )
+    if head_seq < tip_seq:
+        raise CorruptEventError(
+            f"{path} has events up to seq {tip_seq} beyond its head record "
+            f"(seq {head_seq}); they were written outside the event log",
+            seq=head_seq + 1,
+        )
+    if head_hash != tip_hash:
+        raise CorruptEventError(
+            f"{path}: the newest event's hash does not match the head record; "
+            "the event was altered",
+            seq=head_seq,
+        )
+    return head_seq, head_hash
+
+
+def _wal_note(path: str) -> str:
+    """What to add to a refusal when a `-wal` file beside the log was read as part of it."""
+    wal = f"{path}-wal"
+    try:
+        if os.path.getsize(wal) == 0:
+            return ""
+    except OSError:
+        return ""
+    return (
+        f" (read together with {wal}, which holds recent commits: a -wal file left by "
+        "another database or damaged looks like this; nothing was written to either file)"
+    )

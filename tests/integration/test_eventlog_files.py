@@ -258,3 +258,69 @@ def test_a_page_size_sqlite_cannot_use_is_refused_before_any_file_is_touched(
     with pytest.raises(ValueError, match=f"page_size must be a power of two .* not {page_size}"):
         EventLog(tmp_path / "e.db", page_size=page_size)
     assert not (tmp_path / "e.db").exists()
+
+
+def put_wal_of_another_database(other: Path, db: Path) -> None:
+    """Put the -wal file of an unrelated SQLite database, uncheckpointed commits and all,
+    beside `db` (with the same page size, so SQLite takes it for `db`'s own)."""
+    conn = sqlite3.connect(other, isolation_level=None)
+    conn.execute(f"PRAGMA page_size = {pragma(db, 'page_size')}")
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA wal_autocheckpoint = 0")
+    conn.execute("CREATE TABLE t (x BLOB)")
+    conn.execute("INSERT INTO t VALUES (randomblob(20000))")
+    Path(f"{db}-wal").write_bytes(Path(f"{other}-wal").read_bytes())
+    conn.close()
+
+
+def copy_with_wal(db: Path, to: Path) -> None:
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{to}{suffix}").write_bytes(Path(f"{db}{suffix}").read_bytes())
+
+
+def remove_wal(db: Path) -> None:
+    for suffix in ("-wal", "-shm"):
+        Path(f"{db}{suffix}").unlink(missing_ok=True)
+
+
+async def crash_copy(db: Path, to: Path, events: int) -> None:
+    """Copy `db` with its -wal and -shm while a writer holds it, as a crash would leave it."""
+    async with EventLog(db) as log:
+        for n in range(events):
+            event = StatusObserved(at=float(n), task_id="t", runner_status=f"RUNNING-{n:04d}")
+            await log.append(f"job:{n % 2}", [event], ANY_VERSION)
+        copy_with_wal(db, to)
+
+
+async def test_a_wal_file_of_another_database_is_refused_and_the_log_is_left_alone(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "e.db"
+    await write_log(db)
+    before = digest(db)
+    put_wal_of_another_database(tmp_path / "other.db", db)
+    wal = f"{db}-wal"
+    with pytest.raises(CorruptEventError) as caught:
+        await EventLog.open(db)
+    assert digest(db) == before  # the foreign pages were not copied into the log
+    message = str(caught.value)
+    assert "another application" in message
+    assert f"read together with {wal}" in message
+    broken = verify_file(str(db)).broken
+    assert broken is not None
+    assert broken.kind == "file"
+    assert digest(db) == before
+    remove_wal(db)  # what a person does once they see whose -wal it is
+    async with EventLog(db) as log:
+        assert len([r async for r in log.read_all()]) == 8
+
+
+async def test_verify_reads_a_hot_wal_without_checkpointing_it_into_the_log(
+    tmp_path: Path,
+) -> None:
+    copy = tmp_path / "copy.db"
+    await crash_copy(tmp_path / "e.db", copy, events=6)
+    before = {s: digest(Path(f"{copy}{s}")) for s in ("", "-wal")}
+    report = verify_file(str(copy))
+    assert (report.ok, report.events) == (True, 6)
+    assert {s: digest(Path(f"{copy}{s}")) for s in ("", "-wal")} == before
