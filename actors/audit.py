@@ -30,7 +30,7 @@ from actors.errors import InvalidTransitionError, OrchestratorError
 from actors.task_fsm import JobState, evolve
 from eventlog.audit import verify_file
 from eventlog.decoding import decode_body
-from eventlog.errors import CorruptEventError
+from eventlog.errors import CorruptEventError, SchemaVersionError
 from eventlog.events import (
     AnyEvent,
     BreakerOpened,
@@ -39,6 +39,8 @@ from eventlog.events import (
     RetryScheduled,
     event_fields,
 )
+from eventlog.header import check_file, wal_note
+from eventlog.migrations import identify
 from eventlog.store import Recorded
 
 JOB_PREFIX = "job:"
@@ -71,15 +73,38 @@ class VerifyReport(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def connect(db: str | Path) -> sqlite3.Connection:
-    """A read-only connection to an existing event log."""
+    """A read-only connection to an existing event log.
+
+    The file is checked as the writer checks it (an SQLite file of whole pages, ours, of a
+    schema version we can read), so a file that is not a log is refused with the reason
+    rather than read as one with no events.
+    """
     path = Path(db)
     if not path.is_file():
         raise AuditError(f"no event log at {db}")
+    if path.stat().st_size == 0:
+        raise AuditError(f"{db} is empty (0 bytes): no event log was ever written to it")
+    try:
+        check_file(path)
+    except CorruptEventError as exc:
+        raise AuditError(str(exc)) from exc
     try:
         conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
-        conn.execute("SELECT 1 FROM events LIMIT 1")
     except sqlite3.DatabaseError as exc:
         raise AuditError(f"{db} is not a readable event log: {exc}") from exc
+    try:
+        if identify(conn, str(db)) == 0:
+            raise AuditError(f"{db} is an empty SQLite database, not an event log")
+        conn.execute("SELECT 1 FROM events LIMIT 1")
+    except (CorruptEventError, SchemaVersionError) as exc:
+        conn.close()
+        raise AuditError(f"{exc}{wal_note(path)}") from exc
+    except sqlite3.DatabaseError as exc:
+        conn.close()
+        raise AuditError(f"{db} is not a readable event log: {exc}{wal_note(path)}") from exc
+    except AuditError:
+        conn.close()
+        raise
     return conn
 
 
@@ -104,13 +129,31 @@ def records(
         # A range, not LIKE, so that the (stream_id, version) index finds the rows.
         sql += " AND stream_id >= ? AND stream_id < ?"
         params += [stream_prefix, stream_prefix[:-1] + chr(ord(stream_prefix[-1]) + 1)]
-    for seq, sid, version, recorded_at, body in conn.execute(sql + " ORDER BY seq", params):
-        try:
-            # Through the upcasters, so logs written by older versions audit too.
-            event = decode_body((seq, sid, version, recorded_at, bytes(body)))
-        except CorruptEventError as exc:
-            raise AuditError(f"event at seq {seq} (stream {sid}) cannot be decoded: {exc}") from exc
-        yield Recorded(int(seq), str(sid), int(version), float(recorded_at), event)
+    seq = after_seq  # the last row read whole
+    try:
+        for seq, sid, version, recorded_at, body in conn.execute(sql + " ORDER BY seq", params):
+            try:
+                # Through the upcasters, so logs written by older versions audit too.
+                event = decode_body((seq, sid, version, recorded_at, bytes(body)))
+            except CorruptEventError as exc:
+                raise AuditError(
+                    f"{_file_of(conn)}: event at seq {seq} (stream {sid}) cannot be decoded: {exc}"
+                ) from exc
+            yield Recorded(int(seq), str(sid), int(version), float(recorded_at), event)
+    except sqlite3.DatabaseError as exc:  # a damaged page: SQLite cannot go on
+        what = f"the events of stream {stream_id}" if stream_id is not None else "it"
+        raise AuditError(
+            f"{_file_of(conn)} is damaged: {what} cannot be read past seq {seq} ({exc}); "
+            "`druid-orch audit verify` reports where the damage starts"
+        ) from exc
+
+
+def _file_of(conn: sqlite3.Connection) -> str:
+    """The file `conn` reads, for messages (SQLite knows it without reading a page)."""
+    try:
+        return str(conn.execute("PRAGMA database_list").fetchone()[2]) or "the event log"
+    except sqlite3.Error:
+        return "the event log"
 
 
 # --- verify ---------------------------------------------------------------------------------

@@ -72,3 +72,13 @@ def _hot_wal(path: str | Path) -> bool:
         return os.path.getsize(f"{path}-wal") > 0
     except FileNotFoundError:
         return False
+
+
+def wal_note(path: str | Path) -> str:
+    """What to add to a refusal when a `-wal` file beside the log was read as part of it."""
+    if not _hot_wal(path):
+        return ""
+    return (
+        f" (read together with {path}-wal, which holds recent commits: a -wal file left by "
+        "another database or damaged looks like this; nothing was written to either file)"
+    )

@@ -27,7 +27,7 @@ from eventlog.errors import (
     EventLogUnavailableError,
     SchemaVersionError,
 )
-from eventlog.header import check_file
+from eventlog.header import check_file, wal_note
 from eventlog.migrations import DEFAULT_PAGE_SIZE, identify, prepare
 from eventlog.protocol import (
     Appended,
@@ -130,12 +130,12 @@ class WriteConnection:
             pass  # locked, or a read-only directory: the write connection decides
         except sqlite3.DatabaseError as exc:
             raise CorruptEventError(
-                f"{self.path} is damaged and cannot be read: {exc}{_wal_note(self.path)}"
+                f"{self.path} is damaged and cannot be read: {exc}{wal_note(self.path)}"
             ) from exc
         except CorruptEventError as exc:
-            raise CorruptEventError(exc.detail + _wal_note(self.path), seq=exc.seq) from exc
+            raise CorruptEventError(exc.detail + wal_note(self.path), seq=exc.seq) from exc
         except SchemaVersionError as exc:
-            raise SchemaVersionError(f"{exc}{_wal_note(self.path)}") from exc
+            raise SchemaVersionError(f"{exc}{wal_note(self.path)}") from exc
         finally:
             conn.close()
 
@@ -405,17 +405,3 @@ def read_head(conn: sqlite3.Connection, path: str) -> tuple[int, bytes]:
             seq=head_seq,
         )
     return head_seq, head_hash
-
-
-def _wal_note(path: str) -> str:
-    """What to add to a refusal when a `-wal` file beside the log was read as part of it."""
-    wal = f"{path}-wal"
-    try:
-        if os.path.getsize(wal) == 0:
-            return ""
-    except OSError:
-        return ""
-    return (
-        f" (read together with {wal}, which holds recent commits: a -wal file left by "
-        "another database or damaged looks like this; nothing was written to either file)"
-    )

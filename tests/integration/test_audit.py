@@ -8,6 +8,7 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -170,3 +171,111 @@ def test_replay_with_a_broken_rules_file_names_it(demo_db: Path, tmp_path: Path)
     result = audit("replay", "--db", str(demo_db), "--rules", str(broken))
     assert result.code == 2
     assert "broken.toml" in result.err
+
+
+def druid_orch(*args: str) -> Result:
+    done = subprocess.run(
+        [sys.executable, "-m", "actors.cli", *args],
+        cwd=ROOT,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    return Result(done.returncode, done.stdout, done.stderr)
+
+
+def break_the_page_of(db: Path, seq: int) -> None:
+    """Give the b-tree page that holds the event at `seq` an impossible page type."""
+    with sqlite3.connect(db) as conn:
+        body = conn.execute("SELECT body FROM events WHERE seq = ?", (seq,)).fetchone()[0]
+        page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+    data = bytearray(db.read_bytes())
+    page = data.index(bytes(body)) // page_size
+    data[page * page_size] = 0x77
+    db.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize(
+    ("command", "code"),
+    [
+        (("status",), 1),
+        (("audit", "export"), 2),
+        (("audit", "replay", "--rules", str(RULES)), 2),
+    ],
+)
+def test_a_damaged_page_is_named_with_the_file_and_the_last_seq_read_not_a_traceback(
+    demo_db: Path, tmp_path: Path, command: tuple[str, ...], code: int
+) -> None:
+    db = tmp_path / "damaged.db"
+    shutil.copy(demo_db, db)
+    with sqlite3.connect(db) as conn:
+        total = conn.execute("SELECT count(*) FROM events").fetchone()[0]
+    break_the_page_of(db, total - 2)
+    before = db.read_bytes()
+    result = druid_orch(*command[:1], *command[1:2], "--db", str(db), *command[2:])
+    assert result.code == code, result.err
+    assert "Traceback" not in result.err
+    assert f"{db} is damaged: it cannot be read past seq " in result.err
+    assert "database disk image is malformed" in result.err
+    assert db.read_bytes() == before
+
+
+def test_verify_reports_a_damaged_page_at_its_seq_and_history_names_the_file(
+    demo_db: Path, tmp_path: Path
+) -> None:
+    db = tmp_path / "damaged.db"
+    shutil.copy(demo_db, db)
+    with sqlite3.connect(db) as conn:
+        seq, stream = conn.execute(
+            "SELECT max(seq), stream_id FROM events WHERE seq < (SELECT max(seq) - 2 FROM events)"
+        ).fetchone()
+    break_the_page_of(db, seq)
+    result = audit("verify", "--db", str(db))
+    assert result.code == 1, result.err
+    assert "Traceback" not in result.err
+    assert "FAILED (chain: unreadable) at seq " in result.out
+    history = audit("history", stream.removeprefix("job:"), "--db", str(db))
+    assert history.code == 1
+    assert "Traceback" not in history.err
+    assert f"{db} is damaged: the events of stream {stream} cannot be read" in history.err
+
+
+def foreign_file_with_an_events_table(db: Path) -> None:
+    db.unlink()
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE events (seq, stream_id, version, recorded_at, body)")
+
+
+def newer_schema(db: Path) -> None:
+    with sqlite3.connect(db) as conn:
+        conn.execute("PRAGMA user_version = 99")
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (foreign_file_with_an_events_table, "is an SQLite file of another application"),
+        (newer_schema, "has schema version 99, newer than this druid-orchestrator"),
+        (lambda db: db.write_bytes(b""), "is empty (0 bytes): no event log was ever written"),
+        (lambda db: db.write_bytes(db.read_bytes()[:8192]), "is truncated: its header describes"),
+    ],
+    ids=["foreign", "newer-schema", "empty", "truncated"],
+)
+def test_status_and_audit_refuse_a_file_that_is_not_a_readable_log_saying_why(
+    demo_db: Path, tmp_path: Path, damage: Callable[[Path], object], message: str
+) -> None:
+    db = tmp_path / "e.db"
+    shutil.copy(demo_db, db)
+    damage(db)
+    before = db.read_bytes()
+    status = druid_orch("status", "--db", str(db))
+    assert status.code == 1
+    assert f"{db} " in status.err
+    assert message in status.err
+    export = audit("export", "--db", str(db))
+    assert export.code == 2
+    assert message in export.err
+    assert export.out == ""
+    assert db.read_bytes() == before
