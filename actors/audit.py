@@ -30,7 +30,7 @@ from actors.errors import InvalidTransitionError, OrchestratorError
 from actors.task_fsm import JobState, evolve
 from eventlog.audit import verify_file
 from eventlog.decoding import decode_body
-from eventlog.errors import CorruptEventError, SchemaVersionError
+from eventlog.errors import CorruptEventError, EventLogError, SchemaVersionError
 from eventlog.events import (
     AnyEvent,
     BreakerOpened,
@@ -80,13 +80,15 @@ def connect(db: str | Path) -> sqlite3.Connection:
     rather than read as one with no events.
     """
     path = Path(db)
+    if path.is_dir():
+        raise AuditError(f"{db} is a directory, not an event log file")
     if not path.is_file():
         raise AuditError(f"no event log at {db}")
     if path.stat().st_size == 0:
         raise AuditError(f"{db} is empty (0 bytes): no event log was ever written to it")
     try:
         check_file(path)
-    except CorruptEventError as exc:
+    except EventLogError as exc:
         raise AuditError(str(exc)) from exc
     try:
         conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
@@ -139,7 +141,14 @@ def records(
                 raise AuditError(
                     f"{_file_of(conn)}: event at seq {seq} (stream {sid}) cannot be decoded: {exc}"
                 ) from exc
-            yield Recorded(int(seq), str(sid), int(version), float(recorded_at), event)
+            try:
+                recorded = Recorded(int(seq), str(sid), int(version), float(recorded_at), event)
+            except (TypeError, ValueError) as exc:  # a column edited through SQL
+                raise AuditError(
+                    f"{_file_of(conn)}: the row at seq {seq} (stream {sid}) has a column of the "
+                    f"wrong type (version {version!r}, recorded_at {recorded_at!r}): {exc}"
+                ) from exc
+            yield recorded
     except sqlite3.DatabaseError as exc:  # a damaged page: SQLite cannot go on
         what = f"the events of stream {stream_id}" if stream_id is not None else "it"
         raise AuditError(
@@ -339,7 +348,19 @@ def job_states(db: str | Path) -> dict[str, JobState]:
         for recorded in records(conn):
             if recorded.stream_id.startswith(JOB_PREFIX):
                 job_id = recorded.stream_id.removeprefix(JOB_PREFIX)
-                states[job_id] = evolve(states.get(job_id, JobState()), recorded.event)
+                try:
+                    states[job_id] = evolve(states.get(job_id, JobState()), recorded.event)
+                except InvalidTransitionError as exc:
+                    raise unreplayable(db, recorded, exc) from exc
     finally:
         conn.close()
     return states
+
+
+def unreplayable(db: str | Path, recorded: Recorded, exc: InvalidTransitionError) -> AuditError:
+    """The error for a job stream whose events do not fold (edited, or rows deleted)."""
+    return AuditError(
+        f"{db}: stream {recorded.stream_id} does not replay at seq {recorded.seq} "
+        f"(version {recorded.version}): {exc}; the log was changed outside the orchestrator "
+        "(`druid-orch audit verify` reports the first problem)"
+    )

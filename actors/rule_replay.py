@@ -18,8 +18,9 @@ from typing import Literal
 import msgspec
 from msgspec.structs import replace
 
-from actors.audit import JOB_PREFIX, connect, records
+from actors.audit import JOB_PREFIX, connect, records, unreplayable
 from actors.classification import RuleSet, classify, evidence_from_excerpt
+from actors.errors import InvalidTransitionError
 from actors.policy import counts_against_attempts
 from actors.task import JobPolicy
 from actors.task_fsm import Analysed, JobState, decide, evolve
@@ -87,7 +88,9 @@ def replay_failures(
     failures = 0
     differences: list[Difference] = []
     for sid, history in streams.items():
-        for difference in _stream_differences(sid, history, rules, max_attempts, max_uncounted):
+        for difference in _stream_differences(
+            sid, history, rules, max_attempts, max_uncounted, db=db
+        ):
             failures += 1
             if difference is not None:
                 differences.append(difference)
@@ -101,6 +104,8 @@ def _stream_differences(
     rules: RuleSet,
     max_attempts: int | None,
     max_uncounted: int = JobPolicy().max_uncounted_failures,
+    *,
+    db: str | Path = "the event log",
 ) -> Iterator[Difference | None]:
     """One item per recorded failure: its difference, or None when nothing would change."""
     state = JobState()
@@ -140,7 +145,10 @@ def _stream_differences(
                     replayed=replayed,
                     reason=new.reason,
                 )
-        state = evolve(state, event)
+        try:
+            state = evolve(state, event)
+        except InvalidTransitionError as exc:
+            raise unreplayable(db, recorded, exc) from exc
 
 
 def render_report(report: ReplayReport) -> list[str]:

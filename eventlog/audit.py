@@ -274,7 +274,7 @@ def verify_file(path: str, *, archives: bool = False) -> ChainReport:
     """Synchronous `verify`: walk the chain of the log file at `path`."""
     try:
         check_file(path)
-    except CorruptEventError as exc:
+    except EventLogError as exc:
         return ChainReport(path=path, broken=BrokenLink(None, "file", str(exc)))
     if not Path(path).exists():
         return ChainReport(path=path, broken=BrokenLink(None, "file", f"{path} does not exist"))

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from eventlog.errors import CorruptEventError
+from eventlog.errors import CorruptEventError, EventLogUnavailableError
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 HEADER_SIZE = 100
@@ -25,15 +25,21 @@ def check_file(path: str | Path) -> None:
 
     Raises:
         CorruptEventError: the file is not an SQLite database, or it is truncated.
+        EventLogUnavailableError: the file cannot be read (permissions).
     """
     try:
         size = os.path.getsize(path)
     except FileNotFoundError:
         return
+    if os.path.isdir(path):
+        raise CorruptEventError(f"{path} is a directory, not an event log file")
     if size == 0:
         return
-    with open(path, "rb") as f:
-        header = f.read(HEADER_SIZE)
+    try:
+        with open(path, "rb") as f:
+            header = f.read(HEADER_SIZE)
+    except OSError as exc:
+        raise EventLogUnavailableError(f"cannot read {path}: {exc.strerror}") from exc
     if not header.startswith(SQLITE_MAGIC):
         raise CorruptEventError(
             f"{path} is not an SQLite database (it starts with {header[:16]!r}); "

@@ -279,3 +279,61 @@ def test_status_and_audit_refuse_a_file_that_is_not_a_readable_log_saying_why(
     assert message in export.err
     assert export.out == ""
     assert db.read_bytes() == before
+
+
+def without_a_jobs_first_event(db: Path) -> str:
+    """Delete the first event of a job stream (its acceptance); return the stream."""
+    with sqlite3.connect(db) as conn:
+        seq, stream = conn.execute(
+            "SELECT seq, stream_id FROM events WHERE version = 1 AND stream_id LIKE 'job:%' "
+            "ORDER BY seq DESC LIMIT 1"
+        ).fetchone()
+        conn.execute("DELETE FROM events WHERE seq = ?", (seq,))
+    return str(stream)
+
+
+@pytest.mark.parametrize(
+    ("command", "code"), [(("status",), 1), (("audit", "replay", "--rules", str(RULES)), 2)]
+)
+def test_a_job_stream_that_no_longer_folds_is_named_with_its_seq_not_a_traceback(
+    demo_db: Path, tmp_path: Path, command: tuple[str, ...], code: int
+) -> None:
+    db = tmp_path / "edited.db"
+    shutil.copy(demo_db, db)
+    stream = without_a_jobs_first_event(db)
+    result = druid_orch(*command[:1], *command[1:2], "--db", str(db), *command[2:])
+    assert result.code == code, result.err
+    assert "Traceback" not in result.err
+    assert f"{db}: stream {stream} does not replay at seq " in result.err
+    assert "(version 2): can't apply" in result.err
+
+
+def test_a_column_of_the_wrong_type_is_named_with_its_seq_not_a_traceback(
+    demo_db: Path, tmp_path: Path
+) -> None:
+    db = tmp_path / "edited.db"
+    shutil.copy(demo_db, db)
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE events SET recorded_at = 'yesterday' WHERE seq = 5")
+    for result, code in (
+        (druid_orch("status", "--db", str(db)), 1),
+        (audit("export", "--db", str(db)), 2),
+    ):
+        assert result.code == code, result.err
+        assert "Traceback" not in result.err
+        assert "the row at seq 5 (stream job:" in result.err
+        assert "has a column of the wrong type" in result.err
+        assert "recorded_at 'yesterday'" in result.err
+
+
+def test_a_directory_given_as_the_log_is_refused_by_name(tmp_path: Path) -> None:
+    db = tmp_path / "logs"
+    db.mkdir()
+    for result, code in (
+        (druid_orch("status", "--db", str(db)), 1),
+        (audit("verify", "--db", str(db)), 2),
+        (audit("export", "--db", str(db)), 2),
+    ):
+        assert result.code == code, result.err
+        assert "Traceback" not in result.err
+        assert f"{db} is a directory, not an event log file" in result.err

@@ -324,3 +324,14 @@ async def test_verify_reads_a_hot_wal_without_checkpointing_it_into_the_log(
     report = verify_file(str(copy))
     assert (report.ok, report.events) == (True, 6)
     assert {s: digest(Path(f"{copy}{s}")) for s in ("", "-wal")} == before
+
+
+async def test_a_directory_at_the_logs_path_is_refused_by_name(tmp_path: Path) -> None:
+    db = tmp_path / "logs"
+    db.mkdir()
+    with pytest.raises(CorruptEventError, match=f"{db} is a directory, not an event log file"):
+        await EventLog.open(db)
+    broken = verify_file(str(db)).broken
+    assert broken is not None
+    assert (broken.kind, broken.message) == ("file", f"{db} is a directory, not an event log file")
+    assert list(db.iterdir()) == []
