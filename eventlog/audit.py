@@ -13,7 +13,8 @@ the head record. It stops at the first broken link and says what it found there:
 * `truncated` - the head record names events past the last one present;
 * `head`      - the head record is missing or disagrees with the newest event;
 * `checkpoint`/`archive` - a gap's checkpoint does not fit, or its archive does not match;
-* `unreadable`/`file` - SQLite cannot read the rows or the file at all.
+* `unreadable`/`file` - SQLite cannot read the rows or the file at all, or its integrity
+                check fails (a damaged index or table page the walk does not read).
 
 The report carries the head's seq and hash: anchoring those outside the file (a ticket, a
 second system) is what makes rewriting the whole chain detectable too.
@@ -118,6 +119,28 @@ class _Walk:
             self._check_event(row)
         self._step_over_gaps(None)
         self._check_head()
+        self._check_pages()
+
+    def _check_pages(self) -> None:
+        """SQLite's own check of every page and index, which the chain walk does not read.
+
+        The walk reads the events table in seq order, never its (stream_id, version) index
+        nor the other tables; a damaged index makes a stream read miss events, and a
+        damaged streams page makes the writer refuse the file.
+        """
+        try:
+            rows = self.conn.execute("PRAGMA integrity_check(5)").fetchall()
+        except sqlite3.DatabaseError as exc:
+            raise _Broken(None, "unreadable", f"{self.path} is damaged: {exc}") from exc
+        problems = [str(r[0]) for r in rows if r[0] != "ok"]
+        if problems:
+            raise _Broken(
+                None,
+                "unreadable",
+                f"{self.path} is damaged outside the event rows (SQLite's integrity check: "
+                + "; ".join(" ".join(p.split()) for p in problems)
+                + ")",
+            )
 
     def _step_over_gaps(self, seq: int | None) -> None:
         """Consume checkpoints until `next_seq` reaches `seq` (or until none are left)."""

@@ -335,3 +335,36 @@ async def test_a_directory_at_the_logs_path_is_refused_by_name(tmp_path: Path) -
     assert broken is not None
     assert (broken.kind, broken.message) == ("file", f"{db} is a directory, not an event log file")
     assert list(db.iterdir()) == []
+
+
+def break_the_stream_index(db: Path) -> None:
+    """Make the newest (stream_id, version) index entry of job:1 name job:9 instead."""
+    conn = sqlite3.connect(db)
+    root = conn.execute(
+        "SELECT rootpage FROM sqlite_master WHERE name = 'sqlite_autoindex_events_1'"
+    ).fetchone()[0]
+    page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+    conn.close()
+    data = bytearray(db.read_bytes())
+    start = (root - 1) * page_size
+    page = bytes(data[start : start + page_size])
+    where = start + page.rindex(b"job:1")
+    data[where : where + 5] = b"job:9"
+    db.write_bytes(bytes(data))
+
+
+async def test_a_damaged_index_that_the_chain_walk_never_reads_fails_verify(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "e.db"
+    await write_log(db)
+    break_the_stream_index(db)
+    before = digest(db)
+    async with EventLog(db) as log:  # why it matters: reads by stream go through the index
+        assert len(await log.read_stream("job:1")) < 4  # of the 4 it holds
+    broken = verify_file(str(db)).broken
+    assert broken is not None
+    assert broken.kind == "unreadable"
+    assert f"{db} is damaged outside the event rows (SQLite's integrity check: " in broken.message
+    assert "missing from index sqlite_autoindex_events_1" in broken.message
+    assert digest(db) == before
