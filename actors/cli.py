@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import contextlib
 import importlib
+import os
 import signal
 import sys
 from collections.abc import Callable, Coroutine, Sequence
@@ -107,7 +108,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--jobs must be at least 1")
     func = getattr(args, "func", None) or COMMANDS[args.command]
     with contextlib.suppress(KeyboardInterrupt):
-        return int(func(args))
+        try:
+            return int(func(args))
+        except BrokenPipeError:
+            # The reader of stdout (`| head`) has gone: end as a program killed by SIGPIPE
+            # would, without a traceback, and without a second error when Python flushes.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 128 + signal.SIGPIPE
     return 130
 
 

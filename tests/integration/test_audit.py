@@ -337,3 +337,19 @@ def test_a_directory_given_as_the_log_is_refused_by_name(tmp_path: Path) -> None
         assert result.code == code, result.err
         assert "Traceback" not in result.err
         assert f"{db} is a directory, not an event log file" in result.err
+
+
+def test_status_into_a_closed_pipe_ends_quietly_with_the_sigpipe_code(demo_db: Path) -> None:
+    with subprocess.Popen(
+        [sys.executable, "-m", "actors.cli", "status", "--db", str(demo_db)],
+        cwd=ROOT,
+        env=clean_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    ) as proc:
+        assert proc.stdout is not None
+        proc.stdout.close()  # as `| head -0` would, before status writes its table
+        _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 141
+    assert "Traceback" not in err.decode()
+    assert "BrokenPipeError" not in err.decode()
