@@ -39,7 +39,7 @@ from eventlog.events import (
     RetryScheduled,
     event_fields,
 )
-from eventlog.header import check_file, wal_note
+from eventlog.header import check_file, read_only_uri, wal_note
 from eventlog.migrations import identify
 from eventlog.store import Recorded
 
@@ -91,7 +91,7 @@ def connect(db: str | Path) -> sqlite3.Connection:
     except EventLogError as exc:
         raise AuditError(str(exc)) from exc
     try:
-        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        conn = sqlite3.connect(read_only_uri(path), uri=True)
     except sqlite3.DatabaseError as exc:
         raise AuditError(f"{db} is not a readable event log: {exc}") from exc
     try:

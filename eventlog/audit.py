@@ -32,7 +32,7 @@ import msgspec
 from eventlog.archive import ArchiveReport, verify_archive
 from eventlog.chain import GENESIS_HASH, chain_hash, decode_head
 from eventlog.errors import CorruptEventError, EventLogError
-from eventlog.header import check_file
+from eventlog.header import check_file, read_only_uri
 from eventlog.migrations import APPLICATION_ID, SCHEMA_VERSION
 from eventlog.upcasting import UpcastError, decode_stored
 
@@ -303,9 +303,7 @@ def verify_file(path: str, *, archives: bool = False) -> ChainReport:
         return ChainReport(path=path, broken=BrokenLink(None, "file", f"{path} does not exist"))
     # Read-only (`mode=ro`), not just `query_only`: a connection that may write checkpoints
     # the -wal file into the main file when it closes, and verifying must change nothing.
-    conn = sqlite3.connect(
-        f"{Path(path).resolve().as_uri()}?mode=ro", uri=True, isolation_level=None
-    )
+    conn = sqlite3.connect(read_only_uri(path), uri=True, isolation_level=None)
     walk = _Walk(path, conn, archives)
     try:
         app_id = conn.execute("PRAGMA application_id").fetchone()[0]

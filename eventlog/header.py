@@ -88,3 +88,21 @@ def wal_note(path: str | Path) -> str:
         f" (read together with {path}-wal, which holds recent commits: a -wal file left by "
         "another database or damaged looks like this; nothing was written to either file)"
     )
+
+
+def read_only_uri(path: str | Path) -> str:
+    """The URI that opens the log at `path` read-only (`mode=ro`), immutable if it must be.
+
+    A reader of a WAL file needs its -shm file and creates it when it is missing. In a
+    directory the reader may not write to, with neither -wal nor -shm beside the file, that
+    fails ("attempt to write a readonly database") although every committed event is in the
+    main file; and no writer can change the file there either, since it would have to
+    create the -wal first. Only then is the file opened as immutable.
+    """
+    resolved = Path(path).resolve()
+    uri = f"{resolved.as_uri()}?mode=ro"
+    if not os.access(resolved.parent, os.W_OK) and not any(
+        os.path.lexists(f"{resolved}{suffix}") for suffix in ("-wal", "-shm")
+    ):
+        uri += "&immutable=1"
+    return uri

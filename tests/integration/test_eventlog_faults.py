@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import random
 import shutil
 import sqlite3
@@ -222,6 +223,55 @@ def test_a_read_only_file_fails_appends_retryably_until_it_is_writable_again(
         assert "writable, then retry" in message
     assert out["retried_version"] == 2, "once writable, the same append goes through"
     assert verify_file(str(db)).ok
+
+
+READ_IN_A_READ_ONLY_DIRECTORY = """
+import json, os, sys
+from actors.audit import connect, records
+from eventlog.audit import verify_file
+
+if os.geteuid() == 0:  # as in READ_ONLY: root would write to the directory regardless
+    os.setgroups([])
+    os.setgid(65534)
+    os.setuid(65534)
+
+report = verify_file(sys.argv[1])
+streams = sorted(r.stream_id for r in records(connect(sys.argv[1])))
+print(json.dumps({"broken": report.broken and report.broken.message, "events": report.events,
+                  "streams": streams}))
+"""
+
+
+async def three_jobs(db: Path) -> None:
+    async with EventLog(db) as log:
+        for n in range(3):
+            event = StatusObserved(at=1.0, task_id="t", runner_status="R")
+            await log.append(f"poller:{n}", [event], 0)
+
+
+def test_a_log_in_a_read_only_directory_can_still_be_verified_and_read(
+    shared_dir: Path,
+) -> None:
+    db = shared_dir / "events.db"
+    asyncio.run(three_jobs(db))
+    assert sorted(p.name for p in shared_dir.iterdir()) == ["events.db"]  # no -wal, no -shm
+    shared_dir.chmod(0o555)
+    try:
+        result = subprocess.run(
+            [sys.executable, "-c", READ_IN_A_READ_ONLY_DIRECTORY, str(db)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+            cwd=shared_dir,
+            env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
+        )
+    finally:
+        shared_dir.chmod(0o777)
+    assert result.returncode == 0, result.stderr
+    out = json.loads(result.stdout.splitlines()[-1])
+    assert out == {"broken": None, "events": 3, "streams": ["poller:0", "poller:1", "poller:2"]}
+    assert sorted(p.name for p in shared_dir.iterdir()) == ["events.db"]
 
 
 async def test_an_unexpected_writer_failure_fails_its_batch_and_the_writer_keeps_going(
