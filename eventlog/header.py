@@ -10,21 +10,27 @@ problem. Nothing here writes to the file: repairing a log is a person's decision
 from __future__ import annotations
 
 import os
+import struct
 from pathlib import Path
 
 from eventlog.errors import CorruptEventError, EventLogUnavailableError
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 HEADER_SIZE = 100
+_WAL_BYTE_ORDER = {0x377F0682: "<", 0x377F0683: ">"}  # WAL magic -> checksum byte order
+_WAL_HEADER = 32
+_FRAME_HEADER = 24
 
 
 def check_file(path: str | Path) -> None:
-    """Refuse a file that is not SQLite or is shorter than its header says.
+    """Refuse a file that is not SQLite or is shorter than its header says, or whose -wal
+    file is damaged where SQLite would silently drop commits (`check_wal`).
 
     A missing or empty file is fine: it becomes a new log.
 
     Raises:
-        CorruptEventError: the file is not an SQLite database, or it is truncated.
+        CorruptEventError: the file is not an SQLite database, or it is truncated, or its
+            -wal file is damaged before committed frames.
         EventLogUnavailableError: the file cannot be read (permissions).
     """
     try:
@@ -56,6 +62,7 @@ def check_file(path: str | Path) -> None:
     if page_size < 512 or page_size & (page_size - 1):
         raise CorruptEventError(f"{path} has a damaged header: page size {page_size} is invalid")
     if _hot_wal(path):
+        check_wal(path)
         # Pages still in the WAL may legitimately lie beyond the end of the main file.
         return
     pages = int.from_bytes(header[28:32], "big")
@@ -106,3 +113,71 @@ def read_only_uri(path: str | Path) -> str:
     ):
         uri += "&immutable=1"
     return uri
+
+
+def check_wal(path: str | Path) -> None:
+    """Refuse a -wal file whose damage would make SQLite drop commits that were made.
+
+    SQLite reads a -wal file up to the first frame whose checksum fails and ignores the
+    rest, silently: that is how it discards a transaction torn by a crash. With
+    `synchronous=FULL` only the last transaction can be torn, so its commit is the only one
+    that may lie beyond a failing frame. Two or more commits of the file's current
+    generation (its salts) beyond it were durable once, and opening the log would lose them
+    for good at the next checkpoint; a bit flip in the middle of the file looks like that.
+    See https://www.sqlite.org/fileformat2.html#walformat for the layout.
+
+    Raises:
+        CorruptEventError: committed frames follow a damaged one.
+    """
+    wal = f"{path}-wal"
+    try:
+        with open(wal, "rb") as f:
+            data = f.read()
+    except OSError:
+        return  # none (a clean shutdown removes it), or not readable: SQLite decides
+    if len(data) < _WAL_HEADER:
+        return
+    magic, _, page_size, _, salt1, salt2, *expected = struct.unpack(">8I", data[:_WAL_HEADER])
+    order = _WAL_BYTE_ORDER.get(magic)
+    if order is None or not 512 <= page_size <= 65536:
+        return  # not a WAL header at all: SQLite ignores the file, and so can we
+    sums = _wal_checksum(data[:24], 0, 0, order)
+    frame_size = _FRAME_HEADER + page_size
+    frames = (len(data) - _WAL_HEADER) // frame_size
+    header_bad = sums != tuple(expected)
+    first_bad = 0 if header_bad else None
+    for index in range(frames if first_bad is None else 0):
+        at = _WAL_HEADER + index * frame_size
+        _, _, s1, s2, c1, c2 = struct.unpack(">6I", data[at : at + _FRAME_HEADER])
+        if (s1, s2) != (salt1, salt2):
+            return  # the end of this generation: later frames are older ones, reused
+        sums = _wal_checksum(data[at : at + 8], *sums, order)
+        sums = _wal_checksum(data[at + _FRAME_HEADER : at + frame_size], *sums, order)
+        if sums != (c1, c2):
+            first_bad = index
+            break
+    if first_bad is None:
+        return
+    commits = 0
+    for index in range(first_bad, frames):
+        at = _WAL_HEADER + index * frame_size
+        _, db_size, s1, s2 = struct.unpack(">4I", data[at : at + 16])
+        commits += db_size != 0 and (s1, s2) == (salt1, salt2)
+    if commits >= 2:
+        cut = _WAL_HEADER + first_bad * frame_size
+        where = "in its header" if header_bad else f"at frame {first_bad + 1} (byte {cut})"
+        raise CorruptEventError(
+            f"{wal} is damaged {where}: SQLite would ignore it and everything after it, "
+            f"{commits} committed transactions of {path} among them; refusing to open the log, "
+            "so that they are not lost at the next checkpoint. Keep a copy of both files; "
+            f"to give those transactions up, cut {wal} to {0 if header_bad else cut} bytes"
+        )
+
+
+def _wal_checksum(buf: bytes, s0: int, s1: int, order: str) -> tuple[int, int]:
+    """SQLite's WAL checksum of `buf` (a multiple of 8 bytes), continuing from (s0, s1)."""
+    words = struct.unpack(f"{order}{len(buf) // 4}I", buf)
+    for x0, x1 in zip(words[0::2], words[1::2], strict=True):
+        s0 = (s0 + x0 + s1) & 0xFFFFFFFF
+        s1 = (s1 + x1 + s0) & 0xFFFFFFFF
+    return s0, s1

@@ -368,3 +368,55 @@ async def test_a_damaged_index_that_the_chain_walk_never_reads_fails_verify(
     assert f"{db} is damaged outside the event rows (SQLite's integrity check: " in broken.message
     assert "missing from index sqlite_autoindex_events_1" in broken.message
     assert digest(db) == before
+
+
+def flip_a_byte_in_wal_frame(db: Path, frame: int) -> int:
+    """Flip a byte in the page of the `frame`th (from 1) frame of `db`'s -wal; its offset."""
+    frame_start = 32 + (frame - 1) * (24 + pragma_of_wal(db))
+    wal = Path(f"{db}-wal")
+    data = bytearray(wal.read_bytes())
+    data[frame_start + 24 + 100] ^= 0x01
+    wal.write_bytes(bytes(data))
+    return frame_start
+
+
+def wal_frames(db: Path) -> int:
+    return (Path(f"{db}-wal").stat().st_size - 32) // (24 + pragma_of_wal(db))
+
+
+def pragma_of_wal(db: Path) -> int:
+    """The page size written in `db`'s -wal header (reading it through SQLite would recover)."""
+    return int.from_bytes(Path(f"{db}-wal").read_bytes()[8:12], "big")
+
+
+async def test_a_wal_damaged_before_committed_frames_is_refused_not_silently_cut(
+    tmp_path: Path,
+) -> None:
+    copy = tmp_path / "copy.db"
+    await crash_copy(tmp_path / "e.db", copy, events=40)
+    async with EventLog(copy) as log:  # undamaged, the crash copy opens with every event
+        assert len([r async for r in log.read_all()]) == 40
+    await crash_copy(tmp_path / "f.db", copy, events=40)
+    at = flip_a_byte_in_wal_frame(copy, frame=2)
+    before = {s: digest(Path(f"{copy}{s}")) for s in ("", "-wal")}
+    with pytest.raises(CorruptEventError) as caught:
+        await EventLog.open(copy)
+    assert f"{copy}-wal is damaged at frame 2 (byte {at}): SQLite would ignore it" in str(
+        caught.value
+    )
+    assert "committed transactions" in str(caught.value)
+    assert f"cut {copy}-wal to {at} bytes" in str(caught.value)
+    assert {s: digest(Path(f"{copy}{s}")) for s in ("", "-wal")} == before
+    broken = verify_file(str(copy)).broken
+    assert broken is not None
+    assert broken.kind == "file"
+    assert {s: digest(Path(f"{copy}{s}")) for s in ("", "-wal")} == before
+
+
+async def test_a_wal_torn_in_its_last_transaction_still_opens_without_it(tmp_path: Path) -> None:
+    copy = tmp_path / "copy.db"
+    await crash_copy(tmp_path / "e.db", copy, events=40)
+    # As a crash during the last commit may leave it: SQLite drops that commit, as it should.
+    flip_a_byte_in_wal_frame(copy, frame=wal_frames(copy))
+    async with EventLog(copy) as log:
+        assert len([r async for r in log.read_all()]) == 39
