@@ -33,7 +33,7 @@ from eventlog.archive import ArchiveReport, verify_archive
 from eventlog.chain import GENESIS_HASH, chain_hash, decode_head
 from eventlog.errors import CorruptEventError, EventLogError
 from eventlog.header import check_file, read_only_uri
-from eventlog.migrations import APPLICATION_ID, SCHEMA_VERSION
+from eventlog.migrations import APPLICATION_ID, SCHEMA_VERSION, identify
 from eventlog.upcasting import UpcastError, decode_stored
 
 BreakKind = Literal[
@@ -316,6 +316,10 @@ def verify_file(path: str, *, archives: bool = False) -> ChainReport:
                 "file",
                 f"{path} has schema version {user_version}, newer than {SCHEMA_VERSION}",
             )
+        try:
+            identify(conn, path)  # and the rest of what the writer checks (its tables)
+        except EventLogError as exc:
+            raise _Broken(None, "file", str(exc)) from exc
         conn.execute("BEGIN")  # one snapshot for the whole walk
         walk.run()
         broken = None

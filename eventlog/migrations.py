@@ -75,6 +75,8 @@ CREATE TABLE meta (
 );
 """
 
+_TABLES = frozenset({"events", "streams", "snapshots", "checkpoints", "meta"})  # every version
+
 # version N -> the SQL that takes a file from N to N+1
 STEPS: dict[int, str] = {
     1: """
@@ -139,6 +141,13 @@ def identify(conn: sqlite3.Connection, path: str) -> int:
         raise CorruptEventError(
             f"{path} is marked as an event log but has no schema version (user_version=0); "
             "it was damaged or not written by druid-orchestrator"
+        )
+    names = {str(r[0]) for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    missing = sorted(_TABLES - names)
+    if missing:
+        raise CorruptEventError(
+            f"{path} is marked as an event log (schema version {user_version}) but has no "
+            f"{', '.join(missing)} table; it was damaged or edited outside druid-orchestrator"
         )
     return user_version
 

@@ -420,3 +420,20 @@ async def test_a_wal_torn_in_its_last_transaction_still_opens_without_it(tmp_pat
     flip_a_byte_in_wal_frame(copy, frame=wal_frames(copy))
     async with EventLog(copy) as log:
         assert len([r async for r in log.read_all()]) == 39
+
+
+async def test_a_log_missing_a_table_is_refused_as_damaged_not_as_unavailable(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "e.db"
+    await write_log(db)
+    conn = sqlite3.connect(db)
+    conn.execute("DROP TABLE events")
+    conn.close()
+    before = digest(db)
+    with pytest.raises(CorruptEventError, match=rf"{db} is marked as an event log \(schema "):
+        await EventLog.open(db)
+    broken = verify_file(str(db)).broken
+    assert broken is not None
+    assert "has no events table" in broken.message
+    assert digest(db) == before
