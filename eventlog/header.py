@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import struct
+import time
 from pathlib import Path
 
 from eventlog.errors import CorruptEventError, EventLogUnavailableError
@@ -126,21 +127,46 @@ def check_wal(path: str | Path) -> None:
     for good at the next checkpoint; a bit flip in the middle of the file looks like that.
     See https://www.sqlite.org/fileformat2.html#walformat for the layout.
 
+    A writer may be appending while this reads (an audit next to a running daemon), and a
+    read can catch a frame half-written: damage is reported only if it is found at the same
+    frame on three reads.
+
     Raises:
         CorruptEventError: committed frames follow a damaged one.
     """
     wal = f"{path}-wal"
-    try:
-        with open(wal, "rb") as f:
-            data = f.read()
-    except OSError:
-        return  # none (a clean shutdown removes it), or not readable: SQLite decides
+    found = None
+    for attempt in range(3):
+        if attempt:
+            time.sleep(0.05)
+        try:
+            with open(wal, "rb") as f:
+                damage = _wal_damage(f.read())
+        except OSError:
+            return  # none (a clean shutdown removes it), or not readable: SQLite decides
+        if damage is None or (found is not None and damage[:2] != found[:2]):
+            return
+        found = damage
+    assert found is not None
+    cut, frame, commits = found
+    where = "in its header" if frame == 0 else f"at frame {frame} (byte {cut})"
+    raise CorruptEventError(
+        f"{wal} is damaged {where}: SQLite would ignore it and everything after it, "
+        f"{commits} committed transactions of {path} among them; refusing to open the log, "
+        "so that they are not lost at the next checkpoint. Keep a copy of both files; "
+        f"to give those transactions up, cut {wal} to {cut} bytes"
+    )
+
+
+def _wal_damage(data: bytes) -> tuple[int, int, int] | None:
+    """(where to cut, the damaged frame from 1 or 0 for the header, commits beyond it) of a
+    -wal file with two or more commits beyond its first damaged frame; else None."""
     if len(data) < _WAL_HEADER:
-        return
+        return None
     magic, _, page_size, _, salt1, salt2, *expected = struct.unpack(">8I", data[:_WAL_HEADER])
     order = _WAL_BYTE_ORDER.get(magic)
     if order is None or not 512 <= page_size <= 65536:
-        return  # not a WAL header at all: SQLite ignores the file, and so can we
+        return None  # not a WAL header at all: SQLite ignores the file, and so can we
     sums = _wal_checksum(data[:24], 0, 0, order)
     frame_size = _FRAME_HEADER + page_size
     frames = (len(data) - _WAL_HEADER) // frame_size
@@ -150,28 +176,26 @@ def check_wal(path: str | Path) -> None:
         at = _WAL_HEADER + index * frame_size
         _, _, s1, s2, c1, c2 = struct.unpack(">6I", data[at : at + _FRAME_HEADER])
         if (s1, s2) != (salt1, salt2):
-            return  # the end of this generation: later frames are older ones, reused
+            return None  # the end of this generation: later frames are older ones, reused
         sums = _wal_checksum(data[at : at + 8], *sums, order)
         sums = _wal_checksum(data[at + _FRAME_HEADER : at + frame_size], *sums, order)
         if sums != (c1, c2):
             first_bad = index
             break
     if first_bad is None:
-        return
+        return None
+    if header_bad and frames:  # the header's salts may be what was damaged: use the frames'
+        salt1, salt2 = struct.unpack(">2I", data[_WAL_HEADER + 8 : _WAL_HEADER + 16])
     commits = 0
     for index in range(first_bad, frames):
         at = _WAL_HEADER + index * frame_size
         _, db_size, s1, s2 = struct.unpack(">4I", data[at : at + 16])
         commits += db_size != 0 and (s1, s2) == (salt1, salt2)
-    if commits >= 2:
-        cut = _WAL_HEADER + first_bad * frame_size
-        where = "in its header" if header_bad else f"at frame {first_bad + 1} (byte {cut})"
-        raise CorruptEventError(
-            f"{wal} is damaged {where}: SQLite would ignore it and everything after it, "
-            f"{commits} committed transactions of {path} among them; refusing to open the log, "
-            "so that they are not lost at the next checkpoint. Keep a copy of both files; "
-            f"to give those transactions up, cut {wal} to {0 if header_bad else cut} bytes"
-        )
+    if commits < 2:
+        return None
+    if header_bad:
+        return 0, 0, commits
+    return _WAL_HEADER + first_bad * frame_size, first_bad + 1, commits
 
 
 def _wal_checksum(buf: bytes, s0: int, s1: int, order: str) -> tuple[int, int]:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+import eventlog.header
 import eventlog.migrations
 from eventlog.audit import verify_file
 from eventlog.errors import CorruptEventError, EventLogUnavailableError, SchemaVersionError
@@ -437,3 +438,34 @@ async def test_a_log_missing_a_table_is_refused_as_damaged_not_as_unavailable(
     assert broken is not None
     assert "has no events table" in broken.message
     assert digest(db) == before
+
+
+def flip_a_byte_in_wal_header(db: Path, offset: int) -> None:
+    wal = Path(f"{db}-wal")
+    data = bytearray(wal.read_bytes())
+    data[offset] ^= 0x01
+    wal.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("offset", [16, 28], ids=["salt", "checksum"])
+async def test_a_wal_with_a_damaged_header_is_refused_not_silently_ignored(
+    tmp_path: Path, offset: int
+) -> None:
+    copy = tmp_path / "copy.db"
+    await crash_copy(tmp_path / "e.db", copy, events=40)
+    flip_a_byte_in_wal_header(copy, offset)
+    with pytest.raises(CorruptEventError, match=f"{copy}-wal is damaged in its header: "):
+        await EventLog.open(copy)
+
+
+def test_wal_damage_that_moves_between_reads_is_a_writer_at_work_not_damage(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = tmp_path / "e.db"
+    Path(f"{db}-wal").write_bytes(b"frames")
+    seen = iter([(8248, 2, 3), (16464, 3, 3), (16464, 3, 3)])  # a frame being written, then done
+    monkeypatch.setattr(eventlog.header, "_wal_damage", lambda data: next(seen))
+    eventlog.header.check_wal(db)  # no error
+    monkeypatch.setattr(eventlog.header, "_wal_damage", lambda data: (8248, 2, 3))
+    with pytest.raises(CorruptEventError, match="is damaged at frame 2 \\(byte 8248\\)"):
+        eventlog.header.check_wal(db)
