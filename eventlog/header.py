@@ -62,7 +62,7 @@ def check_file(path: str | Path) -> None:
         page_size = 65536
     if page_size < 512 or page_size & (page_size - 1):
         raise CorruptEventError(f"{path} has a damaged header: page size {page_size} is invalid")
-    if _hot_wal(path):
+    if hot_wal(path):
         check_wal(path)
         # Pages still in the WAL may legitimately lie beyond the end of the main file.
         return
@@ -81,7 +81,8 @@ def check_file(path: str | Path) -> None:
         )
 
 
-def _hot_wal(path: str | Path) -> bool:
+def hot_wal(path: str | Path) -> bool:
+    """Whether a non-empty -wal file lies beside the log (pages not yet in the main file)."""
     try:
         return os.path.getsize(f"{path}-wal") > 0
     except FileNotFoundError:
@@ -90,7 +91,7 @@ def _hot_wal(path: str | Path) -> bool:
 
 def wal_note(path: str | Path) -> str:
     """What to add to a refusal when a `-wal` file beside the log was read as part of it."""
-    if not _hot_wal(path):
+    if not hot_wal(path):
         return ""
     return (
         f" (read together with {path}-wal, which holds recent commits: a -wal file left by "

@@ -27,7 +27,7 @@ from eventlog.errors import (
     EventLogUnavailableError,
     SchemaVersionError,
 )
-from eventlog.header import check_file, wal_note
+from eventlog.header import check_file, hot_wal, wal_note
 from eventlog.migrations import DEFAULT_PAGE_SIZE, identify, prepare
 from eventlog.protocol import (
     Appended,
@@ -110,9 +110,15 @@ class WriteConnection:
         database, or damaged) would be copied over the log's own pages on the way out. A
         read-only connection never checkpoints, so a file refused here is left as it was.
         A missing or empty file has nothing to lose and becomes a new log.
+
+        Without a -wal file that holds pages there is nothing to copy, and the check is left
+        to the write connection: a read-only connection would create the -wal and -shm files
+        itself, with the database's mode, and a -shm created read-only for a read-only file
+        stays read-only for every connection of this process, even once the file is made
+        writable again.
         """
         try:
-            if os.path.getsize(self.path) == 0:
+            if os.path.getsize(self.path) == 0 or not hot_wal(self.path):
                 return
         except OSError:
             return  # missing, or not reachable: the write connection says why

@@ -209,6 +209,7 @@ def test_a_read_only_file_fails_appends_retryably_until_it_is_writable_again(
         timeout=60,
         check=False,
         cwd=shared_dir,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
     )
     assert result.returncode == 0, result.stderr
     *logged, last = result.stdout.splitlines()  # structlog's default writes to stdout too
