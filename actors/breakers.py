@@ -17,13 +17,14 @@ records `BreakerOpened` / `BreakerHalfOpened` / `BreakerClosed` events.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Annotated, Any
 
 import msgspec
 import structlog
 
 from actors.errors import BreakerOpenError
+from actors.job_state import JobState
 from actors.policy import (
     BreakerPolicy,
     BreakerState,
@@ -33,6 +34,7 @@ from actors.policy import (
     breaker_retry_at,
 )
 from actors.ports import Clock, Overlord
+from actors.slots import SlotBudget
 from actors.task import SubmissionGate
 from eventlog.events import BreakerClosed, BreakerHalfOpened, BreakerOpened, Event
 from eventlog.store import ANY_VERSION, EventLog
@@ -73,6 +75,8 @@ class Breakers(SubmissionGate):
         self.structural: dict[str, list[float]] = {}
         self.transitions: list[tuple[str, str]] = []
         self._pending: set[asyncio.Task[Any]] = set()
+        # Parallel jobs' admission, consulted after the breakers (the orchestrator sets it).
+        self.slots: SlotBudget | None = None
 
     async def restore(self) -> None:
         """Fold the breaker streams: an open breaker stays open across a restart."""
@@ -188,10 +192,15 @@ class Breakers(SubmissionGate):
 
     # --- the gate the task actors consult ----------------------------------------------
 
-    def submit_delay(self, datasource: str) -> float | None:
-        if datasource in self.paused:
+    async def submit_delay(
+        self, state: JobState, wake: Callable[[], None] | None = None
+    ) -> float | None:
+        if state.datasource in self.paused:
             return self.ds_policy.recheck_s
-        return self.call_delay()
+        wait = self.call_delay()
+        if wait is not None or self.slots is None:
+            return wait
+        return await self.slots.admit(state, wake)
 
     def call_delay(self) -> float | None:
         if self.overlord.phase == "closed":

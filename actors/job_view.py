@@ -13,11 +13,16 @@ SUBMIT_PHASES = frozenset({"accepted", "submitting", "retry_wait"})
 
 
 def hold_reason(
-    state: JobState, paused: Mapping[str, str], overlord_breaker_open: bool = False
+    state: JobState,
+    paused: Mapping[str, str],
+    overlord_breaker_open: bool = False,
+    *,
+    slots: str | None = None,
 ) -> str | None:
     """Why the job's next submission is held back, or None when nothing holds it.
 
     `paused`: the paused datasources and why (`Breakers.paused`).
+    `slots`: why the slot budget holds the job back (`SlotBudget.held`), if it does.
     """
     if state.phase not in SUBMIT_PHASES:
         return None
@@ -28,6 +33,8 @@ def hold_reason(
         )
     if overlord_breaker_open:
         return "the Overlord circuit breaker is open; submissions wait until it closes"
+    if slots is not None and state.phase != "submitting":
+        return slots
     if state.phase == "submitting" and _deferred(state) and state.last_error:
         # A submission that did not go through (a wrong URL, a leader warming up) is tried
         # again until it does; without this the job just sits in `submitting`.

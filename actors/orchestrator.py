@@ -36,6 +36,7 @@ from actors.poller import PollerConfig, StatusPoller
 from actors.ports import Clock, Overlord
 from actors.reconcile import OrphanPolicy, Reconciler, ReconcileReport
 from actors.runtime import ActorRef, spawn
+from actors.slots import SlotBudget, SlotPolicy
 from actors.supervisor import StartJob, Supervisor
 from actors.task import GetState, JobContext, JobPolicy, landed, load_state, stream_id
 from actors.task_fsm import TERMINAL, Accept, Cancel, Command, JobState, Retry, decide, fold
@@ -68,6 +69,8 @@ class OrchestratorConfig(msgspec.Struct, frozen=True, kw_only=True):
     restart: RestartPolicy = RestartPolicy()
     breaker: BreakerPolicy = BreakerPolicy()
     datasource_breaker: DatasourcePolicy = DatasourcePolicy()
+    # Admission of parallel jobs within the cluster's worker slots (`actors.slots`).
+    slots: SlotPolicy = SlotPolicy()
     rules_path: str | None = None
     synchronous: Synchronous = "FULL"
     # Where the event log's writer runs: a child process (beside the event loop) or, where
@@ -106,6 +109,8 @@ class Orchestrator:
         )
         self.raw_overlord = overlord
         self.overlord: Overlord = GuardedOverlord(overlord, self.breakers)
+        self.slots = SlotBudget(self.overlord, clock, config.slots)
+        self.breakers.slots = self.slots
         self.config = config
         self.rules = rules
         self.clock = clock
@@ -239,6 +244,9 @@ class Orchestrator:
         async with asyncio.TaskGroup() as tg:
             for sid, _version in streams:
                 tg.create_task(fold_one(sid.removeprefix(JOB_PREFIX)))
+        # Claims before any actor starts: a job submitted before the restart holds its slots.
+        for state in self.states.values():
+            self.slots.observe(state)
         plan: dict[str, list[Command]] = {}
         try:
             self.last_reconcile, plan = await self.reconciler.run(list(self.states.values()))
@@ -321,6 +329,7 @@ class Orchestrator:
 
     def _on_transition(self, state: JobState, events: Sequence[Event]) -> None:
         self.states[state.job_id] = state
+        self.slots.observe(state)
         excerpt: dict[str, Any] | None = None
         for event in events:
             self.counters[type(event).__struct_config__.tag] += 1  # type: ignore[index]
@@ -403,7 +412,12 @@ class Orchestrator:
 
     def _view(self, state: JobState) -> JobView:
         breakers = self.breakers
-        held = hold_reason(state, breakers.paused, breakers.overlord.phase != "closed")
+        held = hold_reason(
+            state,
+            breakers.paused,
+            breakers.overlord.phase != "closed",
+            slots=self.slots.held.get(state.job_id),
+        )
         return JobView.of(state, held)
 
     async def _settled(self, ref: ActorRef[Any] | None, job_id: str) -> JobView:

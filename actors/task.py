@@ -95,8 +95,11 @@ class JobPolicy(msgspec.Struct, frozen=True, kw_only=True):
 class SubmissionGate:
     """Says whether a submission may go out now; the supervisor's breakers implement it."""
 
-    def submit_delay(self, datasource: str) -> float | None:
-        """None to go ahead, or seconds to wait before asking again."""
+    async def submit_delay(
+        self, state: JobState, wake: Callable[[], None] | None = None
+    ) -> float | None:
+        """None to go ahead, or seconds to wait before asking again (`wake`, if given, may
+        be called sooner, when what held the job back has changed)."""
         return None
 
     def call_delay(self) -> float | None:
@@ -286,7 +289,7 @@ class TaskActor(Actor[Command | _Drive | GetState]):
                 if nb is not None and nb > now:
                     self._later(nb - now)
                     return None
-                wait = self.ctx.gate.submit_delay(self.state.datasource)
+                wait = await self.ctx.gate.submit_delay(self.state, self._wake)
                 if wait is not None:
                     self._later(wait)
                     return None
@@ -295,7 +298,7 @@ class TaskActor(Actor[Command | _Drive | GetState]):
                 if nb is not None and nb > now:
                     self._later(nb - now)
                     return None
-                wait = self.ctx.gate.submit_delay(self.state.datasource)
+                wait = await self.ctx.gate.submit_delay(self.state, self._wake)
                 if wait is not None:
                     self._later(wait)
                     return None
@@ -439,6 +442,9 @@ class TaskActor(Actor[Command | _Drive | GetState]):
         if self._timer is not None:
             self._timer.cancel()
         self._timer = asyncio.get_running_loop().call_later(max(0.0, delay), self._tell, _Drive())
+
+    def _wake(self) -> None:
+        self._tell(_Drive())
 
     def _tell(self, message: Any) -> None:
         if self.ref.alive:
