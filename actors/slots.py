@@ -176,14 +176,16 @@ class SlotBudget:
         async with self._fetch:
             if self._fresh():  # another job fetched it while this one waited
                 return self.capacity
-            self._fetched_at = self.clock()
             try:
                 total = await self.overlord.total_capacity()
             except OverlordError as exc:  # the breaker's refusal included: keep what we know
                 log.warning("capacity_unknown", error=str(exc)[:200], last_known=self.capacity)
-                return self.capacity
-            if total.current_cluster_capacity > 0:
-                self.capacity = total.current_cluster_capacity
+            else:
+                if total.current_cluster_capacity > 0:
+                    self.capacity = total.current_cluster_capacity
+            # Only once the answer is in: a job arriving meanwhile waits for it (on the lock)
+            # rather than taking the stale value as fresh.
+            self._fetched_at = self.clock()
             return self.capacity
 
     def _fresh(self) -> bool:

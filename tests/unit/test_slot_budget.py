@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import msgspec
@@ -31,6 +32,7 @@ class FakeOverlord:
 
     async def total_capacity(self) -> TotalWorkerCapacity:
         self.calls += 1
+        await asyncio.sleep(0.01)  # an answer takes time: other jobs arrive meanwhile
         if self.capacity is None:
             raise OverlordUnavailableError("total_capacity: connection refused")
         return TotalWorkerCapacity(
@@ -151,3 +153,11 @@ async def test_turned_off_the_budget_admits_everything_and_holds_no_claims() -> 
         slots.observe(job(f"p{n}", phase="running"))
     assert slots.claims == {}
     assert overlord.calls == 0
+
+
+async def test_jobs_arriving_while_the_capacity_is_fetched_wait_for_the_answer() -> None:
+    slots, overlord, _ = budget(6)
+    results = await asyncio.gather(*(slots.admit(job(f"p{n}")) for n in range(4)))
+    assert results.count(None) == 2
+    assert overlord.calls == 1
+    assert slots.claimed == 6

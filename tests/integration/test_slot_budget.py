@@ -1,0 +1,150 @@
+"""Parallel jobs on a cramped cluster: the slot budget keeps them from deadlocking it.
+
+The simulator runs each parallel task's splits as sub-tasks needing slots of their own, as
+Druid does; a parent holds its slot while its sub-tasks wait for theirs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from actors.orchestrator import Orchestrator
+from actors.slots import SlotPolicy
+from overlord.sim_cluster import ClusterConfig
+from overlord.simulator import SimConfig, Simulator
+from specs.compiler import CompiledJob, builtin_template, compile_job
+from specs.intervals import Interval
+from tests.integration.support import daily_jobs, fast_config
+from tests.integration.test_daemon_support import eventually
+
+SLOTS = 6
+START = datetime(2024, 1, 1, tzinfo=UTC)
+
+
+@pytest.fixture
+def sim() -> Simulator:
+    return Simulator(
+        SimConfig(
+            cluster=ClusterConfig(
+                seed=7,
+                workers=2,
+                capacity_per_worker=SLOTS // 2,
+                sub_tasks=True,
+                sub_task_splits=4,
+                min_duration_s=0.2,
+                max_duration_s=0.4,
+            )
+        )
+    )
+
+
+def sequential_jobs(count: int) -> list[CompiledJob]:
+    template = builtin_template()
+    return [
+        compile_job(
+            template,
+            Interval(START + timedelta(days=n), START + timedelta(days=n + 1)),
+            max_sub_tasks=1,
+        )
+        for n in range(count)
+    ]
+
+
+async def wait_all(orch: Orchestrator, jobs: list[CompiledJob], timeout: float) -> list[str]:
+    async with asyncio.timeout(timeout):
+        return [(await orch.wait(job.job_id)).phase for job in jobs]
+
+
+async def test_a_parallel_backfill_on_a_small_cluster_runs_to_the_end_within_its_slots(
+    tmp_path: Path, url: str, sim: Simulator
+) -> None:
+    jobs = daily_jobs(8, START)  # maxNumConcurrentSubTasks = 2: 3 slots each
+    async with Orchestrator.open(tmp_path / "log.db", url, config=fast_config()) as orch:
+        for job in jobs:
+            await orch.submit(job)
+        phases = await wait_all(orch, jobs, timeout=60)
+        assert orch.slots.peak <= SLOTS
+        assert orch.slots.claims == {}
+    assert phases == ["succeeded"] * len(jobs)
+    stats = sim.stats()
+    assert stats["duplicate_submissions"] == 0
+    assert stats["submissions"] == len(jobs)
+
+
+async def test_without_the_slot_budget_the_same_backfill_deadlocks_the_cluster(
+    tmp_path: Path, url: str, sim: Simulator
+) -> None:
+    jobs = daily_jobs(8, START)
+    config = fast_config(slots=SlotPolicy(enabled=False))
+    async with Orchestrator.open(tmp_path / "log.db", url, config=config) as orch:
+        for job in jobs:
+            await orch.submit(job)
+        with pytest.raises(TimeoutError):
+            await wait_all(orch, jobs, timeout=6)
+        # Every slot is held by a parent whose sub-tasks wait for one.
+        assert sim.stats()["slots"] == {"capacity": SLOTS, "used": SLOTS}
+        assert all(not orch.states[j.job_id].terminal for j in jobs)
+
+
+async def test_a_job_waiting_for_slots_says_so_in_its_view(
+    tmp_path: Path, url: str, sim: Simulator
+) -> None:
+    jobs = daily_jobs(4, START)
+    async with Orchestrator.open(tmp_path / "log.db", url, config=fast_config()) as orch:
+        for job in jobs:
+            await orch.submit(job)
+        views = [await orch.get(j.job_id) for j in jobs]
+        held = [v.held for v in views if v is not None and v.held is not None]
+        assert held, views
+        assert held[0] == (
+            "waiting for worker slots: this orchestrator's parallel jobs hold 6 of 6; it needs 3"
+        )
+        assert all(v is not None and v.phase == "accepted" for v in views if v and v.held)
+        assert (await wait_all(orch, jobs, timeout=60)) == ["succeeded"] * len(jobs)
+        assert all(v.held is None for v in orch.jobs())
+
+
+async def test_claims_are_restored_after_a_restart_in_the_middle_of_a_backfill(
+    tmp_path: Path, url: str, sim: Simulator
+) -> None:
+    # Long enough that the tasks submitted before the restart are still running after it.
+    sim.cluster.config.min_duration_s, sim.cluster.config.max_duration_s = 1.0, 1.2
+    jobs = daily_jobs(8, START)
+    db = tmp_path / "log.db"
+    async with Orchestrator.open(db, url, config=fast_config()) as orch:
+        for job in jobs:
+            await orch.submit(job)
+        await eventually(lambda: len(orch.slots.claims) == 2)
+        before = dict(orch.slots.claims)
+    # Their Druid tasks run on while the orchestrator is down.
+    async with Orchestrator.open(db, url, config=fast_config()) as orch:
+        restored = {
+            job_id: orch.slots.claims.get(job_id)
+            for job_id, state in orch.states.items()
+            if state.phase in ("submitting", "submitted", "waiting", "pending", "running")
+        }
+        assert set(before) <= set(restored)
+        assert all(claim == 3 for claim in restored.values())
+        phases = await wait_all(orch, jobs, timeout=60)
+        assert orch.slots.peak <= SLOTS
+    assert phases == ["succeeded"] * len(jobs)
+    assert sim.stats()["duplicate_submissions"] == 0
+
+
+async def test_sequential_jobs_are_all_submitted_at_once_as_before(
+    tmp_path: Path, url: str, sim: Simulator
+) -> None:
+    sim.cluster.config.min_duration_s = sim.cluster.config.max_duration_s = 1.5
+    jobs = sequential_jobs(8)  # one slot each, more of them than slots
+    async with Orchestrator.open(tmp_path / "log.db", url, config=fast_config()) as orch:
+        for job in jobs:
+            await orch.submit(job)
+        await eventually(lambda: sim.submissions == len(jobs), timeout=5)
+        assert not any(orch.states[j.job_id].terminal for j in jobs)
+        assert orch.slots.claims == {}
+        assert orch.slots.held == {}
+        assert (await wait_all(orch, jobs, timeout=60)) == ["succeeded"] * len(jobs)
