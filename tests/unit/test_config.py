@@ -83,6 +83,14 @@ def test_an_out_of_range_value_is_refused_with_its_key(tmp_path: Path) -> None:
         load_config(write(tmp_path, "[api]\nport = 70000\n"))
 
 
+def test_the_slot_gate_is_on_by_default_and_can_be_turned_off(tmp_path: Path) -> None:
+    assert load_config(write(tmp_path, "")).orchestrator.slots.enabled
+    off = load_config(write(tmp_path, "[orchestrator.slots]\nenabled = false\n"))
+    assert not off.orchestrator.slots.enabled
+    with pytest.raises(ConfigError, match=r"key `orchestrator\.slots\.capacity_ttl_s`"):
+        load_config(write(tmp_path, "[orchestrator.slots]\ncapacity_ttl_s = 0\n"))
+
+
 def test_invalid_toml_names_the_file(tmp_path: Path) -> None:
     path = write(tmp_path, "[api\nport = 1\n")
     with pytest.raises(ConfigError, match="not valid TOML") as err:
