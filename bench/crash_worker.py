@@ -19,6 +19,7 @@ from typing import Any
 
 from actors.demo import demo_config, demo_jobs
 from actors.orchestrator import Orchestrator, OrchestratorConfig
+from actors.slots import SlotPolicy
 from actors.task_fsm import JobState
 from eventlog.events import SubmitIntended
 
@@ -45,7 +46,12 @@ async def main(db: str, overlord: str, jobs: int, reconcile_s: float | None) -> 
     compiled = demo_jobs(jobs)
     base = demo_config()
     config = OrchestratorConfig(
-        poller=base.poller, job=base.job, reconcile_interval_s=reconcile_s, orphans="report"
+        poller=base.poller,
+        job=base.job,
+        reconcile_interval_s=reconcile_s,
+        orphans="report",
+        # The soak crashes the orchestrator amid a burst of submissions: keep the burst.
+        slots=SlotPolicy(enabled=False),
     )
     async with Orchestrator.open(db, overlord, config=config) as orch:
         _crash_after_intents(orch, int(os.environ.get("CRASH_AFTER_INTENTS", "0")))

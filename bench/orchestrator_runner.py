@@ -32,6 +32,7 @@ from actors import logs
 from actors.orchestrator import Orchestrator, OrchestratorConfig
 from actors.policy import RetryPolicy
 from actors.poller import PollerConfig
+from actors.slots import SlotPolicy
 from actors.task import JobPolicy
 from bench.measure import Window
 from bench.workload import Workload
@@ -70,6 +71,9 @@ def bench_config(
             report_retry_s=min(1.0, workload.retry_delay_s),
         ),
         synchronous="FULL",
+        # The workload gives every job a slot of a simulator without sub-tasks: submit them
+        # all at once, as before the slot gate, so results stay comparable.
+        slots=SlotPolicy(enabled=False),
     )
 
 
