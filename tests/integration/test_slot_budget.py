@@ -14,6 +14,9 @@ import pytest
 
 from actors.orchestrator import Orchestrator
 from actors.slots import SlotPolicy
+from overlord.client import HttpOverlord
+from overlord.errors import OverlordRejectedError
+from overlord.models import TotalWorkerCapacity
 from overlord.sim_cluster import ClusterConfig
 from overlord.simulator import SimConfig, Simulator
 from specs.compiler import CompiledJob, builtin_template, compile_job
@@ -148,3 +151,31 @@ async def test_sequential_jobs_are_all_submitted_at_once_as_before(
         assert orch.slots.claims == {}
         assert orch.slots.held == {}
         assert (await wait_all(orch, jobs, timeout=60)) == ["succeeded"] * len(jobs)
+
+
+class NoCapacityOverlord(HttpOverlord):
+    """An Overlord without `/totalWorkerCapacity` (or one that will not say)."""
+
+    async def total_capacity(self) -> TotalWorkerCapacity:
+        raise OverlordRejectedError(
+            "total_capacity: GET /druid/indexer/v1/totalWorkerCapacity answered 404",
+            endpoint="total_capacity",
+            status=404,
+        )
+
+
+async def test_with_the_capacity_unknown_parallel_jobs_are_submitted_at_once_as_before(
+    tmp_path: Path, url: str, sim: Simulator
+) -> None:
+    sim.cluster.config.min_duration_s = sim.cluster.config.max_duration_s = 0.5
+    jobs = daily_jobs(3, START)  # 9 slots of 6: gated, one would wait
+    overlord = NoCapacityOverlord(url)
+    try:
+        async with Orchestrator.open(tmp_path / "log.db", overlord, config=fast_config()) as orch:
+            for job in jobs:
+                await orch.submit(job)
+            await eventually(lambda: sim.submissions == len(jobs), timeout=5)
+            assert orch.slots.capacity is None
+            assert orch.slots.held == {}
+    finally:
+        await overlord.close()
