@@ -94,6 +94,7 @@ class SlotBudget:
         self.clock = clock
         self.policy = policy
         self.claims: dict[str, int] = {}  # job -> slots, for jobs that hold or may hold them
+        self.claimed = 0  # their sum, kept as they change (boot observes every live job)
         self.capacity: int | None = None  # last known; None: never known
         self.held: dict[str, str] = {}  # job -> why it waits
         self.peak = 0  # the most slots claimed at once (tests, metrics)
@@ -101,10 +102,6 @@ class SlotBudget:
         self._waiters: dict[str, tuple[int, Callable[[], None]]] = {}  # in order of arrival
         self._fetched_at: float | None = None
         self._fetch = asyncio.Lock()
-
-    @property
-    def claimed(self) -> int:
-        return sum(self.claims.values())
 
     def claim(self, state: JobState) -> int:
         size = self._sizes.get(state.job_id)
@@ -122,10 +119,11 @@ class SlotBudget:
         if state.phase in HOLDING and self.policy.enabled:
             size = self.claim(state)
             if size > 1:
-                self.claims[job_id] = size
-                self.peak = max(self.peak, self.claimed)
+                self._hold(job_id, size)
             return
-        if self.claims.pop(job_id, None) is not None:
+        released = self.claims.pop(job_id, None)
+        if released is not None:
+            self.claimed -= released
             self._wake()
 
     async def admit(self, state: JobState, wake: Callable[[], None] | None = None) -> float | None:
@@ -140,8 +138,7 @@ class SlotBudget:
         capacity = await self._capacity()
         held = self.claimed  # after the await: other jobs may have been admitted meanwhile
         if capacity is None or held == 0 or held + size <= capacity:
-            self.claims[job_id] = size
-            self.peak = max(self.peak, self.claimed)
+            self._hold(job_id, size)
             self.held.pop(job_id, None)
             self._waiters.pop(job_id, None)
             return None
@@ -155,6 +152,11 @@ class SlotBudget:
         if wake is not None:
             self._waiters[job_id] = (size, wake)
         return self.policy.recheck_s
+
+    def _hold(self, job_id: str, size: int) -> None:
+        self.claimed += size - self.claims.get(job_id, 0)
+        self.claims[job_id] = size
+        self.peak = max(self.peak, self.claimed)
 
     def _wake(self) -> None:
         """Wake the waiting jobs, first come first, that the freed slots may admit."""

@@ -161,3 +161,12 @@ async def test_jobs_arriving_while_the_capacity_is_fetched_wait_for_the_answer()
     assert results.count(None) == 2
     assert overlord.calls == 1
     assert slots.claimed == 6
+
+
+def test_the_claimed_total_follows_every_claim_and_release() -> None:
+    slots, _, _ = budget(6)
+    for phase in ("submitting", "submitted", "running", "running", "failed", "retry_wait"):
+        slots.observe(job("a", phase=phase))
+        slots.observe(job("b", phase="running", sub_tasks=4))
+        assert slots.claimed == sum(slots.claims.values())
+    assert slots.claims == {"b": 5}
