@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from actors.api import ControlApi
 from actors.orchestrator import Orchestrator
 from actors.slots import SlotPolicy
 from overlord.client import HttpOverlord
@@ -22,7 +23,7 @@ from overlord.simulator import SimConfig, Simulator
 from specs.compiler import CompiledJob, builtin_template, compile_job
 from specs.intervals import Interval
 from tests.integration.support import daily_jobs, fast_config
-from tests.integration.test_daemon_support import eventually
+from tests.integration.test_daemon_support import cli, eventually
 
 SLOTS = 6
 START = datetime(2024, 1, 1, tzinfo=UTC)
@@ -93,20 +94,29 @@ async def test_without_the_slot_budget_the_same_backfill_deadlocks_the_cluster(
         assert all(not orch.states[j.job_id].terminal for j in jobs)
 
 
-async def test_a_job_waiting_for_slots_says_so_in_its_view(
+async def test_a_job_waiting_for_slots_says_so_in_its_view_and_under_status(
     tmp_path: Path, url: str, sim: Simulator
 ) -> None:
-    jobs = daily_jobs(4, START)
+    sim.cluster.config.min_duration_s = sim.cluster.config.max_duration_s = 3.0
+    jobs = daily_jobs(3, START)
+    reason = "waiting for worker slots: this orchestrator's parallel jobs hold 6 of 6; it needs 3"
+    token_file = tmp_path / "token"
+    token_file.write_text("slots-token\n")
     async with Orchestrator.open(tmp_path / "log.db", url, config=fast_config()) as orch:
         for job in jobs:
             await orch.submit(job)
         views = [await orch.get(j.job_id) for j in jobs]
-        held = [v.held for v in views if v is not None and v.held is not None]
-        assert held, views
-        assert held[0] == (
-            "waiting for worker slots: this orchestrator's parallel jobs hold 6 of 6; it needs 3"
-        )
-        assert all(v is not None and v.phase == "accepted" for v in views if v and v.held)
+        held = [v for v in views if v is not None and v.held is not None]
+        assert [(v.phase, v.held) for v in held] == [("accepted", reason)], views
+        api = ControlApi(token="slots-token")
+        api.orch = orch
+        runner, api_url = await api.start("127.0.0.1", 0)
+        try:
+            status = await cli("status", "--api", api_url, "--token-file", str(token_file))
+        finally:
+            await runner.cleanup()
+        assert status.code == 0, status.err
+        assert f"{held[0].job_id}: held: {reason}" in status.out
         assert (await wait_all(orch, jobs, timeout=60)) == ["succeeded"] * len(jobs)
         assert all(v.held is None for v in orch.jobs())
 
