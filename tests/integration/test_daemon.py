@@ -96,14 +96,17 @@ async def test_jobs_in_flight_at_shutdown_are_resumed_by_the_next_start(tmp_path
     async with running(sim) as overlord:
         config = tmp_path / "orch.toml"
         config.write_text(fast_config(overlord, db))
-        first = await DaemonProcess(config).start()
+        # Both jobs in flight at the shutdown: their slot claims (5 each) exceed the 8 slots,
+        # so the slot gate, which would hold the second back, is off.
+        env = clean_env(DRUID_ORCH_ORCHESTRATOR_SLOTS_ENABLED="false")
+        first = await DaemonProcess(config, env=env).start()
         ids = await submit(first.url, ["2024-02-01/2024-02-03"])
         await eventually(lambda: sim.stats()["submissions"] >= len(ids))
         stopped = await first.stop()
         assert stopped.code == 0, stopped.err
         assert not any(s.terminal for s in job_states(db).values())
 
-        second = await DaemonProcess(config).start()
+        second = await DaemonProcess(config, env=env).start()
         jobs = await until_terminal(second.url, ids)
         stopped = await second.stop()
     assert stopped.code == 0, stopped.err
