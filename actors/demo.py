@@ -60,7 +60,13 @@ def demo_jobs(count: int) -> list[CompiledJob]:
     return jobs
 
 
-def demo_simulator(jobs: list[CompiledJob], seed: int) -> Simulator:
+def demo_simulator(jobs: list[CompiledJob], seed: int, *, sub_tasks: bool = False) -> Simulator:
+    """The demo's cluster: 8 slots, short tasks, a quarter failing once transiently.
+
+    `sub_tasks`: run each parallel job's splits as tasks of their own, each in a slot, as
+    Druid does; the demo turns it on (the slot gate then keeps the backfill from filling
+    every slot with parent tasks), the crash soak leaves it off to keep its burst.
+    """
     scripted = {}
     if len(jobs) > CORRUPT_DAY:
         bad = jobs[CORRUPT_DAY]
@@ -71,6 +77,7 @@ def demo_simulator(jobs: list[CompiledJob], seed: int) -> Simulator:
         capacity_per_worker=4,
         min_duration_s=0.2,
         max_duration_s=1.0,
+        sub_tasks=sub_tasks,
         transient_rate=0.25,
         structural_rate=0.0,
         scripted=scripted,
@@ -104,7 +111,7 @@ async def run_demo(
     timeout_s: float = 50.0,
 ) -> int:
     compiled = demo_jobs(jobs)
-    sim = demo_simulator(compiled, seed)
+    sim = demo_simulator(compiled, seed, sub_tasks=True)
     runner = await serve(sim, "127.0.0.1", 0)
     host, port = runner.addresses[0][:2]
     url = f"http://{host}:{port}"

@@ -752,7 +752,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "poller_text": (
             "PollerConfig("
             + ", ".join(f"{k}={v:g}" for k, v in msgspec.to_builtins(poller).items())
-            + "), synchronous=FULL"
+            + "), synchronous=FULL, slot gate off (the simulator runs no sub-tasks)"
             + ("; profiled with py-spy at 100 Hz" if args.profile == "py-spy" else "")
             + ("; profiled with cProfile" if args.profile == "cprofile" else "")
             + (
