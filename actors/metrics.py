@@ -245,6 +245,7 @@ class _StateCollector(Collector):
             "Event-log writer processes lost (killed, crashed) and replaced",
             orch.log.stats.writer_restarts,
         )
+        yield from _slot_gauges(orch)
         if orch.poller_actor is not None:
             stats = orch.poller_actor.stats
             yield _counter("druid_orch_poll_rounds", "Status poll rounds", stats.rounds)
@@ -257,6 +258,33 @@ class _StateCollector(Collector):
                 "HTTP requests sent to the Overlord, retries included",
                 self.metrics.http_requests(),
             )
+
+
+def _slot_gauges(orch: Orchestrator) -> Iterator[GaugeMetricFamily]:
+    """The slot gate (`actors.slots`): what this orchestrator's parallel jobs claim, the
+    capacity they are held to, and how many jobs wait for room."""
+    slots = orch.slots
+    values = (
+        (
+            "druid_orch_slots_claimed",
+            "Worker slots claimed by this process's parallel jobs",
+            slots.claimed,
+        ),
+        (
+            "druid_orch_slots_capacity",
+            "The cluster's worker capacity as last fetched (-1: never known)",
+            -1 if slots.capacity is None else slots.capacity,
+        ),
+        (
+            "druid_orch_jobs_waiting_for_slots",
+            "Parallel jobs held back by the slot gate",
+            len(slots.held),
+        ),
+    )
+    for name, documentation, value in values:
+        family = GaugeMetricFamily(name, documentation)
+        family.add_metric([], float(value))
+        yield family
 
 
 def _counter(name: str, documentation: str, value: float) -> CounterMetricFamily:

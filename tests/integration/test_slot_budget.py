@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from actors.api import ControlApi
+from actors.metrics import Metrics
 from actors.orchestrator import Orchestrator
 from actors.slots import SlotPolicy
 from overlord.client import HttpOverlord
@@ -117,8 +118,20 @@ async def test_a_job_waiting_for_slots_says_so_in_its_view_and_under_status(
             await runner.cleanup()
         assert status.code == 0, status.err
         assert f"{held[0].job_id}: held: {reason}" in status.out
+        metrics = Metrics()
+        metrics.bind(orch)
+        text = metrics.render().decode()
+        for line in (
+            "druid_orch_slots_claimed 6.0",
+            "druid_orch_slots_capacity 6.0",
+            "druid_orch_jobs_waiting_for_slots 1.0",
+        ):
+            assert line in text, text
         assert (await wait_all(orch, jobs, timeout=60)) == ["succeeded"] * len(jobs)
         assert all(v.held is None for v in orch.jobs())
+        text = metrics.render().decode()
+        assert "druid_orch_slots_claimed 0.0" in text
+        assert "druid_orch_jobs_waiting_for_slots 0.0" in text
 
 
 async def test_claims_are_restored_after_a_restart_in_the_middle_of_a_backfill(
