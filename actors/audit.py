@@ -116,7 +116,6 @@ def records(
     after_seq: int = 0,
     since: float | None = None,
     stream_id: str | None = None,
-    stream_prefix: str | None = None,
 ) -> Iterator[Recorded]:
     """Stored events in global order, decoded; raises AuditError naming a bad row's seq."""
     sql = "SELECT seq, stream_id, version, recorded_at, body FROM events WHERE seq > ?"
@@ -127,10 +126,6 @@ def records(
     if stream_id is not None:
         sql += " AND stream_id = ?"
         params.append(stream_id)
-    if stream_prefix:
-        # A range, not LIKE, so that the (stream_id, version) index finds the rows.
-        sql += " AND stream_id >= ? AND stream_id < ?"
-        params += [stream_prefix, stream_prefix[:-1] + chr(ord(stream_prefix[-1]) + 1)]
     seq = after_seq  # the last row read whole
     try:
         for seq, sid, version, recorded_at, body in conn.execute(sql + " ORDER BY seq", params):
@@ -323,38 +318,35 @@ def export_lines(
         conn.close()
 
 
-def paused_datasources(db: str | Path) -> dict[str, str]:
-    """The datasources whose breaker is open, and why, as `Breakers.restore` finds them."""
-    prefix = f"{BREAKER_PREFIX}datasource:"
-    conn = connect(db)
-    paused: dict[str, str] = {}
-    try:
-        for recorded in records(conn, stream_prefix=prefix):
-            name = recorded.stream_id.removeprefix(prefix)
-            if isinstance(recorded.event, BreakerOpened):
-                paused[name] = recorded.event.reason
-            else:
-                paused.pop(name, None)
-    finally:
-        conn.close()
-    return paused
-
-
 def job_states(db: str | Path) -> dict[str, JobState]:
     """Every job's state, folded from its stream (read-only, no Overlord needed)."""
+    return jobs_and_pauses(db)[0]
+
+
+def jobs_and_pauses(db: str | Path) -> tuple[dict[str, JobState], dict[str, str]]:
+    """Every job's state, and the datasources whose breaker is open and why (as
+    `Breakers.restore` finds them): what `status` shows, read in one pass over the log."""
+    prefix = f"{BREAKER_PREFIX}datasource:"
     conn = connect(db)
     states: dict[str, JobState] = {}
+    paused: dict[str, str] = {}
     try:
         for recorded in records(conn):
-            if recorded.stream_id.startswith(JOB_PREFIX):
-                job_id = recorded.stream_id.removeprefix(JOB_PREFIX)
+            sid = recorded.stream_id
+            if sid.startswith(JOB_PREFIX):
+                job_id = sid.removeprefix(JOB_PREFIX)
                 try:
                     states[job_id] = evolve(states.get(job_id, JobState()), recorded.event)
                 except InvalidTransitionError as exc:
                     raise unreplayable(db, recorded, exc) from exc
+            elif sid.startswith(prefix):
+                if isinstance(recorded.event, BreakerOpened):
+                    paused[sid.removeprefix(prefix)] = recorded.event.reason
+                else:
+                    paused.pop(sid.removeprefix(prefix), None)
     finally:
         conn.close()
-    return states
+    return states, paused
 
 
 def unreplayable(db: str | Path, recorded: Recorded, exc: InvalidTransitionError) -> AuditError:

@@ -24,7 +24,7 @@ from typing import Any, TextIO
 import msgspec
 
 from actors import logs
-from actors.audit import AuditError, job_states, paused_datasources
+from actors.audit import AuditError, jobs_and_pauses
 from actors.config import Config, load_config
 from actors.control import Control, ControlError, embedded, remote
 from actors.errors import ORCHESTRATOR_ERRORS, ConfigError, NotRetryableError, UnknownJobError
@@ -334,12 +334,8 @@ async def _status(args: argparse.Namespace) -> int:
     else:
         db = args.db or _config(args).eventlog.db
         # The log alone says everything `status` shows: no Overlord, no writer.
-        paused = paused_datasources(db)
-        views = [
-            JobView.of(s, hold_reason(s, paused))
-            for s in job_states(db).values()
-            if s.phase != "new"
-        ]
+        states, paused = jobs_and_pauses(db)
+        views = [JobView.of(s, hold_reason(s, paused)) for s in states.values() if s.phase != "new"]
         if args.job_ids:
             views = [v for v in views if v.job_id in set(args.job_ids)]
     unknown = set(args.job_ids) - {v.job_id for v in views}
