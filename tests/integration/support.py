@@ -26,14 +26,14 @@ def fast_config(**overrides: Any) -> OrchestratorConfig:
     return OrchestratorConfig(**fields)
 
 
-def daily_jobs(count: int, start: datetime) -> list[CompiledJob]:
-    """`count` one-day jobs of the built-in pipeline, from `start` on."""
+def daily_jobs(count: int, start: datetime, *, max_sub_tasks: int = 2) -> list[CompiledJob]:
+    """`count` one-day jobs of the built-in pipeline, from `start` on (1 sub-task: sequential)."""
     template = builtin_template()
     return [
         compile_job(
             template,
             Interval(start + timedelta(days=n), start + timedelta(days=n + 1)),
-            max_sub_tasks=2,
+            max_sub_tasks=max_sub_tasks,
         )
         for n in range(count)
     ]

@@ -7,7 +7,7 @@ Druid does; a parent holds its slot while its sub-tasks wait for theirs.
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -21,8 +21,7 @@ from overlord.errors import OverlordRejectedError
 from overlord.models import TotalWorkerCapacity
 from overlord.sim_cluster import ClusterConfig
 from overlord.simulator import SimConfig, Simulator
-from specs.compiler import CompiledJob, builtin_template, compile_job
-from specs.intervals import Interval
+from specs.compiler import CompiledJob
 from tests.integration.support import daily_jobs, fast_config
 from tests.integration.test_daemon_support import cli, eventually
 
@@ -45,18 +44,6 @@ def sim() -> Simulator:
             )
         )
     )
-
-
-def sequential_jobs(count: int) -> list[CompiledJob]:
-    template = builtin_template()
-    return [
-        compile_job(
-            template,
-            Interval(START + timedelta(days=n), START + timedelta(days=n + 1)),
-            max_sub_tasks=1,
-        )
-        for n in range(count)
-    ]
 
 
 async def wait_all(orch: Orchestrator, jobs: list[CompiledJob], timeout: float) -> list[str]:
@@ -165,7 +152,7 @@ async def test_sequential_jobs_are_all_submitted_at_once_as_before(
     tmp_path: Path, url: str, sim: Simulator
 ) -> None:
     sim.cluster.config.min_duration_s = sim.cluster.config.max_duration_s = 1.5
-    jobs = sequential_jobs(8)  # one slot each, more of them than slots
+    jobs = daily_jobs(8, START, max_sub_tasks=1)  # sequential: one slot each, more than slots
     async with Orchestrator.open(tmp_path / "log.db", url, config=fast_config()) as orch:
         for job in jobs:
             await orch.submit(job)
