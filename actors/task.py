@@ -286,23 +286,9 @@ class TaskActor(Actor[Command | _Drive | GetState]):
                 self.ref.stop()
                 return None
             case StartAttempt(not_before=nb):
-                if nb is not None and nb > now:
-                    self._later(nb - now)
-                    return None
-                wait = await self.ctx.gate.submit_delay(self.state, self._wake)
-                if wait is not None:
-                    self._later(wait)
-                    return None
-                return BeginAttempt(at=now)
+                return BeginAttempt(at=now) if await self._may_submit(nb, now) else None
             case SubmitTask(task_id=tid, not_before=nb):
-                if nb is not None and nb > now:
-                    self._later(nb - now)
-                    return None
-                wait = await self.ctx.gate.submit_delay(self.state, self._wake)
-                if wait is not None:
-                    self._later(wait)
-                    return None
-                return await self._submit(tid)
+                return await self._submit(tid) if await self._may_submit(nb, now) else None
             case WatchTask(task_id=tid):
                 if self._watching != tid:
                     self._watching = tid
@@ -319,6 +305,18 @@ class TaskActor(Actor[Command | _Drive | GetState]):
                     return None
                 return await self._shutdown(tid)
         return None
+
+    async def _may_submit(self, not_before: float | None, now: float) -> bool:
+        """Whether a submission may go out now: its backoff is over and the gate (breakers,
+        paused datasources, slots) lets it. If not, a timer drives the actor again later."""
+        if not_before is not None and not_before > now:
+            self._later(not_before - now)
+            return False
+        wait = await self.ctx.gate.submit_delay(self.state, self._wake)
+        if wait is not None:
+            self._later(wait)
+            return False
+        return True
 
     async def _submit(self, task_id: str) -> Command | None:
         overlord = self.ctx.overlord
