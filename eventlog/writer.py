@@ -18,7 +18,6 @@ import os
 import sqlite3
 from collections.abc import Sequence
 from hashlib import sha256
-from pathlib import Path
 
 from eventlog.chain import GENESIS_HASH, decode_head, encode_head
 from eventlog.errors import (
@@ -27,7 +26,7 @@ from eventlog.errors import (
     EventLogUnavailableError,
     SchemaVersionError,
 )
-from eventlog.header import check_file, hot_wal, wal_note
+from eventlog.header import check_file, hot_wal, read_only_uri, wal_note
 from eventlog.migrations import DEFAULT_PAGE_SIZE, identify, prepare
 from eventlog.protocol import (
     Appended,
@@ -123,9 +122,7 @@ class WriteConnection:
         except OSError:
             return  # missing, or not reachable: the write connection says why
         try:
-            conn = sqlite3.connect(
-                f"{Path(self.path).resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False
-            )
+            conn = sqlite3.connect(read_only_uri(self.path), uri=True, check_same_thread=False)
         except sqlite3.Error:
             return  # cannot be opened at all: the write connection says why
         try:
