@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy actors eventlog specs overlord
+	$(BIN)/mypy actors eventlog specs overlord service
 
 # Two workers: much of the suite waits on subprocesses, timers and sockets rather than CPU.
 test: lint

@@ -25,37 +25,36 @@ from typing import Annotated, Any
 import msgspec
 import structlog
 
-from actors.alerts import Alert, AlertSink, LogAlertSink
-from actors.breakers import Breakers, DatasourcePolicy, GuardedOverlord
-from actors.classification import RuleSet, load_rules
 from actors.errors import ActorStoppedError, NotRetryableError, UnknownJobError
-from actors.job_view import JobUpdate, JobView, hold_reason
+from actors.job.actor import GetState, JobContext, JobPolicy, landed, load_state, stream_id
+from actors.job.fsm import TERMINAL, Accept, Cancel, Command, JobState, Retry, decide, fold
+from actors.job.view import JobUpdate, JobView, hold_reason
 from actors.ownership import owning
-from actors.policy import BreakerPolicy, RestartPolicy
 from actors.poller import PollerConfig, StatusPoller
 from actors.ports import Clock, Overlord
 from actors.reconcile import OrphanPolicy, Reconciler, ReconcileReport
 from actors.runtime import ActorRef, spawn
-from actors.slots import SlotBudget, SlotPolicy
-from actors.supervisor import StartJob, Supervisor
-from actors.task import GetState, JobContext, JobPolicy, landed, load_state, stream_id
-from actors.task_fsm import TERMINAL, Accept, Cancel, Command, JobState, Retry, decide, fold
+from actors.supervision.alerts import Alert, AlertSink, LogAlertSink
+from actors.supervision.breakers import Breakers, DatasourcePolicy, GuardedOverlord
+from actors.supervision.classification import RuleSet, load_rules
+from actors.supervision.policy import BreakerPolicy, RestartPolicy
+from actors.supervision.slots import SlotBudget, SlotPolicy
+from actors.supervision.supervisor import StartJob, Supervisor
 from eventlog.errors import (
     ConcurrencyConflictError,
     EventLogUnavailableError,
     StreamArchivedError,
     WriterLostError,
 )
-from eventlog.events import Event, FailureClassified, JobDead
-from eventlog.store import EventLog, Synchronous, WriterMode
+from eventlog.events import Event, FailureClassified, JobDied
+from eventlog.sqlite.store import EventLog, Synchronous, WriterMode
 from overlord.auth import AuthHook
-from overlord.client import HttpOverlord
-from overlord.client import RetryPolicy as ClientRetry
+from overlord.client import HttpOverlord, RequestRetryPolicy
 from overlord.errors import OverlordError
 from specs.compiler import CompiledJob
 
-log = structlog.get_logger("druid_orch.orchestrator")
-_task_log = structlog.get_logger("druid_orch.task")  # job events are logged under this name
+logger = structlog.get_logger("druid_orch.orchestrator")
+_job_logger = structlog.get_logger("druid_orch.task")  # job events are logged under this name
 
 # JobView and JobUpdate are part of this module's API (they used to live here).
 __all__ = ["JobUpdate", "JobView", "Orchestrator", "OrchestratorConfig"]
@@ -69,7 +68,7 @@ class OrchestratorConfig(msgspec.Struct, frozen=True, kw_only=True):
     restart: RestartPolicy = RestartPolicy()
     breaker: BreakerPolicy = BreakerPolicy()
     datasource_breaker: DatasourcePolicy = DatasourcePolicy()
-    # Admission of parallel jobs within the cluster's worker slots (`actors.slots`).
+    # Admission of parallel jobs within the cluster's worker slots (`actors.supervision.slots`).
     slots: SlotPolicy = SlotPolicy()
     rules_path: str | None = None
     synchronous: Synchronous = "FULL"
@@ -176,7 +175,7 @@ class Orchestrator:
                     auth=auth,
                     verify_tls=verify_tls,
                     ca_bundle=ca_bundle,
-                    retry=ClientRetry(attempts=config.client_attempts),
+                    retry=RequestRetryPolicy(attempts=config.client_attempts),
                 )
                 client = owned_client
             else:
@@ -255,10 +254,10 @@ class Orchestrator:
             # full disk): nothing was decided. The actors resolve their own state as the
             # Overlord answers and the log takes writes again, and the next periodic
             # reconcile decides afresh.
-            log.warning("boot_reconcile_failed", error=str(exc))
+            logger.warning("boot_reconcile_failed", error=str(exc))
             self.last_reconcile = ReconcileReport(started_at=self.clock(), error=str(exc))
         await self._deliver(plan, start_live=True)
-        log.info("recovered", jobs=len(streams))
+        logger.info("recovered", jobs=len(streams))
 
     async def _deliver(self, plan: dict[str, list[Command]], *, start_live: bool) -> None:
         """Hand each job its reconciliation commands through its own actor."""
@@ -299,7 +298,7 @@ class Orchestrator:
                 await self.reconcile()
             except (OverlordError, EventLogUnavailableError, WriterLostError) as exc:
                 # The next round tries again; a failure here must not stop the orchestrator.
-                log.warning("reconcile_failed", error=str(exc))
+                logger.warning("reconcile_failed", error=str(exc))
 
     def resume_datasource(self, datasource: str, by: str = "user") -> bool:
         """Close a datasource's breaker after a person has looked. False if it was not open."""
@@ -337,7 +336,7 @@ class Orchestrator:
                 excerpt = event.report_excerpt
                 if event.classification == "structural":
                     self.breakers.record_structural(state.datasource, event.reason)
-            if isinstance(event, JobDead):
+            if isinstance(event, JobDied):
                 self.alerts.raise_alert(
                     Alert(
                         job_id=state.job_id,
@@ -404,7 +403,7 @@ class Orchestrator:
                 raise
             assert accepted is not None
             # The line the job's actor would have written, had it recorded the event.
-            _task_log.info("job_accepted", job_id=job.job_id, phase=accepted.phase)
+            _job_logger.info("job_accepted", job_id=job.job_id, phase=accepted.phase)
             self._on_transition(accepted, events)
             break
         ref = await self.supervisor.ask(StartJob(job.job_id, state=accepted), timeout=None)
@@ -521,7 +520,7 @@ class Orchestrator:
 
         Returns once the retry is recorded and the job's actor has taken it up. The next
         attempt has a task id of its own; a job that died while its task may still have run
-        looks that task up first (`actors.task_fsm`).
+        looks that task up first (`actors.job.fsm`).
 
         Raises:
             UnknownJobError: no such job.
@@ -555,7 +554,7 @@ class Orchestrator:
                     break
                 if not tries_left:
                     raise
-        log.info("job_retried", job_id=job_id, phase=new.phase, by=by, reason=reason)
+        logger.info("job_retried", job_id=job_id, phase=new.phase, by=by, reason=reason)
         if self.supervisor_actor is not None:
             self.supervisor_actor.forget_crashes(job_id)
         self._on_transition(new, events)

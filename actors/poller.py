@@ -32,13 +32,13 @@ import msgspec
 import structlog
 
 from actors.errors import ActorStoppedError, BreakerOpenError, MailboxFullError
+from actors.job.fsm import RecordLost, RecordStatus
 from actors.ports import Clock, Overlord
 from actors.runtime import Actor, ActorRef
-from actors.task_fsm import Lost, Observed
 from overlord.errors import OverlordError, TaskNotFoundError
 from overlord.models import TERMINAL_STATUSES
 
-log = structlog.get_logger("druid_orch.poller")
+logger = structlog.get_logger("druid_orch.poller")
 
 
 class PollerConfig(msgspec.Struct, frozen=True, kw_only=True):
@@ -180,7 +180,7 @@ class StatusPoller(Actor[Watch | Unwatch]):
                 continue
             earliest = self._earliest()
             if earliest is None:  # cannot happen; if it does, put every task back on
-                log.error("poller_schedule_lost", watched=len(self.entries))
+                logger.error("poller_schedule_lost", watched=len(self.entries))
                 for task_id, entry in self.entries.items():
                     self._schedule(task_id, entry, now)
                 continue
@@ -194,7 +194,7 @@ class StatusPoller(Actor[Watch | Unwatch]):
                 await self.poll_round()
             except Exception as exc:  # a bug here must not stop all polling; log it loudly
                 self.stats.errors += 1
-                log.exception("poll_round_failed", error=repr(exc))
+                logger.exception("poll_round_failed", error=repr(exc))
                 await asyncio.sleep(self.config.first_delay_s)
             self.stats.last_round_s = time.perf_counter() - started
             await asyncio.sleep(max(0.0, self.config.min_round_gap_s - self.stats.last_round_s))
@@ -271,7 +271,7 @@ class StatusPoller(Actor[Watch | Unwatch]):
             self._deliver(
                 task_id,
                 entry,
-                Lost(
+                RecordLost(
                     at=self.clock(),
                     task_id=task_id,
                     evidence="missing from POST /taskStatus and GET /task/{id}/status "
@@ -312,7 +312,7 @@ class StatusPoller(Actor[Watch | Unwatch]):
             self._deliver(
                 task_id,
                 entry,
-                Observed(
+                RecordStatus(
                     at=now,
                     task_id=task_id,
                     status=status,
@@ -330,7 +330,7 @@ class StatusPoller(Actor[Watch | Unwatch]):
         elif task_id in self.entries:
             self._schedule(task_id, entry, now + self._jittered(entry.interval))
 
-    def _deliver(self, task_id: str, entry: _Entry, message: Observed | Lost) -> None:
+    def _deliver(self, task_id: str, entry: _Entry, message: RecordStatus | RecordLost) -> None:
         try:
             entry.subscriber.tell(message)
         except ActorStoppedError:
@@ -344,7 +344,7 @@ class StatusPoller(Actor[Watch | Unwatch]):
             self.config.ceiling_s * 4, max(self.config.first_delay_s, self._backoff * 2)
         )
         # While the breaker is open every round fails by design: not worth a warning each time.
-        level = log.debug if isinstance(exc, BreakerOpenError) else log.warning
+        level = logger.debug if isinstance(exc, BreakerOpenError) else logger.warning
         level(
             "poll_failed", error=str(exc), retry_in_s=round(self._backoff, 2), tasks=len(task_ids)
         )

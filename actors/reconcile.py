@@ -35,25 +35,25 @@ from typing import Any, Literal
 import msgspec
 import structlog
 
-from actors.ports import Clock, Overlord
-from actors.task_fsm import (
+from actors.job.fsm import (
     DRUID_LIVE,
     Accept,
     Adopt,
     Command,
     JobState,
-    Lost,
-    Observed,
-    SubmitAlreadyExists,
+    RecordAlreadyExists,
+    RecordLost,
+    RecordStatus,
 )
+from actors.ports import Clock, Overlord
 from eventlog.events import ReconcileDecided, spec_raw
-from eventlog.store import ANY_VERSION, EventLog
+from eventlog.sqlite.store import ANY_VERSION, EventLog
 from overlord.errors import OverlordError, TaskNotFoundError
 from overlord.models import TaskStatusPlus
 from overlord.urls import scrub_urls
 from specs.compiler import spec_hash
 
-log = structlog.get_logger("druid_orch.reconcile")
+logger = structlog.get_logger("druid_orch.reconcile")
 
 OrphanPolicy = Literal["report", "adopt", "shutdown", "ignore"]
 RECONCILE_STREAM = "reconcile"
@@ -102,7 +102,7 @@ def decide_job(state: JobState, view: TaskView | None, at: float) -> JobDecision
             return JobDecision(
                 state.job_id, tid, "resubmit", f"intent recorded; the Overlord has no task {tid}"
             )
-        commands: list[Command] = [SubmitAlreadyExists(at=at, task_id=tid, status=view.status)]
+        commands: list[Command] = [RecordAlreadyExists(at=at, task_id=tid, status=view.status)]
         commands.extend(_observed(tid, view, at))
         return JobDecision(
             state.job_id,
@@ -140,7 +140,7 @@ def decide_job(state: JobState, view: TaskView | None, at: float) -> JobDecision
 
 def _observed(tid: str, view: TaskView, at: float) -> list[Command]:
     return [
-        Observed(
+        RecordStatus(
             at=at,
             task_id=tid,
             status=view.status,
@@ -236,7 +236,7 @@ class Reconciler:
         if self._recorded_orphans is not None:
             self._recorded_orphans.update((e.task_id, e.decision) for e in orphan_events)
         report.duration_s = self.clock() - started
-        log.info(
+        logger.info(
             "reconciled",
             jobs=report.jobs_checked,
             decisions=report.decisions,
@@ -279,7 +279,7 @@ class Reconciler:
                 "lost",
                 f"{tid} missing from POST /taskStatus and GET /task/{{id}}/status answered 404",
                 [
-                    Lost(
+                    RecordLost(
                         at=at,
                         task_id=tid,
                         evidence="the Overlord does not know the task "
@@ -332,12 +332,12 @@ class Reconciler:
             except OverlordError as exc:
                 error = scrub_urls(str(exc))
                 evidence += f"; {action} failed: {error}"
-                log.warning("orphan_action_failed", task_id=row.id, action=action, error=error)
+                logger.warning("orphan_action_failed", task_id=row.id, action=action, error=error)
                 action = "report"
             decision = f"orphan-{action}"
             if (row.id, decision) in await self._orphan_decisions():
                 continue
-            log.warning("orphan_task", task_id=row.id, action=action)
+            logger.warning("orphan_task", task_id=row.id, action=action)
             events.append(
                 ReconcileDecided(
                     at=at,

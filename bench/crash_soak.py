@@ -32,12 +32,12 @@ from tempfile import TemporaryDirectory
 
 import msgspec
 
-from actors.demo import demo_jobs, demo_simulator, expected_phase
-from actors.task import stream_id
-from actors.task_fsm import fold
+from actors.job.actor import stream_id
+from actors.job.fsm import fold
 from bench import results_md
-from eventlog.store import EventLog
-from overlord.simulator import Simulator, serve
+from eventlog.sqlite.store import EventLog
+from overlord.sim.server import Simulator, serve
+from service.demo import demo_jobs, demo_simulator, expected_phase
 
 REPO = Path(__file__).resolve().parents[1]
 # Overlord restarts per run. Each forgets every running and queued task; a forgotten task is

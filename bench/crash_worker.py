@@ -17,11 +17,11 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from actors.demo import demo_config, demo_jobs
+from actors.job.fsm import JobState
 from actors.orchestrator import Orchestrator, OrchestratorConfig
-from actors.slots import SlotPolicy
-from actors.task_fsm import JobState
+from actors.supervision.slots import SlotPolicy
 from eventlog.events import SubmitIntended
+from service.demo import demo_config, demo_jobs
 
 
 def _crash_after_intents(orch: Orchestrator, count: int) -> None:

@@ -20,7 +20,7 @@ from typing import Any
 
 import msgspec
 
-from eventlog.migrations import DEFAULT_PAGE_SIZE
+from eventlog.sqlite.migrations import DEFAULT_PAGE_SIZE
 
 
 def parse(

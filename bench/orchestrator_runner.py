@@ -28,14 +28,14 @@ from typing import Any
 import msgspec
 import uvloop
 
-from actors import logs
+from actors.job.actor import JobPolicy
 from actors.orchestrator import Orchestrator, OrchestratorConfig
-from actors.policy import RetryPolicy
 from actors.poller import PollerConfig
-from actors.slots import SlotPolicy
-from actors.task import JobPolicy
+from actors.supervision.policy import RetryPolicy
+from actors.supervision.slots import SlotPolicy
 from bench.measure import Window
 from bench.workload import Workload
+from service import logging_setup
 
 SAMPLE_S = 0.1
 
@@ -247,7 +247,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "write what each live job holds, by source line, here (markdown)",
     )
     args = parser.parse_args(argv)
-    logs.configure("warning")
+    logging_setup.configure("warning")
     workload = Workload.load(args.workload)
     config = bench_config(
         workload, chunk=args.chunk, phase_refresh_s=args.phase_refresh_s, poller=args.poller

@@ -39,7 +39,7 @@ from typing import Any, cast
 
 import msgspec
 
-from actors.task_fsm import JobState, evolve
+from actors.job.fsm import JobState, evolve
 from bench import eventlog_cli
 from eventlog.events import (
     AnyEvent,
@@ -52,11 +52,11 @@ from eventlog.events import (
     encode_event,
     spec_raw,
 )
-from eventlog.protocol import AppendItem
 from eventlog.records import ANY_VERSION
 from eventlog.replay import StreamFolder
-from eventlog.store import EventLog
-from eventlog.writer import WriteConnection
+from eventlog.sqlite.protocol import AppendItem
+from eventlog.sqlite.store import EventLog
+from eventlog.sqlite.writer import WriteConnection
 from specs.compiler import builtin_template, compile_job
 from specs.intervals import Interval
 

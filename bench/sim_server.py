@@ -25,9 +25,9 @@ import msgspec
 import uvloop
 from aiohttp import web
 
-from actors import logs
 from bench.workload import Workload
-from overlord.simulator import Simulator
+from overlord.sim.server import Simulator
+from service import logging_setup
 
 
 def add_bench_routes(sim: Simulator, app: web.Application) -> None:
@@ -43,7 +43,7 @@ def add_bench_routes(sim: Simulator, app: web.Application) -> None:
 
 
 async def _serve(sim: Simulator, host: str, port: int) -> int:
-    # `overlord.simulator.serve` builds its own app; this one carries the extra route.
+    # `overlord.sim.server.serve` builds its own app; this one carries the extra route.
     app = sim.app()
     add_bench_routes(sim, app)
     runner = web.AppRunner(app, access_log=None)
@@ -71,7 +71,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="0: any free port")
     args = parser.parse_args(argv)
-    logs.configure("warning")
+    logging_setup.configure("warning")
     sim = Simulator(Workload.load(args.workload).sim_config())
     return uvloop.run(_serve(sim, args.host, args.port))
 

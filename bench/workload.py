@@ -22,9 +22,9 @@ from typing import Literal
 
 import msgspec
 
-from overlord.sim_catalog import DEFAULT_STRUCTURAL, DEFAULT_TRANSIENT
-from overlord.sim_cluster import ClusterConfig
-from overlord.simulator import SimConfig
+from overlord.sim.catalog import DEFAULT_STRUCTURAL, DEFAULT_TRANSIENT
+from overlord.sim.cluster import ClusterConfig
+from overlord.sim.server import SimConfig
 from specs.compiler import CompiledJob, PipelineTemplate, builtin_template, compile_job
 from specs.intervals import Interval
 

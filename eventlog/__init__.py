@@ -1,7 +1,7 @@
 """What happened: event types and the hash-chained, group-committed SQLite journal.
 
 The names below load on first use (PEP 562), so that the writer process, which imports
-`eventlog.writer_process` and little else, starts in half the time.
+`eventlog.sqlite.writer_process` and little else, starts in half the time.
 """
 
 from __future__ import annotations
@@ -10,8 +10,6 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from eventlog.archive import ArchiveReport, verify_archive
-    from eventlog.audit import BrokenLink, ChainReport, verify
     from eventlog.errors import (
         ConcurrencyConflictError,
         CorruptEventError,
@@ -24,16 +22,18 @@ if TYPE_CHECKING:
     )
     from eventlog.records import ANY_VERSION, AppendResult, ReadStats, Recorded, WriterStats
     from eventlog.replay import Loaded, StreamFolder
-    from eventlog.retention import RetentionReport, archive_closed_streams
-    from eventlog.store import EventLog
+    from eventlog.retention.archive import ArchiveReport, verify_archive
+    from eventlog.retention.closed_streams import RetentionReport, archive_closed_streams
+    from eventlog.sqlite.store import EventLog
+    from eventlog.sqlite.verify import BrokenLink, ChainReport, verify
     from eventlog.upcasting import upcaster
 
 _HOMES = {
-    "ArchiveReport": "archive",
-    "verify_archive": "archive",
-    "BrokenLink": "audit",
-    "ChainReport": "audit",
-    "verify": "audit",
+    "ArchiveReport": "retention.archive",
+    "verify_archive": "retention.archive",
+    "BrokenLink": "sqlite.verify",
+    "ChainReport": "sqlite.verify",
+    "verify": "sqlite.verify",
     "ConcurrencyConflictError": "errors",
     "CorruptEventError": "errors",
     "EventLogClosedError": "errors",
@@ -49,9 +49,9 @@ _HOMES = {
     "WriterStats": "records",
     "Loaded": "replay",
     "StreamFolder": "replay",
-    "RetentionReport": "retention",
-    "archive_closed_streams": "retention",
-    "EventLog": "store",
+    "RetentionReport": "retention.closed_streams",
+    "archive_closed_streams": "retention.closed_streams",
+    "EventLog": "sqlite.store",
     "upcaster": "upcasting",
 }
 

@@ -122,7 +122,7 @@ class RetryScheduled(Event, frozen=True, tag="retry_scheduled"):
     not_before: float
 
 
-class JobDead(Event, frozen=True, tag="job_dead"):
+class JobDied(Event, frozen=True, tag="job_dead"):
     """The job will not be retried; a person must look at it."""
 
     reason: str
@@ -208,7 +208,7 @@ JobEvent = (
     | TaskFailed
     | FailureClassified
     | RetryScheduled
-    | JobDead
+    | JobDied
     | JobRetried
     | CancelRequested
     | ShutdownIntended
@@ -231,7 +231,7 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     TaskFailed,
     FailureClassified,
     RetryScheduled,
-    JobDead,
+    JobDied,
     JobRetried,
     CancelRequested,
     ShutdownIntended,

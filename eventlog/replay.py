@@ -30,7 +30,7 @@ import msgspec
 from eventlog.decoding import decode_body
 from eventlog.errors import EventLogUnavailableError, WriterLostError
 from eventlog.events import AnyEvent
-from eventlog.store import EventLog
+from eventlog.sqlite.store import EventLog
 
 S = TypeVar("S")
 

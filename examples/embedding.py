@@ -18,9 +18,10 @@ import contextlib
 import tempfile
 from pathlib import Path
 
-from actors import Orchestrator, OrchestratorConfig, logs
+from actors import Orchestrator, OrchestratorConfig
 from actors.poller import PollerConfig
-from overlord.simulator import SimConfig, Simulator, serve
+from overlord.sim.server import SimConfig, Simulator, serve
+from service import logging_setup
 from specs.compiler import builtin_template, compile_range
 from specs.intervals import Interval
 
@@ -62,7 +63,7 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--db", help="event log file (default: a temporary one)")
     args = parser.parse_args()
-    logs.configure("warning")  # structlog: JSON lines, or readable on a terminal
+    logging_setup.configure("warning")  # structlog: JSON lines, or readable on a terminal
     with contextlib.ExitStack() as stack:
         db = args.db or str(Path(stack.enter_context(tempfile.TemporaryDirectory())) / "orch.db")
         raise SystemExit(asyncio.run(main(db)))

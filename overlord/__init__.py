@@ -1,8 +1,8 @@
-"""Where it runs: the Overlord REST client and the Overlord simulator.
+"""Where it runs: the Overlord (and Coordinator) REST client.
 
-Client: `HttpOverlord` (typed calls; HTTP in `transport`, paths in `endpoints`, error mapping
-in `failures`, models in `models`). Simulator: `Simulator` with `SimConfig`, `ClusterConfig`
-and `Faults`, served by `serve()` or `druid-orch sim`; scenarios in `overlord/scenarios/`.
+`HttpOverlord` makes typed calls; HTTP lives in `transport`, paths in `endpoints`, error
+mapping in `failures`, models in `models`. The simulator is a room of its own,
+`overlord.sim`, and importing this package does not load it (nor `aiohttp.web`).
 """
 
 from overlord.auth import BasicAuth, BearerAuth
@@ -20,15 +20,11 @@ from overlord.errors import (
     TaskAlreadyExistsError,
     TaskNotFoundError,
 )
-from overlord.sim_tasks import ClusterConfig
-from overlord.simulator import Faults, SimConfig, Simulator, serve
-from overlord.transport import RetryPolicy
+from overlord.transport import RequestRetryPolicy
 
 __all__ = [
     "BasicAuth",
     "BearerAuth",
-    "ClusterConfig",
-    "Faults",
     "HttpOverlord",
     "OverlordAuthError",
     "OverlordCertificateError",
@@ -38,11 +34,8 @@ __all__ = [
     "OverlordRejectedError",
     "OverlordTimeoutError",
     "OverlordUnavailableError",
-    "RetryPolicy",
-    "SimConfig",
-    "Simulator",
+    "RequestRetryPolicy",
     "SupervisorNotFoundError",
     "TaskAlreadyExistsError",
     "TaskNotFoundError",
-    "serve",
 ]

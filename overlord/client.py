@@ -41,9 +41,9 @@ from overlord.models import (
     WorkerInfo,
 )
 from overlord.supervisor_client import SupervisorClient
-from overlord.transport import Reply, RetryPolicy, Transport, decode, unexpected
+from overlord.transport import Reply, RequestRetryPolicy, Transport, decode, unexpected
 
-__all__ = ["HttpOverlord", "RetryPolicy", "TaskState"]
+__all__ = ["HttpOverlord", "RequestRetryPolicy", "TaskState"]
 
 TaskState = Literal["pending", "waiting", "running", "complete"]
 _NO_REPORT = "No task reports were found"
@@ -75,7 +75,7 @@ class HttpOverlord(LogReader, SupervisorClient):
         timeout_s: float = 30.0,
         verify_tls: bool = True,
         ca_bundle: str | None = None,
-        retry: RetryPolicy = RetryPolicy(),
+        retry: RequestRetryPolicy = RequestRetryPolicy(),
         session: aiohttp.ClientSession | None = None,
         max_connections: int = 32,
         rng: random.Random | None = None,

@@ -45,7 +45,7 @@ MAX_REDIRECTS = 5
 T = TypeVar("T")
 
 
-class RetryPolicy(msgspec.Struct, frozen=True):
+class RequestRetryPolicy(msgspec.Struct, frozen=True):
     """Bounded exponential backoff with full jitter for retryable failures."""
 
     attempts: int = 4
@@ -108,7 +108,7 @@ class Transport:
         timeout_s: float,
         verify_tls: bool,
         ca_bundle: str | None,
-        retry: RetryPolicy,
+        retry: RequestRetryPolicy,
         session: aiohttp.ClientSession | None,
         max_connections: int,
         rng: random.Random | None,

@@ -15,9 +15,9 @@ import pytest
 from aiohttp.test_utils import TestServer
 from hypothesis import HealthCheck, settings
 
-from eventlog.store import EventLog
-from overlord.client import HttpOverlord, RetryPolicy
-from overlord.simulator import SimConfig, Simulator
+from eventlog.sqlite.store import EventLog
+from overlord.client import HttpOverlord, RequestRetryPolicy
+from overlord.sim.server import SimConfig, Simulator
 
 settings.register_profile(
     "ci", max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow]
@@ -53,7 +53,7 @@ async def sim_server(simulator: Simulator) -> AsyncIterator[TestServer]:
 async def overlord(sim_server: TestServer) -> AsyncIterator[HttpOverlord]:
     client = HttpOverlord(
         str(sim_server.make_url("")).rstrip("/"),
-        retry=RetryPolicy(attempts=3, base_s=0.01, cap_s=0.05),
+        retry=RequestRetryPolicy(attempts=3, base_s=0.01, cap_s=0.05),
     )
     try:
         yield client
@@ -86,3 +86,14 @@ async def no_leaked_tasks() -> AsyncIterator[None]:
             task.cancel()
         names = ", ".join(sorted(t.get_name() for t in leaked))
         pytest.fail(f"test leaked {len(leaked)} running asyncio task(s): {names}")
+
+
+@pytest.fixture
+async def url(sim: Simulator) -> AsyncIterator[str]:
+    """`sim` served over real HTTP on a free port; a module that uses this defines `sim`."""
+    server = TestServer(sim.app())
+    await server.start_server()
+    try:
+        yield str(server.make_url("")).rstrip("/")
+    finally:
+        await server.close()

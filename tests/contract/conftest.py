@@ -24,14 +24,14 @@ import pytest
 from aiohttp.test_utils import TestServer
 
 from overlord.auth import AuthHook
-from overlord.client import HttpOverlord, RetryPolicy
-from overlord.sim_cluster import ClusterConfig
-from overlord.simulator import SimConfig, Simulator
+from overlord.client import HttpOverlord, RequestRetryPolicy
+from overlord.sim.cluster import ClusterConfig
+from overlord.sim.server import SimConfig, Simulator
 from overlord.transport import split_credentials
 
 from .support import ReplayServer
 
-FAST = RetryPolicy(attempts=3, base_s=0.01, cap_s=0.05)
+FAST = RequestRetryPolicy(attempts=3, base_s=0.01, cap_s=0.05)
 CONTRACT_DATASOURCE = "druid_orch_contract"
 
 
@@ -172,7 +172,7 @@ async def make_target(request: pytest.FixtureRequest) -> AsyncIterator[MakeTarge
             target = Target(url, None, session, auth, coordinator_url=coordinator)
             targets.append(target)
             try:
-                await target.client(retry=RetryPolicy(attempts=1), timeout_s=10).health()
+                await target.client(retry=RequestRetryPolicy(attempts=1), timeout_s=10).health()
             except Exception as exc:  # any failure: there is no usable Overlord there
                 pytest.skip(f"no Overlord answers at {url}: {exc}")
             return target

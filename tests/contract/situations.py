@@ -9,7 +9,7 @@ from typing import Any
 
 import msgspec
 
-from overlord.simulator import Faults
+from overlord.sim.server import Faults
 
 from .conftest import Raw, Target, noop, unique_id
 from .support import eventually

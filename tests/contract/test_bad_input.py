@@ -8,7 +8,7 @@ import asyncio
 
 import pytest
 
-from overlord.client import HttpOverlord, RetryPolicy
+from overlord.client import HttpOverlord, RequestRetryPolicy
 from overlord.errors import (
     OverlordProtocolError,
     OverlordRejectedError,
@@ -123,7 +123,9 @@ async def test_an_overlord_that_never_answers_times_out_instead_of_hanging(
 ) -> None:
     canned, url = replay
     canned.push(*[Canned(200, b"true", delay_s=5.0)] * 2)
-    async with HttpOverlord(url, timeout_s=0.2, retry=RetryPolicy(attempts=2, base_s=0.01)) as c:
+    async with HttpOverlord(
+        url, timeout_s=0.2, retry=RequestRetryPolicy(attempts=2, base_s=0.01)
+    ) as c:
         async with asyncio.timeout(3):
             with pytest.raises(OverlordTimeoutError) as caught:
                 await c.health()
@@ -153,7 +155,9 @@ async def test_a_submission_whose_connection_drops_is_not_sent_again(
 
 
 async def test_a_refused_connection_is_unavailable_and_names_the_host() -> None:
-    async with HttpOverlord("http://127.0.0.1:9", retry=RetryPolicy(attempts=2, base_s=0.01)) as c:
+    async with HttpOverlord(
+        "http://127.0.0.1:9", retry=RequestRetryPolicy(attempts=2, base_s=0.01)
+    ) as c:
         with pytest.raises(OverlordUnavailableError) as caught:
             await c.submit({"type": "noop"})
     assert "cannot connect to http://127.0.0.1:9" in str(caught.value)
@@ -179,7 +183,7 @@ async def test_a_redirect_from_https_to_http_is_refused_so_credentials_stay_priv
         timeout_s=1,
         verify_tls=True,
         ca_bundle=None,
-        retry=RetryPolicy(),
+        retry=RequestRetryPolicy(),
         session=None,
         max_connections=1,
         rng=None,

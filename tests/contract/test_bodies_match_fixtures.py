@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from overlord.simulator import Faults, SimConfig
+from overlord.sim.server import Faults, SimConfig
 
 from .conftest import MakeTarget, Raw, fast_cluster, noop
 from .situations import (

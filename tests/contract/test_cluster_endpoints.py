@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from overlord.models import LockFilter
-from overlord.simulator import SimConfig
+from overlord.sim.server import SimConfig
 
 from .conftest import MakeTarget, Target, fast_cluster, noop
 from .support import eventually

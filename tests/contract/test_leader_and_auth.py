@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 
 from overlord.auth import BasicAuth, BearerAuth
-from overlord.client import HttpOverlord, RetryPolicy
+from overlord.client import HttpOverlord, RequestRetryPolicy
 from overlord.errors import OverlordAuthError, OverlordUnavailableError, TaskNotFoundError
-from overlord.simulator import Faults, SimConfig
+from overlord.sim.server import Faults, SimConfig
 
 from .conftest import FAST, MakeTarget, Target, fast_cluster, noop
 from .support import fixture_json
@@ -90,7 +90,7 @@ async def test_a_leader_that_is_not_ready_answers_503_and_a_submission_is_retrie
     target = await make_target()
     sim = target.need_sim()
     sim.set_faults(Faults(outage_s=0.05))
-    client = HttpOverlord(target.url, retry=RetryPolicy(attempts=8, base_s=0.02, cap_s=0.05))
+    client = HttpOverlord(target.url, retry=RequestRetryPolicy(attempts=8, base_s=0.02, cap_s=0.05))
     target.clients.append(client)
     assert await client.submit(noop("after_the_outage")) == "after_the_outage"
     assert sim.requests["submit"] >= 2

@@ -9,9 +9,9 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from overlord.client import HttpOverlord, RetryPolicy
+from overlord.client import HttpOverlord, RequestRetryPolicy
 from overlord.errors import OverlordUnavailableError, TaskAlreadyExistsError
-from overlord.simulator import Faults
+from overlord.sim.server import Faults
 
 from .conftest import MakeTarget, Target, noop, unique_id
 from .support import Canned, ReplayServer
@@ -31,7 +31,9 @@ async def test_an_idempotent_get_is_retried_through_errors_up_to_its_limit(
 
 
 async def test_a_refused_connection_is_retried_even_for_a_submission() -> None:
-    async with HttpOverlord("http://127.0.0.1:9", retry=RetryPolicy(3, 0.001, 0.002)) as client:
+    async with HttpOverlord(
+        "http://127.0.0.1:9", retry=RequestRetryPolicy(3, 0.001, 0.002)
+    ) as client:
         with pytest.raises(OverlordUnavailableError):
             await client.submit(noop("never_reached"))
         assert client.requests == 3
@@ -73,7 +75,7 @@ async def test_shutdown_is_retried_because_repeating_it_is_harmless(
 
 
 async def test_backoff_delays_are_full_jitter_below_a_growing_cap() -> None:
-    policy = RetryPolicy(attempts=6, base_s=0.1, cap_s=0.5)
+    policy = RequestRetryPolicy(attempts=6, base_s=0.1, cap_s=0.5)
     rng = random.Random(1)
     for attempt, ceiling in enumerate([0.1, 0.2, 0.4, 0.5, 0.5]):
         delays = [policy.delay(attempt, rng) for _ in range(200)]

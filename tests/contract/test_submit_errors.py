@@ -11,7 +11,7 @@ from overlord.errors import (
     OverlordUnavailableError,
     TaskAlreadyExistsError,
 )
-from overlord.simulator import SimConfig
+from overlord.sim.server import SimConfig
 
 from .conftest import MakeTarget, Target, fast_cluster, noop, unique_id
 from .support import Canned, ReplayServer, eventually, fixture_bytes

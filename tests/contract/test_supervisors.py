@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from overlord.errors import OverlordRejectedError, SupervisorNotFoundError
-from overlord.simulator import Faults, SimConfig
+from overlord.sim.server import Faults, SimConfig
 
 from .conftest import MakeTarget, fast_cluster
 from .support import eventually

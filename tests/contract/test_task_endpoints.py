@@ -8,7 +8,7 @@ import re
 import pytest
 
 from overlord.errors import OverlordRejectedError, TaskNotFoundError
-from overlord.simulator import SimConfig
+from overlord.sim.server import SimConfig
 
 from .conftest import CONTRACT_DATASOURCE, MakeTarget, Target, fast_cluster, noop, unique_id
 from .support import eventually

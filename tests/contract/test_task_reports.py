@@ -4,7 +4,7 @@ failure (parallel failures say COMPLETED; the cause is in the log)."""
 
 from __future__ import annotations
 
-from overlord.simulator import SimConfig
+from overlord.sim.server import SimConfig
 
 from .conftest import MakeTarget, fast_cluster
 from .support import eventually

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from overlord.client import HttpOverlord, RetryPolicy
+from overlord.client import HttpOverlord, RequestRetryPolicy
 from overlord.errors import OverlordCertificateError
-from overlord.simulator import Simulator
+from overlord.sim.server import Simulator
 
 pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl")
 
@@ -96,7 +96,7 @@ async def https_url(certificates: Path) -> AsyncIterator[str]:
 async def test_an_untrusted_certificate_is_refused_by_default_and_not_retried(
     https_url: str,
 ) -> None:
-    async with HttpOverlord(https_url, retry=RetryPolicy(attempts=3, base_s=0.01)) as client:
+    async with HttpOverlord(https_url, retry=RequestRetryPolicy(attempts=3, base_s=0.01)) as client:
         with pytest.raises(OverlordCertificateError) as caught:
             await client.health()
         assert client.requests == 1

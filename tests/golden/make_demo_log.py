@@ -18,11 +18,11 @@ from pathlib import Path
 
 import msgspec
 
-from actors.demo import run_demo
-from actors.task_fsm import JobState, fold
-from eventlog.archive import ArchiveHeader, EventRow, runs_of, write_archive
+from actors.job.fsm import JobState, fold
 from eventlog.chain import GENESIS_HASH
+from eventlog.retention.archive import ArchiveHeader, EventRow, runs_of, write_archive
 from eventlog.upcasting import decode_stored
+from service.demo import run_demo
 
 FIELDS = ("phase", "attempt", "task_id", "version", "classification", "rule", "last_error")
 

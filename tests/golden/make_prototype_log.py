@@ -4,7 +4,7 @@ The golden log is a record of what an older version wrote; regenerating it with 
 would defeat its purpose. This script reproduces that older version's event classes (the
 pre-release prototype, whose base `Event` carried the job id in `task_id`, as STYLE.md §3
 still shows) and its file format (the hash chain of `eventlog.chain`, unchanged since), and
-writes the log as an archive (`eventlog.archive`).
+writes the log as an archive (`eventlog.retention.archive`).
 
     python -m tests.golden.make_prototype_log /tmp/prototype_v0.jsonl
 """
@@ -17,8 +17,8 @@ from typing import Any
 
 import msgspec
 
-from eventlog.archive import ArchiveHeader, ArchiveRun, EventRow, write_archive
 from eventlog.chain import GENESIS_HASH, chain_hash
+from eventlog.retention.archive import ArchiveHeader, ArchiveRun, EventRow, write_archive
 
 
 class V0Event(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):
@@ -65,7 +65,7 @@ class RetryScheduled(V0Event, tag="retry_scheduled"):
     not_before: float
 
 
-class JobDead(V0Event, tag="job_dead"):
+class JobDied(V0Event, tag="job_dead"):
     reason: str
 
 
@@ -181,7 +181,7 @@ def jobs() -> list[tuple[str, list[V0Event]]]:
                     rule="parse_errors",
                     reason="unparseable rows over the threshold",
                 ),
-                JobDead(task_id=jid, at=t + 10, reason="structural failure: parse_errors"),
+                JobDied(task_id=jid, at=t + 10, reason="structural failure: parse_errors"),
             ],
         )
     )

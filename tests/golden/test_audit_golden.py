@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from actors.audit import connect, records, render_timeline, timeline, verify
-from eventlog.store import EventLog
+from actors.job.audit import connect, records, render_timeline, timeline, verify
+from eventlog.sqlite.store import EventLog
 from tests.golden.test_eventlog_golden import expected, golden_events, write_schema_1_file
 
 

@@ -18,11 +18,11 @@ from typing import Any
 import msgspec
 import pytest
 
-from actors.task_fsm import JobState, evolve
-from eventlog.archive import ArchivedEvent, read_archive, verify_archive
+from actors.job.fsm import JobState, evolve
 from eventlog.events import EVENT_TYPES, AnyEvent
 from eventlog.replay import StreamFolder
-from eventlog.store import EventLog
+from eventlog.retention.archive import ArchivedEvent, read_archive, verify_archive
+from eventlog.sqlite.store import EventLog
 from eventlog.upcasting import UPCASTERS, decode_stored
 
 GOLDEN = Path(__file__).parent

@@ -16,13 +16,13 @@ import msgspec
 from hypothesis import given, note
 from hypothesis import strategies as st
 
-from eventlog import bulk_fold
 from eventlog.decoding import fast_decode
 from eventlog.events import AnyEvent, Event, JobAccepted, StatusObserved, encode_event
-from eventlog.protocol import AppendItem
 from eventlog.records import ANY_VERSION, prefix_range
-from eventlog.store import EventLog
-from eventlog.writer import WriteConnection
+from eventlog.sqlite import bulk_fold
+from eventlog.sqlite.protocol import AppendItem
+from eventlog.sqlite.store import EventLog
+from eventlog.sqlite.writer import WriteConnection
 
 # Any text SQLite can store (no lone surrogates), and text made of JSON's escapes, since the
 # JSON chunks must quote stream ids and carry bodies exactly.

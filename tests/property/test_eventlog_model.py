@@ -26,11 +26,11 @@ from hypothesis.stateful import (
     rule,
 )
 
-from eventlog.audit import verify_file
 from eventlog.events import StatusObserved, encode_event
-from eventlog.protocol import Appended, AppendItem, Conflict
 from eventlog.records import ANY_VERSION
-from eventlog.writer import WriteConnection
+from eventlog.sqlite.protocol import Appended, AppendItem, Conflict
+from eventlog.sqlite.verify import verify_file
+from eventlog.sqlite.writer import WriteConnection
 
 STREAMS = ["job:a", "job:b", "job:c", "breaker:x"]
 

@@ -7,10 +7,10 @@ import random
 import hypothesis.strategies as st
 from hypothesis import given
 
-from actors.policy import (
+from actors.supervision.policy import (
     BreakerPolicy,
     BreakerState,
-    Escalate,
+    GiveUp,
     Restart,
     RestartPolicy,
     RetryPolicy,
@@ -52,7 +52,7 @@ def test_restart_intensity_escalates_exactly_when_too_many_crashes_fall_in_the_w
         kept, decision = on_child_failure(kept, now, policy)
         recent = [t for t in history if now - t < within]
         if len(recent) > max_restarts:
-            assert isinstance(decision, Escalate)
+            assert isinstance(decision, GiveUp)
         else:
             assert isinstance(decision, Restart)
             assert decision.delay_s >= 0

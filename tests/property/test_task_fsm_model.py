@@ -25,38 +25,38 @@ from hypothesis.stateful import (
     rule,
 )
 
-from actors.job_state import RETRYABLE
-from actors.task_fsm import (
+from actors.job.fsm import (
     ALLOWED_TRANSITIONS,
     TERMINAL,
     Accept,
     Adopt,
-    Analysed,
     AnalyseFailure,
     BeginAttempt,
     Cancel,
     CheckDeadlines,
     Command,
-    Crashed,
     Escalate,
     JobState,
-    Lost,
-    Observed,
+    RecordAlreadyExists,
+    RecordAnalysis,
+    RecordCrash,
+    RecordLost,
+    RecordShutdown,
+    RecordStatus,
+    RecordSubmitRefused,
+    RecordSubmitted,
+    RecordSubmitUnknown,
     Retry,
-    ShutdownDone,
     ShutdownTask,
     StartAttempt,
-    SubmitAlreadyExists,
-    SubmitOk,
-    SubmitRefused,
     SubmitTask,
-    SubmitUnknown,
     decide,
     evolve,
     fold,
     next_effect,
 )
-from eventlog.events import Event, FailureClassified, JobDead, SubmitIntended, Submitted, spec_raw
+from actors.job.state import RETRYABLE
+from eventlog.events import Event, FailureClassified, JobDied, SubmitIntended, Submitted, spec_raw
 
 JOB = "orch_wiki_20240101T000000Z_20240102T000000Z_abcdefabcdef"
 # What an attempt leaves behind that the next one must not inherit.
@@ -130,7 +130,7 @@ class JobMachine(RuleBasedStateMachine):
         if isinstance(command, Retry):
             assert bool(events) == (before.phase in RETRYABLE), (before.phase, events)
         if (
-            isinstance(command, Analysed)
+            isinstance(command, RecordAnalysis)
             and command.classification == "transient"
             and before.phase == "failed"
             and before.classification is None
@@ -138,7 +138,7 @@ class JobMachine(RuleBasedStateMachine):
             # Attempts run out only on failures that count, and only when they have all been used.
             used = before.attempt - before.uncounted - self.used_before_retry
             exhausted = command.counted and used >= before.max_attempts
-            assert any(isinstance(e, JobDead) for e in events) == exhausted, (used, command)
+            assert any(isinstance(e, JobDied) for e in events) == exhausted, (used, command)
         if isinstance(command, Retry) and events:
             # A fresh set of attempts; a re-adopted task is the first of them.
             readopted = state.phase == "submitting"
@@ -171,20 +171,22 @@ class JobMachine(RuleBasedStateMachine):
             assert tid is not None
             if tid in self.overlord:
                 self.apply(
-                    SubmitAlreadyExists(at=self.tick(), task_id=tid, status=self.overlord[tid])
+                    RecordAlreadyExists(at=self.tick(), task_id=tid, status=self.overlord[tid])
                 )
             elif answer == "ok":
                 self.overlord[tid] = "RUNNING"
-                self.apply(SubmitOk(at=self.tick(), task_id=tid))
+                self.apply(RecordSubmitted(at=self.tick(), task_id=tid))
             elif answer.startswith("unknown"):
                 if answer == "unknown-landed":
                     self.overlord[tid] = "RUNNING"
                 self.apply(
-                    SubmitUnknown(at=self.tick(), task_id=tid, error="timeout", retry_after_s=delay)
+                    RecordSubmitUnknown(
+                        at=self.tick(), task_id=tid, error="timeout", retry_after_s=delay
+                    )
                 )
             else:
                 self.apply(
-                    SubmitRefused(
+                    RecordSubmitRefused(
                         at=self.tick(), task_id=tid, http_status=400, error_code=None, message="no"
                     )
                 )
@@ -193,13 +195,13 @@ class JobMachine(RuleBasedStateMachine):
             if tid in self.overlord:
                 if self.overlord[tid] == "RUNNING":
                     self.overlord[tid] = "FAILED"
-                self.apply(ShutdownDone(at=self.tick(), task_id=tid, http_status=200))
+                self.apply(RecordShutdown(at=self.tick(), task_id=tid, http_status=200))
             else:
-                self.apply(ShutdownDone(at=self.tick(), task_id=tid, http_status=404))
+                self.apply(RecordShutdown(at=self.tick(), task_id=tid, http_status=404))
         elif isinstance(effect, AnalyseFailure):
             assert tid is not None
             self.apply(
-                Analysed(
+                RecordAnalysis(
                     at=self.tick(),
                     task_id=tid,
                     classification=kind,  # type: ignore[arg-type]
@@ -225,13 +227,13 @@ class JobMachine(RuleBasedStateMachine):
         assert tid is not None
         if change in ("SUCCESS", "FAILED"):
             self.overlord[tid] = change
-            self.apply(Observed(at=self.tick(), task_id=tid, status=change, error_msg="boom"))
+            self.apply(RecordStatus(at=self.tick(), task_id=tid, status=change, error_msg="boom"))
         elif change == "forgotten":
             del self.overlord[tid]
-            self.apply(Lost(at=self.tick(), task_id=tid, evidence="404"))
+            self.apply(RecordLost(at=self.tick(), task_id=tid, evidence="404"))
         else:
             self.apply(
-                Observed(at=self.tick(), task_id=tid, status="RUNNING", runner_status=change)
+                RecordStatus(at=self.tick(), task_id=tid, status="RUNNING", runner_status=change)
             )
 
     @rule(wait=st.floats(0, 100))
@@ -245,7 +247,9 @@ class JobMachine(RuleBasedStateMachine):
         tid = self.current
         assert tid is not None
         self.apply(
-            Analysed(at=self.tick(), task_id=tid, classification=kind, rule="r", reason="late")  # type: ignore[arg-type]
+            RecordAnalysis(
+                at=self.tick(), task_id=tid, classification=kind, rule="r", reason="late"
+            )  # type: ignore[arg-type]
         )
 
     # --- people, timers, supervisors and noise ------------------------------------------
@@ -272,7 +276,7 @@ class JobMachine(RuleBasedStateMachine):
 
     @rule(restarts=st.integers(1, 5))
     def the_actor_crashes(self, restarts: int) -> None:
-        self.apply(Crashed(at=self.tick(), error="RuntimeError", restarts=restarts))
+        self.apply(RecordCrash(at=self.tick(), error="RuntimeError", restarts=restarts))
 
     @rule(roll=st.integers(0, 7))
     def supervisor_gives_up(self, roll: int) -> None:
@@ -301,11 +305,11 @@ class JobMachine(RuleBasedStateMachine):
         # task's truth may change anything.
         assume(tid != self.current or tid not in self.overlord)
         for command in (
-            Observed(at=self.tick(), task_id=tid, status=status, runner_status=runner),
-            SubmitOk(at=self.tick(), task_id=tid),
-            SubmitAlreadyExists(at=self.tick(), task_id=tid, status=status),
-            Lost(at=self.tick(), task_id=tid, evidence="?"),
-            ShutdownDone(at=self.tick(), task_id=tid),
+            RecordStatus(at=self.tick(), task_id=tid, status=status, runner_status=runner),
+            RecordSubmitted(at=self.tick(), task_id=tid),
+            RecordAlreadyExists(at=self.tick(), task_id=tid, status=status),
+            RecordLost(at=self.tick(), task_id=tid, evidence="?"),
+            RecordShutdown(at=self.tick(), task_id=tid),
             Adopt(
                 at=self.tick(),
                 accept=self.accept,
@@ -314,7 +318,7 @@ class JobMachine(RuleBasedStateMachine):
                 evidence="adoption is only for jobs the log does not know",
             ),
         ):
-            if isinstance(command, (SubmitOk, SubmitAlreadyExists)) and tid == self.current:
+            if isinstance(command, (RecordSubmitted, RecordAlreadyExists)) and tid == self.current:
                 continue  # a real answer for the current id is modelled by the rules above
             self.apply(command)
 
@@ -386,10 +390,10 @@ def test_only_failures_that_count_use_up_attempts(max_attempts: int, counted: li
         assert (state.phase, state.attempt) == ("submitting", n)
         tid = state.task_id
         assert tid is not None
-        apply(SubmitOk(at=now, task_id=tid))
-        apply(Observed(at=now, task_id=tid, status="FAILED", error_msg="lost"))
+        apply(RecordSubmitted(at=now, task_id=tid))
+        apply(RecordStatus(at=now, task_id=tid, status="FAILED", error_msg="lost"))
         apply(
-            Analysed(
+            RecordAnalysis(
                 at=now,
                 task_id=tid,
                 classification="transient",

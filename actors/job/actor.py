@@ -1,0 +1,483 @@
+"""The task actor: a thin shell around the job FSM.
+
+Receive a command, `decide`, append the events (write-ahead), `evolve`, then carry out
+`next_effect` and feed its outcome back in as the next command, until the state asks to wait
+for a message (a status change from the poller, a timer, a cancel). All I/O happens here;
+every decision happens in `actors.job.fsm`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+import msgspec
+import structlog
+
+from actors.errors import BreakerOpenError
+from actors.job.fsm import (
+    STATE_SCHEMA_VERSION,
+    AnalyseFailure,
+    BeginAttempt,
+    CheckDeadlines,
+    Command,
+    Effect,
+    Finish,
+    JobState,
+    RecordAlreadyExists,
+    RecordAnalysis,
+    RecordShutdown,
+    RecordSubmitRefused,
+    RecordSubmitted,
+    RecordSubmitUnknown,
+    ShutdownTask,
+    StartAttempt,
+    SubmitTask,
+    WatchTask,
+    decide,
+    evolve,
+    next_effect,
+)
+from actors.poller import Unwatch, Watch
+from actors.ports import Clock, Overlord
+from actors.runtime import Actor, ActorRef
+from actors.supervision.classification import FailureEvidence, RuleSet, classify, report_excerpt
+from actors.supervision.policy import RetryPolicy, counts_against_attempts, retry_delay
+from eventlog.events import Event, spec_dict, spec_raw
+from eventlog.replay import StreamFolder
+from eventlog.sqlite.store import EventLog
+from overlord.errors import (
+    OverlordError,
+    OverlordRejectedError,
+    TaskAlreadyExistsError,
+    TaskNotFoundError,
+)
+from overlord.urls import scrub_urls
+
+logger = structlog.get_logger("druid_orch.task")
+
+LOG_TAIL_BYTES = 16 * 1024
+
+
+def stream_id(job_id: str) -> str:
+    return f"job:{job_id}"
+
+
+class Deadlines(msgspec.Struct, frozen=True, kw_only=True):
+    """Longest time a task may spend in each Druid phase (None: no limit)."""
+
+    waiting_s: Annotated[float, msgspec.Meta(gt=0)] | None = None
+    pending_s: Annotated[float, msgspec.Meta(gt=0)] | None = None
+    running_s: Annotated[float, msgspec.Meta(gt=0)] | None = None
+
+    @property
+    def any(self) -> bool:
+        return any(v is not None for v in (self.waiting_s, self.pending_s, self.running_s))
+
+
+class JobPolicy(msgspec.Struct, frozen=True, kw_only=True):
+    retry: RetryPolicy = RetryPolicy()
+    submit_retry: RetryPolicy = RetryPolicy(base_s=1.0, cap_s=30.0)
+    deadlines: Deadlines = Deadlines()
+    report_attempts: Annotated[int, msgspec.Meta(ge=1)] = 3
+    report_retry_s: Annotated[float, msgspec.Meta(ge=0)] = 1.0
+    # 0 would write a snapshot after every event.
+    snapshot_every: Annotated[int, msgspec.Meta(ge=1)] = 64
+    # Failures of rules with `count_attempt = false` spared per job; past this they count, so
+    # a task that keeps taking its worker down with it still comes to an end.
+    max_uncounted_failures: Annotated[int, msgspec.Meta(ge=0)] = 10
+
+
+class SubmissionGate:
+    """Says whether a submission may go out now; the supervisor's breakers implement it."""
+
+    async def submit_delay(
+        self, state: JobState, wake: Callable[[], None] | None = None
+    ) -> float | None:
+        """None to go ahead, or seconds to wait before asking again (`wake`, if given, may
+        be called sooner, when what held the job back has changed)."""
+        return None
+
+    def call_delay(self) -> float | None:
+        """As `submit_delay`, for any other call that changes something (a shutdown)."""
+        return None
+
+
+@dataclass(slots=True)
+class JobContext:
+    """What every task actor shares: injected so tests can replace any of it."""
+
+    log: EventLog
+    overlord: Overlord
+    poller: ActorRef[Any]
+    rules: RuleSet
+    policy: JobPolicy = JobPolicy()
+    clock: Clock = field(default=lambda: 0.0)
+    rng: random.Random = field(default_factory=random.Random)
+    gate: SubmissionGate = field(default_factory=SubmissionGate)
+    on_transition: Callable[[JobState, Sequence[Event]], None] = lambda _s, _e: None
+
+
+class _Drive(msgspec.Struct, frozen=True):
+    """Internal: re-run `next_effect` (after a timer)."""
+
+
+class GetState(msgspec.Struct, frozen=True):
+    """Ask: the actor's current JobState."""
+
+
+# How job streams fold: from a current snapshot plus its tail. A stale or unreadable snapshot
+# is ignored, the stream refolded from its first event, and the snapshot rewritten.
+JOB_FOLDER: StreamFolder[JobState] = StreamFolder(
+    initial=JobState,
+    evolve=evolve,
+    state_type=JobState,
+    schema_version=STATE_SCHEMA_VERSION,
+    snapshot_format="json",  # JobState holds the spec as raw JSON
+)
+
+
+class _TopLevelId(msgspec.Struct):
+    id: Any | msgspec.UnsetType = msgspec.UNSET  # UNSET: absent (a null id is present)
+
+
+_top_level_id = msgspec.json.Decoder(_TopLevelId).decode
+
+
+def task_body(spec: msgspec.Raw, task_id: str) -> msgspec.Raw:
+    """The JSON to POST for one attempt: the stored spec with its `id` set to `task_id`.
+
+    A compiled spec has no `id`, so the id goes in front of its bytes; the spec is never
+    decoded into dicts (5 KB for a 1 KB spec, held by every attempt waiting to be sent).
+    """
+    body = bytes(spec)
+    try:
+        has_id = _top_level_id(body).id is not msgspec.UNSET
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        has_id = True  # not an object: spec_dict below says what is wrong
+    if not has_id and body.startswith(b"{"):
+        rest = body[1:]
+        separator = b"" if rest.startswith(b"}") else b","
+        return msgspec.Raw(b'{"id":' + msgspec.json.encode(task_id) + separator + rest)
+    task = spec_dict(spec)
+    task["id"] = task_id
+    return spec_raw(task)
+
+
+async def load_state(event_log: EventLog, job_id: str) -> JobState:
+    """Fold a job's stream, starting from its snapshot when there is a current one."""
+    return (await JOB_FOLDER.load(event_log, stream_id(job_id))).state
+
+
+async def landed(event_log: EventLog, job_id: str, version: int, events: Sequence[Any]) -> bool:
+    """Whether `events`, appended at `version`, are in the job's stream: the answer to an
+    append whose writer died with it in flight (`WriterLostError`), committed or not."""
+    recorded = await event_log.read_stream(stream_id(job_id), after_version=version)
+    return [r.event for r in recorded[: len(events)]] == list(events)
+
+
+class JobActor(Actor[Command | _Drive | GetState]):
+    mailbox_size = 64
+
+    def __init__(
+        self,
+        job_id: str,
+        ctx: JobContext,
+        initial: Sequence[Command] = (),
+        *,
+        state: JobState | None = None,
+    ) -> None:
+        """
+        Args:
+            initial: commands to handle first (from reconciliation).
+            state: the job's state as its stream holds it now, if the caller has just
+                written it (a new job): spares reading the stream back.
+        """
+        self.job_id = job_id
+        self._initial = list(initial)
+        self._known = state
+        self.stream = stream_id(job_id)
+        self.ctx = ctx
+        self.state = JobState()
+        self.logger = logger.bind(job_id=job_id)
+        self._timer: asyncio.TimerHandle | None = None
+        self._deadline_timer: asyncio.TimerHandle | None = None
+        self._watching: str | None = None
+        self._confirm_first = False
+        self._since_snapshot = 0
+        self._deferrals = 0
+
+    async def on_start(self) -> None:
+        known, self._known = self._known, None
+        self.state = known if known is not None else await load_state(self.ctx.log, self.job_id)
+        # An intent recorded by an earlier run (or incarnation) may have reached the Overlord:
+        # ask before POSTing again.
+        self._confirm_first = self.state.phase == "submitting"
+        # Commands from reconciliation go first, so the actor acts on what the Overlord said.
+        for command in self._initial:
+            self.ref.tell(command)
+        self.ref.tell(_Drive())
+
+    async def on_stop(self) -> None:
+        self._cancel_timers()
+        if self._watching is not None:
+            # The poller may be gone already during shutdown.
+            with contextlib.suppress(Exception):
+                self.ctx.poller.tell(Unwatch(self._watching))
+
+    async def receive(self, message: Command | _Drive | GetState) -> Any:
+        if isinstance(message, GetState):
+            return self.state
+        if isinstance(message, Command):
+            await self._handle(message)
+        await self._run_effects()
+        return self.state
+
+    async def _handle(self, command: Command) -> bool:
+        events = decide(self.state, command)
+        if not events:
+            return False
+        await self._record(events)
+        return True
+
+    async def _record(self, events: list[Any]) -> None:
+        new = self.state
+        for event in events:
+            new = evolve(new, event)  # validates before anything is written
+        await self.ctx.log.append(
+            self.stream, events, expected_version=self.state.version, close_stream=new.terminal
+        )
+        self.state = new
+        self._since_snapshot += len(events)
+        if self.tid is not None:
+            self.logger = logger.bind(job_id=self.job_id, task_id=self.tid)
+        for event in events:
+            self.logger.info(type(event).__struct_config__.tag, phase=new.phase)
+        self.ctx.on_transition(new, events)
+        self._arm_deadline()
+        if self._since_snapshot >= self.ctx.policy.snapshot_every and not new.terminal:
+            self._since_snapshot = 0
+            await self.ctx.log.save_snapshot(
+                self.stream, new.version, STATE_SCHEMA_VERSION, JOB_FOLDER.encode(new)
+            )
+
+    @property
+    def tid(self) -> str | None:
+        return self.state.task_id
+
+    async def _run_effects(self) -> None:
+        while True:
+            effect = next_effect(self.state)
+            command = await self._perform(effect) if effect is not None else None
+            if command is None or not await self._handle(command):
+                return
+
+    # --- effects -----------------------------------------------------------------------
+
+    async def _perform(self, effect: Effect) -> Command | None:
+        now = self.ctx.clock()
+        match effect:
+            case Finish():
+                self._cancel_timers()
+                self.ref.stop()
+                return None
+            case StartAttempt(not_before=nb):
+                return BeginAttempt(at=now) if await self._may_submit(nb, now) else None
+            case SubmitTask(task_id=tid, not_before=nb):
+                return await self._submit(tid) if await self._may_submit(nb, now) else None
+            case WatchTask(task_id=tid):
+                if self._watching != tid:
+                    self._watching = tid
+                    await self.ctx.poller.send(Watch(tid, self.ref))
+                return None
+            case AnalyseFailure(task_id=tid, source=source):
+                return await self._analyse(tid, source)
+            case ShutdownTask(task_id=tid):
+                # Not sent while the breaker is open: a refusal would count as a failed call
+                # and grow the backoff, putting the shutdown off long after the Overlord is back.
+                wait = self.ctx.gate.call_delay()
+                if wait is not None:
+                    self._later(wait)
+                    return None
+                return await self._shutdown(tid)
+        return None
+
+    async def _may_submit(self, not_before: float | None, now: float) -> bool:
+        """Whether a submission may go out now: its backoff is over and the gate (breakers,
+        paused datasources, slots) lets it. If not, a timer drives the actor again later."""
+        if not_before is not None and not_before > now:
+            self._later(not_before - now)
+            return False
+        wait = await self.ctx.gate.submit_delay(self.state, self._wake)
+        if wait is not None:
+            self._later(wait)
+            return False
+        return True
+
+    async def _submit(self, task_id: str) -> Command | None:
+        overlord = self.ctx.overlord
+        at = self.ctx.clock
+        if self._confirm_first or self.state.submit_not_before is not None:
+            try:
+                st = await overlord.status(task_id)
+            except TaskNotFoundError:
+                st = None  # it never landed: POST it (same id, so a racing copy is refused)
+            except OverlordError as exc:
+                return self._deferred(task_id, exc)
+            if st is not None:
+                self._confirm_first = False
+                return RecordAlreadyExists(at=at(), task_id=task_id, status=st.status_code)
+        self._confirm_first = False
+        try:
+            await overlord.submit(task_body(self.state.spec, task_id))
+        except TaskAlreadyExistsError:
+            try:
+                st = await overlord.status(task_id)
+            except OverlordError as exc:
+                return self._deferred(task_id, exc)
+            return RecordAlreadyExists(at=at(), task_id=task_id, status=st.status_code)
+        except OverlordRejectedError as exc:
+            return RecordSubmitRefused(
+                at=at(),
+                task_id=task_id,
+                http_status=exc.status or 400,
+                error_code=exc.error_code,
+                message=scrub_urls(exc.druid_message or str(exc)),
+            )
+        except OverlordError as exc:
+            return self._deferred(task_id, exc)
+        self._deferrals = 0
+        return RecordSubmitted(at=at(), task_id=task_id)
+
+    def _deferred(self, task_id: str, exc: OverlordError) -> RecordSubmitUnknown:
+        self._deferrals += 1
+        delay = retry_delay(self._deferrals, self.ctx.policy.submit_retry, self.ctx.rng)
+        return RecordSubmitUnknown(
+            at=self.ctx.clock(),
+            task_id=task_id,
+            error=scrub_urls(str(exc))[:500],
+            retry_after_s=delay,
+        )
+
+    async def _analyse(self, task_id: str | None, source: str) -> Command | None:
+        state = self.state
+        if task_id is None:
+            return None
+        evidence = FailureEvidence(
+            source=source,
+            error_msg=state.last_error,
+            http_status=state.failure_http_status,
+            error_code=state.failure_error_code,
+            deadline=state.deadline_exceeded is not None,
+        )
+        if source == "status":
+            evidence = await self._gather(task_id, evidence)
+        decision = classify(evidence, self.ctx.rules)
+        counted = counts_against_attempts(
+            decision.count_attempt, state.uncounted, self.ctx.policy.max_uncounted_failures
+        )
+        return RecordAnalysis(
+            at=self.ctx.clock(),
+            task_id=task_id,
+            classification=decision.classification,
+            rule=decision.rule,
+            reason=decision.reason,
+            report_excerpt=report_excerpt(evidence),
+            evidence_source=source,
+            retry_delay_s=retry_delay(state.attempt, self.ctx.policy.retry, self.ctx.rng),
+            counted=counted,
+        )
+
+    async def _gather(self, task_id: str, evidence: FailureEvidence) -> FailureEvidence:
+        """Report first (with a bounded wait: it is pushed after the status), then the log."""
+        overlord = self.ctx.overlord
+        report: dict[str, Any] | None = None
+        for attempt in range(self.ctx.policy.report_attempts):
+            try:
+                full = await overlord.reports(task_id)
+            except OverlordError as exc:
+                self.logger.warning("report_fetch_failed", error=str(exc))
+                full = None
+            if full is not None:
+                section = full.get("ingestionStatsAndErrors") or {}
+                payload = section.get("payload") if isinstance(section, dict) else None
+                report = payload if isinstance(payload, dict) else None
+                break
+            if attempt + 1 < self.ctx.policy.report_attempts:
+                await asyncio.sleep(self.ctx.policy.report_retry_s)
+        log_tail: str | None = None
+        generic = report is None or report.get("ingestionState") == "COMPLETED"
+        if generic:  # parallel mode or no report: the cause is only in the log
+            try:
+                log_tail = await overlord.log(task_id, -LOG_TAIL_BYTES)
+            except OverlordError as exc:
+                self.logger.warning("log_fetch_failed", error=str(exc))
+        return msgspec.structs.replace(evidence, report=report, log_tail=log_tail)
+
+    async def _shutdown(self, task_id: str) -> Command | None:
+        try:
+            await self.ctx.overlord.shutdown(task_id)
+        except TaskNotFoundError:
+            return RecordShutdown(at=self.ctx.clock(), task_id=task_id, http_status=404)
+        except BreakerOpenError:
+            self._later(self.ctx.gate.call_delay() or 0.5)  # another call is the probe
+            return None
+        except OverlordError as exc:
+            self._deferrals += 1
+            delay = retry_delay(self._deferrals, self.ctx.policy.submit_retry, self.ctx.rng)
+            self.logger.warning("shutdown_failed", error=str(exc), retry_in_s=round(delay, 2))
+            self._later(delay)
+            return None
+        return RecordShutdown(at=self.ctx.clock(), task_id=task_id, http_status=200)
+
+    # --- timers ------------------------------------------------------------------------
+
+    def _later(self, delay: float) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = asyncio.get_running_loop().call_later(max(0.0, delay), self._tell, _Drive())
+
+    def _wake(self) -> None:
+        self._tell(_Drive())
+
+    def _tell(self, message: Any) -> None:
+        if self.ref.alive:
+            # A full mailbox is fine: the next message re-drives the actor anyway.
+            with contextlib.suppress(Exception):
+                self.ref.tell(message)
+
+    def _arm_deadline(self) -> None:
+        deadlines = self.ctx.policy.deadlines
+        if self._deadline_timer is not None:
+            self._deadline_timer.cancel()
+            self._deadline_timer = None
+        state = self.state
+        if not deadlines.any or state.phase not in ("waiting", "pending", "running"):
+            return
+        limit = {
+            "waiting": deadlines.waiting_s,
+            "pending": deadlines.pending_s,
+            "running": deadlines.running_s,
+        }[state.phase]
+        if limit is None or state.phase_since is None:
+            return
+        delay = state.phase_since + limit - self.ctx.clock() + 0.01
+        check = CheckDeadlines(
+            at=0.0,
+            waiting_s=deadlines.waiting_s,
+            pending_s=deadlines.pending_s,
+            running_s=deadlines.running_s,
+        )
+        self._deadline_timer = asyncio.get_running_loop().call_later(
+            max(0.0, delay), lambda: self._tell(msgspec.structs.replace(check, at=self.ctx.clock()))
+        )
+
+    def _cancel_timers(self) -> None:
+        for timer in (self._timer, self._deadline_timer):
+            if timer is not None:
+                timer.cancel()
+        self._timer = self._deadline_timer = None

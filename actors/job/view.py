@@ -1,0 +1,98 @@
+"""What users see of a job: a read-only view of its state, and one live update."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import msgspec
+
+from actors.job.state import JobState
+
+# The phases in which a job's next step is a submission, which the breakers can hold back.
+SUBMIT_PHASES = frozenset({"accepted", "submitting", "retry_wait"})
+
+
+def hold_reason(
+    state: JobState,
+    paused: Mapping[str, str],
+    overlord_breaker_open: bool = False,
+    *,
+    slots: str | None = None,
+) -> str | None:
+    """Why the job's next submission is held back, or None when nothing holds it.
+
+    `paused`: the paused datasources and why (`Breakers.paused`).
+    `slots`: why the slot budget holds the job back (`SlotBudget.held`), if it does.
+    """
+    if state.phase not in SUBMIT_PHASES:
+        return None
+    if state.datasource in paused:
+        return (
+            f"datasource {state.datasource} is paused ({paused[state.datasource]}); "
+            f"`druid-orch resume {state.datasource}` lets it go on"
+        )
+    if overlord_breaker_open:
+        return "the Overlord circuit breaker is open; submissions wait until it closes"
+    if slots is not None and state.phase != "submitting":
+        return slots
+    if state.phase == "submitting" and _deferred(state) and state.last_error:
+        # A submission that did not go through (a wrong URL, a leader warming up) is tried
+        # again until it does; without this the job just sits in `submitting`.
+        return f"its submission has not gone through ({state.last_error}); trying again"
+    return None
+
+
+def _deferred(state: JobState) -> bool:
+    """Whether this attempt's submission was put off after an error. (A retried job whose task
+    may live also waits for a status lookup, from the retry on, with no error of its own.)"""
+    not_before, since = state.submit_not_before, state.phase_since
+    return not_before is not None and since is not None and not_before > since
+
+
+class JobView(msgspec.Struct, frozen=True, kw_only=True):
+    """What users see of a job."""
+
+    job_id: str
+    phase: str
+    datasource: str
+    interval: str
+    attempt: int
+    max_attempts: int = 1
+    uncounted: int = 0  # failed attempts that did not use up one of `max_attempts`
+    task_id: str | None
+    terminal: bool
+    classification: str | None = None
+    reason: str | None = None
+    rule: str | None = None
+    last_error: str | None = None
+    accepted_at: float | None = None
+    finished_at: float | None = None
+    pipeline: str | None = None
+    held: str | None = None  # why its next submission waits (a paused datasource, a breaker)
+
+    @classmethod
+    def of(cls, state: JobState, held: str | None = None) -> JobView:
+        return cls(
+            job_id=state.job_id,
+            phase=state.phase,
+            datasource=state.datasource,
+            interval=state.interval,
+            attempt=state.attempt,
+            max_attempts=state.max_attempts,
+            uncounted=state.uncounted,
+            task_id=state.task_id,
+            terminal=state.terminal,
+            classification=state.classification,
+            reason=state.reason,
+            rule=state.rule,
+            last_error=state.last_error,
+            accepted_at=state.accepted_at,
+            finished_at=state.finished_at,
+            pipeline=state.pipeline,
+            held=held,
+        )
+
+
+class JobUpdate(msgspec.Struct, frozen=True):
+    job: JobView
+    events: list[str]

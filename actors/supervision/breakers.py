@@ -1,0 +1,284 @@
+"""Circuit breakers, with their state kept in the event log so they survive restarts.
+
+* The **Overlord breaker** watches every Overlord call (transport errors, timeouts, 5xx, 503).
+  Past a failure rate over a sliding window it opens: no submissions, no polling (calls fail
+  fast with `BreakerOpenError`, which the poller and actors treat as "try later", so nothing
+  is marked failed because of the outage). After `open_s` one probe call goes through
+  (half-open); its outcome closes the breaker or opens it again for longer.
+* A **datasource breaker** opens after `structural_limit` structural failures of one
+  datasource within `window_s`, and stays open until a person resumes the datasource
+  (`Orchestrator.resume_datasource`, the API or the CLI). While open, that datasource's jobs
+  wait before submitting.
+
+The transition logic is pure (`actors.supervision.policy`); this module applies it,
+wraps the client, and
+records `BreakerOpened` / `BreakerHalfOpened` / `BreakerClosed` events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping, Sequence
+from typing import Annotated, Any
+
+import msgspec
+import structlog
+
+from actors.errors import BreakerOpenError
+from actors.job.actor import SubmissionGate
+from actors.job.state import JobState
+from actors.ports import Clock, Overlord
+from actors.supervision.policy import (
+    BreakerPolicy,
+    BreakerState,
+    Transition,
+    breaker_allows,
+    breaker_record,
+    breaker_retry_at,
+)
+from actors.supervision.slots import SlotBudget
+from eventlog.events import BreakerClosed, BreakerHalfOpened, BreakerOpened, Event
+from eventlog.sqlite.store import ANY_VERSION, EventLog
+from overlord.errors import OverlordError
+from overlord.models import TaskStatus, TaskStatusPlus, TotalWorkerCapacity, WorkerInfo
+
+logger = structlog.get_logger("druid_orch.breakers")
+
+OVERLORD = "overlord"
+BREAKER_PREFIX = "breaker:"
+
+
+class DatasourcePolicy(msgspec.Struct, frozen=True, kw_only=True):
+    # A limit of 0 would pause a datasource before its first failure; a recheck of 0 would
+    # spin the paused jobs' actors.
+    structural_limit: Annotated[int, msgspec.Meta(ge=1)] = 3
+    window_s: Annotated[float, msgspec.Meta(gt=0)] = 3600.0
+    recheck_s: Annotated[float, msgspec.Meta(gt=0)] = 5.0
+
+
+class Breakers(SubmissionGate):
+    """The Overlord breaker and the per-datasource breakers, persisted in the event log."""
+
+    def __init__(
+        self,
+        event_log: EventLog,
+        clock: Clock,
+        *,
+        policy: BreakerPolicy = BreakerPolicy(),
+        datasource_policy: DatasourcePolicy = DatasourcePolicy(),
+    ) -> None:
+        self.log = event_log
+        self.clock = clock
+        self.policy = policy
+        self.ds_policy = datasource_policy
+        self.overlord = BreakerState()
+        self.paused: dict[str, str] = {}  # datasource -> reason
+        self.structural: dict[str, list[float]] = {}
+        self.transitions: list[tuple[str, str]] = []
+        self._pending: set[asyncio.Task[Any]] = set()
+        # Parallel jobs' admission, consulted after the breakers (the orchestrator sets it).
+        self.slots: SlotBudget | None = None
+
+    async def restore(self) -> None:
+        """Fold the breaker streams: an open breaker stays open across a restart."""
+        for stream, _version, _closed in await self.log.all_streams(BREAKER_PREFIX):
+            name = stream.removeprefix(BREAKER_PREFIX)
+            last: Event | None = None
+            for recorded in await self.log.read_stream(stream):
+                last = recorded.event
+            if name == OVERLORD:
+                if isinstance(last, BreakerOpened):
+                    open_for = max(0.0, (last.until or last.at) - last.at)
+                    self.overlord = BreakerState(phase="open", opened_at=last.at, open_for=open_for)
+                elif isinstance(last, BreakerHalfOpened):
+                    # The probe's outcome was never recorded: probe again.
+                    self.overlord = BreakerState(phase="open", opened_at=last.at, open_for=0.0)
+            elif name.startswith("datasource:") and isinstance(last, BreakerOpened):
+                self.paused[name.removeprefix("datasource:")] = last.reason
+
+    # --- the Overlord breaker ----------------------------------------------------------
+
+    def allow_call(self) -> bool:
+        allowed, state, transition = breaker_allows(self.overlord, self.clock(), self.policy)
+        self.overlord = state
+        self._persist(OVERLORD, transition, "probe")
+        return allowed
+
+    def record_call(self, ok: bool, reason: str = "") -> None:
+        state, transition = breaker_record(self.overlord, ok, self.clock(), self.policy)
+        self.overlord = state
+        self._persist(OVERLORD, transition, reason)
+
+    @property
+    def overlord_phase(self) -> str:
+        return self.overlord.phase
+
+    def _persist(self, name: str, transition: Transition, reason: str) -> None:
+        if transition is None:
+            return
+        now = self.clock()
+        self.transitions.append((name, transition))
+        event: Event
+        if transition == "opened":
+            event = BreakerOpened(
+                at=now, breaker=name, reason=reason[:500], until=now + self.overlord.open_for
+            )
+            logger.warning(
+                "breaker_opened",
+                breaker=name,
+                reason=reason[:200],
+                open_for_s=self.overlord.open_for,
+            )
+        elif transition == "half_opened":
+            event = BreakerHalfOpened(at=now, breaker=name)
+            logger.info("breaker_half_opened", breaker=name)
+        else:
+            event = BreakerClosed(at=now, breaker=name, reason=reason or "probe succeeded")
+            logger.info("breaker_closed", breaker=name)
+        self._append(name, event)
+
+    def _append(self, name: str, event: Event) -> None:
+        # Recording must not make the guarded call wait: append in the background, in order
+        # (the writer commits queued appends in the order they were queued).
+        task = asyncio.get_running_loop().create_task(
+            self.log.append(BREAKER_PREFIX + name, [event], ANY_VERSION)
+        )
+        self._pending.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[Any]) -> None:
+        self._pending.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            logger.error("breaker_persist_failed", error=repr(task.exception()))
+
+    async def flush(self) -> None:
+        if self._pending:
+            await asyncio.gather(*self._pending, return_exceptions=True)
+
+    # --- datasource breakers -----------------------------------------------------------
+
+    def record_structural(self, datasource: str, reason: str) -> None:
+        now = self.clock()
+        window = [
+            t for t in self.structural.get(datasource, []) if now - t < self.ds_policy.window_s
+        ]
+        window.append(now)
+        self.structural[datasource] = window
+        if datasource not in self.paused and len(window) >= self.ds_policy.structural_limit:
+            text = (
+                f"{len(window)} structural failures within {self.ds_policy.window_s:g}s; "
+                f"last: {reason}"
+            )
+            self.paused[datasource] = text
+            self.transitions.append((f"datasource:{datasource}", "opened"))
+            logger.warning("datasource_paused", datasource=datasource, reason=text[:200])
+            self._append(
+                f"datasource:{datasource}",
+                BreakerOpened(at=now, breaker=f"datasource:{datasource}", reason=text[:500]),
+            )
+
+    def resume(self, datasource: str, by: str = "user") -> bool:
+        """Close a datasource breaker. False if it was not open."""
+        if self.paused.pop(datasource, None) is None:
+            return False
+        self.structural.pop(datasource, None)
+        self.transitions.append((f"datasource:{datasource}", "closed"))
+        self._append(
+            f"datasource:{datasource}",
+            BreakerClosed(
+                at=self.clock(), breaker=f"datasource:{datasource}", reason=f"resumed by {by}"
+            ),
+        )
+        return True
+
+    # --- the gate the task actors consult ----------------------------------------------
+
+    async def submit_delay(
+        self, state: JobState, wake: Callable[[], None] | None = None
+    ) -> float | None:
+        if state.datasource in self.paused:
+            return self.ds_policy.recheck_s
+        wait = self.call_delay()
+        if wait is not None or self.slots is None:
+            return wait
+        return await self.slots.admit(state, wake)
+
+    def call_delay(self) -> float | None:
+        if self.overlord.phase == "closed":
+            return None
+        retry_at = breaker_retry_at(self.overlord)
+        if retry_at is not None and retry_at <= self.clock():
+            # Time for a probe. Only a call moves an open breaker on (`allow_call`), and with
+            # no task to poll no other call may come: let this one be it (the guard lets one
+            # through; the others see it half-open and wait).
+            return None
+        wait = (retry_at - self.clock()) if retry_at is not None else self.policy.open_s
+        return max(0.5, wait)
+
+
+def _counts_as_failure(exc: OverlordError) -> bool:
+    return exc.retryable and not isinstance(exc, BreakerOpenError)
+
+
+class GuardedOverlord:
+    """An Overlord client that consults and feeds the Overlord breaker on every call."""
+
+    def __init__(self, inner: Overlord, breakers: Breakers) -> None:
+        self.inner = inner
+        self.breakers = breakers
+
+    async def _guard(self, name: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        if not self.breakers.allow_call():
+            raise BreakerOpenError(
+                f"{name}: not sent, the Overlord circuit breaker is open", endpoint=name
+            )
+        try:
+            result = await fn(*args, **kwargs)
+        except OverlordError as exc:
+            text = str(exc)  # the client's errors already start with the endpoint's name
+            reason = text if text.startswith(f"{name}:") else f"{name}: {text}"
+            self.breakers.record_call(not _counts_as_failure(exc), reason)
+            raise
+        self.breakers.record_call(True)
+        return result
+
+    async def submit(self, task: Mapping[str, Any] | msgspec.Raw) -> str:
+        result: str = await self._guard("submit", self.inner.submit, task)
+        return result
+
+    async def status(self, task_id: str) -> TaskStatusPlus:
+        result: TaskStatusPlus = await self._guard("status", self.inner.status, task_id)
+        return result
+
+    async def bulk_status(self, task_ids: Sequence[str]) -> dict[str, TaskStatus]:
+        result: dict[str, TaskStatus] = await self._guard(
+            "bulk_status", self.inner.bulk_status, task_ids
+        )
+        return result
+
+    async def tasks(self, **kwargs: Any) -> list[TaskStatusPlus]:
+        result: list[TaskStatusPlus] = await self._guard("tasks", self.inner.tasks, **kwargs)
+        return result
+
+    async def task_spec(self, task_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = await self._guard("task_spec", self.inner.task_spec, task_id)
+        return result
+
+    async def reports(self, task_id: str) -> dict[str, Any] | None:
+        result: dict[str, Any] | None = await self._guard("reports", self.inner.reports, task_id)
+        return result
+
+    async def log(self, task_id: str, offset: int = 0) -> str | None:
+        result: str | None = await self._guard("log", self.inner.log, task_id, offset)
+        return result
+
+    async def shutdown(self, task_id: str) -> None:
+        await self._guard("shutdown", self.inner.shutdown, task_id)
+
+    async def workers(self) -> list[WorkerInfo]:
+        result: list[WorkerInfo] = await self._guard("workers", self.inner.workers)
+        return result
+
+    async def total_capacity(self) -> TotalWorkerCapacity:
+        result: TotalWorkerCapacity = await self._guard("total_capacity", self.inner.total_capacity)
+        return result

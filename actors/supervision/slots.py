@@ -1,0 +1,197 @@
+"""The slot budget: admission of this orchestrator's parallel jobs, so they cannot deadlock.
+
+An `index_parallel` task with `maxNumConcurrentSubTasks = m >= 2` holds its own worker slot
+while it waits for slots for its sub-tasks (`specs.capacity.slots_needed`). Submitted all at
+once, a backfill of such jobs can fill every slot with supervisor tasks whose sub-tasks then
+wait forever. So before a parallel job's submission goes out, the budget checks that the
+claims of this orchestrator's parallel jobs that hold (or may hold) slots, plus the job's own,
+fit in the cluster's capacity; if not, the job waits and asks again.
+
+* A job's claim is `slots_needed(m)`, read once from its spec. Jobs claiming one slot
+  (sequential tasks) are never gated: they cannot deadlock.
+* A claim is held from the admission (just before the submit intent is recorded) until the
+  job leaves the phases in which its task may hold slots (`HOLDING`): it ends, dies, is
+  cancelled, its task is lost, or it waits between attempts.
+* When no parallel job holds a claim, one may always go: a job bigger than the cluster still
+  runs, with fewer sub-tasks at a time.
+* Capacity is `GET /totalWorkerCapacity`, fetched at most every `capacity_ttl_s` through the
+  breaker-guarded client. A failed fetch keeps the last known value; with none known, jobs
+  go as they did before the gate.
+
+Claims are in memory: boot rebuilds them from the replayed job states (`observe`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Annotated
+
+import msgspec
+import structlog
+
+from actors.job.state import JobState
+from actors.ports import Clock, Overlord
+from overlord.errors import OverlordError
+from specs.capacity import slots_needed
+
+logger = structlog.get_logger("druid_orch.slots")
+
+# Phases in which a job's Druid task may hold worker slots: from the submit intent (it may
+# have reached the Overlord) until the task is seen to end and the job has moved on. `failed`
+# is included: the failure is being analysed and the next step may be a retry, but a failed
+# supervisor's sub-tasks may still be shutting down.
+HOLDING: frozenset[str] = frozenset(
+    {"submitting", "submitted", "waiting", "pending", "running", "cancelling", "failed"}
+)
+
+
+class SlotPolicy(msgspec.Struct, frozen=True, kw_only=True):
+    # Off: parallel jobs are submitted all at once, as sequential ones always are.
+    enabled: bool = True
+    # How long a fetched cluster capacity is trusted; 0 would ask the Overlord before every
+    # gated submission.
+    capacity_ttl_s: Annotated[float, msgspec.Meta(gt=0, le=3600)] = 5.0
+    # When a waiting job asks again if no claim is released first.
+    recheck_s: Annotated[float, msgspec.Meta(gt=0, le=600)] = 2.0
+
+
+class _Tuning(msgspec.Struct):
+    type: str = ""
+    maxNumConcurrentSubTasks: int = 1  # Druid's name
+
+
+class _Ingestion(msgspec.Struct):
+    tuningConfig: _Tuning = msgspec.field(default_factory=_Tuning)
+
+
+class _Task(msgspec.Struct):
+    type: str = ""
+    spec: _Ingestion = msgspec.field(default_factory=_Ingestion)
+
+
+_decode_task = msgspec.json.Decoder(_Task).decode
+
+
+def claim_of(spec: msgspec.Raw) -> int:
+    """Slots a job's task may hold at once: `slots_needed(maxNumConcurrentSubTasks)` for an
+    `index_parallel` task, 1 for anything else (or a spec that cannot be read so)."""
+    try:
+        task = _decode_task(bytes(spec))
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return 1
+    tuning = task.spec.tuningConfig
+    if task.type != "index_parallel" or tuning.type not in ("", "index_parallel"):
+        return 1
+    return slots_needed(tuning.maxNumConcurrentSubTasks)
+
+
+class SlotBudget:
+    """The claims of this orchestrator's parallel jobs, and the admission check against them."""
+
+    def __init__(self, overlord: Overlord, clock: Clock, policy: SlotPolicy = SlotPolicy()) -> None:
+        self.overlord = overlord
+        self.clock = clock
+        self.policy = policy
+        self.claims: dict[str, int] = {}  # job -> slots, for jobs that hold or may hold them
+        self.claimed = 0  # their sum, kept as they change (boot observes every live job)
+        self.capacity: int | None = None  # last known; None: never known
+        self.held: dict[str, str] = {}  # job -> why it waits
+        self.peak = 0  # the most slots claimed at once (tests, metrics)
+        self._sizes: dict[str, int] = {}  # job -> claim, read once from its spec
+        self._waiters: dict[str, tuple[int, Callable[[], None]]] = {}  # in order of arrival
+        self._fetched_at: float | None = None
+        self._fetch = asyncio.Lock()
+
+    def claim(self, state: JobState) -> int:
+        size = self._sizes.get(state.job_id)
+        if size is None:
+            size = self._sizes[state.job_id] = claim_of(state.spec)
+        return size
+
+    def observe(self, state: JobState) -> None:
+        """Follow a job's phase: keep its claim while it may hold slots, release it after."""
+        job_id = state.job_id
+        if state.terminal:
+            self._sizes.pop(job_id, None)
+            self._waiters.pop(job_id, None)
+            self.held.pop(job_id, None)
+        if state.phase in HOLDING and self.policy.enabled:
+            size = self.claim(state)
+            if size > 1:
+                self._hold(job_id, size)
+            return
+        released = self.claims.pop(job_id, None)
+        if released is not None:
+            self.claimed -= released
+            self._wake()
+
+    async def admit(self, state: JobState, wake: Callable[[], None] | None = None) -> float | None:
+        """None when the job's submission may go out now (its claim is then held), or the
+        seconds after which to ask again (`wake` is called earlier if a claim is released)."""
+        if not self.policy.enabled:
+            return None
+        job_id = state.job_id
+        size = self.claim(state)
+        if size <= 1 or job_id in self.claims:
+            return None
+        capacity = await self._capacity()
+        held = self.claimed  # after the await: other jobs may have been admitted meanwhile
+        if capacity is None or held == 0 or held + size <= capacity:
+            self._hold(job_id, size)
+            self.held.pop(job_id, None)
+            self._waiters.pop(job_id, None)
+            return None
+        reason = (
+            f"waiting for worker slots: this orchestrator's parallel jobs hold {held} of "
+            f"{capacity}; it needs {size}"
+        )
+        if job_id not in self.held:
+            logger.info(
+                "job_waits_for_slots", job_id=job_id, held=held, capacity=capacity, needs=size
+            )
+        self.held[job_id] = reason
+        if wake is not None:
+            self._waiters[job_id] = (size, wake)
+        return self.policy.recheck_s
+
+    def _hold(self, job_id: str, size: int) -> None:
+        self.claimed += size - self.claims.get(job_id, 0)
+        self.claims[job_id] = size
+        self.peak = max(self.peak, self.claimed)
+
+    def _wake(self) -> None:
+        """Wake the waiting jobs, first come first, that the freed slots may admit."""
+        if not self._waiters:
+            return
+        room = (self.capacity or 0) - self.claimed
+        lone = not self.claims  # with no claim held, the first may go whatever its size
+        for job_id, (size, wake) in list(self._waiters.items()):
+            if size > room and not lone:
+                break
+            lone = False
+            del self._waiters[job_id]
+            room -= size
+            wake()
+
+    async def _capacity(self) -> int | None:
+        if self._fresh():
+            return self.capacity
+        async with self._fetch:
+            if self._fresh():  # another job fetched it while this one waited
+                return self.capacity
+            try:
+                total = await self.overlord.total_capacity()
+            except OverlordError as exc:  # the breaker's refusal included: keep what we know
+                logger.warning("capacity_unknown", error=str(exc)[:200], last_known=self.capacity)
+            else:
+                if total.current_cluster_capacity > 0:
+                    self.capacity = total.current_cluster_capacity
+            # Only once the answer is in: a job arriving meanwhile waits for it (on the lock)
+            # rather than taking the stale value as fresh.
+            self._fetched_at = self.clock()
+            return self.capacity
+
+    def _fresh(self) -> bool:
+        at = self._fetched_at
+        return at is not None and self.clock() - at < self.policy.capacity_ttl_s

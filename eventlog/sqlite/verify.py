@@ -1,0 +1,340 @@
+"""Chain verification: does the log prove its own history?
+
+`verify(path)` walks every event in seq order on a connection of its own (one read
+transaction, so the writer keeps going), recomputes each hash from its predecessor, steps
+over retention's gaps through their checkpoints, and checks the end of the chain against
+the head record. It stops at the first broken link and says what it found there:
+
+* `altered`   - an event's bytes no longer match its hash (or its predecessor was edited
+                and re-hashed, so it no longer chains from it);
+* `missing`   - seqs are absent with no checkpoint accounting for them, or an event was
+                recorded at a later seq (rows were deleted and the rest renumbered);
+* `reordered` - an event was recorded at another seq, or a stream's versions go backwards;
+* `truncated` - the head record names events past the last one present;
+* `head`      - the head record is missing or disagrees with the newest event;
+* `checkpoint`/`archive` - a gap's checkpoint does not fit, or its archive does not match;
+* `unreadable`/`file` - SQLite cannot read the rows or the file at all, or its integrity
+                check fails (a damaged index or table page the walk does not read).
+
+The report carries the head's seq and hash: anchoring those outside the file (a ticket, a
+second system) is what makes rewriting the whole chain detectable too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+from typing import Literal
+
+import msgspec
+
+from eventlog.chain import GENESIS_HASH, chain_hash, decode_head
+from eventlog.errors import CorruptEventError, EventLogError
+from eventlog.retention.archive import ArchiveReport, verify_archive
+from eventlog.sqlite.header import check_file, read_only_uri
+from eventlog.sqlite.migrations import APPLICATION_ID, SCHEMA_VERSION, identify
+from eventlog.upcasting import UpcastError, decode_stored
+
+BreakKind = Literal[
+    "altered",
+    "missing",
+    "reordered",
+    "truncated",
+    "head",
+    "checkpoint",
+    "archive",
+    "unreadable",
+    "file",
+]
+_WINDOW = 16  # how far around a mismatch to look for where an event really belongs
+
+
+class BrokenLink(msgspec.Struct, frozen=True):
+    seq: int | None
+    kind: BreakKind
+    message: str
+
+
+class ChainReport(msgspec.Struct, frozen=True, kw_only=True):
+    path: str
+    events: int = 0
+    archived: int = 0
+    checkpoints: int = 0
+    head_seq: int = 0
+    head_hash: str = GENESIS_HASH.hex()
+    broken: BrokenLink | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.broken is None
+
+    def raise_if_broken(self) -> None:
+        """Raises `CorruptEventError` with the message and seq of the first broken link."""
+        if self.broken is not None:
+            raise CorruptEventError(f"{self.path}: {self.broken.message}", seq=self.broken.seq)
+
+
+async def verify(path: str | Path, *, archives: bool = False) -> ChainReport:
+    """Verify the log at `path` on a worker thread; `archives=True` also checks archives."""
+    return await asyncio.to_thread(verify_file, str(path), archives=archives)
+
+
+class _Broken(Exception):
+    def __init__(self, seq: int | None, kind: BreakKind, message: str) -> None:
+        super().__init__(message)
+        self.link = BrokenLink(seq, kind, message)
+
+
+class _Walk:
+    """The state of one verification walk."""
+
+    def __init__(self, path: str, conn: sqlite3.Connection, archives: bool) -> None:
+        self.path, self.conn, self.archives = path, conn, archives
+        self.prev, self.next_seq = GENESIS_HASH, 1
+        self.events = self.archived = self.checkpoints = 0
+        self.stream_versions: dict[str, int] = {}
+        self.gaps: dict[int, tuple[int, bytes, bytes | None, str, str | None]] = {}
+        self.verified_archives: dict[str, ArchiveReport] = {}
+
+    def run(self) -> None:
+        for first, after, hash_, prev, to, sha in self.conn.execute(
+            "SELECT coalesce(first_seq, after_seq - removed + 1), after_seq, hash, prev_hash, "
+            "archived_to, archive_sha256 FROM checkpoints ORDER BY after_seq"
+        ):
+            self.gaps[int(first)] = (int(after), bytes(hash_), prev and bytes(prev), to, sha)
+        cursor = self.conn.execute(
+            "SELECT seq, stream_id, version, type, recorded_at, body, hash FROM events ORDER BY seq"
+        )
+        while True:
+            try:
+                row = cursor.fetchone()
+            except sqlite3.DatabaseError as exc:
+                raise _Broken(
+                    self.next_seq, "unreadable", f"cannot read past seq {self.next_seq - 1}: {exc}"
+                ) from exc
+            if row is None:
+                break
+            self._step_over_gaps(int(row[0]))
+            self._check_event(row)
+        self._step_over_gaps(None)
+        self._check_head()
+        self._check_pages()
+
+    def _check_pages(self) -> None:
+        """SQLite's own check of every page and index, which the chain walk does not read.
+
+        The walk reads the events table in seq order, never its (stream_id, version) index
+        nor the other tables; a damaged index makes a stream read miss events, and a
+        damaged streams page makes the writer refuse the file.
+        """
+        try:
+            rows = self.conn.execute("PRAGMA integrity_check(5)").fetchall()
+        except sqlite3.DatabaseError as exc:
+            raise _Broken(None, "unreadable", f"{self.path} is damaged: {exc}") from exc
+        problems = [str(r[0]) for r in rows if r[0] != "ok"]
+        if problems:
+            raise _Broken(
+                None,
+                "unreadable",
+                f"{self.path} is damaged outside the event rows (SQLite's integrity check: "
+                + "; ".join(" ".join(p.split()) for p in problems)
+                + ")",
+            )
+
+    def _step_over_gaps(self, seq: int | None) -> None:
+        """Consume checkpoints until `next_seq` reaches `seq` (or until none are left)."""
+        while seq is None or self.next_seq < seq:
+            gap = self.gaps.pop(self.next_seq, None)
+            if gap is None:
+                if seq is None:
+                    break
+                raise _Broken(
+                    self.next_seq,
+                    "missing",
+                    f"events {self.next_seq}..{seq - 1} are missing, and no checkpoint "
+                    "accounts for them",
+                )
+            after, hash_, prev, archived_to, sha = gap
+            if prev is not None and prev != self.prev:
+                raise _Broken(
+                    self.next_seq,
+                    "checkpoint",
+                    f"the checkpoint for seqs {self.next_seq}..{after} does not follow from "
+                    f"seq {self.next_seq - 1}",
+                )
+            if self.archives:
+                self._check_archive(self.next_seq, after, hash_, prev, archived_to, sha)
+            self.archived += after - self.next_seq + 1
+            self.checkpoints += 1
+            self.prev, self.next_seq = hash_, after + 1
+        if self.gaps and seq is None:
+            first = min(self.gaps)
+            raise _Broken(
+                first, "checkpoint", f"a checkpoint covers seqs from {first} that overlap events"
+            )
+
+    def _check_event(self, row: tuple[int, str, int, str, float, object, bytes]) -> None:
+        seq, stream_id, version, type_, recorded_at, raw, stored = row
+        # An edit through SQL may have stored TEXT where we wrote a BLOB.
+        body = raw.encode() if isinstance(raw, str) else bytes(raw)  # type: ignore[call-overload]
+        if seq < self.next_seq:
+            raise _Broken(seq, "checkpoint", f"seq {seq} is present but covered by a checkpoint")
+        if chain_hash(self.prev, seq, stream_id, version, type_, recorded_at, body) != stored:
+            raise _Broken(
+                seq, *self._diagnose(seq, stream_id, version, type_, recorded_at, body, stored)
+            )
+        last = self.stream_versions.get(stream_id)
+        if version != (last or 0) + 1 and last is not None:
+            raise _Broken(
+                seq,
+                "reordered" if version <= last else "missing",
+                f"stream {stream_id!r} goes from version {last} to {version} at seq {seq}",
+            )
+        try:
+            decode_stored(body)
+        except (msgspec.DecodeError, msgspec.ValidationError, UpcastError) as exc:
+            raise _Broken(
+                seq, "unreadable", f"the event at seq {seq} cannot be decoded: {exc}"
+            ) from exc
+        self.stream_versions[stream_id] = version
+        self.prev, self.next_seq = stored, seq + 1
+        self.events += 1
+
+    def _diagnose(
+        self,
+        seq: int,
+        stream_id: str,
+        version: int,
+        type_: str,
+        at: float,
+        body: bytes,
+        stored: bytes,
+    ) -> tuple[BreakKind, str]:
+        """Say why the event at `seq` does not chain from its predecessor."""
+        nearby = self.conn.execute(
+            "SELECT hash FROM events WHERE seq BETWEEN ? AND ?", (seq - _WINDOW, seq + _WINDOW)
+        ).fetchall()
+        prevs = {self.prev, *(bytes(h) for (h,) in nearby)}
+        for claimed in range(max(1, seq - _WINDOW), seq + _WINDOW + 1):
+            if claimed == seq:
+                continue
+            if any(
+                chain_hash(p, claimed, stream_id, version, type_, at, body) == stored for p in prevs
+            ):
+                return (
+                    "reordered",
+                    f"the event at seq {seq} was recorded as seq {claimed}: events were reordered",
+                )
+        return "altered", (
+            f"the event at seq {seq} does not match its hash: it was altered, or the event "
+            f"before it (seq {seq - 1}) was altered and re-hashed"
+        )
+
+    def _check_archive(
+        self, first: int, after: int, hash_: bytes, prev: bytes | None, path: str, sha: str | None
+    ) -> None:
+        report = self.verified_archives.get(path)
+        if report is None:
+            try:
+                report = verify_archive(path)
+            except (OSError, EventLogError) as exc:
+                raise _Broken(
+                    first, "archive", f"the archive {path} of seqs {first}..{after} fails: {exc}"
+                ) from exc
+            self.verified_archives[path] = report
+        if sha is not None and report.sha256 != sha:
+            raise _Broken(
+                first,
+                "archive",
+                f"the archive {path} of seqs {first}..{after} was changed after it was "
+                f"written (sha256 {report.sha256}, recorded {sha})",
+            )
+        for run in report.runs:
+            if (run.first_seq, run.after_seq) == (first, after):
+                if run.hash != hash_.hex() or (prev is not None and run.prev_hash != prev.hex()):
+                    raise _Broken(
+                        first,
+                        "archive",
+                        f"the archive {path} does not hold the chain of seqs {first}..{after}",
+                    )
+                return
+        raise _Broken(first, "archive", f"the archive {path} does not hold seqs {first}..{after}")
+
+    def _check_head(self) -> None:
+        tip = self.next_seq - 1
+        row = self.conn.execute("SELECT value FROM meta WHERE key = 'head'").fetchone()
+        if row is None:
+            if tip:
+                raise _Broken(
+                    tip, "head", f"events reach seq {tip}, but the head record is missing"
+                )
+            return
+        try:
+            head_seq, head_hash = decode_head(row[0])
+        except ValueError as exc:
+            raise _Broken(None, "head", str(exc)) from exc
+        if head_seq > tip:
+            raise _Broken(
+                tip + 1,
+                "truncated",
+                f"the log is truncated: the head record names seq {head_seq}, but events end "
+                f"at seq {tip}",
+            )
+        if head_seq < tip:
+            raise _Broken(
+                head_seq + 1,
+                "head",
+                f"events reach seq {tip}, past the head record's seq {head_seq}",
+            )
+        if head_hash != self.prev:
+            raise _Broken(
+                tip, "head", f"the newest event (seq {tip}) does not match the head record's hash"
+            )
+
+
+def verify_file(path: str, *, archives: bool = False) -> ChainReport:
+    """Synchronous `verify`: walk the chain of the log file at `path`."""
+    try:
+        check_file(path)
+    except EventLogError as exc:
+        return ChainReport(path=path, broken=BrokenLink(None, "file", str(exc)))
+    if not Path(path).exists():
+        return ChainReport(path=path, broken=BrokenLink(None, "file", f"{path} does not exist"))
+    # Read-only (`mode=ro`), not just `query_only`: a connection that may write checkpoints
+    # the -wal file into the main file when it closes, and verifying must change nothing.
+    conn = sqlite3.connect(read_only_uri(path), uri=True, isolation_level=None)
+    walk = _Walk(path, conn, archives)
+    try:
+        app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+        user_version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if app_id != APPLICATION_ID:
+            raise _Broken(None, "file", f"{path} is not an event log (application_id={app_id})")
+        if user_version > SCHEMA_VERSION:
+            raise _Broken(
+                None,
+                "file",
+                f"{path} has schema version {user_version}, newer than {SCHEMA_VERSION}",
+            )
+        try:
+            identify(conn, path)  # and the rest of what the writer checks (its tables)
+        except EventLogError as exc:
+            raise _Broken(None, "file", str(exc)) from exc
+        conn.execute("BEGIN")  # one snapshot for the whole walk
+        walk.run()
+        broken = None
+    except _Broken as exc:
+        broken = exc.link
+    except sqlite3.DatabaseError as exc:
+        broken = BrokenLink(walk.next_seq, "unreadable", f"cannot read {path}: {exc}")
+    finally:
+        conn.close()
+    return ChainReport(
+        path=path,
+        events=walk.events,
+        archived=walk.archived,
+        checkpoints=walk.checkpoints,
+        head_seq=walk.next_seq - 1,
+        head_hash=walk.prev.hex(),
+        broken=broken,
+    )

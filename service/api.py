@@ -1,0 +1,306 @@
+"""The daemon's control API (aiohttp), a thin layer over the `Orchestrator`.
+
+    GET  /healthz                     the process is up and can record (no token needed)
+    GET  /readyz                      boot reconciliation is done and we are not draining
+    GET  /metrics                     Prometheus text format
+    POST /v1/jobs                     submit {"spec": {...}} or {"template": {...}, "intervals": []}
+    GET  /v1/jobs                     list; filters ?phase=a,b &datasource= &terminal= &id= &all=1
+    GET  /v1/jobs/{job_id}            one job and its event history
+    POST /v1/jobs/{job_id}/cancel     cancel a job (harmless twice)
+    POST /v1/jobs/{job_id}/retry      run a dead or cancelled job again {"reason": "..."}
+    GET  /v1/datasources              breaker state and paused datasources
+    POST /v1/datasources/{ds}/resume  resume a datasource paused by structural failures
+    POST /v1/reconcile                reconcile with the Overlord now
+
+It listens on 127.0.0.1 unless told otherwise; on any other address a bearer token is
+required, and `start` refuses to listen without one. With a token, every endpoint except the
+two probes needs `Authorization: Bearer <token>`. The API exists before the orchestrator has
+finished booting (so the probes answer during a long recovery); until then, and once a
+shutdown has begun, the `/v1` endpoints answer 503.
+
+Errors are JSON `{"error": "..."}` with 400 (bad input), 401 (token), 404 (unknown job) or
+503 (booting, shutting down, Overlord unavailable).
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import msgspec
+import structlog
+from aiohttp import web
+
+from actors.errors import ActorStoppedError, ConfigError, NotRetryableError, UnknownJobError
+from actors.job.actor import stream_id
+from actors.job.fsm import fold
+from actors.job.state import PHASES
+from actors.orchestrator import JobView, Orchestrator
+from eventlog.errors import EventLogUnavailableError, StreamArchivedError
+from eventlog.events import event_fields
+from eventlog.sqlite.store import Recorded
+from overlord.errors import OverlordError, OverlordUnavailableError
+from overlord.redaction import redact_passwords
+from service.config import is_loopback
+from service.intake import SubmitRequest, jobs_from_request
+from service.metrics import Metrics
+from specs.errors import SpecError
+
+logger = structlog.get_logger("druid_orch.api")
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+PROBES = frozenset({"/healthz", "/readyz"})
+_ENC = msgspec.json.Encoder()
+
+
+def _json(body: Any, status: int = 200) -> web.Response:
+    return web.Response(body=_ENC.encode(body), status=status, content_type="application/json")
+
+
+def _error(status: int, message: str) -> web.Response:
+    return _json({"error": message}, status)
+
+
+def recorded_dict(recorded: Recorded) -> dict[str, Any]:
+    """One history entry as plain data: its place in the log plus the event's fields, a
+    spec's passwords left out as Druid leaves them out of a stored task."""
+    body = event_fields(recorded.event)
+    if "spec" in body:
+        body["spec"] = redact_passwords(body["spec"])
+    return {
+        "seq": recorded.seq,
+        "version": recorded.version,
+        "recorded_at": recorded.recorded_at,
+        **body,
+    }
+
+
+class RetryRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    reason: str = ""
+
+
+class ControlApi:
+    """The HTTP surface. Set `orch` once the orchestrator is open, `draining` on shutdown."""
+
+    def __init__(self, *, token: str | None = None, metrics: Metrics | None = None) -> None:
+        self._token = token
+        self.metrics = metrics
+        self.orch: Orchestrator | None = None
+        self.draining = False
+
+    def app(self) -> web.Application:
+        app = web.Application(middlewares=[self._errors, self._auth], client_max_size=16 * 1024**2)
+        r = app.router
+        r.add_get("/healthz", self.healthz)
+        r.add_get("/readyz", self.readyz)
+        r.add_get("/metrics", self.metrics_text)
+        r.add_post("/v1/jobs", self.submit)
+        r.add_get("/v1/jobs", self.list_jobs)
+        r.add_get("/v1/jobs/{job_id}", self.job)
+        r.add_post("/v1/jobs/{job_id}/cancel", self.cancel)
+        r.add_post("/v1/jobs/{job_id}/retry", self.retry)
+        r.add_get("/v1/datasources", self.datasources)
+        r.add_post("/v1/datasources/{datasource}/resume", self.resume)
+        r.add_post("/v1/reconcile", self.reconcile)
+        return app
+
+    async def start(self, host: str = "127.0.0.1", port: int = 8642) -> tuple[web.AppRunner, str]:
+        """Listen on host:port (0 picks a free port); returns the runner and the base URL.
+
+        Raises:
+            ConfigError: the address is not loopback and no token is configured.
+        """
+        if not is_loopback(host) and not self._token:
+            raise ConfigError(
+                f"refusing to serve the control API on {host!r} without a bearer token "
+                "(set api.token_file or DRUID_ORCH_API_TOKEN, or listen on 127.0.0.1)"
+            )
+        runner = web.AppRunner(self.app(), access_log=None, shutdown_timeout=5.0)
+        await runner.setup()
+        site = web.TCPSite(runner, host, port)
+        try:
+            await site.start()
+        except OSError as exc:
+            await runner.cleanup()
+            raise ConfigError(
+                f"cannot serve the control API on {host}:{port}: {exc.strerror or exc} "
+                "(api.host, api.port)"
+            ) from exc
+        bound = runner.addresses[0]
+        shown = f"[{bound[0]}]" if ":" in str(bound[0]) else str(bound[0])
+        return runner, f"http://{shown}:{bound[1]}"
+
+    # --- middlewares -------------------------------------------------------------------
+
+    @web.middleware
+    async def _auth(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        if self._token and request.path not in PROBES:
+            header = request.headers.get("Authorization", "")
+            scheme, _, given = header.partition(" ")
+            if scheme.lower() != "bearer" or not hmac.compare_digest(
+                given.strip().encode(), self._token.encode()
+            ):
+                logger.warning("api_unauthorized", path=request.path, remote=request.remote)
+                return web.Response(
+                    body=_ENC.encode({"error": "a valid bearer token is required"}),
+                    status=401,
+                    content_type="application/json",
+                    headers={"WWW-Authenticate": 'Bearer realm="druid-orch"'},
+                )
+        return await handler(request)
+
+    @web.middleware
+    async def _errors(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except web.HTTPException as exc:
+            if exc.status >= 400 and exc.content_type != "application/json":
+                return _error(exc.status, exc.reason)
+            raise
+        except _UnavailableError as exc:
+            return _error(503, str(exc))
+        except UnknownJobError as exc:
+            return _error(404, str(exc))
+        except (NotRetryableError, StreamArchivedError) as exc:
+            return _error(409, str(exc))
+        except SpecError as exc:
+            return _error(400, str(exc))
+        except OverlordUnavailableError as exc:
+            return _error(503, f"the Overlord is unavailable: {exc}")
+        except EventLogUnavailableError as exc:
+            return _error(503, f"nothing was recorded: {exc}")
+        except ActorStoppedError as exc:  # a job's actor kept crashing: try again later
+            return _error(503, str(exc))
+        except OverlordError as exc:
+            return _error(502, f"the Overlord refused: {exc}")
+
+    def _running(self, *, mutating: bool = False) -> Orchestrator:
+        if self.orch is None:
+            raise _UnavailableError("booting: boot reconciliation has not finished")
+        if mutating and self.draining:
+            raise _UnavailableError("shutting down: not accepting work")
+        return self.orch
+
+    # --- probes and metrics ------------------------------------------------------------
+
+    async def healthz(self, _request: web.Request) -> web.Response:
+        # A log that no longer takes writes leaves the daemon unable to record anything:
+        # a liveness probe should restart it (boot replays the log and reconciles).
+        failure = self.orch.log.write_failure if self.orch is not None else None
+        if failure is not None:
+            return _json({"status": "failing", "reason": str(failure)}, 503)
+        return _json({"status": "ok"})
+
+    async def readyz(self, _request: web.Request) -> web.Response:
+        orch = self.orch
+        if self.draining:
+            return _json({"ready": False, "reason": "shutting down"}, 503)
+        if orch is None or not orch.ready.is_set():
+            return _json({"ready": False, "reason": "boot reconciliation in progress"}, 503)
+        refused = orch.log.writes_refused
+        if refused is not None:
+            # Live (healthz stays 200: a restart frees no disk), but not taking work.
+            reason = f"the event log has refused writes since {refused.since}: {refused.reason}"
+            return _json({"ready": False, "reason": reason}, 503)
+        return _json({"ready": True, "last_reconcile": orch.last_reconcile})
+
+    async def metrics_text(self, _request: web.Request) -> web.Response:
+        if self.metrics is None:
+            return _error(404, "metrics are not enabled")
+        from prometheus_client import CONTENT_TYPE_LATEST
+
+        return web.Response(
+            body=self.metrics.render(), headers={"Content-Type": CONTENT_TYPE_LATEST}
+        )
+
+    # --- jobs --------------------------------------------------------------------------
+
+    async def submit(self, request: web.Request) -> web.Response:
+        orch = self._running(mutating=True)
+        try:
+            body = msgspec.json.decode(await request.read(), type=SubmitRequest)
+        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+            return _error(400, f"bad request body: {exc}")
+        prefix = orch.config.task_id_prefix
+        if body.task_id_prefix != prefix:
+            body = msgspec.structs.replace(body, task_id_prefix=prefix)
+        jobs = jobs_from_request(body)
+        views = [await orch.submit(job) for job in jobs]
+        logger.info("api_submitted", jobs=len(views))
+        return _json({"jobs": views}, 202)
+
+    async def list_jobs(self, request: web.Request) -> web.Response:
+        orch = self._running()
+        query = request.query
+        views = {v.job_id: v for v in orch.jobs()}
+        if query.get("all") in ("1", "true", "yes"):
+            for sid, _version, _closed in await orch.log.all_streams("job:"):
+                job_id = sid.removeprefix("job:")
+                if job_id not in views:
+                    state = fold([r.event for r in await orch.log.read_stream(sid)])
+                    views[job_id] = JobView.of(state)
+        ids = set(query.getall("id", []))
+        phases = {p for p in query.get("phase", "").split(",") if p}
+        unknown = sorted(phases - set(PHASES))
+        if unknown:  # a misspelt phase would match no job, silently
+            return _error(400, f"unknown phase {unknown[0]!r}; phases: {', '.join(PHASES)}")
+        datasource = query.get("datasource")
+        terminal = query.get("terminal")
+        selected = [
+            v
+            for v in views.values()
+            if (not ids or v.job_id in ids)
+            and (not phases or v.phase in phases)
+            and (datasource is None or v.datasource == datasource)
+            and (terminal is None or v.terminal == (terminal in ("1", "true", "yes")))
+        ]
+        selected.sort(key=lambda v: (v.datasource, v.interval, v.job_id))
+        return _json({"jobs": selected})
+
+    async def job(self, request: web.Request) -> web.Response:
+        orch = self._running()
+        job_id = request.match_info["job_id"]
+        view = await orch.get(job_id)
+        history = await orch.log.read_stream(stream_id(job_id))
+        return _json({"job": view, "events": [recorded_dict(r) for r in history]})
+
+    async def cancel(self, request: web.Request) -> web.Response:
+        orch = self._running(mutating=True)
+        view = await orch.cancel(request.match_info["job_id"], reason="api")
+        return _json({"job": view})
+
+    async def retry(self, request: web.Request) -> web.Response:
+        orch = self._running(mutating=True)
+        reason = ""
+        if request.can_read_body:
+            try:
+                body = msgspec.json.decode(await request.read(), type=RetryRequest)
+            except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+                return _error(400, f"bad retry request: {exc}")
+            reason = body.reason
+        view = await orch.retry(request.match_info["job_id"], reason=reason, by="api")
+        return _json({"job": view})
+
+    # --- datasources and reconciliation ------------------------------------------------
+
+    async def datasources(self, _request: web.Request) -> web.Response:
+        orch = self._running()
+        return _json(
+            {"overlord_breaker": orch.breakers.overlord_phase, "paused": orch.breakers.paused}
+        )
+
+    async def resume(self, request: web.Request) -> web.Response:
+        orch = self._running(mutating=True)
+        datasource = request.match_info["datasource"]
+        resumed = orch.resume_datasource(datasource, by="api")
+        return _json({"datasource": datasource, "resumed": resumed})
+
+    async def reconcile(self, _request: web.Request) -> web.Response:
+        orch = self._running(mutating=True)
+        report = await orch.reconcile()
+        return _json(report)
+
+
+class _UnavailableError(Exception):
+    """Raised by a handler that cannot serve now (booting, draining): answered with 503."""

@@ -1,0 +1,165 @@
+"""`druid-orch audit ...`: verify, history, export and replay, over a log on disk.
+
+    druid-orch audit verify --db orch.db              exit 1 with the first problem
+    druid-orch audit history JOB_ID --db orch.db      the job's timeline, for a person
+    druid-orch audit export --db orch.db [--since T]  JSON Lines for other tools
+    druid-orch audit replay --db orch.db --rules NEW.toml   what new rules would change
+
+Every command reads the log read-only and needs no Overlord. `--json` gives machine output.
+Exit codes: 0 fine, 1 a problem found (verify; replay with `--check` and a changed decision),
+2 bad usage or an unreadable log.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Any
+
+import msgspec
+
+from actors.errors import ConfigError
+from actors.job.actor import JobPolicy
+from actors.job.audit import AuditError, export_lines, render_timeline, timeline, verify
+from actors.job.rule_replay import render_report, replay_failures
+from actors.supervision.classification import load_rules
+from specs.errors import SpecError
+from specs.intervals import parse_instant
+
+
+def register(sub: Any) -> None:
+    audit = sub.add_parser("audit", help="verify, read, export and replay the event log")
+    commands = audit.add_subparsers(dest="audit_command", required=True)
+
+    p = commands.add_parser("verify", help="check the hash chain and replay every job stream")
+    _common(p)
+    p.set_defaults(func=cmd_verify)
+
+    p = commands.add_parser("history", help="one job's timeline, readable by a person")
+    p.add_argument("job_id", metavar="JOB")
+    _common(p)
+    p.set_defaults(func=cmd_history)
+
+    p = commands.add_parser("export", help="every event as JSON Lines on stdout")
+    _common(p, with_json=False)
+    p.add_argument("--since", help="only events recorded at or after this ISO-8601 time")
+    p.add_argument("--after-seq", type=int, default=0, help="only events after this seq")
+    p.set_defaults(func=cmd_export)
+
+    p = commands.add_parser("replay", help="re-classify recorded failures with new rules")
+    _common(p)
+    p.add_argument("--rules", required=True, help="the candidate failure rules (TOML)")
+    p.add_argument("--max-attempts", type=int, help="replay with this attempt limit instead")
+    p.add_argument(
+        "--max-uncounted",
+        type=int,
+        default=JobPolicy().max_uncounted_failures,
+        help="failures of count_attempt = false rules spared per job (default: %(default)s)",
+    )
+    p.add_argument("--check", action="store_true", help="exit 1 if any decision would change")
+    p.set_defaults(func=cmd_replay)
+
+
+def _common(parser: argparse.ArgumentParser, *, with_json: bool = True) -> None:
+    parser.add_argument("--db", required=True, help="the event log (SQLite file)")
+    if with_json:
+        parser.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+def _fail(message: str, code: int = 2) -> int:
+    print(f"druid-orch audit: {message}", file=sys.stderr)
+    return code
+
+
+def _print_json(value: Any) -> None:
+    sys.stdout.write(msgspec.json.encode(value).decode() + "\n")
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    try:
+        report = verify(args.db)
+    except AuditError as exc:
+        return _fail(str(exc))
+    if args.json:
+        _print_json({**msgspec.to_builtins(report), "ok": report.ok})
+    elif report.problem is None:
+        chain = "hash chain intact, " if report.chain_checked else ""
+        print(
+            f"{args.db}: OK: {report.events} events in {report.streams} streams; {chain}"
+            f"{report.jobs} job streams replay through the FSM without an illegal transition"
+        )
+        if not report.chain_checked:
+            print("note: this version of the event log has no hash-chain verifier")
+    else:
+        p = report.problem
+        where = f" at seq {p.seq}" if p.seq is not None else ""
+        stream = f" (stream {p.stream_id}, version {p.version})" if p.stream_id else ""
+        print(f"{args.db}: FAILED ({p.check}){where}{stream}: {p.message}")
+    return 0 if report.ok else 1
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    try:
+        history = timeline(args.db, args.job_id)
+    except AuditError as exc:
+        return _fail(str(exc), 1)
+    if args.json:
+        _print_json(
+            [
+                {
+                    "seq": r.seq,
+                    "version": r.version,
+                    "recorded_at": r.recorded_at,
+                    "event": r.event,
+                }
+                for r in history
+            ]
+        )
+        return 0
+    print(f"job {args.job_id}: {len(history)} events")
+    for line in render_timeline(history):
+        print(line)
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    since: float | None = None
+    if args.since:
+        try:
+            since = parse_instant(args.since).timestamp()
+        except SpecError as exc:
+            return _fail(f"--since: {exc}")
+    out = sys.stdout.buffer
+    try:
+        for line in export_lines(args.db, since=since, after_seq=args.after_seq):
+            out.write(line + b"\n")
+        out.flush()
+    except AuditError as exc:
+        return _fail(str(exc))
+    except BrokenPipeError:
+        # The reader (`| head`) has gone: stop quietly, as Unix tools do.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return 0
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    try:
+        rules = load_rules(args.rules)
+        report = replay_failures(
+            args.db, rules, max_attempts=args.max_attempts, max_uncounted=args.max_uncounted
+        )
+    except (AuditError, ConfigError) as exc:
+        return _fail(str(exc))
+    if args.json:
+        _print_json(
+            {
+                "failures": report.failures,
+                "changed_decisions": report.changed_decisions,
+                "differences": report.differences,
+            }
+        )
+    else:
+        for line in render_report(report):
+            print(line)
+    return 1 if args.check and report.changed_decisions else 0

@@ -1,0 +1,202 @@
+"""The two ways the CLI drives an orchestrator, behind one interface.
+
+* `RemoteControl` talks to a running daemon's control API (`--api URL`, bearer token from
+  `--token-file` or `DRUID_ORCH_API_TOKEN`).
+* `EmbeddedControl` opens the orchestrator in this process on a local log and Overlord
+  (`--db`, `--overlord`, or `--config`). Job ids are deterministic and the log keeps every
+  intent, so running the same `submit` again after a crash finds the same jobs and resumes
+  them instead of submitting twice.
+
+Both return `JobView`s, so the commands print the same way whichever is used.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Sequence
+from typing import Any, Protocol
+
+import aiohttp
+import msgspec
+
+from actors.errors import OrchestratorError
+from actors.job.actor import stream_id
+from actors.orchestrator import JobView, Orchestrator
+from service.config import Config
+from service.daemon import alert_sink, overlord_client
+from service.intake import SubmitRequest, jobs_from_request
+
+
+class ControlError(OrchestratorError):
+    """The daemon refused a request or could not be reached; the message says which."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        self.status = status
+        super().__init__(message)
+
+
+class Control(Protocol):
+    async def submit(self, requests: Sequence[SubmitRequest]) -> list[JobView]: ...
+
+    async def views(self, ids: Sequence[str] | None = None) -> list[JobView]: ...
+
+    async def history(self, job_id: str) -> list[dict[str, Any]]: ...
+
+    async def cancel(self, job_id: str) -> JobView: ...
+
+    async def retry(self, job_id: str, reason: str) -> JobView: ...
+
+    async def settle(self, views: Sequence[JobView], timeout: float) -> list[JobView]:
+        """The jobs' views once whoever drives them has had up to `timeout` to end them."""
+        ...
+
+    async def resume(self, datasource: str) -> bool: ...
+
+    async def reconcile(self) -> dict[str, Any]: ...
+
+
+class RemoteControl:
+    """A client of the control API."""
+
+    def __init__(self, session: aiohttp.ClientSession, url: str, token: str | None) -> None:
+        self._session = session
+        self._url = url.rstrip("/")
+        self._headers = {"Authorization": f"Bearer {token}"} if token else {}
+
+    async def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+        url = self._url + path
+        try:
+            async with self._session.request(
+                method, url, headers=self._headers, **kwargs
+            ) as response:
+                body = await response.read()
+                status = response.status
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise ControlError(f"cannot reach the daemon at {self._url}: {exc}") from exc
+        try:
+            data = msgspec.json.decode(body) if body else None
+        except msgspec.DecodeError:
+            data = None
+        if status >= 400:
+            detail = (
+                data.get("error") if isinstance(data, dict) else body[:200].decode(errors="replace")
+            )
+            raise ControlError(f"{method} {path}: HTTP {status}: {detail}", status)
+        return data
+
+    async def submit(self, requests: Sequence[SubmitRequest]) -> list[JobView]:
+        views: list[JobView] = []
+        for request in requests:
+            data = await self._call("POST", "/v1/jobs", data=msgspec.json.encode(request))
+            views.extend(msgspec.convert(data["jobs"], list[JobView]))
+        return views
+
+    async def views(self, ids: Sequence[str] | None = None) -> list[JobView]:
+        params = [("id", i) for i in ids] if ids else [("all", "1")]
+        data = await self._call("GET", "/v1/jobs", params=params)
+        return msgspec.convert(data["jobs"], list[JobView])
+
+    async def history(self, job_id: str) -> list[dict[str, Any]]:
+        data = await self._call("GET", f"/v1/jobs/{job_id}")
+        events: list[dict[str, Any]] = data["events"]
+        return events
+
+    async def cancel(self, job_id: str) -> JobView:
+        data = await self._call("POST", f"/v1/jobs/{job_id}/cancel")
+        return msgspec.convert(data["job"], JobView)
+
+    async def retry(self, job_id: str, reason: str) -> JobView:
+        body = msgspec.json.encode({"reason": reason})
+        data = await self._call("POST", f"/v1/jobs/{job_id}/retry", data=body)
+        return msgspec.convert(data["job"], JobView)
+
+    async def settle(self, views: Sequence[JobView], timeout: float) -> list[JobView]:
+        return list(views)  # the daemon carries on with them after this command
+
+    async def resume(self, datasource: str) -> bool:
+        data = await self._call("POST", f"/v1/datasources/{datasource}/resume")
+        return bool(data["resumed"])
+
+    async def reconcile(self) -> dict[str, Any]:
+        data: dict[str, Any] = await self._call("POST", "/v1/reconcile")
+        return data
+
+
+class EmbeddedControl:
+    """The orchestrator itself, opened in this process."""
+
+    def __init__(self, orch: Orchestrator) -> None:
+        self.orch = orch
+        self._reconciled = False
+
+    async def submit(self, requests: Sequence[SubmitRequest]) -> list[JobView]:
+        prefix = self.orch.config.task_id_prefix
+        views: list[JobView] = []
+        for request in requests:
+            request = msgspec.structs.replace(request, task_id_prefix=prefix)
+            for job in jobs_from_request(request):
+                views.append(await self.orch.submit(job))
+        return views
+
+    async def views(self, ids: Sequence[str] | None = None) -> list[JobView]:
+        if ids is None:
+            return self.orch.jobs()
+        found = [await self.orch.get(i) for i in ids]
+        return [v for v in found if v is not None]
+
+    async def history(self, job_id: str) -> list[dict[str, Any]]:
+        from service.api import recorded_dict
+
+        await self.orch.get(job_id)  # raises UnknownJobError
+        return [recorded_dict(r) for r in await self.orch.log.read_stream(stream_id(job_id))]
+
+    async def cancel(self, job_id: str) -> JobView:
+        return await self.orch.cancel(job_id, reason="cli")
+
+    async def retry(self, job_id: str, reason: str) -> JobView:
+        return await self.orch.retry(job_id, reason=reason, by="cli")
+
+    async def settle(self, views: Sequence[JobView], timeout: float) -> list[JobView]:
+        # This process is the only one driving the jobs, and it stops with the command.
+        async def one(view: JobView) -> JobView:
+            if view.terminal:
+                return view
+            try:
+                return await self.orch.wait(view.job_id, timeout=timeout)
+            except TimeoutError:
+                return await self.orch.get(view.job_id) or view
+
+        return list(await asyncio.gather(*(one(v) for v in views)))
+
+    async def resume(self, datasource: str) -> bool:
+        return self.orch.resume_datasource(datasource, by="cli")
+
+    async def reconcile(self) -> dict[str, Any]:
+        # Opening the orchestrator reconciled it with the Overlord, and that run made the
+        # decisions: a second one right after would find nothing left and report that.
+        report = self.orch.last_reconcile
+        if report is None or report.error is not None or self._reconciled:
+            report = await self.orch.reconcile()
+        self._reconciled = True
+        result: dict[str, Any] = msgspec.to_builtins(report)
+        return result
+
+
+@contextlib.asynccontextmanager
+async def remote(url: str, token: str | None) -> AsyncIterator[RemoteControl]:
+    timeout = aiohttp.ClientTimeout(total=60)
+    async with aiohttp.ClientSession(timeout=timeout) as session:
+        yield RemoteControl(session, url, token)
+
+
+@contextlib.asynccontextmanager
+async def embedded(config: Config) -> AsyncIterator[EmbeddedControl]:
+    client = overlord_client(config)
+    try:
+        async with Orchestrator.open(
+            config.eventlog.db, client, config=config.orchestrator, alerts=alert_sink(config)
+        ) as orch:
+            yield EmbeddedControl(orch)
+    finally:
+        await client.close()

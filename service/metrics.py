@@ -1,0 +1,361 @@
+"""Prometheus metrics for the daemon (`GET /metrics`).
+
+Three sources, each read the cheapest way it allows:
+
+* **Overlord calls** are timed by `InstrumentedOverlord`, a proxy with the same methods as
+  `actors.ports.Overlord` wrapped around the HTTP client (one call includes the client's own
+  retries; `druid_orch_overlord_http_requests_total` counts the raw HTTP requests).
+* **Decisions** (submissions, retries by classification and rule) come from tailing the event
+  log (`EventLog.subscribe`), so they count what was recorded, never what was merely tried.
+* **State** (jobs by phase, breakers, poller and writer statistics) is read at scrape time by
+  a collector from the running `Orchestrator`; histograms of poll rounds and batch sizes are
+  fed from the same statistics by `sample()`.
+
+Every `Metrics` has its own registry, so several orchestrators (tests) never share counters.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter as TallyCounter
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from typing import Any, TypeVar
+
+import msgspec
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from actors.job.state import PHASES
+from actors.orchestrator import Orchestrator
+from actors.ports import Overlord
+from eventlog.events import FailureClassified, JobAccepted, RetryScheduled, Submitted
+from overlord.errors import (
+    OverlordError,
+    OverlordRejectedError,
+    OverlordUnavailableError,
+    TaskNotFoundError,
+)
+from overlord.models import TaskStatus, TaskStatusPlus, TotalWorkerCapacity, WorkerInfo
+
+T = TypeVar("T")
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048)
+
+
+def _outcome(exc: OverlordError) -> str:
+    if isinstance(exc, TaskNotFoundError):
+        return "not_found"
+    if isinstance(exc, OverlordUnavailableError):
+        return "unavailable"
+    if isinstance(exc, OverlordRejectedError):
+        return "rejected"
+    return "error"
+
+
+class Metrics:
+    """The daemon's metrics, in a registry of their own."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.overlord_requests = Counter(
+            "druid_orch_overlord_requests",
+            "Overlord calls by endpoint and outcome (one call includes the client's retries)",
+            ["endpoint", "outcome"],
+            registry=r,
+        )
+        self.overlord_latency = Histogram(
+            "druid_orch_overlord_request_duration_seconds",
+            "Overlord call latency by endpoint",
+            ["endpoint"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.append_latency = Histogram(
+            "druid_orch_eventlog_append_duration_seconds",
+            "Time from an append's call to its commit (includes waiting for the group commit)",
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.batch_size = Histogram(
+            "druid_orch_eventlog_batch_events",
+            "Events committed per group-commit transaction",
+            buckets=BATCH_BUCKETS,
+            registry=r,
+        )
+        self.poll_round = Histogram(
+            "druid_orch_poll_round_duration_seconds",
+            "Duration of status poll rounds (sampled: the latest round when the count moved)",
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.submissions = Counter(
+            "druid_orch_submissions",
+            "Jobs accepted (kind=job) and Druid tasks submitted (kind=task) since start",
+            ["kind"],
+            registry=r,
+        )
+        self.failures = Counter(
+            "druid_orch_failures_classified",
+            "Failed attempts by classification and deciding rule",
+            ["classification", "rule"],
+            registry=r,
+        )
+        self.retries = Counter(
+            "druid_orch_retries",
+            "Retries scheduled, by the classification and rule of the failure retried",
+            ["classification", "rule"],
+            registry=r,
+        )
+        self.orch: Orchestrator | None = None
+        self.http_requests: Callable[[], int] | None = None
+        self._seen_batches = 0
+        self._seen_rounds = 0
+        r.register(_StateCollector(self))
+
+    def bind(self, orch: Orchestrator, *, http_requests: Callable[[], int] | None = None) -> None:
+        """Start reading state from `orch`, and time its event-log appends."""
+        self.orch = orch
+        self.http_requests = http_requests
+        self._seen_batches = len(orch.log.stats.batch_sizes)
+        self._time_appends(orch)
+
+    def _time_appends(self, orch: Orchestrator) -> None:
+        # EventLog offers no latency hook, and the orchestrator opens its own log, so the
+        # bound method is wrapped on this one instance: every appender looks it up per call.
+        original = orch.log.append
+        histogram = self.append_latency
+
+        async def timed(*args: Any, **kwargs: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return await original(*args, **kwargs)
+            finally:
+                histogram.observe(time.perf_counter() - started)
+
+        setattr(orch.log, "append", timed)  # noqa: B010 - an instance attribute, on purpose
+
+    def sample(self) -> None:
+        """Feed the batch-size and poll-round histograms from the running statistics."""
+        orch = self.orch
+        if orch is None:
+            return
+        sizes = orch.log.stats.batch_sizes
+        for size in sizes[self._seen_batches :]:
+            self.batch_size.observe(size)
+        self._seen_batches = len(sizes)
+        stats = orch.poller_actor.stats if orch.poller_actor is not None else None
+        if stats is not None and stats.rounds > self._seen_rounds:
+            self._seen_rounds = stats.rounds
+            self.poll_round.observe(stats.last_round_s)
+
+    def render(self) -> bytes:
+        self.sample()
+        return generate_latest(self.registry)
+
+    async def follow(self, orch: Orchestrator, *, sample_every_s: float = 1.0) -> None:
+        """Count decisions as they are committed, until cancelled."""
+        after = await orch.log.last_seq()
+        last_rule: dict[str, tuple[str, str]] = {}
+        sampler = asyncio.get_running_loop().create_task(self._sample_every(sample_every_s))
+        try:
+            async for recorded in orch.log.subscribe(after):
+                event = recorded.event
+                if isinstance(event, JobAccepted):
+                    self.submissions.labels("job").inc()
+                elif isinstance(event, Submitted):
+                    self.submissions.labels("task").inc()
+                elif isinstance(event, FailureClassified):
+                    last_rule[recorded.stream_id] = (event.classification, event.rule)
+                    self.failures.labels(event.classification, event.rule).inc()
+                elif isinstance(event, RetryScheduled):
+                    classification, rule = last_rule.pop(recorded.stream_id, ("unknown", "unknown"))
+                    self.retries.labels(classification, rule).inc()
+        finally:
+            sampler.cancel()
+            await asyncio.gather(sampler, return_exceptions=True)
+
+    async def _sample_every(self, seconds: float) -> None:
+        while True:
+            await asyncio.sleep(seconds)
+            self.sample()
+
+    def instrument(self, overlord: Overlord) -> InstrumentedOverlord:
+        return InstrumentedOverlord(overlord, self)
+
+
+class _StateCollector(Collector):
+    """Reads the orchestrator's in-memory state at scrape time."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self.metrics = metrics
+
+    def collect(self) -> Iterator[Any]:
+        orch = self.metrics.orch
+        jobs = GaugeMetricFamily(
+            "druid_orch_jobs", "Jobs known to this process, by phase", labels=["phase"]
+        )
+        breaker = GaugeMetricFamily(
+            "druid_orch_overlord_breaker_state",
+            "The Overlord circuit breaker: 1 for its current state",
+            labels=["state"],
+        )
+        paused = GaugeMetricFamily(
+            "druid_orch_datasource_paused",
+            "1 for each datasource whose breaker is open (structural failures)",
+            labels=["datasource"],
+        )
+        events = CounterMetricFamily(
+            "druid_orch_events", "Events recorded by this process, by type", labels=["type"]
+        )
+        if orch is not None:
+            phases: TallyCounter[str] = TallyCounter(
+                str(s.phase) for s in orch.states.values() if s.phase != "new"
+            )
+            for phase in PHASES:
+                jobs.add_metric([phase], phases.get(phase, 0))
+            current = orch.breakers.overlord_phase
+            for state in ("closed", "open", "half_open"):
+                breaker.add_metric([state], 1.0 if state == current else 0.0)
+            for datasource in sorted(orch.breakers.paused):
+                paused.add_metric([datasource], 1.0)
+            for tag, count in sorted(orch.counters.items()):
+                events.add_metric([tag], count)
+        yield from (jobs, breaker, paused, events)
+        if orch is None:
+            return
+        yield _counter("druid_orch_eventlog_batches", "Group commits", orch.log.stats.batches)
+        yield _counter("druid_orch_eventlog_events", "Events committed", orch.log.stats.events)
+        yield _counter(
+            "druid_orch_eventlog_refused_batches",
+            "Group commits the database refused (a full disk, a read-only file)",
+            orch.log.stats.failed_batches,
+        )
+        refusing = GaugeMetricFamily(
+            "druid_orch_eventlog_refusing_writes",
+            "1 while the event log refuses writes, from the first refused commit to the next "
+            "that succeeds",
+        )
+        refusing.add_metric([], 0.0 if orch.log.writes_refused is None else 1.0)
+        yield refusing
+        yield _counter(
+            "druid_orch_eventlog_writer_restarts",
+            "Event-log writer processes lost (killed, crashed) and replaced",
+            orch.log.stats.writer_restarts,
+        )
+        yield from _slot_gauges(orch)
+        if orch.poller_actor is not None:
+            stats = orch.poller_actor.stats
+            yield _counter("druid_orch_poll_rounds", "Status poll rounds", stats.rounds)
+            yield _counter(
+                "druid_orch_poll_requests", "Requests made by the poller", stats.requests
+            )
+        if self.metrics.http_requests is not None:
+            yield _counter(
+                "druid_orch_overlord_http_requests",
+                "HTTP requests sent to the Overlord, retries included",
+                self.metrics.http_requests(),
+            )
+
+
+def _slot_gauges(orch: Orchestrator) -> Iterator[GaugeMetricFamily]:
+    """The slot gate (`actors.supervision.slots`): what this orchestrator's parallel jobs claim, the
+    capacity they are held to, and how many jobs wait for room."""
+    slots = orch.slots
+    values = (
+        (
+            "druid_orch_slots_claimed",
+            "Worker slots claimed by this process's parallel jobs",
+            slots.claimed,
+        ),
+        (
+            "druid_orch_slots_capacity",
+            "The cluster's worker capacity as last fetched (-1: never known)",
+            -1 if slots.capacity is None else slots.capacity,
+        ),
+        (
+            "druid_orch_jobs_waiting_for_slots",
+            "Parallel jobs held back by the slot gate",
+            len(slots.held),
+        ),
+    )
+    for name, documentation, value in values:
+        family = GaugeMetricFamily(name, documentation)
+        family.add_metric([], float(value))
+        yield family
+
+
+def _counter(name: str, documentation: str, value: float) -> CounterMetricFamily:
+    family = CounterMetricFamily(name, documentation)
+    family.add_metric([], value)
+    return family
+
+
+class InstrumentedOverlord:
+    """An `Overlord` that counts and times every call of the one it wraps."""
+
+    def __init__(self, inner: Overlord, metrics: Metrics) -> None:
+        self.inner = inner
+        self._count = metrics.overlord_requests
+        self._latency = metrics.overlord_latency
+
+    async def _timed(self, endpoint: str, call: Awaitable[T]) -> T:
+        started = time.perf_counter()
+        outcome = "ok"
+        try:
+            return await call
+        except OverlordError as exc:
+            outcome = _outcome(exc)
+            raise
+        finally:
+            self._latency.labels(endpoint).observe(time.perf_counter() - started)
+            self._count.labels(endpoint, outcome).inc()
+
+    async def submit(self, task: Mapping[str, Any] | msgspec.Raw) -> str:
+        return await self._timed("submit", self.inner.submit(task))
+
+    async def status(self, task_id: str) -> TaskStatusPlus:
+        return await self._timed("status", self.inner.status(task_id))
+
+    async def bulk_status(self, task_ids: Sequence[str]) -> dict[str, TaskStatus]:
+        return await self._timed("bulk_status", self.inner.bulk_status(task_ids))
+
+    async def tasks(
+        self,
+        *,
+        state: Any = None,
+        datasource: str | None = None,
+        created_within: str | None = None,
+        max_complete: int | None = None,
+        task_type: str | None = None,
+    ) -> list[TaskStatusPlus]:
+        return await self._timed(
+            "tasks",
+            self.inner.tasks(
+                state=state,
+                datasource=datasource,
+                created_within=created_within,
+                max_complete=max_complete,
+                task_type=task_type,
+            ),
+        )
+
+    async def task_spec(self, task_id: str) -> dict[str, Any]:
+        return await self._timed("task_spec", self.inner.task_spec(task_id))
+
+    async def reports(self, task_id: str) -> dict[str, Any] | None:
+        return await self._timed("reports", self.inner.reports(task_id))
+
+    async def log(self, task_id: str, offset: int = 0) -> str | None:
+        return await self._timed("log", self.inner.log(task_id, offset))
+
+    async def shutdown(self, task_id: str) -> None:
+        await self._timed("shutdown", self.inner.shutdown(task_id))
+
+    async def workers(self) -> list[WorkerInfo]:
+        return await self._timed("workers", self.inner.workers())
+
+    async def total_capacity(self) -> TotalWorkerCapacity:
+        return await self._timed("total_capacity", self.inner.total_capacity())
