@@ -147,10 +147,10 @@ def job_intervals(task: dict[str, Any], name: str | None = None) -> list[str]:
 def _validated(spec: dict[str, Any]) -> dict[str, Any]:
     """The spec decoded, checked and re-encoded (canonical) by the specs room's validator.
 
-    The validator is moving from `specs.model` to `specs.validation`; it is looked up in
+    The validator is moving from `specs.model` to `specs.druid.validation`; it is looked up in
     both, so intake works with either layout of the specs room.
     """
-    for name in ("specs.validation", "specs.model"):
+    for name in ("specs.druid.validation", "specs.model"):
         try:
             module = importlib.import_module(name)
         except ImportError:

@@ -30,6 +30,7 @@ from typing import Any
 import msgspec
 
 from specs.capacity import allocate_sub_tasks
+from specs.druid.validation import decode_task, encode_task
 from specs.errors import SpecError
 from specs.identity import CAPACITY_FIELDS, canonical_json, job_id_for, spec_hash, task_id_for
 from specs.intervals import (
@@ -51,7 +52,6 @@ from specs.template import (
     read_template_text,
     template_path,
 )
-from specs.validation import decode_task, encode_task
 from specs.watermark import Watermark, clip_to_watermark
 
 __all__ = [

@@ -2,13 +2,14 @@
 
 The public face of the spec models; the definitions live in smaller modules:
 
-* `specs.documents`: the top-level task and supervisor documents (`Spec`);
-* `specs.schema`, `specs.aggregators`, `specs.filters`: `dataSchema` and what it holds;
-* `specs.inputs`: input sources, input formats and flattenSpec;
-* `specs.tuning`: partitionsSpec and tuningConfig;
-* `specs.base`: `SpecBase`, `Opt`/`UNSET`, and the `Extension` passthrough;
-* `specs.rules` and `specs.partitioning`: Druid's cross-field rules;
-* `specs.validation`: decode, check and encode.
+* `specs.druid.documents`: the top-level task and supervisor documents (`Spec`);
+* `specs.druid.schema`, `specs.druid.aggregators`, `specs.druid.filters`: `dataSchema` and
+  what it holds;
+* `specs.druid.inputs`: input sources, input formats and flattenSpec;
+* `specs.druid.tuning`: partitionsSpec and tuningConfig;
+* `specs.druid.base`: `SpecBase`, `Opt`/`UNSET`, and the `Extension` passthrough;
+* `specs.druid.rules` and `specs.druid.partitioning`: Druid's cross-field rules;
+* `specs.druid.validation`: decode, check and encode.
 
     spec = validate_spec(json_bytes_or_dict)    # typed model, or SpecError(.path, .rule)
     payload = encode_spec(spec)                 # the JSON it came from, semantically equal
@@ -16,9 +17,9 @@ The public face of the spec models; the definitions live in smaller modules:
 
 from __future__ import annotations
 
-from specs.aggregators import Aggregator
-from specs.base import UNSET, Extension, Opt, SpecBase, given, value_or
-from specs.documents import (
+from specs.druid.aggregators import Aggregator
+from specs.druid.base import UNSET, Extension, Opt, SpecBase, given, value_or
+from specs.druid.documents import (
     SUPERVISOR_TYPES,
     TASK_TYPES,
     BatchIOConfig,
@@ -33,11 +34,17 @@ from specs.documents import (
     Spec,
     Supervisor,
 )
-from specs.filters import Filter
-from specs.inputs import FlattenSpec, InputFormat, InputSource
-from specs.rules import RULES, check_rules
-from specs.schema import DataSchema, DimensionsSpec, GranularitySpec, TimestampSpec, TransformSpec
-from specs.tuning import (
+from specs.druid.filters import Filter
+from specs.druid.inputs import FlattenSpec, InputFormat, InputSource
+from specs.druid.rules import RULES, check_rules
+from specs.druid.schema import (
+    DataSchema,
+    DimensionsSpec,
+    GranularitySpec,
+    TimestampSpec,
+    TransformSpec,
+)
+from specs.druid.tuning import (
     DynamicPartitionsSpec,
     HashedPartitionsSpec,
     IndexTuningConfig,
@@ -47,7 +54,7 @@ from specs.tuning import (
     SingleDimPartitionsSpec,
     StreamTuningConfig,
 )
-from specs.validation import (
+from specs.druid.validation import (
     check_spec,
     decode_spec,
     decode_task,

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from specs.base import EXTENSION_TAG, Extension
+from specs.druid.base import EXTENSION_TAG, Extension
 from specs.errors import SpecError
 from specs.model import (
     IndexParallelTask,

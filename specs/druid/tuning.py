@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 from msgspec import Meta
 
-from specs.base import UNSET, Opt, SpecBase
+from specs.druid.base import UNSET, Opt, SpecBase
 
 __all__ = [
     "DynamicPartitionsSpec",

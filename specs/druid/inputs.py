@@ -12,8 +12,8 @@ from typing import Annotated, Any, Union
 
 from msgspec import Meta
 
-from specs.base import UNSET, Extension, Opt, SpecBase
-from specs.filters import Filter
+from specs.druid.base import UNSET, Extension, Opt, SpecBase
+from specs.druid.filters import Filter
 
 __all__ = ["FlattenSpec", "InputFormat", "InputSource"]
 

@@ -6,7 +6,7 @@ spec (so `POST /task` answers 400); a few (index/sequential partitioning) let Dr
 task and fail it later, after it has waited for locks and a slot, which is worse. Two are
 ours and stricter than Druid, because Druid silently ignores what they catch: a top-level
 `dataSource` that disagrees with the dataSchema, and a supervisor whose nested and flat forms
-disagree. Unknown fields are refused for the same reason (see `specs.validation`).
+disagree. Unknown fields are refused for the same reason (see `specs.druid.validation`).
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from collections.abc import Iterator
 import msgspec
 from msgspec import UnsetType
 
-from specs.aggregators import aggregator_name
-from specs.base import given, tag_of, value_or
-from specs.documents import (
+from specs.druid.aggregators import aggregator_name
+from specs.druid.base import given, tag_of, value_or
+from specs.druid.documents import (
     CompactionGranularitySpec,
     CompactionIOConfig,
     CompactTask,
@@ -35,19 +35,25 @@ from specs.documents import (
     KinesisSupervisor,
     Spec,
 )
-from specs.errors import IntervalError, SpecError
-from specs.identity import id_problem
-from specs.inputs import CombiningInputSource, DruidInputSource, InputSource
-from specs.intervals import GRANULARITIES, Interval
-from specs.partitioning import partition_errors
-from specs.schema import DataSchema, DimensionsSpec, Granularity, GranularitySpec, dimension_name
-from specs.tuning import (
+from specs.druid.inputs import CombiningInputSource, DruidInputSource, InputSource
+from specs.druid.partitioning import partition_errors
+from specs.druid.schema import (
+    DataSchema,
+    DimensionsSpec,
+    Granularity,
+    GranularitySpec,
+    dimension_name,
+)
+from specs.druid.tuning import (
     IndexTuningConfig,
     ParallelTuningConfig,
     RangePartitionsSpec,
     SingleDimPartitionsSpec,
     StreamTuningConfig,
 )
+from specs.errors import IntervalError, SpecError
+from specs.identity import id_problem
+from specs.intervals import GRANULARITIES, Interval
 
 __all__ = ["RULES", "check_rules"]
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import msgspec.inspect as mi
 
-from specs.base import EXTENSION_TAG, Extension
+from specs.druid.base import EXTENSION_TAG, Extension
 from specs.errors import SpecError
 
 __all__ = ["unwrap_extensions", "wrap_extensions"]

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any, Union
 
-from specs.base import UNSET, Extension, Opt, SpecBase
-from specs.filters import Filter
+from specs.druid.base import UNSET, Extension, Opt, SpecBase
+from specs.druid.filters import Filter
 
 __all__ = ["Aggregator", "aggregator_name"]
 

@@ -10,9 +10,8 @@ from collections.abc import Iterator
 
 from msgspec import UnsetType
 
-from specs.base import given, tag_of, value_or
-from specs.errors import SpecError
-from specs.tuning import (
+from specs.druid.base import given, tag_of, value_or
+from specs.druid.tuning import (
     DynamicPartitionsSpec,
     HashedPartitionsSpec,
     IndexTuningConfig,
@@ -21,6 +20,7 @@ from specs.tuning import (
     RangePartitionsSpec,
     SingleDimPartitionsSpec,
 )
+from specs.errors import SpecError
 
 __all__ = ["partition_errors"]
 

@@ -10,7 +10,7 @@ Two choices shape every model in this room:
 * **Extension types pass through.** Druid's polymorphic objects (aggregators, input sources,
   input formats, filters...) are tagged unions on `"type"`. A `type` we have not modelled is
   wrapped, before decoding, into an `Extension` that keeps the raw object, and unwrapped again
-  on encode (see `specs.passthrough`). Known types stay strict, and because the unknown object
+  on encode (see `specs.druid.passthrough`). Known types stay strict, and because the unknown object
   is wrapped rather than decoded by a hook, msgspec keeps the JSON path of every error.
 """
 

@@ -16,11 +16,11 @@ from typing import Annotated, Any
 
 from msgspec import Meta
 
-from specs.aggregators import Aggregator
-from specs.base import UNSET, Opt, SpecBase
-from specs.inputs import InputFormat, InputSource
-from specs.schema import DataSchema, DimensionsSpec, Granularity, TransformSpec
-from specs.tuning import IndexTuningConfig, ParallelTuningConfig, StreamTuningConfig
+from specs.druid.aggregators import Aggregator
+from specs.druid.base import UNSET, Opt, SpecBase
+from specs.druid.inputs import InputFormat, InputSource
+from specs.druid.schema import DataSchema, DimensionsSpec, Granularity, TransformSpec
+from specs.druid.tuning import IndexTuningConfig, ParallelTuningConfig, StreamTuningConfig
 
 __all__ = [
     "SUPERVISOR_TYPES",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Union
 
-from specs.base import UNSET, Extension, Opt, SpecBase
+from specs.druid.base import UNSET, Extension, Opt, SpecBase
 
 __all__ = ["Filter"]
 

@@ -17,10 +17,10 @@ from typing import Any
 import msgspec
 import msgspec.inspect as mi
 
-from specs.documents import SUPERVISOR_TYPES, TASK_TYPES, IndexParallelTask, Spec
+from specs.druid.documents import SUPERVISOR_TYPES, TASK_TYPES, IndexParallelTask, Spec
+from specs.druid.passthrough import unwrap_extensions, wrap_extensions
+from specs.druid.rules import check_rules
 from specs.errors import SpecError, from_validation_error
-from specs.passthrough import unwrap_extensions, wrap_extensions
-from specs.rules import check_rules
 
 __all__ = [
     "check_spec",

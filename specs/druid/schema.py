@@ -9,9 +9,9 @@ from typing import Annotated, Any, Literal
 
 from msgspec import Meta
 
-from specs.aggregators import Aggregator
-from specs.base import UNSET, Extension, Opt, SpecBase
-from specs.filters import Filter
+from specs.druid.aggregators import Aggregator
+from specs.druid.base import UNSET, Extension, Opt, SpecBase
+from specs.druid.filters import Filter
 
 __all__ = [
     "DataSchema",
