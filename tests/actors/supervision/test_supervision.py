@@ -40,6 +40,7 @@ from eventlog.sqlite.store import EventLog
 from overlord.client import HttpOverlord, RequestRetryPolicy
 from overlord.sim.cluster import ClusterConfig
 from overlord.sim.server import Faults, SimConfig, Simulator
+from service.cli.audit import render_timeline
 from tests.support import daily_jobs, fast_config, month_start
 
 
@@ -112,7 +113,7 @@ async def test_a_lost_worker_does_not_use_up_attempts_until_the_policy_says_so(
     assert [e.counted for e in events if isinstance(e, FailureClassified)] == [False] * 3
     assert alerts.sent == []
     assert "does not count against the attempts" in "\n".join(
-        audit.render_timeline(audit.timeline(db, spared.job_id))
+        render_timeline(audit.timeline(db, spared.job_id))
     )
 
     one_spared = fast_config(job=replace(base.job, max_uncounted_failures=1))

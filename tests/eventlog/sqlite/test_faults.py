@@ -228,7 +228,7 @@ def test_a_read_only_file_fails_appends_retryably_until_it_is_writable_again(
 
 READ_IN_A_READ_ONLY_DIRECTORY = """
 import json, os, sys
-from actors.job.audit import connect, records
+from eventlog.sqlite.offline import OfflineLog
 from eventlog.sqlite.verify import verify_file
 
 if os.geteuid() == 0:  # as in READ_ONLY: root would write to the directory regardless
@@ -237,7 +237,7 @@ if os.geteuid() == 0:  # as in READ_ONLY: root would write to the directory rega
     os.setuid(65534)
 
 report = verify_file(sys.argv[1])
-streams = sorted(r.stream_id for r in records(connect(sys.argv[1])))
+streams = sorted(r.stream_id for r in OfflineLog.open(sys.argv[1]).records())
 print(json.dumps({"broken": report.broken and report.broken.message, "events": report.events,
                   "streams": streams}))
 """
