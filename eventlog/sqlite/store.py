@@ -1,4 +1,4 @@
-"""The SQLite event journal: `EventLog`, its appends, snapshots and maintenance.
+"""The SQLite event journal: `SQLiteEventLog`, its appends, snapshots and maintenance.
 
 Theory of operation (docs/eventlog.md tells the whole story): one writer, in a child process
 by default, owns the only connection that writes (`writer_session` talks to it, `writer`
@@ -18,10 +18,11 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from math import isfinite
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import msgspec
 
+from eventlog import contract
 from eventlog.chain import GENESIS_HASH, chain_hash
 from eventlog.errors import EventLogError
 from eventlog.events import Event, encode_event
@@ -47,9 +48,9 @@ __all__ = [
     "GENESIS_HASH",
     "SCHEMA_VERSION",
     "AppendResult",
-    "EventLog",
     "ReadStats",
     "Recorded",
+    "SQLiteEventLog",
     "Synchronous",
     "WriterMode",
     "WriterStats",
@@ -90,7 +91,7 @@ def _encode(event: Event) -> tuple[str, bytes]:
     return tag, encode_event(event)
 
 
-class EventLog(LogReader):
+class SQLiteEventLog(LogReader):
     """Append-only, hash-chained, group-committed event journal on SQLite (WAL mode)."""
 
     def __init__(
@@ -149,13 +150,13 @@ class EventLog(LogReader):
     # --- lifecycle ---------------------------------------------------------------------
 
     @classmethod
-    async def open(cls, path: str | Path, **kwargs: Any) -> EventLog:
+    async def open(cls, path: str | Path, **kwargs: Any) -> SQLiteEventLog:
         """Open (creating or upgrading) the log at `path` and start its writer."""
         log = cls(path, **kwargs)
         await log._open()
         return log
 
-    async def __aenter__(self) -> EventLog:
+    async def __aenter__(self) -> SQLiteEventLog:
         if not self._session.started:
             await self._open()
         return self
@@ -295,3 +296,9 @@ class EventLog(LogReader):
     async def verify(self, *, archives: bool = False) -> ChainReport:
         """Walk the whole chain on a connection of its own; see `eventlog.sqlite.verify.verify`."""
         return await verify_file(self.path, archives=archives)
+
+
+if TYPE_CHECKING:
+    # mypy proves here that this backend keeps the contract the actors and service are typed
+    # with; a method missing or with another signature fails the type check, not a job.
+    _KEEPS_THE_CONTRACT: type[contract.EventLog] = SQLiteEventLog

@@ -1,6 +1,6 @@
 """The write connection: everything here runs in the writer (`eventlog.sqlite.writer_process`).
 
-`EventLog` (in `store.py`) streams appends to the writer, which hands whatever has arrived
+`SQLiteEventLog` (in `store.py`) streams appends to the writer, which hands whatever has arrived
 to `WriteConnection.commit` as one batch. Inside one `BEGIN IMMEDIATE ... COMMIT`, it looks
 up the streams it has not seen, has `eventlog.sqlite.batch_plan` check versions, number and
 hash the events (a pure plan), and writes the plan.

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from actors.job.audit import timeline, verify
 from eventlog.sqlite.offline import OfflineLog
-from eventlog.sqlite.store import EventLog
+from eventlog.sqlite.store import SQLiteEventLog
 from service.cli.audit import render_timeline
 from tests.golden.test_eventlog_golden import expected, golden_events, write_schema_1_file
 
@@ -17,7 +17,7 @@ async def test_audit_verifies_and_reads_the_prototypes_log_with_its_retired_tags
     db = tmp_path / "prototype.db"
     events = golden_events("prototype_v0")
     write_schema_1_file(db, events, closed=set())
-    async with EventLog(db):  # opening migrates the file to today's schema
+    async with SQLiteEventLog(db):  # opening migrates the file to today's schema
         pass
     report = verify(db)
     assert report.ok, report.problem

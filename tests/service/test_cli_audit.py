@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from eventlog.events import JobAccepted, JobDied, RetryScheduled, TaskSucceeded, spec_raw
-from eventlog.sqlite.store import EventLog
+from eventlog.sqlite.store import SQLiteEventLog
 from service.cli.audit import render_timeline
 from service.demo import CORRUPT_DAY, demo_jobs
 from tests.actors.job.test_audit import accepted, failed_attempt, recorded
@@ -71,7 +71,7 @@ def test_verify_passes_on_a_log_the_orchestrator_wrote(demo_db: Path) -> None:
 async def test_verify_fails_with_the_first_illegal_transition(tmp_path: Path) -> None:
     db = tmp_path / "forged.db"
     # Written through the event log (so the hash chain is intact) but never through the FSM.
-    async with EventLog(db) as log:
+    async with SQLiteEventLog(db) as log:
         accepted = JobAccepted(
             at=1.0, job_id="j1", datasource="ds", interval="i", spec=spec_raw({}), spec_hash="h"
         )

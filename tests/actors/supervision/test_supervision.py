@@ -36,7 +36,7 @@ from eventlog.events import (
     TaskFailed,
     spec_dict,
 )
-from eventlog.sqlite.store import EventLog
+from eventlog.sqlite.store import SQLiteEventLog
 from overlord.client import HttpOverlord, RequestRetryPolicy
 from overlord.sim.cluster import ClusterConfig
 from overlord.sim.server import Faults, SimConfig, Simulator
@@ -56,7 +56,7 @@ def sim() -> Simulator:
 
 
 async def stream(db: Path, job_id: str) -> list[Any]:
-    async with EventLog(db) as log:
+    async with SQLiteEventLog(db) as log:
         return [r.event for r in await log.read_stream(stream_id(job_id))]
 
 
@@ -195,7 +195,7 @@ async def test_a_thirty_second_outage_opens_the_breaker_bounds_requests_and_jobs
     for job in batch:
         events = await stream(db, job.job_id)
         assert not any(isinstance(e, TaskFailed) for e in events), "a job failed from the outage"
-    async with EventLog(db) as log:
+    async with SQLiteEventLog(db) as log:
         breaker = [r.event for r in await log.read_stream("breaker:overlord")]
     assert any(isinstance(e, BreakerOpened) for e in breaker)
 
@@ -217,7 +217,7 @@ async def test_a_breaker_opened_by_refused_submissions_closes_once_the_overlord_
         assert orch.breakers.overlord_phase == "closed"
     assert [v.phase for v in views] == ["succeeded"] * len(batch)
     assert sim.stats()["duplicate_submissions"] == 0
-    async with EventLog(tmp_path / "log.db") as log:
+    async with SQLiteEventLog(tmp_path / "log.db") as log:
         breaker = [r.event for r in await log.read_stream("breaker:overlord")]
     reasons = [e.reason for e in breaker if isinstance(e, BreakerOpened)]
     # The reason names the call once ("submit: POST ... 503"), not "submit: submit: ...".

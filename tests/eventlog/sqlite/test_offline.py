@@ -10,13 +10,13 @@ from eventlog.errors import UnreadableLogError
 from eventlog.events import StatusObserved
 from eventlog.records import ANY_VERSION
 from eventlog.sqlite.offline import OfflineLog
-from eventlog.sqlite.store import EventLog
+from eventlog.sqlite.store import SQLiteEventLog
 
 
 async def test_records_come_in_order_and_filter_by_seq_time_and_stream(tmp_path: Path) -> None:
     db = tmp_path / "e.db"
     clock = iter([10.0, 20.0, 30.0, 40.0])
-    async with EventLog(db, writer="thread", clock=lambda: next(clock)) as log:
+    async with SQLiteEventLog(db, writer="thread", clock=lambda: next(clock)) as log:
         for n, stream in enumerate(["job:a", "job:b", "job:a"]):
             event = StatusObserved(at=float(n), task_id="t", runner_status="RUNNING")
             await log.append(stream, [event], ANY_VERSION)
