@@ -40,6 +40,7 @@ from actors.supervision.classification import RuleSet, load_rules
 from actors.supervision.policy import BreakerPolicy, RestartPolicy
 from actors.supervision.slots import SlotBudget, SlotPolicy
 from actors.supervision.supervisor import StartJob, Supervisor
+from eventlog import EventLog
 from eventlog.errors import (
     ConcurrencyConflictError,
     EventLogUnavailableError,
@@ -47,7 +48,8 @@ from eventlog.errors import (
     WriterLostError,
 )
 from eventlog.events import Event, FailureClassified, JobDied
-from eventlog.sqlite.store import EventLog, Synchronous, WriterMode
+from eventlog.sqlite import SQLiteEventLog
+from eventlog.sqlite.store import Synchronous, WriterMode
 from overlord.auth import AuthHook
 from overlord.client import HttpOverlord, RequestRetryPolicy
 from overlord.errors import OverlordError
@@ -159,7 +161,7 @@ class Orchestrator:
         with owning(db):
             config = config or OrchestratorConfig()
             rules = load_rules(config.rules_path)
-            event_log = await EventLog.open(
+            event_log = await SQLiteEventLog.open(
                 db,
                 synchronous=config.synchronous,
                 writer=config.eventlog_writer,

@@ -46,8 +46,9 @@ from actors.job.fsm import (
     RecordStatus,
 )
 from actors.ports import Clock, Overlord
+from eventlog import EventLog
 from eventlog.events import ReconcileDecided, spec_raw
-from eventlog.sqlite.store import ANY_VERSION, EventLog
+from eventlog.sqlite.store import ANY_VERSION
 from overlord.errors import OverlordError, TaskNotFoundError
 from overlord.models import TaskStatusPlus
 from overlord.urls import scrub_urls

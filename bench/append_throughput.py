@@ -34,7 +34,7 @@ from typing import Any
 from bench import eventlog_cli
 from eventlog.events import StatusObserved
 from eventlog.sqlite.migrations import DEFAULT_PAGE_SIZE
-from eventlog.sqlite.store import EventLog, WriterMode
+from eventlog.sqlite.store import SQLiteEventLog, WriterMode
 
 FULL_PLAN: dict[int, int] = {1: 2_000, 100: 20_000, 1_000: 50_000, 10_000: 50_000}
 QUICK_PLAN: dict[int, int] = {1: 50, 100: 500, 1_000: 2_000, 10_000: 10_000}
@@ -74,7 +74,7 @@ async def measure_log(
     # Two flat lists, not (latency, round) tuples: tuples would be tracked by the collector.
     latencies: list[float] = []
     round_of: list[int] = []
-    async with EventLog(path, synchronous="FULL", writer=writer, page_size=page_size) as log:
+    async with SQLiteEventLog(path, synchronous="FULL", writer=writer, page_size=page_size) as log:
         # Events are made before the clock starts, as the baseline's rows are.
         made = [[make_event(index, n) for n in range(rounds)] for index in range(appenders)]
 

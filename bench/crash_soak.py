@@ -35,7 +35,7 @@ import msgspec
 from actors.job.actor import stream_id
 from actors.job.fsm import fold
 from bench import results_md
-from eventlog.sqlite.store import EventLog
+from eventlog.sqlite.store import SQLiteEventLog
 from overlord.sim.server import Simulator, serve
 from service.demo import demo_jobs, demo_simulator, expected_phase
 
@@ -110,7 +110,7 @@ async def kill_loop(
 async def log_problems(db: Path, jobs: int) -> list[str]:
     """Everything wrong with the log after a soak (empty when all is well)."""
     problems: list[str] = []
-    async with EventLog(db) as log:
+    async with SQLiteEventLog(db) as log:
         report = await log.verify()
         if not report.ok:
             problems.append(f"hash chain: {report.broken}")

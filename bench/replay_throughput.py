@@ -14,7 +14,7 @@ under `taskset -c 0` to see the figure on one core.
 
 Boot: a log of 100,000 finished jobs (closed streams) and 1,000 live ones, each live job
 with a snapshot at version 64 and a tail after it, is booted with `StreamFolder.load_open`,
-and the rows it read are counted (`EventLog.read_stats`), next to a boot with every
+and the rows it read are counted (`SQLiteEventLog.read_stats`), next to a boot with every
 snapshot dropped and a full replay of the log. A second boot with snapshots, under
 tracemalloc, gives the heap the loaded states hold per live job (each live job's spec is
 the built-in wikipedia pipeline's, about 1 KB of JSON).
@@ -55,7 +55,7 @@ from eventlog.events import (
 from eventlog.records import ANY_VERSION
 from eventlog.replay import StreamFolder
 from eventlog.sqlite.protocol import AppendItem
-from eventlog.sqlite.store import EventLog
+from eventlog.sqlite.store import SQLiteEventLog
 from eventlog.sqlite.writer import WriteConnection
 from specs.compiler import builtin_template, compile_job
 from specs.intervals import Interval
@@ -160,7 +160,7 @@ def job_folder(light: bool = False) -> StreamFolder[Any]:
 
 
 async def replay(path: Path, light: bool) -> float:
-    async with EventLog(path) as log:
+    async with SQLiteEventLog(path) as log:
         started = time.perf_counter()
         states = await job_folder(light).fold_all(log)
         elapsed = time.perf_counter() - started
@@ -208,7 +208,7 @@ def measure_replay(
 async def boot(path: Path, *, heap: bool = False) -> dict[str, Any]:
     """Boot with `load_open`; with `heap`, also what the loaded states hold (tracemalloc, which
     slows the boot, so that run's time is not the boot time)."""
-    async with EventLog(path) as log:
+    async with SQLiteEventLog(path) as log:
         if heap:
             gc.collect()
             tracemalloc.start()
@@ -247,7 +247,7 @@ def measure_boot(
     total = write_log(path, appends())
 
     async def snapshot_live() -> None:
-        async with EventLog(path, synchronous="OFF") as log:
+        async with SQLiteEventLog(path, synchronous="OFF") as log:
             folder = job_folder()
             for n in range(live):
                 events = live_events(n, SNAPSHOT_AT)

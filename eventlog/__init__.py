@@ -1,4 +1,5 @@
-"""What happened: event types and the hash-chained, group-committed SQLite journal.
+"""What happened: the event log's contract (`EventLog`), event types, replay and retention;
+the SQLite backend is `eventlog.sqlite.SQLiteEventLog`.
 
 The names below load on first use (PEP 562), so that the writer process, which imports
 `eventlog.sqlite.writer_process` and little else, starts in half the time.
@@ -10,6 +11,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from eventlog.contract import EventLog
     from eventlog.errors import (
         ConcurrencyConflictError,
         CorruptEventError,
@@ -24,7 +26,6 @@ if TYPE_CHECKING:
     from eventlog.replay import Loaded, StreamFolder
     from eventlog.retention.archive import ArchiveReport, verify_archive
     from eventlog.retention.closed_streams import RetentionReport, archive_closed_streams
-    from eventlog.sqlite.store import EventLog
     from eventlog.sqlite.verify import BrokenLink, ChainReport, verify
     from eventlog.upcasting import upcaster
 
@@ -51,7 +52,7 @@ _HOMES = {
     "StreamFolder": "replay",
     "RetentionReport": "retention.closed_streams",
     "archive_closed_streams": "retention.closed_streams",
-    "EventLog": "sqlite.store",
+    "EventLog": "contract",
     "upcaster": "upcasting",
 }
 

@@ -78,3 +78,10 @@ class StreamArchivedError(EventLogError):
             f"stream {stream_id!r} was archived at {archived_at} after version {version}; "
             "its id cannot take new events"
         )
+
+
+class UnreadableLogError(EventLogError):
+    """A log file read offline (an audit, `status --db`) is missing, not a log, or damaged.
+
+    The message names the file and what is wrong with it, for a person to act on.
+    """

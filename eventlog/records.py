@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import msgspec
 
 from eventlog.events import AnyEvent
@@ -17,6 +19,19 @@ class Recorded(msgspec.Struct, frozen=True):
     version: int
     recorded_at: float
     event: AnyEvent
+
+
+class StoredSnapshot(NamedTuple):
+    """A stream's stored snapshot, as read back with the stream's current version."""
+
+    version: int
+    schema_version: int
+    state: bytes
+    stream_version: int  # the stream's current version, to spot a snapshot from the future
+
+    def usable(self, schema_version: int) -> bool:
+        """Of the wanted schema, and not ahead of the stream it claims to summarise."""
+        return self.schema_version == schema_version and self.version <= self.stream_version
 
 
 class AppendResult(msgspec.Struct, frozen=True):

@@ -27,10 +27,11 @@ from typing import Generic, Literal, TypeVar
 
 import msgspec
 
+from eventlog.contract import EventLog
 from eventlog.decoding import decode_body
 from eventlog.errors import EventLogUnavailableError, WriterLostError
 from eventlog.events import AnyEvent
-from eventlog.sqlite.store import EventLog
+from eventlog.sqlite import SQLiteEventLog
 
 S = TypeVar("S")
 
@@ -144,7 +145,7 @@ class StreamFolder(Generic[S]):
 
     async def fold_all(
         self,
-        log: EventLog,
+        log: SQLiteEventLog,
         *,
         prefix: str = "",
         after_seq: int = 0,
@@ -154,7 +155,7 @@ class StreamFolder(Generic[S]):
         """Fold every event after `after_seq`, in seq order, into per-stream state.
 
         The log is read a chunk ahead on the reader thread while the fold runs on a thread of
-        its own (`EventLog.fold_events`), so a replay uses two cores.
+        its own (`SQLiteEventLog.fold_events`), so a replay uses two cores.
 
         Args:
             pause_gc: pause the cyclic garbage collector while folding. A bulk replay keeps

@@ -15,7 +15,7 @@ import pytest
 from aiohttp.test_utils import TestServer
 from hypothesis import HealthCheck, settings
 
-from eventlog.sqlite.store import EventLog
+from eventlog.sqlite.store import SQLiteEventLog
 from overlord.client import HttpOverlord, RequestRetryPolicy
 from overlord.sim.server import SimConfig, Simulator
 
@@ -62,9 +62,11 @@ async def overlord(sim_server: TestServer) -> AsyncIterator[HttpOverlord]:
 
 
 @pytest.fixture(params=["process", "thread"])
-async def event_log(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[EventLog]:
+async def event_log(
+    tmp_path: Path, request: pytest.FixtureRequest
+) -> AsyncIterator[SQLiteEventLog]:
     """An open log, once with each kind of writer: both must keep the same contract."""
-    log = await EventLog.open(tmp_path / "events.db", writer=request.param)
+    log = await SQLiteEventLog.open(tmp_path / "events.db", writer=request.param)
     try:
         yield log
     finally:

@@ -12,7 +12,7 @@ from actors.orchestrator import OrchestratorConfig
 from eventlog.errors import EventLogUnavailableError
 from eventlog.events import StatusObserved
 from eventlog.sqlite.migrations import DEFAULT_PAGE_SIZE
-from eventlog.sqlite.store import EventLog
+from eventlog.sqlite.store import SQLiteEventLog
 from service.demo import demo_config
 from specs.compiler import CompiledJob, builtin_template, compile_job
 from specs.intervals import Interval
@@ -45,7 +45,7 @@ def month_start(year: int, month: int) -> datetime:
 
 async def quota_with_room(db: Path, pages: int = 64) -> int:
     """Create an empty log at `db`; a size quota that leaves it `pages` pages to grow."""
-    async with EventLog(db):
+    async with SQLiteEventLog(db):
         pass
     return (await asyncio.to_thread(db.stat)).st_size + pages * DEFAULT_PAGE_SIZE
 
@@ -55,7 +55,7 @@ FILL_LAST_PAGES = (3000, 300, 1)
 
 
 async def fill_until_refused(
-    log: EventLog, sizes: Sequence[int] = (3000,)
+    log: SQLiteEventLog, sizes: Sequence[int] = (3000,)
 ) -> tuple[EventLogUnavailableError, int]:
     """Append closed one-event filler streams until the log refuses one (a disk that others
     filled), with events of each size in turn: smaller ones after big ones fill the last

@@ -47,9 +47,9 @@ from actors.ports import Clock, Overlord
 from actors.runtime import Actor, ActorRef
 from actors.supervision.classification import FailureEvidence, RuleSet, classify, report_excerpt
 from actors.supervision.policy import RetryPolicy, counts_against_attempts, retry_delay
+from eventlog import EventLog
 from eventlog.events import Event, spec_dict, spec_raw
 from eventlog.replay import StreamFolder
-from eventlog.sqlite.store import EventLog
 from overlord.errors import (
     OverlordError,
     OverlordRejectedError,

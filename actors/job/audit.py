@@ -1,46 +1,33 @@
-"""Audit: the event log read back, without the orchestrator running.
+"""Audit: the FSM re-run over a recorded log, without the orchestrator running.
 
-Everything here opens the SQLite file read-only (`mode=ro`), so it is safe next to a running
-daemon and can never change the log it is auditing.
+The log is read through `eventlog.sqlite.offline` (read-only, safe next to a running daemon);
+what is here is the part that needs the job's FSM:
 
 * `verify` proves two things, and stops at the first problem: the hash chain is intact (the
   log was not edited, truncated or reordered; the event-log room's verifier does that part),
   and every job stream replays through the FSM (`actors.job.fsm.evolve`) without an illegal
   transition, with versions counting up from 1.
-* `timeline` is one job's story for a person: time, event, key facts, and for each failure the
-  report excerpt, the rule that classified it and the decision that followed.
-* `export` writes every event as one JSON object per line, for other tools.
-* `job_states` folds every job stream (what `druid-orch status --db` shows).
+* `timeline` is one job's events, which `druid-orch audit history` tells as a story.
+* `jobs_and_pauses` folds every job stream (what `druid-orch status --db` shows).
 
 `actors.job.rule_replay` re-runs classification over recorded failures with new rules.
 """
 
 from __future__ import annotations
 
-import sqlite3
-from collections.abc import Iterator
-from datetime import UTC, datetime
+from collections.abc import Generator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import msgspec
 
 from actors.errors import InvalidTransitionError, OrchestratorError
 from actors.job.fsm import JobState, evolve
 from actors.supervision.breakers import BREAKER_PREFIX
-from eventlog.decoding import decode_body
-from eventlog.errors import CorruptEventError, EventLogError, SchemaVersionError
-from eventlog.events import (
-    AnyEvent,
-    BreakerOpened,
-    FailureClassified,
-    JobDied,
-    RetryScheduled,
-    event_fields,
-)
-from eventlog.sqlite.header import check_file, read_only_uri, wal_note
-from eventlog.sqlite.migrations import identify
-from eventlog.sqlite.store import Recorded
+from eventlog.errors import UnreadableLogError
+from eventlog.events import BreakerOpened
+from eventlog.records import Recorded
+from eventlog.sqlite.offline import OfflineLog
 from eventlog.sqlite.verify import verify_file
 
 JOB_PREFIX = "job:"
@@ -72,92 +59,29 @@ class VerifyReport(msgspec.Struct, frozen=True, kw_only=True):
         return self.problem is None
 
 
-def connect(db: str | Path) -> sqlite3.Connection:
-    """A read-only connection to an existing event log.
-
-    The file is checked as the writer checks it (an SQLite file of whole pages, ours, of a
-    schema version we can read), so a file that is not a log is refused with the reason
-    rather than read as one with no events.
-    """
-    path = Path(db)
-    if path.is_dir():
-        raise AuditError(f"{db} is a directory, not an event log file")
-    if not path.is_file():
-        raise AuditError(f"no event log at {db}")
-    if path.stat().st_size == 0:
-        raise AuditError(f"{db} is empty (0 bytes): no event log was ever written to it")
+@contextmanager
+def offline_log(db: str | Path) -> Iterator[OfflineLog]:
+    """The log at `db`, read-only; any reason it cannot be read becomes an `AuditError`."""
     try:
-        check_file(path)
-    except EventLogError as exc:
+        with OfflineLog.open(db) as log:
+            yield log
+    except UnreadableLogError as exc:
         raise AuditError(str(exc)) from exc
-    try:
-        conn = sqlite3.connect(read_only_uri(path), uri=True)
-    except sqlite3.DatabaseError as exc:
-        raise AuditError(f"{db} is not a readable event log: {exc}") from exc
-    try:
-        if identify(conn, str(db)) == 0:
-            raise AuditError(f"{db} is an empty SQLite database, not an event log")
-        conn.execute("SELECT 1 FROM events LIMIT 1")
-    except (CorruptEventError, SchemaVersionError) as exc:
-        conn.close()
-        raise AuditError(f"{exc}{wal_note(path)}") from exc
-    except sqlite3.DatabaseError as exc:
-        conn.close()
-        raise AuditError(f"{db} is not a readable event log: {exc}{wal_note(path)}") from exc
-    except AuditError:
-        conn.close()
-        raise
-    return conn
 
 
-def records(
-    conn: sqlite3.Connection,
+def recorded_events(
+    db: str | Path,
     *,
     after_seq: int = 0,
     since: float | None = None,
     stream_id: str | None = None,
-) -> Iterator[Recorded]:
-    """Stored events in global order, decoded; raises AuditError naming a bad row's seq."""
-    sql = "SELECT seq, stream_id, version, recorded_at, body FROM events WHERE seq > ?"
-    params: list[Any] = [after_seq]
-    if since is not None:
-        sql += " AND recorded_at >= ?"
-        params.append(since)
-    if stream_id is not None:
-        sql += " AND stream_id = ?"
-        params.append(stream_id)
-    seq = after_seq  # the last row read whole
-    try:
-        for seq, sid, version, recorded_at, body in conn.execute(sql + " ORDER BY seq", params):
-            try:
-                # Through the upcasters, so logs written by older versions audit too.
-                event = decode_body((seq, sid, version, recorded_at, bytes(body)))
-            except CorruptEventError as exc:
-                raise AuditError(
-                    f"{_file_of(conn)}: event at seq {seq} (stream {sid}) cannot be decoded: {exc}"
-                ) from exc
-            try:
-                recorded = Recorded(int(seq), str(sid), int(version), float(recorded_at), event)
-            except (TypeError, ValueError) as exc:  # a column edited through SQL
-                raise AuditError(
-                    f"{_file_of(conn)}: the row at seq {seq} (stream {sid}) has a column of the "
-                    f"wrong type (version {version!r}, recorded_at {recorded_at!r}): {exc}"
-                ) from exc
-            yield recorded
-    except sqlite3.DatabaseError as exc:  # a damaged page: SQLite cannot go on
-        what = f"the events of stream {stream_id}" if stream_id is not None else "it"
-        raise AuditError(
-            f"{_file_of(conn)} is damaged: {what} cannot be read past seq {seq} ({exc}); "
-            "`druid-orch audit verify` reports where the damage starts"
-        ) from exc
+) -> Generator[Recorded, None, None]:
+    """Stored events in global order, decoded; raises AuditError naming a bad row's seq.
 
-
-def _file_of(conn: sqlite3.Connection) -> str:
-    """The file `conn` reads, for messages (SQLite knows it without reading a page)."""
-    try:
-        return str(conn.execute("PRAGMA database_list").fetchone()[2]) or "the event log"
-    except sqlite3.Error:
-        return "the event log"
+    The file stays open until the generator is exhausted or closed.
+    """
+    with offline_log(db) as log:
+        yield from log.records(after_seq=after_seq, since=since, stream_id=stream_id)
 
 
 # --- verify ---------------------------------------------------------------------------------
@@ -205,14 +129,11 @@ def replay_problem(rows: Iterator[Recorded]) -> tuple[Problem | None, int, int, 
 def verify(db: str | Path) -> VerifyReport:
     """Check the hash chain, then replay every job stream; report the first problem."""
     chain_checked, chain = _chain_problem(db)
-    conn = connect(db)
-    try:
+    with offline_log(db) as log:
         try:
-            problem, events, streams, jobs = replay_problem(records(conn))
-        except AuditError as exc:
+            problem, events, streams, jobs = replay_problem(log.records())
+        except UnreadableLogError as exc:
             problem, events, streams, jobs = Problem("decode", str(exc)), 0, 0, 0
-    finally:
-        conn.close()
     return VerifyReport(
         events=events,
         streams=streams,
@@ -231,91 +152,16 @@ def _chain_problem(db: str | Path) -> tuple[bool, Problem | None]:
     return True, Problem(f"chain: {link.kind}", link.message, link.seq)
 
 
-# --- history --------------------------------------------------------------------------------
-
-
-def when(at: float) -> str:
-    return datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] + "Z"
-
-
-def _tag(event: AnyEvent) -> str:
-    return str(type(event).__struct_config__.tag)
-
-
-def _facts(event: AnyEvent) -> str:
-    fields = event_fields(event)
-    fields.pop("type", None)
-    fields.pop("at", None)
-    fields.pop("report_excerpt", None)
-    fields.pop("spec", None)
-    if "spec_hash" in fields:
-        fields["spec_hash"] = str(fields["spec_hash"])[:12]
-    return "  ".join(f"{k}={v}" for k, v in fields.items() if v is not None and v != "")
+# --- history, export and folding -----------------------------------------------------
 
 
 def timeline(db: str | Path, job_id: str) -> list[Recorded]:
-    conn = connect(db)
-    try:
-        history = list(records(conn, stream_id=JOB_PREFIX + job_id))
-    finally:
-        conn.close()
+    """One job's events, in order; raises AuditError if the job is not in the log."""
+    with offline_log(db) as log:
+        history = list(log.records(stream_id=JOB_PREFIX + job_id))
     if not history:
         raise AuditError(f"no job {job_id!r} in {db}")
     return history
-
-
-def decision_after(history: list[Recorded], index: int) -> str:
-    """What was decided about the failure classified at `history[index]`."""
-    classified = history[index].event
-    spared = isinstance(classified, FailureClassified) and not classified.counted
-    for recorded in history[index + 1 : index + 3]:
-        event = recorded.event
-        if isinstance(event, RetryScheduled):
-            note = " (this failure does not count against the attempts)" if spared else ""
-            return f"retry as attempt {event.next_attempt} after {event.delay_s:.1f}s{note}"
-        if isinstance(event, JobDied):
-            return f"dead: {event.reason}"
-    return "none recorded"
-
-
-def render_timeline(history: list[Recorded]) -> list[str]:
-    """The job's story, one line per event, with failures explained."""
-    lines: list[str] = []
-    for index, recorded in enumerate(history):
-        event = recorded.event
-        lines.append(f"{when(event.at)}  {_tag(event):<24} {_facts(event)}".rstrip())
-        if isinstance(event, FailureClassified):
-            lines.append(f"{'':26}rule: {event.rule} -> {event.classification}")
-            for key, value in (event.report_excerpt or {}).items():
-                text = str(value).strip().replace("\n", "\n" + " " * 30)
-                lines.append(f"{'':26}evidence {key}: {text}")
-            lines.append(f"{'':26}decision: {decision_after(history, index)}")
-    return lines
-
-
-# --- export and folding ---------------------------------------------------------------------
-
-
-def export_lines(
-    db: str | Path, *, since: float | None = None, after_seq: int = 0
-) -> Iterator[bytes]:
-    """Every event (from `since`, after `after_seq`) as one JSON line."""
-    encoder = msgspec.json.Encoder()
-    conn = connect(db)
-    try:
-        for recorded in records(conn, after_seq=after_seq, since=since):
-            body = event_fields(recorded.event)
-            yield encoder.encode(
-                {
-                    "seq": recorded.seq,
-                    "stream_id": recorded.stream_id,
-                    "version": recorded.version,
-                    "recorded_at": recorded.recorded_at,
-                    "event": body,
-                }
-            )
-    finally:
-        conn.close()
 
 
 def job_states(db: str | Path) -> dict[str, JobState]:
@@ -327,11 +173,10 @@ def jobs_and_pauses(db: str | Path) -> tuple[dict[str, JobState], dict[str, str]
     """Every job's state, and the datasources whose breaker is open and why (as
     `Breakers.restore` finds them): what `status` shows, read in one pass over the log."""
     prefix = f"{BREAKER_PREFIX}datasource:"
-    conn = connect(db)
     states: dict[str, JobState] = {}
     paused: dict[str, str] = {}
-    try:
-        for recorded in records(conn):
+    with offline_log(db) as log:
+        for recorded in log.records():
             sid = recorded.stream_id
             if sid.startswith(JOB_PREFIX):
                 job_id = sid.removeprefix(JOB_PREFIX)
@@ -344,8 +189,6 @@ def jobs_and_pauses(db: str | Path) -> tuple[dict[str, JobState], dict[str, str]
                     paused[sid.removeprefix(prefix)] = recorded.event.reason
                 else:
                     paused.pop(sid.removeprefix(prefix), None)
-    finally:
-        conn.close()
     return states, paused
 
 

@@ -20,12 +20,12 @@ from msgspec.structs import replace
 
 from actors.errors import InvalidTransitionError
 from actors.job.actor import JobPolicy
-from actors.job.audit import JOB_PREFIX, connect, records, unreplayable
+from actors.job.audit import JOB_PREFIX, offline_log, unreplayable
 from actors.job.fsm import JobState, RecordAnalysis, decide, evolve
 from actors.supervision.classification import RuleSet, classify, evidence_from_excerpt
 from actors.supervision.policy import counts_against_attempts
 from eventlog.events import FailureClassified, JobDied, RetryScheduled
-from eventlog.sqlite.store import Recorded
+from eventlog.records import Recorded
 
 Decision = Literal["retry", "dead", "none"]
 
@@ -77,14 +77,11 @@ def replay_failures(
     max_uncounted: int = JobPolicy().max_uncounted_failures,
 ) -> ReplayReport:
     """Classify every recorded failure again with `rules`; list what would change."""
-    conn = connect(db)
-    try:
-        streams: dict[str, list[Recorded]] = {}
-        for recorded in records(conn):
+    streams: dict[str, list[Recorded]] = {}
+    with offline_log(db) as log:
+        for recorded in log.records():
             if recorded.stream_id.startswith(JOB_PREFIX):
                 streams.setdefault(recorded.stream_id, []).append(recorded)
-    finally:
-        conn.close()
     failures = 0
     differences: list[Difference] = []
     for sid, history in streams.items():
@@ -149,26 +146,3 @@ def _stream_differences(
             state = evolve(state, event)
         except InvalidTransitionError as exc:
             raise unreplayable(db, recorded, exc) from exc
-
-
-def render_report(report: ReplayReport) -> list[str]:
-    if not report.differences:
-        return [f"{report.failures} recorded failures: the new rules decide every one the same way"]
-    lines = [
-        f"{report.failures} recorded failures; {len(report.differences)} would be classified "
-        f"differently, {report.changed_decisions} with a different decision:",
-        "",
-    ]
-    for d in report.differences:
-        mark = "DECISION CHANGES" if d.decision_changed else "same decision"
-        lines.append(f"{d.job_id}  attempt {d.attempt}  task {d.task_id}  [{mark}]")
-        lines.append(
-            f"    recorded: {d.recorded.classification:<10} rule {d.recorded.rule:<24} "
-            f"-> {d.recorded.decision}"
-        )
-        lines.append(
-            f"    new:      {d.replayed.classification:<10} rule {d.replayed.rule:<24} "
-            f"-> {d.replayed.decision}"
-        )
-        lines.append(f"    because:  {d.reason}")
-    return lines

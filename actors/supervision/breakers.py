@@ -37,8 +37,9 @@ from actors.supervision.policy import (
     breaker_retry_at,
 )
 from actors.supervision.slots import SlotBudget
+from eventlog import EventLog
 from eventlog.events import BreakerClosed, BreakerHalfOpened, BreakerOpened, Event
-from eventlog.sqlite.store import ANY_VERSION, EventLog
+from eventlog.sqlite.store import ANY_VERSION
 from overlord.errors import OverlordError
 from overlord.models import TaskStatus, TaskStatusPlus, TotalWorkerCapacity, WorkerInfo
 

@@ -32,7 +32,7 @@ from eventlog.chain import GENESIS_HASH
 from eventlog.errors import CorruptEventError
 from eventlog.records import prefix_range
 from eventlog.retention.archive import ArchiveHeader, EventRow, runs_of, write_archive
-from eventlog.sqlite.store import EventLog
+from eventlog.sqlite.store import SQLiteEventLog
 
 
 class RetentionReport(msgspec.Struct, kw_only=True):
@@ -43,7 +43,7 @@ class RetentionReport(msgspec.Struct, kw_only=True):
 
 
 async def archive_closed_streams(
-    log: EventLog,
+    log: SQLiteEventLog,
     *,
     older_than: float,
     directory: str | Path,

@@ -19,13 +19,13 @@ import sqlite3
 import threading
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, TypeVar
 
 from eventlog.chain import decode_head
 from eventlog.decoding import Row, decode_row
 from eventlog.errors import CorruptEventError, EventLogClosedError, EventLogUnavailableError
 from eventlog.events import AnyEvent
-from eventlog.records import ReadStats, Recorded, prefix_range
+from eventlog.records import ReadStats, Recorded, StoredSnapshot, prefix_range
 from eventlog.sqlite import bulk_fold
 
 T = TypeVar("T")
@@ -35,17 +35,6 @@ _CURRENT_VERSION = (
     "WHERE e.stream_id = s.stream_id), 0))"
 )
 _EVENT_COLUMNS = "seq, stream_id, version, recorded_at, body"
-
-
-class SnapshotRow(NamedTuple):
-    version: int
-    schema_version: int
-    state: bytes
-    stream_version: int  # the stream's current version, to spot a snapshot from the future
-
-    def usable(self, schema_version: int) -> bool:
-        """Of the wanted schema, and not ahead of the stream it claims to summarise."""
-        return self.schema_version == schema_version and self.version <= self.stream_version
 
 
 class LogReader:
@@ -233,7 +222,7 @@ class LogReader:
             return None
         return snap.version, snap.state
 
-    async def read_snapshot(self, stream_id: str) -> SnapshotRow | None:
+    async def read_snapshot(self, stream_id: str) -> StoredSnapshot | None:
         """The stored snapshot of `stream_id`, usable or not."""
         snap, _ = await self._call(_snapshot_and_tail, stream_id, None)
         if snap is not None:
@@ -242,7 +231,7 @@ class LogReader:
 
     async def read_with_snapshot(
         self, stream_id: str, schema_version: int
-    ) -> tuple[SnapshotRow | None, list[Row]]:
+    ) -> tuple[StoredSnapshot | None, list[Row]]:
         """The stream's snapshot (usable or not) and the raw event rows after the usable one.
 
         One round trip: what boot needs per live stream. Rows follow the snapshot's version
@@ -261,7 +250,7 @@ class LogReader:
 
 def _snapshot_and_tail(
     conn: sqlite3.Connection, stream_id: str, schema_version: int | None
-) -> tuple[SnapshotRow | None, list[Row]]:
+) -> tuple[StoredSnapshot | None, list[Row]]:
     found = conn.execute(
         f"SELECT n.version, n.schema_version, n.state, {_CURRENT_VERSION} "
         "FROM snapshots n JOIN streams s USING (stream_id) WHERE n.stream_id = ?",
@@ -269,7 +258,7 @@ def _snapshot_and_tail(
     ).fetchone()
     snap = None
     if found is not None:
-        snap = SnapshotRow(int(found[0]), int(found[1]), bytes(found[2]), int(found[3]))
+        snap = StoredSnapshot(int(found[0]), int(found[1]), bytes(found[2]), int(found[3]))
     if schema_version is None:
         return snap, []
     after = snap.version if snap is not None and snap.usable(schema_version) else 0

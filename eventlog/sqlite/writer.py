@@ -1,9 +1,9 @@
 """The write connection: everything here runs in the writer (`eventlog.sqlite.writer_process`).
 
-`EventLog` (in `store.py`) streams appends to the writer, which hands whatever has arrived
-to `WriteConnection.commit` as one batch. Looking up unseen streams, checking versions,
-numbering, hashing and inserting a batch all happen here, inside one
-`BEGIN IMMEDIATE ... COMMIT`.
+`SQLiteEventLog` (in `store.py`) streams appends to the writer, which hands whatever has arrived
+to `WriteConnection.commit` as one batch. Inside one `BEGIN IMMEDIATE ... COMMIT`, it looks
+up the streams it has not seen, has `eventlog.sqlite.batch_plan` check versions, number and
+hash the events (a pure plan), and writes the plan.
 
 The in-memory view (head seq and hash, stream versions) is only ever changed after a
 successful COMMIT, so a failed batch leaves it exactly as the file is. At the start of every
@@ -17,7 +17,6 @@ from __future__ import annotations
 import os
 import sqlite3
 from collections.abc import Sequence
-from hashlib import sha256
 
 from eventlog.chain import GENESIS_HASH, decode_head, encode_head
 from eventlog.errors import (
@@ -26,18 +25,15 @@ from eventlog.errors import (
     EventLogUnavailableError,
     SchemaVersionError,
 )
-from eventlog.records import ANY_VERSION
+from eventlog.sqlite.batch_plan import BatchPlan, StreamChange, plan_batch
 from eventlog.sqlite.header import check_file, hot_wal, read_only_uri, wal_note
 from eventlog.sqlite.migrations import DEFAULT_PAGE_SIZE, identify, prepare
 from eventlog.sqlite.protocol import (
-    Appended,
     AppendItem,
     Archived,
     Conflict,
-    Done,
     Item,
     Outcome,
-    SnapshotItem,
     failed,
 )
 from eventlog.sqlite.statements import (
@@ -51,7 +47,6 @@ from eventlog.sqlite.statements import (
 )
 
 _LOOKUP_CHUNK = 500
-_REOPEN = -1  # in `touched`: the stream's row goes back to open
 _MAX_CACHED_STREAMS = 200_000
 
 
@@ -204,74 +199,12 @@ class WriteConnection:
         except (sqlite3.Error, EventLogError) as exc:
             error = exc if isinstance(exc, EventLogError) else self._failure(exc, len(items))
             return [failed(error)] * len(items)
-        done = Done()
-        outcomes: list[Outcome] = [done] * len(items)
-        in_batch_conflicts: list[int] = []
+        plan: BatchPlan | None = None
         try:
             self._follow_head(conn)
-            seq, prev = self.head_seq, self.head_hash
-            at = repr(now)
-            tentative: dict[str, int] = {}
-            # Streams whose row must be written: created (0) or closed (1), or reopened (-1).
-            touched: dict[str, int] = {}
-            rows: list[tuple[int, str, int, str, bytes, float, bytes]] = []
-            snapshots: list[tuple[str, int, int, bytes, float]] = []
-            versions = self.versions
             archived = self._look_up(conn, items)
-            for index, item in enumerate(items):
-                if type(item) is SnapshotItem:
-                    snapshots.append(
-                        (item.stream_id, item.version, item.schema_version, item.state, now)
-                    )
-                    continue
-                assert type(item) is AppendItem
-                sid = item.stream_id
-                current = tentative.get(sid)
-                if current is None:
-                    current = versions.get(sid)
-                    if current is None:
-                        outcomes[index] = archived[sid]
-                        continue
-                if item.expected_version not in (ANY_VERSION, current):
-                    outcomes[index] = Conflict(sid, item.expected_version, current)
-                    if sid in tentative:
-                        in_batch_conflicts.append(index)
-                    continue
-                if current == 0:
-                    touched[sid] = 0
-                elif item.reopen_stream and touched.get(sid) != 0:
-                    # Not one this batch creates: its row is written by the upsert, open.
-                    touched[sid] = _REOPEN
-                first = seq + 1
-                for tag, body in item.events:
-                    seq += 1
-                    current += 1
-                    # chain_hash(prev, seq, sid, current, tag, now, body), inlined: this
-                    # loop is the writer's hottest Python.
-                    prev = sha256(
-                        prev + f"{seq}\x1f{sid}\x1f{current}\x1f{tag}\x1f{at}\x1f".encode() + body
-                    ).digest()
-                    rows.append((seq, sid, current, tag, body, now, prev))
-                tentative[sid] = current
-                if item.close_stream:
-                    touched[sid] = 1
-                outcomes[index] = Appended(first, seq, current)
-            if rows:
-                insert_rows(conn, INSERT_EVENTS, rows)
-                conn.execute(UPSERT_HEAD, (encode_head(seq, prev),))
-            if touched:
-                upserts = [
-                    (sid, tentative[sid], closed, now)
-                    for sid, closed in touched.items()
-                    if closed != _REOPEN
-                ]
-                if upserts:
-                    insert_rows(conn, UPSERT_STREAMS, upserts)
-                reopened = [(now, sid) for sid, closed in touched.items() if closed == _REOPEN]
-                if reopened:
-                    conn.executemany(REOPEN_STREAM, reopened)
-            if snapshots:
-                insert_rows(conn, UPSERT_SNAPSHOTS, snapshots)
+            plan = plan_batch(items, self.versions, archived, self.head_seq, self.head_hash, now)
+            _write(conn, plan, now)
             conn.execute("COMMIT")
         except BaseException as exc:
             if conn.in_transaction:
@@ -281,13 +214,16 @@ class WriteConnection:
             refusal = failed(
                 exc if isinstance(exc, EventLogError) else self._failure(exc, len(items))
             )
+            if plan is None:
+                return [refusal] * len(items)
+            outcomes = plan.outcomes
             for index, outcome in enumerate(outcomes):
-                if type(outcome) not in (Conflict, Archived) or index in in_batch_conflicts:
+                if type(outcome) not in (Conflict, Archived) or index in plan.provisional:
                     outcomes[index] = refusal
             return outcomes
-        self.head_seq, self.head_hash = seq, prev
-        self.versions.update(tentative)
-        return outcomes
+        self.head_seq, self.head_hash = plan.head_seq, plan.head_hash
+        self.versions.update(plan.versions)
+        return plan.outcomes
 
     def _follow_head(self, conn: sqlite3.Connection) -> None:
         row = conn.execute("SELECT value FROM meta WHERE key = 'head'").fetchone()
@@ -362,6 +298,28 @@ class WriteConnection:
                 f"the event log {self.path} is locked by another connection ({text}); {what}"
             )
         return EventLogUnavailableError(f"could not commit to {self.path} ({text}); {what}")
+
+
+def _write(conn: sqlite3.Connection, plan: BatchPlan, now: float) -> None:
+    """Write a batch's plan inside the transaction the caller holds open."""
+    if plan.events:
+        insert_rows(conn, INSERT_EVENTS, plan.events)
+        conn.execute(UPSERT_HEAD, (encode_head(plan.head_seq, plan.head_hash),))
+    if plan.streams:
+        upserts = [
+            (sid, plan.versions[sid], int(change is StreamChange.CLOSED), now)
+            for sid, change in plan.streams.items()
+            if change is not StreamChange.REOPENED
+        ]
+        if upserts:
+            insert_rows(conn, UPSERT_STREAMS, upserts)
+        reopened = [
+            (now, sid) for sid, change in plan.streams.items() if change is StreamChange.REOPENED
+        ]
+        if reopened:
+            conn.executemany(REOPEN_STREAM, reopened)
+    if plan.snapshots:
+        insert_rows(conn, UPSERT_SNAPSHOTS, plan.snapshots)
 
 
 def read_head(conn: sqlite3.Connection, path: str) -> tuple[int, bytes]:

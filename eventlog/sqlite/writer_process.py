@@ -2,7 +2,7 @@
 
 It runs in a child process of its own by default (`python -m eventlog.sqlite.writer_process FD`),
 so that SQLite, hashing and numbering run beside the event loop rather than taking turns
-with it at the GIL; `EventLog(writer="thread")` runs the same `serve` on a thread instead.
+with it at the GIL; `SQLiteEventLog(writer="thread")` runs the same `serve` on a thread instead.
 
 The loop is the classic group commit: block until something arrives, take everything that
 has arrived since (up to `max_batch` items), commit it as one transaction, answer, repeat.

@@ -15,15 +15,20 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Iterable, Iterator
+from contextlib import closing
+from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
 
 from actors.errors import ConfigError
 from actors.job.actor import JobPolicy
-from actors.job.audit import AuditError, export_lines, render_timeline, timeline, verify
-from actors.job.rule_replay import render_report, replay_failures
+from actors.job.audit import AuditError, recorded_events, timeline, verify
+from actors.job.rule_replay import ReplayReport, replay_failures
 from actors.supervision.classification import load_rules
+from eventlog.events import AnyEvent, FailureClassified, JobDied, RetryScheduled, event_fields
+from eventlog.records import Recorded
 from specs.errors import SpecError
 from specs.intervals import parse_instant
 
@@ -132,8 +137,9 @@ def cmd_export(args: argparse.Namespace) -> int:
             return _fail(f"--since: {exc}")
     out = sys.stdout.buffer
     try:
-        for line in export_lines(args.db, since=since, after_seq=args.after_seq):
-            out.write(line + b"\n")
+        with closing(recorded_events(args.db, since=since, after_seq=args.after_seq)) as rows:
+            for line in export_lines(rows):
+                out.write(line + b"\n")
         out.flush()
     except AuditError as exc:
         return _fail(str(exc))
@@ -163,3 +169,92 @@ def cmd_replay(args: argparse.Namespace) -> int:
         for line in render_report(report):
             print(line)
     return 1 if args.check and report.changed_decisions else 0
+
+
+# --- text for people -----------------------------------------------------------------------
+
+
+def when(at: float) -> str:
+    return datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] + "Z"
+
+
+def _tag(event: AnyEvent) -> str:
+    return str(type(event).__struct_config__.tag)
+
+
+def _facts(event: AnyEvent) -> str:
+    fields = event_fields(event)
+    fields.pop("type", None)
+    fields.pop("at", None)
+    fields.pop("report_excerpt", None)
+    fields.pop("spec", None)
+    if "spec_hash" in fields:
+        fields["spec_hash"] = str(fields["spec_hash"])[:12]
+    return "  ".join(f"{k}={v}" for k, v in fields.items() if v is not None and v != "")
+
+
+def decision_after(history: list[Recorded], index: int) -> str:
+    """What was decided about the failure classified at `history[index]`."""
+    classified = history[index].event
+    spared = isinstance(classified, FailureClassified) and not classified.counted
+    for recorded in history[index + 1 : index + 3]:
+        event = recorded.event
+        if isinstance(event, RetryScheduled):
+            note = " (this failure does not count against the attempts)" if spared else ""
+            return f"retry as attempt {event.next_attempt} after {event.delay_s:.1f}s{note}"
+        if isinstance(event, JobDied):
+            return f"dead: {event.reason}"
+    return "none recorded"
+
+
+def render_timeline(history: list[Recorded]) -> list[str]:
+    """The job's story, one line per event, with failures explained."""
+    lines: list[str] = []
+    for index, recorded in enumerate(history):
+        event = recorded.event
+        lines.append(f"{when(event.at)}  {_tag(event):<24} {_facts(event)}".rstrip())
+        if isinstance(event, FailureClassified):
+            lines.append(f"{'':26}rule: {event.rule} -> {event.classification}")
+            for key, value in (event.report_excerpt or {}).items():
+                text = str(value).strip().replace("\n", "\n" + " " * 30)
+                lines.append(f"{'':26}evidence {key}: {text}")
+            lines.append(f"{'':26}decision: {decision_after(history, index)}")
+    return lines
+
+
+def export_lines(rows: Iterable[Recorded]) -> Iterator[bytes]:
+    """Each stored event as one JSON line, with its place in the log."""
+    encoder = msgspec.json.Encoder()
+    for recorded in rows:
+        yield encoder.encode(
+            {
+                "seq": recorded.seq,
+                "stream_id": recorded.stream_id,
+                "version": recorded.version,
+                "recorded_at": recorded.recorded_at,
+                "event": event_fields(recorded.event),
+            }
+        )
+
+
+def render_report(report: ReplayReport) -> list[str]:
+    if not report.differences:
+        return [f"{report.failures} recorded failures: the new rules decide every one the same way"]
+    lines = [
+        f"{report.failures} recorded failures; {len(report.differences)} would be classified "
+        f"differently, {report.changed_decisions} with a different decision:",
+        "",
+    ]
+    for d in report.differences:
+        mark = "DECISION CHANGES" if d.decision_changed else "same decision"
+        lines.append(f"{d.job_id}  attempt {d.attempt}  task {d.task_id}  [{mark}]")
+        lines.append(
+            f"    recorded: {d.recorded.classification:<10} rule {d.recorded.rule:<24} "
+            f"-> {d.recorded.decision}"
+        )
+        lines.append(
+            f"    new:      {d.replayed.classification:<10} rule {d.replayed.rule:<24} "
+            f"-> {d.replayed.decision}"
+        )
+        lines.append(f"    because:  {d.reason}")
+    return lines

@@ -23,7 +23,7 @@ from eventlog.events import (
     SubmitIntended,
     Submitted,
 )
-from eventlog.sqlite.store import EventLog
+from eventlog.sqlite.store import SQLiteEventLog
 from overlord.sim.cluster import ClusterConfig
 from overlord.sim.server import Faults, SimConfig, Simulator
 from service.demo import demo_config
@@ -71,7 +71,7 @@ async def test_hundreds_of_jobs_run_concurrently_and_each_log_tells_the_whole_st
     for job_id, view in views.items():
         assert view.phase == ("dead" if job_id in broken else "succeeded"), view
     retried = 0
-    async with EventLog(db) as log:
+    async with SQLiteEventLog(db) as log:
         for job in jobs:
             events = [r.event for r in await log.read_stream(stream_id(job.job_id))]
             assert isinstance(events[0], JobAccepted)
@@ -120,7 +120,7 @@ async def test_cancelling_jobs_shuts_their_tasks_down_and_cancelling_twice_is_ha
         assert tasks[view.task_id].status == "FAILED"
         assert tasks[view.task_id].error_msg == "Shutdown request from user"
     assert sim.stats()["live_tasks"] == 0
-    async with EventLog(db) as log:
+    async with SQLiteEventLog(db) as log:
         for job in jobs[5:15]:
             events = [r.event for r in await log.read_stream(stream_id(job.job_id))]
             assert sum(isinstance(e, ShutdownIntended) for e in events) == 1
@@ -157,7 +157,7 @@ async def test_a_task_stuck_waiting_for_locks_is_caught_by_its_deadline_and_retr
         await follower
     assert view.phase == "succeeded"
     assert view.attempt == 2
-    async with EventLog(db) as log:
+    async with SQLiteEventLog(db) as log:
         events = [r.event for r in await log.read_stream(stream_id(job.job_id))]
     exceeded = [e for e in events if isinstance(e, PhaseDeadlineExceeded)]
     assert len(exceeded) == 1

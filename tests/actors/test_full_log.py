@@ -16,7 +16,7 @@ from actors.orchestrator import Orchestrator
 from eventlog.errors import EventLogUnavailableError
 from eventlog.events import ActorCrashed, TaskSucceeded
 from eventlog.retention.closed_streams import archive_closed_streams
-from eventlog.sqlite.store import EventLog
+from eventlog.sqlite.store import SQLiteEventLog
 from overlord.sim.cluster import ClusterConfig
 from overlord.sim.server import SimConfig, Simulator
 from tests.service.processes import eventually
@@ -84,7 +84,7 @@ async def test_jobs_wait_out_a_full_log_and_finish_once_space_is_freed(
         assert again.phase != "new"
         assert (await orch.wait(refused.job_id, timeout=30)).phase == "succeeded"
 
-    async with EventLog(db) as log:
+    async with SQLiteEventLog(db) as log:
         events = [r.event for r in await log.read_stream(stream_id(running.job_id))]
         assert not any(isinstance(e, ActorCrashed) for e in events)
         assert sum(isinstance(e, TaskSucceeded) for e in events) == 1
@@ -138,7 +138,7 @@ async def test_an_orchestrator_boots_on_a_full_log_and_catches_up_once_space_is_
         )
         assert (await orch.wait(job.job_id, timeout=30)).phase == "succeeded"
 
-    async with EventLog(db) as log:
+    async with SQLiteEventLog(db) as log:
         events = [r.event for r in await log.read_stream(stream_id(job.job_id))]
         assert sum(isinstance(e, TaskSucceeded) for e in events) == 1
         assert not any(isinstance(e, ActorCrashed) for e in events)

@@ -19,7 +19,7 @@ from actors.job.actor import stream_id
 from actors.job.fsm import fold
 from actors.orchestrator import Orchestrator
 from eventlog.events import ReconcileDecided, ShutdownIntended, SubmitIntended, Submitted
-from eventlog.sqlite.store import EventLog
+from eventlog.sqlite.store import SQLiteEventLog
 from overlord.client import HttpOverlord, RequestRetryPolicy
 from overlord.sim.cluster import ClusterConfig
 from overlord.sim.server import SimConfig, Simulator
@@ -120,12 +120,12 @@ async def recover(db: Path, url: str, job_id: str) -> str:
 
 
 async def events_of(db: Path, job_id: str) -> list[Any]:
-    async with EventLog(db) as log:
+    async with SQLiteEventLog(db) as log:
         return [r.event for r in await log.read_stream(stream_id(job_id))]
 
 
 async def reconcile_decisions(db: Path) -> list[str]:
-    async with EventLog(db) as log:
+    async with SQLiteEventLog(db) as log:
         return [
             r.event.decision
             for r in await log.read_stream("reconcile")

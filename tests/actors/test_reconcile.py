@@ -16,7 +16,7 @@ from actors.ports import Overlord
 from actors.reconcile import OrphanPolicy, Reconciler
 from actors.supervision.slots import SlotPolicy
 from eventlog.events import JobAccepted, ReconcileDecided, SubmitIntended, Submitted
-from eventlog.sqlite.store import EventLog
+from eventlog.sqlite.store import SQLiteEventLog
 from overlord.client import HttpOverlord
 from overlord.models import TaskStatusPlus
 from overlord.sim.cluster import ClusterConfig
@@ -38,7 +38,7 @@ def sim() -> Simulator:
 
 
 async def decisions(db: Path) -> list[ReconcileDecided]:
-    async with EventLog(db) as log:
+    async with SQLiteEventLog(db) as log:
         return [
             r.event
             for r in await log.read_stream("reconcile")
@@ -148,7 +148,7 @@ async def test_orphans_with_our_prefix_are_handled_by_policy(
     if policy == "shutdown":
         assert task.error_msg == "Shutdown request from user"
     if policy == "adopt":
-        async with EventLog(db) as log:
+        async with SQLiteEventLog(db) as log:
             events = [r.event for r in await log.read_stream(stream_id(job.job_id))]
         assert isinstance(events[0], JobAccepted)
         assert isinstance(events[1], SubmitIntended)
@@ -177,7 +177,7 @@ async def test_finished_tasks_with_our_prefix_are_history_not_orphans(
         async with Orchestrator.open(db, url, config=fast_config(orphans=policy)) as orch:
             reports = [orch.last_reconcile, await orch.reconcile(), await orch.reconcile()]
             assert orch.states == {}
-    async with EventLog(db) as log:
+    async with SQLiteEventLog(db) as log:
         assert await log.last_seq() == 0
     assert [r.orphans for r in reports if r is not None] == [[], [], []]
     assert _orphan_warnings(logged) == []
@@ -240,7 +240,7 @@ async def test_finished_rows_are_not_orphans_even_when_the_listing_includes_them
     live = TaskStatusPlus(
         id="orch_wikipedia_y_1", status_code="RUNNING", runner_status_code="WAITING"
     )
-    async with EventLog(tmp_path / "log.db") as log:
+    async with SQLiteEventLog(tmp_path / "log.db") as log:
         reconciler = Reconciler(log, cast(Overlord, _ListsEverything([done, live])))
         report, _plan = await reconciler.run([])
     assert report.orphans == [live.id]

@@ -19,7 +19,7 @@ from actors.supervision.breakers import DatasourcePolicy
 from eventlog.errors import StreamArchivedError, WriterLostError
 from eventlog.events import JobDied, JobRetried, SubmitIntended
 from eventlog.retention.closed_streams import archive_closed_streams
-from eventlog.sqlite.store import EventLog
+from eventlog.sqlite.store import SQLiteEventLog
 from overlord.sim.cluster import ClusterConfig
 from overlord.sim.server import SimConfig, Simulator
 from service.api import ControlApi
@@ -162,7 +162,7 @@ async def test_a_job_that_retention_archived_cannot_be_retried_and_says_why(
     async with Orchestrator.open(db, url, config=fast_config()) as orch:
         await orch.submit(job)
         assert (await orch.wait(job.job_id, timeout=20)).phase == "dead"
-    async with EventLog(db) as log:
+    async with SQLiteEventLog(db) as log:
         await archive_closed_streams(
             log, older_than=time.time() + 60, directory=tmp_path / "archive"
         )

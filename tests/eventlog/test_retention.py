@@ -15,7 +15,7 @@ from eventlog.events import StatusObserved, TaskSucceeded
 from eventlog.records import ANY_VERSION
 from eventlog.retention.archive import read_archive, verify_archive
 from eventlog.retention.closed_streams import archive_closed_streams
-from eventlog.sqlite.store import EventLog
+from eventlog.sqlite.store import SQLiteEventLog
 
 
 class Clock:
@@ -30,13 +30,13 @@ def running(n: int) -> StatusObserved:
     return StatusObserved(at=float(n), task_id=f"t{n}", runner_status="RUNNING")
 
 
-async def finish(log: EventLog, stream: str, version: int) -> None:
+async def finish(log: SQLiteEventLog, stream: str, version: int) -> None:
     await log.append(
         stream, [TaskSucceeded(at=0.0, task_id="t", duration_ms=1)], version, close_stream=True
     )
 
 
-async def build(log: EventLog, clock: Clock) -> None:
+async def build(log: SQLiteEventLog, clock: Clock) -> None:
     """Old finished jobs a, b interleaved with live job l; later a recent finished job r."""
     await log.append("job:a", [running(1)], 0)
     await log.append("job:l", [running(2)], 0)
@@ -54,7 +54,7 @@ async def test_old_finished_streams_are_archived_and_the_chain_still_verifies(
     tmp_path: Path,
 ) -> None:
     clock = Clock()
-    async with EventLog(tmp_path / "e.db", clock=clock) as log:
+    async with SQLiteEventLog(tmp_path / "e.db", clock=clock) as log:
         await build(log, clock)
         before = {s: [r.event for r in await log.read_stream(s)] for s in ("job:a", "job:b")}
         report = await archive_closed_streams(
@@ -85,12 +85,12 @@ async def test_new_appends_continue_the_chain_after_the_newest_events_were_archi
 ) -> None:
     clock = Clock()
     db = tmp_path / "e.db"
-    async with EventLog(db, clock=clock) as log:
+    async with SQLiteEventLog(db, clock=clock) as log:
         await log.append("job:a", [running(1)], 0)
         await finish(log, "job:a", 1)
         await archive_closed_streams(log, older_than=2000.0, directory=tmp_path / "arch")
         assert [r async for r in log.read_all()] == []
-    async with EventLog(db, clock=clock) as log:  # the head is now only in a checkpoint
+    async with SQLiteEventLog(db, clock=clock) as log:  # the head is now only in a checkpoint
         result = await log.append("job:b", [running(3)], 0)
         assert result.first_seq == 3
         assert (await log.verify(archives=True)).ok
@@ -98,7 +98,7 @@ async def test_new_appends_continue_the_chain_after_the_newest_events_were_archi
 
 async def test_two_runs_leave_adjacent_checkpoints_that_still_verify(tmp_path: Path) -> None:
     clock = Clock()
-    async with EventLog(tmp_path / "e.db", clock=clock) as log:
+    async with SQLiteEventLog(tmp_path / "e.db", clock=clock) as log:
         for n in range(6):
             await log.append(f"job:{n}", [running(n)], 0)
             await finish(log, f"job:{n}", 1)
@@ -116,7 +116,7 @@ async def test_two_runs_leave_adjacent_checkpoints_that_still_verify(tmp_path: P
 
 async def test_an_archived_stream_takes_no_new_events(tmp_path: Path) -> None:
     clock = Clock()
-    async with EventLog(tmp_path / "e.db", clock=clock) as log:
+    async with SQLiteEventLog(tmp_path / "e.db", clock=clock) as log:
         await log.append("job:a", [running(1)], 0)
         await finish(log, "job:a", 1)
         await archive_closed_streams(
@@ -141,7 +141,7 @@ async def test_the_archive_is_durable_before_any_row_is_deleted(
 
     monkeypatch.setattr(eventlog.retention.archive.os, "fsync", fsync)
     clock = Clock()
-    async with EventLog(tmp_path / "e.db", clock=clock) as log:
+    async with SQLiteEventLog(tmp_path / "e.db", clock=clock) as log:
         await log.append("job:a", [running(1)], 0)
         await finish(log, "job:a", 1)
 
@@ -161,7 +161,7 @@ async def test_a_failed_deletion_keeps_every_row_and_removes_the_unneeded_archiv
 ) -> None:
     clock = Clock()
     db = tmp_path / "e.db"
-    async with EventLog(db, clock=clock) as log:
+    async with SQLiteEventLog(db, clock=clock) as log:
         await log.append("job:a", [running(1)], 0)
         await finish(log, "job:a", 1)
         await log.run_exclusive(
@@ -182,7 +182,7 @@ async def test_an_edited_or_missing_archive_is_reported_with_the_first_archived_
     tmp_path: Path,
 ) -> None:
     clock = Clock()
-    async with EventLog(tmp_path / "e.db", clock=clock) as log:
+    async with SQLiteEventLog(tmp_path / "e.db", clock=clock) as log:
         await build(log, clock)
         report = await archive_closed_streams(log, older_than=2000.0, directory=tmp_path / "a")
         archive = Path(report.archives[0])
@@ -228,10 +228,10 @@ async def test_an_archived_stream_cannot_be_reopened_even_by_a_writer_that_cache
     # job) must still find it archived, not bring back a stream whose events are gone.
     clock = Clock()
     db = tmp_path / "e.db"
-    async with EventLog(db, clock=clock) as log:
+    async with SQLiteEventLog(db, clock=clock) as log:
         await log.append("job:a", [running(1)], 0)
         await finish(log, "job:a", 1)
-        async with EventLog(db, clock=clock) as other:  # retention on another connection
+        async with SQLiteEventLog(db, clock=clock) as other:  # retention on another connection
             await archive_closed_streams(other, older_than=2000.0, directory=tmp_path / "arch")
         with pytest.raises(StreamArchivedError):
             await log.append("job:a", [running(3)], 2, reopen_stream=True)

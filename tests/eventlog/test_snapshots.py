@@ -13,7 +13,7 @@ from eventlog.errors import EventLogUnavailableError
 from eventlog.events import AnyEvent, StatusObserved, TaskSucceeded
 from eventlog.records import ANY_VERSION
 from eventlog.replay import StreamFolder
-from eventlog.sqlite.store import EventLog
+from eventlog.sqlite.store import SQLiteEventLog
 from tests.support import FILL_LAST_PAGES, fill_until_refused, quota_with_room
 
 
@@ -43,12 +43,14 @@ def status(n: int) -> StatusObserved:
     return StatusObserved(at=float(n), task_id="t", runner_status=("PENDING", "RUNNING")[n % 2])
 
 
-async def fill(log: EventLog, stream: str, count: int) -> None:
+async def fill(log: SQLiteEventLog, stream: str, count: int) -> None:
     for n in range(count):
         await log.append(stream, [status(n)], ANY_VERSION)
 
 
-async def test_a_current_snapshot_is_used_and_only_the_tail_is_read(event_log: EventLog) -> None:
+async def test_a_current_snapshot_is_used_and_only_the_tail_is_read(
+    event_log: SQLiteEventLog,
+) -> None:
     await fill(event_log, "job:a", 10)
     first = await folder().load(event_log, "job:a")
     assert (first.source, first.events_read, first.snapshot_written) == ("events", 10, True)
@@ -59,7 +61,7 @@ async def test_a_current_snapshot_is_used_and_only_the_tail_is_read(event_log: E
 
 
 async def test_a_snapshot_of_a_stale_schema_is_ignored_and_rebuilt_from_events(
-    event_log: EventLog,
+    event_log: SQLiteEventLog,
 ) -> None:
     await fill(event_log, "job:a", 6)
     await event_log.save_snapshot("job:a", 6, 1, msgspec.msgpack.encode(Tally(99, ("OLD",))))
@@ -74,7 +76,7 @@ async def test_a_snapshot_of_a_stale_schema_is_ignored_and_rebuilt_from_events(
 
 
 async def test_an_unreadable_snapshot_is_ignored_and_rebuilt_from_events(
-    event_log: EventLog,
+    event_log: SQLiteEventLog,
 ) -> None:
     await fill(event_log, "job:a", 5)
     await event_log.save_snapshot("job:a", 3, 1, b"\xc1 not msgpack")
@@ -83,7 +85,7 @@ async def test_an_unreadable_snapshot_is_ignored_and_rebuilt_from_events(
     assert loaded.snapshot_written
 
 
-async def test_a_snapshot_ahead_of_its_stream_is_not_trusted(event_log: EventLog) -> None:
+async def test_a_snapshot_ahead_of_its_stream_is_not_trusted(event_log: SQLiteEventLog) -> None:
     await fill(event_log, "job:a", 3)
     await event_log.save_snapshot("job:a", 40, 1, msgspec.msgpack.encode(Tally(40)))
     assert await event_log.load_snapshot("job:a", 1) is None
@@ -93,7 +95,7 @@ async def test_a_snapshot_ahead_of_its_stream_is_not_trusted(event_log: EventLog
 
 async def test_dropping_every_snapshot_changes_nothing_but_the_rows_read(tmp_path: Path) -> None:
     db = tmp_path / "e.db"
-    async with EventLog(db) as log:
+    async with SQLiteEventLog(db) as log:
         for stream in ("job:a", "job:b", "job:c"):
             await fill(log, stream, 9)
         with_snapshots = await folder().load_open(log, "job:")
@@ -104,7 +106,7 @@ async def test_dropping_every_snapshot_changes_nothing_but_the_rows_read(tmp_pat
     conn.execute("DELETE FROM snapshots")
     conn.commit()
     conn.close()
-    async with EventLog(db) as log:
+    async with SQLiteEventLog(db) as log:
         rebuilt = await folder().load_open(log, "job:", save=False)
     assert {s: x.state for s, x in rebuilt.items()} == {
         s: x.state for s, x in with_snapshots.items()
@@ -114,7 +116,7 @@ async def test_dropping_every_snapshot_changes_nothing_but_the_rows_read(tmp_pat
 
 async def test_a_snapshot_is_on_disk_when_save_snapshot_returns(tmp_path: Path) -> None:
     db = tmp_path / "e.db"
-    async with EventLog(db) as log:
+    async with SQLiteEventLog(db) as log:
         await fill(log, "job:a", 2)
         await log.save_snapshot("job:a", 2, 7, b"state")
         conn = sqlite3.connect(db)
@@ -128,7 +130,7 @@ async def test_a_snapshot_is_on_disk_when_save_snapshot_returns(tmp_path: Path) 
 @pytest.mark.parametrize("finished", [200])
 async def test_boot_reads_only_live_streams_and_their_tails(tmp_path: Path, finished: int) -> None:
     db = tmp_path / "e.db"
-    async with EventLog(db) as log:
+    async with SQLiteEventLog(db) as log:
         for n in range(finished):
             await log.append(f"job:done-{n:04d}", [status(1), status(2)], 0)
             await log.append(
@@ -141,7 +143,7 @@ async def test_boot_reads_only_live_streams_and_their_tails(tmp_path: Path, fini
             await fill(log, f"job:live-{n}", 10)
             await folder().load(log, f"job:live-{n}")  # leaves a snapshot at version 10
             await fill(log, f"job:live-{n}", 2)
-    async with EventLog(db) as log:
+    async with SQLiteEventLog(db) as log:
         booted = await folder().load_open(log, "job:", save=False)
         read = log.read_stats
     assert sorted(booted) == ["job:live-0", "job:live-1", "job:live-2"]
@@ -154,7 +156,7 @@ async def test_a_load_on_a_log_that_refuses_writes_skips_the_snapshot_and_still_
     tmp_path: Path,
 ) -> None:
     db = tmp_path / "events.db"
-    async with EventLog(db, max_size_bytes=await quota_with_room(db)) as log:
+    async with SQLiteEventLog(db, max_size_bytes=await quota_with_room(db)) as log:
         await fill(log, "job:a", 10)
         _, streams = await fill_until_refused(log, FILL_LAST_PAGES)  # a full disk, to SQLite
         fillers = iter(range(streams))

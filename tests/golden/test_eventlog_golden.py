@@ -22,7 +22,7 @@ from actors.job.fsm import JobState, evolve
 from eventlog.events import EVENT_TYPES, AnyEvent
 from eventlog.replay import StreamFolder
 from eventlog.retention.archive import ArchivedEvent, read_archive, verify_archive
-from eventlog.sqlite.store import EventLog
+from eventlog.sqlite.store import SQLiteEventLog
 from eventlog.upcasting import UPCASTERS, decode_stored
 
 GOLDEN = Path(__file__).parent
@@ -134,7 +134,7 @@ async def test_a_schema_1_file_written_by_the_prototype_upgrades_verifies_and_bo
     db = tmp_path / "prototype.db"
     write_schema_1_file(db, golden_events("prototype_v0"), terminal)
 
-    async with EventLog(db) as log:
+    async with SQLiteEventLog(db) as log:
         report = await log.verify()
         assert report.ok, report.broken
         assert report.events == len(golden_events("prototype_v0"))

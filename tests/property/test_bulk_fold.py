@@ -1,4 +1,4 @@
-"""Property test of the bulk fold (`EventLog.fold_events`): whatever the stream ids, bodies,
+"""Property test of the bulk fold (`SQLiteEventLog.fold_events`): whatever the stream ids, bodies,
 chunk size, prefix and starting seq, it hands the fold exactly the events a plain row-by-row
 read gives, in seq order, on both of its paths (JSON chunks built by SQLite, and plain rows
 for an SQLite without JSON1); and a log of current events never falls back to reading a
@@ -21,7 +21,7 @@ from eventlog.events import AnyEvent, Event, JobAccepted, StatusObserved, encode
 from eventlog.records import ANY_VERSION, prefix_range
 from eventlog.sqlite import bulk_fold
 from eventlog.sqlite.protocol import AppendItem
-from eventlog.sqlite.store import EventLog
+from eventlog.sqlite.store import SQLiteEventLog
 from eventlog.sqlite.writer import WriteConnection
 
 # Any text SQLite can store (no lone surrogates), and text made of JSON's escapes, since the
@@ -78,7 +78,7 @@ async def folded(
     def step(streams: list[str], evs: list[AnyEvent]) -> None:
         seen.extend(zip(streams, evs, strict=True))
 
-    async with EventLog(path, writer="thread") as log:
+    async with SQLiteEventLog(path, writer="thread") as log:
         log._json_chunks = json_chunks and log._json_chunks
         count = await log.fold_events(step, after, chunk=chunk, prefix=prefix)
     assert count == len(seen)

@@ -20,7 +20,7 @@ from actors.errors import ConfigError
 from actors.orchestrator import Orchestrator, OrchestratorConfig
 from eventlog.retention.closed_streams import archive_closed_streams
 from eventlog.sqlite.migrations import DEFAULT_PAGE_SIZE
-from eventlog.sqlite.store import EventLog
+from eventlog.sqlite.store import SQLiteEventLog
 from overlord.client import HttpOverlord
 from overlord.sim.server import Simulator
 from service.api import ControlApi
@@ -124,7 +124,7 @@ async def test_a_full_event_log_refuses_submissions_and_readiness_but_stays_live
     tmp_path: Path,
 ) -> None:
     db = tmp_path / "api.db"
-    async with EventLog(db):
+    async with SQLiteEventLog(db):
         pass
     quota = db.stat().st_size + 32 * DEFAULT_PAGE_SIZE
     async with serving(db, replace(demo_config(), eventlog_max_size_bytes=quota)) as api:

@@ -13,9 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from eventlog.events import JobAccepted, TaskSucceeded, spec_raw
-from eventlog.sqlite.store import EventLog
+from eventlog.events import JobAccepted, JobDied, RetryScheduled, TaskSucceeded, spec_raw
+from eventlog.sqlite.store import SQLiteEventLog
+from service.cli.audit import render_timeline
 from service.demo import CORRUPT_DAY, demo_jobs
+from tests.actors.job.test_audit import accepted, failed_attempt, recorded
 from tests.service.processes import ROOT, Result, clean_env
 
 RULES = ROOT / "actors" / "supervision" / "failure_rules.toml"
@@ -69,7 +71,7 @@ def test_verify_passes_on_a_log_the_orchestrator_wrote(demo_db: Path) -> None:
 async def test_verify_fails_with_the_first_illegal_transition(tmp_path: Path) -> None:
     db = tmp_path / "forged.db"
     # Written through the event log (so the hash chain is intact) but never through the FSM.
-    async with EventLog(db) as log:
+    async with SQLiteEventLog(db) as log:
         accepted = JobAccepted(
             at=1.0, job_id="j1", datasource="ds", interval="i", spec=spec_raw({}), spec_hash="h"
         )
@@ -353,3 +355,29 @@ def test_status_into_a_closed_pipe_ends_quietly_with_the_sigpipe_code(demo_db: P
     assert proc.returncode == 141
     assert "Traceback" not in err.decode()
     assert "BrokenPipeError" not in err.decode()
+
+
+def test_the_timeline_explains_each_failure_with_rule_evidence_and_decision() -> None:
+    events = [
+        accepted(),
+        *failed_attempt(),
+        RetryScheduled(at=4.0, next_attempt=2, delay_s=12.5, not_before=16.5),
+    ]
+    lines = render_timeline(recorded(events))
+    text = "\n".join(lines)
+    assert lines[0].startswith("2023-11-14 22:13:20.000Z  job_accepted")
+    assert "failure_classified" in text
+    assert "rule: lost-worker -> transient" in text
+    assert "evidence status_error: Worker disappeared" in text
+    assert "decision: retry as attempt 2 after 12.5s" in text
+    assert "spec_hash=ffffffffffff " in text + " "
+
+
+def test_the_timeline_names_a_dead_decision() -> None:
+    events = [
+        accepted(),
+        *failed_attempt("structural", "parse-errors"),
+        JobDied(at=5.0, reason="structural failure: parse errors", rule="parse-errors"),
+    ]
+    text = "\n".join(render_timeline(recorded(events)))
+    assert "decision: dead: structural failure: parse errors" in text

@@ -18,7 +18,7 @@ from eventlog.events import (
     Submitted,
     TaskSucceeded,
 )
-from eventlog.sqlite.store import EventLog
+from eventlog.sqlite.store import SQLiteEventLog
 from service.demo import CORRUPT_DAY, demo_jobs, run_demo
 
 
@@ -36,7 +36,7 @@ async def test_demo_runs_every_job_to_its_expected_state_and_the_log_tells_each_
     assert "most live tasks for one interval: 1" in text
 
     jobs = demo_jobs(10)
-    async with EventLog(db) as log:
+    async with SQLiteEventLog(db) as log:
         retried = 0
         for index, job in enumerate(jobs):
             records = await log.read_stream(stream_id(job.job_id))

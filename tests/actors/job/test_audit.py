@@ -1,9 +1,9 @@
-"""Audit as pure functions over recorded events: FSM replay checks, the timeline a person
-reads, and re-classification with new rules."""
+"""Audit as pure functions over recorded events: FSM replay checks and re-classification
+with new rules."""
 
 from __future__ import annotations
 
-from actors.job.audit import render_timeline, replay_problem
+from actors.job.audit import replay_problem
 from actors.job.rule_replay import _stream_differences
 from actors.supervision.classification import Rule, RuleSet
 from eventlog.events import (
@@ -19,7 +19,7 @@ from eventlog.events import (
     TaskSucceeded,
     spec_raw,
 )
-from eventlog.sqlite.store import Recorded
+from eventlog.records import Recorded
 
 JOB = "orch_ds_20240101T000000Z_20240102T000000Z_abc"
 TASK = JOB + "_1"
@@ -99,32 +99,6 @@ def test_a_gap_in_a_streams_versions_is_reported() -> None:
     problem, *_ = replay_problem(iter(rows))
     assert problem is not None
     assert "jumps from version 1 to 5" in problem.message
-
-
-def test_the_timeline_explains_each_failure_with_rule_evidence_and_decision() -> None:
-    events = [
-        accepted(),
-        *failed_attempt(),
-        RetryScheduled(at=4.0, next_attempt=2, delay_s=12.5, not_before=16.5),
-    ]
-    lines = render_timeline(recorded(events))
-    text = "\n".join(lines)
-    assert lines[0].startswith("2023-11-14 22:13:20.000Z  job_accepted")
-    assert "failure_classified" in text
-    assert "rule: lost-worker -> transient" in text
-    assert "evidence status_error: Worker disappeared" in text
-    assert "decision: retry as attempt 2 after 12.5s" in text
-    assert "spec_hash=ffffffffffff " in text + " "
-
-
-def test_the_timeline_names_a_dead_decision() -> None:
-    events = [
-        accepted(),
-        *failed_attempt("structural", "parse-errors"),
-        JobDied(at=5.0, reason="structural failure: parse errors", rule="parse-errors"),
-    ]
-    text = "\n".join(render_timeline(recorded(events)))
-    assert "decision: dead: structural failure: parse errors" in text
 
 
 def structural_for(message: str) -> RuleSet:

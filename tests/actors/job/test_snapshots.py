@@ -16,12 +16,12 @@ from actors.job.fsm import (
     evolve,
 )
 from eventlog.events import spec_raw
-from eventlog.sqlite.store import EventLog
+from eventlog.sqlite.store import SQLiteEventLog
 
 JOB = "orch_ds_20240101T000000Z_20240102T000000Z_0123456789ab"
 
 
-async def record_a_running_job(log: EventLog) -> JobState:
+async def record_a_running_job(log: SQLiteEventLog) -> JobState:
     state = JobState()
     commands = [
         Accept(
@@ -49,7 +49,7 @@ async def record_a_running_job(log: EventLog) -> JobState:
 
 
 async def test_a_job_folds_to_the_same_state_with_or_without_its_snapshot(tmp_path: Path) -> None:
-    async with EventLog(tmp_path / "log.db") as log:
+    async with SQLiteEventLog(tmp_path / "log.db") as log:
         live = await record_a_running_job(log)
         assert await load_state(log, JOB) == live  # long tail: a snapshot gets written
         assert await log.load_snapshot(stream_id(JOB), STATE_SCHEMA_VERSION) is not None
@@ -58,7 +58,7 @@ async def test_a_job_folds_to_the_same_state_with_or_without_its_snapshot(tmp_pa
 
 
 async def test_a_stale_or_garbled_snapshot_is_ignored_and_rebuilt(tmp_path: Path) -> None:
-    async with EventLog(tmp_path / "log.db") as log:
+    async with SQLiteEventLog(tmp_path / "log.db") as log:
         live = await record_a_running_job(log)
         sid = stream_id(JOB)
         wrong = JOB_FOLDER.encode(JobState(job_id=JOB, phase="succeeded", version=3))

@@ -36,10 +36,11 @@ from eventlog.events import (
     TaskFailed,
     spec_dict,
 )
-from eventlog.sqlite.store import EventLog
+from eventlog.sqlite.store import SQLiteEventLog
 from overlord.client import HttpOverlord, RequestRetryPolicy
 from overlord.sim.cluster import ClusterConfig
 from overlord.sim.server import Faults, SimConfig, Simulator
+from service.cli.audit import render_timeline
 from tests.support import daily_jobs, fast_config, month_start
 
 
@@ -55,7 +56,7 @@ def sim() -> Simulator:
 
 
 async def stream(db: Path, job_id: str) -> list[Any]:
-    async with EventLog(db) as log:
+    async with SQLiteEventLog(db) as log:
         return [r.event for r in await log.read_stream(stream_id(job_id))]
 
 
@@ -112,7 +113,7 @@ async def test_a_lost_worker_does_not_use_up_attempts_until_the_policy_says_so(
     assert [e.counted for e in events if isinstance(e, FailureClassified)] == [False] * 3
     assert alerts.sent == []
     assert "does not count against the attempts" in "\n".join(
-        audit.render_timeline(audit.timeline(db, spared.job_id))
+        render_timeline(audit.timeline(db, spared.job_id))
     )
 
     one_spared = fast_config(job=replace(base.job, max_uncounted_failures=1))
@@ -194,7 +195,7 @@ async def test_a_thirty_second_outage_opens_the_breaker_bounds_requests_and_jobs
     for job in batch:
         events = await stream(db, job.job_id)
         assert not any(isinstance(e, TaskFailed) for e in events), "a job failed from the outage"
-    async with EventLog(db) as log:
+    async with SQLiteEventLog(db) as log:
         breaker = [r.event for r in await log.read_stream("breaker:overlord")]
     assert any(isinstance(e, BreakerOpened) for e in breaker)
 
@@ -216,7 +217,7 @@ async def test_a_breaker_opened_by_refused_submissions_closes_once_the_overlord_
         assert orch.breakers.overlord_phase == "closed"
     assert [v.phase for v in views] == ["succeeded"] * len(batch)
     assert sim.stats()["duplicate_submissions"] == 0
-    async with EventLog(tmp_path / "log.db") as log:
+    async with SQLiteEventLog(tmp_path / "log.db") as log:
         breaker = [r.event for r in await log.read_stream("breaker:overlord")]
     reasons = [e.reason for e in breaker if isinstance(e, BreakerOpened)]
     # The reason names the call once ("submit: POST ... 503"), not "submit: submit: ...".

@@ -22,7 +22,7 @@ from eventlog.errors import EventLogError, EventLogUnavailableError
 from eventlog.events import StatusObserved
 from eventlog.retention.closed_streams import archive_closed_streams
 from eventlog.sqlite.migrations import DEFAULT_PAGE_SIZE
-from eventlog.sqlite.store import EventLog
+from eventlog.sqlite.store import SQLiteEventLog
 from eventlog.sqlite.verify import verify_file
 from eventlog.sqlite.writer import WriteConnection
 from tests.support import fill_until_refused
@@ -35,10 +35,10 @@ WRITER = """
 import asyncio, os, sys
 from eventlog.events import StatusObserved
 from eventlog.retention.closed_streams import archive_closed_streams
-from eventlog.sqlite.store import EventLog
+from eventlog.sqlite.store import SQLiteEventLog
 
 async def main(db, tag):
-    async with EventLog(db, synchronous="FULL") as log:
+    async with SQLiteEventLog(db, synchronous="FULL") as log:
         async def writer(k):
             stream, version = f"job:{tag}-{k}", 0
             while True:
@@ -103,10 +103,10 @@ def test_a_writer_killed_mid_append_loses_none_of_the_appends_it_acknowledged(
 
 async def test_a_full_disk_fails_appends_retryably_and_the_writer_recovers(tmp_path: Path) -> None:
     db = tmp_path / "events.db"
-    async with EventLog(db) as log:
+    async with SQLiteEventLog(db) as log:
         await log.append("job:a", [StatusObserved(at=1.0, task_id="t", runner_status="R")], 0)
     # max_size_bytes is SQLite's own page quota: writes past it fail exactly as on a full disk.
-    async with EventLog(db, max_size_bytes=db.stat().st_size + 16 * DEFAULT_PAGE_SIZE) as log:
+    async with SQLiteEventLog(db, max_size_bytes=db.stat().st_size + 16 * DEFAULT_PAGE_SIZE) as log:
         assert log.writes_refused is None
         error, written = await fill_until_refused(log)
         assert written > 0
@@ -166,7 +166,7 @@ import asyncio, json, os, sys
 from eventlog.errors import EventLogUnavailableError
 from eventlog.events import StatusObserved
 from eventlog.retention.closed_streams import archive_closed_streams
-from eventlog.sqlite.store import EventLog
+from eventlog.sqlite.store import SQLiteEventLog
 
 # Root ignores file modes: drop to an unprivileged user once everything is imported
 # (the interpreter itself may live where that user cannot read).
@@ -179,10 +179,10 @@ async def main(db):
     event = StatusObserved(at=1.0, task_id="t", runner_status="RUNNING")
     out = {}
     # A thread, not a process: the unprivileged user cannot start this interpreter.
-    async with EventLog(db, writer="thread") as log:
+    async with SQLiteEventLog(db, writer="thread") as log:
         await log.append("job:a", [event], 0)
     os.chmod(db, 0o444)
-    async with EventLog(db, writer="thread") as log:
+    async with SQLiteEventLog(db, writer="thread") as log:
         out["read"] = len(await log.read_stream("job:a"))
         for attempt in range(2):
             try:
@@ -228,7 +228,7 @@ def test_a_read_only_file_fails_appends_retryably_until_it_is_writable_again(
 
 READ_IN_A_READ_ONLY_DIRECTORY = """
 import json, os, sys
-from actors.job.audit import connect, records
+from eventlog.sqlite.offline import OfflineLog
 from eventlog.sqlite.verify import verify_file
 
 if os.geteuid() == 0:  # as in READ_ONLY: root would write to the directory regardless
@@ -237,14 +237,14 @@ if os.geteuid() == 0:  # as in READ_ONLY: root would write to the directory rega
     os.setuid(65534)
 
 report = verify_file(sys.argv[1])
-streams = sorted(r.stream_id for r in records(connect(sys.argv[1])))
+streams = sorted(r.stream_id for r in OfflineLog.open(sys.argv[1]).records())
 print(json.dumps({"broken": report.broken and report.broken.message, "events": report.events,
                   "streams": streams}))
 """
 
 
 async def three_jobs(db: Path) -> None:
-    async with EventLog(db) as log:
+    async with SQLiteEventLog(db) as log:
         for n in range(3):
             event = StatusObserved(at=1.0, task_id="t", runner_status="R")
             await log.append(f"poller:{n}", [event], 0)
@@ -289,7 +289,7 @@ async def test_an_unexpected_writer_failure_fails_its_batch_and_the_writer_keeps
         return real(self, items, now)
 
     monkeypatch.setattr(WriteConnection, "commit", flaky)
-    async with EventLog(tmp_path / "e.db", writer="thread") as log:  # to see the monkeypatch
+    async with SQLiteEventLog(tmp_path / "e.db", writer="thread") as log:  # to see the monkeypatch
         event = StatusObserved(at=1.0, task_id="t", runner_status="R")
         await log.append("job:a", [event], 0)
         with pytest.raises(EventLogError, match="failed on a batch of 1: RuntimeError"):

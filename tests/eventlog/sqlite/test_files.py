@@ -15,7 +15,7 @@ from eventlog.errors import CorruptEventError, EventLogUnavailableError, SchemaV
 from eventlog.events import StatusObserved
 from eventlog.records import ANY_VERSION
 from eventlog.sqlite.migrations import APPLICATION_ID, DEFAULT_PAGE_SIZE, SCHEMA_VERSION
-from eventlog.sqlite.store import EventLog
+from eventlog.sqlite.store import SQLiteEventLog
 from eventlog.sqlite.verify import verify_file
 from tests.golden.test_eventlog_golden import SCHEMA_1
 
@@ -41,7 +41,7 @@ def columns(db: Path, table: str) -> list[str]:
 
 
 async def write_log(db: Path, events: int = 8) -> None:
-    async with EventLog(db) as log:
+    async with SQLiteEventLog(db) as log:
         for n in range(events):
             event = StatusObserved(at=float(n), task_id="t", runner_status=f"RUNNING-{n:04d}")
             await log.append(f"job:{n % 2}", [event], ANY_VERSION)
@@ -74,7 +74,7 @@ def schema_1_file(db: Path) -> None:
 
 async def test_a_new_file_is_marked_as_ours_at_the_current_schema_version(tmp_path: Path) -> None:
     db = tmp_path / "e.db"
-    async with EventLog(db):
+    async with SQLiteEventLog(db):
         pass
     assert pragma(db, "application_id") == APPLICATION_ID
     assert pragma(db, "user_version") == SCHEMA_VERSION == 2
@@ -83,7 +83,7 @@ async def test_a_new_file_is_marked_as_ours_at_the_current_schema_version(tmp_pa
 async def test_a_schema_1_file_is_upgraded_in_place_and_keeps_every_row(tmp_path: Path) -> None:
     db = tmp_path / "e.db"
     schema_1_file(db)
-    async with EventLog(db) as log:
+    async with SQLiteEventLog(db) as log:
         assert [r.seq async for r in log.read_all()] == [4, 5]
         assert await log.all_streams() == [("job:z", 2, True)]
         assert (
@@ -109,7 +109,7 @@ async def test_a_file_from_a_newer_version_is_refused_and_left_alone(tmp_path: P
     conn.close()
     before = digest(db)
     with pytest.raises(SchemaVersionError, match=r"schema version 3, newer than .* \(2\)"):
-        await EventLog.open(db)
+        await SQLiteEventLog.open(db)
     assert digest(db) == before
     broken = verify_file(str(db)).broken
     assert broken is not None
@@ -124,11 +124,11 @@ async def test_a_migration_that_fails_leaves_the_file_at_its_old_version(
     broken_step = eventlog.sqlite.migrations.STEPS[1] + "ALTER TABLE no_such_table ADD COLUMN x;"
     monkeypatch.setitem(eventlog.sqlite.migrations.STEPS, 1, broken_step)
     with pytest.raises(EventLogUnavailableError, match="from schema version 1 to 2"):
-        await EventLog.open(db, writer="thread")  # a thread sees the monkeypatch
+        await SQLiteEventLog.open(db, writer="thread")  # a thread sees the monkeypatch
     assert pragma(db, "user_version") == 1
     assert "archived_at" not in columns(db, "streams")
     monkeypatch.undo()
-    async with EventLog(db) as log:  # a later, working version upgrades it fine
+    async with SQLiteEventLog(db) as log:  # a later, working version upgrades it fine
         assert len([r async for r in log.read_all()]) == 2
 
 
@@ -145,7 +145,7 @@ async def test_another_applications_sqlite_file_is_refused_and_left_alone(
     conn.close()
     before = digest(db)
     with pytest.raises(CorruptEventError, match=rf"another application \(application_id={app_id}"):
-        await EventLog.open(db)
+        await SQLiteEventLog.open(db)
     assert digest(db) == before
     assert verify_file(str(db)).broken is not None
 
@@ -159,7 +159,7 @@ async def test_a_file_that_is_not_sqlite_is_refused_with_a_clear_reason(
     db = tmp_path / "e.db"
     db.write_bytes(content)
     with pytest.raises(CorruptEventError) as caught:
-        await EventLog.open(db)
+        await SQLiteEventLog.open(db)
     assert str(db) in str(caught.value)
     assert "not an SQLite database" in str(caught.value) or "truncated" in str(caught.value)
     assert db.read_bytes() == content
@@ -177,7 +177,7 @@ async def test_a_truncated_file_is_refused_and_left_alone(tmp_path: Path) -> Non
     cut_in_half(db)
     before = digest(db)
     with pytest.raises(CorruptEventError, match=r"is truncated: its header describes \d+ pages"):
-        await EventLog.open(db)
+        await SQLiteEventLog.open(db)
     assert digest(db) == before
     broken = verify_file(str(db)).broken
     assert broken is not None
@@ -194,7 +194,7 @@ async def test_a_bit_flip_inside_an_event_is_found_by_verify_at_its_seq(tmp_path
     broken = verify_file(str(db)).broken
     assert broken is not None
     assert (broken.seq, broken.kind) == (6, "altered")
-    async with EventLog(db) as log:  # reading still works: verify is what notices
+    async with SQLiteEventLog(db) as log:  # reading still works: verify is what notices
         assert len(await log.read_stream("job:1")) == 4
 
 
@@ -209,7 +209,7 @@ async def test_a_bit_flip_in_the_btree_is_reported_as_damage_not_repaired(tmp_pa
     db.write_bytes(bytes(data))
     before = digest(db)
     with pytest.raises(CorruptEventError, match="malformed"):
-        async with EventLog(db) as log:
+        async with SQLiteEventLog(db) as log:
             [r async for r in log.read_all()]
     assert digest(db) == before
     broken = verify_file(str(db)).broken
@@ -221,7 +221,7 @@ async def test_a_bit_flip_in_the_btree_is_reported_as_damage_not_repaired(tmp_pa
 async def test_an_empty_file_becomes_a_new_log(tmp_path: Path) -> None:
     db = tmp_path / "e.db"
     db.write_bytes(b"")
-    async with EventLog(db) as log:
+    async with SQLiteEventLog(db) as log:
         assert (
             await log.append("job:a", [StatusObserved(at=1, task_id="t", runner_status="R")], 0)
         ).first_seq == 1
@@ -231,9 +231,9 @@ async def test_an_empty_file_becomes_a_new_log(tmp_path: Path) -> None:
 async def test_a_new_file_gets_the_default_page_size_or_the_one_asked_for(
     tmp_path: Path,
 ) -> None:
-    async with EventLog(tmp_path / "default.db"):
+    async with SQLiteEventLog(tmp_path / "default.db"):
         pass
-    async with EventLog(tmp_path / "small.db", page_size=4096):
+    async with SQLiteEventLog(tmp_path / "small.db", page_size=4096):
         pass
     assert pragma(tmp_path / "default.db", "page_size") == DEFAULT_PAGE_SIZE == 8192
     assert pragma(tmp_path / "small.db", "page_size") == 4096
@@ -243,9 +243,9 @@ async def test_an_existing_file_keeps_its_page_size_and_its_events(tmp_path: Pat
     db = tmp_path / "e.db"
     first = StatusObserved(at=1, task_id="t", runner_status="R")
     second = StatusObserved(at=2, task_id="t", runner_status="S")
-    async with EventLog(db, page_size=4096) as log:
+    async with SQLiteEventLog(db, page_size=4096) as log:
         await log.append("job:a", [first], 0)
-    async with EventLog(db) as log:  # the default asks for 8 KiB pages: only for new files
+    async with SQLiteEventLog(db) as log:  # the default asks for 8 KiB pages: only for new files
         await log.append("job:a", [second], 1)
         assert [r.event for r in await log.read_stream("job:a")] == [first, second]
         assert (await log.verify()).ok
@@ -257,7 +257,7 @@ def test_a_page_size_sqlite_cannot_use_is_refused_before_any_file_is_touched(
     tmp_path: Path, page_size: int
 ) -> None:
     with pytest.raises(ValueError, match=f"page_size must be a power of two .* not {page_size}"):
-        EventLog(tmp_path / "e.db", page_size=page_size)
+        SQLiteEventLog(tmp_path / "e.db", page_size=page_size)
     assert not (tmp_path / "e.db").exists()
 
 
@@ -286,7 +286,7 @@ def remove_wal(db: Path) -> None:
 
 async def crash_copy(db: Path, to: Path, events: int) -> None:
     """Copy `db` with its -wal and -shm while a writer holds it, as a crash would leave it."""
-    async with EventLog(db) as log:
+    async with SQLiteEventLog(db) as log:
         for n in range(events):
             event = StatusObserved(at=float(n), task_id="t", runner_status=f"RUNNING-{n:04d}")
             await log.append(f"job:{n % 2}", [event], ANY_VERSION)
@@ -302,7 +302,7 @@ async def test_a_wal_file_of_another_database_is_refused_and_the_log_is_left_alo
     put_wal_of_another_database(tmp_path / "other.db", db)
     wal = f"{db}-wal"
     with pytest.raises(CorruptEventError) as caught:
-        await EventLog.open(db)
+        await SQLiteEventLog.open(db)
     assert digest(db) == before  # the foreign pages were not copied into the log
     message = str(caught.value)
     assert "another application" in message
@@ -312,7 +312,7 @@ async def test_a_wal_file_of_another_database_is_refused_and_the_log_is_left_alo
     assert broken.kind == "file"
     assert digest(db) == before
     remove_wal(db)  # what a person does once they see whose -wal it is
-    async with EventLog(db) as log:
+    async with SQLiteEventLog(db) as log:
         assert len([r async for r in log.read_all()]) == 8
 
 
@@ -331,7 +331,7 @@ async def test_a_directory_at_the_logs_path_is_refused_by_name(tmp_path: Path) -
     db = tmp_path / "logs"
     db.mkdir()
     with pytest.raises(CorruptEventError, match=f"{db} is a directory, not an event log file"):
-        await EventLog.open(db)
+        await SQLiteEventLog.open(db)
     broken = verify_file(str(db)).broken
     assert broken is not None
     assert (broken.kind, broken.message) == ("file", f"{db} is a directory, not an event log file")
@@ -361,7 +361,7 @@ async def test_a_damaged_index_that_the_chain_walk_never_reads_fails_verify(
     await write_log(db)
     break_the_stream_index(db)
     before = digest(db)
-    async with EventLog(db) as log:  # why it matters: reads by stream go through the index
+    async with SQLiteEventLog(db) as log:  # why it matters: reads by stream go through the index
         assert len(await log.read_stream("job:1")) < 4  # of the 4 it holds
     broken = verify_file(str(db)).broken
     assert broken is not None
@@ -395,13 +395,13 @@ async def test_a_wal_damaged_before_committed_frames_is_refused_not_silently_cut
 ) -> None:
     copy = tmp_path / "copy.db"
     await crash_copy(tmp_path / "e.db", copy, events=40)
-    async with EventLog(copy) as log:  # undamaged, the crash copy opens with every event
+    async with SQLiteEventLog(copy) as log:  # undamaged, the crash copy opens with every event
         assert len([r async for r in log.read_all()]) == 40
     await crash_copy(tmp_path / "f.db", copy, events=40)
     at = flip_a_byte_in_wal_frame(copy, frame=2)
     before = {s: digest(Path(f"{copy}{s}")) for s in ("", "-wal")}
     with pytest.raises(CorruptEventError) as caught:
-        await EventLog.open(copy)
+        await SQLiteEventLog.open(copy)
     assert f"{copy}-wal is damaged at frame 2 (byte {at}): SQLite would ignore it" in str(
         caught.value
     )
@@ -419,7 +419,7 @@ async def test_a_wal_torn_in_its_last_transaction_still_opens_without_it(tmp_pat
     await crash_copy(tmp_path / "e.db", copy, events=40)
     # As a crash during the last commit may leave it: SQLite drops that commit, as it should.
     flip_a_byte_in_wal_frame(copy, frame=wal_frames(copy))
-    async with EventLog(copy) as log:
+    async with SQLiteEventLog(copy) as log:
         assert len([r async for r in log.read_all()]) == 39
 
 
@@ -433,7 +433,7 @@ async def test_a_log_missing_a_table_is_refused_as_damaged_not_as_unavailable(
     conn.close()
     before = digest(db)
     with pytest.raises(CorruptEventError, match=rf"{db} is marked as an event log \(schema "):
-        await EventLog.open(db)
+        await SQLiteEventLog.open(db)
     broken = verify_file(str(db)).broken
     assert broken is not None
     assert "has no events table" in broken.message
@@ -455,7 +455,7 @@ async def test_a_wal_with_a_damaged_header_is_refused_not_silently_ignored(
     await crash_copy(tmp_path / "e.db", copy, events=40)
     flip_a_byte_in_wal_header(copy, offset)
     with pytest.raises(CorruptEventError, match=f"{copy}-wal is damaged in its header: "):
-        await EventLog.open(copy)
+        await SQLiteEventLog.open(copy)
 
 
 def test_wal_damage_that_moves_between_reads_is_a_writer_at_work_not_damage(

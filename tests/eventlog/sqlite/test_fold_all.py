@@ -17,14 +17,14 @@ from eventlog.events import AnyEvent, StatusObserved
 from eventlog.records import ANY_VERSION
 from eventlog.replay import StreamFolder
 from eventlog.sqlite import bulk_fold
-from eventlog.sqlite.store import EventLog
+from eventlog.sqlite.store import SQLiteEventLog
 from tests.eventlog.test_snapshots import Tally, folder, status, tally
 from tests.service.processes import eventually
 
 STREAMS = ("job:a", "job:b", "other:c")
 
 
-async def interleaved(log: EventLog, per_stream: int) -> None:
+async def interleaved(log: SQLiteEventLog, per_stream: int) -> None:
     for n in range(per_stream):
         for stream in STREAMS:
             await log.append(stream, [status(n)], ANY_VERSION)
@@ -32,7 +32,7 @@ async def interleaved(log: EventLog, per_stream: int) -> None:
 
 @pytest.mark.parametrize("chunk", [1, 7, 30, 20_000])
 async def test_the_result_does_not_depend_on_the_chunk_size(
-    event_log: EventLog, chunk: int
+    event_log: SQLiteEventLog, chunk: int
 ) -> None:
     await interleaved(event_log, 10)
     states = await folder().fold_all(event_log, chunk=chunk)
@@ -44,7 +44,7 @@ async def test_the_result_does_not_depend_on_the_chunk_size(
         ]
 
 
-async def test_prefix_and_after_seq_select_what_is_folded(event_log: EventLog) -> None:
+async def test_prefix_and_after_seq_select_what_is_folded(event_log: SQLiteEventLog) -> None:
     await interleaved(event_log, 4)
     only_jobs = await folder().fold_all(event_log, prefix="job:", chunk=5)
     assert set(only_jobs) == {"job:a", "job:b"}
@@ -55,12 +55,12 @@ async def test_prefix_and_after_seq_select_what_is_folded(event_log: EventLog) -
 
 async def test_a_garbled_row_stops_the_fold_with_its_seq(tmp_path: Path) -> None:
     db = tmp_path / "events.db"
-    async with EventLog(db) as log:
+    async with SQLiteEventLog(db) as log:
         await interleaved(log, 5)
     with sqlite3.connect(db) as conn:
         conn.execute("DROP TRIGGER IF EXISTS events_no_update")  # tampering, on purpose
         conn.execute("UPDATE events SET body = X'7b2274797065223a' WHERE seq = 8")
-    async with EventLog(db) as log:
+    async with SQLiteEventLog(db) as log:
         with pytest.raises(CorruptEventError, match=r"seq 8"):
             await folder().fold_all(log, chunk=4)
         assert gc.isenabled(), "the collector is resumed after a failed fold"
@@ -72,13 +72,13 @@ async def test_a_body_that_would_spill_into_its_neighbours_place_is_caught_with_
     # Valid JSON inside a chunk's array, two events where the row holds one: the chunk's
     # counts disagree, so it is read again row by row, where the body is refused.
     db = tmp_path / "events.db"
-    async with EventLog(db) as log:
+    async with SQLiteEventLog(db) as log:
         await interleaved(log, 5)
     spill = b'{"type":"status_observed","at":1.0,"task_id":"t","runner_status":"RUNNING"}'
     with sqlite3.connect(db) as conn:
         conn.execute("DROP TRIGGER IF EXISTS events_no_update")  # tampering, on purpose
         conn.execute("UPDATE events SET body = ? WHERE seq = 6", (spill + b"," + spill,))
-    async with EventLog(db) as log:
+    async with SQLiteEventLog(db) as log:
         with pytest.raises(CorruptEventError, match=r"seq 6"):
             await folder().fold_all(log, chunk=4)
 
@@ -114,7 +114,7 @@ class Held:
 
 
 async def test_closing_the_log_stops_a_fold_with_a_closed_error(tmp_path: Path) -> None:
-    log = await EventLog.open(tmp_path / "events.db", writer="thread")
+    log = await SQLiteEventLog.open(tmp_path / "events.db", writer="thread")
     await interleaved(log, 20)
     held = Held()
     fold = asyncio.create_task(held.folder().fold_all(log, chunk=3))
@@ -128,7 +128,7 @@ async def test_closing_the_log_stops_a_fold_with_a_closed_error(tmp_path: Path) 
 async def test_a_fold_read_queued_behind_the_close_is_refused_as_closed(tmp_path: Path) -> None:
     # The fold thread submits its reads itself, so one can land on the reader's queue after
     # the close of its connection: it must say "closed", not report a damaged file.
-    log = await EventLog.open(tmp_path / "events.db", writer="thread")
+    log = await SQLiteEventLog.open(tmp_path / "events.db", writer="thread")
     await interleaved(log, 20)
     held, gate = Held(), threading.Event()
     fold = asyncio.create_task(held.folder().fold_all(log, chunk=3))
@@ -150,7 +150,7 @@ async def test_a_fold_read_queued_behind_the_close_is_refused_as_closed(tmp_path
         await fold
 
 
-async def test_cancelling_a_fold_stops_it_at_the_next_chunk(event_log: EventLog) -> None:
+async def test_cancelling_a_fold_stops_it_at_the_next_chunk(event_log: SQLiteEventLog) -> None:
     await interleaved(event_log, 20)  # 60 events
     held = Held()
     fold = asyncio.create_task(held.folder().fold_all(event_log, chunk=5))
@@ -164,7 +164,7 @@ async def test_cancelling_a_fold_stops_it_at_the_next_chunk(event_log: EventLog)
     assert len(await event_log.read_stream("job:a")) == 20  # the log still answers
 
 
-async def test_an_error_of_the_fold_itself_reaches_the_caller(event_log: EventLog) -> None:
+async def test_an_error_of_the_fold_itself_reaches_the_caller(event_log: SQLiteEventLog) -> None:
     await interleaved(event_log, 3)
 
     def picky(state: Tally, event: AnyEvent) -> Tally:
@@ -178,7 +178,7 @@ async def test_an_error_of_the_fold_itself_reaches_the_caller(event_log: EventLo
     assert gc.isenabled()
 
 
-async def test_other_reads_get_in_between_chunks(event_log: EventLog) -> None:
+async def test_other_reads_get_in_between_chunks(event_log: SQLiteEventLog) -> None:
     await interleaved(event_log, 40)
     loop = asyncio.get_running_loop()
     folding = asyncio.Event()

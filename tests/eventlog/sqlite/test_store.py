@@ -16,14 +16,16 @@ from eventlog.errors import (
 )
 from eventlog.events import JobAccepted, StatusObserved, TaskSucceeded, spec_dict, spec_raw
 from eventlog.records import ANY_VERSION
-from eventlog.sqlite.store import EventLog
+from eventlog.sqlite.store import SQLiteEventLog
 
 
 def observed(n: int, task: str = "t1") -> StatusObserved:
     return StatusObserved(at=float(n), task_id=task, runner_status="RUNNING", location=f"mm-{n}")
 
 
-async def test_appends_get_consecutive_seqs_and_per_stream_versions(event_log: EventLog) -> None:
+async def test_appends_get_consecutive_seqs_and_per_stream_versions(
+    event_log: SQLiteEventLog,
+) -> None:
     first = await event_log.append("job:a", [observed(1), observed(2)], expected_version=0)
     second = await event_log.append("job:b", [observed(3)], expected_version=0)
     third = await event_log.append("job:a", [observed(4)], expected_version=2)
@@ -43,7 +45,7 @@ async def test_appends_get_consecutive_seqs_and_per_stream_versions(event_log: E
 async def test_concurrent_appends_share_commits_and_every_future_resolves_after_its_commit(
     tmp_path: Path,
 ) -> None:
-    async with EventLog(tmp_path / "e.db") as log:
+    async with SQLiteEventLog(tmp_path / "e.db") as log:
         results = await asyncio.gather(
             *(log.append(f"job:{i}", [observed(i)], expected_version=0) for i in range(300))
         )
@@ -60,7 +62,7 @@ async def test_concurrent_appends_share_commits_and_every_future_resolves_after_
 
 
 async def test_a_conflicting_append_fails_alone_and_the_rest_of_its_batch_commits(
-    event_log: EventLog,
+    event_log: SQLiteEventLog,
 ) -> None:
     await event_log.append("job:x", [observed(0)], expected_version=0)
     outcomes = await asyncio.gather(
@@ -81,13 +83,13 @@ async def test_a_conflicting_append_fails_alone_and_the_rest_of_its_batch_commit
     assert event_log.stats.conflicts == 2
 
 
-async def test_any_version_skips_the_check(event_log: EventLog) -> None:
+async def test_any_version_skips_the_check(event_log: SQLiteEventLog) -> None:
     await event_log.append("breaker:overlord", [observed(1)], ANY_VERSION)
     result = await event_log.append("breaker:overlord", [observed(2)], ANY_VERSION)
     assert result.version == 2
 
 
-async def test_read_all_walks_every_event_in_chunks_in_seq_order(event_log: EventLog) -> None:
+async def test_read_all_walks_every_event_in_chunks_in_seq_order(event_log: SQLiteEventLog) -> None:
     for i in range(25):
         await event_log.append(f"job:{i % 3}", [observed(i)], ANY_VERSION)
     seen = [r.seq async for r in event_log.read_all(chunk=4)]
@@ -97,7 +99,7 @@ async def test_read_all_walks_every_event_in_chunks_in_seq_order(event_log: Even
     assert event_log.read_stats.queries >= 25 // 4
 
 
-async def test_leaving_read_all_early_leaves_nothing_running(event_log: EventLog) -> None:
+async def test_leaving_read_all_early_leaves_nothing_running(event_log: SQLiteEventLog) -> None:
     for i in range(10):
         await event_log.append("job:a", [observed(i)], ANY_VERSION)
     gen = event_log.read_all(chunk=2)
@@ -109,7 +111,7 @@ async def test_leaving_read_all_early_leaves_nothing_running(event_log: EventLog
 
 
 async def test_a_subscription_delivers_history_then_new_events_as_they_commit(
-    event_log: EventLog,
+    event_log: SQLiteEventLog,
 ) -> None:
     await event_log.append("job:a", [observed(1)], 0)
     received: list[int] = []
@@ -131,7 +133,7 @@ async def test_a_subscription_delivers_history_then_new_events_as_they_commit(
 
 
 async def test_a_subscription_ends_when_the_log_closes(tmp_path: Path) -> None:
-    log = await EventLog.open(tmp_path / "e.db")
+    log = await SQLiteEventLog.open(tmp_path / "e.db")
     await log.append("job:a", [observed(1)], 0)
     seen: list[int] = []
     caught_up = asyncio.Event()
@@ -151,18 +153,20 @@ async def test_a_subscription_ends_when_the_log_closes(tmp_path: Path) -> None:
 
 
 async def test_closing_commits_what_is_queued_and_then_refuses_appends(tmp_path: Path) -> None:
-    log = await EventLog.open(tmp_path / "e.db")
+    log = await SQLiteEventLog.open(tmp_path / "e.db")
     pending = [asyncio.ensure_future(log.append(f"job:{i}", [observed(i)], 0)) for i in range(50)]
     await asyncio.sleep(0)  # let the appends reach the queue
     await log.close()
     assert all(p.done() and not p.cancelled() and p.exception() is None for p in pending)
     with pytest.raises(EventLogClosedError, match="is closed"):
         await log.append("job:late", [observed(0)], 0)
-    async with EventLog(tmp_path / "e.db") as reopened:
+    async with SQLiteEventLog(tmp_path / "e.db") as reopened:
         assert await reopened.last_seq() == 50
 
 
-async def test_closing_streams_hides_them_from_boot_but_not_from_reads(event_log: EventLog) -> None:
+async def test_closing_streams_hides_them_from_boot_but_not_from_reads(
+    event_log: SQLiteEventLog,
+) -> None:
     await event_log.append("job:done", [observed(1)], 0)
     await event_log.append(
         "job:done", [TaskSucceeded(at=2.0, task_id="t1", duration_ms=5)], 1, close_stream=True
@@ -175,7 +179,7 @@ async def test_closing_streams_hides_them_from_boot_but_not_from_reads(event_log
 
 
 async def test_a_closed_stream_can_be_opened_again_and_boot_lists_it_once_more(
-    event_log: EventLog,
+    event_log: SQLiteEventLog,
 ) -> None:
     # A retried job: its stream was closed when it died, and must be live again for boot
     # and for retention, which archives closed streams only.
@@ -206,7 +210,7 @@ async def test_a_closed_stream_can_be_opened_again_and_boot_lists_it_once_more(
 
 
 async def test_an_append_with_no_events_or_a_non_event_is_refused_before_it_is_queued(
-    event_log: EventLog,
+    event_log: SQLiteEventLog,
 ) -> None:
     with pytest.raises(ValueError, match="needs at least one event"):
         await event_log.append("job:a", [], 0)
@@ -217,7 +221,7 @@ async def test_an_append_with_no_events_or_a_non_event_is_refused_before_it_is_q
 
 @pytest.mark.parametrize("at", [float("nan"), float("inf")])
 async def test_an_event_json_cannot_carry_faithfully_is_refused_before_it_is_stored(
-    event_log: EventLog, at: float
+    event_log: SQLiteEventLog, at: float
 ) -> None:
     with pytest.raises(ValueError, match="cannot be stored faithfully"):
         await event_log.append(
@@ -228,19 +232,19 @@ async def test_an_event_json_cannot_carry_faithfully_is_refused_before_it_is_sto
 
 async def test_a_stored_body_that_does_not_decode_is_reported_with_its_seq(tmp_path: Path) -> None:
     db = tmp_path / "e.db"
-    async with EventLog(db) as log:
+    async with SQLiteEventLog(db) as log:
         await log.append("job:a", [observed(1), observed(2)], 0)
     conn = sqlite3.connect(db)
     conn.execute("UPDATE events SET body = ? WHERE seq = 2", (b'{"type":"no_such_event"}',))
     conn.commit()
     conn.close()
-    async with EventLog(db) as log:
+    async with SQLiteEventLog(db) as log:
         with pytest.raises(CorruptEventError, match="at seq 2") as caught:
             await log.read_stream("job:a")
         assert caught.value.seq == 2
 
 
-async def test_an_accepted_job_round_trips_through_the_log(event_log: EventLog) -> None:
+async def test_an_accepted_job_round_trips_through_the_log(event_log: SQLiteEventLog) -> None:
     accepted = JobAccepted(
         at=1.5,
         job_id="j",

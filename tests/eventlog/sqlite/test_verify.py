@@ -10,7 +10,7 @@ import pytest
 from eventlog.errors import CorruptEventError
 from eventlog.events import StatusObserved
 from eventlog.records import ANY_VERSION
-from eventlog.sqlite.store import EventLog
+from eventlog.sqlite.store import SQLiteEventLog
 from eventlog.sqlite.verify import verify_file
 
 EVENTS = 12
@@ -18,7 +18,7 @@ EVENTS = 12
 
 async def make_log(db: Path) -> None:
     """12 events over 3 streams, interleaved: seq n belongs to stream n % 3."""
-    async with EventLog(db) as log:
+    async with SQLiteEventLog(db) as log:
         for n in range(1, EVENTS + 1):
             event = StatusObserved(at=float(n), task_id=f"t{n}", runner_status="RUNNING")
             await log.append(f"job:{n % 3}", [event], ANY_VERSION)
@@ -68,7 +68,7 @@ def test_an_untouched_log_verifies_and_reports_its_head(db: Path) -> None:
 
 
 async def test_verify_runs_on_an_open_log_without_stopping_its_writer(db: Path) -> None:
-    async with EventLog(db) as log:
+    async with SQLiteEventLog(db) as log:
         report = await log.verify()
         await log.append(
             "job:new", [StatusObserved(at=1.0, task_id="x", runner_status="RUNNING")], 0
@@ -160,7 +160,7 @@ def test_a_truncated_tail_is_reported_at_the_first_missing_seq(db: Path) -> None
 async def test_opening_a_truncated_log_is_refused_with_the_first_missing_seq(db: Path) -> None:
     tamper(db, f"DELETE FROM events WHERE seq > {EVENTS - 3}")
     with pytest.raises(CorruptEventError, match=r"is truncated.*missing at seq 10") as caught:
-        await EventLog.open(db)
+        await SQLiteEventLog.open(db)
     assert caught.value.seq == EVENTS - 2
 
 

@@ -18,7 +18,7 @@ import pytest
 
 from eventlog.errors import EventLogClosedError, WriterLostError
 from eventlog.events import StatusObserved
-from eventlog.sqlite.store import EventLog
+from eventlog.sqlite.store import SQLiteEventLog
 from eventlog.sqlite.verify import verify_file
 from tests.service.processes import eventually
 
@@ -27,7 +27,7 @@ def observed(n: int) -> StatusObserved:
     return StatusObserved(at=float(n), task_id=f"t{n}", runner_status="RUNNING")
 
 
-def writer_pid(log: EventLog) -> int:
+def writer_pid(log: SQLiteEventLog) -> int:
     assert log.writer_pid is not None
     return log.writer_pid
 
@@ -41,7 +41,7 @@ def gone(pid: int) -> bool:
     return state in ("Z", "X")
 
 
-async def kill_while_waiting(log: EventLog, tag: str) -> list[BaseException | object]:
+async def kill_while_waiting(log: SQLiteEventLog, tag: str) -> list[BaseException | object]:
     """SIGKILL the writer while five appends wait for it; return what they got."""
     pid = writer_pid(log)
     os.kill(pid, signal.SIGSTOP)  # so that the appends below are surely still waiting
@@ -57,7 +57,7 @@ async def kill_while_waiting(log: EventLog, tag: str) -> list[BaseException | ob
 async def test_a_killed_writer_fails_the_waiting_appends_and_a_new_writer_takes_over(
     tmp_path: Path,
 ) -> None:
-    async with EventLog(tmp_path / "e.db") as log:
+    async with SQLiteEventLog(tmp_path / "e.db") as log:
         await log.append("job:a", [observed(1)], 0)
         first = writer_pid(log)
         for outcome in await kill_while_waiting(log, "w"):
@@ -75,7 +75,7 @@ async def test_a_killed_writer_fails_the_waiting_appends_and_a_new_writer_takes_
 
 
 async def test_a_log_whose_writers_keep_dying_stops_taking_writes(tmp_path: Path) -> None:
-    async with EventLog(tmp_path / "e.db") as log:
+    async with SQLiteEventLog(tmp_path / "e.db") as log:
         await log.append("job:a", [observed(1)], 0)
         for kill in range(3):
             await kill_while_waiting(log, f"k{kill}-")
@@ -85,17 +85,17 @@ async def test_a_log_whose_writers_keep_dying_stops_taking_writes(tmp_path: Path
         with pytest.raises(EventLogClosedError, match="was lost 4 times in 60 s"):
             await log.append("job:a", [observed(9)], 4)
         assert len(await log.read_stream("job:a")) == 4, "reads go on without a writer"
-    async with EventLog(tmp_path / "e.db") as again:  # a new open starts afresh
+    async with SQLiteEventLog(tmp_path / "e.db") as again:  # a new open starts afresh
         assert (await again.append("job:a", [observed(9)], 4)).version == 5
 
 
 PARENT = """
 import asyncio, os, sys
 from eventlog.events import StatusObserved
-from eventlog.sqlite.store import EventLog
+from eventlog.sqlite.store import SQLiteEventLog
 
 async def main(db):
-    async with EventLog(db) as log:
+    async with SQLiteEventLog(db) as log:
         await log.append("job:a", [StatusObserved(at=1.0, task_id="t", runner_status="R")], 0)
         print(log.writer_pid, flush=True)
         await asyncio.sleep(3600)
@@ -122,7 +122,7 @@ def test_the_writer_process_dies_with_its_parent(tmp_path: Path) -> None:
 async def test_signals_meant_for_the_whole_process_group_leave_the_writer_to_its_parent(
     tmp_path: Path,
 ) -> None:
-    async with EventLog(tmp_path / "e.db") as log:
+    async with SQLiteEventLog(tmp_path / "e.db") as log:
         pid = writer_pid(log)
         await log.append("job:a", [observed(1)], 0)
         os.kill(pid, signal.SIGINT)  # Ctrl-C in a terminal reaches the whole group
@@ -149,7 +149,7 @@ async def test_maintenance_holds_later_appends_and_commits_earlier_ones_first(
         seen.append(conn.execute("SELECT count(*) FROM events").fetchone()[0])
         return "done"
 
-    async with EventLog(tmp_path / "e.db", writer=writer) as log:  # type: ignore[arg-type]
+    async with SQLiteEventLog(tmp_path / "e.db", writer=writer) as log:  # type: ignore[arg-type]
         before = asyncio.ensure_future(log.append("job:a", [observed(1)], 0))
         maintenance = asyncio.ensure_future(log.run_exclusive(action))
         await asyncio.sleep(0)
@@ -166,14 +166,14 @@ async def test_maintenance_holds_later_appends_and_commits_earlier_ones_first(
 
 async def test_bad_options_are_refused_before_anything_starts(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="writer must be 'process' or 'thread'"):
-        EventLog(tmp_path / "e.db", writer="fork")  # type: ignore[arg-type]
+        SQLiteEventLog(tmp_path / "e.db", writer="fork")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="max_size_bytes must be positive"):
-        EventLog(tmp_path / "e.db", max_size_bytes=0)
+        SQLiteEventLog(tmp_path / "e.db", max_size_bytes=0)
     assert not (tmp_path / "e.db").exists()
 
 
 async def append_until(
-    log: EventLog, stream: str, stop: asyncio.Event, acknowledged: dict[tuple[str, int], int]
+    log: SQLiteEventLog, stream: str, stop: asyncio.Event, acknowledged: dict[tuple[str, int], int]
 ) -> int:
     """Append to `stream` as fast as commits allow until `stop`; return the lost appends."""
     lost, version = 0, 0
@@ -198,7 +198,7 @@ async def test_a_writer_killed_mid_commit_loses_no_acknowledged_append(tmp_path:
     acknowledged: dict[tuple[str, int], int] = {}
     lost = 0
     for round_ in range(3):
-        async with EventLog(db) as log:
+        async with SQLiteEventLog(db) as log:
             stop = asyncio.Event()
             tasks = [
                 asyncio.ensure_future(append_until(log, f"job:r{round_}-{k}", stop, acknowledged))

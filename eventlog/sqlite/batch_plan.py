@@ -1,0 +1,118 @@
+"""What one batch will write, decided before anything is written.
+
+`plan_batch` is pure: given the writer's view of the log's tip (head seq and hash, stream
+versions) and the archived streams among the batch's, it checks each append's expected
+version and gives its events their seq, version and chain hash. The write connection then
+writes the plan in one transaction, and adopts its tip only once COMMIT has returned.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import Enum
+from hashlib import sha256
+
+from eventlog.records import ANY_VERSION
+from eventlog.sqlite.protocol import (
+    Appended,
+    AppendItem,
+    Archived,
+    Conflict,
+    Done,
+    Item,
+    Outcome,
+    SnapshotItem,
+)
+
+EventRow = tuple[int, str, int, str, bytes, float, bytes]  # seq .. recorded_at, hash
+SnapshotRow = tuple[str, int, int, bytes, float]
+
+
+class StreamChange(Enum):
+    """How a stream's row in `streams` changes with the batch."""
+
+    CREATED = "created"  # a new stream: its row is inserted, open
+    CLOSED = "closed"  # the stream reached a terminal state: its row is closed
+    REOPENED = "reopened"  # a closed stream is live again: its row goes back to open
+
+
+@dataclass(slots=True)
+class BatchPlan:
+    """The outcome of each item, in order, and the rows that make those outcomes true."""
+
+    outcomes: list[Outcome]
+    head_seq: int  # the tip once the batch is committed
+    head_hash: bytes
+    events: list[EventRow] = field(default_factory=list)
+    snapshots: list[SnapshotRow] = field(default_factory=list)
+    streams: dict[str, StreamChange] = field(default_factory=dict)
+    versions: dict[str, int] = field(default_factory=dict)  # appended streams' new versions
+    # Items refused only because an earlier append of this batch moved their stream on:
+    # if the batch fails, that append did not happen, and neither did their conflict.
+    provisional: list[int] = field(default_factory=list)
+
+
+def plan_batch(
+    items: Sequence[Item],
+    versions: Mapping[str, int],
+    archived: Mapping[str, Archived],
+    head_seq: int,
+    head_hash: bytes,
+    now: float,
+) -> BatchPlan:
+    """Plan the batch `items` on a log whose tip is `head_seq`/`head_hash`.
+
+    Args:
+        items: the batch's appends and snapshots, in arrival order.
+        versions: the current version of every appended stream that is not archived.
+        archived: the batch's archived streams, with the outcome an append to them gets.
+        head_seq: the newest event's seq.
+        head_hash: the newest event's chain hash.
+        now: stamps the events (`recorded_at`) and the rows the batch writes.
+    """
+    done = Done()
+    plan = BatchPlan([done] * len(items), head_seq, head_hash)
+    outcomes, rows, touched, tentative = plan.outcomes, plan.events, plan.streams, plan.versions
+    seq, prev = head_seq, head_hash
+    at = repr(now)
+    for index, item in enumerate(items):
+        if type(item) is SnapshotItem:
+            plan.snapshots.append(
+                (item.stream_id, item.version, item.schema_version, item.state, now)
+            )
+            continue
+        assert type(item) is AppendItem
+        sid = item.stream_id
+        current = tentative.get(sid)
+        if current is None:
+            current = versions.get(sid)
+            if current is None:
+                outcomes[index] = archived[sid]
+                continue
+        if item.expected_version not in (ANY_VERSION, current):
+            outcomes[index] = Conflict(sid, item.expected_version, current)
+            if sid in tentative:
+                plan.provisional.append(index)
+            continue
+        if current == 0:
+            touched[sid] = StreamChange.CREATED
+        elif item.reopen_stream and touched.get(sid) is not StreamChange.CREATED:
+            # Not one this batch creates: its row is written by the upsert, open.
+            touched[sid] = StreamChange.REOPENED
+        first = seq + 1
+        for tag, body in item.events:
+            seq += 1
+            current += 1
+            # chain_hash(prev, seq, sid, current, tag, now, body), inlined: this loop is the
+            # writer's hottest Python.
+            prev = sha256(
+                prev + f"{seq}\x1f{sid}\x1f{current}\x1f{tag}\x1f{at}\x1f".encode() + body
+            ).digest()
+            rows.append((seq, sid, current, tag, body, now, prev))
+        tentative[sid] = current
+        if item.close_stream:
+            touched[sid] = StreamChange.CLOSED
+        outcomes[index] = Appended(first, seq, current)
+    plan.head_seq, plan.head_hash = seq, prev
+    return plan

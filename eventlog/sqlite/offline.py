@@ -1,0 +1,143 @@
+"""A log file read back without the orchestrator: the audit's and `status --db`'s view.
+
+The file is opened read-only (`mode=ro`), so a reader is safe next to a running daemon and
+can never change the log it reads. It is checked first as the writer checks it (an SQLite
+file of whole pages, ours, of a schema version we can read, with a sound -wal file), so a
+file that is not a log is refused with the reason rather than read as one with no events.
+Every refusal is an `UnreadableLogError` whose message names the file and, where a -wal
+file was read with it, says so.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from eventlog.decoding import decode_body
+from eventlog.errors import (
+    CorruptEventError,
+    EventLogError,
+    SchemaVersionError,
+    UnreadableLogError,
+)
+from eventlog.records import Recorded
+from eventlog.sqlite.header import check_file, read_only_uri, wal_note
+from eventlog.sqlite.migrations import identify
+
+
+class OfflineLog:
+    """A read-only connection to an existing log file, handing out its stored events."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    @classmethod
+    def open(cls, db: str | Path) -> OfflineLog:
+        """Open the log at `db` read-only, refusing anything that is not a readable log.
+
+        Raises:
+            UnreadableLogError: the file is missing, empty, a directory, another
+                application's, of a newer schema, truncated or damaged.
+        """
+        path = Path(db)
+        if path.is_dir():
+            raise UnreadableLogError(f"{db} is a directory, not an event log file")
+        if not path.is_file():
+            raise UnreadableLogError(f"no event log at {db}")
+        if path.stat().st_size == 0:
+            raise UnreadableLogError(
+                f"{db} is empty (0 bytes): no event log was ever written to it"
+            )
+        try:
+            check_file(path)
+        except EventLogError as exc:
+            raise UnreadableLogError(str(exc)) from exc
+        try:
+            conn = sqlite3.connect(read_only_uri(path), uri=True)
+        except sqlite3.DatabaseError as exc:
+            raise UnreadableLogError(f"{db} is not a readable event log: {exc}") from exc
+        try:
+            if identify(conn, str(db)) == 0:
+                raise UnreadableLogError(f"{db} is an empty SQLite database, not an event log")
+            conn.execute("SELECT 1 FROM events LIMIT 1")
+        except (CorruptEventError, SchemaVersionError) as exc:
+            conn.close()
+            raise UnreadableLogError(f"{exc}{wal_note(path)}") from exc
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            raise UnreadableLogError(
+                f"{db} is not a readable event log: {exc}{wal_note(path)}"
+            ) from exc
+        except UnreadableLogError:
+            conn.close()
+            raise
+        return cls(conn)
+
+    def __enter__(self) -> OfflineLog:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def records(
+        self,
+        *,
+        after_seq: int = 0,
+        since: float | None = None,
+        stream_id: str | None = None,
+    ) -> Iterator[Recorded]:
+        """Stored events in global order, decoded through the upcasters (so logs written by
+        older versions read too), from `since`, after `after_seq`, of one stream or all.
+
+        Raises:
+            UnreadableLogError: a row cannot be decoded, or a damaged page stops SQLite;
+                the message names the seq.
+        """
+        sql = "SELECT seq, stream_id, version, recorded_at, body FROM events WHERE seq > ?"
+        params: list[Any] = [after_seq]
+        if since is not None:
+            sql += " AND recorded_at >= ?"
+            params.append(since)
+        if stream_id is not None:
+            sql += " AND stream_id = ?"
+            params.append(stream_id)
+        conn = self._conn
+        seq = after_seq  # the last row read whole
+        try:
+            for seq, sid, version, recorded_at, body in conn.execute(sql + " ORDER BY seq", params):
+                try:
+                    event = decode_body((seq, sid, version, recorded_at, bytes(body)))
+                except CorruptEventError as exc:
+                    raise UnreadableLogError(
+                        f"{self._file()}: event at seq {seq} (stream {sid}) cannot be "
+                        f"decoded: {exc}"
+                    ) from exc
+                try:
+                    recorded = Recorded(int(seq), str(sid), int(version), float(recorded_at), event)
+                except (TypeError, ValueError) as exc:  # a column edited through SQL
+                    raise UnreadableLogError(
+                        f"{self._file()}: the row at seq {seq} (stream {sid}) has a column of "
+                        f"the wrong type (version {version!r}, recorded_at {recorded_at!r}): "
+                        f"{exc}"
+                    ) from exc
+                yield recorded
+        except sqlite3.DatabaseError as exc:  # a damaged page: SQLite cannot go on
+            what = f"the events of stream {stream_id}" if stream_id is not None else "it"
+            raise UnreadableLogError(
+                f"{self._file()} is damaged: {what} cannot be read past seq {seq} ({exc}); "
+                "`druid-orch audit verify` reports where the damage starts"
+            ) from exc
+
+    def _file(self) -> str:
+        """The file this reads, for messages (SQLite knows it without reading a page)."""
+        try:
+            return str(self._conn.execute("PRAGMA database_list").fetchone()[2]) or (
+                "the event log"
+            )
+        except sqlite3.Error:
+            return "the event log"
