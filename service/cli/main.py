@@ -10,6 +10,7 @@ import os
 import signal
 import sys
 from collections.abc import Callable, Coroutine, Sequence
+from importlib.metadata import version
 from typing import Any
 
 from service import logging_setup
@@ -79,6 +80,9 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="druid-orch", description="Event-sourced orchestrator for Apache Druid ingestion."
+    )
+    parser.add_argument(
+        "--version", action="version", version=f"druid-orch {version('druid-orchestrator')}"
     )
     parser.add_argument("--log-level", default="warning", help="debug, info, warning, error")
     sub = parser.add_subparsers(dest="command", required=True)
