@@ -6,10 +6,13 @@ STAMP := $(VENV)/.installed-stamp
 
 .PHONY: test lint demo bench sim clean
 
-$(STAMP): pyproject.toml
+# Every install goes through constraints.txt (build backend included), so a fresh clone gets
+# the versions the suite last passed with, whatever upstream has released since.
+$(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt --build-constraint constraints.txt \
+		-e '.[test]'
 	@touch $(STAMP)
 
 lint: $(STAMP)

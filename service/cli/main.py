@@ -76,10 +76,31 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
 }
 
 
+class _VersionAction(argparse.Action):
+    """Reads the installed version only when asked: importing `importlib.metadata` and reading
+    the metadata would add tens of milliseconds to the start of every other command."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: str | Sequence[Any] | None,
+        option_string: str | None = None,
+    ) -> None:
+        from importlib.metadata import version
+
+        print(f"druid-orch {version('druid-orchestrator')}")
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="druid-orch", description="Event-sourced orchestrator for Apache Druid ingestion."
     )
+    parser.add_argument("--version", action=_VersionAction, help="print the version and exit")
     parser.add_argument("--log-level", default="warning", help="debug, info, warning, error")
     sub = parser.add_subparsers(dest="command", required=True)
 

@@ -9,6 +9,7 @@ import json
 import signal
 import socket
 import sys
+import tomllib
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -17,6 +18,7 @@ import pytest
 
 from actors.orchestrator import JobView, Orchestrator
 from service.api import ControlApi
+from service.cli.main import main
 from service.cli.ops import _follow
 from service.demo import demo_config
 from specs.compiler import builtin_template, compile_job
@@ -398,3 +400,13 @@ async def test_sim_on_a_taken_port_or_with_a_bad_scenario_says_so_without_a_trac
     assert bad.code == 2, bad.err
     assert "not valid TOML" in bad.err
     assert "Traceback" not in busy.err + bad.err
+
+
+def test_version_prints_the_installed_distribution_version_from_pyproject(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    with pytest.raises(SystemExit) as exited:
+        main(["--version"])
+    assert exited.value.code == 0
+    assert capsys.readouterr().out == f"druid-orch {declared}\n"
