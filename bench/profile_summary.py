@@ -8,7 +8,7 @@ time, mostly but not only CPU. Three views:
 
 * by owner: the innermost frame from this repository (actors/, eventlog/, overlord/,
   specs/, bench/) that each sample ran under, by module; samples with none of ours fall to
-  the innermost library (aiohttp, aiosqlite, asyncio, ...) or "interpreter";
+  the innermost library (aiohttp, msgspec, asyncio, ...) or "interpreter";
 * inclusive: our functions by the share of samples that have them anywhere on the stack;
 * self: the innermost Python function of each sample, wherever it lives.
 

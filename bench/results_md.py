@@ -85,7 +85,7 @@ def machine() -> dict[str, str]:
     import sqlite3
 
     versions = {"python": platform.python_version(), "sqlite": sqlite3.sqlite_version}
-    for dist in ("aiohttp", "aiosqlite", "msgspec", "uvloop", "requests", "structlog"):
+    for dist in ("aiohttp", "msgspec", "prometheus-client", "uvloop", "requests", "structlog"):
         try:
             versions[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:
