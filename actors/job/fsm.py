@@ -229,7 +229,7 @@ def decide(state: JobState, command: Command) -> list[JobEvent]:
                 events.append(JobCancelled(at=at, task_id=tid))
             return events
         case RecordAnalysis(task_id=tid) if (
-            state.phase == "failed" and state.classification is None
+            state.phase == "failed" and state.classification is None and tid == state.task_id
         ):
             return _analysed(state, command, tid)
         case Adopt(task_id=tid) if state.phase == "new" and command.attempt >= 1:
