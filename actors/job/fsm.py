@@ -36,6 +36,8 @@ rejected, or by a retry of a job whose task was seen to end.
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from actors.job.evolve import evolve, fold
 from actors.job.messages import (
     Accept,
@@ -117,6 +119,7 @@ __all__ = [
     "Finish",
     "JobState",
     "Phase",
+    "PhaseLimits",
     "RecordAlreadyExists",
     "RecordAnalysis",
     "RecordCrash",
@@ -133,8 +136,10 @@ __all__ = [
     "WatchTask",
     "decide",
     "evolve",
+    "failure_counts",
     "fold",
     "next_effect",
+    "phase_deadline",
 ]
 
 
@@ -286,6 +291,7 @@ def _observed(state: JobState, obs: RecordStatus) -> list[JobEvent]:
 
 
 def _analysed(state: JobState, cmd: RecordAnalysis, tid: str) -> list[JobEvent]:
+    counted = failure_counts(cmd.count_attempt, state.uncounted, cmd.max_uncounted)
     events: list[JobEvent] = [
         FailureClassified(
             at=cmd.at,
@@ -295,12 +301,12 @@ def _analysed(state: JobState, cmd: RecordAnalysis, tid: str) -> list[JobEvent]:
             reason=cmd.reason,
             report_excerpt=cmd.report_excerpt,
             evidence_source=cmd.evidence_source,
-            counted=cmd.counted,
+            counted=counted,
         )
     ]
     if cmd.classification == "structural":
         events.append(JobDied(at=cmd.at, reason=f"structural failure: {cmd.reason}", rule=cmd.rule))
-    elif cmd.counted and state.attempt - state.uncounted - state.attempt_base >= state.max_attempts:
+    elif counted and state.attempt - state.uncounted - state.attempt_base >= state.max_attempts:
         events.append(
             JobDied(
                 at=cmd.at,
@@ -321,6 +327,13 @@ def _analysed(state: JobState, cmd: RecordAnalysis, tid: str) -> list[JobEvent]:
     return events
 
 
+def failure_counts(rule_says: bool, spared: int, max_spared: int) -> bool:
+    """Whether a failure uses up one of the job's attempts: as its rule says, and anyway once
+    the job has had `max_spared` failures spared (so a task that keeps losing its worker ends).
+    """
+    return rule_says or spared >= max_spared
+
+
 def _cancel(state: JobState, cmd: Cancel) -> list[JobEvent]:
     at = cmd.at
     if state.phase == "cancelling" or state.cancel_requested:
@@ -334,16 +347,36 @@ def _cancel(state: JobState, cmd: Cancel) -> list[JobEvent]:
     return [requested, JobCancelled(at=at, task_id=None)]
 
 
+class PhaseLimits(Protocol):
+    """The longest a task may spend in each Druid phase, in seconds (None: no limit)."""
+
+    @property
+    def waiting_s(self) -> float | None: ...
+    @property
+    def pending_s(self) -> float | None: ...
+    @property
+    def running_s(self) -> float | None: ...
+
+
+def phase_deadline(phase: Phase, limits: PhaseLimits) -> float | None:
+    """How long a job may stay in `phase`: only the Druid phases have a limit."""
+    if phase == "waiting":
+        return limits.waiting_s
+    if phase == "pending":
+        return limits.pending_s
+    if phase == "running":
+        return limits.running_s
+    return None
+
+
 def _deadlines(state: JobState, cmd: CheckDeadlines) -> list[JobEvent]:
-    if state.phase not in ("waiting", "pending", "running") or state.deadline_exceeded:
+    limit = phase_deadline(state.phase, cmd)
+    if limit is None or state.deadline_exceeded or state.shutdown != "none":
         return []
-    if state.shutdown != "none" or state.phase_since is None or state.task_id is None:
+    if state.phase_since is None or state.task_id is None:
         return []
-    limit = {"waiting": cmd.waiting_s, "pending": cmd.pending_s, "running": cmd.running_s}[
-        state.phase
-    ]
     elapsed = cmd.at - state.phase_since
-    if limit is None or elapsed <= limit:
+    if elapsed <= limit:
         return []
     return [
         PhaseDeadlineExceeded(
@@ -356,8 +389,12 @@ def _deadlines(state: JobState, cmd: CheckDeadlines) -> list[JobEvent]:
 # --- next_effect -------------------------------------------------------------------------
 
 
-def next_effect(state: JobState) -> Effect | None:
-    """What the state asks the actor to do next, or None to wait for a message."""
+def next_effect(state: JobState, *, recovered: bool = False) -> Effect | None:
+    """What the state asks the actor to do next, or None to wait for a message.
+
+    `recovered`: the state was read back from the log and the actor has recorded nothing
+    since, so an intent in it may be an earlier run's, whose POST may have landed.
+    """
     phase = state.phase
     if phase in TERMINAL:
         return Finish()
@@ -369,7 +406,9 @@ def next_effect(state: JobState) -> Effect | None:
         assert state.task_id is not None
         if state.cancel_requested:
             return None
-        return SubmitTask(state.task_id, not_before=state.submit_not_before)
+        # A POST of this id may have landed: an earlier run's, or one whose outcome was unknown.
+        confirm = recovered or state.submit_not_before is not None
+        return SubmitTask(state.task_id, not_before=state.submit_not_before, confirm_first=confirm)
     if phase == "failed":
         if state.classification is None:
             return AnalyseFailure(state.task_id, source=state.failure_source or "status")

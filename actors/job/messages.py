@@ -78,7 +78,11 @@ class RecordLost(Command, frozen=True):
 
 
 class RecordAnalysis(Command, frozen=True):
-    """The failure's classification, with the retry delay drawn by the actor."""
+    """The failure's classification, with the retry delay drawn by the actor.
+
+    Whether the failure uses up an attempt is the FSM's to decide, from what the rule says
+    (`count_attempt`) and how many failures the job may have spared (`max_uncounted`).
+    """
 
     task_id: str
     classification: Classification
@@ -87,7 +91,8 @@ class RecordAnalysis(Command, frozen=True):
     report_excerpt: dict[str, Any] | None = None
     evidence_source: str = "status"
     retry_delay_s: float = 0.0
-    counted: bool = True  # False: the retry does not use up an attempt
+    count_attempt: bool = True
+    max_uncounted: int = 0
 
 
 class Adopt(Command, frozen=True):
@@ -151,6 +156,8 @@ class StartAttempt(Effect, frozen=True):
 class SubmitTask(Effect, frozen=True):
     task_id: str
     not_before: float | None = None
+    # The task may already be on the Overlord: look it up before POSTing.
+    confirm_first: bool = False
 
 
 class WatchTask(Effect, frozen=True):

@@ -29,13 +29,6 @@ def retry_delay(attempt: int, policy: RetryPolicy, rng: random.Random) -> float:
     return rng.uniform(0.0, ceiling)
 
 
-def counts_against_attempts(rule_says: bool, spared: int, max_spared: int) -> bool:
-    """Whether a failure uses up one of the job's attempts: as its rule says, and anyway once
-    the job has had `max_spared` failures spared (so a task that keeps losing its worker ends).
-    """
-    return rule_says or spared >= max_spared
-
-
 # --- a log that refuses writes ------------------------------------------------------------
 
 

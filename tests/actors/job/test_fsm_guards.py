@@ -3,6 +3,8 @@ messages that do count produce exactly their events."""
 
 from __future__ import annotations
 
+from typing import get_args
+
 import pytest
 
 from actors.errors import InvalidTransitionError
@@ -32,8 +34,9 @@ from actors.job.fsm import (
     decide,
     evolve,
     next_effect,
+    phase_deadline,
 )
-from actors.job.state import PHASES
+from actors.job.state import PHASES, Phase
 from eventlog.events import (
     ActorCrashed,
     CancelRequested,
@@ -434,12 +437,48 @@ def test_a_structural_failure_kills_the_job_and_a_transient_one_schedules_a_retr
 
 def test_a_failure_that_does_not_count_is_retried_and_remembered_as_spared() -> None:
     spared = RecordAnalysis(
-        at=5, task_id=T1, classification="transient", rule="lost", reason="why", counted=False
+        at=5,
+        task_id=T1,
+        classification="transient",
+        rule="lost",
+        reason="why",
+        count_attempt=False,
+        max_uncounted=1,
     )
     state, events = run(spared, state=failed())
     assert isinstance(events[0], FailureClassified)
     assert events[0].counted is False
     assert (state.phase, state.uncounted) == ("retry_wait", 1)
+
+
+def test_a_failure_its_rule_spares_counts_once_the_jobs_spared_budget_is_spent() -> None:
+    spared = RecordAnalysis(
+        at=5,
+        task_id=T1,
+        classification="transient",
+        rule="lost",
+        reason="why",
+        count_attempt=False,
+        max_uncounted=1,
+    )
+    state = after(spared, BeginAttempt(at=10), state=failed())
+    state = after(
+        RecordSubmitted(at=11, task_id=T2),
+        RecordStatus(at=12, task_id=T2, status="FAILED", error_msg="lost again"),
+        state=state,
+    )
+    again = RecordAnalysis(
+        at=13,
+        task_id=T2,
+        classification="transient",
+        rule="lost",
+        reason="why",
+        count_attempt=False,
+        max_uncounted=1,
+    )
+    classified = decide(state, again)[0]
+    assert isinstance(classified, FailureClassified)
+    assert classified.counted is True
 
 
 def test_a_failed_job_waits_for_its_analysis_from_the_source_of_the_failure() -> None:
@@ -603,9 +642,7 @@ def test_a_submission_deferred_waits_and_a_submitted_task_does_not() -> None:
         state=submitting(),
     )
     assert (deferred.submit_not_before, deferred.last_error) == (5, "timeout")
-    effect = next_effect(deferred)
-    assert isinstance(effect, SubmitTask)
-    assert effect.not_before == 5
+    assert next_effect(deferred) == SubmitTask(T1, not_before=5, confirm_first=True)
     assert after(RecordSubmitted(at=5, task_id=T1), state=deferred).submit_not_before is None
 
 
@@ -613,6 +650,21 @@ def test_every_phase_but_new_is_listed_for_tables_and_metrics() -> None:
     assert PHASES[0] == "accepted"
     assert "new" not in PHASES
     assert len(PHASES) == 12
+
+
+def test_a_submission_asks_the_overlord_first_only_when_a_post_of_its_id_may_have_landed() -> None:
+    assert next_effect(submitting()) == SubmitTask(T1, confirm_first=False)
+    assert next_effect(submitting(), recovered=True) == SubmitTask(T1, confirm_first=True)
+
+
+def test_only_the_druid_phases_have_a_deadline_each_its_own() -> None:
+    limits = CheckDeadlines(at=0, waiting_s=1, pending_s=2, running_s=3)
+    deadlines = {phase: phase_deadline(phase, limits) for phase in get_args(Phase)}
+    assert {p: d for p, d in deadlines.items() if d is not None} == {
+        "waiting": 1,
+        "pending": 2,
+        "running": 3,
+    }
 
 
 def test_a_dead_job_keeps_the_error_of_its_task_or_else_the_reason_it_died() -> None:
