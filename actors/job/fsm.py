@@ -15,14 +15,20 @@ as live operation, and because effects derive from state, a replayed job resumes
 intent without its outcome (`submitting`) asks for the submission again, which the actor
 resolves by asking the Overlord first.
 
-Phases:
+Phases (`a | b -> c` is an edge from each of a, b to c; the edges are `ALLOWED_TRANSITIONS`):
 
-    new -> accepted -> submitting -> submitted -> waiting | pending | running
-        -> succeeded                                  (terminal)
-        -> failed -> retry_wait -> submitting ...     (transient, attempts left)
-                  -> dead                             (structural or out of attempts; terminal)
-    any live phase -> cancelling -> cancelled         (terminal)
-    dead | cancelled -> retry_wait (or submitting)    (a person's retry)
+    new -> accepted -> submitting -> submitted
+    accepted -> cancelled | dead
+    submitting -> failed | cancelling | dead
+    submitted | waiting | pending | running -> waiting | pending | running
+    submitted | waiting | pending | running -> succeeded | failed | cancelling | dead
+    failed -> retry_wait -> submitting                  (transient, attempts left)
+    failed | retry_wait -> cancelled | dead
+    cancelling -> cancelled | succeeded | dead
+    dead -> retry_wait | submitting                     (a person's retry; its task may live)
+    cancelled -> retry_wait                             (a person's retry)
+
+succeeded, cancelled and dead are terminal.
 
 Terminal phases absorb everything but a person's retry of a dead or cancelled job: `decide`
 returns no other events for them, and `evolve` refuses any other event after them (a
