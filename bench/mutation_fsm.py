@@ -82,7 +82,8 @@ def _sites(tree: ast.AST) -> list[tuple[ast.AST, str, int]]:
                 if type(op) in _SWAPS:
                     found.append((node, _SWAPS[type(op)][0], i))
     return sorted(
-        found, key=lambda s: (s[0].lineno, s[0].col_offset, s[2], s[1])  # type: ignore[attr-defined]
+        found,
+        key=lambda s: (s[0].lineno, s[0].col_offset, s[2], s[1]),  # type: ignore[attr-defined]
     )
 
 
