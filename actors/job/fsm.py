@@ -42,7 +42,8 @@ rejected, or by a retry of a job whose task was seen to end.
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Callable
+from typing import Any
 
 from actors.job.evolve import evolve, fold
 from actors.job.messages import (
@@ -56,6 +57,7 @@ from actors.job.messages import (
     Effect,
     Escalate,
     Finish,
+    PhaseLimits,
     RecordAlreadyExists,
     RecordAnalysis,
     RecordCrash,
@@ -154,128 +156,110 @@ __all__ = [
 
 def decide(state: JobState, command: Command) -> list[JobEvent]:
     """The events that `command` causes in `state` (possibly none)."""
-    at = command.at
     if isinstance(command, Retry):
-        if state.phase not in RETRYABLE:
-            return []
-        return [JobRetried(at=at, reason=command.reason, by=command.by)]
+        return _retry(state, command)
     if state.terminal:
         return []
-    match command:
-        case Accept():
-            if state.phase != "new":
-                return []
-            return [
-                JobAccepted(
-                    at=at,
-                    job_id=command.job_id,
-                    datasource=command.datasource,
-                    interval=command.interval,
-                    spec=command.spec,
-                    spec_hash=command.spec_hash,
-                    max_attempts=command.max_attempts,
-                    pipeline=command.pipeline,
-                )
-            ]
-        case BeginAttempt():
-            if state.phase == "accepted" or (
-                state.phase == "retry_wait"
-                and (state.retry_not_before is None or at >= state.retry_not_before)
-            ):
-                attempt = state.attempt + 1
-                return [
-                    SubmitIntended(
-                        at=at, attempt=attempt, task_id=task_id_for(state.job_id, attempt)
-                    )
-                ]
-            return []
-        case RecordSubmitted(task_id=tid) if state.phase == "submitting" and tid == state.task_id:
-            return [Submitted(at=at, attempt=state.attempt, task_id=tid)]
-        case RecordAlreadyExists(task_id=tid) if (
-            state.phase == "submitting" and tid == state.task_id
-        ):
-            return [
-                Submitted(
-                    at=at,
-                    attempt=state.attempt,
-                    task_id=tid,
-                    adopted=True,
-                    evidence=f"duplicate id; Overlord status {command.status}",
-                )
-            ]
-        case RecordSubmitUnknown(task_id=tid) if (
-            state.phase == "submitting" and tid == state.task_id
-        ):
-            return [
-                SubmitDeferred(
-                    at=at,
-                    attempt=state.attempt,
-                    task_id=tid,
-                    error=command.error,
-                    retry_after_s=command.retry_after_s,
-                )
-            ]
-        case RecordSubmitRefused(task_id=tid) if (
-            state.phase == "submitting" and tid == state.task_id
-        ):
-            return [
-                SubmitRejected(
-                    at=at,
-                    attempt=state.attempt,
-                    task_id=tid,
-                    http_status=command.http_status,
-                    error_code=command.error_code,
-                    message=command.message,
-                )
-            ]
-        case RecordStatus(task_id=tid) if tid == state.task_id:
-            return _observed(state, command)
-        case RecordLost(task_id=tid) if tid == state.task_id and (
-            state.phase in DRUID_LIVE or state.phase == "cancelling"
-        ):
-            events: list[JobEvent] = [
-                TaskFailed(at=at, task_id=tid, error_msg=command.evidence, source="lost")
-            ]
-            if state.phase == "cancelling":
-                events.append(JobCancelled(at=at, task_id=tid))
-            return events
-        case RecordAnalysis(task_id=tid) if (
-            state.phase == "failed" and state.classification is None and tid == state.task_id
-        ):
-            return _analysed(state, command, tid)
-        case Adopt(task_id=tid) if state.phase == "new" and command.attempt >= 1:
-            return [
-                *decide(state, command.accept),
-                SubmitIntended(at=at, attempt=command.attempt, task_id=tid),
-                Submitted(
-                    at=at,
-                    attempt=command.attempt,
-                    task_id=tid,
-                    adopted=True,
-                    evidence=command.evidence,
-                ),
-            ]
-        case Cancel():
-            return _cancel(state, command)
-        case RecordShutdown(task_id=tid) if tid == state.task_id and state.shutdown == "intended":
-            done: list[JobEvent] = [
-                ShutdownConfirmed(at=at, task_id=tid, http_status=command.http_status)
-            ]
-            if command.http_status == 404 and state.phase == "cancelling":
-                done.append(JobCancelled(at=at, task_id=None))
-            return done
-        case CheckDeadlines():
-            return _deadlines(state, command)
-        case Escalate():
-            return [JobDied(at=at, reason=command.reason, rule="restart-intensity")]
-        case RecordCrash():
-            return [ActorCrashed(at=at, error=command.error, restarts=command.restarts)]
+    handler = _DECIDERS.get(type(command))
+    return handler(state, command) if handler is not None else []
+
+
+def _retry(state: JobState, cmd: Retry) -> list[JobEvent]:
+    if state.phase not in RETRYABLE:
+        return []
+    return [JobRetried(at=cmd.at, reason=cmd.reason, by=cmd.by)]
+
+
+def _accept(state: JobState, cmd: Accept) -> list[JobEvent]:
+    if state.phase != "new":
+        return []
+    return [
+        JobAccepted(
+            at=cmd.at,
+            job_id=cmd.job_id,
+            datasource=cmd.datasource,
+            interval=cmd.interval,
+            spec=cmd.spec,
+            spec_hash=cmd.spec_hash,
+            max_attempts=cmd.max_attempts,
+            pipeline=cmd.pipeline,
+        )
+    ]
+
+
+def _begin_attempt(state: JobState, cmd: BeginAttempt) -> list[JobEvent]:
+    waited = state.retry_not_before is None or cmd.at >= state.retry_not_before
+    if state.phase == "accepted" or (state.phase == "retry_wait" and waited):
+        attempt = state.attempt + 1
+        return [
+            SubmitIntended(at=cmd.at, attempt=attempt, task_id=task_id_for(state.job_id, attempt))
+        ]
     return []
+
+
+def _awaits_answer(state: JobState, task_id: str) -> bool:
+    """Whether the job waits for the outcome of submitting `task_id`."""
+    return state.phase == "submitting" and task_id == state.task_id
+
+
+def _submitted(state: JobState, cmd: RecordSubmitted) -> list[JobEvent]:
+    if not _awaits_answer(state, cmd.task_id):
+        return []
+    return [Submitted(at=cmd.at, attempt=state.attempt, task_id=cmd.task_id)]
+
+
+def _already_exists(state: JobState, cmd: RecordAlreadyExists) -> list[JobEvent]:
+    if not _awaits_answer(state, cmd.task_id):
+        return []
+    return [
+        Submitted(
+            at=cmd.at,
+            attempt=state.attempt,
+            task_id=cmd.task_id,
+            adopted=True,
+            evidence=f"duplicate id; Overlord status {cmd.status}",
+        )
+    ]
+
+
+def _submit_unknown(state: JobState, cmd: RecordSubmitUnknown) -> list[JobEvent]:
+    if not _awaits_answer(state, cmd.task_id):
+        return []
+    return [
+        SubmitDeferred(
+            at=cmd.at,
+            attempt=state.attempt,
+            task_id=cmd.task_id,
+            error=cmd.error,
+            retry_after_s=cmd.retry_after_s,
+        )
+    ]
+
+
+def _submit_refused(state: JobState, cmd: RecordSubmitRefused) -> list[JobEvent]:
+    if not _awaits_answer(state, cmd.task_id):
+        return []
+    return [
+        SubmitRejected(
+            at=cmd.at,
+            attempt=state.attempt,
+            task_id=cmd.task_id,
+            http_status=cmd.http_status,
+            error_code=cmd.error_code,
+            message=cmd.message,
+        )
+    ]
+
+
+def _task_in_druid(state: JobState, task_id: str) -> bool:
+    """Whether `task_id` is the job's task and Druid may still be running it."""
+    live = state.phase in DRUID_LIVE or state.phase == "cancelling"
+    return live and task_id == state.task_id
 
 
 def _observed(state: JobState, obs: RecordStatus) -> list[JobEvent]:
     at, tid = obs.at, obs.task_id
-    if state.phase not in DRUID_LIVE and state.phase != "cancelling":
+    if not _task_in_druid(state, tid):
         return []
     if obs.status == "SUCCESS":
         return [TaskSucceeded(at=at, task_id=tid, duration_ms=obs.duration_ms)]
@@ -296,12 +280,27 @@ def _observed(state: JobState, obs: RecordStatus) -> list[JobEvent]:
     ]
 
 
-def _analysed(state: JobState, cmd: RecordAnalysis, tid: str) -> list[JobEvent]:
+def _lost(state: JobState, cmd: RecordLost) -> list[JobEvent]:
+    if not _task_in_druid(state, cmd.task_id):
+        return []
+    events: list[JobEvent] = [
+        TaskFailed(at=cmd.at, task_id=cmd.task_id, error_msg=cmd.evidence, source="lost")
+    ]
+    if state.phase == "cancelling":
+        events.append(JobCancelled(at=cmd.at, task_id=cmd.task_id))
+    return events
+
+
+def _analysed(state: JobState, cmd: RecordAnalysis) -> list[JobEvent]:
+    if state.phase != "failed" or state.classification is not None:
+        return []
+    if cmd.task_id != state.task_id:
+        return []
     counted = failure_counts(cmd.count_attempt, state.uncounted, cmd.max_uncounted)
     events: list[JobEvent] = [
         FailureClassified(
             at=cmd.at,
-            task_id=tid,
+            task_id=cmd.task_id,
             classification=cmd.classification,
             rule=cmd.rule,
             reason=cmd.reason,
@@ -340,9 +339,25 @@ def failure_counts(rule_says: bool, spared: int, max_spared: int) -> bool:
     return rule_says or spared >= max_spared
 
 
+def _adopt(state: JobState, cmd: Adopt) -> list[JobEvent]:
+    if state.phase != "new" or cmd.attempt < 1:
+        return []
+    return [
+        *_accept(state, cmd.accept),
+        SubmitIntended(at=cmd.at, attempt=cmd.attempt, task_id=cmd.task_id),
+        Submitted(
+            at=cmd.at,
+            attempt=cmd.attempt,
+            task_id=cmd.task_id,
+            adopted=True,
+            evidence=cmd.evidence,
+        ),
+    ]
+
+
 def _cancel(state: JobState, cmd: Cancel) -> list[JobEvent]:
     at = cmd.at
-    if state.phase == "cancelling" or state.cancel_requested:
+    if state.cancel_requested:  # cancelling, or about to be cancelled
         return []
     requested = CancelRequested(at=at, reason=cmd.reason)
     if state.phase in DRUID_LIVE or state.phase == "submitting":
@@ -353,15 +368,15 @@ def _cancel(state: JobState, cmd: Cancel) -> list[JobEvent]:
     return [requested, JobCancelled(at=at, task_id=None)]
 
 
-class PhaseLimits(Protocol):
-    """The longest a task may spend in each Druid phase, in seconds (None: no limit)."""
-
-    @property
-    def waiting_s(self) -> float | None: ...
-    @property
-    def pending_s(self) -> float | None: ...
-    @property
-    def running_s(self) -> float | None: ...
+def _shutdown_answered(state: JobState, cmd: RecordShutdown) -> list[JobEvent]:
+    if cmd.task_id != state.task_id or state.shutdown != "intended":
+        return []
+    events: list[JobEvent] = [
+        ShutdownConfirmed(at=cmd.at, task_id=cmd.task_id, http_status=cmd.http_status)
+    ]
+    if cmd.http_status == 404 and state.phase == "cancelling":
+        events.append(JobCancelled(at=cmd.at, task_id=None))
+    return events
 
 
 def phase_deadline(phase: Phase, limits: PhaseLimits) -> float | None:
@@ -390,6 +405,36 @@ def _deadlines(state: JobState, cmd: CheckDeadlines) -> list[JobEvent]:
         ),
         ShutdownIntended(at=cmd.at, task_id=state.task_id, reason="deadline"),
     ]
+
+
+def _escalate(state: JobState, cmd: Escalate) -> list[JobEvent]:
+    return [JobDied(at=cmd.at, reason=cmd.reason, rule="restart-intensity")]
+
+
+def _crashed(state: JobState, cmd: RecordCrash) -> list[JobEvent]:
+    return [ActorCrashed(at=cmd.at, error=cmd.error, restarts=cmd.restarts)]
+
+
+# One handler per command type, as `evolve` has one per event type. Retry is not here: it is
+# the one command a terminal phase does not absorb, so `decide` looks at it first.
+_Decider = Callable[[JobState, Any], list[JobEvent]]
+_DECIDERS: dict[type[Command], _Decider] = {
+    Accept: _accept,
+    BeginAttempt: _begin_attempt,
+    RecordSubmitted: _submitted,
+    RecordAlreadyExists: _already_exists,
+    RecordSubmitUnknown: _submit_unknown,
+    RecordSubmitRefused: _submit_refused,
+    RecordStatus: _observed,
+    RecordLost: _lost,
+    RecordAnalysis: _analysed,
+    Adopt: _adopt,
+    Cancel: _cancel,
+    RecordShutdown: _shutdown_answered,
+    CheckDeadlines: _deadlines,
+    Escalate: _escalate,
+    RecordCrash: _crashed,
+}
 
 
 # --- next_effect -------------------------------------------------------------------------

@@ -6,7 +6,7 @@ any random delay, so `actors.job.fsm.decide` stays pure.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 import msgspec
 
@@ -121,6 +121,17 @@ class Retry(Command, frozen=True):
 class RecordShutdown(Command, frozen=True):
     task_id: str
     http_status: int = 200
+
+
+class PhaseLimits(Protocol):
+    """The longest a task may spend in each Druid phase, in seconds (None: no limit)."""
+
+    @property
+    def waiting_s(self) -> float | None: ...
+    @property
+    def pending_s(self) -> float | None: ...
+    @property
+    def running_s(self) -> float | None: ...
 
 
 class CheckDeadlines(Command, frozen=True):
