@@ -43,6 +43,7 @@ from actors.job.fsm import (
     next_effect,
     phase_deadline,
 )
+from actors.job.state import FailureSource
 from actors.poller import Unwatch, Watch
 from actors.ports import Clock, Overlord
 from actors.runtime import Actor, ActorRef
@@ -363,7 +364,7 @@ class JobActor(Actor[Command | _Drive | GetState]):
             retry_after_s=delay,
         )
 
-    async def _analyse(self, task_id: str | None, source: str) -> Command | None:
+    async def _analyse(self, task_id: str | None, source: FailureSource) -> Command | None:
         state = self.state
         if task_id is None:
             return None

@@ -10,6 +10,7 @@ from typing import Any, Protocol
 
 import msgspec
 
+from actors.job.state import FailureSource
 from eventlog.events import Classification
 
 # --- commands: what the actor receives (time and random delays come in here) -----------
@@ -89,7 +90,7 @@ class RecordAnalysis(Command, frozen=True):
     rule: str
     reason: str
     report_excerpt: dict[str, Any] | None = None
-    evidence_source: str = "status"
+    evidence_source: FailureSource = "status"
     retry_delay_s: float = 0.0
     count_attempt: bool = True
     max_uncounted: int = 0
@@ -177,7 +178,7 @@ class WatchTask(Effect, frozen=True):
 
 class AnalyseFailure(Effect, frozen=True):
     task_id: str | None
-    source: str
+    source: FailureSource
 
 
 class ShutdownTask(Effect, frozen=True):
