@@ -1,19 +1,10 @@
 """The job finite-state machine, as pure functions (decider style).
 
-Theory of operation
--------------------
-A job's behaviour is three pure functions with no I/O, no clock and no randomness (time and
-random delays come in on the commands):
-
-* `decide(state, command) -> list[Event]`: what the command means, given the state;
-* `evolve(state, event) -> state`: how a recorded event changes the state;
-* `next_effect(state) -> Effect | None`: what the new state asks the actor to do.
-
-The actor loop is: receive a command, `decide`, append the events to the log (write-ahead),
-`evolve`, then carry out `next_effect`. Replay is `fold(evolve, initial, events)`, the same code
-as live operation, and because effects derive from state, a replayed job resumes by itself: an
-intent without its outcome (`submitting`) asks for the submission again, which the actor
-resolves by asking the Overlord first.
+`decide(state, command)` says what a command means, `evolve(state, event)` folds a recorded
+event in, and `next_effect(state)` says what the state asks the actor to do. No I/O, no clock,
+no randomness: time and random delays come in on the commands. Replay is the fold of `evolve`,
+the same code as live operation, so a replayed job resumes by itself. docs/job-fsm.md tells
+the rest: commands, events, effects, guards, attempts and replay.
 
 Phases (`a | b -> c` is an edge from each of a, b to c; the edges are `ALLOWED_TRANSITIONS`):
 
@@ -28,16 +19,8 @@ Phases (`a | b -> c` is an edge from each of a, b to c; the edges are `ALLOWED_T
     dead -> retry_wait | submitting                     (a person's retry; its task may live)
     cancelled -> retry_wait                             (a person's retry)
 
-succeeded, cancelled and dead are terminal.
-
-Terminal phases absorb everything but a person's retry of a dead or cancelled job: `decide`
-returns no other events for them, and `evolve` refuses any other event after them (a
-tampered or buggy log). A retry starts a fresh set of `max_attempts`; a job that died while
-its task may still have been live first looks that task up under its own id.
-
-At most one Druid task is live per job: a new attempt's intent is only possible from
-`retry_wait`, which is only reached after the previous task was seen FAILED, lost or
-rejected, or by a retry of a job whose task was seen to end.
+succeeded, cancelled and dead are terminal: they absorb every command but a person's retry
+of a dead or cancelled job.
 """
 
 from __future__ import annotations
