@@ -76,10 +76,6 @@ class Deadlines(msgspec.Struct, frozen=True, kw_only=True):
     pending_s: Annotated[float, msgspec.Meta(gt=0)] | None = None
     running_s: Annotated[float, msgspec.Meta(gt=0)] | None = None
 
-    @property
-    def any(self) -> bool:
-        return any(v is not None for v in (self.waiting_s, self.pending_s, self.running_s))
-
 
 class JobPolicy(msgspec.Struct, frozen=True, kw_only=True):
     retry: RetryPolicy = RetryPolicy()
