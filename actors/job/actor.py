@@ -41,12 +41,14 @@ from actors.job.fsm import (
     decide,
     evolve,
     next_effect,
+    phase_deadline,
 )
+from actors.job.state import FailureSource
 from actors.poller import Unwatch, Watch
 from actors.ports import Clock, Overlord
 from actors.runtime import Actor, ActorRef
 from actors.supervision.classification import FailureEvidence, RuleSet, classify, report_excerpt
-from actors.supervision.policy import RetryPolicy, counts_against_attempts, retry_delay
+from actors.supervision.policy import RetryPolicy, retry_delay
 from eventlog import EventLog
 from eventlog.events import Event, spec_dict, spec_raw
 from eventlog.replay import StreamFolder
@@ -73,10 +75,6 @@ class Deadlines(msgspec.Struct, frozen=True, kw_only=True):
     waiting_s: Annotated[float, msgspec.Meta(gt=0)] | None = None
     pending_s: Annotated[float, msgspec.Meta(gt=0)] | None = None
     running_s: Annotated[float, msgspec.Meta(gt=0)] | None = None
-
-    @property
-    def any(self) -> bool:
-        return any(v is not None for v in (self.waiting_s, self.pending_s, self.running_s))
 
 
 class JobPolicy(msgspec.Struct, frozen=True, kw_only=True):
@@ -207,16 +205,14 @@ class JobActor(Actor[Command | _Drive | GetState]):
         self._timer: asyncio.TimerHandle | None = None
         self._deadline_timer: asyncio.TimerHandle | None = None
         self._watching: str | None = None
-        self._confirm_first = False
+        self._loaded_version = 0
         self._since_snapshot = 0
         self._deferrals = 0
 
     async def on_start(self) -> None:
         known, self._known = self._known, None
         self.state = known if known is not None else await load_state(self.ctx.log, self.job_id)
-        # An intent recorded by an earlier run (or incarnation) may have reached the Overlord:
-        # ask before POSTing again.
-        self._confirm_first = self.state.phase == "submitting"
+        self._loaded_version = self.state.version
         # Commands from reconciliation go first, so the actor acts on what the Overlord said.
         for command in self._initial:
             self.ref.tell(command)
@@ -271,7 +267,8 @@ class JobActor(Actor[Command | _Drive | GetState]):
 
     async def _run_effects(self) -> None:
         while True:
-            effect = next_effect(self.state)
+            recovered = self.state.version == self._loaded_version
+            effect = next_effect(self.state, recovered=recovered)
             command = await self._perform(effect) if effect is not None else None
             if command is None or not await self._handle(command):
                 return
@@ -287,8 +284,10 @@ class JobActor(Actor[Command | _Drive | GetState]):
                 return None
             case StartAttempt(not_before=nb):
                 return BeginAttempt(at=now) if await self._may_submit(nb, now) else None
-            case SubmitTask(task_id=tid, not_before=nb):
-                return await self._submit(tid) if await self._may_submit(nb, now) else None
+            case SubmitTask(task_id=tid, not_before=nb, confirm_first=confirm):
+                if not await self._may_submit(nb, now):
+                    return None
+                return await self._submit(tid, confirm)
             case WatchTask(task_id=tid):
                 if self._watching != tid:
                     self._watching = tid
@@ -318,10 +317,10 @@ class JobActor(Actor[Command | _Drive | GetState]):
             return False
         return True
 
-    async def _submit(self, task_id: str) -> Command | None:
+    async def _submit(self, task_id: str, confirm_first: bool) -> Command | None:
         overlord = self.ctx.overlord
         at = self.ctx.clock
-        if self._confirm_first or self.state.submit_not_before is not None:
+        if confirm_first:
             try:
                 st = await overlord.status(task_id)
             except TaskNotFoundError:
@@ -329,9 +328,7 @@ class JobActor(Actor[Command | _Drive | GetState]):
             except OverlordError as exc:
                 return self._deferred(task_id, exc)
             if st is not None:
-                self._confirm_first = False
                 return RecordAlreadyExists(at=at(), task_id=task_id, status=st.status_code)
-        self._confirm_first = False
         try:
             await overlord.submit(task_body(self.state.spec, task_id))
         except TaskAlreadyExistsError:
@@ -363,7 +360,7 @@ class JobActor(Actor[Command | _Drive | GetState]):
             retry_after_s=delay,
         )
 
-    async def _analyse(self, task_id: str | None, source: str) -> Command | None:
+    async def _analyse(self, task_id: str | None, source: FailureSource) -> Command | None:
         state = self.state
         if task_id is None:
             return None
@@ -377,9 +374,6 @@ class JobActor(Actor[Command | _Drive | GetState]):
         if source == "status":
             evidence = await self._gather(task_id, evidence)
         decision = classify(evidence, self.ctx.rules)
-        counted = counts_against_attempts(
-            decision.count_attempt, state.uncounted, self.ctx.policy.max_uncounted_failures
-        )
         return RecordAnalysis(
             at=self.ctx.clock(),
             task_id=task_id,
@@ -389,7 +383,8 @@ class JobActor(Actor[Command | _Drive | GetState]):
             report_excerpt=report_excerpt(evidence),
             evidence_source=source,
             retry_delay_s=retry_delay(state.attempt, self.ctx.policy.retry, self.ctx.rng),
-            counted=counted,
+            count_attempt=decision.count_attempt,
+            max_uncounted=self.ctx.policy.max_uncounted_failures,
         )
 
     async def _gather(self, task_id: str, evidence: FailureEvidence) -> FailureEvidence:
@@ -456,13 +451,7 @@ class JobActor(Actor[Command | _Drive | GetState]):
             self._deadline_timer.cancel()
             self._deadline_timer = None
         state = self.state
-        if not deadlines.any or state.phase not in ("waiting", "pending", "running"):
-            return
-        limit = {
-            "waiting": deadlines.waiting_s,
-            "pending": deadlines.pending_s,
-            "running": deadlines.running_s,
-        }[state.phase]
+        limit = phase_deadline(state.phase, deadlines)
         if limit is None or state.phase_since is None:
             return
         delay = state.phase_since + limit - self.ctx.clock() + 0.01

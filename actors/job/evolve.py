@@ -57,9 +57,8 @@ def evolve(state: JobState, event: Event) -> JobState:
     return new
 
 
-# One small function per event type, found by a dict lookup: replay folds millions of events
-# at boot and in audits, and a dict lookup is far cheaper than walking a long `match` of class
-# patterns. Each returns the new state, or None when the phase does not allow the event.
+# One small function per event type, found by a dict lookup (replay speed: docs/job-fsm.md).
+# Each returns the new state, or None when the phase does not allow the event.
 _Evolver = Callable[[JobState, Any, int], "JobState | None"]
 
 

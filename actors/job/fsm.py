@@ -1,40 +1,32 @@
 """The job finite-state machine, as pure functions (decider style).
 
-Theory of operation
--------------------
-A job's behaviour is three pure functions with no I/O, no clock and no randomness (time and
-random delays come in on the commands):
+`decide(state, command)` says what a command means, `evolve(state, event)` folds a recorded
+event in, and `next_effect(state)` says what the state asks the actor to do. No I/O, no clock,
+no randomness: time and random delays come in on the commands. Replay is the fold of `evolve`,
+the same code as live operation, so a replayed job resumes by itself. docs/job-fsm.md tells
+the rest: commands, events, effects, guards, attempts and replay.
 
-* `decide(state, command) -> list[Event]`: what the command means, given the state;
-* `evolve(state, event) -> state`: how a recorded event changes the state;
-* `next_effect(state) -> Effect | None`: what the new state asks the actor to do.
+Phases (`a | b -> c` is an edge from each of a, b to c; the edges are `ALLOWED_TRANSITIONS`):
 
-The actor loop is: receive a command, `decide`, append the events to the log (write-ahead),
-`evolve`, then carry out `next_effect`. Replay is `fold(evolve, initial, events)`, the same code
-as live operation, and because effects derive from state, a replayed job resumes by itself: an
-intent without its outcome (`submitting`) asks for the submission again, which the actor
-resolves by asking the Overlord first.
+    new -> accepted -> submitting -> submitted
+    accepted -> cancelled | dead
+    submitting -> failed | cancelling | dead
+    submitted | waiting | pending | running -> waiting | pending | running
+    submitted | waiting | pending | running -> succeeded | failed | cancelling | dead
+    failed -> retry_wait -> submitting                  (transient, attempts left)
+    failed | retry_wait -> cancelled | dead
+    cancelling -> cancelled | succeeded | dead
+    dead -> retry_wait | submitting                     (a person's retry; its task may live)
+    cancelled -> retry_wait                             (a person's retry)
 
-Phases:
-
-    new -> accepted -> submitting -> submitted -> waiting | pending | running
-        -> succeeded                                  (terminal)
-        -> failed -> retry_wait -> submitting ...     (transient, attempts left)
-                  -> dead                             (structural or out of attempts; terminal)
-    any live phase -> cancelling -> cancelled         (terminal)
-    dead | cancelled -> retry_wait (or submitting)    (a person's retry)
-
-Terminal phases absorb everything but a person's retry of a dead or cancelled job: `decide`
-returns no other events for them, and `evolve` refuses any other event after them (a
-tampered or buggy log). A retry starts a fresh set of `max_attempts`; a job that died while
-its task may still have been live first looks that task up under its own id.
-
-At most one Druid task is live per job: a new attempt's intent is only possible from
-`retry_wait`, which is only reached after the previous task was seen FAILED, lost or
-rejected, or by a retry of a job whose task was seen to end.
+succeeded, cancelled and dead are terminal: they absorb every command but a person's retry
+of a dead or cancelled job.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
 
 from actors.job.evolve import evolve, fold
 from actors.job.messages import (
@@ -48,6 +40,7 @@ from actors.job.messages import (
     Effect,
     Escalate,
     Finish,
+    PhaseLimits,
     RecordAlreadyExists,
     RecordAnalysis,
     RecordCrash,
@@ -117,6 +110,7 @@ __all__ = [
     "Finish",
     "JobState",
     "Phase",
+    "PhaseLimits",
     "RecordAlreadyExists",
     "RecordAnalysis",
     "RecordCrash",
@@ -133,8 +127,10 @@ __all__ = [
     "WatchTask",
     "decide",
     "evolve",
+    "failure_counts",
     "fold",
     "next_effect",
+    "phase_deadline",
 ]
 
 
@@ -143,128 +139,110 @@ __all__ = [
 
 def decide(state: JobState, command: Command) -> list[JobEvent]:
     """The events that `command` causes in `state` (possibly none)."""
-    at = command.at
     if isinstance(command, Retry):
-        if state.phase not in RETRYABLE:
-            return []
-        return [JobRetried(at=at, reason=command.reason, by=command.by)]
+        return _retry(state, command)
     if state.terminal:
         return []
-    match command:
-        case Accept():
-            if state.phase != "new":
-                return []
-            return [
-                JobAccepted(
-                    at=at,
-                    job_id=command.job_id,
-                    datasource=command.datasource,
-                    interval=command.interval,
-                    spec=command.spec,
-                    spec_hash=command.spec_hash,
-                    max_attempts=command.max_attempts,
-                    pipeline=command.pipeline,
-                )
-            ]
-        case BeginAttempt():
-            if state.phase == "accepted" or (
-                state.phase == "retry_wait"
-                and (state.retry_not_before is None or at >= state.retry_not_before)
-            ):
-                attempt = state.attempt + 1
-                return [
-                    SubmitIntended(
-                        at=at, attempt=attempt, task_id=task_id_for(state.job_id, attempt)
-                    )
-                ]
-            return []
-        case RecordSubmitted(task_id=tid) if state.phase == "submitting" and tid == state.task_id:
-            return [Submitted(at=at, attempt=state.attempt, task_id=tid)]
-        case RecordAlreadyExists(task_id=tid) if (
-            state.phase == "submitting" and tid == state.task_id
-        ):
-            return [
-                Submitted(
-                    at=at,
-                    attempt=state.attempt,
-                    task_id=tid,
-                    adopted=True,
-                    evidence=f"duplicate id; Overlord status {command.status}",
-                )
-            ]
-        case RecordSubmitUnknown(task_id=tid) if (
-            state.phase == "submitting" and tid == state.task_id
-        ):
-            return [
-                SubmitDeferred(
-                    at=at,
-                    attempt=state.attempt,
-                    task_id=tid,
-                    error=command.error,
-                    retry_after_s=command.retry_after_s,
-                )
-            ]
-        case RecordSubmitRefused(task_id=tid) if (
-            state.phase == "submitting" and tid == state.task_id
-        ):
-            return [
-                SubmitRejected(
-                    at=at,
-                    attempt=state.attempt,
-                    task_id=tid,
-                    http_status=command.http_status,
-                    error_code=command.error_code,
-                    message=command.message,
-                )
-            ]
-        case RecordStatus(task_id=tid) if tid == state.task_id:
-            return _observed(state, command)
-        case RecordLost(task_id=tid) if tid == state.task_id and (
-            state.phase in DRUID_LIVE or state.phase == "cancelling"
-        ):
-            events: list[JobEvent] = [
-                TaskFailed(at=at, task_id=tid, error_msg=command.evidence, source="lost")
-            ]
-            if state.phase == "cancelling":
-                events.append(JobCancelled(at=at, task_id=tid))
-            return events
-        case RecordAnalysis(task_id=tid) if (
-            state.phase == "failed" and state.classification is None
-        ):
-            return _analysed(state, command, tid)
-        case Adopt(task_id=tid) if state.phase == "new" and command.attempt >= 1:
-            return [
-                *decide(state, command.accept),
-                SubmitIntended(at=at, attempt=command.attempt, task_id=tid),
-                Submitted(
-                    at=at,
-                    attempt=command.attempt,
-                    task_id=tid,
-                    adopted=True,
-                    evidence=command.evidence,
-                ),
-            ]
-        case Cancel():
-            return _cancel(state, command)
-        case RecordShutdown(task_id=tid) if tid == state.task_id and state.shutdown == "intended":
-            done: list[JobEvent] = [
-                ShutdownConfirmed(at=at, task_id=tid, http_status=command.http_status)
-            ]
-            if command.http_status == 404 and state.phase == "cancelling":
-                done.append(JobCancelled(at=at, task_id=None))
-            return done
-        case CheckDeadlines():
-            return _deadlines(state, command)
-        case Escalate():
-            return [JobDied(at=at, reason=command.reason, rule="restart-intensity")]
-        case RecordCrash():
-            return [ActorCrashed(at=at, error=command.error, restarts=command.restarts)]
+    handler = _DECIDERS.get(type(command))
+    return handler(state, command) if handler is not None else []
+
+
+def _retry(state: JobState, cmd: Retry) -> list[JobEvent]:
+    if state.phase not in RETRYABLE:
+        return []
+    return [JobRetried(at=cmd.at, reason=cmd.reason, by=cmd.by)]
+
+
+def _accept(state: JobState, cmd: Accept) -> list[JobEvent]:
+    if state.phase != "new":
+        return []
+    return [
+        JobAccepted(
+            at=cmd.at,
+            job_id=cmd.job_id,
+            datasource=cmd.datasource,
+            interval=cmd.interval,
+            spec=cmd.spec,
+            spec_hash=cmd.spec_hash,
+            max_attempts=cmd.max_attempts,
+            pipeline=cmd.pipeline,
+        )
+    ]
+
+
+def _begin_attempt(state: JobState, cmd: BeginAttempt) -> list[JobEvent]:
+    waited = state.retry_not_before is None or cmd.at >= state.retry_not_before
+    if state.phase == "accepted" or (state.phase == "retry_wait" and waited):
+        attempt = state.attempt + 1
+        return [
+            SubmitIntended(at=cmd.at, attempt=attempt, task_id=task_id_for(state.job_id, attempt))
+        ]
     return []
+
+
+def _awaits_answer(state: JobState, task_id: str) -> bool:
+    """Whether the job waits for the outcome of submitting `task_id`."""
+    return state.phase == "submitting" and task_id == state.task_id
+
+
+def _submitted(state: JobState, cmd: RecordSubmitted) -> list[JobEvent]:
+    if not _awaits_answer(state, cmd.task_id):
+        return []
+    return [Submitted(at=cmd.at, attempt=state.attempt, task_id=cmd.task_id)]
+
+
+def _already_exists(state: JobState, cmd: RecordAlreadyExists) -> list[JobEvent]:
+    if not _awaits_answer(state, cmd.task_id):
+        return []
+    return [
+        Submitted(
+            at=cmd.at,
+            attempt=state.attempt,
+            task_id=cmd.task_id,
+            adopted=True,
+            evidence=f"duplicate id; Overlord status {cmd.status}",
+        )
+    ]
+
+
+def _submit_unknown(state: JobState, cmd: RecordSubmitUnknown) -> list[JobEvent]:
+    if not _awaits_answer(state, cmd.task_id):
+        return []
+    return [
+        SubmitDeferred(
+            at=cmd.at,
+            attempt=state.attempt,
+            task_id=cmd.task_id,
+            error=cmd.error,
+            retry_after_s=cmd.retry_after_s,
+        )
+    ]
+
+
+def _submit_refused(state: JobState, cmd: RecordSubmitRefused) -> list[JobEvent]:
+    if not _awaits_answer(state, cmd.task_id):
+        return []
+    return [
+        SubmitRejected(
+            at=cmd.at,
+            attempt=state.attempt,
+            task_id=cmd.task_id,
+            http_status=cmd.http_status,
+            error_code=cmd.error_code,
+            message=cmd.message,
+        )
+    ]
+
+
+def _task_in_druid(state: JobState, task_id: str) -> bool:
+    """Whether `task_id` is the job's task and Druid may still be running it."""
+    live = state.phase in DRUID_LIVE or state.phase == "cancelling"
+    return live and task_id == state.task_id
 
 
 def _observed(state: JobState, obs: RecordStatus) -> list[JobEvent]:
     at, tid = obs.at, obs.task_id
-    if state.phase not in DRUID_LIVE and state.phase != "cancelling":
+    if not _task_in_druid(state, tid):
         return []
     if obs.status == "SUCCESS":
         return [TaskSucceeded(at=at, task_id=tid, duration_ms=obs.duration_ms)]
@@ -285,22 +263,38 @@ def _observed(state: JobState, obs: RecordStatus) -> list[JobEvent]:
     ]
 
 
-def _analysed(state: JobState, cmd: RecordAnalysis, tid: str) -> list[JobEvent]:
+def _lost(state: JobState, cmd: RecordLost) -> list[JobEvent]:
+    if not _task_in_druid(state, cmd.task_id):
+        return []
+    events: list[JobEvent] = [
+        TaskFailed(at=cmd.at, task_id=cmd.task_id, error_msg=cmd.evidence, source="lost")
+    ]
+    if state.phase == "cancelling":
+        events.append(JobCancelled(at=cmd.at, task_id=cmd.task_id))
+    return events
+
+
+def _analysed(state: JobState, cmd: RecordAnalysis) -> list[JobEvent]:
+    if state.phase != "failed" or state.classification is not None:
+        return []
+    if cmd.task_id != state.task_id:
+        return []
+    counted = failure_counts(cmd.count_attempt, state.uncounted, cmd.max_uncounted)
     events: list[JobEvent] = [
         FailureClassified(
             at=cmd.at,
-            task_id=tid,
+            task_id=cmd.task_id,
             classification=cmd.classification,
             rule=cmd.rule,
             reason=cmd.reason,
             report_excerpt=cmd.report_excerpt,
             evidence_source=cmd.evidence_source,
-            counted=cmd.counted,
+            counted=counted,
         )
     ]
     if cmd.classification == "structural":
         events.append(JobDied(at=cmd.at, reason=f"structural failure: {cmd.reason}", rule=cmd.rule))
-    elif cmd.counted and state.attempt - state.uncounted - state.attempt_base >= state.max_attempts:
+    elif counted and state.attempt - state.uncounted - state.attempt_base >= state.max_attempts:
         events.append(
             JobDied(
                 at=cmd.at,
@@ -321,9 +315,32 @@ def _analysed(state: JobState, cmd: RecordAnalysis, tid: str) -> list[JobEvent]:
     return events
 
 
+def failure_counts(rule_says: bool, spared: int, max_spared: int) -> bool:
+    """Whether a failure uses up one of the job's attempts: as its rule says, and anyway once
+    the job has had `max_spared` failures spared (so a task that keeps losing its worker ends).
+    """
+    return rule_says or spared >= max_spared
+
+
+def _adopt(state: JobState, cmd: Adopt) -> list[JobEvent]:
+    if state.phase != "new" or cmd.attempt < 1:
+        return []
+    return [
+        *_accept(state, cmd.accept),
+        SubmitIntended(at=cmd.at, attempt=cmd.attempt, task_id=cmd.task_id),
+        Submitted(
+            at=cmd.at,
+            attempt=cmd.attempt,
+            task_id=cmd.task_id,
+            adopted=True,
+            evidence=cmd.evidence,
+        ),
+    ]
+
+
 def _cancel(state: JobState, cmd: Cancel) -> list[JobEvent]:
     at = cmd.at
-    if state.phase == "cancelling" or state.cancel_requested:
+    if state.cancel_requested:  # cancelling, or about to be cancelled
         return []
     requested = CancelRequested(at=at, reason=cmd.reason)
     if state.phase in DRUID_LIVE or state.phase == "submitting":
@@ -334,16 +351,36 @@ def _cancel(state: JobState, cmd: Cancel) -> list[JobEvent]:
     return [requested, JobCancelled(at=at, task_id=None)]
 
 
-def _deadlines(state: JobState, cmd: CheckDeadlines) -> list[JobEvent]:
-    if state.phase not in ("waiting", "pending", "running") or state.deadline_exceeded:
+def _shutdown_answered(state: JobState, cmd: RecordShutdown) -> list[JobEvent]:
+    if cmd.task_id != state.task_id or state.shutdown != "intended":
         return []
-    if state.shutdown != "none" or state.phase_since is None or state.task_id is None:
-        return []
-    limit = {"waiting": cmd.waiting_s, "pending": cmd.pending_s, "running": cmd.running_s}[
-        state.phase
+    events: list[JobEvent] = [
+        ShutdownConfirmed(at=cmd.at, task_id=cmd.task_id, http_status=cmd.http_status)
     ]
+    if cmd.http_status == 404 and state.phase == "cancelling":
+        events.append(JobCancelled(at=cmd.at, task_id=None))
+    return events
+
+
+def phase_deadline(phase: Phase, limits: PhaseLimits) -> float | None:
+    """How long a job may stay in `phase`: only the Druid phases have a limit."""
+    if phase == "waiting":
+        return limits.waiting_s
+    if phase == "pending":
+        return limits.pending_s
+    if phase == "running":
+        return limits.running_s
+    return None
+
+
+def _deadlines(state: JobState, cmd: CheckDeadlines) -> list[JobEvent]:
+    limit = phase_deadline(state.phase, cmd)
+    if limit is None or state.deadline_exceeded or state.shutdown != "none":
+        return []
+    if state.phase_since is None or state.task_id is None:
+        return []
     elapsed = cmd.at - state.phase_since
-    if limit is None or elapsed <= limit:
+    if elapsed <= limit:
         return []
     return [
         PhaseDeadlineExceeded(
@@ -353,11 +390,45 @@ def _deadlines(state: JobState, cmd: CheckDeadlines) -> list[JobEvent]:
     ]
 
 
+def _escalate(state: JobState, cmd: Escalate) -> list[JobEvent]:
+    return [JobDied(at=cmd.at, reason=cmd.reason, rule="restart-intensity")]
+
+
+def _crashed(state: JobState, cmd: RecordCrash) -> list[JobEvent]:
+    return [ActorCrashed(at=cmd.at, error=cmd.error, restarts=cmd.restarts)]
+
+
+# One handler per command type, as `evolve` has one per event type. Retry is not here: it is
+# the one command a terminal phase does not absorb, so `decide` looks at it first.
+_Decider = Callable[[JobState, Any], list[JobEvent]]
+_DECIDERS: dict[type[Command], _Decider] = {
+    Accept: _accept,
+    BeginAttempt: _begin_attempt,
+    RecordSubmitted: _submitted,
+    RecordAlreadyExists: _already_exists,
+    RecordSubmitUnknown: _submit_unknown,
+    RecordSubmitRefused: _submit_refused,
+    RecordStatus: _observed,
+    RecordLost: _lost,
+    RecordAnalysis: _analysed,
+    Adopt: _adopt,
+    Cancel: _cancel,
+    RecordShutdown: _shutdown_answered,
+    CheckDeadlines: _deadlines,
+    Escalate: _escalate,
+    RecordCrash: _crashed,
+}
+
+
 # --- next_effect -------------------------------------------------------------------------
 
 
-def next_effect(state: JobState) -> Effect | None:
-    """What the state asks the actor to do next, or None to wait for a message."""
+def next_effect(state: JobState, *, recovered: bool = False) -> Effect | None:
+    """What the state asks the actor to do next, or None to wait for a message.
+
+    `recovered`: the state was read back from the log and the actor has recorded nothing
+    since, so an intent in it may be an earlier run's, whose POST may have landed.
+    """
     phase = state.phase
     if phase in TERMINAL:
         return Finish()
@@ -369,7 +440,9 @@ def next_effect(state: JobState) -> Effect | None:
         assert state.task_id is not None
         if state.cancel_requested:
             return None
-        return SubmitTask(state.task_id, not_before=state.submit_not_before)
+        # A POST of this id may have landed: an earlier run's, or one whose outcome was unknown.
+        confirm = recovered or state.submit_not_before is not None
+        return SubmitTask(state.task_id, not_before=state.submit_not_before, confirm_first=confirm)
     if phase == "failed":
         if state.classification is None:
             return AnalyseFailure(state.task_id, source=state.failure_source or "status")

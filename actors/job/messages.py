@@ -6,10 +6,11 @@ any random delay, so `actors.job.fsm.decide` stays pure.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 import msgspec
 
+from actors.job.state import FailureSource
 from eventlog.events import Classification
 
 # --- commands: what the actor receives (time and random delays come in here) -----------
@@ -78,16 +79,21 @@ class RecordLost(Command, frozen=True):
 
 
 class RecordAnalysis(Command, frozen=True):
-    """The failure's classification, with the retry delay drawn by the actor."""
+    """The failure's classification, with the retry delay drawn by the actor.
+
+    Whether the failure uses up an attempt is the FSM's to decide, from what the rule says
+    (`count_attempt`) and how many failures the job may have spared (`max_uncounted`).
+    """
 
     task_id: str
     classification: Classification
     rule: str
     reason: str
     report_excerpt: dict[str, Any] | None = None
-    evidence_source: str = "status"
+    evidence_source: FailureSource = "status"
     retry_delay_s: float = 0.0
-    counted: bool = True  # False: the retry does not use up an attempt
+    count_attempt: bool = True
+    max_uncounted: int = 0
 
 
 class Adopt(Command, frozen=True):
@@ -116,6 +122,17 @@ class Retry(Command, frozen=True):
 class RecordShutdown(Command, frozen=True):
     task_id: str
     http_status: int = 200
+
+
+class PhaseLimits(Protocol):
+    """The longest a task may spend in each Druid phase, in seconds (None: no limit)."""
+
+    @property
+    def waiting_s(self) -> float | None: ...
+    @property
+    def pending_s(self) -> float | None: ...
+    @property
+    def running_s(self) -> float | None: ...
 
 
 class CheckDeadlines(Command, frozen=True):
@@ -151,6 +168,8 @@ class StartAttempt(Effect, frozen=True):
 class SubmitTask(Effect, frozen=True):
     task_id: str
     not_before: float | None = None
+    # The task may already be on the Overlord: look it up before POSTing.
+    confirm_first: bool = False
 
 
 class WatchTask(Effect, frozen=True):
@@ -159,7 +178,7 @@ class WatchTask(Effect, frozen=True):
 
 class AnalyseFailure(Effect, frozen=True):
     task_id: str | None
-    source: str
+    source: FailureSource
 
 
 class ShutdownTask(Effect, frozen=True):

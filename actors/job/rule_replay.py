@@ -23,7 +23,6 @@ from actors.job.actor import JobPolicy
 from actors.job.audit import JOB_PREFIX, offline_log, unreplayable
 from actors.job.fsm import JobState, RecordAnalysis, decide, evolve
 from actors.supervision.classification import RuleSet, classify, evidence_from_excerpt
-from actors.supervision.policy import counts_against_attempts
 from eventlog.events import FailureClassified, JobDied, RetryScheduled
 from eventlog.records import Recorded
 
@@ -124,9 +123,8 @@ def _stream_differences(
                     classification=new.classification,
                     rule=new.rule,
                     reason=new.reason,
-                    counted=counts_against_attempts(
-                        new.count_attempt, state.uncounted, max_uncounted
-                    ),
+                    count_attempt=new.count_attempt,
+                    max_uncounted=max_uncounted,
                 ),
             )
             replayed = Outcome(new.classification, new.rule, _decision(decided))

@@ -28,16 +28,21 @@ Phase = Literal[
     "cancelled",
     "dead",
 ]
+# Where a task shutdown stands in the current attempt.
+Shutdown = Literal["none", "intended", "confirmed"]
+# How a failure was seen: a FAILED status, a task the Overlord lost, a refused submission.
+FailureSource = Literal["status", "lost", "rejected"]
+
 # Every phase a job can be seen in (all but "new"), in lifecycle order: for tables and metrics.
-PHASES: tuple[str, ...] = tuple(p for p in get_args(Phase) if p != "new")
-TERMINAL: frozenset[str] = frozenset({"succeeded", "cancelled", "dead"})
-DRUID_LIVE: frozenset[str] = frozenset({"submitted", "waiting", "pending", "running"})
-RUNNER_PHASES = {"WAITING": "waiting", "PENDING": "pending", "RUNNING": "running"}
+PHASES: tuple[Phase, ...] = tuple(p for p in get_args(Phase) if p != "new")
+TERMINAL: frozenset[Phase] = frozenset({"succeeded", "cancelled", "dead"})
+DRUID_LIVE: frozenset[Phase] = frozenset({"submitted", "waiting", "pending", "running"})
+RUNNER_PHASES: dict[str, Phase] = {"WAITING": "waiting", "PENDING": "pending", "RUNNING": "running"}
 SHUTDOWN_BY_USER = "Shutdown request from user"
 
 # Every phase change the design allows (same-phase events are always allowed). The property
 # tests and `audit verify` check recorded histories against this table.
-ALLOWED_TRANSITIONS: frozenset[tuple[str, str]] = frozenset(
+ALLOWED_TRANSITIONS: frozenset[tuple[Phase, Phase]] = frozenset(
     {
         ("new", "accepted"),
         ("accepted", "submitting"),
@@ -76,8 +81,8 @@ ALLOWED_TRANSITIONS: frozenset[tuple[str, str]] = frozenset(
     }
 )
 # Where a job that died may have left its task live on the Overlord (an escalation, say).
-TASK_MAY_LIVE: frozenset[str] = DRUID_LIVE | {"submitting", "cancelling"}
-RETRYABLE: frozenset[str] = frozenset({"dead", "cancelled"})
+TASK_MAY_LIVE: frozenset[Phase] = DRUID_LIVE | {"submitting", "cancelling"}
+RETRYABLE: frozenset[Phase] = frozenset({"dead", "cancelled"})
 
 STATE_SCHEMA_VERSION = 5  # bump when JobState changes shape: stale snapshots are then ignored
 
@@ -99,11 +104,11 @@ class JobState(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     finished_at: float | None = None
     submit_not_before: float | None = None
     retry_not_before: float | None = None
-    shutdown: Literal["none", "intended", "confirmed"] = "none"
+    shutdown: Shutdown = "none"
     cancel_requested: bool = False
     deadline_exceeded: str | None = None
     last_error: str | None = None
-    failure_source: str | None = None
+    failure_source: FailureSource | None = None
     failure_http_status: int | None = None
     failure_error_code: str | None = None
     classification: Classification | None = None

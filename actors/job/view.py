@@ -6,10 +6,11 @@ from collections.abc import Mapping
 
 import msgspec
 
-from actors.job.state import JobState
+from actors.job.state import JobState, Phase
+from eventlog.events import Classification
 
 # The phases in which a job's next step is a submission, which the breakers can hold back.
-SUBMIT_PHASES = frozenset({"accepted", "submitting", "retry_wait"})
+SUBMIT_PHASES: frozenset[Phase] = frozenset({"accepted", "submitting", "retry_wait"})
 
 
 def hold_reason(
@@ -53,7 +54,7 @@ class JobView(msgspec.Struct, frozen=True, kw_only=True):
     """What users see of a job."""
 
     job_id: str
-    phase: str
+    phase: Phase
     datasource: str
     interval: str
     attempt: int
@@ -61,7 +62,7 @@ class JobView(msgspec.Struct, frozen=True, kw_only=True):
     uncounted: int = 0  # failed attempts that did not use up one of `max_attempts`
     task_id: str | None
     terminal: bool
-    classification: str | None = None
+    classification: Classification | None = None
     reason: str | None = None
     rule: str | None = None
     last_error: str | None = None

@@ -29,11 +29,26 @@ def retry_delay(attempt: int, policy: RetryPolicy, rng: random.Random) -> float:
     return rng.uniform(0.0, ceiling)
 
 
-def counts_against_attempts(rule_says: bool, spared: int, max_spared: int) -> bool:
-    """Whether a failure uses up one of the job's attempts: as its rule says, and anyway once
-    the job has had `max_spared` failures spared (so a task that keeps losing its worker ends).
-    """
-    return rule_says or spared >= max_spared
+# --- a log that refuses writes ------------------------------------------------------------
+
+
+class StallPolicy(msgspec.Struct, frozen=True, kw_only=True):
+    """When to restart a job whose write the log refused (a full disk, a read-only file)."""
+
+    min_s: Annotated[float, msgspec.Meta(gt=0)] = 0.5
+    max_s: Annotated[float, msgspec.Meta(gt=0)] = 30.0
+    # The wait grows with the refusal: a log refusing for a minute is not back in a second.
+    growth: Annotated[float, msgspec.Meta(ge=0)] = 0.5
+    # Jobs refused together must not all come back in the same instant.
+    jitter_low: Annotated[float, msgspec.Meta(gt=0)] = 0.8
+    jitter_high: Annotated[float, msgspec.Meta(gt=0)] = 1.2
+
+
+def stall_delay(refused_for_s: float, policy: StallPolicy, rng: random.Random) -> float:
+    """Seconds before restarting a job the log has been refusing for `refused_for_s`: that
+    times `growth`, kept within [min_s, max_s], then jittered by [jitter_low, jitter_high]."""
+    base = min(policy.max_s, max(policy.min_s, refused_for_s * policy.growth))
+    return base * rng.uniform(policy.jitter_low, policy.jitter_high)
 
 
 # --- restart intensity (OTP style) ---------------------------------------------------------

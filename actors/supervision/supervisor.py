@@ -28,7 +28,13 @@ from actors.errors import ActorStoppedError
 from actors.job.actor import JobActor, JobContext, landed, load_state, stream_id
 from actors.job.fsm import Command, Escalate, JobState, RecordCrash, decide, evolve
 from actors.runtime import Actor, ActorRef, spawn
-from actors.supervision.policy import GiveUp, RestartPolicy, on_child_failure
+from actors.supervision.policy import (
+    GiveUp,
+    RestartPolicy,
+    StallPolicy,
+    on_child_failure,
+    stall_delay,
+)
 from eventlog.errors import (
     ConcurrencyConflictError,
     EventLogUnavailableError,
@@ -69,6 +75,7 @@ class Supervisor(Actor[StartJob | ChildCrashed | Tell]):
         self.ctx = ctx
         self.tg = tg
         self.policy = policy
+        self.stall_policy = StallPolicy()
         self.children: dict[str, ActorRef[Any]] = {}
         self.crashes: dict[str, tuple[float, ...]] = {}
         self.restarts = 0
@@ -179,7 +186,7 @@ class Supervisor(Actor[StartJob | ChildCrashed | Tell]):
             if self._spell is None or self._spell[0] != refused.since:
                 self._spell = (refused.since, time.monotonic())
             age = time.monotonic() - self._spell[1]
-        delay = min(30.0, max(0.5, age / 2)) * self.ctx.rng.uniform(0.8, 1.2)
+        delay = stall_delay(age, self.stall_policy, self.ctx.rng)
         self.stalls += 1
         logger.debug("job_waits_for_event_log", job_id=job_id, error=str(error), retry_in_s=delay)
         asyncio.get_running_loop().call_later(delay, self._restart, job_id)

@@ -14,10 +14,12 @@ from actors.supervision.policy import (
     Restart,
     RestartPolicy,
     RetryPolicy,
+    StallPolicy,
     breaker_allows,
     breaker_record,
     on_child_failure,
     retry_delay,
+    stall_delay,
 )
 
 
@@ -151,3 +153,21 @@ def test_a_failed_probe_opens_the_breaker_again_for_longer() -> None:
     state, transition = breaker_record(state, False, 5.0, policy)
     assert transition == "opened"
     assert state.open_for == 10.0
+
+
+def test_a_job_the_log_refuses_waits_half_as_long_as_the_refusal_within_bounds() -> None:
+    policy = StallPolicy()
+    rng = random.Random(7)
+    assert 0.4 <= stall_delay(0.0, policy, rng) <= 0.6, "a fresh refusal: about half a second"
+    assert 8.0 <= stall_delay(20.0, policy, rng) <= 12.0, "20 s of refusal: about 10 s"
+    assert 24.0 <= stall_delay(3600.0, policy, rng) <= 36.0, "an hour of refusal: about 30 s"
+
+
+@given(shorter=st.floats(0, 10_000), longer=st.floats(0, 10_000), seed=st.integers(0, 2**32))
+def test_a_longer_refusal_never_brings_the_job_back_sooner_on_the_same_draw(
+    shorter: float, longer: float, seed: int
+) -> None:
+    shorter, longer = sorted((shorter, longer))
+    policy = StallPolicy()
+    early = stall_delay(shorter, policy, random.Random(seed))
+    assert early <= stall_delay(longer, policy, random.Random(seed))

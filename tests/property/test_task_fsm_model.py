@@ -98,13 +98,16 @@ class JobMachine(RuleBasedStateMachine):
         self.events: list[Event] = []
         self.max_attempt_seen = 0
         self.spared = 0  # failures recorded as not counting against the attempts
+        self.budget = 0  # failures the job may have spared before they all count
         self.used_before_retry = 0  # counted attempts before a person's last retry
         # The Overlord model: task id -> "RUNNING" | "SUCCESS" | "FAILED"
         self.overlord: dict[str, str] = {}
 
-    @initialize(max_attempts=st.integers(1, 4))
-    def accept_the_job(self, max_attempts: int) -> None:
-        # Few attempts make runs that use them all up, and the limit's edge, common.
+    @initialize(max_attempts=st.integers(1, 4), budget=st.integers(0, 3))
+    def accept_the_job(self, max_attempts: int, budget: int) -> None:
+        # Few attempts make runs that use them all up, and the limit's edge, common; a small
+        # budget of spared failures makes its edge common too.
+        self.budget = budget
         self.accept = accept(self.now, max_attempts)
         self.apply(self.accept)
 
@@ -135,9 +138,13 @@ class JobMachine(RuleBasedStateMachine):
             and before.phase == "failed"
             and before.classification is None
         ):
-            # Attempts run out only on failures that count, and only when they have all been used.
+            # A failure counts when its rule says so or the job's spared budget is spent;
+            # attempts run out only on failures that count, once they have all been used.
+            counts = command.count_attempt or before.uncounted >= command.max_uncounted
+            classified = next(e for e in events if isinstance(e, FailureClassified))
+            assert classified.counted == counts, (before.uncounted, command)
             used = before.attempt - before.uncounted - self.used_before_retry
-            exhausted = command.counted and used >= before.max_attempts
+            exhausted = counts and used >= before.max_attempts
             assert any(isinstance(e, JobDied) for e in events) == exhausted, (used, command)
         if isinstance(command, Retry) and events:
             # A fresh set of attempts; a re-adopted task is the first of them.
@@ -208,7 +215,8 @@ class JobMachine(RuleBasedStateMachine):
                     rule="r",
                     reason="why",
                     retry_delay_s=delay,
-                    counted=counted,
+                    count_attempt=counted,
+                    max_uncounted=self.budget,
                 )
             )
 
@@ -326,7 +334,7 @@ class JobMachine(RuleBasedStateMachine):
 
     @invariant()
     def uncounted_failures_are_failed_attempts(self) -> None:
-        assert self.state.uncounted == self.spared
+        assert self.state.uncounted == self.spared <= self.budget
         assert self.spared <= self.state.attempt - self.used_before_retry
 
     @invariant()
@@ -369,9 +377,16 @@ class JobMachine(RuleBasedStateMachine):
 TestJobMachine = JobMachine.TestCase
 
 
-@given(max_attempts=st.integers(1, 4), counted=st.lists(st.booleans(), min_size=1, max_size=12))
-def test_only_failures_that_count_use_up_attempts(max_attempts: int, counted: list[bool]) -> None:
-    """Fail every attempt; the job dies at the failure that makes `max_attempts` counted ones."""
+@given(
+    max_attempts=st.integers(1, 4),
+    counted=st.lists(st.booleans(), min_size=1, max_size=12),
+    budget=st.integers(0, 12),
+)
+def test_only_failures_that_count_use_up_attempts(
+    max_attempts: int, counted: list[bool], budget: int
+) -> None:
+    """Fail every attempt; the job dies at the failure that makes `max_attempts` counted ones.
+    A failure counts when its rule says so, or once `budget` failures have been spared."""
     now = 1_000.0
     state = JobState()
     events: list[Event] = []
@@ -399,9 +414,11 @@ def test_only_failures_that_count_use_up_attempts(max_attempts: int, counted: li
                 classification="transient",
                 rule="r",
                 reason="r",
-                counted=counts,
+                count_attempt=counts,
+                max_uncounted=budget,
             )
         )
+        counts = counts or n - 1 - used >= budget
         used += counts
         assert state.uncounted == n - used
         if used == max_attempts:

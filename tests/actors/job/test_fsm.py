@@ -254,7 +254,7 @@ def test_a_job_that_died_with_its_task_running_looks_that_task_up_before_anythin
     effect = next_effect(state)
     assert isinstance(effect, SubmitTask)
     assert effect.task_id == f"{JOB}_1"
-    assert effect.not_before == 20, "the actor asks the Overlord about it first"
+    assert (effect.not_before, effect.confirm_first) == (20, True), "asks the Overlord first"
     state, _ = run(RecordAlreadyExists(at=21, task_id=f"{JOB}_1", status="RUNNING"), state=state)
     assert state.phase == "submitted"
 
