@@ -18,22 +18,24 @@ import contextlib
 import random
 import time
 from collections import Counter, defaultdict
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import msgspec
 import structlog
 
 from actors.errors import ActorStoppedError, NotRetryableError, UnknownJobError
-from actors.job.actor import GetState, JobContext, JobPolicy, landed, load_state, stream_id
-from actors.job.fsm import TERMINAL, Accept, Cancel, Command, JobState, Retry, decide, fold
+from actors.job.actor import GetState, JobContext, JobPolicy
+from actors.job.fsm import TERMINAL, Accept, Cancel, Command, JobState, Retry
+from actors.job.stream import JobStreams, Listener, Transition
 from actors.job.view import JobUpdate, JobView, hold_reason
 from actors.ownership import owning
 from actors.poller import PollerConfig, StatusPoller
 from actors.ports import Clock, Overlord
 from actors.reconcile import OrphanPolicy, Reconciler, ReconcileReport
 from actors.runtime import ActorRef, spawn
+from actors.stream_names import JOB_PREFIX, job_of_stream, job_stream
 from actors.supervision.alerts import Alert, AlertSink, LogAlertSink
 from actors.supervision.breakers import Breakers, DatasourcePolicy, GuardedOverlord
 from actors.supervision.classification import RuleSet, load_rules
@@ -41,13 +43,12 @@ from actors.supervision.policy import BreakerPolicy, RestartPolicy
 from actors.supervision.slots import SlotBudget, SlotPolicy
 from actors.supervision.supervisor import StartJob, Supervisor
 from eventlog.errors import (
-    ConcurrencyConflictError,
     EventLogUnavailableError,
     StreamArchivedError,
     WriterLostError,
 )
-from eventlog.events import Event, FailureClassified, JobDied
-from eventlog.sqlite.store import EventLog, Synchronous, WriterMode
+from eventlog.events import FailureClassified, JobDied
+from eventlog.sqlite.store import EventLog, Recorded, Synchronous, WriterMode
 from overlord.auth import AuthHook
 from overlord.client import HttpOverlord, RequestRetryPolicy
 from overlord.errors import OverlordError
@@ -58,8 +59,6 @@ _job_logger = structlog.get_logger("druid_orch.task")  # job events are logged u
 
 # JobView and JobUpdate are part of this module's API (they used to live here).
 __all__ = ["JobUpdate", "JobView", "Orchestrator", "OrchestratorConfig"]
-
-JOB_PREFIX = "job:"
 
 
 class OrchestratorConfig(msgspec.Struct, frozen=True, kw_only=True):
@@ -100,6 +99,8 @@ class Orchestrator:
         alerts: AlertSink,
     ) -> None:
         self.log = event_log
+        self.streams = JobStreams(event_log)
+        self.streams.listen(self._on_transition)
         self.breakers = Breakers(
             event_log,
             clock,
@@ -210,6 +211,7 @@ class Orchestrator:
         self.poller = await spawn(tg, self.poller_actor, name="poller")
         ctx = JobContext(
             log=self.log,
+            streams=self.streams,
             overlord=self.overlord,
             poller=self.poller,
             rules=self.rules,
@@ -217,7 +219,6 @@ class Orchestrator:
             clock=self.clock,
             rng=self.rng,
             gate=self.breakers,
-            on_transition=self._on_transition,
         )
         self.supervisor_actor = Supervisor(ctx, tg, self.config.restart)
         self.supervisor = await spawn(tg, self.supervisor_actor, name="supervisor")
@@ -238,11 +239,11 @@ class Orchestrator:
 
         async def fold_one(job_id: str) -> None:
             async with limit:
-                self.states[job_id] = await load_state(self.log, job_id)
+                self.states[job_id] = await self.streams.load(job_id)
 
         async with asyncio.TaskGroup() as tg:
             for sid, _version in streams:
-                tg.create_task(fold_one(sid.removeprefix(JOB_PREFIX)))
+                tg.create_task(fold_one(job_of_stream(sid)))
         # Claims before any actor starts: a job submitted before the restart holds its slots.
         for state in self.states.values():
             self.slots.observe(state)
@@ -326,7 +327,8 @@ class Orchestrator:
 
     # --- transitions -------------------------------------------------------------------
 
-    def _on_transition(self, state: JobState, events: Sequence[Event]) -> None:
+    def _on_transition(self, recorded: Transition) -> None:
+        state, events = recorded.state, recorded.events
         self.states[state.job_id] = state
         self.slots.observe(state)
         excerpt: dict[str, Any] | None = None
@@ -387,25 +389,13 @@ class Orchestrator:
         )
         # Recorded here, not by the job's actor: a caller told "accepted" must find the job
         # after any crash, and one whose acceptance could not be written must be told so.
-        events = decide(JobState(), accept)
-        accepted: JobState | None = fold(events)
-        for retries in (2, 1, 0):
-            try:
-                await self.log.append(stream_id(job.job_id), events, 0)
-            except ConcurrencyConflictError:
-                # Recorded already: by a racing submit of the same job, or by the attempt
-                # whose answer a lost writer took with it. Its actor reads what is there.
-                accepted = None
-                break
-            except WriterLostError:
-                if retries:
-                    continue  # committed or not: the retry finds out
-                raise
-            assert accepted is not None
+        recorded = await self.streams.record(job.job_id, accept, state=JobState())
+        # None: recorded already, by a racing submit of the same job, or by the attempt whose
+        # answer a lost writer took with it; its actor reads what is there.
+        accepted = recorded.state if recorded.events else None
+        if accepted is not None:
             # The line the job's actor would have written, had it recorded the event.
             _job_logger.info("job_accepted", job_id=job.job_id, phase=accepted.phase)
-            self._on_transition(accepted, events)
-            break
         ref = await self.supervisor.ask(StartJob(job.job_id, state=accepted), timeout=None)
         return await self._settled(ref, job.job_id)
 
@@ -427,14 +417,14 @@ class Orchestrator:
                 state = await ref.ask(GetState(), timeout=None)
                 if isinstance(state, JobState):
                     return self._view(state)
-        state = self.states.get(job_id) or await load_state(self.log, job_id)
+        state = self.states.get(job_id) or await self.streams.load(job_id)
         return self._view(state)
 
     async def get(self, job_id: str, *, missing_ok: bool = False) -> JobView | None:
         """The job's current view (from memory, or folded from the log)."""
         state = self.states.get(job_id)
         if state is None:
-            state = await load_state(self.log, job_id)
+            state = await self.streams.load(job_id)
             if state.phase == "new":
                 if missing_ok:
                     return None
@@ -529,40 +519,33 @@ class Orchestrator:
             EventLogUnavailableError: the log refused the write; retrying later is safe.
         """
         assert self.supervisor is not None
-        for tries_left in (2, 1, 0):
-            state = await load_state(self.log, job_id)
-            events = decide(state, Retry(at=self.clock(), reason=reason, by=by))
-            if not events:
-                if state.phase != "new":
-                    raise NotRetryableError(job_id, state.phase)
-                archived = await self.log.archived(stream_id(job_id))
-                if archived is not None:  # its events are in an archive file now
-                    raise StreamArchivedError(stream_id(job_id), *archived)
-                raise UnknownJobError(job_id)
-            new = fold(events, state)
-            try:
-                await self.log.append(stream_id(job_id), events, state.version, reopen_stream=True)
-                break
-            except ConcurrencyConflictError:
-                if not tries_left:
-                    raise
-                # Something else recorded meanwhile: decide again on the new state.
-            except WriterLostError:
-                # Committed or not, the stream says; a retry recorded twice would be refused
-                # anyway, but one recorded once must still start the job.
-                if await landed(self.log, job_id, state.version, events):
-                    break
-                if not tries_left:
-                    raise
+        retry = Retry(at=self.clock(), reason=reason, by=by)
+        recorded = await self.streams.record(job_id, retry, reopen=True)
+        if not recorded.events:
+            await self._why_not_retryable(job_id, recorded.state)
+        new = recorded.state
         logger.info("job_retried", job_id=job_id, phase=new.phase, by=by, reason=reason)
         if self.supervisor_actor is not None:
             self.supervisor_actor.forget_crashes(job_id)
-        self._on_transition(new, events)
         ref = await self.supervisor.ask(StartJob(job_id), timeout=None)
         return await self._settled(ref, job_id)
 
-    async def history(self, job_id: str) -> list[Any]:
-        return await self.log.read_stream(stream_id(job_id))
+    async def _why_not_retryable(self, job_id: str, state: JobState) -> NoReturn:
+        if state.phase != "new":
+            raise NotRetryableError(job_id, state.phase)
+        archived = await self.log.archived(job_stream(job_id))
+        if archived is not None:  # its events are in an archive file now
+            raise StreamArchivedError(job_stream(job_id), *archived)
+        raise UnknownJobError(job_id)
+
+    def listen(self, listener: Listener) -> Callable[[], None]:
+        """Call `listener` after every transition recorded in a job's stream, once the
+        orchestrator's own view has taken it in; returns what stops it."""
+        return self.streams.listen(listener)
+
+    async def history(self, job_id: str) -> list[Recorded]:
+        """The job's recorded events, oldest first."""
+        return await self.streams.history(job_id)
 
     def live_count(self) -> int:
         return sum(1 for s in self.states.values() if s.phase not in TERMINAL and s.phase != "new")

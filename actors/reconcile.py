@@ -46,6 +46,7 @@ from actors.job.fsm import (
     RecordStatus,
 )
 from actors.ports import Clock, Overlord
+from actors.stream_names import JOB_PREFIX, RECONCILE_STREAM, job_of_stream
 from eventlog.events import ReconcileDecided, spec_raw
 from eventlog.sqlite.store import ANY_VERSION, EventLog
 from overlord.errors import OverlordError, TaskNotFoundError
@@ -56,7 +57,6 @@ from specs.compiler import spec_hash
 logger = structlog.get_logger("druid_orch.reconcile")
 
 OrphanPolicy = Literal["report", "adopt", "shutdown", "ignore"]
-RECONCILE_STREAM = "reconcile"
 
 
 class TaskView(msgspec.Struct, frozen=True):
@@ -303,7 +303,7 @@ class Reconciler:
         if rows is None:
             rows = await self.overlord.tasks(max_complete=0)
             requests = 1
-        known = {sid.removeprefix("job:") for sid, _v, _c in await self.log.all_streams("job:")}
+        known = {job_of_stream(sid) for sid, _v, _c in await self.log.all_streams(JOB_PREFIX)}
         plan: dict[str, list[Command]] = {}
         events: list[ReconcileDecided] = []
         orphan_ids: list[str] = []

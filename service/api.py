@@ -33,10 +33,10 @@ import structlog
 from aiohttp import web
 
 from actors.errors import ActorStoppedError, ConfigError, NotRetryableError, UnknownJobError
-from actors.job.actor import stream_id
 from actors.job.fsm import fold
 from actors.job.state import PHASES
 from actors.orchestrator import JobView, Orchestrator
+from actors.stream_names import JOB_PREFIX, job_of_stream
 from eventlog.errors import EventLogUnavailableError, StreamArchivedError
 from eventlog.events import event_fields
 from eventlog.sqlite.store import Recorded
@@ -235,8 +235,8 @@ class ControlApi:
         query = request.query
         views = {v.job_id: v for v in orch.jobs()}
         if query.get("all") in ("1", "true", "yes"):
-            for sid, _version, _closed in await orch.log.all_streams("job:"):
-                job_id = sid.removeprefix("job:")
+            for sid, _version, _closed in await orch.log.all_streams(JOB_PREFIX):
+                job_id = job_of_stream(sid)
                 if job_id not in views:
                     state = fold([r.event for r in await orch.log.read_stream(sid)])
                     views[job_id] = JobView.of(state)
@@ -262,7 +262,7 @@ class ControlApi:
         orch = self._running()
         job_id = request.match_info["job_id"]
         view = await orch.get(job_id)
-        history = await orch.log.read_stream(stream_id(job_id))
+        history = await orch.history(job_id)
         return _json({"job": view, "events": [recorded_dict(r) for r in history]})
 
     async def cancel(self, request: web.Request) -> web.Response:

@@ -21,7 +21,6 @@ import aiohttp
 import msgspec
 
 from actors.errors import OrchestratorError
-from actors.job.actor import stream_id
 from actors.orchestrator import JobView, Orchestrator
 from service.config import Config
 from service.daemon import alert_sink, overlord_client
@@ -149,7 +148,7 @@ class EmbeddedControl:
         from service.api import recorded_dict
 
         await self.orch.get(job_id)  # raises UnknownJobError
-        return [recorded_dict(r) for r in await self.orch.log.read_stream(stream_id(job_id))]
+        return [recorded_dict(r) for r in await self.orch.history(job_id)]
 
     async def cancel(self, job_id: str) -> JobView:
         return await self.orch.cancel(job_id, reason="cli")

@@ -27,7 +27,7 @@ import msgspec
 
 from actors.errors import InvalidTransitionError, OrchestratorError
 from actors.job.fsm import JobState, evolve
-from actors.supervision.breakers import BREAKER_PREFIX
+from actors.stream_names import BREAKER_PREFIX
 from eventlog.decoding import decode_body
 from eventlog.errors import CorruptEventError, EventLogError, SchemaVersionError
 from eventlog.events import (

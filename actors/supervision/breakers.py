@@ -28,6 +28,7 @@ from actors.errors import BreakerOpenError
 from actors.job.actor import SubmissionGate
 from actors.job.state import JobState
 from actors.ports import Clock, Overlord
+from actors.stream_names import BREAKER_PREFIX, breaker_of_stream, breaker_stream
 from actors.supervision.policy import (
     BreakerPolicy,
     BreakerState,
@@ -45,7 +46,6 @@ from overlord.models import TaskStatus, TaskStatusPlus, TotalWorkerCapacity, Wor
 logger = structlog.get_logger("druid_orch.breakers")
 
 OVERLORD = "overlord"
-BREAKER_PREFIX = "breaker:"
 
 
 class DatasourcePolicy(msgspec.Struct, frozen=True, kw_only=True):
@@ -82,7 +82,7 @@ class Breakers(SubmissionGate):
     async def restore(self) -> None:
         """Fold the breaker streams: an open breaker stays open across a restart."""
         for stream, _version, _closed in await self.log.all_streams(BREAKER_PREFIX):
-            name = stream.removeprefix(BREAKER_PREFIX)
+            name = breaker_of_stream(stream)
             last: Event | None = None
             for recorded in await self.log.read_stream(stream):
                 last = recorded.event
@@ -141,7 +141,7 @@ class Breakers(SubmissionGate):
         # Recording must not make the guarded call wait: append in the background, in order
         # (the writer commits queued appends in the order they were queued).
         task = asyncio.get_running_loop().create_task(
-            self.log.append(BREAKER_PREFIX + name, [event], ANY_VERSION)
+            self.log.append(breaker_stream(name), [event], ANY_VERSION)
         )
         self._pending.add(task)
         task.add_done_callback(self._done)

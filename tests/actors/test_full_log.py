@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from actors.job.actor import stream_id
 from actors.orchestrator import Orchestrator
+from actors.stream_names import job_stream
 from eventlog.errors import EventLogUnavailableError
 from eventlog.events import ActorCrashed, TaskSucceeded
 from eventlog.retention.closed_streams import archive_closed_streams
@@ -85,7 +85,7 @@ async def test_jobs_wait_out_a_full_log_and_finish_once_space_is_freed(
         assert (await orch.wait(refused.job_id, timeout=30)).phase == "succeeded"
 
     async with EventLog(db) as log:
-        events = [r.event for r in await log.read_stream(stream_id(running.job_id))]
+        events = [r.event for r in await log.read_stream(job_stream(running.job_id))]
         assert not any(isinstance(e, ActorCrashed) for e in events)
         assert sum(isinstance(e, TaskSucceeded) for e in events) == 1
         report = await log.verify(archives=True)
@@ -139,6 +139,6 @@ async def test_an_orchestrator_boots_on_a_full_log_and_catches_up_once_space_is_
         assert (await orch.wait(job.job_id, timeout=30)).phase == "succeeded"
 
     async with EventLog(db) as log:
-        events = [r.event for r in await log.read_stream(stream_id(job.job_id))]
+        events = [r.event for r in await log.read_stream(job_stream(job.job_id))]
         assert sum(isinstance(e, TaskSucceeded) for e in events) == 1
         assert not any(isinstance(e, ActorCrashed) for e in events)

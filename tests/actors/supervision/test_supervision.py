@@ -17,9 +17,9 @@ from msgspec.structs import replace
 from structlog.testing import capture_logs
 
 from actors.job import audit
-from actors.job.actor import stream_id
 from actors.job.fsm import CheckDeadlines
 from actors.orchestrator import Orchestrator
+from actors.stream_names import breaker_stream, job_stream
 from actors.supervision.alerts import Alert, LogAlertSink, WebhookAlertSink
 from actors.supervision.breakers import DatasourcePolicy
 from actors.supervision.policy import BreakerPolicy, RestartPolicy
@@ -56,7 +56,7 @@ def sim() -> Simulator:
 
 async def stream(db: Path, job_id: str) -> list[Any]:
     async with EventLog(db) as log:
-        return [r.event for r in await log.read_stream(stream_id(job_id))]
+        return [r.event for r in await log.read_stream(job_stream(job_id))]
 
 
 async def test_transient_failures_are_retried_and_eventually_succeed(
@@ -195,7 +195,7 @@ async def test_a_thirty_second_outage_opens_the_breaker_bounds_requests_and_jobs
         events = await stream(db, job.job_id)
         assert not any(isinstance(e, TaskFailed) for e in events), "a job failed from the outage"
     async with EventLog(db) as log:
-        breaker = [r.event for r in await log.read_stream("breaker:overlord")]
+        breaker = [r.event for r in await log.read_stream(breaker_stream("overlord"))]
     assert any(isinstance(e, BreakerOpened) for e in breaker)
 
 
@@ -217,7 +217,7 @@ async def test_a_breaker_opened_by_refused_submissions_closes_once_the_overlord_
     assert [v.phase for v in views] == ["succeeded"] * len(batch)
     assert sim.stats()["duplicate_submissions"] == 0
     async with EventLog(tmp_path / "log.db") as log:
-        breaker = [r.event for r in await log.read_stream("breaker:overlord")]
+        breaker = [r.event for r in await log.read_stream(breaker_stream("overlord"))]
     reasons = [e.reason for e in breaker if isinstance(e, BreakerOpened)]
     # The reason names the call once ("submit: POST ... 503"), not "submit: submit: ...".
     # (The slot gate's capacity lookup, refused by the warming leader too, may come first.)
