@@ -27,11 +27,11 @@ import structlog
 
 from actors.errors import ActorStoppedError, NotRetryableError, UnknownJobError
 from actors.job.actor import GetState, JobContext, JobPolicy
-from actors.job.fsm import TERMINAL, Accept, Cancel, Command, JobState, Retry
+from actors.job.fsm import TERMINAL, Accept, Cancel, Command, JobState, Retry, fold
 from actors.job.stream import JobStreams, Listener, Transition
 from actors.job.view import JobUpdate, JobView, hold_reason
 from actors.ownership import owning
-from actors.poller import PollerConfig, StatusPoller
+from actors.poller import PollerConfig, PollerStats, StatusPoller
 from actors.ports import Clock, Overlord
 from actors.reconcile import OrphanPolicy, Reconciler, ReconcileReport
 from actors.runtime import ActorRef, spawn
@@ -43,11 +43,13 @@ from actors.supervision.policy import BreakerPolicy, RestartPolicy
 from actors.supervision.slots import SlotBudget, SlotPolicy
 from actors.supervision.supervisor import StartJob, Supervisor
 from eventlog.errors import (
+    EventLogError,
     EventLogUnavailableError,
     StreamArchivedError,
     WriterLostError,
 )
 from eventlog.events import FailureClassified, JobDied
+from eventlog.records import WriterStats, WritesRefused
 from eventlog.sqlite.store import EventLog, Recorded, Synchronous, WriterMode
 from overlord.auth import AuthHook
 from overlord.client import HttpOverlord, RequestRetryPolicy
@@ -58,7 +60,7 @@ logger = structlog.get_logger("druid_orch.orchestrator")
 _job_logger = structlog.get_logger("druid_orch.task")  # job events are logged under this name
 
 # JobView and JobUpdate are part of this module's API (they used to live here).
-__all__ = ["JobUpdate", "JobView", "Orchestrator", "OrchestratorConfig"]
+__all__ = ["JobUpdate", "JobView", "LogHealth", "Orchestrator", "OrchestratorConfig"]
 
 
 class OrchestratorConfig(msgspec.Struct, frozen=True, kw_only=True):
@@ -84,6 +86,14 @@ class OrchestratorConfig(msgspec.Struct, frozen=True, kw_only=True):
     # 0 has always meant "no periodic reconciliation", like None; below 0 it would spin.
     reconcile_interval_s: Annotated[float, msgspec.Meta(ge=0)] | None = None
     client_attempts: Annotated[int, msgspec.Meta(ge=1)] = 2
+
+
+class LogHealth(msgspec.Struct, frozen=True):
+    """Whether the event log takes writes: `failure` when it never will again (its writers
+    kept dying), `refused` while commits fail (a full disk, a read-only file)."""
+
+    failure: EventLogError | None
+    refused: WritesRefused | None
 
 
 class Orchestrator:
@@ -546,6 +556,32 @@ class Orchestrator:
     async def history(self, job_id: str) -> list[Recorded]:
         """The job's recorded events, oldest first."""
         return await self.streams.history(job_id)
+
+    async def all_jobs(self) -> list[JobView]:
+        """Every job the log holds: those in memory, and the others folded from their streams
+        (finished long ago, or written by another process)."""
+        views = {v.job_id: v for v in self.jobs()}
+        for sid, _version, _closed in await self.log.all_streams(JOB_PREFIX):
+            job_id = job_of_stream(sid)
+            if job_id not in views:
+                views[job_id] = JobView.of(fold(r.event for r in await self.history(job_id)))
+        return list(views.values())
+
+    async def tail(self) -> AsyncIterator[Recorded]:
+        """Every event committed to the log from now on, in order, until it closes."""
+        after = await self.log.last_seq()
+        async for recorded in self.log.subscribe(after):
+            yield recorded
+
+    def log_health(self) -> LogHealth:
+        return LogHealth(failure=self.log.write_failure, refused=self.log.writes_refused)
+
+    def write_stats(self) -> WriterStats:
+        """The event log's writer statistics since it was opened (live: they keep counting)."""
+        return self.log.stats
+
+    def poll_stats(self) -> PollerStats | None:
+        return self.poller_actor.stats if self.poller_actor is not None else None
 
     def live_count(self) -> int:
         return sum(1 for s in self.states.values() if s.phase not in TERMINAL and s.phase != "new")
