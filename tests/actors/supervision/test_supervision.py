@@ -40,6 +40,7 @@ from eventlog.sqlite.store import EventLog
 from overlord.client import HttpOverlord, RequestRetryPolicy
 from overlord.sim.cluster import ClusterConfig
 from overlord.sim.server import Faults, SimConfig, Simulator
+from tests.service.processes import eventually
 from tests.support import daily_jobs, fast_config, month_start
 
 
@@ -487,13 +488,15 @@ async def test_jobs_finish_without_duplicates_when_the_event_log_writer_is_kille
     async with Orchestrator.open(db, url, config=fast_config()) as orch:
         for job in jobs:
             await orch.submit(job)
-        for _ in range(2):
+        for restarts in (1, 2):
             pid = orch.log.writer_pid
             assert pid is not None
             os.kill(pid, signal.SIGSTOP)  # appends pile up unanswered...
             await asyncio.sleep(0.3)
             os.kill(pid, signal.SIGKILL)  # ...and are lost with the writer
-            await asyncio.sleep(0.3)
+            # On a busy machine the successor takes a while to start; until it has, the
+            # pid is the lost writer's.
+            await eventually(lambda n=restarts: orch.log.stats.writer_restarts == n)
         views = [await orch.wait(job.job_id, timeout=60) for job in jobs]
         assert orch.log.stats.writer_restarts == 2
         assert orch.supervisor_actor is not None
