@@ -486,11 +486,19 @@ class Orchestrator:
             ActorStoppedError: the job's actor kept crashing before it could take the cancel
                 (each crash is recorded); the same holds.
         """
-        assert self.supervisor is not None
         view = await self.get(job_id)
         assert view is not None
         if view.terminal:
             return view
+        settled = await self._cancel_through_actor(job_id, reason)
+        if settled is not None:
+            return settled
+        return await self._cancel_through_successor(job_id, reason)
+
+    async def _cancel_through_actor(self, job_id: str, reason: str) -> JobView | None:
+        """Hand the cancel to the job's actor; None if the actor stopped before taking it
+        and the job is still not over."""
+        assert self.supervisor is not None
         ref = await self.supervisor.ask(StartJob(job_id), timeout=None)
         # An ask, not a tell: a refused write comes back to the caller instead of stopping
         # the job's actor, and a caller told "cancelling" can rely on it.
@@ -498,13 +506,15 @@ class Orchestrator:
             await ref.ask(Cancel(at=self.clock(), reason=reason), timeout=None)
             return await self._settled(ref, job_id)
         except ActorStoppedError:
-            # The actor stopped before it got to the cancel: the job ended on its own (nothing
-            # to cancel), or the actor crashed on an earlier message and the cancel went with
-            # it. Its successor takes the cancel as its first message, before the work that
-            # may have crashed it, and without waiting out the supervisor's restart delay.
+            # The job ended on its own (nothing to cancel), or the actor crashed on an
+            # earlier message and the cancel went with it.
             view = await self._settled(None, job_id)
-            if view.terminal:
-                return view
+            return view if view.terminal else None
+
+    async def _cancel_through_successor(self, job_id: str, reason: str) -> JobView:
+        """Start the job's next actor with the cancel as its first message: before the work
+        that may have crashed its predecessor, and without waiting out the restart delay."""
+        assert self.supervisor is not None
         command = Cancel(at=self.clock(), reason=reason)
         ref = await self.supervisor.ask(StartJob(job_id, commands=[command]), timeout=None)
         view = await self._settled(ref, job_id)
