@@ -19,6 +19,7 @@ import msgspec
 import structlog
 
 from actors.errors import BreakerOpenError
+from actors.job.evidence import gather_evidence
 from actors.job.fsm import (
     AnalyseFailure,
     BeginAttempt,
@@ -55,8 +56,6 @@ from overlord.errors import (
 from overlord.urls import scrub_urls
 
 logger = structlog.get_logger("druid_orch.task")
-
-LOG_TAIL_BYTES = 16 * 1024
 
 
 class Deadlines(msgspec.Struct, frozen=True, kw_only=True):
@@ -306,7 +305,9 @@ class JobActor(Actor[Command | _Drive | GetState]):
             deadline=state.deadline_exceeded is not None,
         )
         if source == "status":
-            evidence = await self._gather(task_id, evidence)
+            evidence = await gather_evidence(
+                self.ctx.overlord, self.job_id, task_id, evidence, self.ctx.policy
+            )
         decision = classify(evidence, self.ctx.rules)
         counted = counts_against_attempts(
             decision.count_attempt, state.uncounted, self.ctx.policy.max_uncounted_failures
@@ -322,32 +323,6 @@ class JobActor(Actor[Command | _Drive | GetState]):
             retry_delay_s=retry_delay(state.attempt, self.ctx.policy.retry, self.ctx.rng),
             counted=counted,
         )
-
-    async def _gather(self, task_id: str, evidence: FailureEvidence) -> FailureEvidence:
-        """Report first (with a bounded wait: it is pushed after the status), then the log."""
-        overlord = self.ctx.overlord
-        report: dict[str, Any] | None = None
-        for attempt in range(self.ctx.policy.report_attempts):
-            try:
-                full = await overlord.reports(task_id)
-            except OverlordError as exc:
-                self.logger.warning("report_fetch_failed", error=str(exc))
-                full = None
-            if full is not None:
-                section = full.get("ingestionStatsAndErrors") or {}
-                payload = section.get("payload") if isinstance(section, dict) else None
-                report = payload if isinstance(payload, dict) else None
-                break
-            if attempt + 1 < self.ctx.policy.report_attempts:
-                await asyncio.sleep(self.ctx.policy.report_retry_s)
-        log_tail: str | None = None
-        generic = report is None or report.get("ingestionState") == "COMPLETED"
-        if generic:  # parallel mode or no report: the cause is only in the log
-            try:
-                log_tail = await overlord.log(task_id, -LOG_TAIL_BYTES)
-            except OverlordError as exc:
-                self.logger.warning("log_fetch_failed", error=str(exc))
-        return msgspec.structs.replace(evidence, report=report, log_tail=log_tail)
 
     async def _shutdown(self, task_id: str) -> Command | None:
         try:
