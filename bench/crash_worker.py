@@ -16,7 +16,8 @@ import signal
 import sys
 
 from actors.job.stream import Transition
-from actors.orchestrator import Orchestrator, OrchestratorConfig
+from actors.orchestrator import Orchestrator
+from actors.settings import OrchestratorConfig
 from actors.supervision.slots import SlotPolicy
 from eventlog.events import SubmitIntended
 from service.demo import demo_config, demo_jobs

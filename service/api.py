@@ -79,13 +79,22 @@ class RetryRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 
 class ControlApi:
-    """The HTTP surface. Set `orch` once the orchestrator is open, `draining` on shutdown."""
+    """The HTTP surface: it listens before the orchestrator is open (`serve` hands it over)
+    and refuses new work once `drain` is called."""
 
     def __init__(self, *, token: str | None = None, metrics: Metrics | None = None) -> None:
         self._token = token
         self.metrics = metrics
         self.orch: Orchestrator | None = None
         self.draining = False
+
+    def serve(self, orch: Orchestrator) -> None:
+        """Answer the `/v1` endpoints from `orch`, open and booted, from now on."""
+        self.orch = orch
+
+    def drain(self) -> None:
+        """Shutting down: readiness fails and requests that change something are refused."""
+        self.draining = True
 
     def app(self) -> web.Application:
         app = web.Application(middlewares=[self._errors, self._auth], client_max_size=16 * 1024**2)
@@ -194,7 +203,7 @@ class ControlApi:
         orch = self.orch
         if self.draining:
             return _json({"ready": False, "reason": "shutting down"}, 503)
-        if orch is None or not orch.ready.is_set():
+        if orch is None:
             return _json({"ready": False, "reason": "boot reconciliation in progress"}, 503)
         refused = orch.log_health().refused
         if refused is not None:

@@ -21,7 +21,8 @@ import aiohttp
 import msgspec
 
 from actors.errors import OrchestratorError
-from actors.orchestrator import JobView, Orchestrator
+from actors.job.view import JobView
+from actors.orchestrator import Orchestrator
 from service.config import Config
 from service.daemon import alert_sink, overlord_client
 from service.intake import SubmitRequest, jobs_from_request

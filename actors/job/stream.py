@@ -17,7 +17,7 @@ import msgspec
 from actors.job.evolve import evolve, fold
 from actors.job.fsm import STATE_SCHEMA_VERSION, Command, decide
 from actors.job.state import JobState
-from actors.stream_names import job_stream
+from actors.stream_names import JOB_PREFIX, job_of_stream, job_stream
 from eventlog.errors import ConcurrencyConflictError, WriterLostError
 from eventlog.events import Event, spec_dict, spec_raw
 from eventlog.replay import StreamFolder
@@ -73,6 +73,13 @@ class JobStreams:
         """Call `listener` after every recorded transition; returns what stops it."""
         self._listeners.append(listener)
         return lambda: self._listeners.remove(listener)
+
+    async def open_job_ids(self) -> list[str]:
+        """The jobs whose streams are open (not finished): those a boot resumes."""
+        return [job_of_stream(sid) for sid, _version in await self.log.open_streams(JOB_PREFIX)]
+
+    async def all_job_ids(self) -> list[str]:
+        return [job_of_stream(sid) for sid, _v, _c in await self.log.all_streams(JOB_PREFIX)]
 
     async def load(self, job_id: str) -> JobState:
         return await load_state(self.log, job_id)

@@ -56,6 +56,25 @@ class DatasourcePolicy(msgspec.Struct, frozen=True, kw_only=True):
     recheck_s: Annotated[float, msgspec.Meta(gt=0)] = 5.0
 
 
+class Admission(SubmissionGate):
+    """The gate the task actors consult: the breakers first, then the slot gate."""
+
+    def __init__(self, breakers: Breakers, slots: SlotBudget) -> None:
+        self.breakers = breakers
+        self.slots = slots
+
+    async def submit_delay(
+        self, state: JobState, wake: Callable[[], None] | None = None
+    ) -> float | None:
+        wait = await self.breakers.submit_delay(state, wake)
+        if wait is not None:
+            return wait
+        return await self.slots.admit(state, wake)
+
+    def call_delay(self) -> float | None:
+        return self.breakers.call_delay()
+
+
 class Breakers(SubmissionGate):
     """The Overlord breaker and the per-datasource breakers, persisted in the event log."""
 
@@ -76,8 +95,6 @@ class Breakers(SubmissionGate):
         self.structural: dict[str, list[float]] = {}
         self.transitions: list[tuple[str, str]] = []
         self._pending: set[asyncio.Task[Any]] = set()
-        # Parallel jobs' admission, consulted after the breakers (the orchestrator sets it).
-        self.slots: SlotBudget | None = None
 
     async def restore(self) -> None:
         """Fold the breaker streams: an open breaker stays open across a restart."""
@@ -198,10 +215,7 @@ class Breakers(SubmissionGate):
     ) -> float | None:
         if state.datasource in self.paused:
             return self.ds_policy.recheck_s
-        wait = self.call_delay()
-        if wait is not None or self.slots is None:
-            return wait
-        return await self.slots.admit(state, wake)
+        return self.call_delay()
 
     def call_delay(self) -> float | None:
         if self.overlord.phase == "closed":
