@@ -20,13 +20,14 @@ from actors.errors import (
 
 if TYPE_CHECKING:
     from actors.job.view import JobUpdate, JobView
-    from actors.orchestrator import Orchestrator, OrchestratorConfig
+    from actors.orchestrator import Orchestrator
+    from actors.settings import OrchestratorConfig
 
 _HOMES = {
     "JobUpdate": "job.view",
     "JobView": "job.view",
     "Orchestrator": "orchestrator",
-    "OrchestratorConfig": "orchestrator",
+    "OrchestratorConfig": "settings",
 }
 
 

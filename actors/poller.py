@@ -2,13 +2,12 @@
 
 Each poll round asks about the tasks that are due, in bulk:
 
-1. `POST /taskStatus` with the due ids, in chunks (`chunk` ids per request); the answer gives
-   RUNNING / SUCCESS / FAILED but no runner state;
-2. `GET /tasks?max=0` (active tasks only, with `runnerStatusCode`), at most every
-   `phase_refresh_s`, when a due task is RUNNING: this tells WAITING / PENDING / RUNNING
-   apart, which phase deadlines need;
+1. `POST /taskStatus` with the due ids, in chunks (`chunk` ids per request), with no
+   runner state;
+2. `GET /tasks?max=0` at most every `phase_refresh_s`, when a due task is RUNNING: its
+   runner state tells WAITING / PENDING / RUNNING apart, which phase deadlines need;
 3. an id missing from the bulk answer is confirmed with `GET /task/{id}/status` before it
-   is reported lost (404), since the Overlord is eventually consistent.
+   is reported lost (404). These reads are `actors.task_status`, shared with reconciliation.
 
 So a round costs ceil(due / chunk) + at most 1 requests (+ one per missing id), however
 many tasks are watched, and rounds start at least `min_round_gap_s` apart, so tasks that
@@ -32,9 +31,10 @@ import msgspec
 import structlog
 
 from actors.errors import ActorStoppedError, BreakerOpenError, MailboxFullError
-from actors.job.fsm import RecordLost, RecordStatus
+from actors.job.messages import RecordLost, RecordStatus
 from actors.ports import Clock, Overlord
 from actors.runtime import Actor, ActorRef
+from actors.task_status import TaskView, active_tasks, read_statuses, runner_states
 from overlord.errors import OverlordError, TaskNotFoundError
 from overlord.models import TERMINAL_STATUSES
 
@@ -218,7 +218,7 @@ class StatusPoller(Actor[Watch | Unwatch]):
     async def _round(self, due: list[str], now: float) -> None:
         try:
             statuses = await self._bulk(due)
-            running_due = [t for t in due if (s := statuses.get(t)) and s[0] == "RUNNING"]
+            running_due = [t for t in due if (v := statuses.get(t)) and v.status == "RUNNING"]
             if running_due and now - self._runner_at >= self.config.phase_refresh_s:
                 await self._refresh_runner_states()
         except OverlordError as exc:
@@ -233,31 +233,21 @@ class StatusPoller(Actor[Watch | Unwatch]):
             if seen is None:
                 await self._confirm_missing(task_id, entry)
                 continue
-            status, duration, error, location = seen
-            runner = self._runner.get(task_id) if status == "RUNNING" else None
-            self._observe(task_id, entry, status, runner, duration, error, location)
+            if seen.status == "RUNNING":
+                seen = msgspec.structs.replace(seen, runner=self._runner.get(task_id))
+            self._observe(task_id, entry, seen)
 
-    async def _bulk(self, due: list[str]) -> dict[str, tuple[str, int, str | None, str | None]]:
-        size = self.config.chunk
-        chunks = [due[i : i + size] for i in range(0, len(due), size)]
-        self.stats.requests += len(chunks)
-        self.stats.bulk_requests += len(chunks)
-        # The chunks of one round go out together: with 10,000 tasks, one after the other
-        # they made the last chunk's tasks wait for nineteen round trips.
-        answers = await asyncio.gather(*(self.overlord.bulk_status(c) for c in chunks))
-        result: dict[str, tuple[str, int, str | None, str | None]] = {}
-        for answer in answers:
-            for task_id, st in answer.items():
-                result[task_id] = (st.status, st.duration, st.error_msg, st.location.describe())
-        return result
+    async def _bulk(self, due: list[str]) -> dict[str, TaskView]:
+        chunks = -(-len(due) // self.config.chunk)  # counted even if the round fails
+        self.stats.requests += chunks
+        self.stats.bulk_requests += chunks
+        return (await read_statuses(self.overlord, due, self.config.chunk)).views
 
     async def _refresh_runner_states(self) -> None:
         self.stats.requests += 1
         self.stats.listing_requests += 1
-        rows = await self.overlord.tasks(max_complete=0)
-        self._runner = {
-            r.id: r.runner_status_code or "WAITING" for r in rows if r.status_code == "RUNNING"
-        }
+        rows = await active_tasks(self.overlord)
+        self._runner = {tid: runner or "WAITING" for tid, runner in runner_states(rows).items()}
         self._runner_at = self.clock()
 
     async def _confirm_missing(self, task_id: str, entry: _Entry) -> None:
@@ -282,28 +272,11 @@ class StatusPoller(Actor[Watch | Unwatch]):
         except OverlordError as exc:
             self._back_off([task_id], exc)
             return
-        runner = st.runner_status_code if st.status_code == "RUNNING" else None
-        self._observe(
-            task_id,
-            entry,
-            st.status_code,
-            runner,
-            st.duration,
-            st.error_msg,
-            st.location.describe(),
-        )
+        self._observe(task_id, entry, TaskView.of(st))
 
-    def _observe(
-        self,
-        task_id: str,
-        entry: _Entry,
-        status: str,
-        runner: str | None,
-        duration: int,
-        error: str | None,
-        location: str | None,
-    ) -> None:
-        key = (status, runner)
+    def _observe(self, task_id: str, entry: _Entry, seen: TaskView) -> None:
+        runner = seen.runner if seen.status == "RUNNING" else None
+        key = (seen.status, runner)
         now = self.clock()
         if key != entry.last:
             entry.last = key
@@ -315,16 +288,16 @@ class StatusPoller(Actor[Watch | Unwatch]):
                 RecordStatus(
                     at=now,
                     task_id=task_id,
-                    status=status,
+                    status=seen.status,
                     runner_status=runner,
-                    duration_ms=duration,
-                    error_msg=error,
-                    location=location,
+                    duration_ms=seen.duration_ms,
+                    error_msg=seen.error_msg,
+                    location=seen.location,
                 ),
             )
         else:
             entry.interval = min(self.config.ceiling_s, entry.interval * self.config.factor)
-        if status in TERMINAL_STATUSES:
+        if seen.status in TERMINAL_STATUSES:
             self.entries.pop(task_id, None)
             self._runner.pop(task_id, None)
         elif task_id in self.entries:

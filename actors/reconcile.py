@@ -30,22 +30,24 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import msgspec
 import structlog
 
-from actors.job.fsm import (
-    DRUID_LIVE,
+from actors.job.messages import (
     Accept,
     Adopt,
     Command,
-    JobState,
     RecordAlreadyExists,
     RecordLost,
     RecordStatus,
 )
+from actors.job.state import DRUID_LIVE, JobState
 from actors.ports import Clock, Overlord
+from actors.stream_names import JOB_PREFIX, RECONCILE_STREAM, job_of_stream
+from actors.task_status import TaskView, active_tasks, read_statuses, runner_states
 from eventlog import EventLog
 from eventlog.events import ReconcileDecided, spec_raw
 from eventlog.sqlite.store import ANY_VERSION
@@ -57,25 +59,40 @@ from specs.compiler import spec_hash
 logger = structlog.get_logger("druid_orch.reconcile")
 
 OrphanPolicy = Literal["report", "adopt", "shutdown", "ignore"]
-RECONCILE_STREAM = "reconcile"
 
 
-class TaskView(msgspec.Struct, frozen=True):
-    """The Overlord's view of one task, as reconciliation needs it."""
-
-    status: str
-    runner: str | None = None
-    duration_ms: int = -1
-    error_msg: str | None = None
+# What reconciliation decides for one job (`decide_job`); orphans get `orphan-<action>`.
+Decision = Literal[
+    "resume",
+    "in-sync",
+    "repeat-shutdown",
+    "resubmit",
+    "adopt",
+    "confirm-lost",
+    "lost",
+    "record-outcome",
+]
+# Decisions that change nothing: not recorded.
+UNRECORDED: frozenset[Decision] = frozenset({"resume", "in-sync"})
 
 
 class JobDecision(msgspec.Struct, frozen=True):
     job_id: str
     task_id: str | None
-    decision: str
+    decision: Decision
     evidence: str
     commands: list[Any] = []
     needs_confirmation: bool = False
+
+
+@dataclass(slots=True)
+class Orphans:
+    """What one run found and did about tasks with our prefix that the log does not know."""
+
+    plan: dict[str, list[Command]] = field(default_factory=dict)  # adoptions, per job
+    events: list[ReconcileDecided] = field(default_factory=list)  # decisions not yet recorded
+    task_ids: list[str] = field(default_factory=list)
+    requests: int = 0
 
 
 class ReconcileReport(msgspec.Struct, kw_only=True):
@@ -216,7 +233,7 @@ class Reconciler:
             report.decisions[decision.decision] = report.decisions.get(decision.decision, 0) + 1
             if decision.commands:
                 plan[state.job_id] = list(decision.commands)
-            if decision.decision not in ("resume", "in-sync"):
+            if decision.decision not in UNRECORDED:
                 decided.append(
                     ReconcileDecided(
                         at=at,
@@ -226,22 +243,22 @@ class Reconciler:
                         evidence=decision.evidence,
                     )
                 )
-        orphan_plan, orphan_events, orphan_ids, orphan_requests = await self._orphans(at, listing)
-        report.orphans = orphan_ids
-        report.overlord_requests += orphan_requests
-        plan.update(orphan_plan)
-        decided.extend(orphan_events)
+        orphans = await self._orphans(at, listing)
+        report.orphans = orphans.task_ids
+        report.overlord_requests += orphans.requests
+        plan.update(orphans.plan)
+        decided.extend(orphans.events)
         if decided:
             await self.log.append(RECONCILE_STREAM, decided, ANY_VERSION)
         # Only once the log has them: a refused append leaves them to be decided again.
         if self._recorded_orphans is not None:
-            self._recorded_orphans.update((e.task_id, e.decision) for e in orphan_events)
+            self._recorded_orphans.update((e.task_id, e.decision) for e in orphans.events)
         report.duration_s = self.clock() - started
         logger.info(
             "reconciled",
             jobs=report.jobs_checked,
             decisions=report.decisions,
-            orphans=len(orphan_ids),
+            orphans=len(orphans.task_ids),
             requests=report.overlord_requests,
         )
         return report, plan
@@ -251,21 +268,16 @@ class Reconciler:
     ) -> tuple[dict[str, TaskView], int, list[TaskStatusPlus] | None]:
         """The Overlord's view of `task_ids`, the requests it took, and the active-task
         listing if one was needed (the orphan check reuses it)."""
-        views: dict[str, TaskView] = {}
-        requests = 0
+        read = await read_statuses(self.overlord, task_ids, self.chunk)
+        views, requests = read.views, read.requests
         rows: list[TaskStatusPlus] | None = None
-        for i in range(0, len(task_ids), self.chunk):
-            answer = await self.overlord.bulk_status(task_ids[i : i + self.chunk])
-            requests += 1
-            for tid, st in answer.items():
-                views[tid] = TaskView(st.status, None, st.duration, st.error_msg)
         if any(v.status == "RUNNING" for v in views.values()):
-            rows = await self.overlord.tasks(max_complete=0)
+            rows = await active_tasks(self.overlord)
             requests += 1
-            for row in rows:
-                current = views.get(row.id)
+            for tid, runner in runner_states(rows).items():
+                current = views.get(tid)
                 if current is not None and current.status == "RUNNING":
-                    views[row.id] = msgspec.structs.replace(current, runner=row.runner_status_code)
+                    views[tid] = msgspec.structs.replace(current, runner=runner)
         return views, requests, rows
 
     async def _confirm(self, state: JobState, decision: JobDecision, at: float) -> JobDecision:
@@ -288,26 +300,20 @@ class Reconciler:
                     )
                 ],
             )
-        view = TaskView(st.status_code, st.runner_status_code, st.duration, st.error_msg)
-        decided = decide_job(state, view, at)
+        decided = decide_job(state, TaskView.of(st), at)
         return msgspec.structs.replace(decided, evidence=decided.evidence + " (single status call)")
 
-    async def _orphans(
-        self, at: float, listing: list[TaskStatusPlus] | None
-    ) -> tuple[dict[str, list[Command]], list[ReconcileDecided], list[str], int]:
+    async def _orphans(self, at: float, listing: list[TaskStatusPlus] | None) -> Orphans:
+        found = Orphans()
         if self.orphans == "ignore":
-            return {}, [], [], 0
+            return found
         # Active tasks only: finished ones hold nothing, and a day of them can be a long list.
         # The runner states' listing of this run is the same one, when it was needed.
-        requests = 0
         rows = listing
         if rows is None:
-            rows = await self.overlord.tasks(max_complete=0)
-            requests = 1
-        known = {sid.removeprefix("job:") for sid, _v, _c in await self.log.all_streams("job:")}
-        plan: dict[str, list[Command]] = {}
-        events: list[ReconcileDecided] = []
-        orphan_ids: list[str] = []
+            rows = await active_tasks(self.overlord)
+            found.requests += 1
+        known = {job_of_stream(sid) for sid, _v, _c in await self.log.all_streams(JOB_PREFIX)}
         for row in rows:
             # An Overlord that ignores `max=0` must not turn history into orphans either.
             if row.status_code != "RUNNING" or not row.id.startswith(f"{self.prefix}_"):
@@ -315,40 +321,41 @@ class Reconciler:
             parsed = job_id_of_task(row.id)
             if parsed is None or parsed[0] in known:
                 continue
-            job_id, attempt = parsed
-            orphan_ids.append(row.id)
-            action = self.orphans
-            evidence = (
-                f"{row.id} carries our prefix but is not in the log "
-                f"({row.runner_status_code or row.status_code})"
-            )
-            try:
-                if action == "adopt":
-                    payload = await self.overlord.task_spec(row.id)
-                    requests += 1
-                    plan[job_id] = self._adoption(job_id, row.id, attempt, payload, evidence, at)
-                elif action == "shutdown":
-                    await self.overlord.shutdown(row.id)
-                    requests += 1
-            except OverlordError as exc:
-                error = scrub_urls(str(exc))
-                evidence += f"; {action} failed: {error}"
-                logger.warning("orphan_action_failed", task_id=row.id, action=action, error=error)
-                action = "report"
+            found.task_ids.append(row.id)
+            action, evidence = await self._act_on_orphan(row, *parsed, at, found)
             decision = f"orphan-{action}"
             if (row.id, decision) in await self._orphan_decisions():
                 continue
             logger.warning("orphan_task", task_id=row.id, action=action)
-            events.append(
+            found.events.append(
                 ReconcileDecided(
-                    at=at,
-                    job_id=job_id,
-                    task_id=row.id,
-                    decision=decision,
-                    evidence=evidence,
+                    at=at, job_id=parsed[0], task_id=row.id, decision=decision, evidence=evidence
                 )
             )
-        return plan, events, orphan_ids, requests
+        return found
+
+    async def _act_on_orphan(
+        self, row: TaskStatusPlus, job_id: str, attempt: int, at: float, found: Orphans
+    ) -> tuple[str, str]:
+        """Carry out the orphan policy on one task; the action taken and its evidence."""
+        action: str = self.orphans
+        evidence = (
+            f"{row.id} carries our prefix but is not in the log "
+            f"({row.runner_status_code or row.status_code})"
+        )
+        try:
+            if action == "adopt":
+                payload = await self.overlord.task_spec(row.id)
+                found.requests += 1
+                found.plan[job_id] = self._adoption(job_id, row.id, attempt, payload, evidence, at)
+            elif action == "shutdown":
+                await self.overlord.shutdown(row.id)
+                found.requests += 1
+        except OverlordError as exc:
+            error = scrub_urls(str(exc))
+            logger.warning("orphan_action_failed", task_id=row.id, action=action, error=error)
+            return "report", f"{evidence}; {action} failed: {error}"
+        return action, evidence
 
     async def _orphan_decisions(self) -> set[tuple[str, str]]:
         # Read from the log rather than kept only in memory, so a restart does not record

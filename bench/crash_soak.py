@@ -32,8 +32,8 @@ from tempfile import TemporaryDirectory
 
 import msgspec
 
-from actors.job.actor import stream_id
-from actors.job.fsm import fold
+from actors.job.evolve import fold
+from actors.stream_names import job_stream
 from bench import results_md
 from eventlog.sqlite.store import SQLiteEventLog
 from overlord.sim.server import Simulator, serve
@@ -115,7 +115,7 @@ async def log_problems(db: Path, jobs: int) -> list[str]:
         if not report.ok:
             problems.append(f"hash chain: {report.broken}")
         for index, job in enumerate(demo_jobs(jobs)):
-            events = [r.event for r in await log.read_stream(stream_id(job.job_id))]
+            events = [r.event for r in await log.read_stream(job_stream(job.job_id))]
             try:
                 state = fold(events)
             except Exception as exc:  # an illegal history is a finding, not a crash

@@ -14,11 +14,10 @@ import asyncio
 import os
 import signal
 import sys
-from collections.abc import Sequence
-from typing import Any
 
-from actors.job.fsm import JobState
-from actors.orchestrator import Orchestrator, OrchestratorConfig
+from actors.job.stream import Transition
+from actors.orchestrator import Orchestrator
+from actors.settings import OrchestratorConfig
 from actors.supervision.slots import SlotPolicy
 from eventlog.events import SubmitIntended
 from service.demo import demo_config, demo_jobs
@@ -26,20 +25,17 @@ from service.demo import demo_config, demo_jobs
 
 def _crash_after_intents(orch: Orchestrator, count: int) -> None:
     """SIGKILL this process right after the `count`-th submit intent is on disk."""
-    if count <= 0 or orch.supervisor_actor is None:
+    if count <= 0:
         return
-    ctx = orch.supervisor_actor.ctx
-    original = ctx.on_transition
     seen = 0
 
-    def hook(state: JobState, events: Sequence[Any]) -> None:
+    def hook(recorded: Transition) -> None:
         nonlocal seen
-        original(state, events)
-        seen += sum(isinstance(e, SubmitIntended) for e in events)
+        seen += sum(isinstance(e, SubmitIntended) for e in recorded.events)
         if seen >= count:
             os.kill(os.getpid(), signal.SIGKILL)
 
-    ctx.on_transition = hook
+    orch.listen(hook)
 
 
 async def main(db: str, overlord: str, jobs: int, reconcile_s: float | None) -> int:

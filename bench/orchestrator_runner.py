@@ -29,8 +29,9 @@ import msgspec
 import uvloop
 
 from actors.job.actor import JobPolicy
-from actors.orchestrator import Orchestrator, OrchestratorConfig
+from actors.orchestrator import Orchestrator
 from actors.poller import PollerConfig
+from actors.settings import OrchestratorConfig
 from actors.supervision.policy import RetryPolicy
 from actors.supervision.slots import SlotPolicy
 from bench.measure import Window

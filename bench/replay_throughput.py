@@ -39,7 +39,8 @@ from typing import Any, cast
 
 import msgspec
 
-from actors.job.fsm import JobState, evolve
+from actors.job.evolve import evolve
+from actors.job.state import JobState
 from bench import eventlog_cli
 from eventlog.events import (
     AnyEvent,

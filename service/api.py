@@ -33,10 +33,8 @@ import structlog
 from aiohttp import web
 
 from actors.errors import ActorStoppedError, ConfigError, NotRetryableError, UnknownJobError
-from actors.job.actor import stream_id
-from actors.job.fsm import fold
 from actors.job.state import PHASES
-from actors.orchestrator import JobView, Orchestrator
+from actors.orchestrator import Orchestrator
 from eventlog.errors import EventLogUnavailableError, StreamArchivedError
 from eventlog.events import event_fields
 from eventlog.sqlite.store import Recorded
@@ -81,13 +79,22 @@ class RetryRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 
 class ControlApi:
-    """The HTTP surface. Set `orch` once the orchestrator is open, `draining` on shutdown."""
+    """The HTTP surface: it listens before the orchestrator is open (`serve` hands it over)
+    and refuses new work once `drain` is called."""
 
     def __init__(self, *, token: str | None = None, metrics: Metrics | None = None) -> None:
         self._token = token
         self.metrics = metrics
         self.orch: Orchestrator | None = None
         self.draining = False
+
+    def serve(self, orch: Orchestrator) -> None:
+        """Answer the `/v1` endpoints from `orch`, open and booted, from now on."""
+        self.orch = orch
+
+    def drain(self) -> None:
+        """Shutting down: readiness fails and requests that change something are refused."""
+        self.draining = True
 
     def app(self) -> web.Application:
         app = web.Application(middlewares=[self._errors, self._auth], client_max_size=16 * 1024**2)
@@ -187,7 +194,7 @@ class ControlApi:
     async def healthz(self, _request: web.Request) -> web.Response:
         # A log that no longer takes writes leaves the daemon unable to record anything:
         # a liveness probe should restart it (boot replays the log and reconciles).
-        failure = self.orch.log.write_failure if self.orch is not None else None
+        failure = self.orch.log_health().failure if self.orch is not None else None
         if failure is not None:
             return _json({"status": "failing", "reason": str(failure)}, 503)
         return _json({"status": "ok"})
@@ -196,9 +203,9 @@ class ControlApi:
         orch = self.orch
         if self.draining:
             return _json({"ready": False, "reason": "shutting down"}, 503)
-        if orch is None or not orch.ready.is_set():
+        if orch is None:
             return _json({"ready": False, "reason": "boot reconciliation in progress"}, 503)
-        refused = orch.log.writes_refused
+        refused = orch.log_health().refused
         if refused is not None:
             # Live (healthz stays 200: a restart frees no disk), but not taking work.
             reason = f"the event log has refused writes since {refused.since}: {refused.reason}"
@@ -233,13 +240,8 @@ class ControlApi:
     async def list_jobs(self, request: web.Request) -> web.Response:
         orch = self._running()
         query = request.query
-        views = {v.job_id: v for v in orch.jobs()}
-        if query.get("all") in ("1", "true", "yes"):
-            for sid, _version, _closed in await orch.log.all_streams("job:"):
-                job_id = sid.removeprefix("job:")
-                if job_id not in views:
-                    state = fold([r.event for r in await orch.log.read_stream(sid)])
-                    views[job_id] = JobView.of(state)
+        everything = query.get("all") in ("1", "true", "yes")
+        views = await orch.all_jobs() if everything else orch.jobs()
         ids = set(query.getall("id", []))
         phases = {p for p in query.get("phase", "").split(",") if p}
         unknown = sorted(phases - set(PHASES))
@@ -249,7 +251,7 @@ class ControlApi:
         terminal = query.get("terminal")
         selected = [
             v
-            for v in views.values()
+            for v in views
             if (not ids or v.job_id in ids)
             and (not phases or v.phase in phases)
             and (datasource is None or v.datasource == datasource)
@@ -262,7 +264,7 @@ class ControlApi:
         orch = self._running()
         job_id = request.match_info["job_id"]
         view = await orch.get(job_id)
-        history = await orch.log.read_stream(stream_id(job_id))
+        history = await orch.history(job_id)
         return _json({"job": view, "events": [recorded_dict(r) for r in history]})
 
     async def cancel(self, request: web.Request) -> web.Response:

@@ -38,7 +38,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 from actors.errors import ConfigError
-from actors.orchestrator import OrchestratorConfig
+from actors.settings import OrchestratorConfig
 from actors.supervision.alerts import display_webhook
 from overlord.errors import OverlordConfigError
 from overlord.transport import ssl_context

@@ -21,8 +21,8 @@ import aiohttp
 import msgspec
 
 from actors.errors import OrchestratorError
-from actors.job.actor import stream_id
-from actors.orchestrator import JobView, Orchestrator
+from actors.job.view import JobView
+from actors.orchestrator import Orchestrator
 from service.config import Config
 from service.daemon import alert_sink, overlord_client
 from service.intake import SubmitRequest, jobs_from_request
@@ -149,7 +149,7 @@ class EmbeddedControl:
         from service.api import recorded_dict
 
         await self.orch.get(job_id)  # raises UnknownJobError
-        return [recorded_dict(r) for r in await self.orch.log.read_stream(stream_id(job_id))]
+        return [recorded_dict(r) for r in await self.orch.history(job_id)]
 
     async def cancel(self, job_id: str) -> JobView:
         return await self.orch.cancel(job_id, reason="cli")

@@ -91,7 +91,7 @@ class Daemon:
             "shutdown_started", signal=name, timeout_s=self.config.daemon.shutdown_timeout_s
         )
         self._say(f"{name}: shutting down (send it again to exit at once)")
-        self.api.draining = True
+        self.api.drain()
         self.stop.set()
         asyncio.get_running_loop().call_later(
             self.config.daemon.shutdown_timeout_s, self._timed_out
@@ -133,7 +133,7 @@ class Daemon:
                 alerts=alert_sink(config),
             ) as orch:
                 self.metrics.bind(orch, http_requests=lambda: client.requests)
-                self.api.orch = orch
+                self.api.serve(orch)
                 follower = asyncio.get_running_loop().create_task(
                     self.metrics.follow(orch), name="metrics-follower"
                 )
@@ -149,7 +149,7 @@ class Daemon:
                 try:
                     await self.stop.wait()
                 finally:
-                    self.api.draining = True
+                    self.api.drain()
                     follower.cancel()
                     await asyncio.gather(follower, return_exceptions=True)
                 logger.info("draining", live_jobs=orch.live_count())

@@ -20,8 +20,10 @@ from typing import TextIO
 
 from actors.job.actor import JobPolicy
 from actors.job.state import PHASES
-from actors.orchestrator import JobView, Orchestrator, OrchestratorConfig
+from actors.job.view import JobView
+from actors.orchestrator import Orchestrator
 from actors.poller import PollerConfig
+from actors.settings import OrchestratorConfig
 from actors.supervision.alerts import Alert, LogAlertSink
 from actors.supervision.policy import RetryPolicy
 from overlord.sim.cluster import ClusterConfig

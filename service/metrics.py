@@ -7,6 +7,7 @@ Three sources, each read the cheapest way it allows:
   retries; `druid_orch_overlord_http_requests_total` counts the raw HTTP requests).
 * **Decisions** (submissions, retries by classification and rule) come from tailing the event
   log (`EventLog.subscribe`), so they count what was recorded, never what was merely tried.
+* **Append latency** of job streams is heard from the orchestrator's listener hook.
 * **State** (jobs by phase, breakers, poller and writer statistics) is read at scrape time by
   a collector from the running `Orchestrator`; histograms of poll rounds and batch sizes are
   fed from the same statistics by `sample()`.
@@ -28,6 +29,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from actors.job.state import PHASES
+from actors.job.stream import Transition
 from actors.orchestrator import Orchestrator
 from actors.ports import Overlord
 from eventlog.events import FailureClassified, JobAccepted, RetryScheduled, Submitted
@@ -75,7 +77,8 @@ class Metrics:
         )
         self.append_latency = Histogram(
             "druid_orch_eventlog_append_duration_seconds",
-            "Time from an append's call to its commit (includes waiting for the group commit)",
+            "Time from a job-stream append's call to its commit (includes waiting for the group "
+            "commit)",
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
@@ -116,37 +119,25 @@ class Metrics:
         r.register(_StateCollector(self))
 
     def bind(self, orch: Orchestrator, *, http_requests: Callable[[], int] | None = None) -> None:
-        """Start reading state from `orch`, and time its event-log appends."""
+        """Start reading state from `orch`, and time the appends to its jobs' streams."""
         self.orch = orch
         self.http_requests = http_requests
-        self._seen_batches = len(orch.log.stats.batch_sizes)
-        self._time_appends(orch)
+        self._seen_batches = len(orch.write_stats().batch_sizes)
+        orch.listen(self._recorded)
 
-    def _time_appends(self, orch: Orchestrator) -> None:
-        # EventLog offers no latency hook, and the orchestrator opens its own log, so the
-        # bound method is wrapped on this one instance: every appender looks it up per call.
-        original = orch.log.append
-        histogram = self.append_latency
-
-        async def timed(*args: Any, **kwargs: Any) -> Any:
-            started = time.perf_counter()
-            try:
-                return await original(*args, **kwargs)
-            finally:
-                histogram.observe(time.perf_counter() - started)
-
-        setattr(orch.log, "append", timed)  # noqa: B010 - an instance attribute, on purpose
+    def _recorded(self, recorded: Transition) -> None:
+        self.append_latency.observe(recorded.append_s)
 
     def sample(self) -> None:
         """Feed the batch-size and poll-round histograms from the running statistics."""
         orch = self.orch
         if orch is None:
             return
-        sizes = orch.log.stats.batch_sizes
+        sizes = orch.write_stats().batch_sizes
         for size in sizes[self._seen_batches :]:
             self.batch_size.observe(size)
         self._seen_batches = len(sizes)
-        stats = orch.poller_actor.stats if orch.poller_actor is not None else None
+        stats = orch.poll_stats()
         if stats is not None and stats.rounds > self._seen_rounds:
             self._seen_rounds = stats.rounds
             self.poll_round.observe(stats.last_round_s)
@@ -157,11 +148,10 @@ class Metrics:
 
     async def follow(self, orch: Orchestrator, *, sample_every_s: float = 1.0) -> None:
         """Count decisions as they are committed, until cancelled."""
-        after = await orch.log.last_seq()
         last_rule: dict[str, tuple[str, str]] = {}
         sampler = asyncio.get_running_loop().create_task(self._sample_every(sample_every_s))
         try:
-            async for recorded in orch.log.subscribe(after):
+            async for recorded in orch.tail():
                 event = recorded.event
                 if isinstance(event, JobAccepted):
                     self.submissions.labels("job").inc()
@@ -226,28 +216,29 @@ class _StateCollector(Collector):
         yield from (jobs, breaker, paused, events)
         if orch is None:
             return
-        yield _counter("druid_orch_eventlog_batches", "Group commits", orch.log.stats.batches)
-        yield _counter("druid_orch_eventlog_events", "Events committed", orch.log.stats.events)
+        written = orch.write_stats()
+        yield _counter("druid_orch_eventlog_batches", "Group commits", written.batches)
+        yield _counter("druid_orch_eventlog_events", "Events committed", written.events)
         yield _counter(
             "druid_orch_eventlog_refused_batches",
             "Group commits the database refused (a full disk, a read-only file)",
-            orch.log.stats.failed_batches,
+            written.failed_batches,
         )
         refusing = GaugeMetricFamily(
             "druid_orch_eventlog_refusing_writes",
             "1 while the event log refuses writes, from the first refused commit to the next "
             "that succeeds",
         )
-        refusing.add_metric([], 0.0 if orch.log.writes_refused is None else 1.0)
+        refusing.add_metric([], 0.0 if orch.log_health().refused is None else 1.0)
         yield refusing
         yield _counter(
             "druid_orch_eventlog_writer_restarts",
             "Event-log writer processes lost (killed, crashed) and replaced",
-            orch.log.stats.writer_restarts,
+            written.writer_restarts,
         )
         yield from _slot_gauges(orch)
-        if orch.poller_actor is not None:
-            stats = orch.poller_actor.stats
+        stats = orch.poll_stats()
+        if stats is not None:
             yield _counter("druid_orch_poll_rounds", "Status poll rounds", stats.rounds)
             yield _counter(
                 "druid_orch_poll_requests", "Requests made by the poller", stats.requests

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from actors.orchestrator import OrchestratorConfig
+from actors.settings import OrchestratorConfig
 from eventlog.errors import EventLogUnavailableError
 from eventlog.events import StatusObserved
 from eventlog.sqlite.migrations import DEFAULT_PAGE_SIZE

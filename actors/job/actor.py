@@ -1,6 +1,6 @@
 """The task actor: a thin shell around the job FSM.
 
-Receive a command, `decide`, append the events (write-ahead), `evolve`, then carry out
+Receive a command, record what it decides (write-ahead, `actors.job.stream`), then carry out
 `next_effect` and feed its outcome back in as the next command, until the state asks to wait
 for a message (a status change from the poller, a timer, a cancel). All I/O happens here;
 every decision happens in `actors.job.fsm`.
@@ -19,15 +19,15 @@ import msgspec
 import structlog
 
 from actors.errors import BreakerOpenError
-from actors.job.fsm import (
-    STATE_SCHEMA_VERSION,
+from actors.job.evidence import gather_evidence
+from actors.job.fsm import next_effect, phase_deadline
+from actors.job.messages import (
     AnalyseFailure,
     BeginAttempt,
     CheckDeadlines,
     Command,
     Effect,
     Finish,
-    JobState,
     RecordAlreadyExists,
     RecordAnalysis,
     RecordShutdown,
@@ -38,20 +38,15 @@ from actors.job.fsm import (
     StartAttempt,
     SubmitTask,
     WatchTask,
-    decide,
-    evolve,
-    next_effect,
-    phase_deadline,
 )
-from actors.job.state import FailureSource
+from actors.job.state import FailureSource, JobState
+from actors.job.stream import JobStreams, task_body
 from actors.poller import Unwatch, Watch
 from actors.ports import Clock, Overlord
 from actors.runtime import Actor, ActorRef
 from actors.supervision.classification import FailureEvidence, RuleSet, classify, report_excerpt
 from actors.supervision.policy import RetryPolicy, retry_delay
 from eventlog import EventLog
-from eventlog.events import Event, spec_dict, spec_raw
-from eventlog.replay import StreamFolder
 from overlord.errors import (
     OverlordError,
     OverlordRejectedError,
@@ -61,12 +56,6 @@ from overlord.errors import (
 from overlord.urls import scrub_urls
 
 logger = structlog.get_logger("druid_orch.task")
-
-LOG_TAIL_BYTES = 16 * 1024
-
-
-def stream_id(job_id: str) -> str:
-    return f"job:{job_id}"
 
 
 class Deadlines(msgspec.Struct, frozen=True, kw_only=True):
@@ -110,6 +99,7 @@ class JobContext:
     """What every task actor shares: injected so tests can replace any of it."""
 
     log: EventLog
+    streams: JobStreams
     overlord: Overlord
     poller: ActorRef[Any]
     rules: RuleSet
@@ -117,7 +107,6 @@ class JobContext:
     clock: Clock = field(default=lambda: 0.0)
     rng: random.Random = field(default_factory=random.Random)
     gate: SubmissionGate = field(default_factory=SubmissionGate)
-    on_transition: Callable[[JobState, Sequence[Event]], None] = lambda _s, _e: None
 
 
 class _Drive(msgspec.Struct, frozen=True):
@@ -126,56 +115,6 @@ class _Drive(msgspec.Struct, frozen=True):
 
 class GetState(msgspec.Struct, frozen=True):
     """Ask: the actor's current JobState."""
-
-
-# How job streams fold: from a current snapshot plus its tail. A stale or unreadable snapshot
-# is ignored, the stream refolded from its first event, and the snapshot rewritten.
-JOB_FOLDER: StreamFolder[JobState] = StreamFolder(
-    initial=JobState,
-    evolve=evolve,
-    state_type=JobState,
-    schema_version=STATE_SCHEMA_VERSION,
-    snapshot_format="json",  # JobState holds the spec as raw JSON
-)
-
-
-class _TopLevelId(msgspec.Struct):
-    id: Any | msgspec.UnsetType = msgspec.UNSET  # UNSET: absent (a null id is present)
-
-
-_top_level_id = msgspec.json.Decoder(_TopLevelId).decode
-
-
-def task_body(spec: msgspec.Raw, task_id: str) -> msgspec.Raw:
-    """The JSON to POST for one attempt: the stored spec with its `id` set to `task_id`.
-
-    A compiled spec has no `id`, so the id goes in front of its bytes; the spec is never
-    decoded into dicts (5 KB for a 1 KB spec, held by every attempt waiting to be sent).
-    """
-    body = bytes(spec)
-    try:
-        has_id = _top_level_id(body).id is not msgspec.UNSET
-    except (msgspec.DecodeError, msgspec.ValidationError):
-        has_id = True  # not an object: spec_dict below says what is wrong
-    if not has_id and body.startswith(b"{"):
-        rest = body[1:]
-        separator = b"" if rest.startswith(b"}") else b","
-        return msgspec.Raw(b'{"id":' + msgspec.json.encode(task_id) + separator + rest)
-    task = spec_dict(spec)
-    task["id"] = task_id
-    return spec_raw(task)
-
-
-async def load_state(event_log: EventLog, job_id: str) -> JobState:
-    """Fold a job's stream, starting from its snapshot when there is a current one."""
-    return (await JOB_FOLDER.load(event_log, stream_id(job_id))).state
-
-
-async def landed(event_log: EventLog, job_id: str, version: int, events: Sequence[Any]) -> bool:
-    """Whether `events`, appended at `version`, are in the job's stream: the answer to an
-    append whose writer died with it in flight (`WriterLostError`), committed or not."""
-    recorded = await event_log.read_stream(stream_id(job_id), after_version=version)
-    return [r.event for r in recorded[: len(events)]] == list(events)
 
 
 class JobActor(Actor[Command | _Drive | GetState]):
@@ -198,7 +137,6 @@ class JobActor(Actor[Command | _Drive | GetState]):
         self.job_id = job_id
         self._initial = list(initial)
         self._known = state
-        self.stream = stream_id(job_id)
         self.ctx = ctx
         self.state = JobState()
         self.logger = logger.bind(job_id=job_id)
@@ -211,7 +149,7 @@ class JobActor(Actor[Command | _Drive | GetState]):
 
     async def on_start(self) -> None:
         known, self._known = self._known, None
-        self.state = known if known is not None else await load_state(self.ctx.log, self.job_id)
+        self.state = known if known is not None else await self.ctx.streams.load(self.job_id)
         self._loaded_version = self.state.version
         # Commands from reconciliation go first, so the actor acts on what the Overlord said.
         for command in self._initial:
@@ -234,32 +172,22 @@ class JobActor(Actor[Command | _Drive | GetState]):
         return self.state
 
     async def _handle(self, command: Command) -> bool:
-        events = decide(self.state, command)
-        if not events:
+        # One try: a conflict means another writer changed the stream under this actor,
+        # which then crashes and is restarted from what the stream holds.
+        recorded = await self.ctx.streams.record(self.job_id, command, state=self.state, tries=1)
+        if not recorded.events:
             return False
-        await self._record(events)
-        return True
-
-    async def _record(self, events: list[Any]) -> None:
-        new = self.state
-        for event in events:
-            new = evolve(new, event)  # validates before anything is written
-        await self.ctx.log.append(
-            self.stream, events, expected_version=self.state.version, close_stream=new.terminal
-        )
-        self.state = new
-        self._since_snapshot += len(events)
+        new = self.state = recorded.state
+        self._since_snapshot += len(recorded.events)
         if self.tid is not None:
             self.logger = logger.bind(job_id=self.job_id, task_id=self.tid)
-        for event in events:
+        for event in recorded.events:
             self.logger.info(type(event).__struct_config__.tag, phase=new.phase)
-        self.ctx.on_transition(new, events)
         self._arm_deadline()
         if self._since_snapshot >= self.ctx.policy.snapshot_every and not new.terminal:
             self._since_snapshot = 0
-            await self.ctx.log.save_snapshot(
-                self.stream, new.version, STATE_SCHEMA_VERSION, JOB_FOLDER.encode(new)
-            )
+            await self.ctx.streams.save_snapshot(new)
+        return True
 
     @property
     def tid(self) -> str | None:
@@ -372,7 +300,9 @@ class JobActor(Actor[Command | _Drive | GetState]):
             deadline=state.deadline_exceeded is not None,
         )
         if source == "status":
-            evidence = await self._gather(task_id, evidence)
+            evidence = await gather_evidence(
+                self.ctx.overlord, self.job_id, task_id, evidence, self.ctx.policy
+            )
         decision = classify(evidence, self.ctx.rules)
         return RecordAnalysis(
             at=self.ctx.clock(),
@@ -386,32 +316,6 @@ class JobActor(Actor[Command | _Drive | GetState]):
             count_attempt=decision.count_attempt,
             max_uncounted=self.ctx.policy.max_uncounted_failures,
         )
-
-    async def _gather(self, task_id: str, evidence: FailureEvidence) -> FailureEvidence:
-        """Report first (with a bounded wait: it is pushed after the status), then the log."""
-        overlord = self.ctx.overlord
-        report: dict[str, Any] | None = None
-        for attempt in range(self.ctx.policy.report_attempts):
-            try:
-                full = await overlord.reports(task_id)
-            except OverlordError as exc:
-                self.logger.warning("report_fetch_failed", error=str(exc))
-                full = None
-            if full is not None:
-                section = full.get("ingestionStatsAndErrors") or {}
-                payload = section.get("payload") if isinstance(section, dict) else None
-                report = payload if isinstance(payload, dict) else None
-                break
-            if attempt + 1 < self.ctx.policy.report_attempts:
-                await asyncio.sleep(self.ctx.policy.report_retry_s)
-        log_tail: str | None = None
-        generic = report is None or report.get("ingestionState") == "COMPLETED"
-        if generic:  # parallel mode or no report: the cause is only in the log
-            try:
-                log_tail = await overlord.log(task_id, -LOG_TAIL_BYTES)
-            except OverlordError as exc:
-                self.logger.warning("log_fetch_failed", error=str(exc))
-        return msgspec.structs.replace(evidence, report=report, log_tail=log_tail)
 
     async def _shutdown(self, task_id: str) -> Command | None:
         try:

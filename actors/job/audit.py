@@ -22,8 +22,9 @@ from pathlib import Path
 import msgspec
 
 from actors.errors import InvalidTransitionError, OrchestratorError
-from actors.job.fsm import JobState, evolve
-from actors.supervision.breakers import BREAKER_PREFIX
+from actors.job.evolve import evolve
+from actors.job.state import JobState
+from actors.stream_names import BREAKER_PREFIX
 from eventlog.errors import UnreadableLogError
 from eventlog.events import BreakerOpened
 from eventlog.records import Recorded

@@ -28,7 +28,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from actors.job.evolve import evolve, fold
 from actors.job.messages import (
     Accept,
     Adopt,
@@ -57,12 +56,9 @@ from actors.job.messages import (
     WatchTask,
 )
 from actors.job.state import (
-    ALLOWED_TRANSITIONS,
     DRUID_LIVE,
     RETRYABLE,
     RUNNER_PHASES,
-    SHUTDOWN_BY_USER,
-    STATE_SCHEMA_VERSION,
     TERMINAL,
     JobState,
     Phase,
@@ -90,48 +86,7 @@ from eventlog.events import (
 )
 from specs.compiler import task_id_for
 
-# The FSM's public face: its functions, and (re-exported) the state and message types.
-__all__ = [
-    "ALLOWED_TRANSITIONS",
-    "DRUID_LIVE",
-    "RUNNER_PHASES",
-    "SHUTDOWN_BY_USER",
-    "STATE_SCHEMA_VERSION",
-    "TERMINAL",
-    "Accept",
-    "Adopt",
-    "AnalyseFailure",
-    "BeginAttempt",
-    "Cancel",
-    "CheckDeadlines",
-    "Command",
-    "Effect",
-    "Escalate",
-    "Finish",
-    "JobState",
-    "Phase",
-    "PhaseLimits",
-    "RecordAlreadyExists",
-    "RecordAnalysis",
-    "RecordCrash",
-    "RecordLost",
-    "RecordShutdown",
-    "RecordStatus",
-    "RecordSubmitRefused",
-    "RecordSubmitUnknown",
-    "RecordSubmitted",
-    "Retry",
-    "ShutdownTask",
-    "StartAttempt",
-    "SubmitTask",
-    "WatchTask",
-    "decide",
-    "evolve",
-    "failure_counts",
-    "fold",
-    "next_effect",
-    "phase_deadline",
-]
+__all__ = ["decide", "failure_counts", "next_effect", "phase_deadline"]
 
 
 # --- decide ------------------------------------------------------------------------------

@@ -21,7 +21,10 @@ from msgspec.structs import replace
 from actors.errors import InvalidTransitionError
 from actors.job.actor import JobPolicy
 from actors.job.audit import JOB_PREFIX, offline_log, unreplayable
-from actors.job.fsm import JobState, RecordAnalysis, decide, evolve
+from actors.job.evolve import evolve
+from actors.job.fsm import decide
+from actors.job.messages import RecordAnalysis
+from actors.job.state import JobState
 from actors.supervision.classification import RuleSet, classify, evidence_from_excerpt
 from eventlog.events import FailureClassified, JobDied, RetryScheduled
 from eventlog.records import Recorded

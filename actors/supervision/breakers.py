@@ -28,6 +28,7 @@ from actors.errors import BreakerOpenError
 from actors.job.actor import SubmissionGate
 from actors.job.state import JobState
 from actors.ports import Clock, Overlord
+from actors.stream_names import BREAKER_PREFIX, breaker_of_stream, breaker_stream
 from actors.supervision.policy import (
     BreakerPolicy,
     BreakerState,
@@ -46,7 +47,6 @@ from overlord.models import TaskStatus, TaskStatusPlus, TotalWorkerCapacity, Wor
 logger = structlog.get_logger("druid_orch.breakers")
 
 OVERLORD = "overlord"
-BREAKER_PREFIX = "breaker:"
 
 
 class DatasourcePolicy(msgspec.Struct, frozen=True, kw_only=True):
@@ -55,6 +55,25 @@ class DatasourcePolicy(msgspec.Struct, frozen=True, kw_only=True):
     structural_limit: Annotated[int, msgspec.Meta(ge=1)] = 3
     window_s: Annotated[float, msgspec.Meta(gt=0)] = 3600.0
     recheck_s: Annotated[float, msgspec.Meta(gt=0)] = 5.0
+
+
+class Admission(SubmissionGate):
+    """The gate the task actors consult: the breakers first, then the slot gate."""
+
+    def __init__(self, breakers: Breakers, slots: SlotBudget) -> None:
+        self.breakers = breakers
+        self.slots = slots
+
+    async def submit_delay(
+        self, state: JobState, wake: Callable[[], None] | None = None
+    ) -> float | None:
+        wait = await self.breakers.submit_delay(state, wake)
+        if wait is not None:
+            return wait
+        return await self.slots.admit(state, wake)
+
+    def call_delay(self) -> float | None:
+        return self.breakers.call_delay()
 
 
 class Breakers(SubmissionGate):
@@ -77,13 +96,11 @@ class Breakers(SubmissionGate):
         self.structural: dict[str, list[float]] = {}
         self.transitions: list[tuple[str, str]] = []
         self._pending: set[asyncio.Task[Any]] = set()
-        # Parallel jobs' admission, consulted after the breakers (the orchestrator sets it).
-        self.slots: SlotBudget | None = None
 
     async def restore(self) -> None:
         """Fold the breaker streams: an open breaker stays open across a restart."""
         for stream, _version, _closed in await self.log.all_streams(BREAKER_PREFIX):
-            name = stream.removeprefix(BREAKER_PREFIX)
+            name = breaker_of_stream(stream)
             last: Event | None = None
             for recorded in await self.log.read_stream(stream):
                 last = recorded.event
@@ -142,7 +159,7 @@ class Breakers(SubmissionGate):
         # Recording must not make the guarded call wait: append in the background, in order
         # (the writer commits queued appends in the order they were queued).
         task = asyncio.get_running_loop().create_task(
-            self.log.append(BREAKER_PREFIX + name, [event], ANY_VERSION)
+            self.log.append(breaker_stream(name), [event], ANY_VERSION)
         )
         self._pending.add(task)
         task.add_done_callback(self._done)
@@ -199,10 +216,7 @@ class Breakers(SubmissionGate):
     ) -> float | None:
         if state.datasource in self.paused:
             return self.ds_policy.recheck_s
-        wait = self.call_delay()
-        if wait is not None or self.slots is None:
-            return wait
-        return await self.slots.admit(state, wake)
+        return self.call_delay()
 
     def call_delay(self) -> float | None:
         if self.overlord.phase == "closed":

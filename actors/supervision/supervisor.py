@@ -25,9 +25,11 @@ from typing import Any
 import structlog
 
 from actors.errors import ActorStoppedError
-from actors.job.actor import JobActor, JobContext, landed, load_state, stream_id
-from actors.job.fsm import Command, Escalate, JobState, RecordCrash, decide, evolve
+from actors.job.actor import JobActor, JobContext
+from actors.job.messages import Command, Escalate, RecordCrash
+from actors.job.state import JobState
 from actors.runtime import Actor, ActorRef, spawn
+from actors.stream_names import job_of_stream, job_stream
 from actors.supervision.policy import (
     GiveUp,
     RestartPolicy,
@@ -111,7 +113,7 @@ class Supervisor(Actor[StartJob | ChildCrashed | Tell]):
         if ref is not None and ref.alive:
             return ref, False
         actor = JobActor(job_id, self.ctx, initial or [], state=state)
-        ref = await spawn(self.tg, actor, name=f"job:{job_id}", on_crash=self._on_crash)
+        ref = await spawn(self.tg, actor, name=job_stream(job_id), on_crash=self._on_crash)
         self.children[job_id] = ref
         # A callback, not a watcher task: a task per live job would cost as much as the job.
         ref.when_done(lambda: self._forget(job_id, ref))
@@ -122,7 +124,7 @@ class Supervisor(Actor[StartJob | ChildCrashed | Tell]):
             del self.children[job_id]
 
     def _on_crash(self, ref: ActorRef[Any], error: BaseException) -> None:
-        job_id = ref.name.removeprefix("job:")
+        job_id = job_of_stream(ref.name)
         # While shutting down the supervisor is gone: the job resumes on the next start.
         with contextlib.suppress(ActorStoppedError):
             self.ref.tell(ChildCrashed(job_id, error))
@@ -156,27 +158,12 @@ class Supervisor(Actor[StartJob | ChildCrashed | Tell]):
         asyncio.get_running_loop().call_later(decision.delay_s, self._restart, job_id)
 
     async def _append(self, job_id: str, command: Command) -> None:
-        for _ in range(3):
-            state = await load_state(self.ctx.log, job_id)
-            events = decide(state, command)
-            if not events:
-                return
-            new = state
-            for event in events:
-                new = evolve(new, event)
-            try:
-                await self.ctx.log.append(
-                    stream_id(job_id), events, state.version, close_stream=new.terminal
-                )
-            except ConcurrencyConflictError:
-                continue
-            except WriterLostError:
-                # The writer died with the append in flight: committed or not, the stream
-                # says. A committed one must not be recorded twice; a lost one is retried.
-                if not await landed(self.ctx.log, job_id, state.version, events):
-                    continue
-            self.ctx.on_transition(new, events)
-            return
+        try:
+            await self.ctx.streams.record(job_id, command)
+        except (ConcurrencyConflictError, WriterLostError) as exc:
+            # The job's stream kept moving under every try, or the writer kept dying: the
+            # restart goes ahead, and the next crash is recorded afresh.
+            logger.warning("crash_not_recorded", job_id=job_id, error=str(exc))
 
     def _stalled(self, job_id: str, error: EventLogUnavailableError) -> None:
         """Restart a job whose write the log refused, later the longer it has refused."""

@@ -26,8 +26,7 @@ import msgspec
 from actors.errors import ORCHESTRATOR_ERRORS, ConfigError, NotRetryableError, UnknownJobError
 from actors.job.audit import AuditError, jobs_and_pauses
 from actors.job.state import PHASES
-from actors.job.view import hold_reason
-from actors.orchestrator import JobView
+from actors.job.view import JobView, hold_reason
 from service import logging_setup
 from service.config import Config, load_config
 from service.control import Control, ControlError, embedded, remote

@@ -10,9 +10,10 @@ from typing import Any
 import msgspec
 import pytest
 
-from actors.job.actor import Deadlines, JobPolicy, stream_id
-from actors.job.fsm import fold
+from actors.job.actor import Deadlines, JobPolicy
+from actors.job.evolve import fold
 from actors.orchestrator import Orchestrator
+from actors.stream_names import job_stream
 from actors.supervision.breakers import DatasourcePolicy
 from actors.supervision.slots import SlotPolicy
 from eventlog.events import (
@@ -73,7 +74,7 @@ async def test_hundreds_of_jobs_run_concurrently_and_each_log_tells_the_whole_st
     retried = 0
     async with SQLiteEventLog(db) as log:
         for job in jobs:
-            events = [r.event for r in await log.read_stream(stream_id(job.job_id))]
+            events = [r.event for r in await log.read_stream(job_stream(job.job_id))]
             assert isinstance(events[0], JobAccepted)
             assert fold(events) == live_states[job.job_id]
             intents = {(e.attempt, e.task_id) for e in events if isinstance(e, SubmitIntended)}
@@ -122,7 +123,7 @@ async def test_cancelling_jobs_shuts_their_tasks_down_and_cancelling_twice_is_ha
     assert sim.stats()["live_tasks"] == 0
     async with SQLiteEventLog(db) as log:
         for job in jobs[5:15]:
-            events = [r.event for r in await log.read_stream(stream_id(job.job_id))]
+            events = [r.event for r in await log.read_stream(job_stream(job.job_id))]
             assert sum(isinstance(e, ShutdownIntended) for e in events) == 1
 
 
@@ -158,7 +159,7 @@ async def test_a_task_stuck_waiting_for_locks_is_caught_by_its_deadline_and_retr
     assert view.phase == "succeeded"
     assert view.attempt == 2
     async with SQLiteEventLog(db) as log:
-        events = [r.event for r in await log.read_stream(stream_id(job.job_id))]
+        events = [r.event for r in await log.read_stream(job_stream(job.job_id))]
     exceeded = [e for e in events if isinstance(e, PhaseDeadlineExceeded)]
     assert len(exceeded) == 1
     assert exceeded[0].phase == "waiting"

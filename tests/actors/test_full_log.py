@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from actors.job.actor import stream_id
 from actors.orchestrator import Orchestrator
+from actors.recovery import Recovery
+from actors.stream_names import job_stream
 from eventlog.errors import EventLogUnavailableError
 from eventlog.events import ActorCrashed, TaskSucceeded
 from eventlog.retention.closed_streams import archive_closed_streams
@@ -85,7 +86,7 @@ async def test_jobs_wait_out_a_full_log_and_finish_once_space_is_freed(
         assert (await orch.wait(refused.job_id, timeout=30)).phase == "succeeded"
 
     async with SQLiteEventLog(db) as log:
-        events = [r.event for r in await log.read_stream(stream_id(running.job_id))]
+        events = [r.event for r in await log.read_stream(job_stream(running.job_id))]
         assert not any(isinstance(e, ActorCrashed) for e in events)
         assert sum(isinstance(e, TaskSucceeded) for e in events) == 1
         report = await log.verify(archives=True)
@@ -99,12 +100,12 @@ async def test_a_periodic_reconcile_the_log_refuses_is_tried_again_next_round(
     async with Orchestrator.open(tmp_path / "log.db", url, config=config) as orch:
         calls = 0
 
-        async def refused() -> None:
+        async def refused(_recovery: Recovery) -> None:
             nonlocal calls
             calls += 1
             raise EventLogUnavailableError("the event log is full; free disk space, then retry")
 
-        monkeypatch.setattr(orch, "reconcile", refused)
+        monkeypatch.setattr(Recovery, "reconcile", refused)
         await eventually(lambda: calls >= 3)
         job = daily_jobs(1, month_start(2024, 12))[0]
         await orch.submit(job)  # still running
@@ -127,7 +128,6 @@ async def test_an_orchestrator_boots_on_a_full_log_and_catches_up_once_space_is_
     await eventually(lambda: sim.cluster.tasks[task_id].status == "SUCCESS", timeout=10)
 
     async with Orchestrator.open(db, url, config=config) as orch:
-        assert orch.ready.is_set()
         assert orch.states[job.job_id].phase == "running"  # as recorded; nothing is lost
         assert orch.last_reconcile is not None
         assert "is full" in (orch.last_reconcile.error or "")
@@ -139,6 +139,6 @@ async def test_an_orchestrator_boots_on_a_full_log_and_catches_up_once_space_is_
         assert (await orch.wait(job.job_id, timeout=30)).phase == "succeeded"
 
     async with SQLiteEventLog(db) as log:
-        events = [r.event for r in await log.read_stream(stream_id(job.job_id))]
+        events = [r.event for r in await log.read_stream(job_stream(job.job_id))]
         assert sum(isinstance(e, TaskSucceeded) for e in events) == 1
         assert not any(isinstance(e, ActorCrashed) for e in events)

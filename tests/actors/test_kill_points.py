@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
-from actors.job.actor import stream_id
-from actors.job.fsm import fold
+from actors.job.evolve import fold
 from actors.orchestrator import Orchestrator
+from actors.stream_names import job_stream
 from eventlog.events import ReconcileDecided, ShutdownIntended, SubmitIntended, Submitted
 from eventlog.sqlite.store import SQLiteEventLog
 from overlord.client import HttpOverlord, RequestRetryPolicy
@@ -121,7 +121,7 @@ async def recover(db: Path, url: str, job_id: str) -> str:
 
 async def events_of(db: Path, job_id: str) -> list[Any]:
     async with SQLiteEventLog(db) as log:
-        return [r.event for r in await log.read_stream(stream_id(job_id))]
+        return [r.event for r in await log.read_stream(job_stream(job_id))]
 
 
 async def reconcile_decisions(db: Path) -> list[str]:

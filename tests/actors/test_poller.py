@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestServer
 
-from actors.job.fsm import RecordLost, RecordStatus
+from actors.job.messages import RecordLost, RecordStatus
 from actors.poller import PollerConfig, StatusPoller, Unwatch, Watch
 from actors.runtime import Actor, ActorRef, spawn
 from overlord.client import HttpOverlord, RequestRetryPolicy

@@ -9,11 +9,11 @@ from typing import Any, cast
 import pytest
 from structlog.testing import capture_logs
 
-from actors.job.actor import stream_id
 from actors.orchestrator import Orchestrator
 from actors.poller import PollerConfig
 from actors.ports import Overlord
 from actors.reconcile import OrphanPolicy, Reconciler
+from actors.stream_names import job_stream
 from actors.supervision.slots import SlotPolicy
 from eventlog.events import JobAccepted, ReconcileDecided, SubmitIntended, Submitted
 from eventlog.sqlite.store import SQLiteEventLog
@@ -149,7 +149,7 @@ async def test_orphans_with_our_prefix_are_handled_by_policy(
         assert task.error_msg == "Shutdown request from user"
     if policy == "adopt":
         async with SQLiteEventLog(db) as log:
-            events = [r.event for r in await log.read_stream(stream_id(job.job_id))]
+            events = [r.event for r in await log.read_stream(job_stream(job.job_id))]
         assert isinstance(events[0], JobAccepted)
         assert isinstance(events[1], SubmitIntended)
         assert isinstance(events[2], Submitted)

@@ -81,7 +81,7 @@ async def test_the_api_retries_a_dead_job_and_refuses_a_live_one_with_409(
     sim.cluster.config.min_duration_s = 0.2
     async with Orchestrator.open(tmp_path / "log.db", url, config=fast_config()) as orch:
         api = ControlApi()
-        api.orch = orch
+        api.serve(orch)
         async with TestClient(TestServer(api.app())) as client:
             await orch.submit(dead_job)
             assert (await orch.wait(dead_job.job_id, timeout=20)).phase == "dead"

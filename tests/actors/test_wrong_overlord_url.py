@@ -9,8 +9,8 @@ from pathlib import Path
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from actors.job.actor import stream_id
 from actors.orchestrator import Orchestrator
+from actors.stream_names import job_stream
 from eventlog.events import JobDied, SubmitIntended
 from tests.support import daily_jobs, fast_config, month_start
 
@@ -30,7 +30,7 @@ async def test_jobs_wait_out_a_url_that_answers_404_to_everything(tmp_path: Path
                 await asyncio.sleep(0.02)
             await asyncio.sleep(0.5)  # time enough to be refused and, before the fix, to die
             view = await orch.get(job.job_id)
-            events = [r.event for r in await orch.log.read_stream(stream_id(job.job_id))]
+            events = [r.event for r in await orch.log.read_stream(job_stream(job.job_id))]
     finally:
         await server.close()
     assert view is not None

@@ -18,7 +18,8 @@ from pathlib import Path
 
 import msgspec
 
-from actors.job.fsm import JobState, fold
+from actors.job.evolve import fold
+from actors.job.state import JobState
 from eventlog.chain import GENESIS_HASH
 from eventlog.retention.archive import ArchiveHeader, EventRow, runs_of, write_archive
 from eventlog.upcasting import decode_stored

@@ -18,7 +18,8 @@ from typing import Any
 import msgspec
 import pytest
 
-from actors.job.fsm import JobState, evolve
+from actors.job.evolve import evolve
+from actors.job.state import JobState
 from eventlog.events import EVENT_TYPES, AnyEvent
 from eventlog.replay import StreamFolder
 from eventlog.retention.archive import ArchivedEvent, read_archive, verify_archive

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from actors.job.actor import task_body
+from actors.job.stream import task_body
 from eventlog.events import spec_raw
 from specs.compiler import builtin_template, compile_job
 from specs.intervals import Interval

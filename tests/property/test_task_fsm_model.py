@@ -25,9 +25,9 @@ from hypothesis.stateful import (
     rule,
 )
 
-from actors.job.fsm import (
-    ALLOWED_TRANSITIONS,
-    TERMINAL,
+from actors.job.evolve import evolve, fold
+from actors.job.fsm import decide, next_effect
+from actors.job.messages import (
     Accept,
     Adopt,
     AnalyseFailure,
@@ -36,7 +36,6 @@ from actors.job.fsm import (
     CheckDeadlines,
     Command,
     Escalate,
-    JobState,
     RecordAlreadyExists,
     RecordAnalysis,
     RecordCrash,
@@ -50,12 +49,8 @@ from actors.job.fsm import (
     ShutdownTask,
     StartAttempt,
     SubmitTask,
-    decide,
-    evolve,
-    fold,
-    next_effect,
 )
-from actors.job.state import RETRYABLE
+from actors.job.state import ALLOWED_TRANSITIONS, RETRYABLE, TERMINAL, JobState
 from eventlog.events import Event, FailureClassified, JobDied, SubmitIntended, Submitted, spec_raw
 
 JOB = "orch_wiki_20240101T000000Z_20240102T000000Z_abcdefabcdef"

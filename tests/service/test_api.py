@@ -17,7 +17,8 @@ import pytest
 from msgspec.structs import replace
 
 from actors.errors import ConfigError
-from actors.orchestrator import Orchestrator, OrchestratorConfig
+from actors.orchestrator import Orchestrator
+from actors.settings import OrchestratorConfig
 from eventlog.retention.closed_streams import archive_closed_streams
 from eventlog.sqlite.migrations import DEFAULT_PAGE_SIZE
 from eventlog.sqlite.store import SQLiteEventLog
@@ -83,7 +84,7 @@ async def serving(db: Path, config: OrchestratorConfig) -> AsyncIterator[Api]:
         Orchestrator.open(db, metrics.instrument(client), config=config) as orch,
     ):
         control = ControlApi(token=TOKEN, metrics=metrics)
-        control.orch = orch
+        control.serve(orch)
         metrics.bind(orch)
         follower = asyncio.get_running_loop().create_task(metrics.follow(orch))
         runner, url = await control.start("127.0.0.1", 0)
@@ -326,7 +327,7 @@ async def test_metrics_show_jobs_retries_overlord_calls_and_the_log(api: Api) ->
 
 
 async def test_a_draining_api_refuses_new_work_and_is_not_ready(api: Api) -> None:
-    api.api.draining = True
+    api.api.drain()
     status, body = await api.call(
         "POST", "/v1/jobs", json={"template": TEMPLATE, "intervals": [DAY1]}
     )

@@ -16,7 +16,8 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from actors.orchestrator import JobView, Orchestrator
+from actors.job.view import JobView
+from actors.orchestrator import Orchestrator
 from service.api import ControlApi
 from service.cli.main import main
 from service.cli.ops import _follow
@@ -281,7 +282,7 @@ async def daemon_api(tmp_path: Path) -> AsyncIterator[tuple[str, Path]]:
         Orchestrator.open(tmp_path / "api.db", overlord, config=demo_config()) as orch,
     ):
         api = ControlApi(token="cli-token-55")
-        api.orch = orch
+        api.serve(orch)
         runner, url = await api.start("127.0.0.1", 0)
         try:
             yield url, token_file

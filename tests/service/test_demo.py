@@ -7,8 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from actors.job.actor import stream_id
-from actors.job.fsm import fold
+from actors.job.evolve import fold
+from actors.stream_names import job_stream
 from eventlog.events import (
     FailureClassified,
     JobAccepted,
@@ -39,7 +39,7 @@ async def test_demo_runs_every_job_to_its_expected_state_and_the_log_tells_each_
     async with SQLiteEventLog(db) as log:
         retried = 0
         for index, job in enumerate(jobs):
-            records = await log.read_stream(stream_id(job.job_id))
+            records = await log.read_stream(job_stream(job.job_id))
             events = [r.event for r in records]
             assert isinstance(events[0], JobAccepted)
             state = fold(events)

@@ -6,14 +6,15 @@ import sys
 
 import msgspec
 
-from actors.job.fsm import (
+from actors.job.evolve import evolve
+from actors.job.fsm import decide, next_effect
+from actors.job.messages import (
     Accept,
     BeginAttempt,
     Cancel,
     CheckDeadlines,
     Command,
     Escalate,
-    JobState,
     RecordAlreadyExists,
     RecordAnalysis,
     RecordShutdown,
@@ -24,10 +25,8 @@ from actors.job.fsm import (
     StartAttempt,
     SubmitTask,
     WatchTask,
-    decide,
-    evolve,
-    next_effect,
 )
+from actors.job.state import JobState
 from eventlog.events import (
     CancelRequested,
     JobAccepted,

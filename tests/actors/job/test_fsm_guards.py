@@ -8,7 +8,9 @@ from typing import get_args
 import pytest
 
 from actors.errors import InvalidTransitionError
-from actors.job.fsm import (
+from actors.job.evolve import evolve
+from actors.job.fsm import decide, next_effect, phase_deadline
+from actors.job.messages import (
     Accept,
     Adopt,
     AnalyseFailure,
@@ -17,7 +19,6 @@ from actors.job.fsm import (
     CheckDeadlines,
     Command,
     Escalate,
-    JobState,
     RecordAlreadyExists,
     RecordAnalysis,
     RecordCrash,
@@ -31,12 +32,8 @@ from actors.job.fsm import (
     ShutdownTask,
     SubmitTask,
     WatchTask,
-    decide,
-    evolve,
-    next_effect,
-    phase_deadline,
 )
-from actors.job.state import PHASES, Phase
+from actors.job.state import PHASES, JobState, Phase
 from eventlog.events import (
     ActorCrashed,
     CancelRequested,

@@ -4,17 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from actors.job.actor import JOB_FOLDER, load_state, stream_id
-from actors.job.fsm import (
-    STATE_SCHEMA_VERSION,
-    Accept,
-    BeginAttempt,
-    JobState,
-    RecordStatus,
-    RecordSubmitted,
-    decide,
-    evolve,
-)
+from actors.job.evolve import evolve
+from actors.job.fsm import decide
+from actors.job.messages import Accept, BeginAttempt, RecordStatus, RecordSubmitted
+from actors.job.state import STATE_SCHEMA_VERSION, JobState
+from actors.job.stream import JOB_FOLDER, load_state
+from actors.stream_names import job_stream
 from eventlog.events import spec_raw
 from eventlog.sqlite.store import SQLiteEventLog
 
@@ -42,7 +37,7 @@ async def record_a_running_job(log: SQLiteEventLog) -> JobState:
     for command in commands:
         events = decide(state, command)
         if events:
-            await log.append(stream_id(JOB), events, state.version)
+            await log.append(job_stream(JOB), events, state.version)
             for event in events:
                 state = evolve(state, event)
     return state
@@ -52,15 +47,15 @@ async def test_a_job_folds_to_the_same_state_with_or_without_its_snapshot(tmp_pa
     async with SQLiteEventLog(tmp_path / "log.db") as log:
         live = await record_a_running_job(log)
         assert await load_state(log, JOB) == live  # long tail: a snapshot gets written
-        assert await log.load_snapshot(stream_id(JOB), STATE_SCHEMA_VERSION) is not None
-        again = await JOB_FOLDER.load(log, stream_id(JOB))
+        assert await log.load_snapshot(job_stream(JOB), STATE_SCHEMA_VERSION) is not None
+        again = await JOB_FOLDER.load(log, job_stream(JOB))
         assert (again.source, again.state) == ("snapshot", live)  # the spec survives it too
 
 
 async def test_a_stale_or_garbled_snapshot_is_ignored_and_rebuilt(tmp_path: Path) -> None:
     async with SQLiteEventLog(tmp_path / "log.db") as log:
         live = await record_a_running_job(log)
-        sid = stream_id(JOB)
+        sid = job_stream(JOB)
         wrong = JOB_FOLDER.encode(JobState(job_id=JOB, phase="succeeded", version=3))
         await log.save_snapshot(sid, 3, STATE_SCHEMA_VERSION - 1, wrong)  # older schema
         assert await load_state(log, JOB) == live

@@ -97,7 +97,7 @@ async def test_a_job_waiting_for_slots_says_so_in_its_view_and_under_status(
         held = [v for v in views if v is not None and v.held is not None]
         assert [(v.phase, v.held) for v in held] == [("accepted", reason)], views
         api = ControlApi(token="slots-token")
-        api.orch = orch
+        api.serve(orch)
         runner, api_url = await api.start("127.0.0.1", 0)
         try:
             status = await cli("status", "--api", api_url, "--token-file", str(token_file))

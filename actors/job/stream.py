@@ -1,0 +1,177 @@
+"""The one writer of job streams: decide, fold, append, and settle a lost or raced write.
+
+Every change to a job's stream goes through `JobStreams.record`, whoever asks for it (the
+job's actor, the supervisor recording a crash, the orchestrator accepting or retrying a
+job), so the answer to a conflict or to a writer lost with the append in flight is given in
+one place, and every listener hears of every recorded transition.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import msgspec
+
+from actors.job.evolve import evolve, fold
+from actors.job.fsm import decide
+from actors.job.messages import Command
+from actors.job.state import STATE_SCHEMA_VERSION, JobState
+from actors.stream_names import JOB_PREFIX, job_of_stream, job_stream
+from eventlog import EventLog
+from eventlog.errors import ConcurrencyConflictError, WriterLostError
+from eventlog.events import Event, spec_dict, spec_raw
+from eventlog.replay import StreamFolder
+from eventlog.sqlite.store import Recorded
+
+# How job streams fold: from a current snapshot plus its tail. A stale or unreadable snapshot
+# is ignored, the stream refolded from its first event, and the snapshot rewritten.
+JOB_FOLDER: StreamFolder[JobState] = StreamFolder(
+    initial=JobState,
+    evolve=evolve,
+    state_type=JobState,
+    schema_version=STATE_SCHEMA_VERSION,
+    snapshot_format="json",  # JobState holds the spec as raw JSON
+)
+
+
+class Transition(msgspec.Struct, frozen=True):
+    """What one `record` wrote: the job's state after it, and the events (none when the
+    command changed nothing, or another writer had recorded it first)."""
+
+    state: JobState
+    events: Sequence[Event] = ()
+    append_s: float = 0.0  # from the append's call to its commit (or to finding it landed)
+
+    @property
+    def job_id(self) -> str:
+        return self.state.job_id
+
+
+Listener = Callable[[Transition], None]
+
+
+async def load_state(event_log: EventLog, job_id: str) -> JobState:
+    """Fold a job's stream, starting from its snapshot when there is a current one."""
+    return (await JOB_FOLDER.load(event_log, job_stream(job_id))).state
+
+
+async def landed(event_log: EventLog, job_id: str, version: int, events: Sequence[Any]) -> bool:
+    """Whether `events`, appended at `version`, are in the job's stream: the answer to an
+    append whose writer died with it in flight (`WriterLostError`), committed or not."""
+    recorded = await event_log.read_stream(job_stream(job_id), after_version=version)
+    return [r.event for r in recorded[: len(events)]] == list(events)
+
+
+class JobStreams:
+    """Reads and writes job streams, and tells its listeners of every recorded transition."""
+
+    def __init__(self, event_log: EventLog) -> None:
+        self.log = event_log
+        self._listeners: list[Listener] = []
+
+    def listen(self, listener: Listener) -> Callable[[], None]:
+        """Call `listener` after every recorded transition; returns what stops it."""
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener)
+
+    async def open_job_ids(self) -> list[str]:
+        """The jobs whose streams are open (not finished): those a boot resumes."""
+        return [job_of_stream(sid) for sid, _version in await self.log.open_streams(JOB_PREFIX)]
+
+    async def all_job_ids(self) -> list[str]:
+        return [job_of_stream(sid) for sid, _v, _c in await self.log.all_streams(JOB_PREFIX)]
+
+    async def load(self, job_id: str) -> JobState:
+        return await load_state(self.log, job_id)
+
+    async def history(self, job_id: str) -> list[Recorded]:
+        return await self.log.read_stream(job_stream(job_id))
+
+    async def save_snapshot(self, state: JobState) -> None:
+        await self.log.save_snapshot(
+            job_stream(state.job_id), state.version, STATE_SCHEMA_VERSION, JOB_FOLDER.encode(state)
+        )
+
+    async def record(
+        self,
+        job_id: str,
+        command: Command,
+        *,
+        state: JobState | None = None,
+        tries: int = 3,
+        reopen: bool = False,
+    ) -> Transition:
+        """Decide `command` on the job's state and append what it causes.
+
+        `state` is the caller's current state, used for the first try instead of reading
+        the stream. A conflict decides again on the stream as it now is; a lost writer is
+        settled by reading the stream back, and retried only if the write did not land.
+
+        Raises:
+            ConcurrencyConflictError: others kept writing; `tries` decisions all came late.
+            WriterLostError: the last try's write was lost, and did not land.
+            EventLogUnavailableError, StreamArchivedError: as `EventLog.append`.
+        """
+        for tries_left in range(tries - 1, -1, -1):
+            if state is None:
+                state = await self.load(job_id)
+            events = decide(state, command)
+            if not events:
+                return Transition(state)
+            new = fold(events, state)  # validates before anything is written
+            started = time.perf_counter()
+            try:
+                await self.log.append(
+                    job_stream(job_id),
+                    events,
+                    state.version,
+                    close_stream=new.terminal,
+                    reopen_stream=reopen,
+                )
+            except ConcurrencyConflictError:
+                if not tries_left:
+                    raise
+                state = None
+                continue
+            except WriterLostError:
+                # Committed or not, the stream says: a committed write must not be recorded
+                # twice, and a lost one is decided again.
+                if not await landed(self.log, job_id, state.version, events):
+                    if not tries_left:
+                        raise
+                    state = None
+                    continue
+            recorded = Transition(new, events, time.perf_counter() - started)
+            for listener in list(self._listeners):
+                listener(recorded)
+            return recorded
+        raise ValueError(f"record needs at least one try, not {tries}")
+
+
+def task_body(spec: msgspec.Raw, task_id: str) -> msgspec.Raw:
+    """The JSON to POST for one attempt: the stored spec with its `id` set to `task_id`.
+
+    A compiled spec has no `id`, so the id goes in front of its bytes; the spec is never
+    decoded into dicts (5 KB for a 1 KB spec, held by every attempt waiting to be sent).
+    """
+    body = bytes(spec)
+    try:
+        has_id = _top_level_id(body).id is not msgspec.UNSET
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        has_id = True  # not an object: spec_dict below says what is wrong
+    if not has_id and body.startswith(b"{"):
+        rest = body[1:]
+        separator = b"" if rest.startswith(b"}") else b","
+        return msgspec.Raw(b'{"id":' + msgspec.json.encode(task_id) + separator + rest)
+    task = spec_dict(spec)
+    task["id"] = task_id
+    return spec_raw(task)
+
+
+class _TopLevelId(msgspec.Struct):
+    id: Any | msgspec.UnsetType = msgspec.UNSET  # UNSET: absent (a null id is present)
+
+
+_top_level_id = msgspec.json.Decoder(_TopLevelId).decode

@@ -1,0 +1,114 @@
+"""Boot and reconciliation: fold every open job stream, reconcile with the Overlord, and hand
+each job what reconciliation found through its own actor (`actors.reconcile`)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import structlog
+
+from actors.board import JobBoard
+from actors.job.messages import Command
+from actors.job.stream import JobStreams
+from actors.ports import Clock
+from actors.reconcile import Reconciler, ReconcileReport
+from actors.runtime import ActorRef
+from actors.supervision.slots import SlotBudget
+from actors.supervision.supervisor import StartJob
+from eventlog.errors import EventLogUnavailableError, WriterLostError
+from overlord.errors import OverlordError
+
+logger = structlog.get_logger("druid_orch.orchestrator")
+
+
+class Recovery:
+    def __init__(
+        self,
+        streams: JobStreams,
+        board: JobBoard,
+        reconciler: Reconciler,
+        supervisor: ActorRef[Any],
+        slots: SlotBudget,
+        *,
+        clock: Clock,
+        concurrency: int,
+    ) -> None:
+        self.streams = streams
+        self.board = board
+        self.reconciler = reconciler
+        self.supervisor = supervisor
+        self.slots = slots
+        self.clock = clock
+        self.concurrency = concurrency
+        self.last_report: ReconcileReport | None = None
+
+    async def boot(self) -> None:
+        """Fold every open job stream, reconcile with the Overlord, start the actors.
+
+        At most `concurrency` jobs are folded and started at once, so a boot with thousands
+        of live jobs neither floods the Overlord nor the event loop.
+        """
+        job_ids = await self.streams.open_job_ids()
+        states = self.board.states
+        limit = asyncio.Semaphore(self.concurrency)
+
+        async def fold_one(job_id: str) -> None:
+            async with limit:
+                states[job_id] = await self.streams.load(job_id)
+
+        async with asyncio.TaskGroup() as tg:
+            for job_id in job_ids:
+                tg.create_task(fold_one(job_id))
+        # Claims before any actor starts: a job submitted before the restart holds its slots.
+        for state in states.values():
+            self.slots.observe(state)
+        plan: dict[str, list[Command]] = {}
+        try:
+            self.last_report, plan = await self.reconciler.run(list(states.values()))
+        except (OverlordError, EventLogUnavailableError, WriterLostError) as exc:
+            # The Overlord could not be asked, or the log would not record the decisions (a
+            # full disk): nothing was decided. The actors resolve their own state as the
+            # Overlord answers and the log takes writes again, and the next periodic
+            # reconcile decides afresh.
+            logger.warning("boot_reconcile_failed", error=str(exc))
+            self.last_report = ReconcileReport(started_at=self.clock(), error=str(exc))
+        await self._deliver(plan, start_live=True)
+        logger.info("recovered", jobs=len(job_ids))
+
+    async def reconcile(self) -> ReconcileReport:
+        """Reconcile every live job with the Overlord now."""
+        live = [s for s in self.board.states.values() if not s.terminal]
+        report, plan = await self.reconciler.run(live)
+        self.last_report = report
+        await self._deliver(plan, start_live=False)
+        return report
+
+    async def reconcile_every(self, interval: float) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.reconcile()
+            except (OverlordError, EventLogUnavailableError, WriterLostError) as exc:
+                # The next round tries again; a failure here must not stop the orchestrator.
+                logger.warning("reconcile_failed", error=str(exc))
+
+    async def _deliver(self, plan: dict[str, list[Command]], *, start_live: bool) -> None:
+        """Hand each job its reconciliation commands through its own actor."""
+        limit = asyncio.Semaphore(self.concurrency)
+        jobs = set(plan)
+        if start_live:
+            jobs |= {j for j, s in self.board.states.items() if not s.terminal}
+
+        async def one(job_id: str) -> None:
+            async with limit:
+                ref = await self.supervisor.ask(
+                    StartJob(job_id, commands=plan.get(job_id, [])), timeout=None
+                )
+                # Wait until the actor has applied what reconciliation found (and acted on
+                # it), so at most `concurrency` recoveries are in flight at once.
+                await self.board.settled(ref, job_id)
+
+        async with asyncio.TaskGroup() as tg:
+            for job_id in jobs:
+                tg.create_task(one(job_id))

@@ -1,0 +1,23 @@
+"""The names of the event log's streams: one place that says which stream holds what."""
+
+from __future__ import annotations
+
+JOB_PREFIX = "job:"
+BREAKER_PREFIX = "breaker:"
+RECONCILE_STREAM = "reconcile"
+
+
+def job_stream(job_id: str) -> str:
+    return JOB_PREFIX + job_id
+
+
+def job_of_stream(stream_id: str) -> str:
+    return stream_id.removeprefix(JOB_PREFIX)
+
+
+def breaker_stream(name: str) -> str:
+    return BREAKER_PREFIX + name
+
+
+def breaker_of_stream(stream_id: str) -> str:
+    return stream_id.removeprefix(BREAKER_PREFIX)
