@@ -21,13 +21,12 @@ from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, TextIO
 
-import msgspec
-
 from actors.errors import ORCHESTRATOR_ERRORS, ConfigError, NotRetryableError, UnknownJobError
 from actors.job.audit import AuditError, jobs_and_pauses
 from actors.job.state import PHASES
 from actors.job.view import JobView, hold_reason
 from service import logging_setup
+from service.cli.output import jobs_table, print_json, progress_bar
 from service.config import Config, load_config
 from service.control import Control, ControlError, embedded, remote
 from service.intake import SubmitRequest, jobs_from_request, request_from_file
@@ -186,11 +185,6 @@ def _fail(message: str, code: int) -> int:
     return code
 
 
-def _print_json(value: Any) -> None:
-    sys.stdout.write(msgspec.json.encode(value).decode() + "\n")
-    sys.stdout.flush()
-
-
 # --- run --------------------------------------------------------------------------------
 
 
@@ -202,7 +196,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         return _fail(str(exc), 2)
     if args.check:
-        _print_json(config.dump())
+        print_json(config.dump())
         return 0
     logging_setup.configure(config.logging.level, fmt=config.logging.format)
     try:
@@ -239,9 +233,9 @@ async def _submit(args: argparse.Namespace, requests: list[SubmitRequest]) -> in
         print(f"accepted {len(views)} jobs", file=note, flush=True)
         if not args.wait:
             if args.json:
-                _print_json({"jobs": views})
+                print_json({"jobs": views})
             else:
-                _table(views, sys.stdout)
+                jobs_table(views, sys.stdout)
             return 0
         try:
             final = await _follow(control, ids, note, args.timeout)
@@ -252,9 +246,9 @@ async def _submit(args: argparse.Namespace, requests: list[SubmitRequest]) -> in
             )
             return 3
     if args.json:
-        _print_json({"jobs": final})
+        print_json({"jobs": final})
     else:
-        _table(final, sys.stdout)
+        jobs_table(final, sys.stdout)
     bad = [v for v in final if v.phase in FAILED_PHASES]
     if bad:
         print(f"{len(bad)} of {len(final)} jobs ended dead or cancelled", file=sys.stderr)
@@ -272,7 +266,7 @@ async def _follow(
         views = await control.views(ids)
         elapsed = time.monotonic() - started
         if tty:
-            out.write("\r" + _bar(views, elapsed))
+            out.write("\r" + progress_bar(views, elapsed))
         else:
             for v in views:
                 if seen.get(v.job_id) != (v.phase, v.attempt):
@@ -288,35 +282,6 @@ async def _follow(
                 out.write("\n")
             raise TimeoutError
         await asyncio.sleep(0.3)
-
-
-def _bar(views: list[JobView], elapsed: float, width: int = 30) -> str:
-    done = sum(v.terminal for v in views)
-    filled = int(width * done / max(1, len(views)))
-    counts = Counter(v.phase for v in views)
-    phases = " · ".join(f"{p} {n}" for p, n in sorted(counts.items()))
-    bar = "#" * filled + "." * (width - filled)
-    return f"[{bar}] {done}/{len(views)} done  {phases}  {elapsed:.1f}s\x1b[K"
-
-
-def _table(views: Sequence[JobView], out: TextIO) -> None:
-    headers = ("JOB", "DATASOURCE", "INTERVAL", "PHASE", "ATTEMPT", "DRUID TASK")
-    rows = [
-        (v.job_id, v.datasource, v.interval, v.phase, str(v.attempt), v.task_id or "-")
-        for v in views
-    ]
-    widths = [
-        max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)
-    ]
-    for row in (headers, *rows):
-        out.write(
-            "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() + "\n"
-        )
-    for v in views:
-        if v.phase == "dead" and v.rule:
-            out.write(f"{v.job_id}: {v.classification} ({v.rule}): {v.last_error}\n")
-        elif v.held:
-            out.write(f"{v.job_id}: held: {v.held}\n")
 
 
 # --- status, cancel, resume, reconcile --------------------------------------------------
@@ -348,9 +313,9 @@ async def _status(args: argparse.Namespace) -> int:
     ]
     views.sort(key=lambda v: (v.datasource, v.interval, v.job_id))
     if args.json:
-        _print_json({"jobs": views})
+        print_json({"jobs": views})
     else:
-        _table(views, sys.stdout)
+        jobs_table(views, sys.stdout)
         counts = Counter(v.phase for v in views)
         print(f"{len(views)} jobs: " + ", ".join(f"{n} {p}" for p, n in sorted(counts.items())))
     return 0
@@ -406,9 +371,9 @@ async def _each_job(
         if settle is not None:
             views = await settle(control, views)
     if args.json:
-        _print_json({"jobs": views})
+        print_json({"jobs": views})
     elif views:
-        _table(views, sys.stdout)
+        jobs_table(views, sys.stdout)
     for error in errors:
         _fail(error, 1)
     return 1 if errors else 0
@@ -422,7 +387,7 @@ async def _resume(args: argparse.Namespace) -> int:
     async with _control(args) as control:
         resumed = await control.resume(args.datasource)
     if args.json:
-        _print_json({"datasource": args.datasource, "resumed": resumed})
+        print_json({"datasource": args.datasource, "resumed": resumed})
     else:
         state = "resumed" if resumed else "was not paused"
         print(f"datasource {args.datasource}: {state}")
@@ -437,7 +402,7 @@ async def _reconcile(args: argparse.Namespace) -> int:
     async with _control(args) as control:
         report = await control.reconcile()
     if args.json:
-        _print_json(report)
+        print_json(report)
         return 0
     decisions = ", ".join(f"{n} {d}" for d, n in sorted(report.get("decisions", {}).items()))
     print(

@@ -3,6 +3,7 @@ structural failure) and over logs written by hand to contain what must never hap
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import sqlite3
@@ -244,14 +245,16 @@ def test_verify_reports_a_damaged_page_at_its_seq_and_history_names_the_file(
     assert f"{db} is damaged: the events of stream {stream} cannot be read" in history.err
 
 
+# The connections are closed here, not left to the garbage collector: the last connection to
+# close checkpoints the -wal into the file, which must not happen after the test's snapshot.
 def foreign_file_with_an_events_table(db: Path) -> None:
     db.unlink()
-    with sqlite3.connect(db) as conn:
+    with contextlib.closing(sqlite3.connect(db)) as conn, conn:
         conn.execute("CREATE TABLE events (seq, stream_id, version, recorded_at, body)")
 
 
 def newer_schema(db: Path) -> None:
-    with sqlite3.connect(db) as conn:
+    with contextlib.closing(sqlite3.connect(db)) as conn, conn:
         conn.execute("PRAGMA user_version = 99")
 
 
