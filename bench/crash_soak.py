@@ -45,7 +45,9 @@ REPO = Path(__file__).resolve().parents[1]
 # attempts, so a job forgotten 15 times would rightly die: stay below that.
 RESTARTS = 12
 # Each restart of the leader: no leader known for a while, then its task queue warming up
-# (REFERENCE §1.2), so workers booted meanwhile reconcile against an Overlord that refuses.
+# (REFERENCE §1.2). It starts once a worker is up, so that worker's polls and submissions meet
+# it however slowly a loaded machine boots the worker, and a worker started during it
+# reconciles against an Overlord that refuses.
 RESTART_DOWN_S = 0.3
 RESTART_WARMUP_S = 0.7
 
@@ -79,10 +81,12 @@ async def kill_loop(
     jobs: int,
     kills: int,
     rng: random.Random,
-    between: Callable[[int], None] | None = None,
+    during: Callable[[int], None] | None = None,
     finish_timeout_s: float = 180.0,
 ) -> None:
     """Start, kill and restart the orchestrator `kills` times, then let it finish.
+
+    `during(round)` runs once each round's worker has recovered and started work.
 
     Raises:
         AssertionError: the last run did not finish cleanly.
@@ -94,13 +98,13 @@ async def kill_loop(
         worker = await _start_worker(db, url, jobs, env)
         try:
             await asyncio.wait_for(_until_ready(worker), timeout=60)
+            if during is not None:
+                during(round_)
             # Kill it at a random moment of its work; reading on keeps its pipe drained.
             await asyncio.wait_for(worker.communicate(), timeout=rng.uniform(0.05, 1.5))
         except TimeoutError:
             worker.send_signal(signal.SIGKILL)
             await worker.wait()
-        if between is not None:
-            between(round_)
     worker = await _start_worker(db, url, jobs)
     out, _ = await asyncio.wait_for(worker.communicate(), timeout=finish_timeout_s)
     assert worker.returncode == 0, out.decode()[-2000:]
@@ -192,7 +196,7 @@ async def restarts_and_failover(db: Path, jobs: int, kills: int, seed: int) -> S
 
     started = time.monotonic()
     try:
-        await kill_loop(db, url_b, jobs=jobs, kills=kills, rng=random.Random(seed), between=chaos)
+        await kill_loop(db, url_b, jobs=jobs, kills=kills, rng=random.Random(seed), during=chaos)
     finally:
         await runner_b.cleanup()
         await runner_a.cleanup()
