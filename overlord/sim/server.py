@@ -94,7 +94,8 @@ class Simulator:
         self.duplicate_submissions = 0
         self.started = time.time()
         self.fault_state = FaultState(self.config.faults, self.config.cluster.seed)
-        self._apply_cluster_faults(self.config.faults)
+        # A standby sharing a peer's cluster leaves the peer's stream faults alone.
+        self._apply_cluster_faults(self.config.faults, streams=peer is None)
         self._events_armed = False
 
     @property
@@ -192,7 +193,7 @@ class Simulator:
         self._events_armed = False
         self._arm_events()
 
-    def _apply_cluster_faults(self, faults: Faults) -> None:
+    def _apply_cluster_faults(self, faults: Faults, *, streams: bool = True) -> None:
         cluster = self.cluster.config
         if faults.transient_rate is not None:
             cluster.transient_rate = faults.transient_rate
@@ -202,8 +203,9 @@ class Simulator:
             cluster.stuck_waiting_datasources = list(faults.stuck_waiting_datasources)
             with contextlib.suppress(RuntimeError):  # no loop yet: nothing is stuck before we serve
                 self.cluster.release_stuck()
-        with contextlib.suppress(RuntimeError):  # no loop yet: no supervisor to start tasks for
-            self.supervisors.apply_faults(faults)
+        if streams:
+            with contextlib.suppress(RuntimeError):  # no loop yet: no supervisor to start tasks
+                self.supervisors.apply_faults(faults)
 
     def _arm_events(self) -> None:
         if self._events_armed:
@@ -279,8 +281,8 @@ class Simulator:
             "supervisors": len(self.supervisors.supervisors),
             # Batch or compaction tasks that ran where a streaming task still wrote: the
             # orchestrator exists to keep this at 0. The list keeps the latest ones.
-            "batch_stream_overlaps": self.supervisors.overlaps,
-            "batch_stream_overlap_tasks": list(self.supervisors.overlap_log),
+            "batch_stream_overlaps": self.supervisors.overlaps.count,
+            "batch_stream_overlap_tasks": list(self.supervisors.overlaps.latest),
             "faults_injected": dict(self.fault_state.injected),
             "role": "standby" if self.leader_url else "leader",
             "cpu_s": round(time.process_time(), 3),

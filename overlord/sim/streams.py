@@ -14,13 +14,15 @@ that runs on an interval ending after it overlaps a live stream.
 from __future__ import annotations
 
 import math
+from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 from overlord.sim.locks import Span
 from overlord.sim.periods import parse_period, standard_seconds
-from overlord.sim.tasks import ClusterConfig, iso, parse_instant
+from overlord.sim.tasks import BATCH_TYPES, ClusterConfig, SimTask, iso, parse_instant
 
 _FIXED_S = {
     "SECOND": 1,
@@ -39,6 +41,7 @@ _MONTHS = {"MONTH": 1, "QUARTER": 3, "YEAR": 12}
 _MONDAY_S = 4 * 86400.0  # Joda weeks start on Monday; 1970-01-01 was a Thursday
 # A clock jump of years at MINUTE granularity would otherwise build millions of segments.
 MAX_BUCKETS_PER_HANDOFF = 10_000
+MAX_OVERLAPS_KEPT = 100
 
 
 class Granularity(NamedTuple):
@@ -170,3 +173,43 @@ class StreamClock:
         if self.early_rejection_s is not None:
             window["maximumMessageTime"] = iso(now + duration_s + self.early_rejection_s)
         return window
+
+
+class Overlaps:
+    """Batch or compaction tasks that ran where a live stream still wrote (`/sim/stats`).
+
+    Each (task, interval) counts once, however many streams write there or however often
+    it is checked (when the task starts, and when a stream starts under it).
+    """
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.latest: deque[dict[str, str]] = deque(maxlen=MAX_OVERLAPS_KEPT)
+        self._seen: set[tuple[str, str]] = set()
+
+    def clear(self) -> None:
+        self.count = 0
+        self.latest.clear()
+        self._seen.clear()
+
+    def check(self, task: SimTask, streams: Iterable[tuple[str, StreamClock]]) -> None:
+        """Count `task` where it runs on an interval one of `streams` (supervisor id and
+        clock, each writing the task's datasource) has not handed off."""
+        if task.type not in BATCH_TYPES or not task.top_level:
+            return
+        for supervisor_id, clock in streams:
+            for span in task.intervals:
+                key = (task.id, span[2])
+                if clock.live(span) and key not in self._seen:
+                    self._seen.add(key)
+                    self.count += 1
+                    self.latest.append(
+                        {
+                            "task": task.id,
+                            "type": task.type,
+                            "datasource": task.datasource,
+                            "interval": span[2],
+                            "supervisor": supervisor_id,
+                            "stream_writes_from": iso(clock.boundary),
+                        }
+                    )

@@ -14,7 +14,6 @@ a standby) share supervisors too, as they share the metadata store in Druid.
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -27,9 +26,9 @@ from overlord.sim.catalog import FAILURE_KINDS
 from overlord.sim.cluster import SimCluster
 from overlord.sim.http_tasks import JSON, Handler, json_reply, text_reply
 from overlord.sim.periods import standard_seconds
-from overlord.sim.streams import StreamClock
+from overlord.sim.streams import Overlaps, StreamClock
 from overlord.sim.supervisor_reports import build_status, stats_payload
-from overlord.sim.tasks import BATCH_TYPES, ClusterConfig, SimTask, iso
+from overlord.sim.tasks import ClusterConfig, SimTask
 
 if TYPE_CHECKING:
     from overlord.sim.faults import Faults
@@ -41,7 +40,6 @@ _BUILTIN_TYPES = ["NoopSupervisorSpec", "autocompact", "scheduled_batch"]
 UNHEALTHY_TASKS_AFTER = 3
 # A failing streaming task fails this soon (wall seconds), not at the end of its taskDuration.
 STREAM_FAILURE_AFTER_S = 1.0
-MAX_OVERLAPS_KEPT = 100
 
 
 class SpecRejection(Exception):
@@ -85,9 +83,7 @@ class SupervisorStore:
         self.lost_contact_until: dict[str, float] = {}
         self.out_of_range: set[str] = set()
         self.failing: dict[str, str] = {}
-        self.overlaps = 0
-        self.overlap_log: deque[dict[str, str]] = deque(maxlen=MAX_OVERLAPS_KEPT)
-        self._overlap_seen: set[tuple[str, str]] = set()
+        self.overlaps = Overlaps()
         cluster.on_task_end.append(self._task_ended)
         cluster.on_task_start.append(self._task_started)
 
@@ -97,9 +93,7 @@ class SupervisorStore:
         self.lost_contact_until.clear()
         self.out_of_range.clear()
         self.failing.clear()
-        self.overlaps = 0
-        self.overlap_log.clear()
-        self._overlap_seen.clear()
+        self.overlaps.clear()
 
     def apply_faults(self, faults: Faults) -> None:
         """The stream faults of `faults`: lost contact for a while, offsets out of range until
@@ -242,26 +236,13 @@ class SupervisorStore:
         return not sup.suspended and bool(self.live_tasks(sup))
 
     def _check_overlap(self, task: SimTask) -> None:
-        if task.type not in BATCH_TYPES or not task.top_level:
-            return
-        for sup in self.supervisors.values():
-            if sup.datasource != task.datasource or not self.writing(sup):
-                continue
-            for span in task.intervals:
-                key = (task.id, span[2])
-                if sup.clock.live(span) and key not in self._overlap_seen:
-                    self._overlap_seen.add(key)
-                    self.overlaps += 1
-                    self.overlap_log.append(
-                        {
-                            "task": task.id,
-                            "type": task.type,
-                            "datasource": task.datasource,
-                            "interval": span[2],
-                            "supervisor": sup.id,
-                            "stream_writes_from": iso(sup.clock.boundary),
-                        }
-                    )
+        streams = [
+            (sup.id, sup.clock)
+            for sup in self.supervisors.values()
+            if sup.datasource == task.datasource and self.writing(sup)
+        ]
+        if streams:
+            self.overlaps.check(task, streams)
 
 
 _STORES: WeakKeyDictionary[SimCluster, SupervisorStore] = WeakKeyDictionary()

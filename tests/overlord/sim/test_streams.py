@@ -358,3 +358,10 @@ def test_a_scenario_with_an_unreadable_stream_start_is_refused(tmp_path: Path) -
     path.write_text('[cluster]\nstream_event_start = "yesterday"\n')
     with pytest.raises(ScenarioError, match="Invalid isoformat string: 'yesterday'"):
         load_scenario(path)
+
+
+async def test_a_standby_sharing_the_cluster_keeps_the_leaders_stream_faults(make: Any) -> None:
+    sim, client, _clock = await make(cluster())
+    sim.set_faults(Faults(offsets_out_of_range_supervisors=["clicks"]))
+    Simulator(SimConfig(leader_url="http://leader:8090"), peer=sim)
+    assert (await status(client))["detailedState"] == "LOST_CONTACT_WITH_STREAM"
