@@ -134,8 +134,9 @@ def build_status(
 def _recent_errors(
     sup: SimSupervisor, fault: str | None, parts: list[str], now: float
 ) -> list[dict[str, Any]]:
-    """The supervisor's own exceptions; failing tasks are not among them (they show in the
-    tasks' statuses and reports), so UNHEALTHY_TASKS comes with none."""
+    """The supervisor's own exceptions. REFERENCE does not say whether failing tasks add
+    any; they are left out (they show in the tasks' statuses and reports), so UNHEALTHY_TASKS
+    comes with none."""
     if fault in ("unable_to_connect", "lost_contact"):
         return [{"timestamp": iso(now - 30), **STREAM_ERROR}]
     if fault == "offsets_out_of_range":

@@ -160,9 +160,10 @@ class SupervisorStore:
     def state(self, sup: SimSupervisor) -> tuple[str, str, bool]:
         """(state, detailedState, healthy), with the states of REFERENCE §9.2.
 
-        A supervisor that cannot read offsets it has stored (out of range) fails inside the
-        same stream call as one that lost its stream: Druid records a stream exception, and a
-        supervisor that had connected before reports LOST_CONTACT_WITH_STREAM.
+        REFERENCE lists the states but not which one offsets out of range lead to. The
+        closest documented one is chosen: the supervisor fails to read its stored offsets
+        from the stream, a stream exception in a supervisor that had connected before, which
+        is LOST_CONTACT_WITH_STREAM.
         """
         fault = self.fault(sup)
         if fault == "unable_to_connect":

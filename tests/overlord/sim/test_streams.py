@@ -339,11 +339,12 @@ async def test_failing_streaming_tasks_fail_with_a_readable_report_then_make_it_
     assert payload["recentErrors"] == []
 
 
-async def test_an_unknown_failure_kind_for_streaming_tasks_is_refused(make: Any) -> None:
+@pytest.mark.parametrize("kind", ["oops", "bad_spec"])
+async def test_a_failure_kind_streaming_tasks_cannot_have_is_refused(make: Any, kind: str) -> None:
     _sim, client, _clock = await make(cluster())
-    reply = await client.post("/sim/faults", json={"failing_stream_tasks": {"clicks": "oops"}})
+    reply = await client.post("/sim/faults", json={"failing_stream_tasks": {"clicks": kind}})
     assert reply.status == 400
-    assert "unknown failure kinds ['oops']" in (await reply.json())["error"]
+    assert f"unknown failure kinds ['{kind}']" in (await reply.json())["error"]
 
 
 def test_the_live_stream_scenario_sets_the_stream_clock_and_a_brief_lost_contact() -> None:
