@@ -18,6 +18,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from overlord.sim.cluster import ClusterConfig
 from overlord.sim.scenario import ScenarioError, load_scenario
 from overlord.sim.server import Faults, SimConfig, Simulator
+from overlord.sim.streams import StreamClock, granularity_of
 from overlord.sim.supervisor_reports import STREAM_ERROR
 from overlord.sim.tasks import SimTask, parse_instant
 from tests.contract.support import until
@@ -173,8 +174,11 @@ async def test_late_data_holds_back_the_hours_it_may_still_land_in(make: Any) ->
     sim, client, clock = await make(config, lateMessageRejectionPeriod="PT1H")
     # The first task takes rows down to an hour behind its frontier (2025-12-31T23:30).
     [task] = running(sim)
-    window = task.payload["ioConfig"]
-    assert window == {"type": "kafka", "minimumMessageTime": "2025-12-31T23:30:00.000Z"}
+    stored = await (await client.get(f"/druid/indexer/v1/task/{task.id}")).json()
+    assert stored["payload"]["ioConfig"] == {
+        "type": "kafka",
+        "minimumMessageTime": "2025-12-31T23:30:00.000Z",
+    }
     await expire(sim, clock, 3600)  # frontier 01:30, late rows down to 00:30
     assert await intervals(client) == ["2025-12-31T23:00:00.000Z/2026-01-01T00:00:00.000Z"]
     await expire(sim, clock, 3600)  # frontier 02:30, late rows down to 01:30
@@ -187,6 +191,50 @@ async def test_a_day_granularity_hands_off_only_when_the_day_is_behind_the_front
     sim, client, clock = await make(cluster(stream_event_rate=24.0), "DAY")
     await expire(sim, clock, 3600)  # 24 event hours: frontier 2026-01-02T00:30
     assert await intervals(client) == ["2026-01-01T00:00:00.000Z/2026-01-02T00:00:00.000Z"]
+
+
+async def test_an_early_rejection_period_bounds_a_task_by_its_duration_and_the_period(
+    make: Any,
+) -> None:
+    sim, client, _clock = await make(cluster(), earlyMessageRejectionPeriod="PT10M")
+    [task] = running(sim)
+    stored = await (await client.get(f"/druid/indexer/v1/task/{task.id}")).json()
+    # Created at 00:30 event time: + taskDuration (1 h) + the period (10 min).
+    assert stored["payload"]["ioConfig"]["maximumMessageTime"] == "2026-01-01T01:40:00.000Z"
+    assert "minimumMessageTime" not in stored["payload"]["ioConfig"]
+
+
+def test_a_task_without_rejection_periods_has_no_message_window() -> None:
+    clock = StreamClock.start(cluster(), {}, {}, W0)
+    assert clock.message_window(W0, 3600.0) == {}
+
+
+@pytest.mark.parametrize(
+    ("granularity", "at", "bucket"),
+    [
+        (
+            "FIFTEEN_MINUTE",
+            "2026-01-01T10:47:00Z",
+            ("2026-01-01T10:45:00Z", "2026-01-01T11:00:00Z"),
+        ),
+        ("WEEK", "2026-01-01T10:47:00Z", ("2025-12-29T00:00:00Z", "2026-01-05T00:00:00Z")),
+        ("MONTH", "2026-02-14T10:47:00Z", ("2026-02-01T00:00:00Z", "2026-03-01T00:00:00Z")),
+        ("QUARTER", "2026-05-14T00:00:00Z", ("2026-04-01T00:00:00Z", "2026-07-01T00:00:00Z")),
+        ("YEAR", "2026-05-14T00:00:00Z", ("2026-01-01T00:00:00Z", "2027-01-01T00:00:00Z")),
+    ],
+)
+def test_segment_buckets_follow_druids_granularities(
+    granularity: str, at: str, bucket: tuple[str, str]
+) -> None:
+    grain = granularity_of({"granularitySpec": {"segmentGranularity": granularity}})
+    start = grain.floor(parse_instant(at))
+    assert (start, grain.after(start)) == tuple(parse_instant(b) for b in bucket)
+
+
+def test_a_period_granularity_and_the_default_day_give_their_bucket_lengths() -> None:
+    period = {"granularitySpec": {"segmentGranularity": {"type": "period", "period": "PT6H"}}}
+    assert granularity_of(period).seconds == 6 * 3600
+    assert granularity_of({}).seconds == 86400
 
 
 # --- batch / stream overlaps ------------------------------------------------------------
