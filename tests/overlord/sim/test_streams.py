@@ -286,6 +286,36 @@ async def test_a_batch_task_where_no_supervisor_runs_counts_no_overlap(make: Any
     assert sim.stats()["batch_stream_overlaps"] == 0
 
 
+async def test_the_overlap_record_keeps_the_latest_hundred_and_a_reset_clears_it(
+    make: Any,
+) -> None:
+    sim, client, _clock = await make(cluster())
+    days = [f"2026-02-{d:02d}T00:00:00Z/P1D" for d in range(1, 29)]
+    months = [f"2026-{m:02d}-01T00:00:00Z/P1D" for m in range(3, 13)]
+    hours = [f"2026-01-01T{h:02d}:00:00Z/PT1H" for h in range(24)]
+    years = [f"{y}-06-01T00:00:00Z/P1D" for y in range(2027, 2066)]
+    spans = days + months + hours + years
+    assert len(spans) == 101
+    task = {
+        "type": "index",
+        "id": "wide",
+        "spec": {"dataSchema": {"dataSource": "clicks", "granularitySpec": {"intervals": spans}}},
+    }
+    assert (await client.post("/druid/indexer/v1/task", json=task)).status == 200
+    await until(lambda: sim.cluster.tasks["wide"].runner == "RUNNING")
+    stats = await (await client.get("/sim/stats")).json()
+    assert stats["batch_stream_overlaps"] == 101
+    kept = stats["batch_stream_overlap_tasks"]
+    assert (len(kept), kept[0]["interval"][:10], kept[-1]["interval"][:10]) == (
+        100,
+        "2026-02-02",
+        "2065-06-01",
+    )
+    await client.post("/sim/reset")
+    stats = await (await client.get("/sim/stats")).json()
+    assert (stats["batch_stream_overlaps"], stats["batch_stream_overlap_tasks"]) == (0, [])
+
+
 # --- faults -----------------------------------------------------------------------------
 
 
