@@ -4,11 +4,13 @@ hand off, and where they may still write.
 Theory of operation. A supervisor's stream starts at event time `epoch_event` when the
 supervisor is created (wall time `epoch_wall`). Its newest record is at
 `head(t) = epoch_event + (t - epoch_wall) * rate`, and its tasks have read up to
-`frontier(t) = head(t) - lag`. When a task group ends (after `taskDuration`), every
-segmentGranularity bucket wholly behind the frontier, and behind the late-data window where
-late rows may still land, is published as a segment and the handoff boundary moves to its end.
-Streaming tasks may write anywhere at or after the boundary, so a batch or compaction task
-that runs on an interval ending after it overlaps a live stream.
+`frontier(t) = head(t) - lag - backlog(t)`. The backlog grows while no task reads (suspended,
+or no task can start) and shrinks once tasks read again, `catch_up` times as fast as the
+stream grows, as tasks resuming from stored offsets do. When a task group ends (after
+`taskDuration`), every segmentGranularity bucket wholly behind the frontier, and behind the
+late-data window where late rows may still land, is published as a segment and the handoff
+boundary moves to its end. Streaming tasks may write anywhere at or after the boundary, so a
+batch or compaction task that runs on an interval ending after it overlaps a live stream.
 """
 
 from __future__ import annotations
@@ -110,6 +112,10 @@ class StreamClock:
     boundary: float  # the end of the last published bucket: streaming writes start here
     late_rejection_s: float | None = None
     early_rejection_s: float | None = None
+    catch_up: float = 4.0
+    reading: bool = True
+    behind_s: float = 0.0  # the backlog, in event seconds, at wall time `behind_at`
+    behind_at: float = 0.0
 
     @classmethod
     def start(
@@ -133,6 +139,8 @@ class StreamClock:
             boundary=first,
             late_rejection_s=late_rejection,
             early_rejection_s=_period_s(io, "earlyMessageRejectionPeriod"),
+            catch_up=config.stream_catch_up,
+            behind_at=wall,
         )
 
     def head(self, wall: float) -> float:
@@ -141,7 +149,19 @@ class StreamClock:
 
     def frontier(self, wall: float) -> float:
         """Event time up to which the supervisor's tasks have read."""
-        return self.head(wall) - self.lag_s
+        return self.head(wall) - self.lag_s - self.backlog(wall)
+
+    def backlog(self, wall: float) -> float:
+        """Event seconds the tasks trail by beyond `lag_s`, after a time nobody read."""
+        grown = max(0.0, wall - self.behind_at) * self.rate
+        if not self.reading:
+            return self.behind_s + grown
+        return max(0.0, self.behind_s - grown * (self.catch_up - 1))
+
+    def set_reading(self, reading: bool, wall: float) -> None:
+        """Tasks started reading the stream, or the last one stopped."""
+        if reading != self.reading:
+            self.behind_s, self.behind_at, self.reading = self.backlog(wall), wall, reading
 
     def hand_off(self, wall: float) -> list[Span]:
         """Publish every bucket no row can land in any more; returns them, oldest first."""

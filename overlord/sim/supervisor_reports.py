@@ -4,7 +4,7 @@ Druid version) and `/stats` (REFERENCE §9.2).
 Offsets follow the stream's event time (`streams.StreamClock`): the latest offset is that of
 the newest record, a task's current offset that of its frontier, each partition a few records
 further behind, so consecutive calls show a stream that moves and a supervisor that keeps up
-(or, with `stream_lag_s`, one that trails by that much). Stream faults show as Druid reports
+(or, with `stream_lag_s` or after a pause, one that trails). Stream faults show as Druid reports
 them: a state, a detailedState and recentErrors.
 """
 
@@ -48,9 +48,9 @@ def _offset(sup: SimSupervisor, event_time: float, n: int) -> int:
     return BASE_OFFSET + 6_000 * n + int((event_time - sup.clock.epoch_event) * RECORDS_PER_S)
 
 
-def _lags(sup: SimSupervisor, parts: list[str]) -> dict[str, int]:
+def _lags(sup: SimSupervisor, parts: list[str], now: float) -> dict[str, int]:
     """Records each partition's consumer trails the newest record by."""
-    behind = round(sup.clock.lag_s * RECORDS_PER_S)
+    behind = round((sup.clock.head(now) - sup.clock.frontier(now)) * RECORDS_PER_S)
     return {p: behind + n % 4 for n, p in enumerate(parts)}
 
 
@@ -75,7 +75,7 @@ def _task_report(sup: SimSupervisor, task: SimTask, parts: list[str], now: float
     row["remainingSeconds"] = max(0, int(task.duration_s - elapsed))
     row["type"] = "ACTIVE"
     if started is not None:
-        lags = _lags(sup, parts)
+        lags = _lags(sup, parts, now)
         head = sup.clock.head(now)
         row["currentOffsets"] = {
             p: _render(sup, _offset(sup, head, n) - lags[p]) for n, p in enumerate(parts)
@@ -112,7 +112,7 @@ def build_status(
     running = store.live_tasks(sup) if connected else []
     payload["activeTasks"] = [_task_report(sup, t, parts, now) for t in running]
     payload["publishingTasks"] = []
-    lag = _lags(sup, parts)
+    lag = _lags(sup, parts, now)
     head = sup.clock.head(now)
     # Without partitions the maps are empty, not omitted, as Druid prints them.
     if sup.type == "kafka" and not sup.suspended:
@@ -140,7 +140,7 @@ def _recent_errors(
     if fault in ("unable_to_connect", "lost_contact"):
         return [{"timestamp": iso(now - 30), **STREAM_ERROR}]
     if fault == "offsets_out_of_range":
-        stored = _offset(sup, sup.clock.frontier(sup.clock.epoch_wall), 0)
+        stored = _offset(sup, sup.clock.frontier(now), 0)  # where its tasks stopped
         partition = parts[0] if parts else "0"
         message = OUT_OF_RANGE.format(offset=_render(sup, stored), partition=partition)
         error = {"exceptionClass": STREAM_EXCEPTION, "message": message, "streamException": True}

@@ -181,6 +181,10 @@ class SupervisorStore:
         return [tasks[t] for t in sup.tasks if t in tasks and tasks[t].active]
 
     def _fill(self, sup: SimSupervisor) -> None:
+        self._spawn(sup)
+        sup.clock.set_reading(self.writing(sup), self.cluster.wall())
+
+    def _spawn(self, sup: SimSupervisor) -> None:
         # Out-of-range offsets stop the supervisor before it can create tasks; lost contact
         # does not stop tasks, which read the stream themselves.
         blocked = sup.id in self.unhealthy or sup.id in self.out_of_range
@@ -207,6 +211,7 @@ class SupervisorStore:
                 self.cluster.outcomes.finish(task.id)  # hands off and succeeds
             else:
                 self.cluster.shutdown(task.id)
+        sup.clock.set_reading(False, self.cluster.wall())
 
     def _task_ended(self, task: SimTask) -> None:
         sup = self.supervisors.get(task.supervisor or "")

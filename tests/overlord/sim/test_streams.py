@@ -144,6 +144,20 @@ async def test_offsets_and_lag_follow_the_frontier_as_the_clock_moves(make: Any)
     assert clock_frontier == parse_instant("2026-01-01T00:31:50Z")
 
 
+async def test_a_suspended_stream_falls_behind_and_catches_up_after_resume(make: Any) -> None:
+    sim, client, clock = await make(cluster(stream_lag_s=10.0))
+    await client.post(f"{SUPERVISOR}/clicks/suspend")
+    clock.now += 600
+    await client.post(f"{SUPERVISOR}/clicks/resume")
+    await until(lambda: running(sim) != [])
+    # 10 s of lag plus 600 s nobody read, at 25 records per second.
+    assert (await status(client))["minimumLag"] == {"0": 15_250, "1": 15_251}
+    clock.now += 100  # read at 4x the stream's rate: 300 s of the backlog is gone
+    assert (await status(client))["minimumLag"] == {"0": 7_750, "1": 7_751}
+    clock.now += 100
+    assert (await status(client))["minimumLag"] == {"0": 250, "1": 251}
+
+
 # --- handoff ----------------------------------------------------------------------------
 
 
@@ -375,7 +389,7 @@ async def test_offsets_out_of_range_report_the_stored_offset_until_lifted(make: 
         "org.apache.druid.indexing.seekablestream.common.StreamException"
     )
     assert error["message"] == (
-        "org.apache.druid.java.util.common.ISE: Previous sequenceNumber [3000000] is no longer "
+        "org.apache.druid.java.util.common.ISE: Previous sequenceNumber [3090000] is no longer "
         "available for partition [0]. You can clear the previous sequenceNumber and start "
         "reading from a valid message by using the supervisor's reset API."
     )
