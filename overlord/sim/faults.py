@@ -108,11 +108,11 @@ class Faults(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
         # Kinds that fail a task before it runs would fail each replacement at once, in a
         # loop that never yields; streaming tasks take only the kinds that fail while running.
         usable = sorted(k for k, kind in FAILURE_KINDS.items() if not kind.before_running)
-        unknown = sorted(set(self.failing_stream_tasks.values()) - set(usable))
-        if unknown:
+        refused = sorted(set(self.failing_stream_tasks.values()) - set(usable))
+        if refused:
             raise ValueError(
-                f"unknown failure kinds {unknown} in failing_stream_tasks; streaming tasks "
-                f"can fail with {usable}"
+                f"failing_stream_tasks names failure kinds {refused}, which no streaming task "
+                f"can fail with; use one of {usable}"
             )
 
 

@@ -436,7 +436,7 @@ async def test_a_failure_kind_streaming_tasks_cannot_have_is_refused(make: Any, 
     _sim, client, _clock = await make(cluster())
     reply = await client.post("/sim/faults", json={"failing_stream_tasks": {"clicks": kind}})
     assert reply.status == 400
-    assert f"unknown failure kinds ['{kind}']" in (await reply.json())["error"]
+    assert f"names failure kinds ['{kind}'], which no streaming" in (await reply.json())["error"]
 
 
 def test_the_live_stream_scenario_sets_the_stream_clock_and_a_brief_lost_contact() -> None:
