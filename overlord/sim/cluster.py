@@ -58,7 +58,9 @@ class SimCluster:
         self.config = config
         self.wall = wall
         self.outcomes = TaskOutcomes(self)
-        self.on_task_end: list[Callable[[SimTask], None]] = []  # survives reset(): observers
+        # Observers; they survive reset().
+        self.on_task_start: list[Callable[[SimTask], None]] = []
+        self.on_task_end: list[Callable[[SimTask], None]] = []
         self.reset()
 
     def reset(self) -> None:
@@ -111,13 +113,19 @@ class SimCluster:
         datasource: str,
         generation: int,
         duration_s: float,
+        outcome: str = "success",
+        message_window: dict[str, str] | None = None,
     ) -> SimTask:
-        """A supervisor's `index_kafka`/`index_kinesis` task: no upfront lock, always succeeds."""
+        """A supervisor's `index_kafka`/`index_kinesis` task: no upfront lock. It succeeds
+        unless a stream fault gave it a failure `outcome`; `message_window` holds the
+        minimum/maximumMessageTime of its ioConfig (REFERENCE §9.3)."""
         now = self.wall()
         task_id = stream_task_id(task_type, supervisor_id, generation, self.id_rng)
         context = {"checkpoints": '{"0":{"0":0}}', "forceTimeChunkLock": True}
         context["useLineageBasedSegmentAllocation"] = True
         payload = {"type": task_type, "id": task_id, "dataSource": datasource, "context": context}
+        if message_window:
+            payload["ioConfig"] = {"type": task_type.removeprefix("index_"), **message_window}
         task = SimTask(
             id=task_id,
             group_id=f"{task_type}_{supervisor_id}",
@@ -129,7 +137,7 @@ class SimCluster:
             priority=75,
             parallel=False,
             duration_s=duration_s,
-            outcome="success",
+            outcome=outcome,
             supervisor=supervisor_id,
         )
         task.say(now, "INFO", "main", f"Task[{task_id}] created by supervisor[{supervisor_id}]")
@@ -232,6 +240,8 @@ class SimCluster:
         self.worker_tasks[worker].add(task.id)
         task.say(now, "INFO", "task-runner-0", f"Running task[{task.id}]")
         self.outcomes.started(task)
+        for hook in self.on_task_start:
+            hook(task)
 
     def release_stuck(self) -> None:
         """Admit tasks a lifted `stuck_waiting_datasources` fault was holding back."""

@@ -25,6 +25,8 @@ from typing import Annotated, Literal
 import msgspec
 from aiohttp import web
 
+from overlord.sim.catalog import FAILURE_KINDS
+
 JETTY_503 = (
     '<html>\n<head>\n<meta http-equiv="Content-Type" content="text/html;charset=utf-8"/>\n'
     "<title>Error 503 Service Unavailable</title>\n</head>\n<body><h2>HTTP ERROR 503 "
@@ -92,8 +94,26 @@ class Faults(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     transient_rate: float | None = None  # None: leave the cluster's setting alone
     structural_rate: float | None = None
     stuck_waiting_datasources: list[str] | None = None
+    # Supervisors that never reach their stream: UNABLE_TO_CONNECT_TO_STREAM until lifted.
     unhealthy_supervisors: list[str] | None = None
+    # Supervisor id -> seconds (on the cluster's clock) of LOST_CONTACT_WITH_STREAM, then back.
+    lost_contact_supervisors: dict[str, float] = {}
+    # Supervisors whose stored offsets the stream no longer holds, until lifted (a reset).
+    offsets_out_of_range_supervisors: list[str] = []
+    # Supervisor id -> failure kind (`catalog.FAILURE_KINDS`) of its next streaming tasks.
+    failing_stream_tasks: dict[str, str] = {}
     events: list[FaultEvent] = []
+
+    def __post_init__(self) -> None:
+        # Kinds that fail a task before it runs would fail each replacement at once, in a
+        # loop that never yields; streaming tasks take only the kinds that fail while running.
+        usable = sorted(k for k, kind in FAILURE_KINDS.items() if not kind.before_running)
+        refused = sorted(set(self.failing_stream_tasks.values()) - set(usable))
+        if refused:
+            raise ValueError(
+                f"failing_stream_tasks names failure kinds {refused}, which no streaming task "
+                f"can fail with; use one of {usable}"
+            )
 
 
 class FaultState:

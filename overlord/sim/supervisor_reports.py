@@ -1,14 +1,15 @@
 """What a simulated supervisor reports: the `/status` payload (Kafka or Kinesis shape, per
 Druid version) and `/stats` (REFERENCE §9.2).
 
-Offsets grow at a fixed rate per partition from the supervisor's creation, and each active
-task trails the latest offset by a small, steady lag, so consecutive calls show a stream that
-moves and a supervisor that keeps up.
+Offsets follow the stream's event time (`streams.StreamClock`): the latest offset is that of
+the newest record, a task's current offset that of its frontier, each partition a few records
+further behind, so consecutive calls show a stream that moves and a supervisor that keeps up
+(or, with `stream_lag_s` or after a pause, one that trails). Stream faults show as Druid reports
+them: a state, a detailedState and recentErrors.
 """
 
 from __future__ import annotations
 
-import time
 from typing import TYPE_CHECKING, Any
 
 from overlord.sim.catalog import totals
@@ -20,12 +21,20 @@ if TYPE_CHECKING:
 
 RECORDS_PER_S = 25.0
 BASE_OFFSET = 3_000_000
+STREAM_EXCEPTION = "org.apache.druid.indexing.seekablestream.common.StreamException"
 STREAM_ERROR = {
-    "exceptionClass": "org.apache.druid.indexing.seekablestream.common.StreamException",
+    "exceptionClass": STREAM_EXCEPTION,
     "message": "org.apache.kafka.common.errors.TimeoutException: Timeout expired while "
     "fetching topic metadata",
     "streamException": True,
 }
+# REFERENCE gives the shape of recentErrors, not this message: it is the one Druid's
+# supervisor raises (as a StreamException) when a stored offset has left the stream.
+OUT_OF_RANGE = (
+    "org.apache.druid.java.util.common.ISE: Previous sequenceNumber [{offset}] is no longer "
+    "available for partition [{partition}]. You can clear the previous sequenceNumber and "
+    "start reading from a valid message by using the supervisor's reset API."
+)
 
 
 def _partitions(sup: SimSupervisor, config: ClusterConfig) -> list[str]:
@@ -34,8 +43,19 @@ def _partitions(sup: SimSupervisor, config: ClusterConfig) -> list[str]:
     return [str(n) for n in range(config.stream_partitions)]
 
 
-def _offset(sup: SimSupervisor, at: float, n: int) -> int:
-    return BASE_OFFSET + 6_000 * n + int((at - sup.created) * RECORDS_PER_S)
+def _offset(sup: SimSupervisor, event_time: float, n: int) -> int:
+    """The offset of partition `n`'s record at `event_time`."""
+    return BASE_OFFSET + 6_000 * n + int((event_time - sup.clock.epoch_event) * RECORDS_PER_S)
+
+
+def _lags(sup: SimSupervisor, parts: list[str], now: float) -> dict[str, int]:
+    """Records each partition's consumer trails the newest record by."""
+    behind = round((sup.clock.head(now) - sup.clock.frontier(now)) * RECORDS_PER_S)
+    return {p: behind + n % 4 for n, p in enumerate(parts)}
+
+
+def _millis(records: int) -> int:
+    return round(records * 1000 / RECORDS_PER_S)
 
 
 def _render(sup: SimSupervisor, value: int) -> int | str:
@@ -46,21 +66,23 @@ def _task_report(sup: SimSupervisor, task: SimTask, parts: list[str], now: float
     started = task.started
     row: dict[str, Any] = {"id": task.id}
     if started is not None:
+        first = sup.clock.frontier(started)
         row["startingOffsets"] = {
-            p: _render(sup, _offset(sup, started, n)) for n, p in enumerate(parts)
+            p: _render(sup, _offset(sup, first, n)) for n, p in enumerate(parts)
         }
     row["startTime"] = iso(started) if started is not None else None
     elapsed = now - started if started is not None else 0.0
     row["remainingSeconds"] = max(0, int(task.duration_s - elapsed))
     row["type"] = "ACTIVE"
     if started is not None:
-        lags = {p: n % 4 for n, p in enumerate(parts)}
+        lags = _lags(sup, parts, now)
+        head = sup.clock.head(now)
         row["currentOffsets"] = {
-            p: _render(sup, _offset(sup, now, n) - lags[p]) for n, p in enumerate(parts)
+            p: _render(sup, _offset(sup, head, n) - lags[p]) for n, p in enumerate(parts)
         }
         if sup.type == "kinesis":
             row["lag"] = {}
-            row["lagMillis"] = {p: lag * 1150 for p, lag in lags.items()}
+            row["lagMillis"] = {p: _millis(lag) for p, lag in lags.items()}
         else:
             row["lag"] = lags
     return row
@@ -69,9 +91,14 @@ def _task_report(sup: SimSupervisor, task: SimTask, parts: list[str], now: float
 def build_status(
     store: SupervisorStore, sup: SimSupervisor, config: ClusterConfig
 ) -> dict[str, Any]:
-    now = time.time()
+    now = store.cluster.wall()
     state, detailed, healthy = store.state(sup)
-    parts = _partitions(sup, config) if healthy else []
+    fault = store.fault(sup)
+    # A supervisor that never connected knows no partitions; one that lost contact (or
+    # whose tasks fail) still knows its task groups, but not the stream's latest offsets.
+    connected = fault != "unable_to_connect"
+    fresh = fault is None
+    parts = _partitions(sup, config) if connected else []
     payload: dict[str, Any] = {}
     if config.druid_version >= 34:
         payload["id"] = sup.id
@@ -82,24 +109,43 @@ def build_status(
         replicas=int(sup.io.get("replicas", 1)),
         durationSeconds=int(sup.duration_s),
     )
-    running = [] if not healthy else store.live_tasks(sup)
+    running = store.live_tasks(sup) if connected else []
     payload["activeTasks"] = [_task_report(sup, t, parts, now) for t in running]
     payload["publishingTasks"] = []
-    lag = {p: n % 4 for n, p in enumerate(parts)}
+    lag = _lags(sup, parts, now)
+    head = sup.clock.head(now)
+    # Without partitions the maps are empty, not omitted, as Druid prints them.
     if sup.type == "kafka" and not sup.suspended:
-        payload["latestOffsets"] = {p: _offset(sup, now, n) for n, p in enumerate(parts)}
+        payload["latestOffsets"] = {p: _offset(sup, head, n) for n, p in enumerate(parts)}
         payload["minimumLag"] = lag
         payload["aggregateLag"] = sum(lag.values())
-        if healthy:
+        if fresh:
             payload["offsetsLastUpdated"] = iso(now - 5)
         if sup.io.get("emitTimeLagMetrics") and config.druid_version >= 33:
-            payload["minimumLagMillis"] = {p: v * 1150 for p, v in lag.items()}
+            payload["minimumLagMillis"] = {p: _millis(v) for p, v in lag.items()}
     elif sup.type == "kinesis" and not sup.suspended:
-        payload["minimumLagMillis"] = {p: v * 1150 for p, v in lag.items()}
-        payload["aggregateLagMillis"] = max(lag.values(), default=0) * 1150
+        payload["minimumLagMillis"] = {p: _millis(v) for p, v in lag.items()}
+        payload["aggregateLagMillis"] = _millis(max(lag.values(), default=0))
     payload.update(suspended=sup.suspended, healthy=healthy, state=state, detailedState=detailed)
-    payload["recentErrors"] = [] if healthy else [{"timestamp": iso(now - 30), **STREAM_ERROR}]
+    payload["recentErrors"] = _recent_errors(sup, fault, parts, now)
     return {"id": sup.id, "generationTime": iso(now), "payload": payload}
+
+
+def _recent_errors(
+    sup: SimSupervisor, fault: str | None, parts: list[str], now: float
+) -> list[dict[str, Any]]:
+    """The supervisor's own exceptions. REFERENCE does not say whether failing tasks add
+    any; they are left out (they show in the tasks' statuses and reports), so UNHEALTHY_TASKS
+    comes with none."""
+    if fault in ("unable_to_connect", "lost_contact"):
+        return [{"timestamp": iso(now - 30), **STREAM_ERROR}]
+    if fault == "offsets_out_of_range":
+        stored = _offset(sup, sup.clock.frontier(now), 0)  # where its tasks stopped
+        partition = parts[0] if parts else "0"
+        message = OUT_OF_RANGE.format(offset=_render(sup, stored), partition=partition)
+        error = {"exceptionClass": STREAM_EXCEPTION, "message": message, "streamException": True}
+        return [{"timestamp": iso(now - 30), **error}]
+    return []
 
 
 def stats_payload(tasks: list[SimTask], cluster: SimCluster) -> dict[str, Any]:

@@ -2,9 +2,11 @@
 
 A running supervisor keeps `taskCount * replicas` streaming tasks alive in the cluster; they
 take worker slots like any task, run for `taskDuration`, finish SUCCESS with a streaming
-report, and are replaced by the next generation. Suspending or terminating lets them publish
-(finish successfully) and starts no more. Offsets grow with time at a fixed rate per
-partition, so status payloads move like a live stream's.
+report, hand off what their stream has completed (`streams`), and are replaced by the next
+generation. Suspending or terminating lets them publish (finish successfully) and starts no
+more. Offsets follow the stream's event time, so status payloads move like a live stream's.
+A batch or compaction task that runs where a live stream still writes is counted as a
+batch/stream overlap, the hazard the orchestrator's watermark exists to avoid.
 
 The store belongs to the cluster, not the node, so two nodes sharing a cluster (a leader and
 a standby) share supervisors too, as they share the metadata store in Druid.
@@ -12,7 +14,6 @@ a standby) share supervisors too, as they share the metadata store in Druid.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -21,17 +22,24 @@ from weakref import WeakKeyDictionary
 import msgspec
 from aiohttp import web
 
+from overlord.sim.catalog import FAILURE_KINDS
 from overlord.sim.cluster import SimCluster
 from overlord.sim.http_tasks import JSON, Handler, json_reply, text_reply
 from overlord.sim.periods import standard_seconds
+from overlord.sim.streams import Overlaps, StreamClock
 from overlord.sim.supervisor_reports import build_status, stats_payload
-from overlord.sim.tasks import SimTask
+from overlord.sim.tasks import ClusterConfig, SimTask
 
 if TYPE_CHECKING:
+    from overlord.sim.faults import Faults
     from overlord.sim.server import SimConfig, Simulator
 
 _SPEC_CLASS = "org.apache.druid.indexing.overlord.supervisor.SupervisorSpec"
 _BUILTIN_TYPES = ["NoopSupervisorSpec", "autocompact", "scheduled_batch"]
+# Druid's default `taskUnhealthinessThreshold` (REFERENCE names UNHEALTHY_TASKS but not when).
+UNHEALTHY_TASKS_AFTER = 3
+# A failing streaming task fails this soon (wall seconds), not at the end of its taskDuration.
+STREAM_FAILURE_AFTER_S = 1.0
 
 
 class SpecRejection(Exception):
@@ -46,9 +54,11 @@ class SimSupervisor:
     stream: str
     spec: dict[str, Any]
     created: float
+    clock: StreamClock
     suspended: bool = False
     generation: int = 0
     tasks: list[str] = field(default_factory=list)
+    failures: int = 0  # streaming tasks failed in a row
 
     @property
     def io(self) -> dict[str, Any]:
@@ -70,11 +80,33 @@ class SupervisorStore:
         self.config = config
         self.supervisors: dict[str, SimSupervisor] = {}
         self.unhealthy: set[str] = set()
+        self.lost_contact_until: dict[str, float] = {}
+        self.out_of_range: set[str] = set()
+        self.failing: dict[str, str] = {}
+        self.overlaps = Overlaps()
         cluster.on_task_end.append(self._task_ended)
+        cluster.on_task_start.append(self._task_started)
 
     def reset(self) -> None:
         self.supervisors.clear()
         self.unhealthy.clear()
+        self.lost_contact_until.clear()
+        self.out_of_range.clear()
+        self.failing.clear()
+        self.overlaps.clear()
+
+    def apply_faults(self, faults: Faults) -> None:
+        """The stream faults of `faults`: lost contact for a while, offsets out of range until
+        lifted, failing streaming tasks (from the next task on)."""
+        now = self.cluster.wall()
+        self.set_unhealthy(set(faults.unhealthy_supervisors or ()))
+        self.lost_contact_until = {s: now + d for s, d in faults.lost_contact_supervisors.items()}
+        recovered = self.out_of_range - set(faults.offsets_out_of_range_supervisors)
+        self.out_of_range = set(faults.offsets_out_of_range_supervisors)
+        self.failing = dict(faults.failing_stream_tasks)
+        for sid in recovered:
+            if sid in self.supervisors:
+                self._fill(self.supervisors[sid])
 
     def set_unhealthy(self, ids: set[str]) -> None:
         """Supervisors that cannot reach their stream: no new tasks until they recover."""
@@ -86,7 +118,8 @@ class SupervisorStore:
 
     def upsert(self, spec: dict[str, Any], skip_if_unmodified: bool) -> tuple[str, bool, bool]:
         """Create or update; returns (id, modified, restarted)."""
-        sup = _normalise(spec, self.config.supervisor_types, self.cluster.config.druid_version)
+        wall = self.cluster.wall()
+        sup = _normalise(spec, self.config.supervisor_types, self.cluster.config, wall)
         old = self.supervisors.get(sup.id)
         modified = old is None or old.spec != sup.spec
         if old is not None and not modified and skip_if_unmodified:
@@ -94,6 +127,8 @@ class SupervisorStore:
         if old is not None:  # graceful restart: current tasks publish, new ones start
             sup.generation = old.generation
             self._publish(old)
+            # The same stream goes on: its event time and what is handed off carry over.
+            sup.clock, sup.created = old.clock, old.created
         self.supervisors[sup.id] = sup
         self._fill(sup)
         return sup.id, modified, True
@@ -110,10 +145,33 @@ class SupervisorStore:
         self._publish(sup)
         del self.supervisors[sup.id]
 
-    def state(self, sup: SimSupervisor) -> tuple[str, str, bool]:
-        """(state, detailedState, healthy)."""
+    def fault(self, sup: SimSupervisor) -> str | None:
+        """The stream fault `sup` shows now, if any (see `apply_faults`)."""
         if sup.id in self.unhealthy:
+            return "unable_to_connect"
+        if sup.id in self.out_of_range:
+            return "offsets_out_of_range"
+        if self.cluster.wall() < self.lost_contact_until.get(sup.id, -1.0):
+            return "lost_contact"
+        if sup.failures >= UNHEALTHY_TASKS_AFTER:
+            return "unhealthy_tasks"
+        return None
+
+    def state(self, sup: SimSupervisor) -> tuple[str, str, bool]:
+        """(state, detailedState, healthy), with the states of REFERENCE §9.2.
+
+        REFERENCE lists the states but not which one offsets out of range lead to. The
+        closest documented one is chosen: the supervisor fails to read its stored offsets
+        from the stream, a stream exception in a supervisor that had connected before, which
+        is LOST_CONTACT_WITH_STREAM.
+        """
+        fault = self.fault(sup)
+        if fault == "unable_to_connect":
             return "UNHEALTHY_SUPERVISOR", "UNABLE_TO_CONNECT_TO_STREAM", False
+        if fault in ("offsets_out_of_range", "lost_contact"):
+            return "UNHEALTHY_SUPERVISOR", "LOST_CONTACT_WITH_STREAM", False
+        if fault == "unhealthy_tasks":
+            return "UNHEALTHY_TASKS", "UNHEALTHY_TASKS", False
         if sup.suspended:
             return "SUSPENDED", "SUSPENDED", True
         return "RUNNING", "RUNNING", True
@@ -123,15 +181,26 @@ class SupervisorStore:
         return [tasks[t] for t in sup.tasks if t in tasks and tasks[t].active]
 
     def _fill(self, sup: SimSupervisor) -> None:
-        if sup.suspended or sup.id in self.unhealthy or sup.id not in self.supervisors:
+        self._spawn(sup)
+        sup.clock.set_reading(self.writing(sup), self.cluster.wall())
+
+    def _spawn(self, sup: SimSupervisor) -> None:
+        # Out-of-range offsets stop the supervisor before it can create tasks; lost contact
+        # does not stop tasks, which read the stream themselves.
+        blocked = sup.id in self.unhealthy or sup.id in self.out_of_range
+        if sup.suspended or blocked or sup.id not in self.supervisors:
             return
         sup.tasks = [t.id for t in self.live_tasks(sup)]
         duration = self.cluster.config.stream_task_duration_s or sup.duration_s
         task_type = f"index_{sup.type}"
+        outcome = self.failing.get(sup.id, "success")
+        if outcome != "success":
+            duration = min(duration, STREAM_FAILURE_AFTER_S)
         while len(sup.tasks) < sup.task_slots:
             sup.generation += 1
+            window = sup.clock.message_window(self.cluster.wall(), sup.duration_s)
             task = self.cluster.add_stream_task(
-                sup.id, task_type, sup.datasource, sup.generation, duration
+                sup.id, task_type, sup.datasource, sup.generation, duration, outcome, window
             )
             sup.tasks.append(task.id)
 
@@ -142,11 +211,44 @@ class SupervisorStore:
                 self.cluster.outcomes.finish(task.id)  # hands off and succeeds
             else:
                 self.cluster.shutdown(task.id)
+        sup.clock.set_reading(False, self.cluster.wall())
 
     def _task_ended(self, task: SimTask) -> None:
         sup = self.supervisors.get(task.supervisor or "")
-        if sup is not None and task.id in sup.tasks:
+        if sup is None:
+            return
+        if task.status == "SUCCESS":
+            sup.failures = 0
+            served = self.cluster.served[sup.datasource]
+            for span in sup.clock.hand_off(self.cluster.wall()):
+                served[span[2]] = span
+        elif task.outcome in FAILURE_KINDS:  # not a shutdown: a failure of its own
+            sup.failures += 1
+        if task.id in sup.tasks:
             self._fill(sup)
+
+    # --- batch tasks where a stream still writes -------------------------------------------
+
+    def _task_started(self, task: SimTask) -> None:
+        if task.supervisor is not None:  # a stream (re)starts under running batch tasks
+            for other in list(self.cluster.active.values()):
+                if other.datasource == task.datasource and other.runner == "RUNNING":
+                    self._check_overlap(other)
+        else:
+            self._check_overlap(task)
+
+    def writing(self, sup: SimSupervisor) -> bool:
+        """Whether the stream still writes: running, with its tasks alive or starting."""
+        return not sup.suspended and bool(self.live_tasks(sup))
+
+    def _check_overlap(self, task: SimTask) -> None:
+        streams = [
+            (sup.id, sup.clock)
+            for sup in self.supervisors.values()
+            if sup.datasource == task.datasource and self.writing(sup)
+        ]
+        if streams:
+            self.overlaps.check(task, streams)
 
 
 _STORES: WeakKeyDictionary[SimCluster, SupervisorStore] = WeakKeyDictionary()
@@ -159,7 +261,9 @@ def store_for(cluster: SimCluster, config: SimConfig) -> SupervisorStore:
     return store
 
 
-def _normalise(raw: dict[str, Any], types: list[str], druid_version: int) -> SimSupervisor:
+def _normalise(
+    raw: dict[str, Any], types: list[str], config: ClusterConfig, wall: float
+) -> SimSupervisor:
     kind = raw.get("type")
     if kind is None:
         raise SpecRejection(
@@ -180,7 +284,7 @@ def _normalise(raw: dict[str, Any], types: list[str], druid_version: int) -> Sim
     datasource = schema.get("dataSource")
     if not datasource:
         raise SpecRejection(_problem("Invalid value for field [dataSource]: must not be null"))
-    if druid_version >= 37 and schema.get("parser") is not None:
+    if config.druid_version >= 37 and schema.get("parser") is not None:
         raise SpecRejection(_problem("parser was removed in Druid 37"))
     stream = io.get("topic") or io.get("topicPattern") if kind == "kafka" else io.get("stream")
     if not stream:
@@ -188,6 +292,7 @@ def _normalise(raw: dict[str, Any], types: list[str], druid_version: int) -> Sim
         raise SpecRejection(_problem(f"ioConfig needs {need}"))
     try:
         standard_seconds(str(io.setdefault("taskDuration", "PT1H")))
+        clock = StreamClock.start(config, schema, io, wall)
     except ValueError as exc:
         raise SpecRejection(_problem(str(exc))) from exc
     for key, default in (("taskCount", 1), ("replicas", 1), ("startDelay", "PT5S")):
@@ -198,7 +303,7 @@ def _normalise(raw: dict[str, Any], types: list[str], druid_version: int) -> Sim
     suspended = bool(raw.get("suspended", False))
     spec = {"type": kind, "id": sid, "spec": nested, **nested}
     spec.update(context=raw.get("context"), suspended=suspended)
-    return SimSupervisor(sid, kind, str(datasource), str(stream), spec, time.time(), suspended)
+    return SimSupervisor(sid, kind, str(datasource), str(stream), spec, wall, clock, suspended)
 
 
 def _problem(text: str) -> str:

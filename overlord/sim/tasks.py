@@ -57,7 +57,28 @@ class ClusterConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     sub_task_splits: int = 2  # input splits, one sub-task each, per parallel task
     stream_partitions: int = 2
     stream_task_duration_s: float | None = None  # None: the spec's taskDuration
+    # A stream's event time: it starts at `stream_event_start` (None: the wall clock when the
+    # supervisor is created), advances `stream_event_rate` event seconds per wall second, and
+    # the tasks read `stream_lag_s` event seconds behind the newest record. With late data,
+    # rows also arrive up to the spec's `lateMessageRejectionPeriod` behind what was read.
+    stream_event_start: str | None = None
+    stream_event_rate: float = 1.0
+    stream_lag_s: float = 0.0
+    stream_late_data: bool = False
+    # Tasks that fell behind (suspended, or unable to start) read this many times as fast as
+    # the stream grows until they are back to `stream_lag_s`.
+    stream_catch_up: float = 4.0
     queue_max_size: int | None = None  # druid.indexer.queue.maxSize: 429 beyond it
+
+    def __post_init__(self) -> None:
+        # Checked here so a bad scenario fails when read, not at its first supervisor.
+        if self.stream_event_start is not None:
+            parse_instant(self.stream_event_start)
+        if self.stream_event_rate <= 0 or self.stream_lag_s < 0 or self.stream_catch_up <= 1:
+            raise ValueError(
+                f"stream_event_rate must be > 0, stream_lag_s >= 0 and stream_catch_up > 1, "
+                f"not {self.stream_event_rate}, {self.stream_lag_s} and {self.stream_catch_up}"
+            )
 
 
 @dataclass(slots=True, eq=False)
