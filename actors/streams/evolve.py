@@ -58,6 +58,7 @@ _Evolver = Callable[[SupervisorState, Any, int], "SupervisorState | None"]
 _NOTHING_PENDING: dict[str, Any] = {
     "pending": None,
     "pending_since": None,
+    "pending_version": None,
     "pending_spec": None,
     "pending_hash": None,
     "pending_by": None,
@@ -85,6 +86,7 @@ def _apply_intended(
         datasource=e.datasource,
         pending="apply",
         pending_since=e.at,
+        pending_version=v,
         # A decoded Raw may be a view pinning a whole read buffer: keep only its own bytes.
         pending_spec=e.spec.copy(),
         pending_hash=e.spec_hash,
@@ -144,6 +146,7 @@ def _intended(intent: Intent) -> _Evolver:
             version=v,
             pending=intent,
             pending_since=e.at,
+            pending_version=v,
             pending_by=e.by,
             pending_reason=e.reason,
         )

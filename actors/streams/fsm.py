@@ -239,13 +239,16 @@ _DECIDERS: dict[type[Command], _Decider] = {
 # --- next_effect -------------------------------------------------------------------------
 
 
-def next_effect(state: SupervisorState, *, recovered: bool = False) -> Effect | None:
+def next_effect(state: SupervisorState, *, replayed_through: int = 0) -> Effect | None:
     """What the state asks the actor to do next, or None to wait for a message.
 
-    `recovered`: the state was read back from the log and the actor has recorded nothing
-    since, so the pending intent may be an earlier run's whose call may have happened.
+    `replayed_through`: the stream version the actor read back from the log when it started
+    (0 for a new stream). A pending intent at or below it is an earlier run's, whose call may
+    have happened. It is a version, not a flag cleared by the next record: an observation
+    recorded since the restart does not make the earlier run's call any less uncertain.
     """
     sid = state.supervisor_id
+    recovered = state.pending_version is not None and state.pending_version <= replayed_through
     if state.terminated:
         return Finish()
     if state.pending == "apply":

@@ -61,6 +61,9 @@ class SupervisorState(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     observed_at: float | None = None
     pending: Intent | None = None
     pending_since: float | None = None
+    # The stream version of the pending intent: an actor that replayed the stream through
+    # this version did not make the call itself, and cannot know whether it happened.
+    pending_version: int | None = None
     # The spec an apply intent is about to POST (None when no apply is pending).
     pending_spec: msgspec.Raw | None = None
     pending_hash: str | None = None
