@@ -4,6 +4,7 @@ from __future__ import annotations
 
 JOB_PREFIX = "job:"
 BREAKER_PREFIX = "breaker:"
+SUPERVISOR_PREFIX = "supervisor:"
 RECONCILE_STREAM = "reconcile"
 
 
@@ -21,3 +22,11 @@ def breaker_stream(name: str) -> str:
 
 def breaker_of_stream(stream_id: str) -> str:
     return stream_id.removeprefix(BREAKER_PREFIX)
+
+
+def supervisor_stream(supervisor_id: str) -> str:
+    return SUPERVISOR_PREFIX + supervisor_id
+
+
+def supervisor_of_stream(stream_id: str) -> str:
+    return stream_id.removeprefix(SUPERVISOR_PREFIX)
