@@ -38,8 +38,7 @@ from actors.stream_names import job_stream
 from actors.supervision.alerts import AlertSink, LogAlertSink
 from actors.supervision.supervisor import StartJob
 from eventlog.errors import EventLogError, StreamArchivedError
-from eventlog.records import WriterStats, WritesRefused
-from eventlog.sqlite.store import Recorded
+from eventlog.records import Recorded, WriterStats, WritesRefused
 from overlord.auth import AuthHook
 from specs.compiler import CompiledJob
 

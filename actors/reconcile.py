@@ -50,7 +50,7 @@ from actors.stream_names import JOB_PREFIX, RECONCILE_STREAM, job_of_stream
 from actors.task_status import TaskView, active_tasks, read_statuses, runner_states
 from eventlog import EventLog
 from eventlog.events import ReconcileDecided, spec_raw
-from eventlog.sqlite.store import ANY_VERSION
+from eventlog.records import ANY_VERSION
 from overlord.errors import OverlordError, TaskNotFoundError
 from overlord.models import TaskStatusPlus
 from overlord.urls import scrub_urls

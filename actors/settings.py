@@ -12,7 +12,8 @@ from actors.reconcile import OrphanPolicy
 from actors.supervision.breakers import DatasourcePolicy
 from actors.supervision.policy import BreakerPolicy, RestartPolicy
 from actors.supervision.slots import SlotPolicy
-from eventlog.sqlite.store import Synchronous, WriterMode
+from eventlog.sqlite.store import Synchronous
+from eventlog.sqlite.writer_link import WriterMode
 
 
 class OrchestratorConfig(msgspec.Struct, frozen=True, kw_only=True):

@@ -34,7 +34,8 @@ from typing import Any
 from bench import eventlog_cli
 from eventlog.events import StatusObserved
 from eventlog.sqlite.migrations import DEFAULT_PAGE_SIZE
-from eventlog.sqlite.store import SQLiteEventLog, WriterMode
+from eventlog.sqlite.store import SQLiteEventLog
+from eventlog.sqlite.writer_link import WriterMode
 
 FULL_PLAN: dict[int, int] = {1: 2_000, 100: 20_000, 1_000: 50_000, 10_000: 50_000}
 QUICK_PLAN: dict[int, int] = {1: 50, 100: 500, 1_000: 2_000, 10_000: 10_000}

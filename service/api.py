@@ -37,7 +37,7 @@ from actors.job.state import PHASES
 from actors.orchestrator import Orchestrator
 from eventlog.errors import EventLogUnavailableError, StreamArchivedError
 from eventlog.events import event_fields
-from eventlog.sqlite.store import Recorded
+from eventlog.records import Recorded
 from overlord.errors import OverlordError, OverlordUnavailableError
 from overlord.redaction import redact_passwords
 from service.config import is_loopback

@@ -22,8 +22,8 @@ from actors.stream_names import JOB_PREFIX, job_of_stream, job_stream
 from eventlog import EventLog
 from eventlog.errors import ConcurrencyConflictError, WriterLostError
 from eventlog.events import Event, spec_dict, spec_raw
+from eventlog.records import Recorded
 from eventlog.replay import StreamFolder
-from eventlog.sqlite.store import Recorded
 
 # How job streams fold: from a current snapshot plus its tail. A stale or unreadable snapshot
 # is ignored, the stream refolded from its first event, and the snapshot rewritten.

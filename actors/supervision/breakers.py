@@ -40,7 +40,7 @@ from actors.supervision.policy import (
 from actors.supervision.slots import SlotBudget
 from eventlog import EventLog
 from eventlog.events import BreakerClosed, BreakerHalfOpened, BreakerOpened, Event
-from eventlog.sqlite.store import ANY_VERSION
+from eventlog.records import ANY_VERSION
 from overlord.errors import OverlordError
 from overlord.models import TaskStatus, TaskStatusPlus, TotalWorkerCapacity, WorkerInfo
 

@@ -23,18 +23,15 @@ from typing import TYPE_CHECKING, Any, Literal
 import msgspec
 
 from eventlog import contract
-from eventlog.chain import GENESIS_HASH, chain_hash
 from eventlog.errors import EventLogError
 from eventlog.events import Event, encode_event
 from eventlog.records import (
-    ANY_VERSION,
     AppendResult,
     ReadStats,
-    Recorded,
     WriterStats,
     WritesRefused,
 )
-from eventlog.sqlite.migrations import APPLICATION_ID, DEFAULT_PAGE_SIZE, SCHEMA_VERSION
+from eventlog.sqlite.migrations import DEFAULT_PAGE_SIZE
 from eventlog.sqlite.protocol import AppendItem, Open, SnapshotItem
 from eventlog.sqlite.reader import LogReader
 from eventlog.sqlite.verify import ChainReport
@@ -42,20 +39,7 @@ from eventlog.sqlite.verify import verify as verify_file
 from eventlog.sqlite.writer_link import WriterMode
 from eventlog.sqlite.writer_session import SNAPSHOT, WriterSession
 
-__all__ = [
-    "ANY_VERSION",
-    "APPLICATION_ID",
-    "GENESIS_HASH",
-    "SCHEMA_VERSION",
-    "AppendResult",
-    "ReadStats",
-    "Recorded",
-    "SQLiteEventLog",
-    "Synchronous",
-    "WriterMode",
-    "WriterStats",
-    "chain_hash",
-]
+__all__ = ["SQLiteEventLog", "Synchronous"]
 
 Synchronous = Literal["OFF", "NORMAL", "FULL", "EXTRA"]
 _CHUNK = 64  # appends per frame to a writer process while a burst is queued; the rest go at
