@@ -63,11 +63,14 @@ class JobBoard:
                         at=event.at,
                     )
                 )
-        update = JobUpdate(self.view(state), [str(type(e).__struct_config__.tag) for e in events])
-        for q in self._watchers.get(state.job_id, ()):
-            q.put_nowait(update)
-            if state.terminal:
-                q.put_nowait(None)
+        watchers = self._watchers.get(state.job_id)
+        if watchers:  # a view per transition only for jobs someone follows: this is hot
+            tags = [str(type(e).__struct_config__.tag) for e in events]
+            update = JobUpdate(self.view(state), tags)
+            for q in watchers:
+                q.put_nowait(update)
+                if state.terminal:
+                    q.put_nowait(None)
         if state.terminal:
             for fut in self._terminal_waiters.pop(state.job_id, []):
                 if not fut.done():
