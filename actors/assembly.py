@@ -26,6 +26,7 @@ from actors.reconcile import Reconciler
 from actors.recovery import Recovery
 from actors.runtime import ActorRef, spawn
 from actors.settings import OrchestratorConfig
+from actors.streams.directory import SupervisorDirectory
 from actors.supervision.alerts import AlertSink
 from actors.supervision.breakers import Admission, Breakers, GuardedOverlord
 from actors.supervision.classification import load_rules
@@ -52,6 +53,8 @@ class Parts:
     supervisor: ActorRef[Any]
     supervisor_actor: Supervisor
     recovery: Recovery
+    # The Overlord's supervisors, one cached bulk read shared by everything streaming.
+    directory: SupervisorDirectory
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +149,7 @@ async def assembled(
                     supervisor=supervisor,
                     supervisor_actor=supervisor_actor,
                     recovery=recovery,
+                    directory=SupervisorDirectory(overlord, clock),
                 )
                 await breakers.restore()
                 await recovery.boot()

@@ -11,7 +11,16 @@ from typing import Any, Protocol
 
 import msgspec
 
-from overlord.models import TaskStatus, TaskStatusPlus, TotalWorkerCapacity, WorkerInfo
+from overlord.models import (
+    DataSourceCoverage,
+    SupervisorCreated,
+    SupervisorState,
+    SupervisorStatus,
+    TaskStatus,
+    TaskStatusPlus,
+    TotalWorkerCapacity,
+    WorkerInfo,
+)
 
 Clock = Callable[[], float]
 
@@ -44,3 +53,28 @@ class Overlord(Protocol):
     async def workers(self) -> list[WorkerInfo]: ...
 
     async def total_capacity(self) -> TotalWorkerCapacity: ...
+
+
+class StreamingOverlord(Overlord, Protocol):
+    """The supervisor calls (REFERENCE §9) and the Coordinator's coverage (§10), for the
+    supervisor actors and the watermark gate."""
+
+    async def supervisor_states(self) -> list[SupervisorState]: ...
+
+    async def supervisor_status(self, supervisor_id: str) -> SupervisorStatus: ...
+
+    async def supervisor_spec(self, supervisor_id: str) -> dict[str, Any]: ...
+
+    async def create_supervisor(
+        self, spec: Mapping[str, Any], *, skip_restart_if_unmodified: bool = False
+    ) -> SupervisorCreated: ...
+
+    async def suspend_supervisor(self, supervisor_id: str) -> dict[str, Any]: ...
+
+    async def resume_supervisor(self, supervisor_id: str) -> dict[str, Any]: ...
+
+    async def terminate_supervisor(self, supervisor_id: str) -> None: ...
+
+    async def reset_supervisor(self, supervisor_id: str) -> None: ...
+
+    async def datasource_coverage(self, datasource: str) -> DataSourceCoverage | None: ...

@@ -99,6 +99,8 @@ SUPERVISOR_STATS = _ep("supervisor_stats", "GET", f"{_SUP}/stats")
 SUPERVISOR_SUSPEND = _ep("supervisor_suspend", "POST", f"{_SUP}/suspend", idempotent=False)
 SUPERVISOR_RESUME = _ep("supervisor_resume", "POST", f"{_SUP}/resume", idempotent=False)
 SUPERVISOR_TERMINATE = _ep("supervisor_terminate", "POST", f"{_SUP}/terminate", idempotent=False)
+# A reset moves the stored offsets: never repeated by a retry, since twice is not once.
+SUPERVISOR_RESET = _ep("supervisor_reset", "POST", f"{_SUP}/reset", idempotent=False)
 SUPERVISOR_SUSPEND_ALL = _ep("supervisor_suspend_all", "POST", f"{_I}/supervisor/suspendAll")
 SUPERVISOR_RESUME_ALL = _ep("supervisor_resume_all", "POST", f"{_I}/supervisor/resumeAll")
 SUPERVISOR_TERMINATE_ALL = _ep("supervisor_terminate_all", "POST", f"{_I}/supervisor/terminateAll")

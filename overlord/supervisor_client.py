@@ -85,6 +85,16 @@ class SupervisorClient(Caller):
         )
         decode(reply, dict[str, str], ep.SUPERVISOR_TERMINATE)
 
+    async def reset_supervisor(self, supervisor_id: str) -> None:
+        """`POST /supervisor/{id}/reset`: forget the stored offsets (data may be skipped or
+        read twice). Only ever sent on a person's say-so."""
+        reply = await self._transport.call(
+            ep.SUPERVISOR_RESET,
+            ep.SUPERVISOR_RESET.path(supervisor_id=supervisor_id),
+            supervisor_id=supervisor_id,
+        )
+        decode(reply, dict[str, Any], ep.SUPERVISOR_RESET)
+
     async def _spec_action(self, endpoint: ep.Endpoint, supervisor_id: str) -> dict[str, Any]:
         reply = await self._transport.call(
             endpoint, endpoint.path(supervisor_id=supervisor_id), supervisor_id=supervisor_id

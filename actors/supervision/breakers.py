@@ -42,7 +42,16 @@ from eventlog import EventLog
 from eventlog.events import BreakerClosed, BreakerHalfOpened, BreakerOpened, Event
 from eventlog.records import ANY_VERSION
 from overlord.errors import OverlordError
-from overlord.models import TaskStatus, TaskStatusPlus, TotalWorkerCapacity, WorkerInfo
+from overlord.models import (
+    DataSourceCoverage,
+    SupervisorCreated,
+    SupervisorState,
+    SupervisorStatus,
+    TaskStatus,
+    TaskStatusPlus,
+    TotalWorkerCapacity,
+    WorkerInfo,
+)
 
 logger = structlog.get_logger("druid_orch.breakers")
 
@@ -296,4 +305,68 @@ class GuardedOverlord:
 
     async def total_capacity(self) -> TotalWorkerCapacity:
         result: TotalWorkerCapacity = await self._guard("total_capacity", self.inner.total_capacity)
+        return result
+
+    # --- supervisors and coverage (the inner client must be a StreamingOverlord) ---------
+
+    async def supervisor_states(self) -> list[SupervisorState]:
+        inner: Any = self.inner
+        result: list[SupervisorState] = await self._guard(
+            "supervisor_states", inner.supervisor_states
+        )
+        return result
+
+    async def supervisor_status(self, supervisor_id: str) -> SupervisorStatus:
+        inner: Any = self.inner
+        result: SupervisorStatus = await self._guard(
+            "supervisor_status", inner.supervisor_status, supervisor_id
+        )
+        return result
+
+    async def supervisor_spec(self, supervisor_id: str) -> dict[str, Any]:
+        inner: Any = self.inner
+        result: dict[str, Any] = await self._guard(
+            "supervisor_spec", inner.supervisor_spec, supervisor_id
+        )
+        return result
+
+    async def create_supervisor(
+        self, spec: Mapping[str, Any], *, skip_restart_if_unmodified: bool = False
+    ) -> SupervisorCreated:
+        inner: Any = self.inner
+        result: SupervisorCreated = await self._guard(
+            "supervisor_create",
+            inner.create_supervisor,
+            spec,
+            skip_restart_if_unmodified=skip_restart_if_unmodified,
+        )
+        return result
+
+    async def suspend_supervisor(self, supervisor_id: str) -> dict[str, Any]:
+        inner: Any = self.inner
+        result: dict[str, Any] = await self._guard(
+            "supervisor_suspend", inner.suspend_supervisor, supervisor_id
+        )
+        return result
+
+    async def resume_supervisor(self, supervisor_id: str) -> dict[str, Any]:
+        inner: Any = self.inner
+        result: dict[str, Any] = await self._guard(
+            "supervisor_resume", inner.resume_supervisor, supervisor_id
+        )
+        return result
+
+    async def terminate_supervisor(self, supervisor_id: str) -> None:
+        inner: Any = self.inner
+        await self._guard("supervisor_terminate", inner.terminate_supervisor, supervisor_id)
+
+    async def reset_supervisor(self, supervisor_id: str) -> None:
+        inner: Any = self.inner
+        await self._guard("supervisor_reset", inner.reset_supervisor, supervisor_id)
+
+    async def datasource_coverage(self, datasource: str) -> DataSourceCoverage | None:
+        inner: Any = self.inner
+        result: DataSourceCoverage | None = await self._guard(
+            "coverage", inner.datasource_coverage, datasource
+        )
         return result

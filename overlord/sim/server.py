@@ -279,6 +279,8 @@ class Simulator:
             "live_tasks": len(cluster.active),
             "slots": {"capacity": cluster.capacity, "used": cluster.used},
             "supervisors": len(self.supervisors.supervisors),
+            "supervisor_restarts": self.supervisors.restarts,
+            "supervisor_resets": self.supervisors.resets,
             # Batch or compaction tasks that ran where a streaming task still wrote: the
             # orchestrator exists to keep this at 0. The list keeps the latest ones.
             "batch_stream_overlaps": self.supervisors.overlaps.count,

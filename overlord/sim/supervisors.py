@@ -84,6 +84,9 @@ class SupervisorStore:
         self.out_of_range: set[str] = set()
         self.failing: dict[str, str] = {}
         self.overlaps = Overlaps()
+        self.resets = 0
+        # POSTs that restarted a supervisor's tasks (a create, or an update not skipped).
+        self.restarts = 0
         cluster.on_task_end.append(self._task_ended)
         cluster.on_task_start.append(self._task_started)
 
@@ -94,6 +97,7 @@ class SupervisorStore:
         self.out_of_range.clear()
         self.failing.clear()
         self.overlaps.clear()
+        self.resets = self.restarts = 0
 
     def apply_faults(self, faults: Faults) -> None:
         """The stream faults of `faults`: lost contact for a while, offsets out of range until
@@ -129,6 +133,8 @@ class SupervisorStore:
             self._publish(old)
             # The same stream goes on: its event time and what is handed off carry over.
             sup.clock, sup.created = old.clock, old.created
+        if old is not None:
+            self.restarts += 1
         self.supervisors[sup.id] = sup
         self._fill(sup)
         return sup.id, modified, True
@@ -140,6 +146,14 @@ class SupervisorStore:
             self._publish(sup)
         else:
             self._fill(sup)
+
+    def reset_offsets(self, sup: SimSupervisor) -> None:
+        """Forget the stored offsets: the tasks stop and new ones read from the latest
+        record, so the backlog is skipped (data lost, as a real reset loses it)."""
+        self.resets += 1
+        self._publish(sup)
+        sup.clock.behind_s, sup.clock.behind_at = 0.0, self.cluster.wall()
+        self._fill(sup)
 
     def terminate(self, sup: SimSupervisor) -> None:
         self._publish(sup)
@@ -325,6 +339,7 @@ class SupervisorRoutes:
             "supervisor_suspend": self.per_id(lambda s: self._toggle(s, suspend=True)),
             "supervisor_resume": self.per_id(lambda s: self._toggle(s, suspend=False)),
             "supervisor_terminate": self.per_id(self._terminate),
+            "supervisor_reset": self.per_id(self._reset),
             "supervisor_suspend_all": self.bulk(lambda st, s: st.set_suspended(s, True)),
             "supervisor_resume_all": self.bulk(lambda st, s: st.set_suspended(s, False)),
             "supervisor_terminate_all": self.bulk(lambda st, s: st.terminate(s)),
@@ -416,4 +431,8 @@ class SupervisorRoutes:
 
     def _terminate(self, sup: SimSupervisor) -> web.Response:
         self.store.terminate(sup)
+        return json_reply({"id": sup.id})
+
+    def _reset(self, sup: SimSupervisor) -> web.Response:
+        self.store.reset_offsets(sup)
         return json_reply({"id": sup.id})

@@ -33,6 +33,7 @@ def test_only_requests_that_are_harmful_to_repeat_are_marked_not_idempotent() ->
         "supervisor_suspend",
         "supervisor_resume",
         "supervisor_terminate",
+        "supervisor_reset",
     }
 
 
