@@ -292,6 +292,17 @@ class SupervisorActionFailed(Event, frozen=True, tag="supervisor_action_failed")
     http_status: int | None = None
 
 
+class SupervisorHealthClassified(Event, frozen=True, tag="supervisor_health_classified"):
+    """The reading of an unhealthy spell by the supervisor rules (`failure_rules.toml`):
+    transient (it should pass) or structural (a person must look). Recorded when the reading
+    changes, never acted on: offsets are never reset on its account."""
+
+    classification: Classification
+    rule: str
+    reason: str
+    detailed_state: str | None = None
+
+
 SupervisorEvent = (
     SupervisorApplyIntended
     | SupervisorApplied
@@ -307,6 +318,7 @@ SupervisorEvent = (
     | SupervisorResetIntended
     | SupervisorReset
     | SupervisorActionFailed
+    | SupervisorHealthClassified
 )
 
 JobEvent = (
@@ -376,6 +388,7 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     SupervisorResetIntended,
     SupervisorReset,
     SupervisorActionFailed,
+    SupervisorHealthClassified,
 )
 
 _ENCODER = msgspec.json.Encoder()
