@@ -9,6 +9,7 @@ import msgspec
 from actors.job.actor import JobPolicy
 from actors.poller import PollerConfig
 from actors.reconcile import OrphanPolicy
+from actors.streams.health import StreamsConfig
 from actors.supervision.breakers import DatasourcePolicy
 from actors.supervision.policy import BreakerPolicy, RestartPolicy
 from actors.supervision.slots import SlotPolicy
@@ -39,3 +40,5 @@ class OrchestratorConfig(msgspec.Struct, frozen=True, kw_only=True):
     # 0 has always meant "no periodic reconciliation", like None; below 0 it would spin.
     reconcile_interval_s: Annotated[float, msgspec.Meta(ge=0)] | None = None
     client_attempts: Annotated[int, msgspec.Meta(ge=1)] = 2
+    # Managed Kafka / Kinesis supervisors: how often their health is read (in bulk).
+    streams: StreamsConfig = StreamsConfig()

@@ -161,7 +161,8 @@ class SupervisorActor(Actor[Command | _Drive | GetState]):
         overlord = self.ctx.overlord
         match effect:
             case Finish():
-                self.ref.stop()
+                # Terminated: nothing to do until a new apply re-creates it. The actor stays,
+                # so that apply finds it (there are few supervisors, and none is polled).
                 return None
             case PostSpec():
                 return await self._post(effect)

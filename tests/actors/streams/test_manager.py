@@ -1,0 +1,148 @@
+"""Managed supervisors through the orchestrator against the simulator: boot reconciles them
+in one listing without re-POSTing, a supervisor gone from the Overlord is applied again, the
+health watcher's readings are classified and alert once, unmanaged ones are listed."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
+from structlog.testing import capture_logs
+
+from actors.orchestrator import Orchestrator
+from actors.settings import OrchestratorConfig
+from actors.streams.actor import GetState
+from actors.streams.facade import SupervisorRefusedError, SupervisorView, UnknownSupervisorError
+from actors.streams.health import StreamsConfig
+from actors.supervision.alerts import LogAlertSink
+from overlord.client import HttpOverlord
+from overlord.sim.faults import Faults
+from overlord.sim.server import SimConfig, Simulator
+from specs.errors import SpecError
+from tests.actors.streams.test_actor import Clock, kafka_spec
+
+# The watcher's own rounds are driven by the tests (`poll`), not by its timer.
+QUIET = OrchestratorConfig(streams=StreamsConfig(health_interval_s=3600.0))
+
+
+@pytest.fixture
+def sim() -> Simulator:
+    return Simulator(SimConfig())
+
+
+@pytest.fixture
+async def client(url: str) -> AsyncIterator[HttpOverlord]:
+    overlord = HttpOverlord(url)
+    try:
+        yield overlord
+    finally:
+        await overlord.close()
+
+
+async def test_a_restart_of_the_orchestrator_reconciles_in_one_listing_and_posts_nothing(
+    tmp_path: Path, url: str, sim: Simulator
+) -> None:
+    db = tmp_path / "log.db"
+    async with Orchestrator.open(db, url, config=QUIET) as orch:
+        view = await orch.apply_supervisor(kafka_spec())
+        assert view.in_sync
+        assert view.supervisor_id == "clicks"
+    sim.requests.clear()
+    async with Orchestrator.open(db, url, config=QUIET) as orch:
+        view = await orch.get_supervisor("clicks")
+        again = await orch.apply_supervisor(kafka_spec())
+        assert again.in_sync
+        assert again.spec_hash == view.spec_hash
+    assert sim.requests["supervisors"] == 1, "one listing at boot"
+    assert sim.requests["supervisor_create"] == 0
+    assert sim.stats()["supervisor_restarts"] == 0
+    assert view.state == "RUNNING"
+
+
+async def test_a_managed_supervisor_gone_from_the_overlord_is_confirmed_then_applied_again(
+    tmp_path: Path, url: str, sim: Simulator
+) -> None:
+    db = tmp_path / "log.db"
+    async with Orchestrator.open(db, url, config=QUIET) as orch:
+        await orch.apply_supervisor(kafka_spec())
+    sim.supervisors.terminate(sim.supervisors.supervisors["clicks"])  # lost behind our back
+    with capture_logs() as logs:
+        async with Orchestrator.open(db, url, config=QUIET) as orch:
+            view = await orch.get_supervisor("clicks")
+            for _ in range(100):
+                if "clicks" in sim.supervisors.supervisors and view.in_sync:
+                    break
+                await orch.streaming.watcher.poll()
+                view = await orch.get_supervisor("clicks")
+    assert "clicks" in sim.supervisors.supervisors
+    assert view.in_sync
+    assert any(e["event"] == "supervisor_missing_reapplied" for e in logs)
+
+
+async def test_the_list_shows_managed_and_unmanaged_supervisors(
+    tmp_path: Path, url: str, client: HttpOverlord
+) -> None:
+    await client.create_supervisor(kafka_spec("theirs", "theirs"))
+    async with Orchestrator.open(tmp_path / "log.db", url, config=QUIET) as orch:
+        await orch.apply_supervisor(kafka_spec())
+        views = {v.supervisor_id: v for v in await orch.supervisors()}
+        assert views["clicks"].managed
+        assert not views["theirs"].managed
+        assert views["theirs"].state == "RUNNING"
+        with pytest.raises(UnknownSupervisorError):
+            await orch.suspend_supervisor("theirs", by="ana")
+
+
+async def test_a_bad_spec_is_refused_before_anything_is_sent(
+    tmp_path: Path, url: str, sim: Simulator
+) -> None:
+    spec = kafka_spec()
+    del spec["spec"]["ioConfig"]["topic"]
+    async with Orchestrator.open(tmp_path / "log.db", url, config=QUIET) as orch:
+        with pytest.raises(SpecError):
+            await orch.apply_supervisor(spec)
+        assert await orch.supervisors() == []
+    assert sim.requests["supervisor_create"] == 0
+
+
+async def test_a_reset_needs_who_and_why_and_an_unhealthy_stream_is_classified_and_alerts_once(
+    tmp_path: Path, url: str, sim: Simulator
+) -> None:
+    clock = Clock()
+    alerts = LogAlertSink()
+    async with Orchestrator.open(
+        tmp_path / "log.db", url, config=QUIET, clock=clock, alerts=alerts
+    ) as orch:
+        await orch.apply_supervisor(kafka_spec())
+        with pytest.raises(SupervisorRefusedError):
+            await orch.reset_supervisor("clicks", by="ana", reason="")
+        sim.set_faults(Faults(offsets_out_of_range_supervisors=["clicks"]))
+        watcher = orch.streaming.watcher
+        for _ in range(3):
+            clock.t += 20
+            await watcher.poll()
+        view = await settled(orch, "clicks", lambda v: v.health is not None)
+        assert view.health == "structural"
+        assert view.health_rule == "offsets-out-of-range"
+        assert any("no longer available" in e for e in view.recent_errors)
+        assert [a.rule for a in alerts.sent] == ["offsets-out-of-range"]
+        assert sim.stats()["supervisor_resets"] == 0, "never reset on its own"
+        sim.set_faults(Faults())
+        clock.t += 20
+        await watcher.poll()
+        view = await settled(orch, "clicks", lambda v: v.healthy is True)
+        assert view.health is None
+        assert view.lag is not None
+        view = await orch.reset_supervisor("clicks", by="ana", reason="topic recreated")
+        assert view.last_reset_by == "ana"
+    assert sim.stats()["supervisor_resets"] == 1
+
+
+async def settled(
+    orch: Orchestrator, sid: str, done: Callable[[SupervisorView], bool]
+) -> SupervisorView:
+    """The view once the actor has taken what the watcher told it (asks queue behind tells)."""
+    view = orch.streaming.view(await orch.streaming.manager.ask(sid, GetState()))
+    assert done(view), view
+    return view
