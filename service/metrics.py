@@ -39,7 +39,16 @@ from overlord.errors import (
     OverlordUnavailableError,
     TaskNotFoundError,
 )
-from overlord.models import TaskStatus, TaskStatusPlus, TotalWorkerCapacity, WorkerInfo
+from overlord.models import (
+    SupervisorCreated,
+    SupervisorState,
+    SupervisorStatus,
+    TaskStatus,
+    TaskStatusPlus,
+    TotalWorkerCapacity,
+    WorkerInfo,
+)
+from service.supervisor_metrics import supervisor_gauges
 
 T = TypeVar("T")
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
@@ -237,6 +246,7 @@ class _StateCollector(Collector):
             written.writer_restarts,
         )
         yield from _slot_gauges(orch)
+        yield from supervisor_gauges(orch)
         stats = orch.poll_stats()
         if stats is not None:
             yield _counter("druid_orch_poll_rounds", "Status poll rounds", stats.rounds)
@@ -350,3 +360,54 @@ class InstrumentedOverlord:
 
     async def total_capacity(self) -> TotalWorkerCapacity:
         return await self._timed("total_capacity", self.inner.total_capacity())
+
+    # --- supervisors (the inner client must be a StreamingOverlord) ------------------------
+
+    async def supervisor_states(self) -> list[SupervisorState]:
+        inner: Any = self.inner
+        result: list[SupervisorState] = await self._timed("supervisors", inner.supervisor_states())
+        return result
+
+    async def supervisor_status(self, supervisor_id: str) -> SupervisorStatus:
+        inner: Any = self.inner
+        result: SupervisorStatus = await self._timed(
+            "supervisor_status", inner.supervisor_status(supervisor_id)
+        )
+        return result
+
+    async def supervisor_spec(self, supervisor_id: str) -> dict[str, Any]:
+        inner: Any = self.inner
+        result: dict[str, Any] = await self._timed(
+            "supervisor_spec", inner.supervisor_spec(supervisor_id)
+        )
+        return result
+
+    async def create_supervisor(
+        self, spec: Mapping[str, Any], *, skip_restart_if_unmodified: bool = False
+    ) -> SupervisorCreated:
+        inner: Any = self.inner
+        call = inner.create_supervisor(spec, skip_restart_if_unmodified=skip_restart_if_unmodified)
+        result: SupervisorCreated = await self._timed("supervisor_create", call)
+        return result
+
+    async def suspend_supervisor(self, supervisor_id: str) -> dict[str, Any]:
+        inner: Any = self.inner
+        result: dict[str, Any] = await self._timed(
+            "supervisor_suspend", inner.suspend_supervisor(supervisor_id)
+        )
+        return result
+
+    async def resume_supervisor(self, supervisor_id: str) -> dict[str, Any]:
+        inner: Any = self.inner
+        result: dict[str, Any] = await self._timed(
+            "supervisor_resume", inner.resume_supervisor(supervisor_id)
+        )
+        return result
+
+    async def terminate_supervisor(self, supervisor_id: str) -> None:
+        inner: Any = self.inner
+        await self._timed("supervisor_terminate", inner.terminate_supervisor(supervisor_id))
+
+    async def reset_supervisor(self, supervisor_id: str) -> None:
+        inner: Any = self.inner
+        await self._timed("supervisor_reset", inner.reset_supervisor(supervisor_id))
