@@ -4,6 +4,7 @@ health watcher's readings are classified and alert once, unmanaged ones are list
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from actors.settings import OrchestratorConfig
 from actors.streams.actor import GetState
 from actors.streams.facade import SupervisorRefusedError, SupervisorView, UnknownSupervisorError
 from actors.streams.health import StreamsConfig
+from actors.streams.messages import RecordState
 from actors.supervision.alerts import LogAlertSink
 from overlord.client import HttpOverlord
 from overlord.sim.faults import Faults
@@ -146,3 +148,67 @@ async def settled(
     view = orch.streaming.view(await orch.streaming.manager.ask(sid, GetState()))
     assert done(view), view
     return view
+
+
+async def test_a_brief_loss_of_contact_is_transient_and_alerts_nobody(
+    tmp_path: Path, url: str, sim: Simulator
+) -> None:
+    clock = Clock()
+    alerts = LogAlertSink()
+    async with Orchestrator.open(
+        tmp_path / "log.db", url, config=QUIET, clock=clock, alerts=alerts
+    ) as orch:
+        await orch.apply_supervisor(kafka_spec())
+        sim.set_faults(Faults(lost_contact_supervisors={"clicks": 3600.0}))
+        await orch.streaming.watcher.poll()
+        view = await settled(orch, "clicks", lambda v: v.health is not None)
+        assert (view.health, view.health_rule) == ("transient", "stream-unreachable")
+        assert view.detailed_state == "LOST_CONTACT_WITH_STREAM"
+        sim.set_faults(Faults())
+        clock.t += 30
+        await orch.streaming.watcher.poll()
+        view = await settled(orch, "clicks", lambda v: v.healthy is True)
+        assert view.health is None
+    assert alerts.sent == []
+
+
+async def test_a_healthy_unchanged_supervisor_costs_one_listing_a_round_and_no_status_call(
+    tmp_path: Path, url: str, sim: Simulator
+) -> None:
+    clock = Clock()
+    async with Orchestrator.open(tmp_path / "log.db", url, config=QUIET, clock=clock) as orch:
+        await orch.apply_supervisor(kafka_spec())
+        await orch.apply_supervisor(kafka_spec("clicks-eu", "clicks-eu"))
+        watcher = orch.streaming.watcher
+        clock.t += 10
+        await watcher.poll()  # first sight: state and lag of each
+        for sid in ("clicks", "clicks-eu"):
+            await settled(orch, sid, lambda v: v.state == "RUNNING")
+        sim.requests.clear()
+        for _ in range(3):
+            clock.t += 10  # within lag_interval_s, and the directory's cache is stale
+            await watcher.poll()
+        assert sim.requests["supervisors"] == 3
+        assert sim.requests["supervisor_status"] == 0
+
+
+async def test_a_crashed_supervisor_actor_is_restarted_from_its_stream(
+    tmp_path: Path, url: str
+) -> None:
+    async with Orchestrator.open(tmp_path / "log.db", url, config=QUIET) as orch:
+        await orch.apply_supervisor(kafka_spec())
+        manager = orch.streaming.manager
+        first = manager.children["clicks"]
+        # Another writer moves the stream under the actor: its next write conflicts, and it
+        # crashes (a tell, so no caller takes the error).
+        await manager.ctx.streams.record("clicks", RecordState(at=1.0, state="IDLE"))
+        first.tell(RecordState(at=2.0, state="PENDING"))
+        await first.join()
+        for _ in range(200):
+            ref = manager.children.get("clicks")
+            if ref is not None and ref is not first and ref.alive:
+                break
+            await asyncio.sleep(0.01)
+        assert manager.restarts == 1
+        view = await orch.suspend_supervisor("clicks", by="ana", reason="after the crash")
+        assert view.desired == "suspended"
