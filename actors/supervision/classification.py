@@ -173,6 +173,10 @@ def load_rules(path: str | Path | None = None) -> RuleSet:
                 raise ConfigError(
                     f"{source}: rule {rule.name!r}: bad regular expression {pattern!r}: {exc}"
                 ) from exc
+    if "supervisor" not in data and path is not None:
+        # A rules file written for task failures alone keeps the built-in supervisor rules:
+        # it should not silence every structural reading of a stream.
+        rules = msgspec.structs.replace(rules, supervisor=load_rules().supervisor)
     for name, pattern, error in bad_patterns(rules.supervisor):
         raise ConfigError(
             f"{source}: supervisor rule {name!r}: bad regular expression {pattern!r}: {error}"
