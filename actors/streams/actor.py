@@ -352,9 +352,11 @@ def holds(held: Mapping[str, Any], ours: Mapping[str, Any]) -> bool:
     The Overlord answers with every default filled in, and with the nested `spec` repeated
     flat at the top level: it holds our spec when every key and value of ours is present
     and equal in what it holds (dictionaries compared as subsets, at every level). Keys
-    only it has are its defaults, or the flat duplicates.
+    only it has are its defaults, or the flat duplicates; `suspended` is left out.
     """
-    return _within(ours, held)
+    # Whether it runs is the FSM's `desired`, changed by our own suspend and resume calls,
+    # which Druid writes into the stored spec: not a difference of spec.
+    return _within({k: v for k, v in ours.items() if k != "suspended"}, held)
 
 
 def _within(ours: Any, held: Any) -> bool:

@@ -382,6 +382,7 @@ def test_the_overlord_holds_our_spec_when_ours_is_a_subset_of_what_it_stores() -
     assert holds(stored, ours)
     assert not holds(stored, {"type": "kafka", "spec": {"ioConfig": {"topic": "u"}}})
     assert not holds({"type": "kafka"}, ours)
+    assert holds({**stored, "suspended": True}, {**ours, "suspended": False})
 
 
 def test_an_apply_intent_names_the_canonical_spec() -> None:
