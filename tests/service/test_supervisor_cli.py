@@ -8,6 +8,9 @@ import json
 import signal
 from pathlib import Path
 
+from actors.streams.messages import Reset
+from actors.streams.stream import SupervisorStreams
+from eventlog.sqlite import SQLiteEventLog
 from service.config import load_config
 from tests.actors.streams.test_actor import kafka_spec
 from tests.service.processes import DaemonProcess, cli, eventually, fast_config, running, simulator
@@ -100,3 +103,34 @@ async def test_a_daemon_killed_and_restarted_never_reposts_the_spec_the_overlord
     stats = sim.stats()
     assert stats["supervisor_restarts"] == 0
     assert stats["requests"]["supervisor_create"] == 1
+
+
+async def test_a_reset_cut_short_by_a_crash_is_never_resent_and_a_person_settles_it(
+    tmp_path: Path,
+) -> None:
+    sim = simulator()
+    async with running(sim) as overlord:
+        where = embedded(tmp_path, overlord)
+        applied = await cli("supervisor", "apply", spec_file(tmp_path), *where)
+        assert applied.code == 0, applied.err
+        # A run that wrote the reset intent and died before its call's answer.
+        log = await SQLiteEventLog.open(tmp_path / "orch.db", writer="thread")
+        try:
+            reset = Reset(at=1.0, by="ana", reason="topic recreated")
+            assert (await SupervisorStreams(log).record("clicks", reset)).events
+        finally:
+            await log.close()
+        listed = await cli("supervisor", "list", *where)
+        assert "clicks: a reset awaits its outcome" in listed.out
+        answered = await cli(
+            "supervisor", "reset-answer", "clicks", "--did-not-happen", "--by", "bo", "--json",
+            *where,
+        )  # fmt: skip
+        assert answered.code == 0, answered.err
+        (view,) = json.loads(answered.out)["supervisors"]
+        assert view["pending"] is None
+        assert view["last_error"] == "bo says the reset did not happen"
+        again = await cli("supervisor", "reset-answer", "clicks", "--happened", *where)
+        assert again.code == 1
+        assert "no reset awaiting an answer" in again.err
+    assert sim.stats()["supervisor_resets"] == 0
