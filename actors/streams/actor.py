@@ -86,6 +86,10 @@ class GetState(msgspec.Struct, frozen=True):
     """Ask: the actor's current SupervisorState."""
 
 
+# The effects that call the Overlord, held back while a backoff runs.
+_CALLS = (PostSpec, SuspendSupervisor, ResumeSupervisor, TerminateSupervisor, ResetSupervisor)
+
+
 class SupervisorActor(Actor[Command | _Drive | GetState]):
     mailbox_size = 64
 
@@ -106,6 +110,8 @@ class SupervisorActor(Actor[Command | _Drive | GetState]):
         self._uncertain_through = 0
         self._timer: asyncio.TimerHandle | None = None
         self._failures = 0
+        # Loop time before which a deferred call is not tried again, whatever message comes.
+        self._backoff_until = 0.0
         self._asked_person = False
 
     async def on_start(self) -> None:
@@ -159,6 +165,9 @@ class SupervisorActor(Actor[Command | _Drive | GetState]):
     async def _perform(self, effect: Effect) -> Command | None:
         sid = self.supervisor_id
         overlord = self.ctx.overlord
+        backing_off = asyncio.get_running_loop().time() < self._backoff_until
+        if backing_off and isinstance(effect, _CALLS):
+            return None  # the backoff's timer drives the actor again
         match effect:
             case Finish():
                 # Terminated: nothing to do until a new apply re-creates it. The actor stays,
@@ -329,6 +338,8 @@ class SupervisorActor(Actor[Command | _Drive | GetState]):
         a backoff that grows with each failure in a row."""
         self._failures += 1
         delay = retry_delay(self._failures, self.ctx.retry, self.ctx.rng)
+        loop = asyncio.get_running_loop()
+        self._backoff_until = loop.time() + delay
         self.logger.warning(
             "supervisor_call_deferred",
             call=call,
@@ -337,10 +348,11 @@ class SupervisorActor(Actor[Command | _Drive | GetState]):
         )
         if self._timer is not None:
             self._timer.cancel()
-        self._timer = asyncio.get_running_loop().call_later(delay, self._drive)
+        self._timer = loop.call_later(delay, self._drive)
         return None
 
     def _drive(self) -> None:
+        self._backoff_until = 0.0  # the backoff is over: its call may go out again
         if self.ref.alive:
             with contextlib.suppress(Exception):  # a full mailbox re-drives the actor anyway
                 self.ref.tell(_Drive())

@@ -5,6 +5,7 @@ was lost is never sent again."""
 from __future__ import annotations
 
 import asyncio
+import random
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -304,15 +305,22 @@ async def test_a_person_saying_the_lost_reset_did_not_happen_ends_the_intent(
     assert state.last_error == "ana: it did not happen"
 
 
+class Ceiling(random.Random):
+    def uniform(self, a: float, b: float) -> float:
+        return b
+
+
 class BreakerOpenOnce:
     def __init__(self, inner: HttpOverlord) -> None:
         self.inner = inner
         self.refused = 0
+        self.calls = 0
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
 
     async def suspend_supervisor(self, supervisor_id: str) -> dict[str, Any]:
+        self.calls += 1
         if not self.refused:
             self.refused += 1
             raise BreakerOpenError("supervisor_suspend: not sent, the breaker is open")
@@ -327,8 +335,13 @@ async def test_a_call_the_breaker_held_back_goes_out_after_a_backoff(
     await running.ask(apply_of(kafka_spec()))
     guarded = BreakerOpenOnce(overlord)
     ctx.overlord = guarded  # type: ignore[assignment]
+    ctx.retry = RetryPolicy(base_s=0.2, cap_s=0.2)
+    ctx.rng = Ceiling()  # the backoff's full 0.2 s, not a jittered sliver of it
     state = await running.ask(Suspend(at=2.0, by="ana", reason="maintenance"))
     assert state.pending == "suspend"
+    # Another message during the backoff does not send the call early.
+    await running.ask(Resume(at=2.5, by="bo", reason="changed my mind"))
+    assert guarded.calls == 1
     for _ in range(200):
         state = await running.ask(GetState())
         if state.pending is None:
@@ -336,6 +349,7 @@ async def test_a_call_the_breaker_held_back_goes_out_after_a_backoff(
         await asyncio.sleep(0.01)
     assert state.desired == "suspended"
     assert guarded.refused == 1
+    assert guarded.calls == 2
     assert simulator.supervisors.supervisors["clicks"].suspended
 
 
