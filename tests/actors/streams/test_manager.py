@@ -212,3 +212,27 @@ async def test_a_crashed_supervisor_actor_is_restarted_from_its_stream(
         assert manager.restarts == 1
         view = await orch.suspend_supervisor("clicks", by="ana", reason="after the crash")
         assert view.desired == "suspended"
+
+
+async def test_a_stream_never_reached_turns_structural_past_its_threshold_and_alerts_once(
+    tmp_path: Path, url: str, sim: Simulator
+) -> None:
+    clock = Clock()
+    alerts = LogAlertSink()
+    async with Orchestrator.open(
+        tmp_path / "log.db", url, config=QUIET, clock=clock, alerts=alerts
+    ) as orch:
+        await orch.apply_supervisor(kafka_spec())
+        sim.set_faults(Faults(unhealthy_supervisors=["clicks"]))
+        watcher = orch.streaming.watcher
+        await watcher.poll()
+        view = await settled(orch, "clicks", lambda v: v.health == "transient")
+        assert view.detailed_state == "UNABLE_TO_CONNECT_TO_STREAM"
+        assert alerts.sent == []
+        for _ in range(4):
+            clock.t += 120  # the spell goes on past the rule's five minutes
+            await watcher.poll()
+        view = await settled(orch, "clicks", lambda v: v.health == "structural")
+        assert view.health_rule == "unable-to-connect-persists"
+        assert [a.rule for a in alerts.sent] == ["unable-to-connect-persists"]
+        assert alerts.sent[0].job_id == "supervisor:clicks"
