@@ -95,6 +95,8 @@ class SupervisorFacade:
         compiled = supervisor_from_spec(dict(spec))
         sid = compiled.supervisor_id
         known = self.manager.states.get(sid)
+        if known is not None and known.pending_hash == compiled.spec_hash:
+            return self.view(known)  # this very apply is in progress (its call is retried)
         if known is not None and known.pending is not None:
             raise SupervisorRefusedError(
                 f"supervisor {sid!r} has a {known.pending} in progress; apply again after it",

@@ -236,3 +236,20 @@ async def test_a_stream_never_reached_turns_structural_past_its_threshold_and_al
         assert view.health_rule == "unable-to-connect-persists"
         assert [a.rule for a in alerts.sent] == ["unable-to-connect-persists"]
         assert alerts.sent[0].job_id == "supervisor:clicks"
+
+
+async def test_an_apply_the_overlord_cannot_take_now_is_pending_then_lands_by_itself(
+    tmp_path: Path, url: str, sim: Simulator
+) -> None:
+    async with Orchestrator.open(tmp_path / "log.db", url, config=QUIET) as orch:
+        sim.set_faults(Faults(outage_s=0.5))
+        view = await orch.apply_supervisor(kafka_spec())
+        assert view.pending == "apply"
+        again = await orch.apply_supervisor(kafka_spec())  # the same apply: no conflict
+        assert again.pending == "apply"
+        async with asyncio.timeout(15):
+            while not view.in_sync:
+                await asyncio.sleep(0.1)
+                view = await orch.get_supervisor("clicks")
+    assert "clicks" in sim.supervisors.supervisors
+    assert sim.stats()["supervisor_restarts"] == 0
