@@ -45,6 +45,7 @@ from specs.druid.preconditions import (
     transform_errors,
 )
 from specs.druid.schema import (
+    AutoDimension,
     DataSchema,
     DimensionsSpec,
     Granularity,
@@ -285,7 +286,7 @@ def _time_column(schema: DataSchema, prefix: str) -> Iterator[SpecError]:
                 continue
             if seen:
                 problem = "it appears twice"
-            elif not isinstance(dimension, LongDimension):
+            elif not _is_long(dimension):
                 problem = "as a dimension it must have type 'long'"
             elif index > 0 and sorted_by_time:
                 problem = "it must be the first dimension unless forceSegmentSortByTime is false"
@@ -305,6 +306,13 @@ def _time_column(schema: DataSchema, prefix: str) -> Iterator[SpecError]:
                 path=f"{prefix}.metricsSpec[{index}].name",
                 rule="time-column-reserved",
             )
+
+
+def _is_long(dimension: object) -> bool:
+    # An auto column cast to LONG reports the long type, as a long dimension does.
+    if isinstance(dimension, AutoDimension):
+        return isinstance(dimension.cast_to_type, str) and dimension.cast_to_type.upper() == "LONG"
+    return isinstance(dimension, LongDimension)
 
 
 def _excluded(dimensions: DimensionsSpec, path: str) -> Iterator[SpecError]:

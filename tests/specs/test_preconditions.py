@@ -470,6 +470,11 @@ ACCEPTED: list[tuple[str, Callable[..., dict[str, Any]], Mutation]] = [
         _dimensions(dimensions=[{"type": "long", "name": "__time"}, "page"]),
     ),
     (
+        "__time as an auto column cast to LONG",
+        batch,
+        _dimensions(dimensions=[{"type": "auto", "name": "__time", "castToType": "LONG"}]),
+    ),
+    (
         "a long __time dimension later when time sorting is off",
         batch,
         _dimensions(
