@@ -57,6 +57,15 @@ def partition_errors(
     if partitions is None or isinstance(partitions, UnsetType):
         # Druid derives a partitionsSpec that suits forceGuaranteedRollup; with perfect rollup
         # it is a HashedPartitionsSpec built from the deprecated knobs, which must agree.
+        if rollup and appending:
+            # AbstractBatchIndexTask.isGuaranteedRollup, called by the parallel task's
+            # constructor: "Perfect rollup cannot be guaranteed when appending".
+            yield SpecError(
+                "forceGuaranteedRollup: true cannot be used with appendToExisting: true; "
+                "appending is best-effort rollup (dynamic partitioning)",
+                path=f"{prefix}.forceGuaranteedRollup",
+                rule="append-needs-dynamic",
+            )
         rows = value_or(tuning.max_rows_per_segment, value_or(tuning.target_partition_size, None))
         if rollup and _effective(rows) and _effective(tuning.num_shards):
             yield SpecError(

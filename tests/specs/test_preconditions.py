@@ -379,6 +379,16 @@ CASES: list[tuple[str, Callable[..., dict[str, Any]], Mutation, str, str]] = [
         "hashed-shards-or-rows",
         f"{TS}.numShards",
     ),
+    (
+        "perfect rollup while appending, without a partitionsSpec",
+        batch,
+        lambda s: (
+            _rollup(forceGuaranteedRollup=True)(s),
+            _set("spec", "ioConfig", "appendToExisting", value=True)(s),
+        ),
+        "append-needs-dynamic",
+        f"{TS}.forceGuaranteedRollup",
+    ),
     # --- streaming ---
     (
         "taskDuration that is not a period",
