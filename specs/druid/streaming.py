@@ -26,6 +26,8 @@ STREAM_RULES = {
     "kinesis-needs-stream": "Kinesis needs stream",
     "late-rejection-exclusive": "lateMessageRejectionPeriod and ...StartDateTime are exclusive",
     "stream-period": "supervisor periods are ISO-8601; those read as durations have no Y or M",
+    "autoscaler-task-counts": "an enabled lag-based autoscaler needs taskCountMin <= "
+    "taskCountMax (and taskCountStart between them)",
 }
 """The rules this module reports, with a one-line summary of each."""
 
@@ -81,6 +83,8 @@ def stream_errors(
             path=f"{io_path}.lateMessageRejectionStartDateTime",
             rule="late-rejection-exclusive",
         )
+    if isinstance(io.auto_scaler_config, dict):
+        yield from _autoscaler(io.auto_scaler_config, f"{io_path}.autoScalerConfig")
     for key, attribute in _IO_DURATIONS:
         yield from _period(getattr(io, attribute), f"{io_path}.{key}", duration=True)
     if isinstance(tuning, StreamTuningConfig):
@@ -107,6 +111,35 @@ def _kafka(io: KafkaIOConfig, path: str) -> Iterator[SpecError]:
             "Kafka consumerProperties need bootstrap.servers (the brokers to read from)",
             path=f"{path}.consumerProperties",
             rule="kafka-bootstrap-servers",
+        )
+
+
+def _autoscaler(config: dict[str, object], path: str) -> Iterator[SpecError]:
+    # LagBasedAutoScalerConfig checks the counts only when the autoscaler is enabled; other
+    # strategies (costBased...) have their own configs, not checked here.
+    if config.get("enableTaskAutoScaler") is not True:
+        return
+    if config.get("autoScalerStrategy", "lagBased") not in ("lagBased", None):
+        return
+    low, high, start = (config.get(k) for k in ("taskCountMin", "taskCountMax", "taskCountStart"))
+    if not isinstance(low, int) or not isinstance(high, int):
+        missing = "taskCountMin" if not isinstance(low, int) else "taskCountMax"
+        yield SpecError(
+            "an enabled autoscaler needs taskCountMin and taskCountMax",
+            path=f"{path}.{missing}",
+            rule="autoscaler-task-counts",
+        )
+    elif high < low:
+        yield SpecError(
+            f"taskCountMax {high} is lower than taskCountMin {low}",
+            path=f"{path}.taskCountMax",
+            rule="autoscaler-task-counts",
+        )
+    elif isinstance(start, int) and not low <= start <= high:
+        yield SpecError(
+            f"taskCountStart {start} is outside taskCountMin {low} .. taskCountMax {high}",
+            path=f"{path}.taskCountStart",
+            rule="autoscaler-task-counts",
         )
 
 

@@ -412,6 +412,37 @@ CASES: list[tuple[str, Callable[..., dict[str, Any]], Mutation, str, str]] = [
         "$.spec.tuningConfig.offsetFetchPeriod",
     ),
     (
+        "an enabled autoscaler without taskCountMax",
+        kafka,
+        _stream_io("autoScalerConfig", {"enableTaskAutoScaler": True, "taskCountMin": 1}),
+        "autoscaler-task-counts",
+        f"{IO}.autoScalerConfig.taskCountMax",
+    ),
+    (
+        "an autoscaler whose maximum is below its minimum",
+        kafka,
+        _stream_io(
+            "autoScalerConfig", {"enableTaskAutoScaler": True, "taskCountMin": 4, "taskCountMax": 2}
+        ),
+        "autoscaler-task-counts",
+        f"{IO}.autoScalerConfig.taskCountMax",
+    ),
+    (
+        "an autoscaler starting above its maximum",
+        kafka,
+        _stream_io(
+            "autoScalerConfig",
+            {
+                "enableTaskAutoScaler": True,
+                "taskCountMin": 1,
+                "taskCountMax": 10,
+                "taskCountStart": 11,
+            },
+        ),
+        "autoscaler-task-counts",
+        f"{IO}.autoScalerConfig.taskCountStart",
+    ),
+    (
         "Kafka consumerProperties with a null bootstrap.servers",
         kafka,
         _stream_io("consumerProperties", {"bootstrap.servers": None}),
@@ -457,6 +488,11 @@ ACCEPTED: list[tuple[str, Callable[..., dict[str, Any]], Mutation]] = [
         _rollup(maxRetry=-1, chatHandlerNumRetries=-1, taskStatusCheckPeriodMs=0),
     ),
     ("zero persist threads (raised to 1)", batch, _rollup(numPersistThreads=0)),
+    (
+        "a disabled autoscaler with no counts",
+        kafka,
+        _stream_io("autoScalerConfig", {"enableTaskAutoScaler": False, "taskCountMax": 0}),
+    ),
     (
         "a dynamic partitionsSpec with a zero row count",
         batch,
