@@ -48,7 +48,6 @@ from specs.druid.inputs import (
     DruidInputSource,
     GoogleInputSource,
     HttpInputSource,
-    InlineInputSource,
     InputFormat,
     InputSource,
     KafkaFormat,
@@ -80,7 +79,6 @@ PRECONDITION_RULES = {
     "like-escape": "a like filter's escape is a single character",
     "interval-filter-intervals": "an interval filter needs at least one interval",
     "transform-name-unique": "transform names must be unique",
-    "inline-data-empty": "an inline input source needs non-empty data",
     "local-source-files": "a local input source needs baseDir (with filter) or files",
     "http-uri-scheme": "http input source uris must be http or https",
     "cloud-source-location": "cloud input sources take exactly one of uris, prefixes, objects",
@@ -233,14 +231,6 @@ def transform_errors(spec: TransformSpec, path: str) -> Iterator[SpecError]:
 def input_source_errors(source: InputSource, path: str) -> Iterator[SpecError]:
     """The preconditions an input source (or a delegate of a combining one) breaks."""
     match source:
-        case InlineInputSource():
-            # InlineInputSource: "empty data".
-            if not source.data:
-                yield SpecError(
-                    "an inline input source needs non-empty data",
-                    path=f"{path}.data",
-                    rule="inline-data-empty",
-                )
         case LocalInputSource():
             yield from _local(source, path)
         case HttpInputSource():

@@ -189,13 +189,6 @@ CASES: list[tuple[str, Callable[..., dict[str, Any]], Mutation, str, str]] = [
     ),
     # --- input sources ---
     (
-        "inline source with empty data",
-        batch,
-        _source({"type": "inline", "data": ""}),
-        "inline-data-empty",
-        f"{SOURCE}.data",
-    ),
-    (
         "local source with baseDir but no filter",
         batch,
         _source({"type": "local", "baseDir": "/data"}),
