@@ -85,6 +85,7 @@ class CompiledJob(msgspec.Struct, frozen=True):
     spec_hash: str
     max_attempts: int
     pipeline: str
+    watermark_from: str | None = None
 
     @property
     def spec(self) -> dict[str, Any]:
