@@ -27,7 +27,8 @@ from specs.druid.schema import DataSchema
 from specs.druid.validation import encode_spec, validate_spec
 from specs.errors import SpecError
 from specs.identity import id_problem, spec_hash
-from specs.template import PipelineTemplate
+from specs.sections import StreamSection, resolve_properties
+from specs.template import TEMPLATE_ROOT, PipelineTemplate, data_schema, template_path
 
 __all__ = ["CompiledSupervisor", "compile_supervisor", "supervisor_from_spec"]
 
@@ -100,15 +101,111 @@ def _datasource(supervisor: KafkaSupervisor | KinesisSupervisor) -> str:
     return schema.data_source
 
 
-def compile_supervisor(template: PipelineTemplate) -> CompiledSupervisor:
+def compile_supervisor(
+    template: PipelineTemplate, *, reveal_secrets: bool = True
+) -> CompiledSupervisor:
     """The supervisor of a template's `[pipeline.stream]` section.
+
+    Its dataSchema is the one the template's batch jobs use (`specs.template.data_schema`),
+    without the batch intervals.
+
+    Args:
+        template: a template with a stream section.
+        reveal_secrets: read `{ env }` and `{ file }` consumer properties. With False each
+            becomes a marker naming its source, so the spec can be printed; its hash is then
+            not the hash of the supervisor that would be posted.
 
     Raises:
         SpecError: the template has no stream section, a secret cannot be read, or the
-            compiled spec is invalid (the path then names the template key).
+            compiled spec is invalid; the path names the template key.
     """
-    raise SpecError(
-        "compiling [pipeline.stream] is not implemented yet",
-        path="$.pipeline.stream",
-        rule="not-implemented",
-    )
+    stream = template.stream
+    if stream is None:
+        raise SpecError(
+            "the template has no [pipeline.stream] section",
+            path=f"{TEMPLATE_ROOT}.stream",
+            rule="no-stream",
+        )
+    # Checked with the secrets masked, so no error message can ever carry a secret's value.
+    masked = _supervisor_json(template, stream, reveal=False)
+    try:
+        supervisor_from_spec(masked)
+    except SpecError as exc:
+        where = _stream_template_path(exc.path, stream)
+        raise SpecError(
+            f"{exc.detail} (in the compiled supervisor at {exc.path})", path=where, rule=exc.rule
+        ) from exc
+    if not reveal_secrets:
+        return supervisor_from_spec(masked)
+    return supervisor_from_spec(_supervisor_json(template, stream, reveal=True))
+
+
+def _supervisor_json(
+    template: PipelineTemplate, stream: StreamSection, *, reveal: bool
+) -> dict[str, Any]:
+    kafka = stream.type == "kafka"
+    io: dict[str, Any] = {"type": stream.type}
+    if kafka:
+        properties = resolve_properties(
+            stream.consumer_properties,
+            reveal=reveal,
+            root=f"{TEMPLATE_ROOT}.stream.consumer_properties",
+        )
+        io |= {"topic": stream.topic, "topicPattern": stream.topic_pattern}
+        io["consumerProperties"] = properties
+    else:
+        io |= {"stream": stream.stream, "endpoint": stream.endpoint}
+    io |= {
+        "inputFormat": stream.format if stream.format is not None else template.format,
+        "taskCount": stream.task_count,
+        "replicas": stream.replicas,
+        "taskDuration": stream.task_duration,
+        "startDelay": stream.start_delay,
+        "useEarliestOffset" if kafka else "useEarliestSequenceNumber": stream.use_earliest_offset,
+        "lateMessageRejectionPeriod": stream.late_message_rejection_period,
+        "lateMessageRejectionStartDateTime": stream.late_message_rejection_start,
+        "earlyMessageRejectionPeriod": stream.early_message_rejection_period,
+    }
+    return {
+        "type": stream.type,
+        "id": stream.supervisor_id or template.datasource,
+        "spec": {
+            "dataSchema": data_schema(template),
+            "ioConfig": {key: value for key, value in io.items() if value is not None},
+            "tuningConfig": {**stream.tuning, "type": stream.type},
+        },
+    }
+
+
+# ioConfig keys of the supervisor spec -> the stream section's keys they come from.
+_IO_TO_TEMPLATE = {
+    "topicPattern": "topic_pattern",
+    "consumerProperties": "consumer_properties",
+    "taskCount": "task_count",
+    "taskDuration": "task_duration",
+    "startDelay": "start_delay",
+    "useEarliestOffset": "use_earliest_offset",
+    "useEarliestSequenceNumber": "use_earliest_offset",
+    "lateMessageRejectionPeriod": "late_message_rejection_period",
+    "lateMessageRejectionStartDateTime": "late_message_rejection_start",
+    "earlyMessageRejectionPeriod": "early_message_rejection_period",
+}
+
+
+def _stream_template_path(spec_path: str, stream: StreamSection) -> str:
+    """The template key a path in the compiled supervisor spec comes from."""
+    root = f"{TEMPLATE_ROOT}.stream"
+    for prefix, key in (
+        ("$.spec.ioConfig.inputFormat", "stream.format" if stream.format else "format"),
+        ("$.spec.tuningConfig", "stream.tuning"),
+    ):
+        if spec_path == prefix or spec_path.startswith((prefix + ".", prefix + "[")):
+            return f"{TEMPLATE_ROOT}.{key}{spec_path[len(prefix) :]}"
+    if spec_path.startswith("$.spec.dataSchema"):
+        return template_path(spec_path)
+    if spec_path.startswith("$.spec.ioConfig."):
+        name = spec_path.removeprefix("$.spec.ioConfig.").split(".")[0].split("[")[0]
+        return f"{root}.{_IO_TO_TEMPLATE.get(name, name)}"
+    if spec_path == "$.id":
+        return f"{root}.supervisor_id"
+    return root
