@@ -11,12 +11,14 @@ from typing import Any
 import msgspec
 import pytest
 
+from service.demo import demo_config
 from service.intake import SubmitRequest, job_from_spec, jobs_from_request
 from specs.compaction import compile_compaction
 from specs.compiler import builtin_template, load_template
 from specs.errors import SpecError
 from specs.intervals import Interval
 from tests.service.processes import ROOT
+from tests.service.test_api import serving
 
 CLICKS = ROOT / "specs" / "pipelines" / "clicks.toml"
 RANGE = "2024-01-01/2024-01-03"
@@ -165,3 +167,25 @@ def test_ingestion_jobs_are_unchanged_by_the_compaction_fields() -> None:
     (job,) = jobs_from_request(request(template=template, intervals=["2024-01-01/P1D"]))
     assert job.spec["type"] == "index_parallel"
     assert job.watermark_from is None
+
+
+async def test_the_api_takes_a_compaction_object_and_runs_its_compact_tasks(
+    tmp_path: Path,
+) -> None:
+    body = {
+        "compaction": {"datasource": "wikipedia", "target_rows_per_segment": 10_000},
+        "intervals": ["2024-05-01/2024-05-03"],
+    }
+    async with serving(tmp_path / "api.db", demo_config()) as api:
+        status, answer = await api.call("POST", "/v1/jobs", json=body)
+        assert status == 202, answer
+        ids = [job["job_id"] for job in answer["jobs"]]
+        final = await api.until_terminal(ids)
+        bad_status, bad = await api.call(
+            "POST", "/v1/jobs", json={**body, "compaction": {"datasource": "wikipedia", "x": 1}}
+        )
+    assert len(ids) == 2
+    assert all(job_id.startswith("orch_compact_wikipedia_") for job_id in ids)
+    assert {job["phase"] for job in final} == {"succeeded"}
+    assert bad_status == 400
+    assert "$.compaction.x" in bad["error"]
