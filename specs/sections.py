@@ -102,7 +102,8 @@ COMPACTION_TUNING_SET_ELSEWHERE = {
     "maxNumConcurrentSubTasks": "use max_sub_tasks",
     "maxNumSubTasks": "use max_sub_tasks",
 }
-_KAFKA_ONLY = ("topic", "topic_pattern", "consumer_properties", "use_earliest_offset")
+# `use_earliest_offset` serves both: Kinesis calls it useEarliestSequenceNumber.
+_KAFKA_ONLY = ("topic", "topic_pattern", "consumer_properties")
 _KINESIS_ONLY = ("stream", "endpoint")
 
 
@@ -114,8 +115,6 @@ def check_stream(stream: StreamSection, root: str = "$.stream") -> None:
     """
     other = _KINESIS_ONLY if stream.type == "kafka" else _KAFKA_ONLY
     for key in other:
-        if key == "use_earliest_offset" and stream.type == "kinesis":
-            continue  # both have it: Kinesis calls it useEarliestSequenceNumber
         if getattr(stream, key) not in (None, {}):
             raise SpecError(
                 f"{key} is not a {stream.type} setting; a Kafka stream reads a topic, a "

@@ -241,6 +241,13 @@ def check_template(template: PipelineTemplate) -> None:
     fill_placeholders(template.input, probe, path="$.input")
     if template.stream is not None:
         check_stream(template.stream, "$.stream")
+        if template.stream.format is None and template.format is None:
+            raise SpecError(
+                "a stream needs an input format: set [pipeline.stream] format, or "
+                "[pipeline.format], which the stream then shares with the batch jobs",
+                path="$.stream.format",
+                rule="stream-format",
+            )
         own = template.stream.supervisor_id or template.datasource
         if template.watermark_from not in (None, own):
             raise SpecError(

@@ -323,6 +323,19 @@ def test_every_bad_stream_key_names_the_file_its_template_path_and_the_rule(
     assert str(error).startswith(f"{source}: $.pipeline.{path}")
 
 
+def test_a_stream_needs_a_format_of_its_own_or_the_templates(tmp_path: Path) -> None:
+    source = tmp_path / "clicks.toml"
+    batch_format = '[pipeline.format]\ntype = "json"\n'
+    source.write_text(BASE.replace(batch_format, "") + KAFKA)
+    with pytest.raises(SpecError) as caught:
+        load_template(source)
+    assert (caught.value.path, caught.value.rule) == ("$.pipeline.stream.format", "stream-format")
+    source.write_text(BASE.replace(batch_format, "") + KAFKA + 'format = { type = "json" }\n')
+    assert compile_supervisor(load_template(source)).spec["spec"]["ioConfig"]["inputFormat"] == {
+        "type": "json"
+    }
+
+
 def test_watermark_from_must_not_contradict_the_stream(tmp_path: Path) -> None:
     source = tmp_path / "clicks.toml"
     text = (BASE + KAFKA).replace('chunk = "DAY"', 'chunk = "DAY"\nwatermark_from = "other"')
