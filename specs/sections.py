@@ -273,7 +273,7 @@ def resolve_properties(
     """
     resolved: dict[str, Any] = {}
     for name, value in properties.items():
-        if isinstance(value, dict) and "type" not in value and len(value) == 1:
+        if isinstance(value, dict) and len(value) == 1 and next(iter(value)) in ("env", "file"):
             [(source, where)] = value.items()
             resolved[name] = (
                 _read_secret(name, source, str(where), _property_path(root, name))
@@ -297,14 +297,15 @@ def _read_secret(name: str, source: str, where: str, path: str) -> str:
             )
     else:
         try:
-            value = Path(where).read_text()
-        except OSError as exc:
+            value = Path(where).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = "it is not UTF-8 text" if isinstance(exc, UnicodeDecodeError) else None
             raise SpecError(
                 f"consumer property {name!r} comes from file {where!r}, which cannot be read: "
-                f"{exc.strerror or type(exc).__name__}",
+                f"{reason or getattr(exc, 'strerror', None) or type(exc).__name__}",
                 path=path,
                 rule="secret-unreadable",
-            ) from None  # the chained error could carry the file's text into a traceback
+            ) from None  # a UnicodeDecodeError holds the file's bytes: keep them out of tracebacks
         value = value.removesuffix("\n").removesuffix("\r")
     if not value:
         raise SpecError(

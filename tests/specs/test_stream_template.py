@@ -215,6 +215,18 @@ def test_an_unreadable_secret_file_names_the_key_and_file_never_the_value(
     assert caught.value.__cause__ is None
 
 
+def test_a_secret_file_that_is_not_text_is_refused_without_its_bytes(tmp_path: Path) -> None:
+    secret = tmp_path / "jaas"
+    secret.write_bytes(b"\xff\xfe" + SECRET.encode())
+    template = load_template("t.toml", text=with_secret(f'{{ file = "{secret}" }}'))
+    with pytest.raises(SpecError) as caught:
+        compile_supervisor(template)
+    assert caught.value.rule == "secret-unreadable"
+    assert "not UTF-8" in str(caught.value)
+    assert caught.value.__cause__ is None
+    assert caught.value.__suppress_context__
+
+
 def test_a_secret_is_never_in_the_message_of_a_later_error(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
