@@ -135,7 +135,9 @@ def compile_datasource_compaction(
     try:
         _check_request(request)
     except SpecError as exc:
-        raise exc.with_source(name) if name else exc from None
+        if name:
+            raise exc.with_source(name) from exc
+        raise
     target = _Target(
         datasource=request.datasource,
         segment=request.segment_granularity,

@@ -27,7 +27,7 @@ from specs.druid.schema import DataSchema
 from specs.druid.validation import encode_spec, validate_spec
 from specs.errors import SpecError
 from specs.identity import id_problem, spec_hash
-from specs.sections import StreamSection, resolve_properties
+from specs.sections import StreamSection, check_stream, resolve_properties
 from specs.template import TEMPLATE_ROOT, PipelineTemplate, data_schema, template_path
 
 __all__ = ["CompiledSupervisor", "compile_supervisor", "supervisor_from_spec"]
@@ -126,17 +126,19 @@ def compile_supervisor(
             path=f"{TEMPLATE_ROOT}.stream",
             rule="no-stream",
         )
+    # A template decoded without `load_template` (an API body) is checked here too.
+    check_stream(stream, f"{TEMPLATE_ROOT}.stream")
     # Checked with the secrets masked, so no error message can ever carry a secret's value.
     masked = _supervisor_json(template, stream, reveal=False)
     try:
-        supervisor_from_spec(masked)
+        checked = supervisor_from_spec(masked)
     except SpecError as exc:
         where = _stream_template_path(exc.path, stream)
         raise SpecError(
             f"{exc.detail} (in the compiled supervisor at {exc.path})", path=where, rule=exc.rule
         ) from exc
     if not reveal_secrets:
-        return supervisor_from_spec(masked)
+        return checked
     return supervisor_from_spec(_supervisor_json(template, stream, reveal=True))
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 
 from specs.compiler import compile_job, load_template
@@ -355,3 +356,16 @@ def test_watermark_from_must_not_contradict_the_stream(tmp_path: Path) -> None:
     with pytest.raises(SpecError) as caught:
         load_template(source)
     assert (caught.value.path, caught.value.rule) == ("$.pipeline.watermark_from", "watermark-from")
+
+
+def test_a_template_decoded_without_loading_is_checked_when_compiled() -> None:
+    template = load_template("t.toml", text=BASE + KAFKA)
+    assert template.stream is not None
+    bad = {"bootstrap.servers": "k:9092", "a": {"vault": "x"}}
+    stream = msgspec.structs.replace(template.stream, consumer_properties=bad)
+    with pytest.raises(SpecError) as caught:
+        compile_supervisor(msgspec.structs.replace(template, stream=stream))
+    assert (caught.value.path, caught.value.rule) == (
+        '$.pipeline.stream.consumer_properties["a"]',
+        "consumer-property",
+    )
