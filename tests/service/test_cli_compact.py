@@ -10,7 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from actors.orchestrator import Orchestrator
+from service.api import ControlApi
 from service.cli.specs import cmd_compile, cmd_validate
+from service.demo import demo_config
 from tests.service.processes import FAST_ORCHESTRATOR, ROOT, cli, running, simulator
 
 CLICKS = str(ROOT / "specs" / "pipelines" / "clicks.toml")
@@ -84,6 +87,29 @@ async def test_compact_refuses_bad_input_with_exit_2_before_reaching_anything(
     assert "$.compaction.chunk" in bad.err
     assert "[chunk]" in bad.err
     assert not (tmp_path / "x.db").exists()
+
+
+async def test_compact_through_a_daemons_api(tmp_path: Path) -> None:
+    # A template without a stream: a stream's jobs would wait for a supervisor's watermark.
+    token_file = tmp_path / "token"
+    token_file.write_text("compact-token\n")
+    async with (
+        running(simulator()) as overlord,
+        Orchestrator.open(tmp_path / "api.db", overlord, config=demo_config()) as orch,
+    ):
+        api = ControlApi(token="compact-token")
+        api.serve(orch)
+        runner, url = await api.start("127.0.0.1", 0)
+        try:
+            args = ["compact", "wikipedia", "--interval", "2024-01-01/2024-01-03"]
+            args += ["--template", WIKIPEDIA, "--wait", "--json"]
+            result = await cli(*args, "--api", url, "--token-file", str(token_file))
+        finally:
+            await runner.cleanup()
+    assert result.code == 0, result.err
+    jobs = json.loads(result.out)["jobs"]
+    assert [j["phase"] for j in jobs] == ["succeeded", "succeeded"]
+    assert all(j["job_id"].startswith("orch_compact_wikipedia_") for j in jobs)
 
 
 def compile_args(**kwargs: object) -> argparse.Namespace:
