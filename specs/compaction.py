@@ -17,8 +17,9 @@ the job from an ingestion job of the same interval at a glance (their hashes dif
 and the id still starts with `<prefix>_`, which is how the reconciler knows our tasks.
 
 `skip_offset_from_latest` borrows Druid auto-compaction's setting: given the time `now`, the
-range is clipped to end at `now - skip_offset`, aligned down to the segment granularity, so
-compaction stays behind the newest data. Without `now` it does nothing; the streaming watermark
+range is clipped to end at `now - skip_offset`, aligned down to the segment granularity (or,
+when that is unknown, to the chunk if it is a granularity, else to the hour), so compaction
+stays behind the newest data. Without `now` it does nothing; the streaming watermark
 gate (`watermark_from`, as for the template's batch jobs) is what keeps a job off intervals a
 supervisor still writes.
 """
@@ -207,9 +208,13 @@ def _compile(
 def _skip_latest(
     interval: Interval, offset: str, now: datetime, segment: str | None, target: _Target
 ) -> Interval:
-    end = Period.parse(offset).subtract_from(now)
-    if segment is not None:
-        end = floor(end, segment)
+    # Aligned down to what the segments are known to align to: their granularity, else the
+    # chunk when it is a granularity, else the hour, so no job ends mid-segment by accident.
+    chunk = target.chunk.upper()
+    end = floor(
+        Period.parse(offset).subtract_from(now),
+        segment or (chunk if chunk in GRANULARITIES else "HOUR"),
+    )
     if end >= interval.end:
         return interval
     if end <= interval.start:

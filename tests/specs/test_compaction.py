@@ -272,3 +272,13 @@ def test_a_bad_datasource_compaction_names_path_rule_and_source(
     with pytest.raises(SpecError) as caught:
         compile_datasource_compaction(request_, TWO_DAYS, name="req.json")
     assert (caught.value.source, caught.value.path, caught.value.rule) == ("req.json", path, rule)
+
+
+def test_without_a_segment_granularity_skip_offset_aligns_to_the_chunk() -> None:
+    request = DatasourceCompaction(datasource="legacy", skip_offset_from_latest="PT1H")
+    now = datetime(2024, 1, 2, 17, 45, tzinfo=UTC)
+    jobs = compile_datasource_compaction(request, TWO_DAYS, now=now)
+    assert [j.interval for j in jobs] == ["2024-01-01T00:00:00.000Z/2024-01-02T00:00:00.000Z"]
+    hourly = DatasourceCompaction(datasource="legacy", skip_offset_from_latest="PT1H", chunk="PT6H")
+    jobs = compile_datasource_compaction(hourly, TWO_DAYS, now=now)
+    assert jobs[-1].interval == "2024-01-02T12:00:00.000Z/2024-01-02T16:00:00.000Z"
