@@ -8,11 +8,14 @@ task's `ioConfig.inputSpec.interval` or its older top-level `interval`.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import msgspec
 
-__all__ = ["segment_granularity", "set_interval"]
+from specs.intervals import format_instant
+
+__all__ = ["segment_granularity", "set_interval", "short_instant"]
 
 
 class _Granularity(msgspec.Struct):
@@ -74,3 +77,11 @@ def set_interval(task: dict[str, Any], interval: str) -> None:
     source = spec_io.get("inputSource") if isinstance(spec_io, dict) else None
     if isinstance(source, dict) and "interval" in source:
         source["interval"] = interval
+
+
+def short_instant(value: datetime) -> str:
+    """`2024-03-05T10:00Z`: an instant as people read it in a hold reason or a history."""
+    text = format_instant(value)  # 2024-03-05T10:00:00.000Z
+    if text.endswith(":00.000Z"):
+        return text.removesuffix(":00.000Z") + "Z"
+    return text.removesuffix(".000Z").removesuffix("Z") + "Z"

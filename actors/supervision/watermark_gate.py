@@ -26,7 +26,7 @@ import structlog
 
 from actors.job.actor import AttemptPlan, SubmissionGate
 from actors.job.state import JobState
-from actors.job.task_interval import segment_granularity
+from actors.job.task_interval import segment_granularity, short_instant
 from actors.ports import Clock, StreamingOverlord
 from actors.streams.directory import SupervisorDirectory
 from eventlog.events import WatermarkRecord
@@ -35,7 +35,7 @@ from specs.errors import IntervalError, WatermarkError
 from specs.intervals import Interval, floor, format_instant, next_bucket
 from specs.watermark import streaming_watermark
 
-__all__ = ["Guard", "WatermarkGate", "WatermarkPolicy", "short_instant"]
+__all__ = ["Guard", "WatermarkGate", "WatermarkPolicy"]
 
 logger = structlog.get_logger("druid_orch.watermark")
 
@@ -306,11 +306,3 @@ def _key(state: JobState) -> tuple[str, str | None]:
 
 def _seconds(value: float | None) -> timedelta | None:
     return None if value is None else timedelta(seconds=value)
-
-
-def short_instant(value: datetime) -> str:
-    """`2024-03-05T10:00Z`: an instant as people read it in a hold reason."""
-    text = format_instant(value)  # 2024-03-05T10:00:00.000Z
-    if text.endswith(":00.000Z"):
-        return text[: -len(":00.000Z")] + "Z"
-    return text.removesuffix(".000Z").removesuffix("Z") + "Z"
