@@ -92,7 +92,11 @@ class Admission(SubmissionGate):
         return self.breakers.call_delay()
 
     async def plan(self, state: JobState) -> AttemptPlan:
-        return await self.watermark.plan(state)
+        plan = await self.watermark.plan(state)
+        if plan.wait is not None:
+            # The watermark moved back after the slots admitted the job: it waits unclaimed.
+            self.slots.observe(state)
+        return plan
 
     async def recheck(self, state: JobState) -> str | None:
         return await self.watermark.recheck(state)

@@ -136,6 +136,7 @@ async def test_batch_jobs_beside_a_live_stream_end_at_its_watermark_and_never_ov
         view = await orch.get(after.job_id)
         assert view is not None
         assert (view.phase, view.held) == ("accepted", HELD)
+        assert after.job_id not in orch.slots.claims, "a job the watermark holds claims no slots"
         assert posted_interval(sim, before.job_id) == before.interval
         clipped = "2024-01-04T00:00:00.000Z/2024-01-05T00:00:00.000Z"
         assert posted_interval(sim, straddling.job_id) == clipped

@@ -10,15 +10,18 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import msgspec
 import pytest
 
+from actors.job.actor import AttemptPlan, SubmissionGate
 from actors.job.state import JobState
 from actors.streams.directory import SupervisorDirectory
+from actors.supervision.breakers import Admission, Breakers
+from actors.supervision.slots import SlotBudget
 from actors.supervision.watermark_gate import WatermarkGate, WatermarkPolicy
-from eventlog.events import WatermarkRecord
+from eventlog.events import WatermarkRecord, spec_raw
 from overlord.client import HttpOverlord
 from overlord.sim.cluster import ClusterConfig
 from overlord.sim.server import SimConfig, Simulator
@@ -321,3 +324,27 @@ async def test_the_check_before_a_post_refuses_an_interval_the_watermark_moved_b
         "2024-01-03T00:00Z): interval 2024-01-04T00:00:00.000Z/2024-01-05T00:00:00.000Z "
         "is no longer wholly before it"
     )
+
+
+# --- admission ----------------------------------------------------------------------------
+
+
+class MovedBack(SubmissionGate):
+    """A watermark that lets the job through, then moves back before its intent."""
+
+    async def plan(self, state: JobState) -> AttemptPlan:
+        return AttemptPlan(wait=3.0)
+
+
+async def test_a_job_the_watermark_holds_after_its_slots_were_admitted_gives_them_back(
+    overlord: HttpOverlord, clock: Clock
+) -> None:
+    slots = SlotBudget(overlord, clock)
+    # No breaker changes state here, so the breakers never write to their (absent) log.
+    admission = Admission(Breakers(cast(Any, None), clock), slots, MovedBack())
+    spec = {"type": "index_parallel", "spec": {"tuningConfig": {"maxNumConcurrentSubTasks": 2}}}
+    state = msgspec.structs.replace(job("j", "2020-01-01/2020-01-02"), spec=spec_raw(spec))
+    assert await admission.submit_delay(state) is None
+    assert slots.claims == {"j": 3}
+    assert (await admission.plan(state)).wait == 3.0
+    assert slots.claims == {}
