@@ -17,6 +17,8 @@ from actors.job.task_interval import segment_granularity
 from actors.job.view import hold_reason
 from eventlog.decoding import decode_body
 from eventlog.events import JobAccepted, SubmitIntended, WatermarkRecord, spec_dict, spec_raw
+from eventlog.records import Recorded
+from service.cli.audit import render_timeline
 from specs.compiler import task_id_for
 
 JOB = "orch_clicks_20240301T000000Z_20240306T000000Z_abcdefabcdef"
@@ -149,3 +151,12 @@ def test_the_job_view_says_the_watermark_holds_it_after_the_breakers_and_before_
     assert hold_reason(state, {}, watermark=wait, slots="slots") == wait
     assert hold_reason(state, {}, True, watermark=wait).startswith("the Overlord circuit breaker")
     assert hold_reason(state, {}, slots="slots") == "slots"
+
+
+def test_the_history_line_of_a_clipped_intent_tells_the_story_instead_of_the_raw_fields() -> None:
+    clipped = SubmitIntended(at=2.0, attempt=1, task_id="t1", interval=CLIPPED, watermark=MARK)
+    [line] = render_timeline([Recorded(2, "job:j", 2, 2.0, clipped)])
+    assert "submit_intended" in line
+    assert "attempt=1  task_id=t1  interval 2024-03-01/2024-03-05 clipped at" in line
+    assert "watermark=" not in line
+    assert line.endswith("supervisors clicks)")
