@@ -329,7 +329,7 @@ class GuardedOverlord:
     async def supervisor_states(self) -> list[SupervisorState]:
         inner: Any = self.inner
         result: list[SupervisorState] = await self._guard(
-            "supervisor_states", inner.supervisor_states
+            "supervisors", inner.supervisor_states
         )
         return result
 

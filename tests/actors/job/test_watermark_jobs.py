@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
 
 from actors.job.messages import Accept, BeginAttempt
 from actors.job.stream import JobStreams
@@ -248,3 +250,29 @@ async def test_a_watermark_that_moved_back_before_the_post_defers_the_same_task(
         assert len([e for e in history if isinstance(e, SubmitIntended)]) == 1
     assert posted_interval(sim, straddling.job_id) == recorded
     assert sim.stats()["batch_stream_overlaps"] == 0
+
+
+async def test_a_job_whose_streams_cannot_be_listed_waits_before_its_intent_and_says_why(
+    tmp_path: Path,
+) -> None:
+    server = TestServer(web.Application())  # not an Overlord: 404 to every request
+    await server.start_server()
+    compiled = job(3, 4)
+    try:
+        url = str(server.make_url("")).rstrip("/")
+        async with Orchestrator.open(tmp_path / "log.db", url, config=QUICK) as orch:
+            await orch.submit(compiled)
+            jid = compiled.job_id
+            await until(lambda: orch.watermark is not None and jid in orch.watermark.held)
+            view = await orch.get(jid)
+            history = [r.event for r in await orch.history(jid)]
+    finally:
+        await server.close()
+    assert view is not None
+    assert view.phase == "accepted"
+    assert view.held is not None
+    assert view.held.startswith(
+        "no safe streaming watermark for wikipedia: the Overlord's supervisors could not be "
+        "listed (supervisors: GET /druid/indexer/v1/supervisor answered HTTP 404"
+    )
+    assert not any(isinstance(e, SubmitIntended) for e in history), "nothing on a guess"
