@@ -328,9 +328,7 @@ class GuardedOverlord:
 
     async def supervisor_states(self) -> list[SupervisorState]:
         inner: Any = self.inner
-        result: list[SupervisorState] = await self._guard(
-            "supervisors", inner.supervisor_states
-        )
+        result: list[SupervisorState] = await self._guard("supervisors", inner.supervisor_states)
         return result
 
     async def supervisor_status(self, supervisor_id: str) -> SupervisorStatus:
