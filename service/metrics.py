@@ -39,7 +39,15 @@ from overlord.errors import (
     OverlordUnavailableError,
     TaskNotFoundError,
 )
-from overlord.models import TaskStatus, TaskStatusPlus, TotalWorkerCapacity, WorkerInfo
+from overlord.models import (
+    DataSourceCoverage,
+    SupervisorState,
+    SupervisorStatus,
+    TaskStatus,
+    TaskStatusPlus,
+    TotalWorkerCapacity,
+    WorkerInfo,
+)
 
 T = TypeVar("T")
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
@@ -350,3 +358,21 @@ class InstrumentedOverlord:
 
     async def total_capacity(self) -> TotalWorkerCapacity:
         return await self._timed("total_capacity", self.inner.total_capacity())
+
+    # --- the supervisor reads of the watermark gate (the inner client must stream) ---------
+
+    async def supervisor_states(self) -> list[SupervisorState]:
+        inner: Any = self.inner
+        return await self._timed("supervisors", inner.supervisor_states())
+
+    async def supervisor_status(self, supervisor_id: str) -> SupervisorStatus:
+        inner: Any = self.inner
+        return await self._timed("supervisor_status", inner.supervisor_status(supervisor_id))
+
+    async def supervisor_spec(self, supervisor_id: str) -> dict[str, Any]:
+        inner: Any = self.inner
+        return await self._timed("supervisor_spec", inner.supervisor_spec(supervisor_id))
+
+    async def datasource_coverage(self, datasource: str) -> DataSourceCoverage | None:
+        inner: Any = self.inner
+        return await self._timed("coverage", inner.datasource_coverage(datasource))
