@@ -85,7 +85,6 @@ class CompiledJob(msgspec.Struct, frozen=True):
     spec_hash: str
     max_attempts: int
     pipeline: str
-    # A supervisor whose stream this job must stay behind, besides those writing `datasource`.
     watermark_from: str | None = None
 
     @property
