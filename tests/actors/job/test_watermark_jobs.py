@@ -22,7 +22,7 @@ from actors.job.messages import Accept, BeginAttempt
 from actors.job.stream import JobStreams
 from actors.orchestrator import Orchestrator
 from actors.supervision.watermark_gate import WatermarkPolicy
-from eventlog.events import SubmitDeferred, SubmitIntended, Submitted, WatermarkRecord
+from eventlog.events import SubmitDeferred, SubmitIntended, Submitted, WatermarkRecord, spec_raw
 from eventlog.sqlite.store import SQLiteEventLog
 from overlord.client import HttpOverlord
 from overlord.sim.cluster import ClusterConfig
@@ -276,3 +276,46 @@ async def test_a_job_whose_streams_cannot_be_listed_waits_before_its_intent_and_
         "listed (supervisors: GET /druid/indexer/v1/supervisor answered HTTP 404"
     )
     assert not any(isinstance(e, SubmitIntended) for e in history), "nothing on a guess"
+
+
+def compaction(interval: str, granularity: str | None) -> CompiledJob:
+    task: dict[str, Any] = {
+        "type": "compact",
+        "dataSource": DS,
+        "ioConfig": {"type": "compact", "inputSpec": {"type": "interval", "interval": interval}},
+    }
+    if granularity is not None:
+        task["granularitySpec"] = {"segmentGranularity": granularity}
+    digest = f"{granularity or 'none'}abcdef"
+    return CompiledJob(
+        job_id=f"orch_compact_{DS}_{granularity or 'kept'}_{digest}",
+        datasource=DS,
+        interval=interval,
+        spec_json=spec_raw(task),
+        spec_hash=digest,
+        max_attempts=3,
+        pipeline="compact",
+    )
+
+
+async def test_a_compaction_is_clipped_at_its_own_granularity_or_waits_when_it_keeps_the_old_one(
+    tmp_path: Path, sim: Simulator, client: HttpOverlord, url: str
+) -> None:
+    await stream(client, sim)
+    interval = "2024-01-05T00:00:00.000Z/2024-01-05T12:00:00.000Z"
+    hourly, kept = compaction(interval, "HOUR"), compaction(interval, None)
+    async with Orchestrator.open(tmp_path / "log.db", url, config=QUICK) as orch:
+        await orch.submit(hourly)
+        await orch.submit(kept)
+        assert (await orch.wait(hourly.job_id, timeout=20)).phase == "succeeded"
+        view = await orch.get(kept.job_id)
+        assert view is not None
+        assert view.held == (
+            "waiting for the streaming watermark (now 2024-01-05T09:30Z) to pass 2024-01-05T12:00Z"
+        )
+    # The watermark 09:30, aligned down to the compaction's HOUR segments.
+    assert (
+        posted_interval(sim, hourly.job_id) == "2024-01-05T00:00:00.000Z/2024-01-05T09:00:00.000Z"
+    )
+    assert task_id_for(kept.job_id, 1) not in sim.cluster.tasks
+    assert sim.stats()["batch_stream_overlaps"] == 0
