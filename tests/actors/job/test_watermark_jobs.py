@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
@@ -22,7 +23,14 @@ from actors.job.messages import Accept, BeginAttempt
 from actors.job.stream import JobStreams
 from actors.orchestrator import Orchestrator
 from actors.supervision.watermark_gate import WatermarkPolicy
-from eventlog.events import SubmitDeferred, SubmitIntended, Submitted, WatermarkRecord, spec_raw
+from eventlog.events import (
+    JobAccepted,
+    SubmitDeferred,
+    SubmitIntended,
+    Submitted,
+    WatermarkRecord,
+    spec_raw,
+)
 from eventlog.sqlite.store import SQLiteEventLog
 from overlord.client import HttpOverlord
 from overlord.sim.cluster import ClusterConfig
@@ -319,3 +327,29 @@ async def test_a_compaction_is_clipped_at_its_own_granularity_or_waits_when_it_k
     )
     assert task_id_for(kept.job_id, 1) not in sim.cluster.tasks
     assert sim.stats()["batch_stream_overlaps"] == 0
+
+
+async def test_a_job_also_stays_behind_the_supervisor_its_watermark_from_names(
+    tmp_path: Path, sim: Simulator, client: HttpOverlord, url: str
+) -> None:
+    await stream(client, sim)
+    # `views` writes another datasource, but still takes rows two days old.
+    views = kafka("views", "P2D")
+    views["spec"]["dataSchema"]["dataSource"] = "views"
+    await client.create_supervisor(views)
+    await until(lambda: bool(live(sim, "views")))
+    plain, named = job(3, 4), msgspec.structs.replace(job(3, 4), watermark_from="views")
+    named = msgspec.structs.replace(named, job_id=named.job_id + "_views")
+    async with Orchestrator.open(tmp_path / "log.db", url, config=QUICK) as orch:
+        await orch.submit(plain)
+        await orch.submit(named)
+        assert (await orch.wait(plain.job_id, timeout=20)).phase == "succeeded"
+        view = await orch.get(named.job_id)
+        assert view is not None
+        assert view.held == (
+            "waiting for the streaming watermark (now 2024-01-03T10:30Z) to pass 2024-01-04T00:00Z"
+        )
+        [accepted, *_] = [r.event for r in await orch.history(named.job_id)]
+        assert isinstance(accepted, JobAccepted)
+        assert accepted.watermark_from == "views"
+        assert orch.states[named.job_id].watermark_from == "views"
