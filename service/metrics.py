@@ -245,6 +245,7 @@ class _StateCollector(Collector):
             written.writer_restarts,
         )
         yield from _slot_gauges(orch)
+        yield from _watermark_metrics(orch)
         stats = orch.poll_stats()
         if stats is not None:
             yield _counter("druid_orch_poll_rounds", "Status poll rounds", stats.rounds)
@@ -284,6 +285,25 @@ def _slot_gauges(orch: Orchestrator) -> Iterator[GaugeMetricFamily]:
         family = GaugeMetricFamily(name, documentation)
         family.add_metric([], float(value))
         yield family
+
+
+def _watermark_metrics(orch: Orchestrator) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+    """The watermark gate (`actors.supervision.watermark_gate`): jobs it holds back, and how
+    often it computed a datasource's streaming watermark."""
+    gate = orch.watermark
+    if gate is None:
+        return
+    waiting = GaugeMetricFamily(
+        "druid_orch_jobs_waiting_for_watermark",
+        "Jobs held back by the streaming watermark of their datasource (or by its absence)",
+    )
+    waiting.add_metric([], float(len(gate.held)))
+    yield waiting
+    yield _counter(
+        "druid_orch_watermark_computations",
+        "Streaming watermarks computed from the Overlord's supervisors",
+        gate.computations,
+    )
 
 
 def _counter(name: str, documentation: str, value: float) -> CounterMetricFamily:

@@ -35,6 +35,7 @@ from eventlog.sqlite.store import SQLiteEventLog
 from overlord.client import HttpOverlord
 from overlord.sim.cluster import ClusterConfig
 from overlord.sim.server import SimConfig, Simulator
+from service.metrics import Metrics
 from specs.compiler import CompiledJob, builtin_template, compile_job, task_id_for
 from specs.intervals import Interval
 from tests.contract.support import until
@@ -147,6 +148,9 @@ async def test_batch_jobs_beside_a_live_stream_end_at_its_watermark_and_never_ov
         assert view is not None
         assert (view.phase, view.held) == ("accepted", HELD)
         assert after.job_id not in orch.slots.claims, "a job the watermark holds claims no slots"
+        metrics = Metrics()
+        metrics.bind(orch)
+        assert "druid_orch_jobs_waiting_for_watermark 1.0" in metrics.render().decode()
         assert posted_interval(sim, before.job_id) == before.interval
         clipped = "2024-01-04T00:00:00.000Z/2024-01-05T00:00:00.000Z"
         assert posted_interval(sim, straddling.job_id) == clipped
@@ -170,6 +174,7 @@ async def test_batch_jobs_beside_a_live_stream_end_at_its_watermark_and_never_ov
         assert late.watermark.at == "2024-01-06T00:30:00.000Z"
         assert posted_interval(sim, after.job_id) == after.interval
         assert all(v.held is None for v in orch.jobs())
+        assert "druid_orch_jobs_waiting_for_watermark 0.0" in metrics.render().decode()
     stats = sim.stats()
     assert stats["batch_stream_overlaps"] == 0, stats["batch_stream_overlap_tasks"]
     assert stats["duplicate_submissions"] == 0
