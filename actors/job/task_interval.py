@@ -13,7 +13,8 @@ from typing import Any
 
 import msgspec
 
-from specs.intervals import format_instant
+from specs.errors import IntervalError
+from specs.intervals import check_granularity, format_instant
 
 __all__ = ["segment_granularity", "set_interval", "short_instant"]
 
@@ -42,7 +43,8 @@ _decode_task = msgspec.json.Decoder(_Task).decode
 
 
 def segment_granularity(spec: msgspec.Raw) -> str | None:
-    """The segment granularity a task writes, by name (`DAY`), or None when unknown."""
+    """The segment granularity a task writes, by name (`DAY`), or None when unknown (or one,
+    such as `ALL`, that a watermark cannot be aligned down to)."""
     try:
         task = _decode_task(bytes(spec))
     except (msgspec.DecodeError, msgspec.ValidationError):
@@ -55,7 +57,10 @@ def segment_granularity(spec: msgspec.Raw) -> str | None:
     )
     for holder in holders:
         if holder is not None and isinstance(holder.segmentGranularity, str):
-            return holder.segmentGranularity.upper()
+            try:
+                return check_granularity(holder.segmentGranularity)
+            except IntervalError:
+                return None
     return None
 
 

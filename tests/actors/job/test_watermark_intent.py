@@ -128,6 +128,8 @@ def test_the_task_body_sends_the_recorded_interval_wherever_the_task_names_it() 
     assert segment_granularity(spec_raw(PARALLEL)) == "DAY"
     assert segment_granularity(spec_raw({"type": "index_parallel", "spec": {}})) is None
     assert segment_granularity(msgspec.Raw(b"[1]")) is None
+    everything = {"type": "compact", "granularitySpec": {"segmentGranularity": "ALL"}}
+    assert segment_granularity(spec_raw(everything)) is None
 
 
 def test_audit_history_tells_why_the_interval_ends_where_it_does() -> None:
