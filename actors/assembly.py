@@ -32,6 +32,7 @@ from actors.supervision.breakers import Admission, Breakers, GuardedOverlord
 from actors.supervision.classification import load_rules
 from actors.supervision.slots import SlotBudget
 from actors.supervision.supervisor import Supervisor
+from actors.supervision.watermark_gate import WatermarkGate
 from eventlog import EventLog
 from eventlog.sqlite import SQLiteEventLog
 from overlord.auth import AuthHook
@@ -55,6 +56,8 @@ class Parts:
     recovery: Recovery
     # The Overlord's supervisors, one cached bulk read shared by everything streaming.
     directory: SupervisorDirectory
+    # Holds and clips batch jobs at the streaming watermark of their datasource.
+    watermark: WatermarkGate | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,7 +108,9 @@ async def assembled(
                 )
                 overlord = GuardedOverlord(client, breakers)
                 slots = SlotBudget(overlord, clock, config.slots)
-                board = JobBoard(streams, breakers, slots, alerts)
+                directory = SupervisorDirectory(overlord, clock)
+                watermark = WatermarkGate(overlord, directory, clock, config.watermark)
+                board = JobBoard(streams, breakers, slots, alerts, watermark)
                 streams.listen(board.take)
                 poller = StatusPoller(overlord, config=config.poller, clock=clock, rng=rng)
                 ctx = JobContext(
@@ -117,7 +122,7 @@ async def assembled(
                     policy=config.job,
                     clock=clock,
                     rng=rng,
-                    gate=Admission(breakers, slots),
+                    gate=Admission(breakers, slots, watermark),
                 )
                 supervisor_actor = Supervisor(ctx, tg, config.restart)
                 supervisor = await spawn(tg, supervisor_actor, name="supervisor")
@@ -149,7 +154,8 @@ async def assembled(
                     supervisor=supervisor,
                     supervisor_actor=supervisor_actor,
                     recovery=recovery,
-                    directory=SupervisorDirectory(overlord, clock),
+                    directory=directory,
+                    watermark=watermark,
                 )
                 await breakers.restore()
                 await recovery.boot()
