@@ -37,6 +37,7 @@ from actors.supervision.breakers import Admission, Breakers, GuardedOverlord
 from actors.supervision.classification import load_rules
 from actors.supervision.slots import SlotBudget
 from actors.supervision.supervisor import Supervisor
+from actors.supervision.watermark_gate import WatermarkGate
 from eventlog import EventLog
 from eventlog.sqlite import SQLiteEventLog
 from overlord.auth import AuthHook
@@ -62,6 +63,8 @@ class Parts:
     directory: SupervisorDirectory
     # Managed Kafka / Kinesis supervisors: their actors, health watcher and facade.
     supervisors: SupervisorFacade
+    # Holds and clips batch jobs at the streaming watermark of their datasource.
+    watermark: WatermarkGate | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,7 +115,9 @@ async def assembled(
                 )
                 overlord = GuardedOverlord(client, breakers)
                 slots = SlotBudget(overlord, clock, config.slots)
-                board = JobBoard(streams, breakers, slots, alerts)
+                directory = SupervisorDirectory(overlord, clock)
+                watermark = WatermarkGate(overlord, directory, clock, config.watermark)
+                board = JobBoard(streams, breakers, slots, alerts, watermark)
                 streams.listen(board.take)
                 poller = StatusPoller(overlord, config=config.poller, clock=clock, rng=rng)
                 ctx = JobContext(
@@ -124,7 +129,7 @@ async def assembled(
                     policy=config.job,
                     clock=clock,
                     rng=rng,
-                    gate=Admission(breakers, slots),
+                    gate=Admission(breakers, slots, watermark),
                 )
                 supervisor_actor = Supervisor(ctx, tg, config.restart)
                 supervisor = await spawn(tg, supervisor_actor, name="supervisor")
@@ -144,7 +149,6 @@ async def assembled(
                     clock=clock,
                     concurrency=config.recovery_concurrency,
                 )
-                directory = SupervisorDirectory(overlord, clock)
                 streaming = SupervisorContext(
                     streams=SupervisorStreams(event_log),
                     overlord=overlord,
@@ -169,6 +173,7 @@ async def assembled(
                     recovery=recovery,
                     directory=directory,
                     supervisors=SupervisorFacade(manager, watcher),
+                    watermark=watermark,
                 )
                 await breakers.restore()
                 await recovery.boot()

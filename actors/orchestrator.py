@@ -67,6 +67,7 @@ class Orchestrator:
         self.streams = parts.streams
         self.breakers = parts.breakers
         self.slots = parts.slots
+        self.watermark = parts.watermark
         self.supervisor = parts.supervisor
         self.supervisor_actor = parts.supervisor_actor
         self.poller_actor = parts.poller
@@ -180,6 +181,7 @@ class Orchestrator:
             spec_hash=job.spec_hash,
             max_attempts=job.max_attempts,
             pipeline=job.pipeline,
+            watermark_from=job.watermark_from,
         )
         # Recorded here, not by the job's actor: a caller told "accepted" must find the job
         # after any crash, and one whose acceptance could not be written must be told so.

@@ -13,6 +13,7 @@ from actors.streams.health import StreamsConfig
 from actors.supervision.breakers import DatasourcePolicy
 from actors.supervision.policy import BreakerPolicy, RestartPolicy
 from actors.supervision.slots import SlotPolicy
+from actors.supervision.watermark_gate import WatermarkPolicy
 from eventlog.sqlite.store import Synchronous
 from eventlog.sqlite.writer_link import WriterMode
 
@@ -25,6 +26,8 @@ class OrchestratorConfig(msgspec.Struct, frozen=True, kw_only=True):
     datasource_breaker: DatasourcePolicy = DatasourcePolicy()
     # Admission of parallel jobs within the cluster's worker slots (`actors.supervision.slots`).
     slots: SlotPolicy = SlotPolicy()
+    # Batch jobs stay behind the streams writing their datasource (`watermark_gate`).
+    watermark: WatermarkPolicy = WatermarkPolicy()
     rules_path: str | None = None
     synchronous: Synchronous = "FULL"
     # Where the event log's writer runs: a child process (beside the event loop) or, where

@@ -45,13 +45,41 @@ class JobAccepted(Event, frozen=True, tag="job_accepted"):
     spec_hash: str
     max_attempts: int = 3
     pipeline: str | None = None
+    # A supervisor whose stream the job's interval must stay behind, besides those the
+    # Overlord lists as writing `datasource` (the streaming watermark gate).
+    watermark_from: str | None = None
+
+
+class WatermarkRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """The streaming watermark an attempt's interval was decided against.
+
+    `at`: no streaming task writes a row before it (ISO-8601); `aligned`: `at` aligned down to
+    the job's segment granularity, where the interval had to end (None: the granularity was
+    unknown, so the whole interval had to lie before `at`); `source` and `detail`: the rule of
+    `specs.watermark` that gave the bound, and its values; `supervisors`: whose streams it is
+    the minimum over.
+    """
+
+    at: str
+    aligned: str | None = None
+    source: str
+    detail: str
+    supervisors: tuple[str, ...] = ()
 
 
 class SubmitIntended(Event, frozen=True, tag="submit_intended"):
-    """Write-ahead intent: attempt `attempt` is about to be POSTed with id `task_id`."""
+    """Write-ahead intent: attempt `attempt` is about to be POSTed with id `task_id`.
+
+    `interval`: what this attempt ingests when it is not the job's own (clipped at the
+    streaming watermark); every POST of `task_id`, a re-POST after a crash included, sends
+    this interval. `watermark`: the streaming watermark it was decided against, if a stream
+    writes the datasource.
+    """
 
     attempt: int
     task_id: str
+    interval: str | None = None
+    watermark: WatermarkRecord | None = None
 
 
 class Submitted(Event, frozen=True, tag="submitted"):

@@ -19,11 +19,13 @@ def hold_reason(
     overlord_breaker_open: bool = False,
     *,
     slots: str | None = None,
+    watermark: str | None = None,
 ) -> str | None:
     """Why the job's next submission is held back, or None when nothing holds it.
 
     `paused`: the paused datasources and why (`Breakers.paused`).
     `slots`: why the slot budget holds the job back (`SlotBudget.held`), if it does.
+    `watermark`: why the streaming watermark holds it back (`WatermarkGate.held`), if it does.
     """
     if state.phase not in SUBMIT_PHASES:
         return None
@@ -34,6 +36,8 @@ def hold_reason(
         )
     if overlord_breaker_open:
         return "the Overlord circuit breaker is open; submissions wait until it closes"
+    if watermark is not None and state.phase != "submitting":
+        return watermark
     if slots is not None and state.phase != "submitting":
         return slots
     if state.phase == "submitting" and _deferred(state) and state.last_error:

@@ -13,7 +13,6 @@ from typing import ClassVar
 import msgspec
 
 from actors.errors import OrchestratorError
-from actors.streams.compiled import supervisor_from_spec
 from actors.streams.health import HealthWatcher
 from actors.streams.manager import SupervisorManager
 from actors.streams.messages import (
@@ -29,6 +28,7 @@ from actors.streams.messages import (
 from actors.streams.state import SupervisorState
 from overlord.errors import OverlordError
 from overlord.models import SupervisorState as ListedSupervisor
+from specs.supervisors import supervisor_from_spec
 
 __all__ = [
     "SupervisorFacade",

@@ -163,9 +163,16 @@ class StreamClock:
         if reading != self.reading:
             self.behind_s, self.behind_at, self.reading = self.backlog(wall), wall, reading
 
-    def hand_off(self, wall: float) -> list[Span]:
-        """Publish every bucket no row can land in any more; returns them, oldest first."""
+    def hand_off(self, wall: float, accepted_from: float | None = None) -> list[Span]:
+        """Publish every bucket no row can land in any more; returns them, oldest first.
+
+        `accepted_from`: the earliest `minimumMessageTime` of the tasks that read on (the
+        live ones and the one about to start). They reject older rows, so a bucket wholly
+        before it is complete even where late rows would otherwise still land.
+        """
         complete = self.frontier(wall) - self.late_s
+        if accepted_from is not None:
+            complete = max(complete, accepted_from)
         spans: list[Span] = []
         start = self.boundary
         while len(spans) < MAX_BUCKETS_PER_HANDOFF:
@@ -181,6 +188,12 @@ class StreamClock:
         """Whether a streaming task may still write inside `span` (it ends after the boundary)."""
         return span[1] > self.boundary
 
+    def accepted_from(self, wall: float) -> float | None:
+        """The `minimumMessageTime` of a task created at `wall` (None: no rejection window)."""
+        if self.late_rejection_s is None:
+            return None
+        return self.head(wall) - self.late_rejection_s
+
     def message_window(self, wall: float, duration_s: float) -> dict[str, str]:
         """`minimumMessageTime` / `maximumMessageTime` of a task created at `wall`, as Druid
         puts them in an `index_kafka` task's ioConfig (REFERENCE §9.3), when the spec has
@@ -188,11 +201,26 @@ class StreamClock:
         newest record, which is the same instant when event time runs at wall speed."""
         now = self.head(wall)
         window: dict[str, str] = {}
-        if self.late_rejection_s is not None:
-            window["minimumMessageTime"] = iso(now - self.late_rejection_s)
+        accepted = self.accepted_from(wall)
+        if accepted is not None:
+            window["minimumMessageTime"] = iso(accepted)
         if self.early_rejection_s is not None:
             window["maximumMessageTime"] = iso(now + duration_s + self.early_rejection_s)
         return window
+
+
+def earliest_accepted(
+    clock: StreamClock, wall: float, payloads: Iterable[dict[str, Any]]
+) -> float | None:
+    """The earliest minimumMessageTime of the tasks that read on: those whose `payloads` are
+    given, and any created from `wall` on. None when any of them accepts rows of every age."""
+    bounds = [clock.accepted_from(wall)]
+    for payload in payloads:
+        window = payload.get("ioConfig") or {}
+        minimum = window.get("minimumMessageTime")
+        bounds.append(parse_instant(minimum) if minimum is not None else None)
+    known = [b for b in bounds if b is not None]
+    return min(known) if known and len(known) == len(bounds) else None
 
 
 class Overlaps:

@@ -70,7 +70,7 @@ def _task_report(sup: SimSupervisor, task: SimTask, parts: list[str], now: float
         row["startingOffsets"] = {
             p: _render(sup, _offset(sup, first, n)) for n, p in enumerate(parts)
         }
-    row["startTime"] = iso(started) if started is not None else None
+    row["startTime"] = iso(sup.clock.head(started)) if started is not None else None
     elapsed = now - started if started is not None else 0.0
     row["remainingSeconds"] = max(0, int(task.duration_s - elapsed))
     row["type"] = "ACTIVE"
@@ -120,7 +120,7 @@ def build_status(
         payload["minimumLag"] = lag
         payload["aggregateLag"] = sum(lag.values())
         if fresh:
-            payload["offsetsLastUpdated"] = iso(now - 5)
+            payload["offsetsLastUpdated"] = iso(sup.clock.head(now - 5))
         if sup.io.get("emitTimeLagMetrics") and config.druid_version >= 33:
             payload["minimumLagMillis"] = {p: _millis(v) for p, v in lag.items()}
     elif sup.type == "kinesis" and not sup.suspended:
@@ -128,7 +128,10 @@ def build_status(
         payload["aggregateLagMillis"] = _millis(max(lag.values(), default=0))
     payload.update(suspended=sup.suspended, healthy=healthy, state=state, detailedState=detailed)
     payload["recentErrors"] = _recent_errors(sup, fault, parts, now)
-    return {"id": sup.id, "generationTime": iso(now), "payload": payload}
+    # Times a supervisor reports are Druid's clock, which stamps the stream's records: the
+    # stream's event time here (it runs at `stream_event_rate` from `stream_event_start`),
+    # so they agree with the tasks' minimumMessageTime and what the stream hands off.
+    return {"id": sup.id, "generationTime": iso(sup.clock.head(now)), "payload": payload}
 
 
 def _recent_errors(

@@ -26,7 +26,7 @@ from overlord.sim.catalog import FAILURE_KINDS
 from overlord.sim.cluster import SimCluster
 from overlord.sim.http_tasks import JSON, Handler, json_reply, text_reply
 from overlord.sim.periods import standard_seconds
-from overlord.sim.streams import Overlaps, StreamClock
+from overlord.sim.streams import Overlaps, StreamClock, earliest_accepted
 from overlord.sim.supervisor_reports import build_status, stats_payload
 from overlord.sim.tasks import ClusterConfig, SimTask
 
@@ -234,7 +234,9 @@ class SupervisorStore:
         if task.status == "SUCCESS":
             sup.failures = 0
             served = self.cluster.served[sup.datasource]
-            for span in sup.clock.hand_off(self.cluster.wall()):
+            wall = self.cluster.wall()
+            others = [t.payload for t in self.live_tasks(sup) if t.id != task.id]
+            for span in sup.clock.hand_off(wall, earliest_accepted(sup.clock, wall, others)):
                 served[span[2]] = span
         elif task.outcome in FAILURE_KINDS:  # not a shutdown: a failure of its own
             sup.failures += 1

@@ -73,6 +73,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "service.cli.audit",
     "service.cli.specs",
     "service.cli.supervisors",
+    "service.cli.compact",
 )
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import getpass
-import importlib
 import sys
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
@@ -35,7 +34,9 @@ from service.supervisor_control import (
     embedded_supervisors,
     remote_supervisors,
 )
+from specs.compiler import load_template
 from specs.errors import SpecError
+from specs.supervisors import compile_supervisor
 
 __all__ = ["register", "split_supervisor_files"]
 
@@ -132,22 +133,8 @@ def read_supervisor_spec(path: str) -> dict[str, Any]:
 
 
 def _from_template(path: str, text: str) -> dict[str, Any]:
-    # `specs.supervisors.compile_supervisor` compiles a template's [pipeline.stream]; until
-    # the specs room ships it, a template cannot be applied as a supervisor.
-    try:
-        module = importlib.import_module("specs.supervisors")
-    except ImportError:
-        raise SpecError(
-            "applying a template's stream section needs specs.supervisors, which this build "
-            "lacks; apply the supervisor spec as JSON",
-            source=path,
-            rule="template",
-        ) from None
-    from specs.compiler import load_template
-
-    compiled = module.compile_supervisor(load_template(path, text=text))
-    spec: dict[str, Any] = msgspec.json.decode(compiled.spec_json)
-    return spec
+    """The supervisor of a template's `[pipeline.stream]` section (secrets read)."""
+    return compile_supervisor(load_template(path, text=text)).spec
 
 
 def split_supervisor_files(files: Sequence[str]) -> tuple[list[str], list[str]]:

@@ -15,7 +15,6 @@ import pytest
 from actors.errors import BreakerOpenError
 from actors.runtime import ActorRef, spawn
 from actors.streams.actor import GetState, SupervisorActor, SupervisorContext, holds
-from actors.streams.compiled import supervisor_from_spec
 from actors.streams.messages import (
     Apply,
     Command,
@@ -41,6 +40,7 @@ from eventlog.sqlite import SQLiteEventLog
 from overlord.client import HttpOverlord
 from overlord.errors import OverlordUnavailableError
 from overlord.sim.server import Simulator
+from specs.supervisors import supervisor_from_spec
 
 
 def kafka_spec(supervisor_id: str = "clicks", topic: str = "clicks") -> dict[str, Any]:
@@ -399,8 +399,8 @@ def test_the_overlord_holds_our_spec_when_ours_is_a_subset_of_what_it_stores() -
     assert holds({**stored, "suspended": True}, {**ours, "suspended": False})
 
 
-def test_an_apply_intent_names_the_canonical_spec() -> None:
-    flat = {k: v for k, v in kafka_spec().items() if k != "spec"} | kafka_spec()["spec"]
-    assert supervisor_from_spec(flat).spec_hash == supervisor_from_spec(kafka_spec()).spec_hash
+def test_a_spec_without_an_id_is_the_supervisor_of_its_datasource() -> None:
     no_id = {k: v for k, v in kafka_spec().items() if k != "id"}
-    assert supervisor_from_spec(no_id).supervisor_id == "clicks"  # Druid's default: dataSource
+    compiled = supervisor_from_spec(no_id)
+    assert compiled.supervisor_id == "clicks"  # Druid's default: the dataSource
+    assert b'"id":"clicks"' in bytes(compiled.spec_json)  # written in, whatever Druid's default

@@ -8,6 +8,7 @@ tasks as their taskDuration timer would (`expire`), so nothing waits on real tim
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,9 @@ from overlord.sim.scenario import ScenarioError, load_scenario
 from overlord.sim.server import Faults, SimConfig, Simulator
 from overlord.sim.streams import StreamClock, granularity_of
 from overlord.sim.supervisor_reports import STREAM_ERROR
-from overlord.sim.tasks import SimTask, parse_instant
+from overlord.sim.tasks import SimTask, iso, parse_instant
+from specs.intervals import floor, format_instant
+from specs.watermark import streaming_watermark
 from tests.contract.support import until
 
 Client = TestClient[web.Request, web.Application]
@@ -132,7 +135,7 @@ async def test_offsets_and_lag_follow_the_frontier_as_the_clock_moves(make: Any)
     assert first["minimumLag"] == {"0": 250, "1": 251}
     assert first["aggregateLag"] == 501
     [task] = first["activeTasks"]
-    assert task["startTime"] == "2030-03-17T17:46:40.000Z"
+    assert task["startTime"] == "2026-01-01T00:30:00.000Z"  # Druid's clock: event time
     assert task["startingOffsets"] == {"0": 2_999_750, "1": 3_005_750}
     clock.now += 60  # two minutes of event time at rate 2
     later = await status(client)
@@ -172,7 +175,7 @@ async def test_handoff_at_task_duration_publishes_whole_hours_behind_the_frontie
     assert sim.cluster.tasks[first].status == "SUCCESS"
     [task] = (await status(client))["activeTasks"]
     assert task["id"] != first
-    assert task["startTime"] == "2030-03-17T18:46:40.000Z"
+    assert task["startTime"] == "2026-01-01T01:30:00.000Z"
     await expire(sim, clock, 3600)  # frontier 02:30
     assert await intervals(client) == [
         "2026-01-01T01:00:00.000Z/2026-01-01T02:00:00.000Z",
@@ -458,3 +461,36 @@ async def test_a_standby_sharing_the_cluster_keeps_the_leaders_stream_faults(mak
     sim.set_faults(Faults(offsets_out_of_range_supervisors=["clicks"]))
     Simulator(SimConfig(leader_url="http://leader:8090"), peer=sim)
     assert (await status(client))["detailedState"] == "LOST_CONTACT_WITH_STREAM"
+
+
+async def test_a_batch_ending_at_the_watermark_of_the_sims_answers_never_overlaps(
+    make: Any,
+) -> None:
+    """The simulator's answers and its overlap count agree: the watermark the orchestrator
+    computes from the status and the tasks' minimumMessageTime (aligned down) is never past
+    where the stream still writes, while event time runs 60x wall time with lag."""
+    config = cluster(stream_event_rate=60.0, stream_lag_s=600.0, stream_late_data=True)
+    sim, client, clock = await make(config, lateMessageRejectionPeriod="PT2H")
+    for n in range(6):
+        await expire(sim, clock, 90 * (n + 1))
+        body = await (await client.get(f"{SUPERVISOR}/clicks/status")).json()
+        payloads = [
+            await (await client.get(f"/druid/indexer/v1/task/{t['id']}")).json()
+            for t in body["payload"]["activeTasks"]
+        ]
+        supervisor = await (await client.get(f"{SUPERVISOR}/clicks")).json()
+        mark = streaming_watermark(body, supervisor_spec=supervisor, task_payloads=payloads)
+        assert mark.source == "task-minimum-message-time"
+        assert body["generationTime"] == iso(
+            sim.supervisors.supervisors["clicks"].clock.head(clock.now)
+        )
+        end = floor(mark.at, "HOUR")
+        start = end - timedelta(hours=3)
+        await submit_batch(
+            sim, client, f"batch_{n}", f"{format_instant(start)}/{format_instant(end)}"
+        )
+    assert (await (await client.get("/sim/stats")).json())["batch_stream_overlaps"] == 0
+    # One hour past the aligned watermark is where the stream still writes.
+    late = end + timedelta(hours=1)
+    await submit_batch(sim, client, "too_late", f"{format_instant(end)}/{format_instant(late)}")
+    assert (await (await client.get("/sim/stats")).json())["batch_stream_overlaps"] == 1
