@@ -13,7 +13,15 @@ from actors.streams.stream import SupervisorStreams
 from eventlog.sqlite import SQLiteEventLog
 from service.config import load_config
 from tests.actors.streams.test_actor import kafka_spec
-from tests.service.processes import DaemonProcess, cli, eventually, fast_config, running, simulator
+from tests.service.processes import (
+    ROOT,
+    DaemonProcess,
+    cli,
+    eventually,
+    fast_config,
+    running,
+    simulator,
+)
 
 
 def spec_file(tmp_path: Path, name: str = "clicks.json", **kwargs: str) -> str:
@@ -134,3 +142,23 @@ async def test_a_reset_cut_short_by_a_crash_is_never_resent_and_a_person_settles
         assert again.code == 1
         assert "no reset awaiting an answer" in again.err
     assert sim.stats()["supervisor_resets"] == 0
+
+
+async def test_apply_of_a_template_applies_its_stream_section(tmp_path: Path) -> None:
+    sim = simulator()
+    template = str(ROOT / "specs" / "pipelines" / "clicks.toml")
+    async with running(sim) as overlord:
+        where = embedded(tmp_path, overlord)
+        applied = await cli("supervisor", "apply", template, "--json", *where)
+        again = await cli("supervisor", "apply", template, *where)
+    assert applied.code == 0, applied.err
+    assert again.code == 0, again.err
+    (view,) = json.loads(applied.out)["supervisors"]
+    assert (view["supervisor_id"], view["datasource"], view["in_sync"]) == (
+        "clicks",
+        "clicks",
+        True,
+    )
+    held = sim.supervisors.supervisors["clicks"].spec
+    assert held["spec"]["ioConfig"]["taskCount"] == 2
+    assert sim.stats()["requests"]["supervisor_create"] == 1
