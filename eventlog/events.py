@@ -17,14 +17,25 @@ from typing import Any, Literal
 
 import msgspec
 
-Classification = Literal["transient", "structural"]
-
-
-class Event(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):
-    """Base of every event. `at` is wall-clock seconds from the writer's injected clock."""
-
-    at: float
-
+from eventlog.event_base import Classification as Classification
+from eventlog.event_base import Event as Event
+from eventlog.supervisor_events import SupervisorAction as SupervisorAction
+from eventlog.supervisor_events import SupervisorActionFailed as SupervisorActionFailed
+from eventlog.supervisor_events import SupervisorApplied as SupervisorApplied
+from eventlog.supervisor_events import SupervisorApplyIntended as SupervisorApplyIntended
+from eventlog.supervisor_events import SupervisorApplyRejected as SupervisorApplyRejected
+from eventlog.supervisor_events import SupervisorEvent as SupervisorEvent
+from eventlog.supervisor_events import SupervisorHealthClassified as SupervisorHealthClassified
+from eventlog.supervisor_events import SupervisorHeldObserved as SupervisorHeldObserved
+from eventlog.supervisor_events import SupervisorReset as SupervisorReset
+from eventlog.supervisor_events import SupervisorResetIntended as SupervisorResetIntended
+from eventlog.supervisor_events import SupervisorResumed as SupervisorResumed
+from eventlog.supervisor_events import SupervisorResumeIntended as SupervisorResumeIntended
+from eventlog.supervisor_events import SupervisorStateObserved as SupervisorStateObserved
+from eventlog.supervisor_events import SupervisorSuspended as SupervisorSuspended
+from eventlog.supervisor_events import SupervisorSuspendIntended as SupervisorSuspendIntended
+from eventlog.supervisor_events import SupervisorTerminated as SupervisorTerminated
+from eventlog.supervisor_events import SupervisorTerminateIntended as SupervisorTerminateIntended
 
 # --- job lifecycle -------------------------------------------------------------------------
 
@@ -224,130 +235,6 @@ class ReconcileDecided(Event, frozen=True, tag="reconcile_decided"):
     decision: str
     evidence: str
 
-
-# --- managed stream supervisors (Kafka / Kinesis) ------------------------------------------
-# One stream per supervisor id; only the apply intent names the supervisor, as only
-# JobAccepted names its job. Druid's states are kept as strings: a new state in a later Druid
-# must not make an old log, or a live observation, unreadable.
-
-SupervisorAction = Literal["suspend", "resume", "terminate", "reset"]
-
-
-class SupervisorApplyIntended(Event, frozen=True, tag="supervisor_apply_intended"):
-    """Write-ahead intent: the canonical spec `spec` (hash `spec_hash`) is about to be POSTed."""
-
-    supervisor_id: str
-    datasource: str
-    spec: msgspec.Raw
-    spec_hash: str
-
-
-class SupervisorApplied(Event, frozen=True, tag="supervisor_applied"):
-    """The Overlord holds spec `spec_hash`. `adopted`: learnt from its GET, not from a POST."""
-
-    spec_hash: str
-    adopted: bool = False
-    evidence: str | None = None
-
-
-class SupervisorApplyRejected(Event, frozen=True, tag="supervisor_apply_rejected"):
-    """The Overlord refused the spec (400 on validation); it keeps whatever it held before."""
-
-    spec_hash: str
-    http_status: int
-    message: str
-
-
-class SupervisorHeldObserved(Event, frozen=True, tag="supervisor_held_observed"):
-    """What `GET /supervisor/{id}` holds, as a canonical hash (None: no such supervisor)."""
-
-    spec_hash: str | None
-
-
-class SupervisorStateObserved(Event, frozen=True, tag="supervisor_state_observed"):
-    """The Overlord's report of the supervisor changed (state, detailed state or health)."""
-
-    state: str
-    detailed_state: str | None = None
-    healthy: bool | None = None
-    recent_errors: tuple[str, ...] = ()  # an excerpt of `recentErrors`, newest last
-
-
-class SupervisorSuspendIntended(Event, frozen=True, tag="supervisor_suspend_intended"):
-    by: str
-    reason: str = ""
-
-
-class SupervisorSuspended(Event, frozen=True, tag="supervisor_suspended"):
-    pass
-
-
-class SupervisorResumeIntended(Event, frozen=True, tag="supervisor_resume_intended"):
-    by: str
-    reason: str = ""
-
-
-class SupervisorResumed(Event, frozen=True, tag="supervisor_resumed"):
-    pass
-
-
-class SupervisorTerminateIntended(Event, frozen=True, tag="supervisor_terminate_intended"):
-    by: str
-    reason: str = ""
-
-
-class SupervisorTerminated(Event, frozen=True, tag="supervisor_terminated"):
-    pass
-
-
-class SupervisorResetIntended(Event, frozen=True, tag="supervisor_reset_intended"):
-    """A person asked to reset the supervisor's offsets: who, and why (both required)."""
-
-    by: str
-    reason: str
-
-
-class SupervisorReset(Event, frozen=True, tag="supervisor_reset"):
-    pass
-
-
-class SupervisorActionFailed(Event, frozen=True, tag="supervisor_action_failed"):
-    """A suspend, resume, terminate or reset did not happen (or, for a reset, may not have:
-    `http_status` None means nobody knows and a person has said so)."""
-
-    action: SupervisorAction
-    message: str
-    http_status: int | None = None
-
-
-class SupervisorHealthClassified(Event, frozen=True, tag="supervisor_health_classified"):
-    """The reading of an unhealthy spell by the supervisor rules (`failure_rules.toml`):
-    transient (it should pass) or structural (a person must look). Recorded when the reading
-    changes, never acted on: offsets are never reset on its account."""
-
-    classification: Classification
-    rule: str
-    reason: str
-    detailed_state: str | None = None
-
-
-SupervisorEvent = (
-    SupervisorApplyIntended
-    | SupervisorApplied
-    | SupervisorApplyRejected
-    | SupervisorHeldObserved
-    | SupervisorStateObserved
-    | SupervisorSuspendIntended
-    | SupervisorSuspended
-    | SupervisorResumeIntended
-    | SupervisorResumed
-    | SupervisorTerminateIntended
-    | SupervisorTerminated
-    | SupervisorResetIntended
-    | SupervisorReset
-    | SupervisorActionFailed
-    | SupervisorHealthClassified
-)
 
 JobEvent = (
     JobAccepted
