@@ -85,8 +85,8 @@ def set_interval(task: dict[str, Any], interval: str) -> None:
 
 
 def short_instant(value: datetime) -> str:
-    """`2024-03-05T10:00Z`: an instant as people read it in a hold reason or a history."""
-    text = format_instant(value)  # 2024-03-05T10:00:00.000Z
-    if text.endswith(":00.000Z"):
-        return text.removesuffix(":00.000Z") + "Z"
-    return text.removesuffix(".000Z").removesuffix("Z") + "Z"
+    """`2024-03-05T10:00Z`: an instant as people read it in a hold reason or a history, to
+    the minute (rounded down: a watermark shown is never later than the one computed; the
+    exact value is in the recorded intent)."""
+    text = format_instant(value.replace(second=0, microsecond=0))  # 2024-03-05T10:00:00.000Z
+    return text.removesuffix(":00.000Z") + "Z"

@@ -162,3 +162,12 @@ def test_the_history_line_of_a_clipped_intent_tells_the_story_instead_of_the_raw
     assert "attempt=1  task_id=t1  interval 2024-03-01/2024-03-05 clipped at" in line
     assert "watermark=" not in line
     assert line.endswith("supervisors clicks)")
+
+
+def test_instants_in_hold_reasons_read_to_the_minute_and_never_later_than_computed() -> None:
+    from datetime import UTC, datetime
+
+    from actors.job.task_interval import short_instant
+
+    assert short_instant(datetime(2024, 3, 5, 10, 0, tzinfo=UTC)) == "2024-03-05T10:00Z"
+    assert short_instant(datetime(2024, 3, 5, 10, 7, 59, 999000, tzinfo=UTC)) == "2024-03-05T10:07Z"
