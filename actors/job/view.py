@@ -74,6 +74,9 @@ class JobView(msgspec.Struct, frozen=True, kw_only=True):
     finished_at: float | None = None
     pipeline: str | None = None
     held: str | None = None  # why its next submission waits (a paused datasource, a breaker)
+    # The interval its current attempt was sent with, when the streaming watermark clipped it
+    # (None: the job's own interval).
+    sent_interval: str | None = None
 
     @classmethod
     def of(cls, state: JobState, held: str | None = None) -> JobView:
@@ -95,6 +98,7 @@ class JobView(msgspec.Struct, frozen=True, kw_only=True):
             finished_at=state.finished_at,
             pipeline=state.pipeline,
             held=held,
+            sent_interval=state.submit_interval,
         )
 
 

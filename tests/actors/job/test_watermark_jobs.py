@@ -9,6 +9,7 @@ ending the streaming tasks (as their taskDuration would) moves the watermark on.
 
 from __future__ import annotations
 
+import io
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -35,6 +36,7 @@ from eventlog.sqlite.store import SQLiteEventLog
 from overlord.client import HttpOverlord
 from overlord.sim.cluster import ClusterConfig
 from overlord.sim.server import SimConfig, Simulator
+from service.cli.output import jobs_table
 from service.metrics import Metrics
 from specs.compiler import CompiledJob, builtin_template, compile_job, task_id_for
 from specs.intervals import Interval
@@ -156,6 +158,12 @@ async def test_batch_jobs_beside_a_live_stream_end_at_its_watermark_and_never_ov
         assert posted_interval(sim, straddling.job_id) == clipped
         [intent] = await intents(orch, straddling.job_id)
         assert intent.interval == clipped
+        shown = await orch.get(straddling.job_id)
+        assert shown is not None
+        assert shown.sent_interval == clipped  # what `status` prints as `clipped:`
+        table = io.StringIO()
+        jobs_table([shown], table)
+        assert f"{straddling.job_id}: clipped: sent for {clipped}" in table.getvalue()
         assert intent.watermark == WatermarkRecord(
             at="2024-01-05T09:30:00.000Z",
             aligned="2024-01-05T00:00:00.000Z",
