@@ -153,6 +153,7 @@ async def assembled(
                     streams=SupervisorStreams(event_log),
                     overlord=overlord,
                     rules=rules.supervisor,
+                    task_rules=rules,
                     alerts=alerts,
                     clock=clock,
                     rng=rng,

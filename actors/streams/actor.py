@@ -52,7 +52,9 @@ from actors.streams.messages import (
 )
 from actors.streams.state import SupervisorState
 from actors.streams.stream import SupervisorStreams
+from actors.streams.task_failures import latest_task_failure
 from actors.supervision.alerts import Alert, AlertSink, LogAlertSink
+from actors.supervision.classification import RuleSet
 from actors.supervision.policy import RetryPolicy, retry_delay
 from actors.supervision.stream_rules import StreamEvidence, StreamRuleSet, classify_stream
 from eventlog.events import spec_dict
@@ -72,6 +74,8 @@ class SupervisorContext:
     streams: SupervisorStreams
     overlord: StreamingOverlord
     rules: StreamRuleSet = field(default_factory=StreamRuleSet)
+    # The failure rules of batch tasks, to read why a supervisor's streaming tasks fail.
+    task_rules: RuleSet | None = None
     alerts: AlertSink = field(default_factory=LogAlertSink)
     retry: RetryPolicy = RetryPolicy(base_s=1.0, cap_s=60.0)
     clock: Clock = field(default=lambda: 0.0)
@@ -304,17 +308,36 @@ class SupervisorActor(Actor[Command | _Drive | GetState]):
             unhealthy_for_s=max(0.0, now - state.observed_at),
         )
         decision = classify_stream(evidence, self.ctx.rules)
+        rule, reason = await self._task_cause(evidence.state, decision.rule, decision.reason)
         was = state.health
         command = RecordHealth(
-            at=now,
-            classification=decision.classification,
-            rule=decision.rule,
-            reason=decision.reason,
+            at=now, classification=decision.classification, rule=rule, reason=reason
         )
         recorded = await self._handle(command)
         # Once per spell: a structural reading after a structural one changes only its rule.
         if recorded and decision.classification == "structural" and was != "structural":
-            self._alert("structural", decision.rule, decision.reason)
+            self._alert("structural", rule, reason)
+
+    async def _task_cause(self, observed: str, rule: str, reason: str) -> tuple[str, str]:
+        """For UNHEALTHY_TASKS, the rule and reason with the newest failed task's cause added
+        (`tasks-failing:parse-errors`), read once per spell."""
+        rules = self.ctx.task_rules
+        if observed != "UNHEALTHY_TASKS" or rules is None:
+            return rule, reason
+        known = self.state.health_rule or ""
+        if known.startswith(f"{rule}:"):
+            return known, self.state.health_reason or reason
+        failure = await latest_task_failure(
+            self.ctx.overlord, self.supervisor_id, self.state.datasource, rules
+        )
+        if failure is None:
+            return rule, reason
+        cause = failure.decision
+        return (
+            f"{rule}:{cause.rule}",
+            f"{reason}; the newest failed task {failure.task_id}: {cause.classification} "
+            f"({cause.rule}): {cause.reason}",
+        )
 
     def _alert(self, classification: str, rule: str, reason: str) -> None:
         self.ctx.alerts.raise_alert(

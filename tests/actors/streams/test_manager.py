@@ -23,6 +23,7 @@ from overlord.sim.faults import Faults
 from overlord.sim.server import SimConfig, Simulator
 from specs.errors import SpecError
 from tests.actors.streams.test_actor import Clock, kafka_spec
+from tests.service.processes import eventually
 
 # The watcher's own rounds are driven by the tests (`poll`), not by its timer.
 QUIET = OrchestratorConfig(streams=StreamsConfig(health_interval_s=3600.0))
@@ -253,3 +254,26 @@ async def test_an_apply_the_overlord_cannot_take_now_is_pending_then_lands_by_it
                 view = await orch.get_supervisor("clicks")
     assert "clicks" in sim.supervisors.supervisors
     assert sim.stats()["supervisor_restarts"] == 0
+
+
+async def test_failing_streaming_tasks_are_read_by_the_batch_failure_rules(
+    tmp_path: Path, url: str, sim: Simulator
+) -> None:
+    """UNHEALTHY_TASKS says only that tasks fail; the newest failed task's report says why,
+    read by the same rules as a batch task's failure, and the alert names it."""
+    sim.set_faults(Faults(failing_stream_tasks={"clicks": "parse_errors"}))
+    alerts = LogAlertSink()
+    async with Orchestrator.open(tmp_path / "log.db", url, config=QUIET, alerts=alerts) as orch:
+        await orch.apply_supervisor(kafka_spec())
+        store = sim.supervisors
+        await eventually(
+            lambda: store.state(store.supervisors["clicks"])[0] == "UNHEALTHY_TASKS", 20
+        )
+        await orch.streaming.watcher.poll()
+        view = await settled(orch, "clicks", lambda v: v.health is not None)
+    assert view.health == "structural"
+    assert view.health_rule == "tasks-failing:parse-errors"
+    assert view.health_reason is not None
+    assert "the newest failed task index_kafka_clicks_" in view.health_reason
+    assert [a.rule for a in alerts.sent] == ["tasks-failing:parse-errors"]
+    assert sim.stats()["supervisor_resets"] == 0
