@@ -125,7 +125,7 @@ class ControlApi:
         `Host` must be a loopback name."""
         guard = RequestGuard(self.limits, loopback=loopback)
         app = web.Application(
-            middlewares=[self._errors, guard.middleware, self._auth],
+            middlewares=[self._errors, guard.headers, self._auth, guard.body],
             client_max_size=self.limits.max_body_bytes,
         )
         r = app.router

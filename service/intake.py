@@ -26,7 +26,13 @@ from typing import Any, Literal
 import msgspec
 
 from eventlog.events import spec_raw
-from service.limits import BoundExceededError, LimitsSection, check_job_count
+from service.limits import (
+    BoundExceededError,
+    LimitsSection,
+    check_depth,
+    check_job_count,
+    too_many_jobs,
+)
 from specs.compaction import DatasourceCompaction, compile_compaction, compile_datasource_compaction
 from specs.compiler import (
     CompiledJob,
@@ -107,6 +113,8 @@ def jobs_from_request(
         raise SpecError(f"{what} needs at least one interval", path="$.intervals", rule="request")
     moment = now or datetime.now(UTC)
     jobs: list[CompiledJob] = []
+    if len(request.intervals) > limits.max_jobs_per_submission:  # each is one job or more
+        raise too_many_jobs(limits.max_jobs_per_submission)
     intervals = [Interval.parse(text) for text in request.intervals]
     if request.compaction is not None:
         compaction = _compaction(request)
@@ -276,11 +284,14 @@ def _validated(spec: dict[str, Any]) -> dict[str, Any]:
     raise ImportError("specs has no decode_task/encode_task validator")
 
 
-def request_from_file(path: str | Path, intervals: Sequence[str]) -> SubmitRequest:
+def request_from_file(
+    path: str | Path, intervals: Sequence[str], *, limits: LimitsSection = LimitsSection()
+) -> SubmitRequest:
     """Read a spec (`.json`) or a pipeline template (`.toml`) from a file.
 
     Raises:
-        SpecError: the file cannot be read or parsed (the message names it).
+        SpecError: the file cannot be read or parsed, or a spec is nested deeper than
+            `limits.max_json_depth` (the message names the file).
     """
     source = str(path)
     try:
@@ -292,6 +303,10 @@ def request_from_file(path: str | Path, intervals: Sequence[str]) -> SubmitReque
         load_template(source, text=text)  # validates, with errors naming the file
         data = tomllib.loads(text)
         return SubmitRequest(template=data, intervals=list(intervals), name=name)
+    try:
+        check_depth(text.encode(), limits.max_json_depth)
+    except BoundExceededError as exc:
+        raise exc.with_source(source) from exc
     try:
         spec = msgspec.json.decode(text)
     except msgspec.DecodeError as exc:

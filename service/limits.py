@@ -18,7 +18,13 @@ import msgspec
 from specs.errors import SpecError
 from specs.intervals import Interval, split
 
-__all__ = ["BoundExceededError", "LimitsSection", "check_depth", "check_job_count"]
+__all__ = [
+    "BoundExceededError",
+    "LimitsSection",
+    "check_depth",
+    "check_job_count",
+    "too_many_jobs",
+]
 
 
 class LimitsSection(msgspec.Struct, frozen=True, kw_only=True):
@@ -40,15 +46,18 @@ class BoundExceededError(SpecError):
 
     retryable: ClassVar[bool] = False
 
-    def __init__(self, message: str, *, key: str, status: int = 400, path: str = "$") -> None:
+    def __init__(
+        self, message: str, *, key: str, status: int = 400, path: str = "$", source: str = ""
+    ) -> None:
         self.key = key
         self.status = status
-        super().__init__(f"{message} (limits.{key})", path=path, rule="bound")
+        self.bound = message
+        super().__init__(f"{message} (limits.{key})", path=path, rule="bound", source=source)
 
     def with_source(self, source: str) -> BoundExceededError:
-        error = BoundExceededError(self.detail, key=self.key, status=self.status, path=self.path)
-        error.source = source
-        return error
+        return BoundExceededError(
+            self.bound, key=self.key, status=self.status, path=self.path, source=source
+        )
 
 
 def check_job_count(intervals: Iterable[Interval], chunk: str, limit: int) -> int:
@@ -64,41 +73,43 @@ def check_job_count(intervals: Iterable[Interval], chunk: str, limit: int) -> in
     for interval in intervals:
         total += sum(1 for _ in islice(split(interval, chunk), limit - total + 1))
         if total > limit:
-            raise BoundExceededError(
-                f"the request expands to more than {limit} jobs; submit a shorter range or "
-                "use a coarser chunk",
-                key="max_jobs_per_submission",
-                path="$.intervals",
-            )
+            raise too_many_jobs(limit)
     return total
 
 
-# Outside strings only brackets matter; inside, a backslash escapes the next byte (so `\"`
-# does not end the string). Matching the escape pair first keeps the scan a single regex pass.
-_TOKENS = re.compile(rb'\\.|["\[\]{}]', re.DOTALL)
+def too_many_jobs(limit: int) -> BoundExceededError:
+    return BoundExceededError(
+        f"the request expands to more than {limit} jobs; submit a shorter range or use a "
+        "coarser chunk",
+        key="max_jobs_per_submission",
+        path="$.intervals",
+    )
+
+
+# A JSON string, escapes included (the unrolled form keeps the regex linear); what is left
+# once strings are gone and every byte but a bracket deleted is the body's nesting.
+_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+_STEP = {ord("["): 1, ord("{"): 1, ord("]"): -1, ord("}"): -1}
 
 
 def check_depth(body: bytes, limit: int) -> None:
     """Refuse JSON nested deeper than `limit`, before any decoder recurses into it.
 
-    Malformed JSON is left for the decoder to report.
+    Strings are cut out and the other bytes dropped in C, so only the brackets are walked in
+    Python, and not even those when there are too few to reach the limit. Malformed JSON is
+    left for the decoder to report.
 
     Raises:
         BoundExceededError: nesting deeper than `limit`.
     """
+    brackets = _STRING.sub(b"", body).translate(None, _NOT_BRACKETS)
+    if len(brackets) <= limit:
+        return
     depth = 0
-    in_string = False
-    for match in _TOKENS.finditer(body):
-        token = match.group()
-        if token == b'"':
-            in_string = not in_string
-        elif in_string or len(token) == 2:
-            continue
-        elif token in (b"[", b"{"):
-            depth += 1
-            if depth > limit:
-                raise BoundExceededError(
-                    f"the JSON body is nested more than {limit} levels deep", key="max_json_depth"
-                )
-        else:
-            depth -= 1
+    for byte in brackets:
+        depth += _STEP[byte]
+        if depth > limit:
+            raise BoundExceededError(
+                f"the JSON body is nested more than {limit} levels deep", key="max_json_depth"
+            )

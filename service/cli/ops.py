@@ -224,7 +224,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
         # The bounds of this configuration (defaults without one), checked before a range is
         # expanded here as they are by the daemon.
         limits = _config(args).limits
-        requests = [request_from_file(f, args.interval) for f in args.files]
+        requests = [request_from_file(f, args.interval, limits=limits) for f in args.files]
         for request in requests:
             if request.template is None or request.intervals:
                 jobs_from_request(request, limits=limits)  # validate here, before reaching anything

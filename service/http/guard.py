@@ -47,20 +47,27 @@ def host_name(host: str) -> str:
 
 
 class RequestGuard:
-    """An aiohttp middleware; `loopback` says the TCP listener is on a loopback address."""
+    """Two aiohttp middlewares, `headers` and `body`, to place around the token check;
+    `loopback` says the TCP listener is on a loopback address."""
 
     def __init__(self, limits: LimitsSection, *, loopback: bool) -> None:
         self.limits = limits
         self.loopback = loopback
 
     @web.middleware
-    async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+    async def headers(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        """Origin, Host, content type and query bounds: before the token is even checked."""
         refused = self._check_origin(request) or self._check_query(request)
         if refused is None and request.method in MUTATING:
-            refused = await self._check_body(request)
-        if refused is not None:
-            return refused
-        return await handler(request)
+            refused = self._check_type(request)
+        return refused or await handler(request)
+
+    @web.middleware
+    async def body(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        """The body's size and depth: after the token, so only a caller who may send work
+        makes the daemon read one."""
+        refused = await self._check_body(request) if request.method in MUTATING else None
+        return refused or await handler(request)
 
     def _check_origin(self, request: web.Request) -> web.Response | None:
         host = request.headers.get("Host")
@@ -96,12 +103,15 @@ class RequestGuard:
             return _refuse(400, str(error))
         return None
 
-    async def _check_body(self, request: web.Request) -> web.Response | None:
+    def _check_type(self, request: web.Request) -> web.Response | None:
         if request.content_type != "application/json":
             given = request.headers.get("Content-Type", "none")
             return _refuse(
                 415, f"a request that changes something must be application/json, not {given}"
             )
+        return None
+
+    async def _check_body(self, request: web.Request) -> web.Response | None:
         too_large = _refuse(
             413,
             str(

@@ -67,20 +67,43 @@ async def test_the_cli_refuses_an_oversized_range_with_exit_2_and_the_same_messa
 ) -> None:
     template = tmp_path / "hourly.toml"
     text = (ROOT / "specs/pipelines/wikipedia.toml").read_text()
-    template.write_text(text.replace('chunk = "DAY"\nsegment_granularity = "DAY"',
-                                     'chunk = "HOUR"\nsegment_granularity = "HOUR"'))  # fmt: skip
+    daily = 'chunk = "DAY"\nsegment_granularity = "DAY"'
+    template.write_text(text.replace(daily, daily.replace("DAY", "HOUR")))
     assert 'chunk = "HOUR"' in template.read_text()
     db = tmp_path / "cli.db"
     async with running(simulator()) as overlord:
-        result = await cli(
-            "submit", str(template), "--interval", FOREVER, "--db", str(db), "--overlord", overlord,
-            timeout=30,
-        )  # fmt: skip
+        where = ("--db", str(db), "--overlord", overlord)
+        result = await cli("submit", str(template), "--interval", FOREVER, *where, timeout=30)
     assert result.code == 2, result.err
     assert "more than 10000 jobs" in result.err
     assert "(limits.max_jobs_per_submission)" in result.err
     assert "Traceback" not in result.err
     assert not db.exists(), "refused before the log was opened"
+
+
+async def test_the_cli_refuses_a_deeply_nested_spec_file_with_exit_2(tmp_path: Path) -> None:
+    spec = tmp_path / "deep.json"
+    spec.write_text('{"type": "index_parallel", "spec": ' + "[" * 5000 + "]" * 5000 + "}")
+    where = ("--db", str(tmp_path / "cli.db"), "--overlord", "http://127.0.0.1:9")
+    result = await cli("submit", str(spec), *where)
+    assert result.code == 2, result.err
+    assert "deep.json" in result.err
+    assert "(limits.max_json_depth)" in result.err
+    assert "Traceback" not in result.err
+    result = await cli("supervisor", "apply", str(spec), *where)
+    assert result.code == 2, result.err
+    assert "(limits.max_json_depth)" in result.err
+
+
+async def test_more_intervals_than_the_jobs_bound_are_refused_before_parsing(
+    tmp_path: Path,
+) -> None:
+    async with in_process(tmp_path, LimitsSection(max_jobs_per_submission=3)) as api:
+        intervals = ["not an interval"] * 4
+        request = json.dumps({"template": TEMPLATE, "intervals": intervals})
+        status, answer = await call(api.url, "POST", "/v1/jobs", headers=JSON, data=request)
+        assert status == 400
+        assert "(limits.max_jobs_per_submission)" in answer["error"]
 
 
 async def test_a_body_over_the_size_bound_is_413_with_or_without_a_length(
