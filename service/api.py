@@ -266,7 +266,12 @@ class ControlApi:
             # Live (healthz stays 200: a restart frees no disk), but not taking work.
             reason = f"the event log has refused writes since {refused.since}: {refused.reason}"
             return _json({"ready": False, "reason": reason}, 503)
-        # One line for a probe; the report itself is behind the token (/v1/reconcile/last).
+        # One line for a probe; the report itself, which names jobs and quotes the Overlord,
+        # is behind the token (/v1/reconcile/last).
+        report = orch.last_reconcile
+        if report is not None and report.error is not None:
+            reason = "the last reconciliation failed; see GET /v1/reconcile/last"
+            return _json({"ready": True, "reason": reason})
         return _json({"ready": True})
 
     async def metrics_text(self, _request: web.Request) -> web.Response:

@@ -112,29 +112,28 @@ class RequestGuard:
         return None
 
     async def _check_body(self, request: web.Request) -> web.Response | None:
-        too_large = _refuse(
-            413,
-            str(
-                BoundExceededError(
-                    f"the request body is larger than {self.limits.max_body_bytes} bytes",
-                    key="max_body_bytes",
-                )
-            ),
-        )
         length = request.content_length
         if length is not None and length > self.limits.max_body_bytes:
-            return too_large
+            return self._too_large()
         try:
             # Cached: the handler's own read() gets these bytes. The stream is at its end now,
             # so handlers ask `body_exists`, not `can_read_body`, whether one was sent.
             body = await request.read()
         except web.HTTPRequestEntityTooLarge:  # chunked bodies have no Content-Length
-            return too_large
+            return self._too_large()
         try:
             check_depth(body, self.limits.max_json_depth)
         except BoundExceededError as exc:
             return _refuse(400, str(exc))
         return None
+
+    def _too_large(self) -> web.Response:
+        error = BoundExceededError(
+            f"the request body is larger than {self.limits.max_body_bytes} bytes",
+            key="max_body_bytes",
+            status=413,
+        )
+        return _refuse(error.status, str(error))
 
 
 def _over_unix_socket(request: web.Request) -> bool:
