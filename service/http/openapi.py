@@ -23,6 +23,7 @@ _ERROR = {
 }
 # What the guard and the error middleware may answer on any route.
 _COMMON = {
+    "400": "a bad query, or over a [limits] bound (the key is named)",
     "401": "no valid bearer token (when one is configured)",
     "403": "a foreign Origin",
     "421": "a Host that is not a loopback name, on loopback",
@@ -30,6 +31,8 @@ _COMMON = {
 }
 _MUTATING = {
     "400": "bad input, or over a [limits] bound (the key is named)",
+    "409": "not in a state that allows it",
+    "502": "the Overlord refused",
     "413": "the body is over limits.max_body_bytes",
     "415": "not Content-Type: application/json",
 }
@@ -177,6 +180,8 @@ def _operation(method: str, path: str) -> dict[str, Any]:
     extra = {**_COMMON, **(_MUTATING if method == "post" else {})}
     if parameters and any(p["in"] == "path" for p in parameters):
         extra["404"] = "unknown job or supervisor"
+    if path in ("/metrics", "/v1/reconcile/last"):
+        extra["404"] = "metrics are off, or no reconciliation has run yet"
     media = "text/plain" if path == "/metrics" else "application/json"
     responses: dict[str, Any] = {
         status: {"description": "ok", "content": {media: {"schema": _schema(response)}}},

@@ -1,5 +1,6 @@
 """Schemathesis against a running daemon, from the API's own OpenAPI document: no request it
-generates gets a 5xx or hangs, and none that is refused leaves anything in the event log.
+generates gets a 5xx or hangs, every answer is one the document lists, and none that is
+refused leaves anything in the event log.
 
 The examples per operation are few in `make test` (FUZZ_EXAMPLES, default 8); `make fuzz` runs
 many more. The test is synchronous, as schemathesis drives it with `requests`, so the
@@ -23,6 +24,11 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
 
 from actors.job.audit import recorded_events
 from overlord.sim.server import serve
@@ -30,6 +36,13 @@ from service.http.openapi import openapi_document
 from tests.service.processes import ROOT, clean_env, fast_config, simulator
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "8"))
+# No 5xx, and every answer is one the document lists, in its media type and schema.
+CHECKS = (
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+)
 
 
 @contextlib.contextmanager
@@ -116,7 +129,7 @@ def test_no_request_gets_a_server_error_and_a_refused_one_records_nothing(
     # guard's 415 is tested on its own).
     headers = {"Content-Type": "application/json"} if case.method == "POST" else {}
     response = case.call(base_url=url, headers=headers, timeout=10)
-    case.validate_response(response, checks=(not_a_server_error,))
+    case.validate_response(response, checks=CHECKS)
     if response.status_code >= 400:
         # Nothing else runs in this daemon (no job is ever accepted: a generated template or
         # spec is never valid), so any event would be the refused request's.
