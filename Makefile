@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: test lint demo bench sim clean
+.PHONY: test lint demo bench sim fuzz clean
 
 # Every install goes through constraints.txt (build backend included), so a fresh clone gets
 # the versions the suite last passed with, whatever upstream has released since.
@@ -32,6 +32,10 @@ sim: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.run_all
+
+# The control API fuzzed from its OpenAPI document with many more examples than `make test`.
+fuzz: $(STAMP)
+	FUZZ_EXAMPLES=200 $(BIN)/pytest -q tests/security/test_fuzz.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

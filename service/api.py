@@ -11,6 +11,8 @@
     GET  /v1/datasources              breaker state and paused datasources
     POST /v1/datasources/{ds}/resume  resume a datasource paused by structural failures
     POST /v1/reconcile                reconcile with the Overlord now
+    GET  /v1/reconcile/last           the report of the last reconciliation
+    GET  /v1/openapi.json             the OpenAPI document of these routes
     /v1/supervisors...                managed Kafka / Kinesis supervisors (supervisor_api.py)
 
 It listens on 127.0.0.1 unless told otherwise; on any other address a bearer token is
@@ -19,13 +21,20 @@ two probes needs `Authorization: Bearer <token>`. The API exists before the orch
 finished booting (so the probes answer during a long recovery); until then, and once a
 shutdown has begun, the `/v1` endpoints answer 503.
 
-Errors are JSON `{"error": "..."}` with 400 (bad input), 401 (token), 404 (unknown job) or
-503 (booting, shutting down, Overlord unavailable).
+Before any route, `service.http.guard` refuses cross-origin and rebinding requests and
+state-changing ones that are not JSON or are over a `[limits]` bound.
+
+Errors are JSON `{"error": "..."}` with 400 (bad input), 401 (token), 403 (foreign Origin),
+404 (unknown job), 413 (body too large), 415 (not JSON), 421 (not a loopback Host) or 503
+(booting, shutting down, Overlord unavailable). An unexpected exception is a 500 whose
+`error_id` is also on the log line that carries its traceback.
 """
 
 from __future__ import annotations
 
 import hmac
+import secrets
+import traceback
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -36,13 +45,17 @@ from aiohttp import web
 from actors.errors import ActorStoppedError, ConfigError, NotRetryableError, UnknownJobError
 from actors.job.state import PHASES
 from actors.orchestrator import Orchestrator
-from eventlog.errors import EventLogUnavailableError, StreamArchivedError
+from eventlog.errors import EventLogUnavailableError, StreamArchivedError, WriterLostError
 from eventlog.events import event_fields
 from eventlog.records import Recorded
 from overlord.errors import OverlordError, OverlordUnavailableError
 from overlord.redaction import redact_passwords
 from service.config import is_loopback
+from service.http.guard import RequestGuard
+from service.http.openapi import openapi_document
+from service.http.unix import unix_site
 from service.intake import SubmitRequest, jobs_from_request
+from service.limits import BoundExceededError, LimitsSection
 from service.metrics import Metrics
 from service.supervisor_api import SupervisorRoutes
 from specs.errors import SpecError
@@ -84,9 +97,18 @@ class ControlApi:
     """The HTTP surface: it listens before the orchestrator is open (`serve` hands it over)
     and refuses new work once `drain` is called."""
 
-    def __init__(self, *, token: str | None = None, metrics: Metrics | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        token: str | None = None,
+        metrics: Metrics | None = None,
+        limits: LimitsSection = LimitsSection(),
+        unix_socket: str | None = None,
+    ) -> None:
         self._token = token
         self.metrics = metrics
+        self.limits = limits
+        self.unix_socket = unix_socket
         self.orch: Orchestrator | None = None
         self.draining = False
 
@@ -98,8 +120,14 @@ class ControlApi:
         """Shutting down: readiness fails and requests that change something are refused."""
         self.draining = True
 
-    def app(self) -> web.Application:
-        app = web.Application(middlewares=[self._errors, self._auth], client_max_size=16 * 1024**2)
+    def app(self, *, loopback: bool = True) -> web.Application:
+        """The application; `loopback` says its TCP listener is on a loopback address, where
+        `Host` must be a loopback name."""
+        guard = RequestGuard(self.limits, loopback=loopback)
+        app = web.Application(
+            middlewares=[self._errors, guard.headers, self._auth, guard.body],
+            client_max_size=self.limits.max_body_bytes,
+        )
         r = app.router
         r.add_get("/healthz", self.healthz)
         r.add_get("/readyz", self.readyz)
@@ -112,6 +140,8 @@ class ControlApi:
         r.add_get("/v1/datasources", self.datasources)
         r.add_post("/v1/datasources/{datasource}/resume", self.resume)
         r.add_post("/v1/reconcile", self.reconcile)
+        r.add_get("/v1/reconcile/last", self.last_reconcile)
+        r.add_get("/v1/openapi.json", self.openapi)
         SupervisorRoutes(self._running).register(r)
         return app
 
@@ -126,11 +156,18 @@ class ControlApi:
                 f"refusing to serve the control API on {host!r} without a bearer token "
                 "(set api.token_file or DRUID_ORCH_API_TOKEN, or listen on 127.0.0.1)"
             )
-        runner = web.AppRunner(self.app(), access_log=None, shutdown_timeout=5.0)
+        runner = web.AppRunner(
+            self.app(loopback=is_loopback(host)), access_log=None, shutdown_timeout=5.0
+        )
         await runner.setup()
         site = web.TCPSite(runner, host, port)
         try:
             await site.start()
+            if self.unix_socket is not None:
+                await unix_site(runner, self.unix_socket).start()
+        except ConfigError:
+            await runner.cleanup()
+            raise
         except OSError as exc:
             await runner.cleanup()
             raise ConfigError(
@@ -170,6 +207,8 @@ class ControlApi:
             raise
         except _UnavailableError as exc:
             return _error(503, str(exc))
+        except BoundExceededError as exc:
+            return _error(exc.status, str(exc))
         except UnknownJobError as exc:
             return _error(404, str(exc))
         except (NotRetryableError, StreamArchivedError) as exc:
@@ -180,10 +219,24 @@ class ControlApi:
             return _error(503, f"the Overlord is unavailable: {exc}")
         except EventLogUnavailableError as exc:
             return _error(503, f"nothing was recorded: {exc}")
+        except WriterLostError as exc:  # retryable: a repeat finds what was committed
+            return _error(503, f"the event log's writer was lost; send it again: {exc}")
         except ActorStoppedError as exc:  # a job's actor kept crashing: try again later
             return _error(503, str(exc))
         except OverlordError as exc:
             return _error(502, f"the Overlord refused: {exc}")
+        except Exception as exc:
+            # The answer names no detail (it could quote a spec); the id finds the log line.
+            error_id = secrets.token_hex(8)
+            logger.error(
+                "api_internal_error",
+                error_id=error_id,
+                method=request.method,
+                path=request.path,
+                error=f"{type(exc).__name__}: {exc}",
+                traceback="".join(traceback.format_exception(exc)),
+            )
+            return _json({"error": "internal error", "error_id": error_id}, 500)
 
     def _running(self, *, mutating: bool = False) -> Orchestrator:
         if self.orch is None:
@@ -213,7 +266,13 @@ class ControlApi:
             # Live (healthz stays 200: a restart frees no disk), but not taking work.
             reason = f"the event log has refused writes since {refused.since}: {refused.reason}"
             return _json({"ready": False, "reason": reason}, 503)
-        return _json({"ready": True, "last_reconcile": orch.last_reconcile})
+        # One line for a probe; the report itself, which names jobs and quotes the Overlord,
+        # is behind the token (/v1/reconcile/last).
+        report = orch.last_reconcile
+        if report is not None and report.error is not None:
+            reason = "the last reconciliation failed; see GET /v1/reconcile/last"
+            return _json({"ready": True, "reason": reason})
+        return _json({"ready": True})
 
     async def metrics_text(self, _request: web.Request) -> web.Response:
         if self.metrics is None:
@@ -235,7 +294,7 @@ class ControlApi:
         prefix = orch.config.task_id_prefix
         if body.task_id_prefix != prefix:
             body = msgspec.structs.replace(body, task_id_prefix=prefix)
-        jobs = jobs_from_request(body)
+        jobs = jobs_from_request(body, limits=self.limits)
         views = [await orch.submit(job) for job in jobs]
         logger.info("api_submitted", jobs=len(views))
         return _json({"jobs": views}, 202)
@@ -278,7 +337,7 @@ class ControlApi:
     async def retry(self, request: web.Request) -> web.Response:
         orch = self._running(mutating=True)
         reason = ""
-        if request.can_read_body:
+        if request.body_exists:
             try:
                 body = msgspec.json.decode(await request.read(), type=RetryRequest)
             except (msgspec.DecodeError, msgspec.ValidationError) as exc:
@@ -305,6 +364,15 @@ class ControlApi:
         orch = self._running(mutating=True)
         report = await orch.reconcile()
         return _json(report)
+
+    async def last_reconcile(self, _request: web.Request) -> web.Response:
+        orch = self._running()
+        if orch.last_reconcile is None:
+            return _error(404, "no reconciliation has run yet")
+        return _json(orch.last_reconcile)
+
+    async def openapi(self, _request: web.Request) -> web.Response:
+        return _json(openapi_document())
 
 
 class _UnavailableError(Exception):

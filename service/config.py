@@ -43,6 +43,7 @@ from actors.supervision.alerts import display_webhook
 from overlord.errors import OverlordConfigError
 from overlord.transport import ssl_context
 from overlord.urls import check_base_url, display_url
+from service.limits import LimitsSection
 
 ENV_PREFIX = "DRUID_ORCH_"
 # Environment variables with this prefix that are not configuration keys.
@@ -97,6 +98,8 @@ class ApiSection(msgspec.Struct, frozen=True, kw_only=True):
     port: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 8642
     token: Secret | None = None
     token_file: str | None = None
+    # A Unix socket (created mode 0600) for local tools, served beside host:port.
+    unix_socket: str | None = None
 
 
 class LoggingSection(msgspec.Struct, frozen=True, kw_only=True):
@@ -123,6 +126,7 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
     logging: LoggingSection = LoggingSection()
     alerts: AlertsSection = AlertsSection()
     daemon: DaemonSection = DaemonSection()
+    limits: LimitsSection = LimitsSection()
     orchestrator: OrchestratorConfig = OrchestratorConfig()
 
     def dump(self) -> dict[str, Any]:

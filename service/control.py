@@ -26,6 +26,9 @@ from actors.orchestrator import Orchestrator
 from service.config import Config
 from service.daemon import alert_sink, overlord_client
 from service.intake import SubmitRequest, jobs_from_request
+from service.limits import LimitsSection
+
+_JSON = {"Content-Type": "application/json"}
 
 
 class ControlError(OrchestratorError):
@@ -66,10 +69,11 @@ class RemoteControl:
 
     async def _call(self, method: str, path: str, **kwargs: Any) -> Any:
         url = self._url + path
+        # Every state-changing call says JSON, with a body or without: the API refuses
+        # anything else (a browser can send those cross-site without asking).
+        headers = self._headers if method == "GET" else {**self._headers, **_JSON}
         try:
-            async with self._session.request(
-                method, url, headers=self._headers, **kwargs
-            ) as response:
+            async with self._session.request(method, url, headers=headers, **kwargs) as response:
                 body = await response.read()
                 status = response.status
         except (aiohttp.ClientError, TimeoutError) as exc:
@@ -126,8 +130,9 @@ class RemoteControl:
 class EmbeddedControl:
     """The orchestrator itself, opened in this process."""
 
-    def __init__(self, orch: Orchestrator) -> None:
+    def __init__(self, orch: Orchestrator, limits: LimitsSection = LimitsSection()) -> None:
         self.orch = orch
+        self.limits = limits
         self._reconciled = False
 
     async def submit(self, requests: Sequence[SubmitRequest]) -> list[JobView]:
@@ -135,7 +140,7 @@ class EmbeddedControl:
         views: list[JobView] = []
         for request in requests:
             request = msgspec.structs.replace(request, task_id_prefix=prefix)
-            for job in jobs_from_request(request):
+            for job in jobs_from_request(request, limits=self.limits):
                 views.append(await self.orch.submit(job))
         return views
 
@@ -197,6 +202,6 @@ async def embedded(config: Config) -> AsyncIterator[EmbeddedControl]:
         async with Orchestrator.open(
             config.eventlog.db, client, config=config.orchestrator, alerts=alert_sink(config)
         ) as orch:
-            yield EmbeddedControl(orch)
+            yield EmbeddedControl(orch, config.limits)
     finally:
         await client.close()

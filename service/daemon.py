@@ -77,7 +77,12 @@ class Daemon:
         self.out = out
         self.metrics = Metrics()
         token = config.api.token.reveal() if config.api.token is not None else None
-        self.api = ControlApi(token=token, metrics=self.metrics)
+        self.api = ControlApi(
+            token=token,
+            metrics=self.metrics,
+            limits=config.limits,
+            unix_socket=config.api.unix_socket,
+        )
         self.stop = asyncio.Event()
         self.signals = 0
 
@@ -123,7 +128,7 @@ class Daemon:
         if config.api.enabled:
             runner, url = await self.api.start(config.api.host, config.api.port)
             self._say(f"control API listening on {url}")
-            logger.info("api_listening", url=url)
+            logger.info("api_listening", url=url, unix_socket=config.api.unix_socket)
         client = overlord_client(config)
         try:
             async with Orchestrator.open(

@@ -26,6 +26,13 @@ from typing import Any, Literal
 import msgspec
 
 from eventlog.events import spec_raw
+from service.limits import (
+    BoundExceededError,
+    LimitsSection,
+    check_depth,
+    check_job_count,
+    too_many_jobs,
+)
 from specs.compaction import DatasourceCompaction, compile_compaction, compile_datasource_compaction
 from specs.compiler import (
     CompiledJob,
@@ -37,6 +44,7 @@ from specs.compiler import (
 )
 from specs.errors import SpecError, from_validation_error
 from specs.intervals import Interval
+from specs.sections import check_chunk
 from specs.template import check_template
 
 DEFAULT_MAX_ATTEMPTS = 3
@@ -56,16 +64,24 @@ class SubmitRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     task_id_prefix: str = "orch"
 
 
-def jobs_from_request(request: SubmitRequest, *, now: datetime | None = None) -> list[CompiledJob]:
+def jobs_from_request(
+    request: SubmitRequest,
+    *,
+    now: datetime | None = None,
+    limits: LimitsSection = LimitsSection(),
+) -> list[CompiledJob]:
     """Compile one request into its jobs.
 
     Args:
         request: the request.
         now: the time compaction's `skip_offset_from_latest` counts back from (default: now).
+        limits: the bounds on jobs per submission and `max_attempts`.
 
     Raises:
         SpecError: naming the JSON path and rule that failed.
+        BoundExceededError: the request is over a bound of `limits` (nothing compiled).
     """
+    _check_max_attempts(request.max_attempts, limits)
     given = [request.spec, request.template, request.compaction]
     if sum(part is not None for part in given) != 1:
         raise SpecError("give exactly one of `spec`, `template` and `compaction`", rule="request")
@@ -97,8 +113,17 @@ def jobs_from_request(request: SubmitRequest, *, now: datetime | None = None) ->
         raise SpecError(f"{what} needs at least one interval", path="$.intervals", rule="request")
     moment = now or datetime.now(UTC)
     jobs: list[CompiledJob] = []
+    if len(request.intervals) > limits.max_jobs_per_submission:  # each is one job or more
+        raise too_many_jobs(limits.max_jobs_per_submission)
+    intervals = [Interval.parse(text) for text in request.intervals]
     if request.compaction is not None:
         compaction = _compaction(request)
+        chunk = compaction.chunk or "DAY"
+        try:
+            check_chunk(chunk, "$.chunk")  # before counting by it
+        except SpecError as exc:
+            raise _in_compaction(exc) from exc
+        check_job_count(intervals, chunk, limits.max_jobs_per_submission)
         for text in request.intervals:
             interval = Interval.parse(text)
             try:
@@ -112,6 +137,9 @@ def jobs_from_request(request: SubmitRequest, *, now: datetime | None = None) ->
     else:
         assert request.template is not None
         template = _template(request.template, request.name)
+        compaction_chunk = template.compaction.chunk if template.compaction else None
+        chunk = (compaction_chunk if request.kind == "compact" else None) or template.chunk
+        check_job_count(intervals, chunk, limits.max_jobs_per_submission)
         for text in request.intervals:
             interval = Interval.parse(text)
             if request.kind == "compact":
@@ -121,6 +149,15 @@ def jobs_from_request(request: SubmitRequest, *, now: datetime | None = None) ->
     if request.max_attempts is not None:
         jobs = [msgspec.structs.replace(j, max_attempts=request.max_attempts) for j in jobs]
     return jobs
+
+
+def _check_max_attempts(given: int | None, limits: LimitsSection) -> None:
+    if given is not None and not 1 <= given <= limits.max_attempts:
+        raise BoundExceededError(
+            f"max_attempts must be between 1 and {limits.max_attempts}, not {given}",
+            key="max_attempts",
+            path="$.max_attempts",
+        )
 
 
 def _template(data: dict[str, Any], name: str | None) -> PipelineTemplate:
@@ -247,11 +284,14 @@ def _validated(spec: dict[str, Any]) -> dict[str, Any]:
     raise ImportError("specs has no decode_task/encode_task validator")
 
 
-def request_from_file(path: str | Path, intervals: Sequence[str]) -> SubmitRequest:
+def request_from_file(
+    path: str | Path, intervals: Sequence[str], *, limits: LimitsSection = LimitsSection()
+) -> SubmitRequest:
     """Read a spec (`.json`) or a pipeline template (`.toml`) from a file.
 
     Raises:
-        SpecError: the file cannot be read or parsed (the message names it).
+        SpecError: the file cannot be read or parsed, or a spec is nested deeper than
+            `limits.max_json_depth` (the message names the file).
     """
     source = str(path)
     try:
@@ -263,6 +303,10 @@ def request_from_file(path: str | Path, intervals: Sequence[str]) -> SubmitReque
         load_template(source, text=text)  # validates, with errors naming the file
         data = tomllib.loads(text)
         return SubmitRequest(template=data, intervals=list(intervals), name=name)
+    try:
+        check_depth(text.encode(), limits.max_json_depth)
+    except BoundExceededError as exc:
+        raise exc.with_source(source) from exc
     try:
         spec = msgspec.json.decode(text)
     except msgspec.DecodeError as exc:

@@ -106,7 +106,7 @@ class SupervisorRoutes:
     async def action(self, request: web.Request) -> web.Response:
         orch = self._running(mutating=True)
         sid = request.match_info["sid"]
-        body = await _body(request, ActionRequest) if request.can_read_body else ActionRequest()
+        body = await _body(request, ActionRequest) if request.body_exists else ActionRequest()
         act = {
             "suspend": orch.suspend_supervisor,
             "resume": orch.resume_supervisor,
@@ -116,7 +116,7 @@ class SupervisorRoutes:
 
     async def reset(self, request: web.Request) -> web.Response:
         orch = self._running(mutating=True)
-        if not request.can_read_body:
+        if not request.body_exists:
             raise _BadRequestError('a reset needs a JSON body {"by": ..., "reason": ...}')
         body = await _body(request, ResetRequest)
         return _reply(await orch.reset_supervisor(request.match_info["sid"], body.by, body.reason))

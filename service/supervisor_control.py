@@ -43,7 +43,7 @@ class RemoteSupervisors:
     async def _call(self, method: str, path: str, body: Any = None) -> Any:
         data = None if body is None else msgspec.json.encode(body)
         headers = dict(self._headers)
-        if data is not None:
+        if method != "GET":  # the API refuses a state-changing call that does not say JSON
             headers["Content-Type"] = "application/json"
         try:
             async with self._session.request(

@@ -19,7 +19,8 @@ from typing import Any
 
 import msgspec
 
-from service.cli.ops import _fail, _guarded, _submit, _target
+from actors.errors import ConfigError
+from service.cli.ops import _config, _fail, _guarded, _submit, _target
 from service.intake import SubmitRequest, jobs_from_request, request_from_file
 from specs.errors import SpecError
 
@@ -56,8 +57,8 @@ def cmd_compact(args: argparse.Namespace) -> int:
     """Compile the compaction (exit 2 on a bad one, before reaching anything), then submit."""
     try:
         request = compaction_request(args)
-        jobs_from_request(request)
-    except SpecError as exc:
+        jobs_from_request(request, limits=_config(args).limits)
+    except (SpecError, ConfigError) as exc:
         return _fail(str(exc), 2)
     return _guarded(args, _submit(args, [request]))
 

@@ -221,11 +221,14 @@ def cmd_submit(args: argparse.Namespace) -> int:
         if code or not args.files:
             return code
     try:
-        requests = [request_from_file(f, args.interval) for f in args.files]
+        # The bounds of this configuration (defaults without one), checked before a range is
+        # expanded here as they are by the daemon.
+        limits = _config(args).limits
+        requests = [request_from_file(f, args.interval, limits=limits) for f in args.files]
         for request in requests:
             if request.template is None or request.intervals:
-                jobs_from_request(request)  # validate here, before reaching anything
-    except SpecError as exc:
+                jobs_from_request(request, limits=limits)  # validate here, before reaching anything
+    except (SpecError, ConfigError) as exc:
         return _fail(str(exc), 2)
     missing = [r.name for r in requests if r.template is not None and not r.intervals]
     if missing:

@@ -28,6 +28,7 @@ from actors.errors import ConfigError
 from actors.streams.facade import SupervisorView
 from service.cli.ops import _api_token, _config, _fail, _guarded, _target
 from service.cli.output import print_json
+from service.limits import BoundExceededError, LimitsSection, check_depth
 from service.supervisor_control import (
     Action,
     SupervisorControl,
@@ -124,7 +125,10 @@ def read_supervisor_spec(path: str) -> dict[str, Any]:
     if path.endswith(".toml"):
         return _from_template(path, text)
     try:
+        check_depth(text.encode(), LimitsSection().max_json_depth)
         spec = msgspec.json.decode(text)
+    except BoundExceededError as exc:
+        raise exc.with_source(path) from exc
     except msgspec.DecodeError as exc:
         raise SpecError(f"not valid JSON: {exc}", source=path, rule="json") from exc
     if not isinstance(spec, dict):
@@ -144,7 +148,8 @@ def split_supervisor_files(files: Sequence[str]) -> tuple[list[str], list[str]]:
     for name in files:
         kind: Any = None
         if name.endswith(".json"):
-            with contextlib.suppress(OSError, msgspec.DecodeError):
+            # Too deep to decode is not a supervisor: `submit` then refuses it, naming the bound.
+            with contextlib.suppress(OSError, msgspec.DecodeError, RecursionError):
                 data = msgspec.json.decode(Path(name).read_bytes())
                 kind = data.get("type") if isinstance(data, dict) else None
         (supervisors if kind in SUPERVISOR_TYPES else others).append(name)

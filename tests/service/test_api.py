@@ -54,6 +54,8 @@ class Api:
 
     async def call(self, method: str, path: str, **kwargs: Any) -> tuple[int, Any]:
         kwargs.setdefault("headers", AUTH)
+        if method != "GET" and "json" not in kwargs:  # the API wants JSON even without a body
+            kwargs["headers"] = {"Content-Type": "application/json", **kwargs["headers"]}
         async with self.http.request(method, self.url + path, **kwargs) as response:
             body = await response.json() if response.content_type == "application/json" else None
             return response.status, body
@@ -100,9 +102,11 @@ async def serving(db: Path, config: OrchestratorConfig) -> AsyncIterator[Api]:
 async def test_probes_answer_without_a_token_and_report_readiness(api: Api) -> None:
     assert await api.call("GET", "/healthz", headers={}) == (200, {"status": "ok"})
     status, body = await api.call("GET", "/readyz", headers={})
+    assert (status, body) == (200, {"ready": True}), "one line, not the reconcile report"
+    status, report = await api.call("GET", "/v1/reconcile/last")
     assert status == 200
-    assert body["ready"] is True
-    assert body["last_reconcile"]["error"] is None
+    assert report["error"] is None
+    assert (await api.call("GET", "/v1/reconcile/last", headers={}))[0] == 401
 
 
 async def test_health_fails_once_the_event_log_stops_taking_writes(api: Api) -> None:
