@@ -164,7 +164,7 @@ def _observed(tid: str, view: TaskView, at: float) -> list[Command]:
             status=view.status,
             runner_status=view.runner,
             duration_ms=view.duration_ms,
-            error_msg=view.error_msg,
+            error_msg=redact_text(view.error_msg) if view.error_msg else view.error_msg,
         )
     ]
 

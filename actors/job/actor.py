@@ -54,7 +54,7 @@ from overlord.errors import (
     TaskAlreadyExistsError,
     TaskNotFoundError,
 )
-from overlord.redaction import redact_text
+from overlord.redaction import redact, redact_text
 
 logger = structlog.get_logger("druid_orch.task")
 
@@ -343,7 +343,8 @@ class JobActor(Actor[Command | _Drive | GetState]):
             classification=decision.classification,
             rule=decision.rule,
             reason=decision.reason,
-            report_excerpt=report_excerpt(evidence),
+            # Recorded for good: Druid's reports and logs quote URIs and rows, so redacted.
+            report_excerpt=redact(report_excerpt(evidence)),
             evidence_source=source,
             retry_delay_s=retry_delay(state.attempt, self.ctx.policy.retry, self.ctx.rng),
             count_attempt=decision.count_attempt,
