@@ -80,16 +80,27 @@ _PARAM = re.compile(rf"(?i)(\b{_KEY_ALT}=)([^&;\s\"'<>,)}}\]]+)")
 _JSON_MEMBER = re.compile(r'(?i)("([^"\\]{1,80})"\s*:\s*)"((?:[^"\\]|\\.)*)"')
 # `password="..."`, `password='...'` as in a JAAS line (quotes maybe escaped in JSON text).
 _QUOTED = re.compile(rf"(?i)(\b{_KEY_ALT}\s*=\s*)(\\?[\"'])(.*?)(\2)")
+# A header map quoted back as JSON: every value in it, as for the structured rule.
+_HEADER_BLOCK = re.compile(
+    r'(?i)(\\?"(?:request_?headers|headers|http_?headers)\\?"\s*:\s*)\{([^{}]*)\}'
+)
+_HEADER_VALUE = re.compile(r'(:\s*)(\\?")(.*?)(\2)')
 _AUTH = re.compile(r"(?i)\b(basic|bearer)(\s+)[A-Za-z0-9+/=._~\-]{6,}")
 
 
 def redact_text(text: str) -> str:
     """`text` with every secret the rules recognise masked; safe to record or log."""
     text = scrub_urls(text)
+    text = _HEADER_BLOCK.sub(_header_block, text)
     text = _JSON_MEMBER.sub(_json_member, text)
     text = _QUOTED.sub(lambda m: f"{m.group(1)}{m.group(2)}{MASK}{m.group(4)}", text)
     text = _PARAM.sub(lambda m: m.group(1) + MASK, text)
     return _AUTH.sub(lambda m: f"{m.group(1)}{m.group(2)}{MASK}", text)
+
+
+def _header_block(match: re.Match[str]) -> str:
+    values = _HEADER_VALUE.sub(lambda m: f"{m.group(1)}{m.group(2)}{MASK}{m.group(4)}", match[2])
+    return f"{match[1]}{{{values}}}"
 
 
 def _json_member(match: re.Match[str]) -> str:

@@ -84,6 +84,7 @@ def test_providers_keep_their_shape_and_environment_providers_stay() -> None:
         ('PlainLoginModule required username="u" password="p4ss";', 'password="***"'),
         ('failed: {"sasl.jaas.config":"x password=\\"p4ss\\";","topic":"t"}', '"topic":"t"'),
         ("Authorization: Basic dXNlcjpwNHNz", "Basic ***"),
+        ('spec {"requestHeaders": {"X-Ingest": "p4ss"}, "uris": []}', '"uris": []'),
         ("sasl.mechanism=PLAIN security.protocol=SASL_SSL", "sasl.mechanism=PLAIN"),
     ],
 )

@@ -1,5 +1,6 @@
 """No planted secret comes out anywhere: a spec with secrets at every known place goes
-through submit, a scripted task failure, the retry, success, and a Kafka supervisor apply;
+through a submission Druid refuses quoting the spec back, a retry asked through the API, a
+scripted task failure, the automatic retry, success, and a Kafka supervisor apply;
 then the API's job and supervisor history, `audit export` / `history` and every log line
 are searched for each planted value.
 
@@ -31,7 +32,8 @@ from tests.security.planting import (
     kafka_with_secrets,
     planted,
 )
-from tests.service.test_api import DAY1, TEMPLATE, serving
+from tests.security.refusing import serving_refusing_once
+from tests.service.test_api import DAY1, TEMPLATE
 
 
 class Outputs(msgspec.Struct):
@@ -46,7 +48,7 @@ async def _run(db: Path, kind: str, shape: str, secrets: list[str]) -> Outputs:
     template = {**TEMPLATE, "input": input_source(kind, secrets, shape)}
     kafka = kafka_with_secrets(secrets[PLACES_PER_SOURCE:], shape)
     api_out: list[Any] = []
-    async with serving(db, demo_config()) as api:
+    async with serving_refusing_once(db, demo_config()) as api:
         status, body = await api.call(
             "POST", "/v1/jobs", json={"template": template, "intervals": [DAY1]}
         )
@@ -54,12 +56,18 @@ async def _run(db: Path, kind: str, shape: str, secrets: list[str]) -> Outputs:
         job_id = body["jobs"][0]["job_id"]
         status, sup = await api.call("POST", "/v1/supervisors", json=kafka)
         assert status in (200, 202), sup
+        (refused,) = await api.until_terminal([job_id])
+        assert refused["phase"] == "dead", refused
+        status, again = await api.call("POST", f"/v1/jobs/{job_id}/retry", json={"reason": "x"})
+        assert status == 200, again
+        await asyncio.sleep(0.2)
         await api.until_terminal([job_id])
         for path in (f"/v1/jobs/{job_id}", "/v1/jobs?all=1", "/v1/supervisors/clicks"):
             status, got = await api.call("GET", path)
             assert status == 200, (path, got)
             api_out.append(got)
     types = [e["type"] for e in api_out[0]["events"]]
+    assert "submit_rejected" in types, "Druid refused the first submission"
     assert "retry_scheduled" in types, "the scripted failure and its retry happened"
     assert api_out[0]["job"]["phase"] == "succeeded"
     audit = [line.decode() for line in export_lines(recorded_events(db))]
