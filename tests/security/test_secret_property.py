@@ -14,6 +14,7 @@ import asyncio
 import io
 import logging
 import sqlite3
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -86,11 +87,16 @@ def _capture_logs() -> io.TextIOWrapper:
     return stream
 
 
-def _restore_logs() -> None:
+def _restore_logs(level: int) -> None:
+    """Undo `configure` for the tests that follow: structlog, the root handler and level,
+    warnings capture and the excepthook."""
     structlog.reset_defaults()
     root = logging.getLogger()
     for handler in [h for h in root.handlers if type(h).__name__ == "_Handler"]:
         root.removeHandler(handler)
+    root.setLevel(level)
+    logging.captureWarnings(False)
+    sys.excepthook = sys.__excepthook__
 
 
 @settings(
@@ -102,6 +108,7 @@ def _restore_logs() -> None:
 @given(planted())
 def test_no_planted_secret_appears_in_any_output(case: tuple[str, str, list[str]]) -> None:
     kind, shape, secrets = case
+    level = logging.getLogger().level
     stream = _capture_logs()
     try:
         with tempfile.TemporaryDirectory() as tmp:
@@ -109,7 +116,7 @@ def test_no_planted_secret_appears_in_any_output(case: tuple[str, str, list[str]
         stream.flush()
         logs = stream.buffer.getvalue().decode()  # type: ignore[attr-defined]
     finally:
-        _restore_logs()
+        _restore_logs(level)
     assert logs.count("\n") > 5, "the daemon's log lines were captured"
     shown = {
         "api": msgspec.json.encode(out.api).decode(),
