@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
+import os
 import sqlite3
 import sys
 import tempfile
@@ -99,8 +100,10 @@ def _restore_logs(level: int) -> None:
     sys.excepthook = sys.__excepthook__
 
 
+# Each example runs an orchestrator against the simulator (about 2 s): a few in `make test`,
+# more with SECRET_PROPERTY_EXAMPLES=50 when changing the rules.
 @settings(
-    max_examples=6,
+    max_examples=int(os.environ.get("SECRET_PROPERTY_EXAMPLES", "6")),
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
     derandomize=False,
