@@ -114,7 +114,10 @@ class Transport:
         self.retry = retry
         self.rng = rng or random.Random()
         self.ssl = ssl_context(verify_tls, ca_bundle, client_cert, client_key)
-        self.leader_hosts = trusted_hosts(self.configured, leader_hosts)
+        # The Coordinator redirects to its own leader too; its configured host is trusted alike.
+        self.leader_hosts = trusted_hosts(self.configured, leader_hosts) | trusted_hosts(
+            self.coordinator, None
+        )
         warn_about_settings(
             self.configured,
             verify_tls=verify_tls,

@@ -164,3 +164,10 @@ def test_the_tls_keys_load_from_config_and_a_bad_certificate_names_its_key(
     assert config.overlord.client_cert == str(certificates / "client.pem")
     with pytest.raises(ConfigError, match=r"key `overlord\.client_cert`: cannot load"):
         load_config(None, overrides={"overlord.client_cert": str(tmp_path / "missing.pem")})
+
+
+def test_the_trusted_hosts_are_the_configured_ones_and_those_listed() -> None:
+    client = HttpOverlord(
+        "http://Overlord-A:8090", coordinator_url="http://coord:8081", leader_hosts=["overlord-b"]
+    )
+    assert client._transport.leader_hosts == {"overlord-a", "coord", "overlord-b"}
