@@ -85,7 +85,12 @@ _HEADER_BLOCK = re.compile(
     r'(?i)(\\?"(?:request_?headers|headers|http_?headers)\\?"\s*:\s*)\{([^{}]*)\}'
 )
 _HEADER_VALUE = re.compile(r'(:\s*)(\\?")(.*?)(\2)')
-_AUTH = re.compile(r"(?i)\b(basic|bearer)(\s+)[A-Za-z0-9+/=._~\-]{6,}")
+# Credentials after `Basic`/`Bearer`: base64 or a token holds a digit, a symbol or mixed
+# case, which "basic validation failed" in an error message does not.
+_AUTH = re.compile(
+    r"(?i)\b(basic|bearer)(\s+)"
+    r"(?=[A-Za-z0-9+/=._~\-]*(?:[0-9+/=_~.\-]|(?-i:[a-z][A-Z])))[A-Za-z0-9+/=._~\-]{6,}"
+)
 
 
 def redact_text(text: str) -> str:

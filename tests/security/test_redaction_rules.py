@@ -86,6 +86,8 @@ def test_providers_keep_their_shape_and_environment_providers_stay() -> None:
         ("Authorization: Basic dXNlcjpwNHNz", "Basic ***"),
         ('spec {"requestHeaders": {"X-Ingest": "p4ss"}, "uris": []}', '"uris": []'),
         ("sasl.mechanism=PLAIN security.protocol=SASL_SSL", "sasl.mechanism=PLAIN"),
+        ("basic validation failed for bearer tokens", "basic validation failed for bearer"),
+        ("Authorization: Bearer eyJhbGciOi.eyJzdWIi.c2ln", "Bearer ***"),
     ],
 )
 def test_secrets_in_free_text_are_masked_and_the_rest_kept(text: str, kept: str) -> None:
