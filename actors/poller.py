@@ -37,6 +37,7 @@ from actors.runtime import Actor, ActorRef
 from actors.task_status import TaskView, active_tasks, read_statuses, runner_states
 from overlord.errors import OverlordError, TaskNotFoundError
 from overlord.models import TERMINAL_STATUSES
+from overlord.redaction import redact_text
 
 logger = structlog.get_logger("druid_orch.poller")
 
@@ -291,7 +292,8 @@ class StatusPoller(Actor[Watch | Unwatch]):
                     status=seen.status,
                     runner_status=runner,
                     duration_ms=seen.duration_ms,
-                    error_msg=seen.error_msg,
+                    # Druid's errorMsg can quote an input URI; it is recorded for good.
+                    error_msg=redact_text(seen.error_msg) if seen.error_msg else seen.error_msg,
                     location=seen.location,
                 ),
             )

@@ -53,7 +53,7 @@ from eventlog.events import ReconcileDecided, spec_raw
 from eventlog.records import ANY_VERSION
 from overlord.errors import OverlordError, TaskNotFoundError
 from overlord.models import TaskStatusPlus
-from overlord.urls import scrub_urls
+from overlord.redaction import redact_text
 from specs.compiler import spec_hash
 
 logger = structlog.get_logger("druid_orch.reconcile")
@@ -164,7 +164,7 @@ def _observed(tid: str, view: TaskView, at: float) -> list[Command]:
             status=view.status,
             runner_status=view.runner,
             duration_ms=view.duration_ms,
-            error_msg=view.error_msg,
+            error_msg=redact_text(view.error_msg) if view.error_msg else view.error_msg,
         )
     ]
 
@@ -352,7 +352,7 @@ class Reconciler:
                 await self.overlord.shutdown(row.id)
                 found.requests += 1
         except OverlordError as exc:
-            error = scrub_urls(str(exc))
+            error = redact_text(str(exc))
             logger.warning("orphan_action_failed", task_id=row.id, action=action, error=error)
             return "report", f"{evidence}; {action} failed: {error}"
         return action, evidence

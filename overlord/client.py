@@ -12,7 +12,7 @@ Task logs (`log`, `follow_log`) live in `overlord.log_reader`, mixed in here.
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal
 
 import aiohttp
@@ -60,6 +60,10 @@ class HttpOverlord(LogReader, SupervisorClient):
         timeout_s: per-request timeout (connect, send and read the whole answer).
         verify_tls: verify server certificates (on by default).
         ca_bundle: a CA bundle file to verify against instead of the system store.
+        client_cert: a PEM client certificate (mutual TLS), its key in it or in `client_key`.
+        client_key: the PEM private key of `client_cert`.
+        leader_hosts: hosts a standby's redirect may take the credentials to, besides the
+            host of `url`; a redirect elsewhere fails with `OverlordConfigError`.
         retry: backoff for retryable failures of calls that may be retried.
         session: an existing session to use (then not closed by `close()`).
         max_connections: connection-pool size of the session the client creates.
@@ -75,6 +79,9 @@ class HttpOverlord(LogReader, SupervisorClient):
         timeout_s: float = 30.0,
         verify_tls: bool = True,
         ca_bundle: str | None = None,
+        client_cert: str | None = None,
+        client_key: str | None = None,
+        leader_hosts: Iterable[str] | None = None,
         retry: RequestRetryPolicy = RequestRetryPolicy(),
         session: aiohttp.ClientSession | None = None,
         max_connections: int = 32,
@@ -87,6 +94,9 @@ class HttpOverlord(LogReader, SupervisorClient):
             timeout_s=timeout_s,
             verify_tls=verify_tls,
             ca_bundle=ca_bundle,
+            client_cert=client_cert,
+            client_key=client_key,
+            leader_hosts=leader_hosts,
             retry=retry,
             session=session,
             max_connections=max_connections,

@@ -22,15 +22,14 @@ from __future__ import annotations
 
 import asyncio
 import random
-import ssl
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, TypeVar
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 import aiohttp
 import msgspec
 
-from overlord.auth import AuthHook, BasicAuth
+from overlord.auth import AuthHook, BasicAuth, BearerAuth
 from overlord.endpoints import Endpoint
 from overlord.errors import (
     OverlordConfigError,
@@ -39,6 +38,7 @@ from overlord.errors import (
     OverlordUnavailableError,
 )
 from overlord.failures import from_response, from_transport, protocol_error
+from overlord.tls import ssl_context, trusted_hosts, warn_about_settings
 from overlord.urls import check_base_url, display_url
 
 MAX_REDIRECTS = 5
@@ -83,19 +83,6 @@ def origin(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
-def ssl_context(verify_tls: bool, ca_bundle: str | None) -> ssl.SSLContext | bool:
-    """True: verify with the system store; a context: verify with the given CA bundle."""
-    if not verify_tls:
-        return False
-    if ca_bundle:
-        try:
-            return ssl.create_default_context(cafile=ca_bundle)
-        except OSError as exc:  # ssl.SSLError too: a file that holds no certificate
-            reason = exc.strerror or str(exc) or type(exc).__name__
-            raise OverlordConfigError(f"cannot load the CA bundle {ca_bundle}: {reason}") from exc
-    return True
-
-
 class Transport:
     """Owns the session and the leader's address; every request goes through `call`."""
 
@@ -108,6 +95,9 @@ class Transport:
         timeout_s: float,
         verify_tls: bool,
         ca_bundle: str | None,
+        client_cert: str | None = None,
+        client_key: str | None = None,
+        leader_hosts: Iterable[str] | None = None,
         retry: RequestRetryPolicy,
         session: aiohttp.ClientSession | None,
         max_connections: int,
@@ -123,7 +113,17 @@ class Transport:
         self.timeout_s = timeout_s
         self.retry = retry
         self.rng = rng or random.Random()
-        self.ssl = ssl_context(verify_tls, ca_bundle)
+        self.ssl = ssl_context(verify_tls, ca_bundle, client_cert, client_key)
+        # The Coordinator redirects to its own leader too; its configured host is trusted alike.
+        self.leader_hosts = trusted_hosts(self.configured, leader_hosts) | trusted_hosts(
+            self.coordinator, None
+        )
+        warn_about_settings(
+            self.configured,
+            verify_tls=verify_tls,
+            ca_bundle=ca_bundle,
+            sends_credentials=isinstance(self.auth, BasicAuth | BearerAuth),
+        )
         self.session = session
         self.owns_session = session is None
         self.max_connections = max_connections
@@ -262,6 +262,15 @@ class Transport:
             raise OverlordProtocolError(
                 f"{ep.name}: {ep.method} {path} was redirected from https to "
                 f"{target.scheme}://{target.hostname}; refusing to send credentials in the clear",
+                endpoint=ep.name,
+                status=307,
+            )
+        host = (target.hostname or "").lower()
+        if self.auth is not None and host not in self.leader_hosts:
+            raise OverlordConfigError(
+                f"{ep.name}: {ep.method} {path} was redirected to {host}, which is not in "
+                "overlord.leader_hosts; refusing to send credentials there (list the "
+                "Overlord hosts that may lead in overlord.leader_hosts)",
                 endpoint=ep.name,
                 status=307,
             )

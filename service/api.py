@@ -49,7 +49,7 @@ from eventlog.errors import EventLogUnavailableError, StreamArchivedError, Write
 from eventlog.events import event_fields
 from eventlog.records import Recorded
 from overlord.errors import OverlordError, OverlordUnavailableError
-from overlord.redaction import redact_passwords
+from overlord.redaction import redact
 from service.config import is_loopback
 from service.http.guard import RequestGuard
 from service.http.openapi import openapi_document
@@ -76,11 +76,9 @@ def _error(status: int, message: str) -> web.Response:
 
 
 def recorded_dict(recorded: Recorded) -> dict[str, Any]:
-    """One history entry as plain data: its place in the log plus the event's fields, a
-    spec's passwords left out as Druid leaves them out of a stored task."""
-    body = event_fields(recorded.event)
-    if "spec" in body:
-        body["spec"] = redact_passwords(body["spec"])
+    """One history entry as plain data: its place in the log plus the event's fields, every
+    secret the redaction rules know masked (in the spec, and in recorded error text)."""
+    body = redact(event_fields(recorded.event))
     return {
         "seq": recorded.seq,
         "version": recorded.version,

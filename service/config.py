@@ -41,7 +41,7 @@ from actors.errors import ConfigError
 from actors.settings import OrchestratorConfig
 from actors.supervision.alerts import display_webhook
 from overlord.errors import OverlordConfigError
-from overlord.transport import ssl_context
+from overlord.tls import ssl_context
 from overlord.urls import check_base_url, display_url
 from service.limits import LimitsSection
 
@@ -85,6 +85,11 @@ class OverlordSection(msgspec.Struct, frozen=True, kw_only=True):
     token_file: str | None = None
     verify_tls: bool = True
     ca_bundle: str | None = None
+    # Mutual TLS: a PEM client certificate, and its key when the certificate file lacks it.
+    client_cert: str | None = None
+    client_key: str | None = None
+    # Hosts a standby Overlord may redirect us (and our credentials) to; the URL's host always.
+    leader_hosts: list[str] = []
     timeout_s: Annotated[float, msgspec.Meta(gt=0)] = 30.0
 
 
@@ -406,6 +411,9 @@ def _check_overlord_client(overlord: OverlordSection) -> None:
             except OverlordConfigError as exc:
                 raise ConfigError(f"key `overlord.{key}`: {exc}") from None
     try:
-        ssl_context(overlord.verify_tls, overlord.ca_bundle)
+        ssl_context(
+            overlord.verify_tls, overlord.ca_bundle, overlord.client_cert, overlord.client_key
+        )
     except OverlordConfigError as exc:
-        raise ConfigError(f"key `overlord.ca_bundle`: {exc}") from None
+        key = "client_cert" if "client" in str(exc) else "ca_bundle"
+        raise ConfigError(f"key `overlord.{key}`: {exc}") from None

@@ -55,6 +55,9 @@ def overlord_client(config: Config) -> HttpOverlord:
         timeout_s=section.timeout_s,
         verify_tls=section.verify_tls,
         ca_bundle=section.ca_bundle,
+        client_cert=section.client_cert,
+        client_key=section.client_key,
+        leader_hosts=section.leader_hosts,
     )
 
 

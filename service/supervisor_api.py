@@ -23,6 +23,7 @@ from aiohttp import web
 
 from actors.orchestrator import Orchestrator
 from actors.streams.facade import SupervisorRefusedError, SupervisorView, UnknownSupervisorError
+from overlord.redaction import redact
 
 __all__ = ["SupervisorRoutes"]
 
@@ -45,7 +46,9 @@ class ResetAnswer(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 
 def _json(body: Any, status: int = 200) -> web.Response:
-    return web.Response(body=_ENC.encode(body), status=status, content_type="application/json")
+    # Supervisor errors come from Druid and Kafka, which may quote consumer properties.
+    safe = redact(msgspec.to_builtins(body))
+    return web.Response(body=_ENC.encode(safe), status=status, content_type="application/json")
 
 
 class _BadRequestError(Exception):

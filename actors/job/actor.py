@@ -54,7 +54,7 @@ from overlord.errors import (
     TaskAlreadyExistsError,
     TaskNotFoundError,
 )
-from overlord.urls import scrub_urls
+from overlord.redaction import redact, redact_text
 
 logger = structlog.get_logger("druid_orch.task")
 
@@ -304,7 +304,7 @@ class JobActor(Actor[Command | _Drive | GetState]):
                 task_id=task_id,
                 http_status=exc.status or 400,
                 error_code=exc.error_code,
-                message=scrub_urls(exc.druid_message or str(exc)),
+                message=redact_text(exc.druid_message or str(exc)),
             )
         except OverlordError as exc:
             return self._deferred(task_id, exc)
@@ -317,7 +317,7 @@ class JobActor(Actor[Command | _Drive | GetState]):
         return RecordSubmitUnknown(
             at=self.ctx.clock(),
             task_id=task_id,
-            error=scrub_urls(str(exc))[:500],
+            error=redact_text(str(exc))[:500],
             retry_after_s=delay,
         )
 
@@ -343,7 +343,8 @@ class JobActor(Actor[Command | _Drive | GetState]):
             classification=decision.classification,
             rule=decision.rule,
             reason=decision.reason,
-            report_excerpt=report_excerpt(evidence),
+            # Recorded for good: Druid's reports and logs quote URIs and rows, so redacted.
+            report_excerpt=redact(report_excerpt(evidence)),
             evidence_source=source,
             retry_delay_s=retry_delay(state.attempt, self.ctx.policy.retry, self.ctx.rng),
             count_attempt=decision.count_attempt,

@@ -59,7 +59,7 @@ from actors.supervision.policy import RetryPolicy, retry_delay
 from actors.supervision.stream_rules import StreamEvidence, StreamRuleSet, classify_stream
 from eventlog.events import spec_dict
 from overlord.errors import OverlordError, OverlordRejectedError, SupervisorNotFoundError
-from overlord.urls import scrub_urls
+from overlord.redaction import redact_text
 from specs.identity import spec_hash
 
 logger = structlog.get_logger("druid_orch.streams")
@@ -274,7 +274,7 @@ class SupervisorActor(Actor[Command | _Drive | GetState]):
             self._uncertain_through = self.state.version
             self.logger.error(
                 "supervisor_reset_outcome_unknown",
-                error=scrub_urls(str(exc))[:500],
+                error=redact_text(str(exc))[:500],
                 by=effect.by,
                 reason=effect.reason,
             )
@@ -366,7 +366,7 @@ class SupervisorActor(Actor[Command | _Drive | GetState]):
         self.logger.warning(
             "supervisor_call_deferred",
             call=call,
-            error=scrub_urls(str(exc))[:300],
+            error=redact_text(str(exc))[:300],
             retry_in_s=round(delay, 2),
         )
         if self._timer is not None:
@@ -409,4 +409,4 @@ def _within(ours: Any, held: Any) -> bool:
 
 
 def _message(exc: OverlordError) -> str:
-    return scrub_urls(exc.druid_message or str(exc))[:1000]
+    return redact_text(exc.druid_message or str(exc))[:1000]

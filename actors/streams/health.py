@@ -24,7 +24,7 @@ from actors.streams.messages import RecordState
 from actors.streams.state import SupervisorState
 from overlord.errors import OverlordError
 from overlord.models import SupervisorPayload
-from overlord.urls import scrub_urls
+from overlord.redaction import redact_text
 
 logger = structlog.get_logger("druid_orch.streams")
 
@@ -74,7 +74,7 @@ class HealthWatcher:
         try:
             rows = await manager.directory.states()
         except OverlordError as exc:
-            logger.warning("supervisor_health_unavailable", error=scrub_urls(str(exc))[:300])
+            logger.warning("supervisor_health_unavailable", error=redact_text(str(exc))[:300])
             return
         missing = {sid: s for sid, s in watched.items() if sid not in rows}
         if missing:

@@ -33,7 +33,7 @@ from actors.supervision.alerts import Alert
 from actors.supervision.policy import GiveUp, RestartPolicy, on_child_failure
 from overlord.errors import OverlordError, SupervisorNotFoundError
 from overlord.models import SupervisorState as ListedSupervisor
-from overlord.urls import scrub_urls
+from overlord.redaction import redact_text
 
 logger = structlog.get_logger("druid_orch.streams")
 
@@ -99,7 +99,7 @@ class SupervisorManager:
         try:
             rows = await self.directory.states(max_age_s=max_age_s)
         except OverlordError as exc:
-            logger.warning("supervisor_listing_unavailable", error=scrub_urls(str(exc))[:300])
+            logger.warning("supervisor_listing_unavailable", error=redact_text(str(exc))[:300])
             return {}
         commands: dict[str, list[Command]] = {}
         for sid, state in live.items():
@@ -184,7 +184,7 @@ class SupervisorManager:
         now = self.ctx.clock()
         crashes, decision = on_child_failure(self.crashes.get(sid, ()), now, self.policy)
         self.crashes[sid] = crashes
-        text = scrub_urls(f"{type(error).__name__}: {error}")[:1000]
+        text = redact_text(f"{type(error).__name__}: {error}")[:1000]
         logger.error("supervisor_actor_crashed", supervisor_id=sid, error=text)
         if isinstance(decision, GiveUp):
             state = self.states.get(sid, SupervisorState())

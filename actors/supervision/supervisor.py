@@ -42,7 +42,7 @@ from eventlog.errors import (
     EventLogUnavailableError,
     WriterLostError,
 )
-from overlord.urls import scrub_urls
+from overlord.redaction import redact_text
 
 logger = structlog.get_logger("druid_orch.supervisor")
 
@@ -136,7 +136,7 @@ class Supervisor(Actor[StartJob | ChildCrashed | Tell]):
         now = self.ctx.clock()
         crashes, decision = on_child_failure(self.crashes.get(job_id, ()), now, self.policy)
         self.crashes[job_id] = crashes
-        text = scrub_urls(f"{type(error).__name__}: {error}")  # it goes into the log for good
+        text = redact_text(f"{type(error).__name__}: {error}")  # it goes into the log for good
         logger.error("actor_crashed", job_id=job_id, error=text, restarts=len(crashes))
         commands: list[Command] = [RecordCrash(at=now, error=text[:1000], restarts=len(crashes))]
         if isinstance(decision, GiveUp):

@@ -6,6 +6,8 @@
     druid-orch audit replay --db orch.db --rules NEW.toml   what new rules would change
 
 Every command reads the log read-only and needs no Overlord. `--json` gives machine output.
+`history` and `export` mask secrets (`overlord.redaction`) unless given `--include-secrets`:
+the log keeps the specs as submitted, and output gets pasted into tickets and chats.
 Exit codes: 0 fine, 1 a problem found (verify; replay with `--check` and a changed decision),
 2 bad usage or an unreadable log.
 """
@@ -36,6 +38,7 @@ from eventlog.events import (
     event_fields,
 )
 from eventlog.records import Recorded
+from overlord.redaction import redact
 from specs.errors import SpecError
 from specs.intervals import parse_instant
 
@@ -51,12 +54,14 @@ def register(sub: Any) -> None:
     p = commands.add_parser("history", help="one job's timeline, readable by a person")
     p.add_argument("job_id", metavar="JOB")
     _common(p)
+    _secrets_flag(p)
     p.set_defaults(func=cmd_history)
 
     p = commands.add_parser("export", help="every event as JSON Lines on stdout")
     _common(p, with_json=False)
     p.add_argument("--since", help="only events recorded at or after this ISO-8601 time")
     p.add_argument("--after-seq", type=int, default=0, help="only events after this seq")
+    _secrets_flag(p)
     p.set_defaults(func=cmd_export)
 
     p = commands.add_parser("replay", help="re-classify recorded failures with new rules")
@@ -77,6 +82,14 @@ def _common(parser: argparse.ArgumentParser, *, with_json: bool = True) -> None:
     parser.add_argument("--db", required=True, help="the event log (SQLite file)")
     if with_json:
         parser.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+def _secrets_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--include-secrets",
+        action="store_true",
+        help="print specs and error text as recorded, passwords included (default: masked)",
+    )
 
 
 def _fail(message: str, code: int = 2) -> int:
@@ -123,14 +136,14 @@ def cmd_history(args: argparse.Namespace) -> int:
                     "seq": r.seq,
                     "version": r.version,
                     "recorded_at": r.recorded_at,
-                    "event": r.event,
+                    "event": _shown(event_fields(r.event), args.include_secrets),
                 }
                 for r in history
             ]
         )
         return 0
     print(f"job {args.job_id}: {len(history)} events")
-    for line in render_timeline(history):
+    for line in render_timeline(history, include_secrets=args.include_secrets):
         print(line)
     return 0
 
@@ -145,7 +158,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     out = sys.stdout.buffer
     try:
         with closing(recorded_events(args.db, since=since, after_seq=args.after_seq)) as rows:
-            for line in export_lines(rows):
+            for line in export_lines(rows, include_secrets=args.include_secrets):
                 out.write(line + b"\n")
         out.flush()
     except AuditError as exc:
@@ -189,8 +202,12 @@ def _tag(event: AnyEvent) -> str:
     return str(type(event).__struct_config__.tag)
 
 
-def _facts(event: AnyEvent) -> str:
-    fields = event_fields(event)
+def _shown(value: Any, include_secrets: bool) -> Any:
+    return value if include_secrets else redact(value)
+
+
+def _facts(event: AnyEvent, include_secrets: bool = False) -> str:
+    fields = _shown(event_fields(event), include_secrets)
     fields.pop("type", None)
     fields.pop("at", None)
     fields.pop("report_excerpt", None)
@@ -217,25 +234,28 @@ def decision_after(history: list[Recorded], index: int) -> str:
     return "none recorded"
 
 
-def render_timeline(history: list[Recorded]) -> list[str]:
-    """The job's story, one line per event, with failures explained."""
+def render_timeline(history: list[Recorded], *, include_secrets: bool = False) -> list[str]:
+    """The job's story, one line per event, with failures explained (secrets masked unless
+    `include_secrets`)."""
     lines: list[str] = []
     for index, recorded in enumerate(history):
         event = recorded.event
-        line = f"{when(event.at)}  {_tag(event):<24} {_facts(event)}".rstrip()
+        line = f"{when(event.at)}  {_tag(event):<24} {_facts(event, include_secrets)}".rstrip()
         story = intent_story(event) if isinstance(event, SubmitIntended) else None
         lines.append(f"{line}  {story}" if story else line)
         if isinstance(event, FailureClassified):
             lines.append(f"{'':26}rule: {event.rule} -> {event.classification}")
-            for key, value in (event.report_excerpt or {}).items():
+            excerpt = _shown(event.report_excerpt or {}, include_secrets)
+            for key, value in excerpt.items():
                 text = str(value).strip().replace("\n", "\n" + " " * 30)
                 lines.append(f"{'':26}evidence {key}: {text}")
             lines.append(f"{'':26}decision: {decision_after(history, index)}")
     return lines
 
 
-def export_lines(rows: Iterable[Recorded]) -> Iterator[bytes]:
-    """Each stored event as one JSON line, with its place in the log."""
+def export_lines(rows: Iterable[Recorded], *, include_secrets: bool = False) -> Iterator[bytes]:
+    """Each stored event as one JSON line, with its place in the log (secrets masked unless
+    `include_secrets`)."""
     encoder = msgspec.json.Encoder()
     for recorded in rows:
         yield encoder.encode(
@@ -244,7 +264,7 @@ def export_lines(rows: Iterable[Recorded]) -> Iterator[bytes]:
                 "stream_id": recorded.stream_id,
                 "version": recorded.version,
                 "recorded_at": recorded.recorded_at,
-                "event": event_fields(recorded.event),
+                "event": _shown(event_fields(recorded.event), include_secrets),
             }
         )
 
