@@ -42,7 +42,7 @@ def owning(db: str | Path) -> Iterator[None]:
     """Hold the log's lock for the duration, or raise LogInUseError at once."""
     path = lock_path(db)
     try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     except OSError as exc:
         raise LogLockError(f"cannot create the lock file {path}: {exc.strerror}") from exc
     try:

@@ -23,6 +23,7 @@ import msgspec
 
 from eventlog.chain import GENESIS_HASH, chain_hash
 from eventlog.errors import CorruptEventError
+from eventlog.files import PRIVATE_FILE
 
 ARCHIVE_FORMAT = "druid-orch-archive"
 ARCHIVE_VERSION = 1
@@ -93,7 +94,9 @@ def write_archive(path: Path, header: ArchiveHeader, rows: Iterable[EventRow]) -
     """Write the archive durably (temp file, fsync, rename, fsync dir); return its sha256."""
     digest = hashlib.sha256()
     tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
+    # 0600 from the start: an archive holds the specs' passwords as the log does.
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, PRIVATE_FILE)
+    with os.fdopen(fd, "wb") as f:
         for line in _lines(header, rows):
             digest.update(line)
             f.write(line)

@@ -30,6 +30,7 @@ import msgspec
 
 from eventlog.chain import GENESIS_HASH
 from eventlog.errors import CorruptEventError
+from eventlog.files import make_private_dir
 from eventlog.records import prefix_range
 from eventlog.retention.archive import ArchiveHeader, EventRow, runs_of, write_archive
 from eventlog.sqlite.store import SQLiteEventLog
@@ -119,7 +120,7 @@ def _archive_group(
         runs = runs_of(rows, prev_hash_of)
         first = rows[0][0] if rows else 0
         last = rows[-1][0] if rows else 0
-        Path(directory).mkdir(parents=True, exist_ok=True)
+        make_private_dir(directory)
         path = (
             Path(directory)
             / f"{Path(source).stem}-archive-{first:012d}-{last:012d}-{now:.6f}.jsonl"

@@ -21,10 +21,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import msgspec
+import structlog
 
 from eventlog import contract
 from eventlog.errors import EventLogError
 from eventlog.events import Event, encode_event
+from eventlog.files import create_private, shared_warning
 from eventlog.records import (
     AppendResult,
     ReadStats,
@@ -40,6 +42,8 @@ from eventlog.sqlite.writer_link import WriterMode
 from eventlog.sqlite.writer_session import SNAPSHOT, WriterSession
 
 __all__ = ["SQLiteEventLog", "Synchronous"]
+
+logger = structlog.get_logger("druid_orch.eventlog")
 
 Synchronous = Literal["OFF", "NORMAL", "FULL", "EXTRA"]
 _CHUNK = 64  # appends per frame to a writer process while a burst is queued; the rest go at
@@ -149,6 +153,10 @@ class SQLiteEventLog(LogReader):
         await self.close()
 
     async def _open(self) -> None:
+        if not create_private(self.path):
+            warning = shared_warning(self.path)
+            if warning is not None:
+                logger.warning("event_log_readable_by_others", path=str(self.path), fix=warning)
         await self._session.start()
         try:
             await self._open_reader()

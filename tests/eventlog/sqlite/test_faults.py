@@ -256,6 +256,7 @@ def test_a_log_in_a_read_only_directory_can_still_be_verified_and_read(
     db = shared_dir / "events.db"
     asyncio.run(three_jobs(db))
     assert sorted(p.name for p in shared_dir.iterdir()) == ["events.db"]  # no -wal, no -shm
+    db.chmod(0o644)  # created 0600: its owner lets the auditor read it
     shared_dir.chmod(0o555)
     try:
         result = subprocess.run(
