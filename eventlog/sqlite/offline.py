@@ -25,6 +25,9 @@ from eventlog.errors import (
 from eventlog.records import Recorded
 from eventlog.sqlite.header import check_file, read_only_uri, wal_note
 from eventlog.sqlite.migrations import identify
+from eventlog.sqlite.projection import queries as summaries
+from eventlog.sqlite.projection.schema import needs_rebuild
+from eventlog.summaries import JobSummary, SummaryPage, SummaryQuery
 
 
 class OfflineLog:
@@ -132,6 +135,25 @@ class OfflineLog:
                 f"{self._file()} is damaged: {what} cannot be read past seq {seq} ({exc}); "
                 "`druid-orch audit verify` reports where the damage starts"
             ) from exc
+
+    # --- the read model: the same queries the daemon's readers ask ------------------------
+
+    def summaries_need_rebuild(self) -> bool:
+        return needs_rebuild(self._conn)
+
+    def job_summaries(self, query: SummaryQuery) -> SummaryPage:
+        """A page of job summaries (`eventlog.sqlite.projection.queries.page`)."""
+        return summaries.page(self._conn, query)
+
+    def job_summary(self, job_id: str) -> JobSummary | None:
+        return summaries.one(self._conn, job_id)
+
+    def coverage(self, datasource: str, start: str, end: str) -> list[JobSummary]:
+        return summaries.coverage(self._conn, datasource, start, end)
+
+    def checkable_summaries(self) -> Iterator[tuple[str, JobSummary]]:
+        """Every summary whose job's events are in this file, with its stream id."""
+        return summaries.checkable_rows(self._conn)
 
     def _file(self) -> str:
         """The file this reads, for messages (SQLite knows it without reading a page)."""

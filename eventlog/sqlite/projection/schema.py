@@ -1,0 +1,159 @@
+"""The `job_summaries` table: its DDL, the writer's upsert, and rows to summaries and back.
+
+Written by the writer in the transaction of the append it reflects (`eventlog.sqlite.writer`),
+so the table is exactly as current as the events. `meta` key `summaries` = `rebuild` says the
+table was created for a log that already had events (a migration) and is not filled yet:
+queries then refuse (`SummariesNotBuiltError`) rather than answer from an empty table, until
+`replace_all` fills it from a fold of the streams.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from eventlog.chain import decode_head
+from eventlog.sqlite.statements import insert_rows
+from eventlog.summaries import ERROR_EXCERPT, JobSummary
+
+TABLE = """
+CREATE TABLE job_summaries (
+    job_id         TEXT PRIMARY KEY,
+    stream_id      TEXT    NOT NULL,
+    datasource     TEXT    NOT NULL,
+    interval_start TEXT    NOT NULL,
+    interval_end   TEXT    NOT NULL,
+    phase          TEXT    NOT NULL,
+    terminal       INTEGER NOT NULL,
+    attempt        INTEGER NOT NULL,
+    max_attempts   INTEGER NOT NULL,
+    uncounted      INTEGER NOT NULL,
+    task_id        TEXT,
+    classification TEXT,
+    reason         TEXT,
+    rule           TEXT,
+    last_error     TEXT,
+    pipeline       TEXT,
+    held           TEXT,
+    accepted_at    REAL,
+    finished_at    REAL,
+    version        INTEGER NOT NULL,
+    position       INTEGER NOT NULL,
+    changed_at     REAL    NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX job_summaries_phase ON job_summaries (phase, job_id);
+CREATE INDEX job_summaries_datasource ON job_summaries (datasource, phase, job_id);
+CREATE INDEX job_summaries_interval ON job_summaries (datasource, interval_start);
+CREATE INDEX job_summaries_position ON job_summaries (position);
+"""
+# For a log that had events before the table existed: filled by the first rebuild.
+MARK_FOR_REBUILD = "INSERT OR REPLACE INTO meta (key, value) VALUES ('summaries', 'rebuild');"
+REBUILD_KEY = "summaries"
+
+COLUMNS = (
+    "job_id, stream_id, datasource, interval_start, interval_end, phase, terminal, attempt, "
+    "max_attempts, uncounted, task_id, classification, reason, rule, last_error, pipeline, "
+    "held, accepted_at, finished_at, version, position, changed_at"
+)
+_NAMES = [c.strip() for c in COLUMNS.split(",")]
+_UPDATES = ", ".join(f"{c} = excluded.{c}" for c in _NAMES[1:])
+UPSERT = (
+    f"INSERT INTO job_summaries ({COLUMNS}) VALUES ",
+    len(_NAMES),
+    f" ON CONFLICT (job_id) DO UPDATE SET {_UPDATES}",
+)
+Row = tuple[Any, ...]
+
+
+def row_of(stream_id: str, s: JobSummary, position: int, changed_at: float) -> Row:
+    """The table row of summary `s` as of `position` (the seq of its stream's last event)."""
+    start, _, end = s.interval.partition("/")
+    error = s.last_error[:ERROR_EXCERPT] if s.last_error is not None else None
+    return (
+        s.job_id,
+        stream_id,
+        s.datasource,
+        start,
+        end,
+        s.phase,
+        int(s.terminal),
+        s.attempt,
+        s.max_attempts,
+        s.uncounted,
+        s.task_id,
+        s.classification,
+        s.reason,
+        s.rule,
+        error,
+        s.pipeline,
+        s.held,
+        s.accepted_at,
+        s.finished_at,
+        s.version,
+        position,
+        changed_at,
+    )
+
+
+def summary_of(row: Sequence[Any]) -> JobSummary:
+    """A row of `SELECT {COLUMNS}` as a summary (`stream_id` is the log's business)."""
+    return JobSummary(
+        job_id=row[0],
+        datasource=row[2],
+        interval=f"{row[3]}/{row[4]}",
+        phase=row[5],
+        terminal=bool(row[6]),
+        attempt=row[7],
+        max_attempts=row[8],
+        uncounted=row[9],
+        task_id=row[10],
+        classification=row[11],
+        reason=row[12],
+        rule=row[13],
+        last_error=row[14],
+        pipeline=row[15],
+        held=row[16],
+        accepted_at=row[17],
+        finished_at=row[18],
+        version=row[19],
+        position=row[20],
+        changed_at=row[21],
+    )
+
+
+def needs_rebuild(conn: sqlite3.Connection) -> bool:
+    """Whether the table awaits its first fill (a log migrated from before it existed)."""
+    found = conn.execute("SELECT value FROM meta WHERE key = ?", (REBUILD_KEY,)).fetchone()
+    return found is not None
+
+
+def replace_all(
+    conn: sqlite3.Connection, rows: Iterable[Row], through_seq: int
+) -> tuple[bool, int]:
+    """Replace every row but archived jobs' with `rows`, folded from the log up to
+    `through_seq`, in one transaction, and clear the rebuild mark.
+
+    Archived jobs keep their rows: their events are in archive files, not here, so a fold of
+    the log cannot recompute them. Returns `(done, head_seq)`: not done when the log has
+    moved past `through_seq` since the fold (the caller folds again).
+    """
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        head = conn.execute("SELECT value FROM meta WHERE key = 'head'").fetchone()
+        head_seq = decode_head(head[0])[0] if head is not None else 0
+        if head_seq != through_seq:
+            conn.execute("ROLLBACK")
+            return False, head_seq
+        conn.execute(
+            "DELETE FROM job_summaries WHERE stream_id NOT IN "
+            "(SELECT stream_id FROM streams WHERE archived_at IS NOT NULL)"
+        )
+        insert_rows(conn, UPSERT, list(rows))
+        conn.execute("DELETE FROM meta WHERE key = ?", (REBUILD_KEY,))
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    return True, head_seq
