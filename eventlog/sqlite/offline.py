@@ -22,7 +22,7 @@ from eventlog.errors import (
     SchemaVersionError,
     UnreadableLogError,
 )
-from eventlog.records import Recorded
+from eventlog.records import Recorded, prefix_range
 from eventlog.sqlite.header import check_file, read_only_uri, wal_note
 from eventlog.sqlite.migrations import identify
 from eventlog.sqlite.projection import queries as summaries
@@ -93,6 +93,7 @@ class OfflineLog:
         after_seq: int = 0,
         since: float | None = None,
         stream_id: str | None = None,
+        stream_prefix: str | None = None,
     ) -> Iterator[Recorded]:
         """Stored events in global order, decoded through the upcasters (so logs written by
         older versions read too), from `since`, after `after_seq`, of one stream or all.
@@ -109,6 +110,9 @@ class OfflineLog:
         if stream_id is not None:
             sql += " AND stream_id = ?"
             params.append(stream_id)
+        if stream_prefix is not None:
+            sql += " AND stream_id >= ? AND stream_id < ?"
+            params += prefix_range(stream_prefix)
         conn = self._conn
         seq = after_seq  # the last row read whole
         try:
