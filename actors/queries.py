@@ -59,7 +59,9 @@ class JobQueries:
         found = await self.log.summary_changes(after, limit=limit, wait_s=wait_s)
         return JobChanges([self.view(s) for s in found.jobs], found.position)
 
-    async def coverage(self, datasource: str, start: str, end: str) -> list[JobView]:
+    async def coverage(
+        self, datasource: str, start: str | None = None, end: str | None = None
+    ) -> list[JobView]:
         return [self.view(s) for s in await self.log.coverage(datasource, start, end)]
 
     async def phase_counts(self) -> dict[str, int]:

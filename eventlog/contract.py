@@ -123,7 +123,9 @@ class EventLog(Protocol):
         it is now); with none, waits up to `wait_s` for one."""
         ...
 
-    async def coverage(self, datasource: str, start: str, end: str) -> list[JobSummary]:
+    async def coverage(
+        self, datasource: str, start: str | None = None, end: str | None = None
+    ) -> list[JobSummary]:
         """The summaries of `datasource`'s jobs whose interval overlaps `start/end`, by
         interval start (at most `eventlog.summaries.MAX_COVERAGE`)."""
         ...

@@ -140,6 +140,11 @@ class RemoteControl:
             if not cursor:
                 return views
 
+    async def coverage(self, datasource: str, start: str | None, end: str | None) -> list[JobView]:
+        params = {k: v for k, v in (("from", start), ("to", end)) if v is not None}
+        data = await self._call("GET", f"/v1/datasources/{datasource}/coverage", params=params)
+        return msgspec.convert(data["jobs"], list[JobView])
+
     async def head(self) -> int:
         data = await self._call("GET", "/v1/changes", params={"after": "0", "limit": "1"})
         return int(data["head"])

@@ -128,12 +128,12 @@ def changes_params(query: Mapping[str, str]) -> tuple[int, int, float]:
     return after, limit, wait
 
 
-def coverage_range(query: Mapping[str, str]) -> tuple[str, str]:
-    """`?from=&to=` of a coverage request as instants in the jobs' form; both required."""
+def coverage_range(query: Mapping[str, str]) -> tuple[str | None, str | None]:
+    """`?from=&to=` of a coverage request as instants in the jobs' form; a missing one is
+    the datasource's first or last job (the answer holds at most `MAX_COVERAGE` jobs)."""
     start, end = query.get("from"), query.get("to")
-    if start is None or end is None:
-        raise BadQueryError("coverage needs from= and to= (ISO-8601 dates or times)")
-    interval = Interval(parse_instant(start), parse_instant(end))
-    if interval.duration.days > 3660:
-        raise BadQueryError("coverage spans at most ten years a request")
-    return format_instant(interval.start), format_instant(interval.end)
+    first = format_instant(parse_instant(start)) if start is not None else None
+    last = format_instant(parse_instant(end)) if end is not None else None
+    if start is not None and end is not None:
+        Interval(parse_instant(start), parse_instant(end))  # refuses an empty or reversed one
+    return first, last

@@ -152,7 +152,9 @@ class OfflineLog:
     def job_summary(self, job_id: str) -> JobSummary | None:
         return summaries.one(self._conn, job_id)
 
-    def coverage(self, datasource: str, start: str, end: str) -> list[JobSummary]:
+    def coverage(
+        self, datasource: str, start: str | None = None, end: str | None = None
+    ) -> list[JobSummary]:
         return summaries.coverage(self._conn, datasource, start, end)
 
     def checkable_summaries(self) -> Iterator[tuple[str, JobSummary]]:

@@ -278,7 +278,9 @@ class LogReader:
             except TimeoutError:
                 return found
 
-    async def coverage(self, datasource: str, start: str, end: str) -> list[JobSummary]:
+    async def coverage(
+        self, datasource: str, start: str | None = None, end: str | None = None
+    ) -> list[JobSummary]:
         """The jobs of `datasource` whose interval overlaps `start/end`, by interval start."""
         return await self._call(summaries.coverage, datasource, start, end)
 

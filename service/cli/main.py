@@ -68,7 +68,12 @@ def cmd_sim(args: argparse.Namespace) -> int:
     return _run(main())
 
 
-COMMAND_MODULES: tuple[str, ...] = ("service.cli.ops", "service.cli.audit", "service.cli.specs")
+COMMAND_MODULES: tuple[str, ...] = (
+    "service.cli.ops",
+    "service.cli.audit",
+    "service.cli.specs",
+    "service.cli.coverage",
+)
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "demo": cmd_demo,

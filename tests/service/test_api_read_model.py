@@ -97,7 +97,7 @@ async def test_bad_questions_are_refused_with_400_and_say_why(tmp_path: Path) ->
             ("/v1/jobs", {"interval": "yesterday"}, "interval"),
             ("/v1/changes", {"after": "-1"}, "after must be a log position"),
             ("/v1/changes", {"wait": "600"}, "wait must be from 0 to 60"),
-            ("/v1/datasources/wikipedia/coverage", {"from": "2024-01-01"}, "from= and to="),
+            ("/v1/datasources/wikipedia/coverage", {"from": "soon"}, "not an ISO-8601 date"),
         ]
         for path, params, message in cases:
             status, body = await api.call("GET", path, params=params)

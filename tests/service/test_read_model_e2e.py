@@ -102,6 +102,18 @@ async def test_a_200_job_backfill_waits_through_the_api_and_survives_a_restart(
             assert (counts["succeeded"], counts["dead"]) == ("199", "1")
             listed = await cli("status", "--api", daemon.url, "--phase", "dead", "--json")
             assert [j["job_id"] for j in json.loads(listed.out)["jobs"]] == [dead]
+            calendar = await cli(
+                "coverage",
+                "wikipedia",
+                "--api",
+                daemon.url,
+                "--from",
+                "2023-02-26",
+                "--to",
+                "2023-03-06",
+            )
+            assert calendar.code == 0, calendar.err
+            assert "2023-02                           SSS\n2023-03  SSDSS\n" in calendar.out
         finally:
             stopped = await daemon.stop()
         assert stopped.code == 0
@@ -109,3 +121,6 @@ async def test_a_200_job_backfill_waits_through_the_api_and_survives_a_restart(
     assert [j["job_id"] for j in json.loads(local.out)["jobs"]] == [dead], local.err
     everything = await cli("status", "--db", str(db), "--json")
     assert [j["job_id"] for j in json.loads(everything.out)["jobs"]] == seen
+    calendar = await cli("coverage", "wikipedia", "--db", str(db))
+    assert calendar.out.splitlines()[3] == "2023-03  SSDSSSSSSSSSSSSSSSSSSSSSSSSSSSS"
+    assert "199 succeeded, 1 dead" in calendar.out

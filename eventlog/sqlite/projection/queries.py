@@ -146,8 +146,11 @@ def changes(conn: sqlite3.Connection, after: int, limit: int) -> Changes:
     return Changes(jobs, jobs[-1].position if jobs else after)
 
 
-def coverage(conn: sqlite3.Connection, datasource: str, start: str, end: str) -> list[JobSummary]:
-    """The jobs of `datasource` whose interval overlaps `start/end`, by interval start.
+def coverage(
+    conn: sqlite3.Connection, datasource: str, start: str | None, end: str | None
+) -> list[JobSummary]:
+    """The jobs of `datasource` whose interval overlaps `start/end`, by interval start; an
+    open end is the datasource's first or last job.
 
     Those starting inside are one index range; one that starts before `start` and reaches
     into it is looked for among the `_LOOK_BACK` chunks before it.
@@ -155,6 +158,15 @@ def coverage(conn: sqlite3.Connection, datasource: str, start: str, end: str) ->
     conn.execute("BEGIN")
     try:
         _built(conn)
+        if start is None:
+            first = conn.execute(
+                "SELECT interval_start FROM job_summaries WHERE datasource = ? "
+                "ORDER BY interval_start LIMIT 1",
+                (datasource,),
+            ).fetchone()
+            start = str(first[0]) if first is not None else ""
+        if end is None:
+            end = "\uffff"  # after every instant
         earlier = conn.execute(
             f"SELECT * FROM (SELECT {COLUMNS} FROM job_summaries WHERE datasource = ? AND "
             "interval_start < ? ORDER BY interval_start DESC LIMIT ?) WHERE interval_end > ?",
