@@ -64,6 +64,13 @@ def summaries_problem(db: str | Path) -> tuple[bool, Problem | None]:
                 stream_id,
                 want.version,
             )
+        stored, counted = log.phase_counts(), log.counted_phases()
+        if stored != counted:
+            return True, Problem(
+                "summaries",
+                f"the stored jobs-by-phase counts {dict(sorted(stored.items()))} differ from "
+                f"the rows' {dict(sorted(counted.items()))}" + _HINT,
+            )
     return True, None
 
 

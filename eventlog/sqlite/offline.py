@@ -157,6 +157,14 @@ class OfflineLog:
     ) -> list[JobSummary]:
         return summaries.coverage(self._conn, datasource, start, end)
 
+    def phase_counts(self) -> dict[str, int]:
+        """The stored count of jobs in each phase (kept by triggers beside the rows)."""
+        return summaries.phase_counts(self._conn)
+
+    def counted_phases(self) -> dict[str, int]:
+        """The jobs in each phase, counted row by row (what the stored counts must say)."""
+        return summaries.counted_phases(self._conn)
+
     def checkable_summaries(self) -> Iterator[tuple[str, JobSummary]]:
         """Every summary whose job's events are in this file, with its stream id."""
         return summaries.checkable_rows(self._conn)

@@ -83,3 +83,22 @@ def test_a_log_marked_for_rebuild_is_not_checked_until_it_is_built(
         rows = dict(log.checkable_summaries())
         assert rows == folded_summaries(log.records())
         assert len(rows) == 8
+
+
+def test_verify_catches_an_edited_phase_count_and_a_rebuild_restores_it(
+    demo_db: Path, tmp_path: Path
+) -> None:
+    db = tmp_path / "counts.db"
+    shutil.copy(demo_db, db)
+    with OfflineLog.open(db) as log:
+        before = log.phase_counts()
+    assert before == {"succeeded": 7, "dead": 1}
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE job_phase_counts SET jobs = jobs + 5 WHERE phase = 'dead'")
+    result = audit("verify", "--db", str(db))
+    assert result.code == 1
+    assert "the stored jobs-by-phase counts" in result.out
+    assert audit("rebuild-summaries", "--db", str(db)).code == 0
+    with OfflineLog.open(db) as log:
+        assert log.phase_counts() == before
+    assert audit("verify", "--db", str(db)).code == 0
