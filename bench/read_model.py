@@ -151,8 +151,11 @@ def _job_events(n: int) -> tuple[str, list[Any], Any]:
         commands += [
             BeginAttempt(at=at + 1),
             RecordSubmitted(at=at + 2, task_id=task),
-            RecordStatus(at=at + 3, task_id=task, status="RUNNING", runner_status="RUNNING"),
-            RecordStatus(at=at + 4, task_id=task, status="SUCCESS", duration_ms=1000),
+            *(
+                RecordStatus(at=at + 3 + i, task_id=task, status="RUNNING", runner_status=r)
+                for i, r in enumerate(("WAITING", "PENDING", "RUNNING"))
+            ),
+            RecordStatus(at=at + 6, task_id=task, status="SUCCESS", duration_ms=1000),
         ]
     state = JobState()
     events: list[Any] = []

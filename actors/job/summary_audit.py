@@ -16,7 +16,8 @@ from actors.errors import InvalidTransitionError
 from actors.job.audit import AuditError, Problem, offline_log
 from actors.job.summary import folded_summaries, rebuild_summaries
 from actors.ownership import owning
-from eventlog.errors import EventLogError
+from eventlog.errors import CorruptEventError, EventLogError
+from eventlog.sqlite.offline import OfflineLog
 from eventlog.sqlite.store import SQLiteEventLog
 from eventlog.summaries import JobSummary
 
@@ -33,45 +34,51 @@ def summaries_problem(db: str | Path) -> tuple[bool, Problem | None]:
         if log.summaries_need_rebuild():
             return False, None
         try:
-            expected = folded_summaries(log.records())
+            return True, _first_problem(log)
         except InvalidTransitionError as exc:
             return True, Problem("replay", f"a job stream does not replay: {exc}")
-        for stream_id, row in log.checkable_summaries():
-            want = expected.pop(stream_id, None)
-            if want is None:
-                return True, Problem(
-                    "summaries",
-                    f"job {row.job_id} has a summary row but no events in the log" + _HINT,
-                    row.position,
-                    stream_id,
-                    row.version,
-                )
-            if row != want:
-                return True, Problem(
-                    "summaries",
-                    f"the summary row of job {row.job_id} differs from the fold of its "
-                    f"stream: {_difference(row, want)}" + _HINT,
-                    want.position,
-                    stream_id,
-                    want.version,
-                )
-        if expected:
-            stream_id, want = min(expected.items())
-            return True, Problem(
+        except CorruptEventError as exc:
+            return True, Problem("summaries", exc.detail)
+
+
+def _first_problem(log: OfflineLog) -> Problem | None:
+    expected = folded_summaries(log.records())
+    for stream_id, row in log.checkable_summaries():
+        want = expected.pop(stream_id, None)
+        if want is None:
+            return Problem(
                 "summaries",
-                f"job {want.job_id} has events but no summary row" + _HINT,
+                f"job {row.job_id} has a summary row but no events in the log" + _HINT,
+                row.position,
+                stream_id,
+                row.version,
+            )
+        if row != want:
+            return Problem(
+                "summaries",
+                f"the summary row of job {row.job_id} differs from the fold of its "
+                f"stream: {_difference(row, want)}" + _HINT,
                 want.position,
                 stream_id,
                 want.version,
             )
-        stored, counted = log.phase_counts(), log.counted_phases()
-        if stored != counted:
-            return True, Problem(
-                "summaries",
-                f"the stored jobs-by-phase counts {dict(sorted(stored.items()))} differ from "
-                f"the rows' {dict(sorted(counted.items()))}" + _HINT,
-            )
-    return True, None
+    if expected:
+        stream_id, want = min(expected.items())
+        return Problem(
+            "summaries",
+            f"job {want.job_id} has events but no summary row" + _HINT,
+            want.position,
+            stream_id,
+            want.version,
+        )
+    stored, counted = log.phase_counts(), log.counted_phases()
+    if stored != counted:
+        return Problem(
+            "summaries",
+            f"the stored jobs-by-phase counts {dict(sorted(stored.items()))} differ from "
+            f"the rows' {dict(sorted(counted.items()))}" + _HINT,
+        )
+    return None
 
 
 def _difference(row: JobSummary, want: JobSummary) -> str:

@@ -57,13 +57,17 @@ def test_verify_catches_a_deleted_row_and_a_row_without_events(
     with sqlite3.connect(db) as conn:
         conn.execute(
             "INSERT INTO job_summaries SELECT 'ghost', 'job:ghost', datasource, interval_start, "
-            "interval_end, phase, terminal, attempt, max_attempts, uncounted, task_id, "
-            "classification, reason, rule, last_error, pipeline, held, accepted_at, "
-            "finished_at, version, position, changed_at FROM job_summaries LIMIT 1"
+            "interval_end, phase, position, changed_at, body FROM job_summaries LIMIT 1"
         )
     result = audit("verify", "--db", str(db))
     assert result.code == 1
     assert "job ghost has a summary row but no events in the log" in result.out
+    audit("rebuild-summaries", "--db", str(db))
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE job_summaries SET body = x'c1' WHERE job_id = ?", (job,))
+    result = audit("verify", "--db", str(db))
+    assert result.code == 1
+    assert f"the summary row of job {job} cannot be decoded" in result.out
 
 
 def test_a_log_marked_for_rebuild_is_not_checked_until_it_is_built(

@@ -16,7 +16,10 @@ import sqlite3
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+import msgspec
+
 from eventlog.chain import decode_head
+from eventlog.errors import CorruptEventError
 from eventlog.sqlite.statements import insert_rows
 from eventlog.summaries import ERROR_EXCERPT, JobSummary
 
@@ -28,22 +31,9 @@ CREATE TABLE job_summaries (
     interval_start TEXT    NOT NULL,
     interval_end   TEXT    NOT NULL,
     phase          TEXT    NOT NULL,
-    terminal       INTEGER NOT NULL,
-    attempt        INTEGER NOT NULL,
-    max_attempts   INTEGER NOT NULL,
-    uncounted      INTEGER NOT NULL,
-    task_id        TEXT,
-    classification TEXT,
-    reason         TEXT,
-    rule           TEXT,
-    last_error     TEXT,
-    pipeline       TEXT,
-    held           TEXT,
-    accepted_at    REAL,
-    finished_at    REAL,
-    version        INTEGER NOT NULL,
     position       INTEGER NOT NULL,
-    changed_at     REAL    NOT NULL
+    changed_at     REAL    NOT NULL,
+    body           BLOB    NOT NULL
 ) WITHOUT ROWID;
 CREATE INDEX job_summaries_phase ON job_summaries (phase, job_id);
 CREATE INDEX job_summaries_datasource ON job_summaries (datasource, phase, job_id);
@@ -71,25 +61,31 @@ END;
 MARK_FOR_REBUILD = "INSERT OR REPLACE INTO meta (key, value) VALUES ('summaries', 'rebuild');"
 REBUILD_KEY = "summaries"
 
+# What is filtered or sorted on has a column; the rest of the summary is one MessagePack
+# body. Each column costs the writer a bound parameter and a share of the upsert, per
+# append: 22 columns cost twice what 9 do (bench/RESULTS.md, "The read model").
 COLUMNS = (
-    "job_id, stream_id, datasource, interval_start, interval_end, phase, terminal, attempt, "
-    "max_attempts, uncounted, task_id, classification, reason, rule, last_error, pipeline, "
-    "held, accepted_at, finished_at, version, position, changed_at"
+    "job_id, stream_id, datasource, interval_start, interval_end, phase, position, changed_at, body"
 )
 _NAMES = [c.strip() for c in COLUMNS.split(",")]
-_UPDATES = ", ".join(f"{c} = excluded.{c}" for c in _NAMES[1:])
+_UPDATES = ", ".join(f"{c} = excluded.{c}" for c in _NAMES[2:])
 UPSERT = (
     f"INSERT INTO job_summaries ({COLUMNS}) VALUES ",
     len(_NAMES),
     f" ON CONFLICT (job_id) DO UPDATE SET {_UPDATES}",
 )
 Row = tuple[Any, ...]
+_encode = msgspec.msgpack.Encoder().encode
+_decode = msgspec.msgpack.Decoder(JobSummary).decode
 
 
 def row_of(stream_id: str, s: JobSummary, position: int, changed_at: float) -> Row:
     """The table row of summary `s` as of `position` (the seq of its stream's last event)."""
     start, _, end = s.interval.partition("/")
-    error = s.last_error[:ERROR_EXCERPT] if s.last_error is not None else None
+    if s.last_error is not None and len(s.last_error) > ERROR_EXCERPT:
+        s = msgspec.structs.replace(s, last_error=s.last_error[:ERROR_EXCERPT])
+    if s.position or s.changed_at:
+        s = msgspec.structs.replace(s, position=0, changed_at=0.0)  # the columns hold them
     return (
         s.job_id,
         stream_id,
@@ -97,48 +93,34 @@ def row_of(stream_id: str, s: JobSummary, position: int, changed_at: float) -> R
         start,
         end,
         s.phase,
-        int(s.terminal),
-        s.attempt,
-        s.max_attempts,
-        s.uncounted,
-        s.task_id,
-        s.classification,
-        s.reason,
-        s.rule,
-        error,
-        s.pipeline,
-        s.held,
-        s.accepted_at,
-        s.finished_at,
-        s.version,
         position,
         changed_at,
+        _encode(s),
     )
 
 
 def summary_of(row: Sequence[Any]) -> JobSummary:
-    """A row of `SELECT {COLUMNS}` as a summary (`stream_id` is the log's business)."""
-    return JobSummary(
+    """A row of `SELECT {COLUMNS}` as a summary (`stream_id` is the log's business). The
+    columns win over the body, so that a column edited by hand shows in what is read.
+
+    Raises:
+        CorruptEventError: the body is not a summary (edited outside the orchestrator).
+    """
+    try:
+        body = _decode(row[8])
+    except (msgspec.DecodeError, TypeError) as exc:
+        raise CorruptEventError(
+            f"the summary row of job {row[0]} cannot be decoded ({exc}); "
+            "`druid-orch audit rebuild-summaries` rebuilds it from the events"
+        ) from exc
+    return msgspec.structs.replace(
+        body,
         job_id=row[0],
         datasource=row[2],
         interval=f"{row[3]}/{row[4]}",
         phase=row[5],
-        terminal=bool(row[6]),
-        attempt=row[7],
-        max_attempts=row[8],
-        uncounted=row[9],
-        task_id=row[10],
-        classification=row[11],
-        reason=row[12],
-        rule=row[13],
-        last_error=row[14],
-        pipeline=row[15],
-        held=row[16],
-        accepted_at=row[17],
-        finished_at=row[18],
-        version=row[19],
-        position=row[20],
-        changed_at=row[21],
+        position=row[6],
+        changed_at=row[7],
     )
 
 
