@@ -210,7 +210,7 @@ async def _measure_queries(path: Path, jobs: int, times: int) -> dict[str, float
     from service.metrics import Metrics
 
     one_job = _job_events(jobs // 2)[0]
-    year = ("1991-01-01T00:00:00.000Z", "1992-01-01T00:00:00.000Z")  # in both logs
+    year = ("1990-03-01T00:00:00.000Z", "1991-03-01T00:00:00.000Z")  # in both logs
 
     def offline(ask: Callable[[OfflineLog], Any]) -> Callable[[], Awaitable[Any]]:
         async def call() -> Any:
@@ -260,25 +260,30 @@ async def _measure_queries(path: Path, jobs: int, times: int) -> dict[str, float
 
 
 def bench_queries(quick: bool) -> dict[str, Any]:
-    sizes = (10_000, 40_000) if quick else (10_000, 100_000)
+    sizes = (2_000, 8_000) if quick else (10_000, 100_000)
     times = 10 if quick else 30
+    rounds = 1 if quick else 3
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as tmp:
+        paths = {}
         for jobs in sizes:
-            path = Path(tmp) / f"log-{jobs}.db"
+            paths[jobs] = Path(tmp) / f"log-{jobs}.db"
             started = time.perf_counter()
-            events = build_log(path, jobs)
+            events = build_log(paths[jobs], jobs)
+            results[str(jobs)] = {"events": events, "runs": []}
             print(f"built {jobs} jobs ({events} events) in {time.perf_counter() - started:.0f}s")
-            results[str(jobs)] = {
-                "events": events,
-                **asyncio.run(_measure_queries(path, jobs, times)),
-            }
+        # Small and large alternated, so that the machine's load hits both alike.
+        for _ in range(rounds):
+            for jobs in sizes:
+                figures = asyncio.run(_measure_queries(paths[jobs], jobs, times))
+                results[str(jobs)]["runs"].append(figures)
+    for jobs in sizes:
+        runs = results[str(jobs)]["runs"]
+        results[str(jobs)].update({k: statistics.median(r[k] for r in runs) for k in runs[0]})
     small, large = (results[str(s)] for s in sizes)
     head = "".join(f"{s:>12}" for s in sizes)
     print(f"{'query (median ms)':<24}{head}   large/small")
-    for key in small:
-        if key == "events":
-            continue
+    for key in small["runs"][0]:
         print(f"{key:<24}{small[key]:>12.2f}{large[key]:>12.2f}{large[key] / small[key]:>10.2f}x")
     return results
 
@@ -291,7 +296,9 @@ def _rss_mb() -> float:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
-async def _memory(path: Path, total: int, wave: int) -> dict[str, Any]:
+async def _memory(path: Path, total: int, wave: int, *, retain: bool) -> dict[str, Any]:
+    """Run `total` jobs in waves; sample RSS after each. `retain` keeps every job's final
+    state in a dict, as the board did before the read model: the baseline."""
     from datetime import UTC, datetime, timedelta
 
     from actors.orchestrator import Orchestrator
@@ -309,6 +316,9 @@ async def _memory(path: Path, total: int, wave: int) -> dict[str, Any]:
     samples: list[dict[str, Any]] = []
     with simulator_process() as url:
         async with Orchestrator.open(path, url, config=config) as orch:
+            retained: dict[str, Any] = {}
+            if retain:
+                orch.listen(lambda t: retained.__setitem__(t.job_id, t.state))
             for first in range(0, total, wave):
                 jobs = [
                     compile_job(
@@ -326,7 +336,7 @@ async def _memory(path: Path, total: int, wave: int) -> dict[str, Any]:
                 sample = {
                     "finished": min(total, first + wave),
                     "rss_mb": _rss_mb(),
-                    "in_memory": len(orch.states),
+                    "in_memory": len(orch.states) + len(retained),
                 }
                 samples.append(sample)
                 print(
@@ -337,10 +347,28 @@ async def _memory(path: Path, total: int, wave: int) -> dict[str, Any]:
     return {"samples": samples}
 
 
-def bench_memory(quick: bool) -> dict[str, Any]:
-    total, wave = (4_000, 1_000) if quick else (100_000, 5_000)
-    with tempfile.TemporaryDirectory() as tmp:
-        result = asyncio.run(_memory(Path(tmp) / "orch.db", total, wave))
+def bench_memory(quick: bool, total: int | None) -> dict[str, Any]:
+    total, wave = (4_000, 1_000) if quick else (total or 100_000, 5_000)
+    from service import logging_setup
+
+    logging_setup.configure("warning")
+    results = {}
+    for name, retain in (("read_model", False), ("retaining_baseline", True)):
+        print(f"-- {name}", flush=True)
+        started = time.perf_counter()
+        with tempfile.TemporaryDirectory() as tmp:
+            result = asyncio.run(_memory(Path(tmp) / "orch.db", total, wave, retain=retain))
+        result["seconds"] = time.perf_counter() - started
+        results[name] = _growth(result)
+    ours, base = results["read_model"], results["retaining_baseline"]
+    print(
+        f"growth per 1,000 finished jobs: {ours['growth_per_1000_finished_kb']:.0f} KB with the "
+        f"read model, {base['growth_per_1000_finished_kb']:.0f} KB keeping every state"
+    )
+    return results
+
+
+def _growth(result: dict[str, Any]) -> dict[str, Any]:
     samples = result["samples"]
     # The first wave warms every cache and pool: the baseline is the RSS once it is done.
     first, last = samples[0], samples[-1]
@@ -362,6 +390,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="a smoke run of a few seconds")
     parser.add_argument("--repeat", type=int, default=3, help="append: alternated runs")
     parser.add_argument("--json", help="write the figures here")
+    parser.add_argument("--jobs", type=int, help="memory: how many jobs (default 100,000)")
     args = parser.parse_args(argv)
     started = time.time()
     if args.what == "append":
@@ -369,7 +398,7 @@ def main(argv: list[str] | None = None) -> int:
     elif args.what == "queries":
         figures = bench_queries(args.quick)
     else:
-        figures = bench_memory(args.quick)
+        figures = bench_memory(args.quick, args.jobs)
     if args.json:
         record = {
             "command": " ".join(["python -m bench.read_model", *(argv or sys.argv[1:])]),
