@@ -26,12 +26,18 @@ from actors.reconcile import Reconciler
 from actors.recovery import Recovery
 from actors.runtime import ActorRef, spawn
 from actors.settings import OrchestratorConfig
+from actors.streams.actor import SupervisorContext
 from actors.streams.directory import SupervisorDirectory
+from actors.streams.facade import SupervisorFacade
+from actors.streams.health import HealthWatcher
+from actors.streams.manager import SupervisorManager
+from actors.streams.stream import SupervisorStreams
 from actors.supervision.alerts import AlertSink
 from actors.supervision.breakers import Admission, Breakers, GuardedOverlord
 from actors.supervision.classification import load_rules
 from actors.supervision.slots import SlotBudget
 from actors.supervision.supervisor import Supervisor
+from actors.supervision.watermark_gate import WatermarkGate
 from eventlog import EventLog
 from eventlog.sqlite import SQLiteEventLog
 from overlord.auth import AuthHook
@@ -55,6 +61,10 @@ class Parts:
     recovery: Recovery
     # The Overlord's supervisors, one cached bulk read shared by everything streaming.
     directory: SupervisorDirectory
+    # Managed Kafka / Kinesis supervisors: their actors, health watcher and facade.
+    supervisors: SupervisorFacade
+    # Holds and clips batch jobs at the streaming watermark of their datasource.
+    watermark: WatermarkGate | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,7 +115,9 @@ async def assembled(
                 )
                 overlord = GuardedOverlord(client, breakers)
                 slots = SlotBudget(overlord, clock, config.slots)
-                board = JobBoard(streams, breakers, slots, alerts)
+                directory = SupervisorDirectory(overlord, clock)
+                watermark = WatermarkGate(overlord, directory, clock, config.watermark)
+                board = JobBoard(streams, breakers, slots, alerts, watermark)
                 streams.listen(board.take)
                 poller = StatusPoller(overlord, config=config.poller, clock=clock, rng=rng)
                 ctx = JobContext(
@@ -117,7 +129,7 @@ async def assembled(
                     policy=config.job,
                     clock=clock,
                     rng=rng,
-                    gate=Admission(breakers, slots),
+                    gate=Admission(breakers, slots, watermark),
                 )
                 supervisor_actor = Supervisor(ctx, tg, config.restart)
                 supervisor = await spawn(tg, supervisor_actor, name="supervisor")
@@ -137,6 +149,17 @@ async def assembled(
                     clock=clock,
                     concurrency=config.recovery_concurrency,
                 )
+                streaming = SupervisorContext(
+                    streams=SupervisorStreams(event_log),
+                    overlord=overlord,
+                    rules=rules.supervisor,
+                    task_rules=rules,
+                    alerts=alerts,
+                    clock=clock,
+                    rng=rng,
+                )
+                manager = SupervisorManager(streaming, tg, directory, config.restart)
+                watcher = HealthWatcher(manager, config.streams)
                 parts = Parts(
                     config=config,
                     clock=clock,
@@ -149,14 +172,22 @@ async def assembled(
                     supervisor=supervisor,
                     supervisor_actor=supervisor_actor,
                     recovery=recovery,
-                    directory=SupervisorDirectory(overlord, clock),
+                    directory=directory,
+                    supervisors=SupervisorFacade(manager, watcher),
+                    watermark=watermark,
                 )
                 await breakers.restore()
                 await recovery.boot()
-                periodic: asyncio.Task[None] | None = None
+                await manager.boot()
+                periodic: list[asyncio.Task[None]] = [
+                    tg.create_task(watcher.every(), name="supervisor-health")
+                ]
                 if config.reconcile_interval_s:
-                    periodic = tg.create_task(
-                        recovery.reconcile_every(config.reconcile_interval_s), name="reconciler"
+                    periodic.append(
+                        tg.create_task(
+                            recovery.reconcile_every(config.reconcile_interval_s),
+                            name="reconciler",
+                        )
                     )
                 try:
                     yield parts
@@ -184,11 +215,12 @@ def _client(connection: Connection, config: OrchestratorConfig) -> HttpOverlord 
     )
 
 
-async def _stop(parts: Parts, periodic: asyncio.Task[None] | None) -> None:
-    if periodic is not None:
-        periodic.cancel()
+async def _stop(parts: Parts, periodic: list[asyncio.Task[None]]) -> None:
+    for task in periodic:
+        task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
-            await periodic
+            await task
+    await parts.supervisors.manager.stop()
     parts.board.close()
     parts.supervisor.stop()
     await parts.supervisor.join()

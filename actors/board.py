@@ -18,21 +18,28 @@ from actors.job.actor import GetState
 from actors.job.state import JobState
 from actors.job.stream import JobStreams, Transition
 from actors.job.summary import view_of
-from actors.job.view import JobUpdate, JobView, hold_reason
+from actors.job.view import SUBMIT_PHASES, JobUpdate, JobView, hold_reason
 from actors.runtime import ActorRef
 from actors.supervision.alerts import Alert, AlertSink
 from actors.supervision.breakers import Breakers
 from actors.supervision.slots import SlotBudget
+from actors.supervision.watermark_gate import WatermarkGate
 from eventlog.events import FailureClassified, JobDied
 
 
 class JobBoard:
     def __init__(
-        self, streams: JobStreams, breakers: Breakers, slots: SlotBudget, alerts: AlertSink
+        self,
+        streams: JobStreams,
+        breakers: Breakers,
+        slots: SlotBudget,
+        alerts: AlertSink,
+        watermark: WatermarkGate | None = None,
     ) -> None:
         self.streams = streams
         self.breakers = breakers
         self.slots = slots
+        self.watermark = watermark
         self.alerts = alerts
         self.states: dict[str, JobState] = {}
         self.counters: Counter[str] = Counter()
@@ -43,6 +50,8 @@ class JobBoard:
         state, events = recorded.state, recorded.events
         self.states[state.job_id] = state
         self.slots.observe(state)
+        if self.watermark is not None and state.phase not in SUBMIT_PHASES:
+            self.watermark.forget(state.job_id)
         excerpt: dict[str, Any] | None = None
         for event in events:
             self.counters[type(event).__struct_config__.tag] += 1  # type: ignore[index]
@@ -86,6 +95,7 @@ class JobBoard:
             breakers.paused,
             breakers.overlord.phase != "closed",
             slots=self.slots.held.get(state.job_id),
+            watermark=self.watermark.held.get(state.job_id) if self.watermark else None,
         )
         return JobView.of(state, held)
 

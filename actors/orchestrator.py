@@ -36,6 +36,7 @@ from actors.queries import JobQueries
 from actors.reconcile import ReconcileReport
 from actors.settings import OrchestratorConfig
 from actors.stream_names import job_stream
+from actors.streams.facade import SupervisorView
 from actors.supervision.alerts import AlertSink, LogAlertSink
 from actors.supervision.supervisor import StartJob
 from eventlog.errors import EventLogError, StreamArchivedError
@@ -68,6 +69,7 @@ class Orchestrator:
         self.streams = parts.streams
         self.breakers = parts.breakers
         self.slots = parts.slots
+        self.watermark = parts.watermark
         self.supervisor = parts.supervisor
         self.supervisor_actor = parts.supervisor_actor
         self.poller_actor = parts.poller
@@ -76,6 +78,8 @@ class Orchestrator:
         self.states = parts.board.states  # live jobs only: finished ones are in the log's rows
         self.counters = parts.board.counters
         self.queries = JobQueries(parts.log, parts.board)
+        # Managed Kafka / Kinesis supervisors (`actors.streams.facade`).
+        self.streaming = parts.supervisors
 
     @classmethod
     @contextlib.asynccontextmanager
@@ -119,6 +123,44 @@ class Orchestrator:
         """Close a datasource's breaker after a person has looked. False if it was not open."""
         return self.breakers.resume(datasource, by)
 
+    # --- managed supervisors (Kafka / Kinesis): see actors.streams.facade -----------------
+
+    async def apply_supervisor(self, spec: dict[str, object]) -> SupervisorView:
+        """Validate a supervisor spec and make the Overlord hold it; a spec it holds already
+        is not sent again. Its id is the spec's `id`, else its dataSource."""
+        return await self.streaming.apply(spec)
+
+    async def supervisors(self) -> list[SupervisorView]:
+        """Managed supervisors, plus those the Overlord lists unmanaged (`managed=False`)."""
+        return await self.streaming.supervisors()
+
+    async def get_supervisor(self, supervisor_id: str) -> SupervisorView:
+        return await self.streaming.get(supervisor_id)
+
+    async def suspend_supervisor(
+        self, supervisor_id: str, by: str = "user", reason: str = ""
+    ) -> SupervisorView:
+        return await self.streaming.suspend(supervisor_id, by, reason)
+
+    async def resume_supervisor(
+        self, supervisor_id: str, by: str = "user", reason: str = ""
+    ) -> SupervisorView:
+        return await self.streaming.resume(supervisor_id, by, reason)
+
+    async def terminate_supervisor(
+        self, supervisor_id: str, by: str = "user", reason: str = ""
+    ) -> SupervisorView:
+        return await self.streaming.terminate(supervisor_id, by, reason)
+
+    async def reset_supervisor(self, supervisor_id: str, by: str, reason: str) -> SupervisorView:
+        """Reset a supervisor's offsets (data may be skipped or read twice); `by` and `reason`
+        are required. Never done by the orchestrator on its own."""
+        return await self.streaming.reset(supervisor_id, by, reason)
+
+    async def answer_reset(self, supervisor_id: str, happened: bool, by: str) -> SupervisorView:
+        """Say whether a reset whose answer was lost happened (the supervisor asked)."""
+        return await self.streaming.answer_reset(supervisor_id, happened, by)
+
     # --- the embedding API -------------------------------------------------------------
 
     async def submit(self, job: CompiledJob) -> JobView:
@@ -142,6 +184,7 @@ class Orchestrator:
             spec_hash=job.spec_hash,
             max_attempts=job.max_attempts,
             pipeline=job.pipeline,
+            watermark_from=job.watermark_from,
         )
         # Recorded here, not by the job's actor: a caller told "accepted" must find the job
         # after any crash, and one whose acceptance could not be written must be told so.

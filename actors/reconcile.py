@@ -378,16 +378,27 @@ class Reconciler:
         at: float,
     ) -> list[Command]:
         spec = {k: v for k, v in payload.items() if k not in ("id", "groupId", "resource")}
-        schema = (spec.get("spec") or {}).get("dataSchema") or {}
-        intervals = (schema.get("granularitySpec") or {}).get("intervals") or [""]
+        datasource, interval = _target(spec)
         accept = Accept(
             at=at,
             job_id=job_id,
-            datasource=str(schema.get("dataSource", "")),
-            interval=str(intervals[0]),
+            datasource=datasource,
+            interval=interval,
             spec=spec_raw(spec),
             spec_hash=spec_hash(spec),
             max_attempts=max(self.default_max_attempts, attempt),
             pipeline="adopted",
         )
         return [Adopt(at=at, accept=accept, task_id=task_id, attempt=attempt, evidence=evidence)]
+
+
+def _target(task: dict[str, Any]) -> tuple[str, str]:
+    """The datasource and interval an adopted task works on: an ingestion spec's dataSchema,
+    or a `compact` task's own dataSource and inputSpec interval."""
+    if task.get("type") == "compact":
+        input_spec = (task.get("ioConfig") or {}).get("inputSpec") or {}
+        interval = input_spec.get("interval") or task.get("interval") or ""
+        return str(task.get("dataSource", "")), str(interval)
+    schema = (task.get("spec") or {}).get("dataSchema") or {}
+    intervals = (schema.get("granularitySpec") or {}).get("intervals") or [""]
+    return str(schema.get("dataSource", "")), str(intervals[0])

@@ -9,9 +9,11 @@ import msgspec
 from actors.job.actor import JobPolicy
 from actors.poller import PollerConfig
 from actors.reconcile import OrphanPolicy
+from actors.streams.health import StreamsConfig
 from actors.supervision.breakers import DatasourcePolicy
 from actors.supervision.policy import BreakerPolicy, RestartPolicy
 from actors.supervision.slots import SlotPolicy
+from actors.supervision.watermark_gate import WatermarkPolicy
 from eventlog.sqlite.store import Synchronous
 from eventlog.sqlite.writer_link import WriterMode
 
@@ -24,6 +26,8 @@ class OrchestratorConfig(msgspec.Struct, frozen=True, kw_only=True):
     datasource_breaker: DatasourcePolicy = DatasourcePolicy()
     # Admission of parallel jobs within the cluster's worker slots (`actors.supervision.slots`).
     slots: SlotPolicy = SlotPolicy()
+    # Batch jobs stay behind the streams writing their datasource (`watermark_gate`).
+    watermark: WatermarkPolicy = WatermarkPolicy()
     rules_path: str | None = None
     synchronous: Synchronous = "FULL"
     # Where the event log's writer runs: a child process (beside the event loop) or, where
@@ -39,3 +43,5 @@ class OrchestratorConfig(msgspec.Struct, frozen=True, kw_only=True):
     # 0 has always meant "no periodic reconciliation", like None; below 0 it would spin.
     reconcile_interval_s: Annotated[float, msgspec.Meta(ge=0)] | None = None
     client_attempts: Annotated[int, msgspec.Meta(ge=1)] = 2
+    # Managed Kafka / Kinesis supervisors: how often their health is read (in bulk).
+    streams: StreamsConfig = StreamsConfig()

@@ -7,6 +7,8 @@
                                        a large log of finished jobs
     python -m bench.read_model memory  [--quick]   the orchestrator's RSS as finished jobs
                                        pile up (the simulator in a process of its own)
+    python -m bench.read_model writer  [--quick]   the writer's commit time per append: events
+                                       alone, then the row, its indexes, its count triggers
 
 Each prints a table and, with `--json OUT`, writes the figures. The machine is shared and
 noisy: only ratios between runs of the same invocation are meant to be compared.
@@ -384,9 +386,81 @@ def _growth(result: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
+# --- writer: where the projection's cost goes ----------------------------------------------
+
+_DROPS = {
+    "triggers": [
+        "DROP TRIGGER job_summaries_counted",
+        "DROP TRIGGER job_summaries_recounted",
+        "DROP TRIGGER job_summaries_uncounted",
+    ],
+    "indexes": [
+        f"DROP INDEX job_summaries_{name}"
+        for name in ("phase", "datasource", "interval", "position")
+    ],
+}
+_VARIANTS: dict[str, tuple[bool, list[str]]] = {
+    "events only (no summary)": (False, []),
+    "+ row, no index, no trigger": (True, _DROPS["triggers"] + _DROPS["indexes"]),
+    "+ row and its 4 indexes": (True, _DROPS["triggers"]),
+    "+ row, indexes, count triggers": (True, []),
+}
+
+
+def _commit_time(with_summary: bool, drops: list[str], batches: int, size: int) -> float:
+    """Seconds the writer's `commit` takes for `batches` batches of `size` one-event
+    appends to as many streams, on a fresh file, as the writer process runs it."""
+    from bench.append_throughput import make_event
+    from eventlog.events import encode_event
+    from eventlog.sqlite.protocol import AppendItem
+    from eventlog.sqlite.writer import WriteConnection
+
+    with tempfile.TemporaryDirectory() as tmp:
+        writer = WriteConnection(str(Path(tmp) / "e.db"), "FULL")
+        writer.open()
+        assert writer.conn is not None
+        for statement in drops:
+            writer.conn.execute(statement)
+        made = [
+            [
+                AppendItem(
+                    f"job:{i}",
+                    b,
+                    False,
+                    [("status_observed", encode_event(make_event(i, b)))],
+                    summary=_summary(i, b) if with_summary else None,
+                )
+                for i in range(size)
+            ]
+            for b in range(batches)
+        ]
+        started = time.perf_counter()
+        for b, items in enumerate(made):
+            writer.commit(items, 1.0 + b)
+        elapsed = time.perf_counter() - started
+        writer.close()
+    return elapsed
+
+
+def bench_writer(quick: bool, repeat: int) -> dict[str, Any]:
+    batches, size = (5, 200) if quick else (20, 1000)
+    samples: dict[str, list[float]] = {name: [] for name in _VARIANTS}
+    for _ in range(repeat):
+        for name, (flag, drops) in _VARIANTS.items():  # alternated
+            samples[name].append(_commit_time(flag, drops, batches, size))
+    appends = batches * size
+    base = statistics.median(samples["events only (no summary)"])
+    results = {}
+    for name, times in samples.items():
+        median = statistics.median(times)
+        results[name] = {"us_per_append": 1e6 * median / appends, "vs_events_only": median / base}
+        print(f"{name:<34}{1e6 * median / appends:7.1f} us/append  {median / base:5.2f}x")
+    return results
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.read_model", description=__doc__)
-    parser.add_argument("what", choices=("append", "queries", "memory"))
+    parser.add_argument("what", choices=("append", "queries", "memory", "writer"))
     parser.add_argument("--quick", action="store_true", help="a smoke run of a few seconds")
     parser.add_argument("--repeat", type=int, default=3, help="append: alternated runs")
     parser.add_argument("--json", help="write the figures here")
@@ -395,6 +469,8 @@ def main(argv: list[str] | None = None) -> int:
     started = time.time()
     if args.what == "append":
         figures = bench_append(args.quick, args.repeat)
+    elif args.what == "writer":
+        figures = bench_writer(args.quick, args.repeat)
     elif args.what == "queries":
         figures = bench_queries(args.quick)
     else:

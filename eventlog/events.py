@@ -17,14 +17,25 @@ from typing import Any, Literal
 
 import msgspec
 
-Classification = Literal["transient", "structural"]
-
-
-class Event(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):
-    """Base of every event. `at` is wall-clock seconds from the writer's injected clock."""
-
-    at: float
-
+from eventlog.event_base import Classification as Classification
+from eventlog.event_base import Event as Event
+from eventlog.supervisor_events import SupervisorAction as SupervisorAction
+from eventlog.supervisor_events import SupervisorActionFailed as SupervisorActionFailed
+from eventlog.supervisor_events import SupervisorApplied as SupervisorApplied
+from eventlog.supervisor_events import SupervisorApplyIntended as SupervisorApplyIntended
+from eventlog.supervisor_events import SupervisorApplyRejected as SupervisorApplyRejected
+from eventlog.supervisor_events import SupervisorEvent as SupervisorEvent
+from eventlog.supervisor_events import SupervisorHealthClassified as SupervisorHealthClassified
+from eventlog.supervisor_events import SupervisorHeldObserved as SupervisorHeldObserved
+from eventlog.supervisor_events import SupervisorReset as SupervisorReset
+from eventlog.supervisor_events import SupervisorResetIntended as SupervisorResetIntended
+from eventlog.supervisor_events import SupervisorResumed as SupervisorResumed
+from eventlog.supervisor_events import SupervisorResumeIntended as SupervisorResumeIntended
+from eventlog.supervisor_events import SupervisorStateObserved as SupervisorStateObserved
+from eventlog.supervisor_events import SupervisorSuspended as SupervisorSuspended
+from eventlog.supervisor_events import SupervisorSuspendIntended as SupervisorSuspendIntended
+from eventlog.supervisor_events import SupervisorTerminated as SupervisorTerminated
+from eventlog.supervisor_events import SupervisorTerminateIntended as SupervisorTerminateIntended
 
 # --- job lifecycle -------------------------------------------------------------------------
 
@@ -45,13 +56,41 @@ class JobAccepted(Event, frozen=True, tag="job_accepted"):
     spec_hash: str
     max_attempts: int = 3
     pipeline: str | None = None
+    # A supervisor whose stream the job's interval must stay behind, besides those the
+    # Overlord lists as writing `datasource` (the streaming watermark gate).
+    watermark_from: str | None = None
+
+
+class WatermarkRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """The streaming watermark an attempt's interval was decided against.
+
+    `at`: no streaming task writes a row before it (ISO-8601); `aligned`: `at` aligned down to
+    the job's segment granularity, where the interval had to end (None: the granularity was
+    unknown, so the whole interval had to lie before `at`); `source` and `detail`: the rule of
+    `specs.watermark` that gave the bound, and its values; `supervisors`: whose streams it is
+    the minimum over.
+    """
+
+    at: str
+    aligned: str | None = None
+    source: str
+    detail: str
+    supervisors: tuple[str, ...] = ()
 
 
 class SubmitIntended(Event, frozen=True, tag="submit_intended"):
-    """Write-ahead intent: attempt `attempt` is about to be POSTed with id `task_id`."""
+    """Write-ahead intent: attempt `attempt` is about to be POSTed with id `task_id`.
+
+    `interval`: what this attempt ingests when it is not the job's own (clipped at the
+    streaming watermark); every POST of `task_id`, a re-POST after a crash included, sends
+    this interval. `watermark`: the streaming watermark it was decided against, if a stream
+    writes the datasource.
+    """
 
     attempt: int
     task_id: str
+    interval: str | None = None
+    watermark: WatermarkRecord | None = None
 
 
 class Submitted(Event, frozen=True, tag="submitted"):
@@ -197,118 +236,6 @@ class ReconcileDecided(Event, frozen=True, tag="reconcile_decided"):
     evidence: str
 
 
-# --- managed stream supervisors (Kafka / Kinesis) ------------------------------------------
-# One stream per supervisor id; only the apply intent names the supervisor, as only
-# JobAccepted names its job. Druid's states are kept as strings: a new state in a later Druid
-# must not make an old log, or a live observation, unreadable.
-
-SupervisorAction = Literal["suspend", "resume", "terminate", "reset"]
-
-
-class SupervisorApplyIntended(Event, frozen=True, tag="supervisor_apply_intended"):
-    """Write-ahead intent: the canonical spec `spec` (hash `spec_hash`) is about to be POSTed."""
-
-    supervisor_id: str
-    datasource: str
-    spec: msgspec.Raw
-    spec_hash: str
-
-
-class SupervisorApplied(Event, frozen=True, tag="supervisor_applied"):
-    """The Overlord holds spec `spec_hash`. `adopted`: learnt from its GET, not from a POST."""
-
-    spec_hash: str
-    adopted: bool = False
-    evidence: str | None = None
-
-
-class SupervisorApplyRejected(Event, frozen=True, tag="supervisor_apply_rejected"):
-    """The Overlord refused the spec (400 on validation); it keeps whatever it held before."""
-
-    spec_hash: str
-    http_status: int
-    message: str
-
-
-class SupervisorHeldObserved(Event, frozen=True, tag="supervisor_held_observed"):
-    """What `GET /supervisor/{id}` holds, as a canonical hash (None: no such supervisor)."""
-
-    spec_hash: str | None
-
-
-class SupervisorStateObserved(Event, frozen=True, tag="supervisor_state_observed"):
-    """The Overlord's report of the supervisor changed (state, detailed state or health)."""
-
-    state: str
-    detailed_state: str | None = None
-    healthy: bool | None = None
-    recent_errors: tuple[str, ...] = ()  # an excerpt of `recentErrors`, newest last
-
-
-class SupervisorSuspendIntended(Event, frozen=True, tag="supervisor_suspend_intended"):
-    by: str
-    reason: str = ""
-
-
-class SupervisorSuspended(Event, frozen=True, tag="supervisor_suspended"):
-    pass
-
-
-class SupervisorResumeIntended(Event, frozen=True, tag="supervisor_resume_intended"):
-    by: str
-    reason: str = ""
-
-
-class SupervisorResumed(Event, frozen=True, tag="supervisor_resumed"):
-    pass
-
-
-class SupervisorTerminateIntended(Event, frozen=True, tag="supervisor_terminate_intended"):
-    by: str
-    reason: str = ""
-
-
-class SupervisorTerminated(Event, frozen=True, tag="supervisor_terminated"):
-    pass
-
-
-class SupervisorResetIntended(Event, frozen=True, tag="supervisor_reset_intended"):
-    """A person asked to reset the supervisor's offsets: who, and why (both required)."""
-
-    by: str
-    reason: str
-
-
-class SupervisorReset(Event, frozen=True, tag="supervisor_reset"):
-    pass
-
-
-class SupervisorActionFailed(Event, frozen=True, tag="supervisor_action_failed"):
-    """A suspend, resume, terminate or reset did not happen (or, for a reset, may not have:
-    `http_status` None means nobody knows and a person has said so)."""
-
-    action: SupervisorAction
-    message: str
-    http_status: int | None = None
-
-
-SupervisorEvent = (
-    SupervisorApplyIntended
-    | SupervisorApplied
-    | SupervisorApplyRejected
-    | SupervisorHeldObserved
-    | SupervisorStateObserved
-    | SupervisorSuspendIntended
-    | SupervisorSuspended
-    | SupervisorResumeIntended
-    | SupervisorResumed
-    | SupervisorTerminateIntended
-    | SupervisorTerminated
-    | SupervisorResetIntended
-    | SupervisorReset
-    | SupervisorActionFailed
-)
-
 JobEvent = (
     JobAccepted
     | SubmitIntended
@@ -376,6 +303,7 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     SupervisorResetIntended,
     SupervisorReset,
     SupervisorActionFailed,
+    SupervisorHealthClassified,
 )
 
 _ENCODER = msgspec.json.Encoder()

@@ -44,6 +44,8 @@ class JobSummary(msgspec.Struct, frozen=True, kw_only=True):
     last_error: str | None = None  # an excerpt (ERROR_EXCERPT characters at most)
     pipeline: str | None = None
     held: str | None = None  # the recorded part of why it waits (a deferred submission)
+    # The interval its current attempt was sent with, when a streaming watermark clipped it.
+    sent_interval: str | None = None
     accepted_at: float | None = None
     finished_at: float | None = None
     version: int = 0  # the stream's version the row reflects

@@ -14,6 +14,7 @@
     GET  /v1/datasources              breaker state and paused datasources
     POST /v1/datasources/{ds}/resume  resume a datasource paused by structural failures
     POST /v1/reconcile                reconcile with the Overlord now
+    /v1/supervisors...                managed Kafka / Kinesis supervisors (supervisor_api.py)
 
 It listens on 127.0.0.1 unless told otherwise; on any other address a bearer token is
 required, and `start` refuses to listen without one. With a token, every endpoint except the
@@ -47,6 +48,7 @@ from service.config import is_loopback
 from service.intake import SubmitRequest, jobs_from_request
 from service.job_queries import BadQueryError, changes_params, coverage_range, list_query
 from service.metrics import Metrics
+from service.supervisor_api import SupervisorRoutes
 from specs.errors import SpecError
 
 logger = structlog.get_logger("druid_orch.api")
@@ -116,6 +118,7 @@ class ControlApi:
         r.add_get("/v1/datasources/{datasource}/coverage", self.coverage)
         r.add_post("/v1/datasources/{datasource}/resume", self.resume)
         r.add_post("/v1/reconcile", self.reconcile)
+        SupervisorRoutes(self._running).register(r)
         return app
 
     async def start(self, host: str = "127.0.0.1", port: int = 8642) -> tuple[web.AppRunner, str]:

@@ -28,6 +28,7 @@ from actors.supervision.alerts import Alert, LogAlertSink
 from actors.supervision.policy import RetryPolicy
 from overlord.sim.cluster import ClusterConfig
 from overlord.sim.server import SimConfig, Simulator, serve
+from service.demo_hybrid import run_hybrid_demo
 from specs.compiler import CompiledJob, builtin_template, compile_job
 from specs.intervals import Interval
 
@@ -111,7 +112,12 @@ async def run_demo(
     db: str | None = None,
     out: TextIO = sys.stdout,
     timeout_s: float = 50.0,
+    batch: bool = True,
+    hybrid: bool = True,
 ) -> int:
+    """The batch demo, then (`hybrid`) the batch-and-streaming one (`service.demo_hybrid`)."""
+    if not batch:
+        return await run_hybrid_demo(demo_config(), seed=seed, db=db, out=out)
     compiled = demo_jobs(jobs)
     sim = demo_simulator(compiled, seed, sub_tasks=True)
     runner = await serve(sim, "127.0.0.1", 0)
@@ -145,7 +151,11 @@ async def run_demo(
         f"{stats['max_live_tasks_per_interval']}\n"
     )
     out.write("all jobs reached their expected state\n" if ok else "UNEXPECTED final states\n")
-    return 0 if ok else 1
+    if not hybrid:
+        return 0 if ok else 1
+    hybrid_db = None if db is None or tmp is not None else f"{db}.hybrid"
+    hybrid_code = await run_hybrid_demo(demo_config(), seed=seed, db=hybrid_db, out=out)
+    return 0 if ok and hybrid_code == 0 else 1
 
 
 async def _track(

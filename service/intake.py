@@ -1,6 +1,11 @@
 """Intake: what users hand us (a Druid task spec, or a pipeline template plus intervals)
 turned into `CompiledJob`s, the one shape the orchestrator accepts.
 
+Compaction comes three ways: a template with `kind = "compact"` (its `[pipeline.compaction]`
+section, or the defaults), a `compaction` object for a datasource without a template (the
+keys of `specs.compaction.DatasourceCompaction`), or a raw `compact` task spec. The compaction
+keys' `skip_offset_from_latest` is applied against the time of the request.
+
 The API, the CLI and the daemon share this, so a job submitted by any of them gets the same
 deterministic id: submitting the same spec again, from anywhere, is the same job.
 
@@ -14,12 +19,14 @@ from __future__ import annotations
 import importlib
 import tomllib
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 
 from eventlog.events import spec_raw
+from specs.compaction import DatasourceCompaction, compile_compaction, compile_datasource_compaction
 from specs.compiler import (
     CompiledJob,
     PipelineTemplate,
@@ -28,31 +35,47 @@ from specs.compiler import (
     load_template,
     spec_hash,
 )
-from specs.errors import SpecError
+from specs.errors import SpecError, from_validation_error
 from specs.intervals import Interval
+from specs.template import check_template
 
 DEFAULT_MAX_ATTEMPTS = 3
 
 
 class SubmitRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """The body of `POST /v1/jobs`: a task spec, or a pipeline template and intervals."""
+    """The body of `POST /v1/jobs`: a task spec, a pipeline template and intervals, or a
+    compaction of a datasource without a template and intervals."""
 
     spec: dict[str, Any] | None = None
     template: dict[str, Any] | None = None
+    compaction: dict[str, Any] | None = None
+    kind: Literal["ingest", "compact"] = "ingest"  # what to run from the template
     intervals: list[str] = []
     name: str | None = None  # where it came from (a file name), recorded as the pipeline
     max_attempts: int | None = None
     task_id_prefix: str = "orch"
 
 
-def jobs_from_request(request: SubmitRequest) -> list[CompiledJob]:
+def jobs_from_request(request: SubmitRequest, *, now: datetime | None = None) -> list[CompiledJob]:
     """Compile one request into its jobs.
+
+    Args:
+        request: the request.
+        now: the time compaction's `skip_offset_from_latest` counts back from (default: now).
 
     Raises:
         SpecError: naming the JSON path and rule that failed.
     """
-    if (request.spec is None) == (request.template is None):
-        raise SpecError("give exactly one of `spec` and `template`", rule="request")
+    given = [request.spec, request.template, request.compaction]
+    if sum(part is not None for part in given) != 1:
+        raise SpecError("give exactly one of `spec`, `template` and `compaction`", rule="request")
+    if request.kind == "compact" and request.template is None:
+        raise SpecError(
+            '`kind = "compact"` goes with a template; a compaction object or a compact '
+            "spec says it already",
+            path="$.kind",
+            rule="request",
+        )
     if request.spec is not None:
         if request.intervals:
             raise SpecError(
@@ -69,15 +92,32 @@ def jobs_from_request(request: SubmitRequest) -> list[CompiledJob]:
                 name=request.name,
             )
         ]
-    assert request.template is not None
-    template = _template(request.template, request.name)
     if not request.intervals:
-        raise SpecError(
-            "a template needs at least one interval", path="$.intervals", rule="request"
-        )
+        what = "a template" if request.template is not None else "a compaction"
+        raise SpecError(f"{what} needs at least one interval", path="$.intervals", rule="request")
+    moment = now or datetime.now(UTC)
     jobs: list[CompiledJob] = []
-    for text in request.intervals:
-        jobs.extend(compile_range(template, Interval.parse(text)))
+    if request.compaction is not None:
+        compaction = _compaction(request)
+        for text in request.intervals:
+            interval = Interval.parse(text)
+            try:
+                jobs.extend(
+                    compile_datasource_compaction(
+                        compaction, interval, now=moment, name=request.name
+                    )
+                )
+            except SpecError as exc:
+                raise _in_compaction(exc) from exc
+    else:
+        assert request.template is not None
+        template = _template(request.template, request.name)
+        for text in request.intervals:
+            interval = Interval.parse(text)
+            if request.kind == "compact":
+                jobs.extend(compile_compaction(template, interval, now=moment))
+            else:
+                jobs.extend(compile_range(template, interval))
     if request.max_attempts is not None:
         jobs = [msgspec.structs.replace(j, max_attempts=request.max_attempts) for j in jobs]
     return jobs
@@ -86,12 +126,33 @@ def jobs_from_request(request: SubmitRequest) -> list[CompiledJob]:
 def _template(data: dict[str, Any], name: str | None) -> PipelineTemplate:
     body = data.get("pipeline", data)
     try:
-        return msgspec.convert(body, PipelineTemplate)
+        template = msgspec.convert(body, PipelineTemplate)
     except msgspec.ValidationError as exc:
         message, _, path = str(exc).rpartition(" - at `")
         if not message:
             message, path = str(exc), "$`"
         raise SpecError(message, path=path.rstrip("`"), source=name or "", rule="template") from exc
+    try:
+        check_template(template)  # what the types cannot say (the stream's keys, chunks...)
+    except SpecError as exc:
+        raise exc.with_source(name or "") from exc
+    return template
+
+
+def _in_compaction(exc: SpecError) -> SpecError:
+    """An error of a compaction object re-addressed to where it sits in the request."""
+    path = "$.intervals" if exc.path == "$.interval" else "$.compaction" + exc.path[1:]
+    return SpecError(exc.detail, path=path, rule=exc.rule, source=exc.source)
+
+
+def _compaction(request: SubmitRequest) -> DatasourceCompaction:
+    data = {"task_id_prefix": request.task_id_prefix, **(request.compaction or {})}
+    try:
+        return msgspec.convert(data, DatasourceCompaction)
+    except msgspec.ValidationError as exc:
+        fields = DatasourceCompaction.__struct_fields__
+        error = from_validation_error(exc, known_fields=fields, source=request.name or "")
+        raise _in_compaction(error) from exc
 
 
 def job_from_spec(
@@ -101,20 +162,25 @@ def job_from_spec(
     max_attempts: int = DEFAULT_MAX_ATTEMPTS,
     name: str | None = None,
 ) -> CompiledJob:
-    """A job for one validated `index_parallel` task spec."""
+    """A job for one validated `index_parallel` or `compact` task spec."""
     try:
         task = _validated({k: v for k, v in spec.items() if k != "id"})
     except SpecError as exc:
         if name:
             raise exc.with_source(name) from exc
         raise
-    schema = task["spec"]["dataSchema"]
-    parsed = [Interval.parse(t) for t in job_intervals(task, name)]
+    if task["type"] == "compact":
+        # `compact` in the id, as compiled compaction jobs have it (`specs.compaction`).
+        prefix = f"{prefix}_compact"
+        datasource, texts = task["dataSource"], [_compact_interval(task, name)]
+    else:
+        datasource, texts = task["spec"]["dataSchema"]["dataSource"], job_intervals(task, name)
+    parsed = [Interval.parse(t) for t in texts]
     covering = Interval(min(i.start for i in parsed), max(i.end for i in parsed))
     digest = spec_hash(task)
     return CompiledJob(
-        job_id=job_id_for(prefix, schema["dataSource"], covering, digest),
-        datasource=schema["dataSource"],
+        job_id=job_id_for(prefix, datasource, covering, digest),
+        datasource=datasource,
         interval=str(covering),
         spec_json=spec_raw(task),
         spec_hash=digest,
@@ -142,6 +208,25 @@ def job_intervals(task: dict[str, Any], name: str | None = None) -> list[str]:
             source=name or "",
         )
     return texts
+
+
+def _compact_interval(task: dict[str, Any], name: str | None) -> str:
+    """The interval a valid `compact` spec compacts, which its job's id is made from.
+
+    Raises:
+        SpecError: rule `job-needs-intervals`, for a spec that names segments instead.
+    """
+    spec = (task.get("ioConfig") or {}).get("inputSpec") or {}
+    text = spec.get("interval") or task.get("interval")
+    if not isinstance(text, str):
+        raise SpecError(
+            "a compact spec submitted as a job needs an interval (the job's identity), not a "
+            "list of segments",
+            path="$.ioConfig.inputSpec",
+            rule="job-needs-intervals",
+            source=name or "",
+        )
+    return text
 
 
 def _validated(spec: dict[str, Any]) -> dict[str, Any]:

@@ -40,7 +40,17 @@ from overlord.errors import (
     OverlordUnavailableError,
     TaskNotFoundError,
 )
-from overlord.models import TaskStatus, TaskStatusPlus, TotalWorkerCapacity, WorkerInfo
+from overlord.models import (
+    DataSourceCoverage,
+    SupervisorCreated,
+    SupervisorState,
+    SupervisorStatus,
+    TaskStatus,
+    TaskStatusPlus,
+    TotalWorkerCapacity,
+    WorkerInfo,
+)
+from service.supervisor_metrics import supervisor_gauges
 
 T = TypeVar("T")
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
@@ -242,6 +252,8 @@ class _StateCollector(Collector):
             written.writer_restarts,
         )
         yield from _slot_gauges(orch)
+        yield from supervisor_gauges(orch)
+        yield from _watermark_metrics(orch)
         stats = orch.poll_stats()
         if stats is not None:
             yield _counter("druid_orch_poll_rounds", "Status poll rounds", stats.rounds)
@@ -281,6 +293,25 @@ def _slot_gauges(orch: Orchestrator) -> Iterator[GaugeMetricFamily]:
         family = GaugeMetricFamily(name, documentation)
         family.add_metric([], float(value))
         yield family
+
+
+def _watermark_metrics(orch: Orchestrator) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+    """The watermark gate (`actors.supervision.watermark_gate`): jobs it holds back, and how
+    often it computed a datasource's streaming watermark."""
+    gate = orch.watermark
+    if gate is None:
+        return
+    waiting = GaugeMetricFamily(
+        "druid_orch_jobs_waiting_for_watermark",
+        "Jobs held back by the streaming watermark of their datasource (or by its absence)",
+    )
+    waiting.add_metric([], float(len(gate.held)))
+    yield waiting
+    yield _counter(
+        "druid_orch_watermark_computations",
+        "Streaming watermarks computed from the Overlord's supervisors",
+        gate.computations,
+    )
 
 
 def _counter(name: str, documentation: str, value: float) -> CounterMetricFamily:
@@ -355,3 +386,53 @@ class InstrumentedOverlord:
 
     async def total_capacity(self) -> TotalWorkerCapacity:
         return await self._timed("total_capacity", self.inner.total_capacity())
+
+    # --- the supervisor reads of the watermark gate (the inner client must stream) ---------
+
+    async def supervisor_states(self) -> list[SupervisorState]:
+        inner: Any = self.inner
+        return await self._timed("supervisors", inner.supervisor_states())
+
+    async def supervisor_status(self, supervisor_id: str) -> SupervisorStatus:
+        inner: Any = self.inner
+        return await self._timed("supervisor_status", inner.supervisor_status(supervisor_id))
+
+    async def supervisor_spec(self, supervisor_id: str) -> dict[str, Any]:
+        inner: Any = self.inner
+        return await self._timed("supervisor_spec", inner.supervisor_spec(supervisor_id))
+
+    async def datasource_coverage(self, datasource: str) -> DataSourceCoverage | None:
+        inner: Any = self.inner
+        return await self._timed("coverage", inner.datasource_coverage(datasource))
+
+    # --- the supervisor actors' calls ------------------------------------------------------
+
+    async def create_supervisor(
+        self, spec: Mapping[str, Any], *, skip_restart_if_unmodified: bool = False
+    ) -> SupervisorCreated:
+        inner: Any = self.inner
+        call = inner.create_supervisor(spec, skip_restart_if_unmodified=skip_restart_if_unmodified)
+        result: SupervisorCreated = await self._timed("supervisor_create", call)
+        return result
+
+    async def suspend_supervisor(self, supervisor_id: str) -> dict[str, Any]:
+        inner: Any = self.inner
+        result: dict[str, Any] = await self._timed(
+            "supervisor_suspend", inner.suspend_supervisor(supervisor_id)
+        )
+        return result
+
+    async def resume_supervisor(self, supervisor_id: str) -> dict[str, Any]:
+        inner: Any = self.inner
+        result: dict[str, Any] = await self._timed(
+            "supervisor_resume", inner.resume_supervisor(supervisor_id)
+        )
+        return result
+
+    async def terminate_supervisor(self, supervisor_id: str) -> None:
+        inner: Any = self.inner
+        await self._timed("supervisor_terminate", inner.terminate_supervisor(supervisor_id))
+
+    async def reset_supervisor(self, supervisor_id: str) -> None:
+        inner: Any = self.inner
+        await self._timed("supervisor_reset", inner.reset_supervisor(supervisor_id))

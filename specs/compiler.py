@@ -42,15 +42,18 @@ from specs.intervals import (
     next_bucket,
     split,
 )
+from specs.supervisors import compile_supervisor
 from specs.template import (
     TEMPLATE_ROOT,
     DynamicPartitioning,
     Partitioning,
     PipelineTemplate,
+    data_schema,
     decode_template,
     fill_placeholders,
     read_template_text,
     template_path,
+    watermark_source,
 )
 from specs.watermark import Watermark, clip_to_watermark
 
@@ -85,6 +88,7 @@ class CompiledJob(msgspec.Struct, frozen=True):
     spec_hash: str
     max_attempts: int
     pipeline: str
+    watermark_from: str | None = None
 
     @property
     def spec(self) -> dict[str, Any]:
@@ -108,9 +112,29 @@ def load_template(source: str | Path, *, text: str | None = None) -> PipelineTem
     probe = Interval(start, next_bucket(start, segment))
     try:
         compile_job(template, probe)
+        _probe_sections(template, probe)
     except SpecError as exc:
         raise _in_template(exc, root).with_source(name) from exc
     return template
+
+
+def _probe_sections(template: PipelineTemplate, probe: Interval) -> None:
+    """Compile the stream and compaction sections once, as the batch probe does.
+
+    Secrets are not read: a template must validate where its secrets are not present (CI,
+    a laptop), and they are read when the supervisor is compiled to be posted.
+    """
+    # Imported here: compaction jobs are CompiledJobs, so that module imports this one.
+    from specs.compaction import compile_compaction
+
+    if template.stream is not None:
+        compile_supervisor(template, reveal_secrets=False)
+    if template.compaction is not None:
+        # Over the first compaction chunk (widened to whole segments), so a chunk that cuts
+        # segments fails here, as it would on every range.
+        chunk = template.compaction.chunk or template.chunk
+        first = next(split(Interval(probe.start, next_bucket(probe.start, "YEAR")), chunk))
+        compile_compaction(template, align(first, check_granularity(template.segment_granularity)))
 
 
 def builtin_template(name: str = "wikipedia") -> PipelineTemplate:
@@ -146,7 +170,7 @@ def compile_job(
             path=f"{TEMPLATE_ROOT}.max_sub_tasks" if template_at_fault else "$.capacity",
             rule="range-not-sequential" if template_at_fault else "capacity-below-minimum",
         )
-    task = _task_json(template, interval, segment, sub_tasks)
+    task = _task_json(template, interval, sub_tasks)
     try:
         spec = encode_task(decode_task(task))
     except SpecError as exc:
@@ -160,6 +184,7 @@ def compile_job(
         spec_hash=digest,
         max_attempts=template.max_attempts,
         pipeline=template.name,
+        watermark_from=watermark_source(template),
     )
 
 
@@ -237,30 +262,9 @@ def _sub_tasks(template: PipelineTemplate, asked: int | None) -> int:
     return template.max_sub_tasks if asked is None else min(template.max_sub_tasks, asked)
 
 
-def _task_json(
-    template: PipelineTemplate, interval: Interval, segment: str, sub_tasks: int
-) -> dict[str, Any]:
-    data_schema: dict[str, Any] = {
-        "dataSource": template.datasource,
-        "timestampSpec": {"column": template.timestamp_column, "format": template.timestamp_format},
-        "dimensionsSpec": {
-            "dimensions": list(template.dimensions),
-            "useSchemaDiscovery": template.schema_discovery,
-        },
-        "metricsSpec": list(template.metrics),
-        "granularitySpec": {
-            "type": "uniform",
-            "segmentGranularity": segment,
-            "queryGranularity": template.query_granularity.upper(),
-            "rollup": template.rollup,
-            "intervals": [str(interval)],
-        },
-    }
-    if template.transforms or template.filter is not None:
-        transform: dict[str, Any] = {"transforms": list(template.transforms)}
-        if template.filter is not None:
-            transform["filter"] = template.filter
-        data_schema["transformSpec"] = transform
+def _task_json(template: PipelineTemplate, interval: Interval, sub_tasks: int) -> dict[str, Any]:
+    schema = data_schema(template)
+    schema["granularitySpec"]["intervals"] = [str(interval)]
     io_config: dict[str, Any] = {
         "type": "index_parallel",
         "inputSource": fill_placeholders(
@@ -279,7 +283,7 @@ def _task_json(
     }
     return {
         "type": "index_parallel",
-        "spec": {"dataSchema": data_schema, "ioConfig": io_config, "tuningConfig": tuning},
+        "spec": {"dataSchema": schema, "ioConfig": io_config, "tuningConfig": tuning},
         "context": dict(template.context),
     }
 

@@ -25,6 +25,12 @@
     type = "hashed"                    # dynamic | hashed | single_dim | range
     num_shards = 4
 
+Two optional sections add a Kafka or Kinesis supervisor (`[pipeline.stream]`) and `compact`
+tasks (`[pipeline.compaction]`) for the same datasource; `specs.sections` describes them. The
+batch jobs of a template with a stream wait for its watermark (`watermark_from`, the
+supervisor id); a template without one may name another supervisor with
+`watermark_from = "<supervisor id>"`.
+
 Template keys are snake_case. The objects handed to Druid as they are (`input`, `format`,
 `dimensions` entries, `metrics`, `transforms`, `filter`, `tuning`, `context`) keep Druid's
 camelCase. Placeholders in `input` strings: `{start}`, `{end}` (ISO instants), `{interval}`,
@@ -47,7 +53,15 @@ from msgspec import Meta
 
 from specs.errors import SpecError, from_validation_error
 from specs.identity import id_problem
-from specs.intervals import GRANULARITIES, Interval, Period, format_instant
+from specs.intervals import GRANULARITIES, Interval, format_instant
+from specs.sections import (
+    SECTION_TYPES,
+    CompactionSection,
+    StreamSection,
+    check_chunk,
+    check_compaction,
+    check_stream,
+)
 
 __all__ = [
     "PLACEHOLDERS",
@@ -59,10 +73,12 @@ __all__ = [
     "RangePartitioning",
     "SingleDimPartitioning",
     "check_template",
+    "data_schema",
     "decode_template",
     "fill_placeholders",
     "read_template_text",
     "template_path",
+    "watermark_source",
 ]
 
 TEMPLATE_ROOT = "$.pipeline"
@@ -129,6 +145,9 @@ class PipelineTemplate(_Template, frozen=True, kw_only=True):
     task_id_prefix: Annotated[str, Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$")] = "orch"
     max_attempts: Annotated[int, Meta(ge=1, le=100)] = 3
     max_sub_tasks: Annotated[int, Meta(ge=1, le=1000)] = 4
+    watermark_from: NonEmpty | None = None  # default: the stream's supervisor, if any
+    stream: StreamSection | None = None
+    compaction: CompactionSection | None = None
 
     @property
     def min_sub_tasks(self) -> int:
@@ -152,7 +171,7 @@ class _Document(_Template, frozen=True, kw_only=True):
 
 _TEMPLATE_FIELDS = tuple(
     name
-    for cls in (PipelineTemplate, _Document, *Partitioning.__args__)
+    for cls in (PipelineTemplate, _Document, *Partitioning.__args__, *SECTION_TYPES)
     for name in cls.__struct_fields__
 )
 
@@ -210,16 +229,7 @@ def check_template(template: PipelineTemplate) -> None:
                 path=f"$.{key}",
                 rule="granularity-name",
             )
-    if template.chunk.upper() not in GRANULARITIES:
-        try:
-            Period.parse(template.chunk)
-        except SpecError as exc:
-            raise SpecError(
-                f"chunk {template.chunk!r} is neither a granularity (DAY, HOUR...) nor an "
-                "ISO-8601 period (P1D, PT6H...)",
-                path="$.chunk",
-                rule="chunk",
-            ) from exc
+    check_chunk(template.chunk, "$.chunk")
     for key in template.tuning:
         if key in _TUNING_SET_ELSEWHERE:
             raise SpecError(
@@ -229,6 +239,62 @@ def check_template(template: PipelineTemplate) -> None:
             )
     probe = Interval.parse("2000-01-01/2000-01-02")
     fill_placeholders(template.input, probe, path="$.input")
+    if template.stream is not None:
+        check_stream(template.stream, "$.stream")
+        if template.stream.format is None and template.format is None:
+            raise SpecError(
+                "a stream needs an input format: set [pipeline.stream] format, or "
+                "[pipeline.format], which the stream then shares with the batch jobs",
+                path="$.stream.format",
+                rule="stream-format",
+            )
+        own = template.stream.supervisor_id or template.datasource
+        if template.watermark_from not in (None, own):
+            raise SpecError(
+                f"watermark_from is {template.watermark_from!r}, but the batch jobs of a "
+                f"template with a stream wait for that stream's supervisor ({own!r}); "
+                "remove watermark_from",
+                path="$.watermark_from",
+                rule="watermark-from",
+            )
+    if template.compaction is not None:
+        check_compaction(template.compaction, "$.compaction")
+
+
+def watermark_source(template: PipelineTemplate) -> str | None:
+    """The supervisor whose watermark gates the template's batch and compaction jobs."""
+    if template.stream is not None:
+        return template.stream.supervisor_id or template.datasource
+    return template.watermark_from
+
+
+def data_schema(template: PipelineTemplate) -> dict[str, Any]:
+    """The dataSchema every spec of the template shares, batch intervals left out.
+
+    The batch jobs and the supervisor write one datasource, so they must agree on how a row
+    becomes a column; building the schema in one place keeps them from drifting apart.
+    """
+    schema: dict[str, Any] = {
+        "dataSource": template.datasource,
+        "timestampSpec": {"column": template.timestamp_column, "format": template.timestamp_format},
+        "dimensionsSpec": {
+            "dimensions": list(template.dimensions),
+            "useSchemaDiscovery": template.schema_discovery,
+        },
+        "metricsSpec": list(template.metrics),
+        "granularitySpec": {
+            "type": "uniform",
+            "segmentGranularity": template.segment_granularity.upper(),
+            "queryGranularity": template.query_granularity.upper(),
+            "rollup": template.rollup,
+        },
+    }
+    if template.transforms or template.filter is not None:
+        transform: dict[str, Any] = {"transforms": list(template.transforms)}
+        if template.filter is not None:
+            transform["filter"] = template.filter
+        schema["transformSpec"] = transform
+    return schema
 
 
 def fill_placeholders(value: Any, interval: Interval, *, path: str = "$") -> Any:

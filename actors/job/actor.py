@@ -47,6 +47,7 @@ from actors.runtime import Actor, ActorRef
 from actors.supervision.classification import FailureEvidence, RuleSet, classify, report_excerpt
 from actors.supervision.policy import RetryPolicy, retry_delay
 from eventlog import EventLog
+from eventlog.events import WatermarkRecord
 from overlord.errors import (
     OverlordError,
     OverlordRejectedError,
@@ -79,6 +80,15 @@ class JobPolicy(msgspec.Struct, frozen=True, kw_only=True):
     max_uncounted_failures: Annotated[int, msgspec.Meta(ge=0)] = 10
 
 
+class AttemptPlan(msgspec.Struct, frozen=True, kw_only=True):
+    """What the gate decided for a new attempt: wait `wait` seconds and ask again, or go with
+    `interval` (None: the job's own) and the `watermark` it was decided against."""
+
+    wait: float | None = None
+    interval: str | None = None
+    watermark: WatermarkRecord | None = None
+
+
 class SubmissionGate:
     """Says whether a submission may go out now; the supervisor's breakers implement it."""
 
@@ -91,6 +101,16 @@ class SubmissionGate:
 
     def call_delay(self) -> float | None:
         """As `submit_delay`, for any other call that changes something (a shutdown)."""
+        return None
+
+    async def plan(self, state: JobState) -> AttemptPlan:
+        """What a new attempt, admitted by `submit_delay`, ingests (asked just before its
+        intent is recorded)."""
+        return AttemptPlan()
+
+    async def recheck(self, state: JobState) -> str | None:
+        """Why the recorded attempt must not be POSTed now (None: it may), asked just
+        before each POST."""
         return None
 
 
@@ -211,7 +231,15 @@ class JobActor(Actor[Command | _Drive | GetState]):
                 self.ref.stop()
                 return None
             case StartAttempt(not_before=nb):
-                return BeginAttempt(at=now) if await self._may_submit(nb, now) else None
+                if not await self._may_submit(nb, now):
+                    return None
+                plan = await self.ctx.gate.plan(self.state)
+                if plan.wait is not None:
+                    self._later(plan.wait)
+                    return None
+                return BeginAttempt(
+                    at=self.ctx.clock(), interval=plan.interval, watermark=plan.watermark
+                )
             case SubmitTask(task_id=tid, not_before=nb, confirm_first=confirm):
                 if not await self._may_submit(nb, now):
                     return None
@@ -257,8 +285,13 @@ class JobActor(Actor[Command | _Drive | GetState]):
                 return self._deferred(task_id, exc)
             if st is not None:
                 return RecordAlreadyExists(at=at(), task_id=task_id, status=st.status_code)
+        # The streaming watermark may have moved back since the intent (a new task with an
+        # older bound): then this attempt's interval is not sent until it is safe again.
+        unsafe = await self.ctx.gate.recheck(self.state)
+        if unsafe is not None:
+            return self._deferred(task_id, unsafe)
         try:
-            await overlord.submit(task_body(self.state.spec, task_id))
+            await overlord.submit(task_body(self.state.spec, task_id, self.state.submit_interval))
         except TaskAlreadyExistsError:
             try:
                 st = await overlord.status(task_id)
@@ -278,7 +311,7 @@ class JobActor(Actor[Command | _Drive | GetState]):
         self._deferrals = 0
         return RecordSubmitted(at=at(), task_id=task_id)
 
-    def _deferred(self, task_id: str, exc: OverlordError) -> RecordSubmitUnknown:
+    def _deferred(self, task_id: str, exc: OverlordError | str) -> RecordSubmitUnknown:
         self._deferrals += 1
         delay = retry_delay(self._deferrals, self.ctx.policy.submit_retry, self.ctx.rng)
         return RecordSubmitUnknown(

@@ -24,12 +24,15 @@ import msgspec
 from actors.errors import InvalidTransitionError, OrchestratorError
 from actors.job.evolve import evolve
 from actors.job.state import JobState
+from actors.job.task_interval import short_instant
 from actors.stream_names import BREAKER_PREFIX
 from eventlog.errors import UnreadableLogError
-from eventlog.events import BreakerOpened
+from eventlog.events import BreakerOpened, SubmitIntended
 from eventlog.records import Recorded
 from eventlog.sqlite.offline import OfflineLog
 from eventlog.sqlite.verify import verify_file
+from specs.errors import IntervalError
+from specs.intervals import Interval, parse_instant
 
 JOB_PREFIX = "job:"
 
@@ -200,3 +203,37 @@ def unreplayable(db: str | Path, recorded: Recorded, exc: InvalidTransitionError
         f"(version {recorded.version}): {exc}; the log was changed outside the orchestrator "
         "(`druid-orch audit verify` reports the first problem)"
     )
+
+
+def intent_story(event: SubmitIntended) -> str | None:
+    """Why an attempt's interval ends where it does, for `audit history` (None: no stream
+    guarded the datasource when the intent was recorded)."""
+    mark = event.watermark
+    if mark is None:
+        return None
+    where = _when(mark.aligned or mark.at)
+    if mark.aligned is not None and mark.aligned != mark.at:
+        where += f" ({_when(mark.at)} aligned down to the segment granularity)"
+    why = f"(rule {mark.source}: {mark.detail}; supervisors {', '.join(mark.supervisors)})"
+    if event.interval is None:
+        return f"interval: the job's own, wholly before the streaming watermark {where} {why}"
+    return f"interval {_interval(event.interval)} clipped at the streaming watermark {where} {why}"
+
+
+def _when(text: str) -> str:
+    try:
+        return short_instant(parse_instant(text))
+    except IntervalError:
+        return text
+
+
+def _interval(text: str) -> str:
+    """`2024-03-01/2024-03-05` for whole days, else as `short_instant` writes the ends."""
+    try:
+        interval = Interval.parse(text)
+    except IntervalError:
+        return text
+    ends = (interval.start, interval.end)
+    if all(end.hour == end.minute == end.second == end.microsecond == 0 for end in ends):
+        return "/".join(end.strftime("%Y-%m-%d") for end in ends)
+    return "/".join(short_instant(end) for end in ends)

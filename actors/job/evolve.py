@@ -77,6 +77,7 @@ def _job_accepted(s: JobState, e: JobAccepted, v: int) -> JobState | None:
         spec=e.spec.copy(),
         spec_hash=e.spec_hash,
         pipeline=e.pipeline,
+        watermark_from=e.watermark_from,
         max_attempts=e.max_attempts,
         accepted_at=e.at,
     )
@@ -85,7 +86,7 @@ def _job_accepted(s: JobState, e: JobAccepted, v: int) -> JobState | None:
 def _submit_intended(s: JobState, e: SubmitIntended, v: int) -> JobState | None:
     if s.phase not in ("accepted", "retry_wait") or e.attempt <= s.attempt:
         return None
-    if s.phase == "accepted":
+    if s.phase == "accepted" and e.interval is None:
         # A first attempt: nothing has set the per-attempt fields cleared below yet, and each
         # keyword costs replay time (this is a third of a job stream's fold when spelled out).
         return replace(
@@ -97,6 +98,7 @@ def _submit_intended(s: JobState, e: SubmitIntended, v: int) -> JobState | None:
         phase="submitting",
         attempt=e.attempt,
         task_id=e.task_id,
+        submit_interval=e.interval,
         phase_since=e.at,
         submit_not_before=None,
         retry_not_before=None,

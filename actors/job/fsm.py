@@ -121,6 +121,7 @@ def _accept(state: JobState, cmd: Accept) -> list[JobEvent]:
             spec_hash=cmd.spec_hash,
             max_attempts=cmd.max_attempts,
             pipeline=cmd.pipeline,
+            watermark_from=cmd.watermark_from,
         )
     ]
 
@@ -130,7 +131,13 @@ def _begin_attempt(state: JobState, cmd: BeginAttempt) -> list[JobEvent]:
     if state.phase == "accepted" or (state.phase == "retry_wait" and waited):
         attempt = state.attempt + 1
         return [
-            SubmitIntended(at=cmd.at, attempt=attempt, task_id=task_id_for(state.job_id, attempt))
+            SubmitIntended(
+                at=cmd.at,
+                attempt=attempt,
+                task_id=task_id_for(state.job_id, attempt),
+                interval=cmd.interval,
+                watermark=cmd.watermark,
+            )
         ]
     return []
 

@@ -11,7 +11,7 @@ from typing import Any, Protocol
 import msgspec
 
 from actors.job.state import FailureSource
-from eventlog.events import Classification
+from eventlog.events import Classification, WatermarkRecord
 
 # --- commands: what the actor receives (time and random delays come in here) -----------
 
@@ -28,10 +28,19 @@ class Accept(Command, frozen=True):
     spec_hash: str
     max_attempts: int
     pipeline: str | None = None
+    watermark_from: str | None = None
 
 
 class BeginAttempt(Command, frozen=True):
-    """Start the first attempt, or the next one once the retry delay has passed."""
+    """Start the first attempt, or the next one once the retry delay has passed.
+
+    `interval` and `watermark`: what the watermark gate decided for this attempt (the
+    interval clipped at the streaming watermark, None for the job's own), to record with the
+    intent.
+    """
+
+    interval: str | None = None
+    watermark: WatermarkRecord | None = None
 
 
 class RecordSubmitted(Command, frozen=True):

@@ -84,7 +84,7 @@ ALLOWED_TRANSITIONS: frozenset[tuple[Phase, Phase]] = frozenset(
 TASK_MAY_LIVE: frozenset[Phase] = DRUID_LIVE | {"submitting", "cancelling"}
 RETRYABLE: frozenset[Phase] = frozenset({"dead", "cancelled"})
 
-STATE_SCHEMA_VERSION = 5  # bump when JobState changes shape: stale snapshots are then ignored
+STATE_SCHEMA_VERSION = 6  # bump when JobState changes shape: stale snapshots are then ignored
 
 
 class JobState(msgspec.Struct, frozen=True, kw_only=True, gc=False):
@@ -96,9 +96,13 @@ class JobState(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     spec: msgspec.Raw = msgspec.Raw(b"{}")  # the task JSON, as JobAccepted holds it
     spec_hash: str = ""
     pipeline: str | None = None
+    watermark_from: str | None = None  # see JobAccepted.watermark_from
     max_attempts: int = 1
     attempt: int = 0
     task_id: str | None = None
+    # The interval the current attempt ingests when it is not `interval` (clipped at the
+    # streaming watermark, as its SubmitIntended recorded): every POST of the task sends it.
+    submit_interval: str | None = None
     accepted_at: float | None = None
     phase_since: float | None = None
     finished_at: float | None = None

@@ -19,6 +19,7 @@ from actors.job.fsm import decide
 from actors.job.messages import Command
 from actors.job.state import STATE_SCHEMA_VERSION, JobState
 from actors.job.summary import summary_of
+from actors.job.task_interval import set_interval
 from actors.stream_names import JOB_PREFIX, job_of_stream, job_stream
 from eventlog import EventLog
 from eventlog.errors import ConcurrencyConflictError, WriterLostError
@@ -152,12 +153,20 @@ class JobStreams:
         raise ValueError(f"record needs at least one try, not {tries}")
 
 
-def task_body(spec: msgspec.Raw, task_id: str) -> msgspec.Raw:
-    """The JSON to POST for one attempt: the stored spec with its `id` set to `task_id`.
+def task_body(spec: msgspec.Raw, task_id: str, interval: str | None = None) -> msgspec.Raw:
+    """The JSON to POST for one attempt: the stored spec with its `id` set to `task_id`, and
+    its interval replaced by `interval` if given (the attempt's, clipped at the streaming
+    watermark: `actors.job.task_interval.set_interval`).
 
     A compiled spec has no `id`, so the id goes in front of its bytes; the spec is never
-    decoded into dicts (5 KB for a 1 KB spec, held by every attempt waiting to be sent).
+    decoded into dicts (5 KB for a 1 KB spec, held by every attempt waiting to be sent)
+    unless its interval must change.
     """
+    if interval is not None:
+        clipped = spec_dict(spec)
+        clipped["id"] = task_id
+        set_interval(clipped, interval)
+        return spec_raw(clipped)
     body = bytes(spec)
     try:
         has_id = _top_level_id(body).id is not msgspec.UNSET

@@ -45,6 +45,7 @@ def summary_of(state: JobState, *, position: int = 0, changed_at: float = 0.0) -
         last_error=error[:ERROR_EXCERPT] if error is not None else None,
         pipeline=state.pipeline,
         held=hold_reason(state, _NOTHING_PAUSED),
+        sent_interval=state.submit_interval,
         accepted_at=state.accepted_at,
         finished_at=state.finished_at,
         version=state.version,
@@ -74,6 +75,7 @@ def view_of(summary: JobSummary, held: str | None = None) -> JobView:
         finished_at=summary.finished_at,
         pipeline=summary.pipeline,
         held=held if held is not None else summary.held,
+        sent_interval=summary.sent_interval,
     )
 
 

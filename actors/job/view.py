@@ -19,11 +19,13 @@ def hold_reason(
     overlord_breaker_open: bool = False,
     *,
     slots: str | None = None,
+    watermark: str | None = None,
 ) -> str | None:
     """Why the job's next submission is held back, or None when nothing holds it.
 
     `paused`: the paused datasources and why (`Breakers.paused`).
     `slots`: why the slot budget holds the job back (`SlotBudget.held`), if it does.
+    `watermark`: why the streaming watermark holds it back (`WatermarkGate.held`), if it does.
     """
     if state.phase not in SUBMIT_PHASES:
         return None
@@ -34,6 +36,8 @@ def hold_reason(
         )
     if overlord_breaker_open:
         return "the Overlord circuit breaker is open; submissions wait until it closes"
+    if watermark is not None and state.phase != "submitting":
+        return watermark
     if slots is not None and state.phase != "submitting":
         return slots
     if state.phase == "submitting" and _deferred(state) and state.last_error:
@@ -70,6 +74,9 @@ class JobView(msgspec.Struct, frozen=True, kw_only=True):
     finished_at: float | None = None
     pipeline: str | None = None
     held: str | None = None  # why its next submission waits (a paused datasource, a breaker)
+    # The interval its current attempt was sent with, when the streaming watermark clipped it
+    # (None: the job's own interval).
+    sent_interval: str | None = None
 
     @classmethod
     def of(cls, state: JobState, held: str | None = None) -> JobView:
@@ -91,6 +98,7 @@ class JobView(msgspec.Struct, frozen=True, kw_only=True):
             finished_at=state.finished_at,
             pipeline=state.pipeline,
             held=held,
+            sent_interval=state.submit_interval,
         )
 
 

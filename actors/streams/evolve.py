@@ -20,6 +20,7 @@ from eventlog.events import (
     SupervisorApplied,
     SupervisorApplyIntended,
     SupervisorApplyRejected,
+    SupervisorHealthClassified,
     SupervisorHeldObserved,
     SupervisorReset,
     SupervisorResetIntended,
@@ -71,6 +72,9 @@ _NOTHING_OBSERVED: dict[str, Any] = {
     "healthy": None,
     "recent_errors": (),
     "observed_at": None,
+    "health": None,
+    "health_rule": None,
+    "health_reason": None,
 }
 
 
@@ -126,6 +130,8 @@ def _held_observed(s: SupervisorState, e: SupervisorHeldObserved, v: int) -> Sup
 def _state_observed(
     s: SupervisorState, e: SupervisorStateObserved, v: int
 ) -> SupervisorState | None:
+    # A spell ends when the supervisor is healthy again; its reading goes with it.
+    spell_over = e.healthy is not False
     return replace(
         s,
         version=v,
@@ -134,6 +140,17 @@ def _state_observed(
         healthy=e.healthy,
         recent_errors=e.recent_errors,
         observed_at=e.at,
+        health=None if spell_over else s.health,
+        health_rule=None if spell_over else s.health_rule,
+        health_reason=None if spell_over else s.health_reason,
+    )
+
+
+def _health_classified(
+    s: SupervisorState, e: SupervisorHealthClassified, v: int
+) -> SupervisorState | None:
+    return replace(
+        s, version=v, health=e.classification, health_rule=e.rule, health_reason=e.reason
     )
 
 
@@ -214,6 +231,7 @@ _EVOLVERS: dict[type[Event], _Evolver] = {
     SupervisorResetIntended: _intended("reset"),
     SupervisorReset: _was_reset,
     SupervisorActionFailed: _action_failed,
+    SupervisorHealthClassified: _health_classified,
 }
 
 

@@ -31,6 +31,7 @@ from actors.streams.messages import (
     RecordActionFailed,
     RecordApplied,
     RecordApplyRefused,
+    RecordHealth,
     RecordHeld,
     RecordReset,
     RecordResumed,
@@ -54,6 +55,7 @@ from eventlog.events import (
     SupervisorApplyIntended,
     SupervisorApplyRejected,
     SupervisorEvent,
+    SupervisorHealthClassified,
     SupervisorHeldObserved,
     SupervisorReset,
     SupervisorResetIntended,
@@ -155,6 +157,24 @@ def _state_observed(state: SupervisorState, cmd: RecordState) -> list[Supervisor
     ]
 
 
+def _health(state: SupervisorState, cmd: RecordHealth) -> list[SupervisorEvent]:
+    # A reading is about an unhealthy spell, and is recorded once per change of reading.
+    if state.healthy is not False or (cmd.classification, cmd.rule) == (
+        state.health,
+        state.health_rule,
+    ):
+        return []
+    return [
+        SupervisorHealthClassified(
+            at=cmd.at,
+            classification=cmd.classification,
+            rule=cmd.rule,
+            reason=cmd.reason,
+            detailed_state=state.detailed_state,
+        )
+    ]
+
+
 def _idle(state: SupervisorState) -> bool:
     """Whether a person's action may be decided: applied, and no call's outcome awaited."""
     return state.applied and state.pending is None
@@ -224,6 +244,7 @@ _DECIDERS: dict[type[Command], _Decider] = {
     RecordApplyRefused: _apply_refused,
     RecordHeld: _held,
     RecordState: _state_observed,
+    RecordHealth: _health,
     Suspend: _suspend,
     Resume: _resume,
     Terminate: _terminate,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import msgspec
 
-from eventlog.events import SupervisorAction
+from eventlog.events import Classification, SupervisorAction
 
 # --- commands ----------------------------------------------------------------------------
 
@@ -53,6 +53,14 @@ class RecordState(Command, frozen=True):
     detailed_state: str | None = None
     healthy: bool | None = None
     recent_errors: tuple[str, ...] = ()
+
+
+class RecordHealth(Command, frozen=True):
+    """The supervisor rules' reading of the unhealthy state the stream last recorded."""
+
+    classification: Classification
+    rule: str
+    reason: str
 
 
 class _ByPerson(Command, frozen=True):

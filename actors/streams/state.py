@@ -12,7 +12,7 @@ from typing import Literal
 
 import msgspec
 
-from eventlog.events import SupervisorAction
+from eventlog.events import Classification, SupervisorAction
 
 Desired = Literal["running", "suspended", "terminated"]
 # An intent written to the log whose outcome is not recorded yet: the call may have happened.
@@ -76,6 +76,10 @@ class SupervisorState(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     last_reset_reason: str | None = None
     last_reset_at: float | None = None
     terminated_at: float | None = None
+    # The rules' reading of the current unhealthy spell (None: healthy, or not read yet).
+    health: Classification | None = None
+    health_rule: str | None = None
+    health_reason: str | None = None
 
     @property
     def known(self) -> bool:

@@ -25,7 +25,7 @@ import msgspec
 import structlog
 
 from actors.errors import BreakerOpenError
-from actors.job.actor import SubmissionGate
+from actors.job.actor import AttemptPlan, SubmissionGate
 from actors.job.state import JobState
 from actors.ports import Clock, Overlord
 from actors.stream_names import BREAKER_PREFIX, breaker_of_stream, breaker_stream
@@ -67,11 +67,15 @@ class DatasourcePolicy(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class Admission(SubmissionGate):
-    """The gate the task actors consult: the breakers first, then the slot gate."""
+    """The gate the task actors consult: the breakers first, then the streaming watermark
+    (a job it holds must not claim slots), then the slot gate."""
 
-    def __init__(self, breakers: Breakers, slots: SlotBudget) -> None:
+    def __init__(
+        self, breakers: Breakers, slots: SlotBudget, watermark: SubmissionGate | None = None
+    ) -> None:
         self.breakers = breakers
         self.slots = slots
+        self.watermark = watermark or SubmissionGate()
 
     async def submit_delay(
         self, state: JobState, wake: Callable[[], None] | None = None
@@ -79,10 +83,23 @@ class Admission(SubmissionGate):
         wait = await self.breakers.submit_delay(state, wake)
         if wait is not None:
             return wait
+        wait = await self.watermark.submit_delay(state, wake)
+        if wait is not None:
+            return wait
         return await self.slots.admit(state, wake)
 
     def call_delay(self) -> float | None:
         return self.breakers.call_delay()
+
+    async def plan(self, state: JobState) -> AttemptPlan:
+        plan = await self.watermark.plan(state)
+        if plan.wait is not None:
+            # The watermark moved back after the slots admitted the job: it waits unclaimed.
+            self.slots.observe(state)
+        return plan
+
+    async def recheck(self, state: JobState) -> str | None:
+        return await self.watermark.recheck(state)
 
 
 class Breakers(SubmissionGate):
@@ -311,9 +328,7 @@ class GuardedOverlord:
 
     async def supervisor_states(self) -> list[SupervisorState]:
         inner: Any = self.inner
-        result: list[SupervisorState] = await self._guard(
-            "supervisor_states", inner.supervisor_states
-        )
+        result: list[SupervisorState] = await self._guard("supervisors", inner.supervisor_states)
         return result
 
     async def supervisor_status(self, supervisor_id: str) -> SupervisorStatus:

@@ -17,6 +17,7 @@ from typing import Any
 import msgspec
 
 from actors.errors import ConfigError
+from actors.supervision.stream_rules import StreamRuleSet, bad_patterns
 from eventlog.events import Classification
 
 MAX_EXCERPT = 2000
@@ -116,6 +117,8 @@ def _pattern(source: str) -> re.Pattern[str]:
 class RuleSet(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     default: Classification = "transient"
     rule: list[Rule] = []
+    # The `[supervisor]` section: readings of unhealthy streaming supervisors.
+    supervisor: StreamRuleSet = StreamRuleSet()
 
 
 class Decision(msgspec.Struct, frozen=True):
@@ -170,6 +173,14 @@ def load_rules(path: str | Path | None = None) -> RuleSet:
                 raise ConfigError(
                     f"{source}: rule {rule.name!r}: bad regular expression {pattern!r}: {exc}"
                 ) from exc
+    if "supervisor" not in data and path is not None:
+        # A rules file written for task failures alone keeps the built-in supervisor rules:
+        # it should not silence every structural reading of a stream.
+        rules = msgspec.structs.replace(rules, supervisor=load_rules().supervisor)
+    for name, pattern, error in bad_patterns(rules.supervisor):
+        raise ConfigError(
+            f"{source}: supervisor rule {name!r}: bad regular expression {pattern!r}: {error}"
+        )
     return rules
 
 

@@ -68,6 +68,9 @@ class _Ingestion(msgspec.Struct):
 class _Task(msgspec.Struct):
     type: str = ""
     spec: _Ingestion = msgspec.field(default_factory=_Ingestion)
+    # A `compact` task has its tuningConfig at the top level, and runs its rewrite as a
+    # parallel task with it.
+    tuningConfig: _Tuning | None = None
 
 
 _decode_task = msgspec.json.Decoder(_Task).decode
@@ -75,13 +78,19 @@ _decode_task = msgspec.json.Decoder(_Task).decode
 
 def claim_of(spec: msgspec.Raw) -> int:
     """Slots a job's task may hold at once: `slots_needed(maxNumConcurrentSubTasks)` for an
-    `index_parallel` task, 1 for anything else (or a spec that cannot be read so)."""
+    `index_parallel` task or a `compact` task (which runs one), 1 for anything else (or a
+    spec that cannot be read so)."""
     try:
         task = _decode_task(bytes(spec))
     except (msgspec.DecodeError, msgspec.ValidationError):
         return 1
-    tuning = task.spec.tuningConfig
-    if task.type != "index_parallel" or tuning.type not in ("", "index_parallel"):
+    if task.type == "compact":
+        tuning = task.tuningConfig or _Tuning()
+    elif task.type == "index_parallel":
+        tuning = task.spec.tuningConfig
+    else:
+        return 1
+    if tuning.type not in ("", "index_parallel"):
         return 1
     return slots_needed(tuning.maxNumConcurrentSubTasks)
 

@@ -26,12 +26,19 @@ import msgspec
 
 from actors.errors import ConfigError
 from actors.job.actor import JobPolicy
-from actors.job.audit import AuditError, recorded_events, timeline, verify
+from actors.job.audit import AuditError, intent_story, recorded_events, timeline, verify
 from actors.job.rule_replay import ReplayReport, replay_failures
 from actors.job.summary_audit import rebuild, summaries_problem
 from actors.ownership import LogInUseError
 from actors.supervision.classification import load_rules
-from eventlog.events import AnyEvent, FailureClassified, JobDied, RetryScheduled, event_fields
+from eventlog.events import (
+    AnyEvent,
+    FailureClassified,
+    JobDied,
+    RetryScheduled,
+    SubmitIntended,
+    event_fields,
+)
 from eventlog.records import Recorded
 from specs.errors import SpecError
 from specs.intervals import parse_instant
@@ -217,6 +224,9 @@ def _facts(event: AnyEvent) -> str:
     fields.pop("at", None)
     fields.pop("report_excerpt", None)
     fields.pop("spec", None)
+    if isinstance(event, SubmitIntended):  # told in words by `intent_story`
+        fields.pop("interval", None)
+        fields.pop("watermark", None)
     if "spec_hash" in fields:
         fields["spec_hash"] = str(fields["spec_hash"])[:12]
     return "  ".join(f"{k}={v}" for k, v in fields.items() if v is not None and v != "")
@@ -241,7 +251,9 @@ def render_timeline(history: list[Recorded]) -> list[str]:
     lines: list[str] = []
     for index, recorded in enumerate(history):
         event = recorded.event
-        lines.append(f"{when(event.at)}  {_tag(event):<24} {_facts(event)}".rstrip())
+        line = f"{when(event.at)}  {_tag(event):<24} {_facts(event)}".rstrip()
+        story = intent_story(event) if isinstance(event, SubmitIntended) else None
+        lines.append(f"{line}  {story}" if story else line)
         if isinstance(event, FailureClassified):
             lines.append(f"{'':26}rule: {event.rule} -> {event.classification}")
             for key, value in (event.report_excerpt or {}).items():

@@ -27,7 +27,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from service.demo import run_demo
 
     logging_setup.configure(args.log_level, fmt="console")
-    return _run(run_demo(jobs=args.jobs, seed=args.seed, db=args.db))
+    parts = {"batch": (True, False), "hybrid": (False, True), None: (True, True)}[args.only]
+    batch, hybrid = parts
+    return _run(run_demo(jobs=args.jobs, seed=args.seed, db=args.db, batch=batch, hybrid=hybrid))
 
 
 def cmd_sim(args: argparse.Namespace) -> int:
@@ -72,6 +74,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "service.cli.ops",
     "service.cli.audit",
     "service.cli.specs",
+    "service.cli.supervisors",
+    "service.cli.compact",
     "service.cli.coverage",
 )
 
@@ -113,6 +117,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--jobs", type=int, default=24, help="number of daily jobs (default 24)")
     demo.add_argument("--seed", type=int, default=7, help="simulator seed (default 7)")
     demo.add_argument("--db", help="event log file (default: a temporary file)")
+    demo.add_argument(
+        "--only",
+        choices=["batch", "hybrid"],
+        help="run one half: the batch backfill, or batch and streaming (default: both)",
+    )
 
     sim = sub.add_parser("sim", help="run the Overlord simulator until SIGINT/SIGTERM")
     sim.add_argument("--host", default="127.0.0.1")

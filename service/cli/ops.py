@@ -213,6 +213,14 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
+    from service.cli.supervisors import apply_files, split_supervisor_files
+
+    # Kafka / Kinesis specs are applied as managed supervisors, not submitted as jobs.
+    streams, args.files = split_supervisor_files(args.files)
+    if streams:
+        code = apply_files(args, streams)
+        if code or not args.files:
+            return code
     try:
         requests = [request_from_file(f, args.interval) for f in args.files]
         for request in requests:

@@ -44,3 +44,8 @@ def jobs_table(views: Sequence[JobView], out: TextIO) -> None:
             out.write(f"{v.job_id}: {v.classification} ({v.rule}): {v.last_error}\n")
         elif v.held:
             out.write(f"{v.job_id}: held: {v.held}\n")
+        if v.sent_interval is not None and v.sent_interval != v.interval:
+            out.write(
+                f"{v.job_id}: clipped: sent for {v.sent_interval}, ending at the streaming "
+                "watermark (the rest is the stream's; `audit history` says why)\n"
+            )

@@ -2,6 +2,8 @@
 
     druid-orch validate spec.json other.json pipeline.toml
     druid-orch compile pipeline.toml --interval 2024-01-01/2024-01-08 [--capacity 12]
+    druid-orch compile pipeline.toml --interval 2024-01-01/2024-01-08 --compaction
+    druid-orch compile pipeline.toml --supervisor
 
 `validate` checks Druid task and supervisor specs (`.json`) and pipeline templates
 (`.toml`). It prints `file: ok (type)` for each good file and one line per error,
@@ -12,8 +14,14 @@ after its `ok` (the exit code stays 0: Druid itself would accept the spec).
 `compile` prints one JSON document per job of the range, in time order: pretty by default,
 or one canonical line per job with `--canonical` (sorted keys, no whitespace: the bytes the
 spec hash is computed from). Each job's id and hash go to stderr. `--capacity` shares that
-many free worker slots among the jobs (see `specs.capacity`). Errors print as `validate`
-prints them and exit 1; nothing is submitted either way.
+many free worker slots among the jobs (see `specs.capacity`). `--compaction` prints the
+`compact` jobs of the range instead (`[pipeline.compaction]`, or its defaults), and
+`--supervisor` the supervisor spec of `[pipeline.stream]`, with every `{ env }` or `{ file }`
+secret shown as a marker naming its source, never read. Errors print as `validate` prints
+them and exit 1; nothing is submitted either way.
+
+`validate` checks a template's stream and compaction sections too (compiling both, without
+reading secrets), and says which it has: `ok (pipeline template, kafka stream, compaction)`.
 """
 
 from __future__ import annotations
@@ -25,11 +33,13 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from service.intake import job_intervals
-from specs.compiler import compile_range, load_template
+from specs.compaction import compile_compaction
+from specs.compiler import CompiledJob, PipelineTemplate, compile_range, load_template
 from specs.errors import SpecError
 from specs.identity import canonical_json, task_id_for
 from specs.intervals import Interval
 from specs.model import check_spec
+from specs.supervisors import compile_supervisor
 
 __all__ = ["cmd_compile", "cmd_validate", "register"]
 
@@ -48,8 +58,14 @@ def register(subparsers: Any) -> None:
     compile_.add_argument("template", metavar="PIPELINE.toml")
     compile_.add_argument(
         "--interval",
-        required=True,
-        help="ISO-8601 start/end (or start/period), e.g. 2024-01-01/P7D",
+        help="ISO-8601 start/end (or start/period), e.g. 2024-01-01/P7D (not with --supervisor)",
+    )
+    what = compile_.add_mutually_exclusive_group()
+    what.add_argument(
+        "--compaction", action="store_true", help="the compact jobs of the range instead"
+    )
+    what.add_argument(
+        "--supervisor", action="store_true", help="the [pipeline.stream] supervisor spec"
     )
     compile_.add_argument(
         "--capacity",
@@ -84,10 +100,10 @@ def _validate_file(name: str) -> tuple[str, list[SpecError], list[SpecError]]:
     """The file's kind, its errors, and (when valid) what `submit` would still refuse."""
     if name.endswith(".toml"):
         try:
-            load_template(name)
+            template = load_template(name)
         except SpecError as exc:
             return "pipeline template", [exc], []
-        return "pipeline template", [], []
+        return _template_kind(template), [], []
     try:
         raw = Path(name).read_bytes()
     except OSError as exc:
@@ -106,11 +122,25 @@ def _validate_file(name: str) -> tuple[str, list[SpecError], list[SpecError]]:
     return kind, [], warnings
 
 
+def _template_kind(template: PipelineTemplate) -> str:
+    parts = ["pipeline template"]
+    if template.stream is not None:
+        parts.append(f"{template.stream.type} stream")
+    if template.compaction is not None:
+        parts.append("compaction")
+    return ", ".join(parts)
+
+
 def cmd_compile(
     args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None = None
 ) -> int:
     """Compile the template for the interval and print the specs; 1 on any error."""
     out, err = out or sys.stdout, err or sys.stderr
+    if args.supervisor:
+        return _print_supervisor(args, out, err)
+    if args.interval is None:
+        err.write(f"{args.template}: --interval is required (but for --supervisor)\n")
+        return 1
     try:
         interval = Interval.parse(args.interval)
     except SpecError as exc:
@@ -118,7 +148,11 @@ def cmd_compile(
         return 1
     try:
         template = load_template(args.template)
-        jobs = compile_range(template, interval, free_slots=args.capacity)
+        jobs: list[CompiledJob] = (
+            compile_compaction(template, interval)
+            if args.compaction
+            else compile_range(template, interval, free_slots=args.capacity)
+        )
     except SpecError as exc:
         err.write(f"{exc if exc.source else exc.with_source(args.template)}\n")
         return 1
@@ -127,8 +161,26 @@ def cmd_compile(
             f"# job {job.job_id} interval {job.interval} hash {job.spec_hash} "
             f"first task id {task_id_for(job.job_id, 1)}\n"
         )
-        if args.canonical:
-            out.write(canonical_json(job.spec).decode() + "\n")
-        else:
-            out.write(json.dumps(job.spec, indent=2) + "\n")
+        _print_spec(job.spec, args.canonical, out)
     return 0
+
+
+def _print_supervisor(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    try:
+        supervisor = compile_supervisor(load_template(args.template), reveal_secrets=False)
+    except SpecError as exc:
+        err.write(f"{exc if exc.source else exc.with_source(args.template)}\n")
+        return 1
+    err.write(
+        f"# supervisor {supervisor.supervisor_id} datasource {supervisor.datasource} "
+        "(secrets shown as markers, so the hash is not the posted spec's)\n"
+    )
+    _print_spec(supervisor.spec, args.canonical, out)
+    return 0
+
+
+def _print_spec(spec: dict[str, Any], canonical: bool, out: TextIO) -> None:
+    if canonical:
+        out.write(canonical_json(spec).decode() + "\n")
+    else:
+        out.write(json.dumps(spec, indent=2) + "\n")

@@ -180,7 +180,7 @@ class KafkaIOConfig(_StreamIOConfig, frozen=True, kw_only=True):
 class KinesisIOConfig(_StreamIOConfig, frozen=True, kw_only=True):
     endpoint: Opt[str] = UNSET
     region: Opt[str] = UNSET
-    records_per_fetch: Opt[Positive] = UNSET
+    records_per_fetch: Opt[int] = UNSET  # deprecated; KinesisSupervisorIOConfig keeps any value
     fetch_delay_millis: Opt[int] = UNSET
     aws_assumed_role_arn: Opt[str] = UNSET
     aws_external_id: Opt[str] = UNSET

@@ -167,7 +167,7 @@ class _Delimited(_Format, frozen=True, kw_only=True):
     list_delimiter: Opt[str] = UNSET
     find_columns_from_header: Opt[bool] = UNSET
     has_header_row: Opt[bool] = UNSET
-    skip_header_rows: Opt[Annotated[int, Meta(ge=0)]] = UNSET
+    skip_header_rows: Opt[int] = UNSET  # FlatTextInputFormat takes any int
     try_parse_numbers: Opt[bool] = UNSET
 
 

@@ -22,7 +22,14 @@ from specs.druid.tuning import (
 )
 from specs.errors import SpecError
 
-__all__ = ["partition_errors"]
+__all__ = ["PARTITION_RULES", "partition_errors"]
+
+PARTITION_RULES = {
+    "partition-row-aliases": "a row target may be given under one of its names only",
+    "partition-rows-positive": "numShards and row targets must be positive (or -1 for unset)",
+    "legacy-row-knobs": "tuningConfig targetPartitionSize and maxRowsPerSegment are exclusive",
+}
+"""The rules this module reports beyond the pairing rules listed in `specs.druid.rules`."""
 
 _PARALLEL_ONLY = (RangePartitionsSpec, SingleDimPartitionsSpec)
 
@@ -37,12 +44,37 @@ def partition_errors(
 ) -> Iterator[SpecError]:
     """Every partitioning rule `tuning` breaks, for a task of type `kind`."""
     partitions = tuning.partitions_spec
+    rollup = value_or(tuning.force_guaranteed_rollup, False)
     if isinstance(tuning, ParallelTuningConfig):
         yield from _sub_tasks(tuning, prefix, kind, partitions)
+    # IndexTuningConfig: "Can't use targetPartitionSize and maxRowsPerSegment together".
+    if given(tuning.target_partition_size) and given(tuning.max_rows_per_segment):
+        yield SpecError(
+            "targetPartitionSize is the deprecated name of maxRowsPerSegment; give only one",
+            path=f"{prefix}.targetPartitionSize",
+            rule="legacy-row-knobs",
+        )
     if partitions is None or isinstance(partitions, UnsetType):
-        # Druid derives a partitionsSpec that suits forceGuaranteedRollup: nothing to pair.
+        # Druid derives a partitionsSpec that suits forceGuaranteedRollup; with perfect rollup
+        # it is a HashedPartitionsSpec built from the deprecated knobs, which must agree.
+        if rollup and appending:
+            # AbstractBatchIndexTask.isGuaranteedRollup, called by the parallel task's
+            # constructor: "Perfect rollup cannot be guaranteed when appending".
+            yield SpecError(
+                "forceGuaranteedRollup: true cannot be used with appendToExisting: true; "
+                "appending is best-effort rollup (dynamic partitioning)",
+                path=f"{prefix}.forceGuaranteedRollup",
+                rule="append-needs-dynamic",
+            )
+        rows = value_or(tuning.max_rows_per_segment, value_or(tuning.target_partition_size, None))
+        if rollup and _effective(rows) and _effective(tuning.num_shards):
+            yield SpecError(
+                "with forceGuaranteedRollup and no partitionsSpec, Druid builds hashed "
+                "partitioning from numShards or maxRowsPerSegment, not both",
+                path=f"{prefix}.numShards",
+                rule="hashed-shards-or-rows",
+            )
         return
-    rollup = value_or(tuning.force_guaranteed_rollup, False)
     name = tag_of(partitions)
     path = f"{prefix}.partitionsSpec"
     if isinstance(partitions, DynamicPartitionsSpec):
@@ -79,23 +111,35 @@ def partition_errors(
 
 def _partition_shape(partitions: PartitionsSpec, path: str) -> Iterator[SpecError]:
     if isinstance(partitions, HashedPartitionsSpec):
-        rows = [
-            key
-            for key, value in (
-                ("targetRowsPerSegment", partitions.target_rows_per_segment),
-                ("targetPartitionSize", partitions.target_partition_size),
-                ("maxRowsPerSegment", partitions.max_rows_per_segment),
-            )
-            if _effective(value)
-        ]
+        # HashedPartitionsSpec: the three row names are aliases (Checks.checkAtMostOneNotNull),
+        # exclusive with numShards, and what is given must be positive.
+        rows = _given_rows(
+            ("targetRowsPerSegment", partitions.target_rows_per_segment),
+            ("targetPartitionSize", partitions.target_partition_size),
+            ("maxRowsPerSegment", partitions.max_rows_per_segment),
+        )
+        yield from _aliases(rows, path)
         if _effective(partitions.num_shards) and rows:
             yield SpecError(
-                f"hashed partitioning takes numShards or {rows[0]}, not both",
+                f"hashed partitioning takes numShards or {rows[0][0]}, not both",
                 path=f"{path}.numShards",
                 rule="hashed-shards-or-rows",
             )
+        yield from _positive([*rows, *_given_rows(("numShards", partitions.num_shards))], path)
         return
     if isinstance(partitions, SingleDimPartitionsSpec):
+        # SingleDimensionPartitionsSpec: each deprecated name aliases the current one.
+        targets = _given_rows(
+            ("targetRowsPerSegment", partitions.target_rows_per_segment),
+            ("targetPartitionSize", partitions.target_partition_size),
+        )
+        maxima = _given_rows(
+            ("maxRowsPerSegment", partitions.max_rows_per_segment),
+            ("maxPartitionSize", partitions.max_partition_size),
+        )
+        yield from _aliases(targets, path)
+        yield from _aliases(maxima, path)
+        yield from _positive([*targets[:1], *maxima[:1]], path)
         if (
             not isinstance(partitions.partition_dimension, str)
             or not partitions.partition_dimension
@@ -120,6 +164,14 @@ def _partition_shape(partitions: PartitionsSpec, path: str) -> Iterator[SpecErro
             )
         target = _effective(partitions.target_rows_per_segment)
         most = _effective(partitions.max_rows_per_segment)
+        # DimensionRangePartitionsSpec: "... must be greater than 0".
+        yield from _positive(
+            _given_rows(
+                ("targetRowsPerSegment", partitions.target_rows_per_segment),
+                ("maxRowsPerSegment", partitions.max_rows_per_segment),
+            ),
+            path,
+        )
     else:
         return
     if target == most:
@@ -130,6 +182,30 @@ def _partition_shape(partitions: PartitionsSpec, path: str) -> Iterator[SpecErro
             path=f"{path}.targetRowsPerSegment",
             rule="range-row-target",
         )
+
+
+def _given_rows(*pairs: tuple[str, object]) -> list[tuple[str, int]]:
+    """The (name, value) pairs set to something other than null or -1."""
+    return [(key, value) for key, value in pairs if isinstance(value, int) and value != -1]
+
+
+def _aliases(rows: list[tuple[str, int]], path: str) -> Iterator[SpecError]:
+    if len(rows) > 1:
+        yield SpecError(
+            f"{rows[0][0]} and {rows[1][0]} name the same setting; give only one",
+            path=f"{path}.{rows[1][0]}",
+            rule="partition-row-aliases",
+        )
+
+
+def _positive(rows: list[tuple[str, int]], path: str) -> Iterator[SpecError]:
+    for key, value in rows:
+        if value <= 0:
+            yield SpecError(
+                f"{key} is {value}; it must be positive (or -1, which Druid reads as unset)",
+                path=f"{path}.{key}",
+                rule="partition-rows-positive",
+            )
 
 
 def _sub_tasks(

@@ -18,7 +18,7 @@ import msgspec
 from msgspec import UnsetType
 
 from specs.druid.aggregators import aggregator_name
-from specs.druid.base import given, tag_of, value_or
+from specs.druid.base import Extension, given, tag_of, value_or
 from specs.druid.documents import (
     CompactionGranularitySpec,
     CompactionIOConfig,
@@ -36,14 +36,25 @@ from specs.druid.documents import (
     Spec,
 )
 from specs.druid.inputs import CombiningInputSource, DruidInputSource, InputSource
-from specs.druid.partitioning import partition_errors
+from specs.druid.partitioning import PARTITION_RULES, partition_errors
+from specs.druid.preconditions import (
+    PRECONDITION_RULES,
+    aggregator_errors,
+    input_format_errors,
+    input_source_errors,
+    transform_errors,
+)
 from specs.druid.schema import (
+    AutoDimension,
     DataSchema,
     DimensionsSpec,
     Granularity,
     GranularitySpec,
+    LongDimension,
+    TransformSpec,
     dimension_name,
 )
+from specs.druid.streaming import STREAM_RULES, stream_errors
 from specs.druid.tuning import (
     IndexTuningConfig,
     ParallelTuningConfig,
@@ -78,16 +89,24 @@ RULES = {
     "compact-needs-input": "compact needs ioConfig (or the deprecated interval/segments)",
     "supervisor-form": "a supervisor needs spec, or the flat dataSchema and ioConfig",
     "supervisor-forms-agree": "nested spec and flat form must agree when both are given",
-    "kafka-topic": "Kafka needs exactly one of topic and topicPattern",
-    "kafka-bootstrap-servers": "Kafka consumerProperties need bootstrap.servers",
-    "kinesis-needs-stream": "Kinesis needs stream",
-    "late-rejection-exclusive": "lateMessageRejectionPeriod and ...StartDateTime are exclusive",
+    "datasource-name": "dataSource must follow Druid's id rules",
+    "dimension-excluded": "a dimension may not also be in dimensionExclusions",
+    "time-column-reserved": "__time is only a long dimension (first unless sorting allows)",
+    **PARTITION_RULES,
+    **PRECONDITION_RULES,
+    **STREAM_RULES,
 }
-"""Every rule name this module can report, with a one-line summary of it."""
+"""Every rule name the specs room can report, with a one-line summary of it."""
 
 _GRANULARITY_NAMES = frozenset((*GRANULARITIES, "NONE", "ALL"))
 _PARALLEL_ONLY = (RangePartitionsSpec, SingleDimPartitionsSpec)
 _COMPACT_TUNING = ("index_parallel", "index", "compaction")
+TIME_COLUMN = "__time"
+# Where a duplicated column is reported, by the first list it appears in.
+_PLACE_PATHS = {
+    "metricsSpec": "metricsSpec",
+    "spatialDimensions": "dimensionsSpec.spatialDimensions",
+}
 
 
 def check_rules(spec: Spec) -> list[SpecError]:
@@ -157,7 +176,10 @@ def _batch(task: IndexParallelTask | IndexTask) -> Iterator[SpecError]:
             path="$.spec.dataSchema.granularitySpec.intervals",
             rule="replace-needs-intervals",
         )
+    yield from input_source_errors(io.input_source, "$.spec.ioConfig.inputSource")
     yield from _input_intervals(io.input_source, "$.spec.ioConfig.inputSource")
+    if io.input_format is not None and not isinstance(io.input_format, UnsetType):
+        yield from input_format_errors(io.input_format, "$.spec.ioConfig.inputFormat")
     if isinstance(tuning, IndexTuningConfig):
         yield from partition_errors(tuning, "$.spec.tuningConfig", kind, appending=appending)
 
@@ -178,6 +200,14 @@ def _input_intervals(source: InputSource, path: str) -> Iterator[SpecError]:
 
 
 def _data_schema(schema: DataSchema, prefix: str) -> Iterator[SpecError]:
+    # DataSchema validates its name with IdUtils.validateId, the rule task ids follow.
+    problem = id_problem(schema.data_source)
+    if problem is not None:
+        yield SpecError(
+            f"dataSource {schema.data_source!r} is not valid: {problem}",
+            path=f"{prefix}.dataSource",
+            rule="datasource-name",
+        )
     if given(schema.parser):
         yield SpecError(
             "the parser field was removed in Druid 37 (it answers 400); describe the input "
@@ -193,6 +223,13 @@ def _data_schema(schema: DataSchema, prefix: str) -> Iterator[SpecError]:
         for index, text in enumerate(value_or(granularity.intervals, [])):
             yield from _interval(f"{path}.intervals[{index}]", text)
     yield from _duplicate_columns(schema, prefix)
+    yield from _time_column(schema, prefix)
+    if isinstance(schema.dimensions_spec, DimensionsSpec):
+        yield from _excluded(schema.dimensions_spec, f"{prefix}.dimensionsSpec")
+    if isinstance(schema.metrics_spec, list):
+        yield from aggregator_errors(schema.metrics_spec, f"{prefix}.metricsSpec")
+    if isinstance(schema.transform_spec, TransformSpec):
+        yield from transform_errors(schema.transform_spec, f"{prefix}.transformSpec")
 
 
 def _granularity(path: str, value: Granularity | UnsetType | None) -> Iterator[SpecError]:
@@ -211,23 +248,83 @@ def _duplicate_columns(schema: DataSchema, prefix: str) -> Iterator[SpecError]:
     if isinstance(dimensions, DimensionsSpec):
         for dimension in value_or(dimensions.dimensions, []):
             name = dimension_name(dimension)
-            if name is not None:
+            if name is not None and name != TIME_COLUMN:
                 places.setdefault(name, []).append("dimensions")
+        # DimensionsSpec appends the deprecated spatialDimensions to the dimensions and
+        # refuses a name that is in both lists.
+        for spatial in value_or(dimensions.spatial_dimensions, []):
+            places.setdefault(spatial.dim_name, []).append("spatialDimensions")
     for aggregator in value_or(schema.metrics_spec, []):
         name = aggregator_name(aggregator)
-        if name is not None:
+        if name is not None and name != TIME_COLUMN:
             places.setdefault(name, []).append("metricsSpec")
     for name, seen in places.items():
         if len(seen) < 2:
             continue
         counts = Counter(seen)
         listed = ", ".join(f"{place} ({counts[place]}x)" for place in sorted(counts))
-        where = "metricsSpec" if "metricsSpec" in counts else "dimensionsSpec.dimensions"
+        where = next(
+            (path for place, path in _PLACE_PATHS.items() if place in counts),
+            "dimensionsSpec.dimensions",
+        )
         yield SpecError(
             f"column {name!r} is written more than once: {listed}",
             path=f"{prefix}.{where}",
             rule="duplicate-column",
         )
+
+
+def _time_column(schema: DataSchema, prefix: str) -> Iterator[SpecError]:
+    # DataSchema.computeAndValidateOutputFieldNames: __time is the primary timestamp; it may
+    # appear once more, as a long dimension, and first unless forceSegmentSortByTime is false.
+    dimensions = schema.dimensions_spec
+    if isinstance(dimensions, DimensionsSpec):
+        sorted_by_time = dimensions.force_segment_sort_by_time is not False
+        seen = False
+        for index, dimension in enumerate(value_or(dimensions.dimensions, [])):
+            if dimension_name(dimension) != TIME_COLUMN or isinstance(dimension, Extension):
+                continue
+            if seen:
+                problem = "it appears twice"
+            elif not _is_long(dimension):
+                problem = "as a dimension it must have type 'long'"
+            elif index > 0 and sorted_by_time:
+                problem = "it must be the first dimension unless forceSegmentSortByTime is false"
+            else:
+                problem = ""
+            seen = True
+            if problem:
+                yield SpecError(
+                    f"{TIME_COLUMN} is the primary timestamp: {problem}",
+                    path=f"{prefix}.dimensionsSpec.dimensions[{index}]",
+                    rule="time-column-reserved",
+                )
+    for index, aggregator in enumerate(value_or(schema.metrics_spec, [])):
+        if aggregator_name(aggregator) == TIME_COLUMN:
+            yield SpecError(
+                f"{TIME_COLUMN} is the primary timestamp; a metric cannot take its name",
+                path=f"{prefix}.metricsSpec[{index}].name",
+                rule="time-column-reserved",
+            )
+
+
+def _is_long(dimension: object) -> bool:
+    # An auto column cast to LONG reports the long type, as a long dimension does.
+    if isinstance(dimension, AutoDimension):
+        return isinstance(dimension.cast_to_type, str) and dimension.cast_to_type.upper() == "LONG"
+    return isinstance(dimension, LongDimension)
+
+
+def _excluded(dimensions: DimensionsSpec, path: str) -> Iterator[SpecError]:
+    # DimensionsSpec.verify: "dimensions and dimensions exclusions cannot overlap".
+    names = {dimension_name(d) for d in value_or(dimensions.dimensions, [])}
+    for index, name in enumerate(value_or(dimensions.dimension_exclusions, [])):
+        if name in names:
+            yield SpecError(
+                f"{name!r} is both a dimension and in dimensionExclusions",
+                path=f"{path}.dimensionExclusions[{index}]",
+                rule="dimension-excluded",
+            )
 
 
 def _compact(task: CompactTask) -> Iterator[SpecError]:
@@ -304,34 +401,6 @@ def _supervisor(sup: KafkaSupervisor | KinesisSupervisor) -> Iterator[SpecError]
         and tuning.type != kind
     ):
         yield _type_mismatch(f"{prefix}.tuningConfig.type", tuning.type, kind)
-    yield from _stream_io(io, f"{prefix}.ioConfig")
-
-
-def _stream_io(io: KafkaIOConfig | KinesisIOConfig, path: str) -> Iterator[SpecError]:
-    if isinstance(io, KafkaIOConfig):
-        if given(io.topic) == given(io.topic_pattern):
-            found = "both" if given(io.topic) else "neither"
-            yield SpecError(
-                f"Kafka ioConfig needs exactly one of topic and topicPattern; found {found}",
-                path=f"{path}.topic",
-                rule="kafka-topic",
-            )
-        properties = value_or(io.consumer_properties, {})
-        if not properties.get("bootstrap.servers"):
-            yield SpecError(
-                "Kafka consumerProperties need bootstrap.servers (the brokers to read from)",
-                path=f"{path}.consumerProperties",
-                rule="kafka-bootstrap-servers",
-            )
-    elif not given(io.stream):
-        yield SpecError(
-            "Kinesis ioConfig needs stream (the Kinesis stream name)",
-            path=f"{path}.stream",
-            rule="kinesis-needs-stream",
-        )
-    if given(io.late_message_rejection_period) and given(io.late_message_rejection_start_date_time):
-        yield SpecError(
-            "lateMessageRejectionPeriod and lateMessageRejectionStartDateTime cannot both be set",
-            path=f"{path}.lateMessageRejectionStartDateTime",
-            rule="late-rejection-exclusive",
-        )
+    if io.input_format is not None and not isinstance(io.input_format, UnsetType):
+        yield from input_format_errors(io.input_format, f"{prefix}.ioConfig.inputFormat")
+    yield from stream_errors(io, tuning, f"{prefix}.ioConfig", f"{prefix}.tuningConfig")

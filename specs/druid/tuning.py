@@ -37,8 +37,9 @@ class _Partitions(SpecBase, frozen=True, kw_only=True, tag_field="type"):
 
 
 class DynamicPartitionsSpec(_Partitions, frozen=True, kw_only=True, tag="dynamic"):
-    max_rows_per_segment: Opt[RowCount] = UNSET
-    max_total_rows: Opt[Annotated[int, Meta(ge=-1)]] = UNSET
+    # DynamicPartitionsSpec checks neither (null and -1 mean the default).
+    max_rows_per_segment: Opt[int] = UNSET
+    max_total_rows: Opt[int] = UNSET
 
 
 class HashedPartitionsSpec(_Partitions, frozen=True, kw_only=True, tag="hashed"):
@@ -121,7 +122,8 @@ class _Tuning(SpecBase, frozen=True, kw_only=True):
     max_parse_exceptions: Opt[int] = UNSET
     max_saved_parse_exceptions: Opt[int] = UNSET
     max_columns_to_merge: Opt[int] = UNSET
-    num_persist_threads: Opt[Positive] = UNSET
+    # IndexTuningConfig raises a value below 1 to 1 rather than refusing it.
+    num_persist_threads: Opt[int] = UNSET
 
 
 class IndexTuningConfig(_Tuning, frozen=True, kw_only=True):
@@ -146,10 +148,11 @@ class ParallelTuningConfig(IndexTuningConfig, frozen=True, kw_only=True):
 
     max_num_concurrent_sub_tasks: Opt[Positive] = UNSET
     max_num_sub_tasks: Opt[Positive] = UNSET  # deprecated name of the same knob
-    max_retry: Opt[Annotated[int, Meta(ge=0)]] = UNSET
-    task_status_check_period_ms: Opt[Positive] = UNSET
+    # ParallelIndexTuningConfig checks only the sub-task and merge counts among its knobs.
+    max_retry: Opt[int] = UNSET
+    task_status_check_period_ms: Opt[int] = UNSET
     chat_handler_timeout: Opt[str] = UNSET
-    chat_handler_num_retries: Opt[Annotated[int, Meta(ge=0)]] = UNSET
+    chat_handler_num_retries: Opt[int] = UNSET
     max_num_segments_to_merge: Opt[Positive] = UNSET
     total_num_merge_tasks: Opt[Positive] = UNSET
     max_allowed_lock_count: Opt[int] = UNSET

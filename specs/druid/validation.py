@@ -17,7 +17,13 @@ from typing import Any
 import msgspec
 import msgspec.inspect as mi
 
-from specs.druid.documents import SUPERVISOR_TYPES, TASK_TYPES, IndexParallelTask, Spec
+from specs.druid.documents import (
+    SUPERVISOR_TYPES,
+    TASK_TYPES,
+    CompactTask,
+    IndexParallelTask,
+    Spec,
+)
 from specs.druid.passthrough import unwrap_extensions, wrap_extensions
 from specs.druid.rules import check_rules
 from specs.errors import SpecError, from_validation_error
@@ -87,23 +93,26 @@ def encode_spec(spec: Spec) -> dict[str, Any]:
     return result
 
 
-def decode_task(raw: RawSpec) -> IndexParallelTask:
-    """Validate an `index_parallel` task spec (what the pipeline compiler produces).
+def decode_task(raw: RawSpec) -> IndexParallelTask | CompactTask:
+    """Validate a task spec the orchestrator runs as a job: `index_parallel` (what the
+    pipeline compiler produces) or `compact` (what the compaction compiler produces).
 
     Raises:
         SpecError: the spec is invalid, or is a valid spec of another type.
     """
     spec = validate_spec(raw)
-    if not isinstance(spec, IndexParallelTask):
+    if not isinstance(spec, IndexParallelTask | CompactTask):
         kind = type(spec).__struct_config__.tag
         raise SpecError(
-            f"expected an index_parallel task, got {kind!r}", path="$.type", rule="task-type"
+            f"expected an index_parallel or compact task, got {kind!r}",
+            path="$.type",
+            rule="task-type",
         )
     return spec
 
 
-def encode_task(task: IndexParallelTask) -> dict[str, Any]:
-    """`encode_spec` for an `index_parallel` task."""
+def encode_task(task: IndexParallelTask | CompactTask) -> dict[str, Any]:
+    """`encode_spec` for a task `decode_task` accepts."""
     return encode_spec(task)
 
 

@@ -21,7 +21,9 @@ from overlord.client import HttpOverlord
 from overlord.models import TaskStatusPlus
 from overlord.sim.cluster import ClusterConfig
 from overlord.sim.server import Faults, SimConfig, Simulator
+from specs.compaction import DatasourceCompaction, compile_datasource_compaction
 from specs.compiler import CompiledJob, task_id_for
+from specs.intervals import Interval
 from tests.service.processes import eventually
 from tests.support import daily_jobs, fast_config, month_start
 
@@ -268,3 +270,21 @@ async def test_a_reconcile_lists_the_active_tasks_once_for_runner_states_and_orp
     spent = {k: v - before.get(k, 0) for k, v in sim.stats()["requests"].items()}
     assert spent.get("tasks") == 1, spent
     assert report.overlord_requests == 2  # one bulk status, one listing
+
+
+async def test_an_adopted_compaction_task_keeps_its_datasource_and_interval(
+    tmp_path: Path, url: str, sim: Simulator
+) -> None:
+    sim.cluster.config.min_duration_s = sim.cluster.config.max_duration_s = 1.0
+    request = DatasourceCompaction(datasource="wikipedia", segment_granularity="DAY")
+    [job] = compile_datasource_compaction(request, Interval.parse("2022-03-01/2022-03-02"))
+    orphan = await _plant_orphan(url, job)
+    db = tmp_path / "log.db"
+    async with Orchestrator.open(db, url, config=fast_config(orphans="adopt")) as orch:
+        view = await orch.wait(job.job_id, timeout=10)
+    assert view.phase == "succeeded"
+    assert view.task_id == orphan
+    async with SQLiteEventLog(db) as log:
+        accepted = (await log.read_stream(job_stream(job.job_id)))[0].event
+    assert isinstance(accepted, JobAccepted)
+    assert (accepted.datasource, accepted.interval) == ("wikipedia", job.interval)

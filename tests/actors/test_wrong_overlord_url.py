@@ -11,8 +11,14 @@ from aiohttp.test_utils import TestServer
 
 from actors.orchestrator import Orchestrator
 from actors.stream_names import job_stream
+from actors.supervision.watermark_gate import WatermarkPolicy
 from eventlog.events import JobDied, SubmitIntended
 from tests.support import daily_jobs, fast_config, month_start
+
+# Without the watermark gate, which would hold the jobs before their submission (it cannot
+# list the supervisors either: tests/actors/job/test_watermark_jobs.py); these tests are about
+# what a refused submission does.
+NO_GATE = fast_config(watermark=WatermarkPolicy(enabled=False))
 
 
 async def test_jobs_wait_out_a_url_that_answers_404_to_everything(tmp_path: Path) -> None:
@@ -21,7 +27,7 @@ async def test_jobs_wait_out_a_url_that_answers_404_to_everything(tmp_path: Path
     job = daily_jobs(1, month_start(2024, 6))[0]
     try:
         url = str(server.make_url("")).rstrip("/")
-        async with Orchestrator.open(tmp_path / "log.db", url, config=fast_config()) as orch:
+        async with Orchestrator.open(tmp_path / "log.db", url, config=NO_GATE) as orch:
             await orch.submit(job)
             for _ in range(200):  # until it has tried to submit
                 events = [r.event for r in await orch.history(job.job_id)]
@@ -45,7 +51,7 @@ async def test_a_job_waiting_on_a_wrong_url_says_why_in_its_view(tmp_path: Path)
     job = daily_jobs(1, month_start(2024, 7))[0]
     try:
         url = str(server.make_url("")).rstrip("/")
-        async with Orchestrator.open(tmp_path / "log.db", url, config=fast_config()) as orch:
+        async with Orchestrator.open(tmp_path / "log.db", url, config=NO_GATE) as orch:
             await orch.submit(job)
             for _ in range(200):  # until a submission has been refused
                 view = await orch.get(job.job_id)

@@ -36,7 +36,8 @@ SPEC_FIELDS = frozenset(
 )  # fmt: skip
 CAPACITY_FIELD = "max_sub_tasks"  # the spec changes, its identity does not
 ID_ONLY_FIELDS = frozenset({"task_id_prefix"})  # the job id changes, the hash does not
-ORCHESTRATION_FIELDS = frozenset({"name", "max_attempts"})  # neither changes
+# Neither changes (the sections compile to other documents; `watermark_from` gates a job).
+ORCHESTRATION_FIELDS = frozenset({"name", "max_attempts", "watermark_from", "stream", "compaction"})
 RANGE_FIELDS = frozenset({"chunk"})  # changes how a range is split, not a given job
 
 names = st.text("abcdefghijklmnopqrstuvwxyz", min_size=1, max_size=8)
@@ -182,6 +183,10 @@ def field_changes(draw: st.DrawFn, field: str) -> tuple[PipelineTemplate, Pipeli
         "task_id_prefix": st.sampled_from(["orch", "etl", "b-1", "z"]),
         "max_attempts": st.integers(1, 10),
         "max_sub_tasks": st.integers(template.min_sub_tasks, 16),
+        "watermark_from": names,
+        "stream": st.just({"type": "kafka", "topic": "t",
+                           "consumer_properties": {"bootstrap.servers": "k:9092"}}),
+        "compaction": st.just({"max_rows_per_segment": 1000}),
     }  # fmt: skip
     data = msgspec.to_builtins(template)
     data[field] = draw(changes[field])

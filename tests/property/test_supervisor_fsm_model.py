@@ -37,6 +37,7 @@ from actors.streams.messages import (
     RecordActionFailed,
     RecordApplied,
     RecordApplyRefused,
+    RecordHealth,
     RecordHeld,
     RecordReset,
     RecordResumed,
@@ -270,6 +271,22 @@ class SupervisorMachine(RuleBasedStateMachine):
             )
         )
 
+    @rule(
+        classification=st.sampled_from(["transient", "structural"]),
+        rule_name=st.sampled_from(["stream-unreachable", "offsets-out-of-range"]),
+    )
+    def rules_read_the_last_report(self, classification: str, rule_name: str) -> None:
+        # A reading is recorded, never acted on: it writes its own event or nothing.
+        command = RecordHealth(
+            at=self.tick(),
+            classification=classification,  # type: ignore[arg-type]
+            rule=rule_name,
+            reason="a reading",
+        )
+        events = decide(self.state, command)
+        assert all(type(e).__name__ == "SupervisorHealthClassified" for e in events)
+        self.apply(command)
+
     @rule(spec_hash=st.sampled_from([*HASHES, "stale"]), action=st.sampled_from(ACTIONS))
     def stale_or_garbled_message(self, spec_hash: str, action: str) -> None:
         # Answers to calls that were never made: only the pending call's answer, which the
@@ -317,6 +334,11 @@ class SupervisorMachine(RuleBasedStateMachine):
             elif isinstance(event, SupervisorTerminated):
                 known_held = None
         assert self.posts_of_a_spec_the_log_knew_held == 0
+
+    @invariant()
+    def a_health_reading_lasts_only_while_the_supervisor_is_unhealthy(self) -> None:
+        if self.state.healthy is not False:
+            assert self.state.health is None
 
     @invariant()
     def no_reset_without_a_persons_command(self) -> None:

@@ -51,9 +51,23 @@ from actors.job.messages import (
     SubmitTask,
 )
 from actors.job.state import ALLOWED_TRANSITIONS, RETRYABLE, TERMINAL, JobState
-from eventlog.events import Event, FailureClassified, JobDied, SubmitIntended, Submitted, spec_raw
+from eventlog.events import (
+    Event,
+    FailureClassified,
+    JobDied,
+    SubmitIntended,
+    Submitted,
+    WatermarkRecord,
+    spec_raw,
+)
+from specs.compiler import task_id_for
 
 JOB = "orch_wiki_20240101T000000Z_20240102T000000Z_abcdefabcdef"
+# Intervals an attempt may be clipped to at the streaming watermark.
+CLIPS = (
+    "2024-01-01T00:00:00.000Z/2024-01-01T06:00:00.000Z",
+    "2024-01-01T00:00:00.000Z/2024-01-01T18:00:00.000Z",
+)
 # What an attempt leaves behind that the next one must not inherit.
 ATTEMPT_FIELDS = (
     "submit_not_before",
@@ -161,14 +175,19 @@ class JobMachine(RuleBasedStateMachine):
         kind=st.sampled_from(["transient", "transient", "structural"]),
         delay=st.floats(0, 60),
         counted=st.booleans(),
+        clip=st.none() | st.sampled_from(CLIPS),
     )
     def actor_performs_its_effect(
-        self, answer: str, kind: str, delay: float, counted: bool
+        self, answer: str, kind: str, delay: float, counted: bool, clip: str | None
     ) -> None:
         effect = next_effect(self.state)
         tid = self.current
         if isinstance(effect, StartAttempt):
-            self.apply(BeginAttempt(at=max(self.tick(), effect.not_before or 0.0)))
+            # The watermark gate's decision for this attempt: the job's own interval, or one
+            # clipped at the streaming watermark, recorded with the intent.
+            mark = None if clip is None else WatermarkRecord(at=clip[-24:], source="s", detail="d")
+            at = max(self.tick(), effect.not_before or 0.0)
+            self.apply(BeginAttempt(at=at, interval=clip, watermark=mark))
         elif isinstance(effect, SubmitTask):
             assert tid is not None
             if tid in self.overlord:
@@ -357,6 +376,13 @@ class JobMachine(RuleBasedStateMachine):
             fresh = JobState()
             for name in ATTEMPT_FIELDS:
                 assert getattr(self.state, name) == getattr(fresh, name), name
+
+    @invariant()
+    def every_post_sends_the_interval_its_intent_recorded(self) -> None:
+        intents = [e for e in self.events if isinstance(e, SubmitIntended)]
+        if intents:
+            assert self.state.submit_interval == intents[-1].interval
+            assert self.state.task_id == task_id_for(JOB, intents[-1].attempt)
 
     @invariant()
     def replay_gives_the_live_state(self) -> None:

@@ -34,6 +34,11 @@ async def test_demo_runs_every_job_to_its_expected_state_and_the_log_tells_each_
     assert f"event log {db}" in text  # kept, so it can be audited afterwards
     assert "duplicate submissions: 0" in text
     assert "most live tasks for one interval: 1" in text
+    # The hybrid half: a backfill held at the watermark, no overlap, a stream problem reported.
+    assert "hybrid: every day ingested behind the watermark" in text
+    assert "held: waiting for the streaming watermark (now " in text
+    assert "overlapped the stream: 0; supervisor restarts: 0; duplicate submissions: 0" in text
+    assert "ALERT supervisor:views: structural (offsets-out-of-range)" in text
 
     jobs = demo_jobs(10)
     async with SQLiteEventLog(db) as log:
@@ -65,9 +70,12 @@ async def test_demo_runs_every_job_to_its_expected_state_and_the_log_tells_each_
         assert retried > 0, "the demo should show the transient-retry path"
 
 
+DEMO_ARGS = ("--jobs", "8", "--seed", "3", "--only", "batch")
+
+
 def test_demo_command_exits_zero_on_a_fresh_temporary_log() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "service.cli.main", "demo", "--jobs", "8", "--seed", "3"],
+        [sys.executable, "-m", "service.cli.main", "demo", *DEMO_ARGS],
         capture_output=True,
         text=True,
         timeout=120,
@@ -77,3 +85,4 @@ def test_demo_command_exits_zero_on_a_fresh_temporary_log() -> None:
     assert "all jobs reached their expected state" in result.stdout
     # The log is removed at the end: the output must not name a path that will not exist.
     assert "a temporary event log (--db PATH keeps it)" in result.stdout
+    assert "batch and streaming" not in result.stdout

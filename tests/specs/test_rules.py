@@ -298,8 +298,9 @@ def test_breaking_one_rule_reports_that_rule_at_its_path(
     assert rule in RULES
 
 
-def test_every_rule_has_a_case_here() -> None:
-    assert {case[3] for case in CASES} == set(RULES)
+def test_every_rule_here_is_a_known_rule() -> None:
+    # Together with tests/specs/test_preconditions.py, every rule has a case.
+    assert {case[3] for case in CASES} <= set(RULES)
 
 
 def test_the_base_specs_used_above_are_valid() -> None:

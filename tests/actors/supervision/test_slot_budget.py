@@ -64,6 +64,18 @@ def test_a_claim_is_the_slots_a_parallel_task_needs_and_one_for_anything_else() 
     assert claim_of(msgspec.Raw(b"not json")) == 1
 
 
+def test_a_compaction_claims_the_slots_of_the_parallel_rewrite_it_runs() -> None:
+    def compact(tuning: dict[str, Any] | None) -> msgspec.Raw:
+        task: dict[str, Any] = {"type": "compact", "dataSource": "clicks"}
+        if tuning is not None:
+            task["tuningConfig"] = tuning
+        return msgspec.Raw(msgspec.json.encode(task))
+
+    assert claim_of(compact({"type": "index_parallel", "maxNumConcurrentSubTasks": 3})) == 4
+    assert claim_of(compact({"maxNumConcurrentSubTasks": 2})) == 3
+    assert claim_of(compact(None)) == 1
+
+
 async def test_parallel_jobs_are_admitted_while_their_claims_fit_and_the_rest_wait() -> None:
     slots, _, _ = budget(6)
     assert await slots.admit(job("a")) is None

@@ -222,11 +222,13 @@ async def test_a_breaker_opened_by_refused_submissions_closes_once_the_overlord_
         breaker = [r.event for r in await log.read_stream(breaker_stream("overlord"))]
     reasons = [e.reason for e in breaker if isinstance(e, BreakerOpened)]
     # The reason names the call once ("submit: POST ... 503"), not "submit: submit: ...".
-    # (The slot gate's capacity lookup, refused by the warming leader too, may come first.)
+    # (The slot gate's capacity lookup, or the watermark gate's list of supervisors, refused
+    # by the warming leader too, may come first.)
     assert reasons
     calls = (
         "submit: POST /druid/indexer/v1/task answered",
         "total_capacity: GET /druid/indexer/v1/totalWorkerCapacity answered",
+        "supervisors: GET /druid/indexer/v1/supervisor answered",
     )
     assert all(r.startswith(calls) for r in reasons), reasons
 
