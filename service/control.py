@@ -31,6 +31,7 @@ from service.intake import SubmitRequest, jobs_from_request
 # Job ids per `GET /v1/jobs?id=...` request: 50 ids of about 70 characters keep the request
 # line well under the 8 KiB servers accept (aiohttp's limit).
 ID_BATCH = 50
+SUBMIT_TIMEOUT = aiohttp.ClientTimeout(total=None, sock_connect=30, sock_read=600)
 
 
 class ControlError(OrchestratorError):
@@ -104,7 +105,11 @@ class RemoteControl:
     async def submit(self, requests: Sequence[SubmitRequest]) -> list[JobView]:
         views: list[JobView] = []
         for request in requests:
-            data = await self._call("POST", "/v1/jobs", data=msgspec.json.encode(request))
+            # Thousands of jobs in one request take a while to accept, and acceptance is
+            # idempotent: no total limit, only one on silence.
+            data = await self._call(
+                "POST", "/v1/jobs", data=msgspec.json.encode(request), timeout=SUBMIT_TIMEOUT
+            )
             views.extend(msgspec.convert(data["jobs"], list[JobView]))
         return views
 
