@@ -62,6 +62,12 @@ async def test_pages_filters_and_the_change_feed_agree_on_the_same_jobs(tmp_path
             "GET", "/v1/jobs", params={"interval": "2024-03-03T12:00:00Z/2024-03-05"}
         )
         assert [j["interval"][:10] for j in overlap["jobs"]] == ["2024-03-03", "2024-03-04"]
+        _, later_than_all = await api.call(
+            "GET", "/v1/jobs", params={"changed_since": "2999-01-01T00:00:00Z"}
+        )
+        assert later_than_all["jobs"] == []
+        _, since_epoch = await api.call("GET", "/v1/jobs", params={"changed_since": "0"})
+        assert len(since_epoch["jobs"]) == 10
         _, cover = await api.call(
             "GET",
             "/v1/datasources/wikipedia/coverage",
