@@ -7,7 +7,9 @@ Pages come in job id order (the id starts with the datasource and the interval's
 that is nearly the order a person reads them in). A page of some phases is one index range
 per phase, `(phase, job_id)` or `(datasource, phase, job_id)`, each cut at the page's size and
 merged: a page costs at most `phases x (limit + 1)` index entries, however many jobs the log
-holds. The interval and time filters are checked on the rows of those ranges.
+holds. The interval and time filters are checked on the rows of those ranges, so with them a
+page reads past the rows that do not match until it fills (`coverage` is the bounded way to
+ask by interval).
 """
 
 from __future__ import annotations
