@@ -17,6 +17,7 @@ from actors.errors import ActorStoppedError
 from actors.job.actor import GetState
 from actors.job.state import JobState
 from actors.job.stream import JobStreams, Transition
+from actors.job.summary import view_of
 from actors.job.view import SUBMIT_PHASES, JobUpdate, JobView, hold_reason
 from actors.runtime import ActorRef
 from actors.supervision.alerts import Alert, AlertSink
@@ -84,6 +85,8 @@ class JobBoard:
             for fut in self._terminal_waiters.pop(state.job_id, []):
                 if not fut.done():
                     fut.set_result(state)
+            # Memory holds live jobs only: the log's summary row answers for a finished one.
+            self.states.pop(state.job_id, None)
 
     def view(self, state: JobState) -> JobView:
         breakers = self.breakers
@@ -104,13 +107,32 @@ class JobBoard:
                 state = await ref.ask(GetState(), timeout=None)
                 if isinstance(state, JobState):
                     return self.view(state)
-        state = self.states.get(job_id) or await self.streams.load(job_id)
+        state = self.states.get(job_id)
+        if state is None:
+            found = await self.streams.log.job_summary(job_id)
+            if found is not None:
+                return view_of(found)
+            state = await self.streams.load(job_id)  # "new": never recorded
         return self.view(state)
 
     async def terminal(self, job_id: str, timeout: float | None) -> JobState:
+        return await asyncio.wait_for(self.terminal_future(job_id), timeout)
+
+    def terminal_future(self, job_id: str) -> asyncio.Future[JobState]:
+        """A future the job's terminal state resolves (cancel it to stop waiting)."""
         fut: asyncio.Future[JobState] = asyncio.get_running_loop().create_future()
         self._terminal_waiters[job_id].append(fut)
-        return await asyncio.wait_for(fut, timeout)
+
+        def forget(done: asyncio.Future[JobState]) -> None:
+            # A waiter that gave up must not keep the job's entry (memory: live jobs only).
+            waiters = self._terminal_waiters.get(job_id)
+            if waiters is not None and done in waiters:
+                waiters.remove(done)
+                if not waiters:
+                    del self._terminal_waiters[job_id]
+
+        fut.add_done_callback(forget)
+        return fut
 
     async def updates(self, job_id: str) -> AsyncIterator[JobUpdate]:
         queue: asyncio.Queue[JobUpdate | None] = asyncio.Queue()
@@ -122,7 +144,11 @@ class JobBoard:
                     return
                 yield update
         finally:
-            self._watchers[job_id].discard(queue)
+            queues = self._watchers.get(job_id)
+            if queues is not None:
+                queues.discard(queue)
+                if not queues:
+                    del self._watchers[job_id]
 
     def close(self) -> None:
         """Wake every waiter and end every watch: the orchestrator is stopping."""

@@ -13,6 +13,7 @@ log recovers them.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import random
 import time
@@ -25,13 +26,13 @@ import structlog
 
 from actors.assembly import Connection, Parts, assembled
 from actors.errors import ActorStoppedError, NotRetryableError, UnknownJobError
-from actors.job.evolve import fold
 from actors.job.messages import Accept, Cancel, Retry
 from actors.job.state import TERMINAL, JobState
 from actors.job.stream import Listener
 from actors.job.view import JobUpdate, JobView
 from actors.poller import PollerStats
 from actors.ports import Clock, Overlord
+from actors.queries import JobQueries
 from actors.reconcile import ReconcileReport
 from actors.settings import OrchestratorConfig
 from actors.stream_names import job_stream
@@ -40,6 +41,7 @@ from actors.supervision.alerts import AlertSink, LogAlertSink
 from actors.supervision.supervisor import StartJob
 from eventlog.errors import EventLogError, StreamArchivedError
 from eventlog.records import Recorded, WriterStats, WritesRefused
+from eventlog.summaries import MAX_PAGE, SummaryQuery
 from overlord.auth import AuthHook
 from specs.compiler import CompiledJob
 
@@ -73,8 +75,9 @@ class Orchestrator:
         self.poller_actor = parts.poller
         self._board = parts.board
         self._recovery = parts.recovery
-        self.states = parts.board.states
+        self.states = parts.board.states  # live jobs only: finished ones are in the log's rows
         self.counters = parts.board.counters
+        self.queries = JobQueries(parts.log, parts.board)
         # Managed Kafka / Kinesis supervisors (`actors.streams.facade`).
         self.streaming = parts.supervisors
 
@@ -196,28 +199,31 @@ class Orchestrator:
         return await self._board.settled(ref, job.job_id)
 
     async def get(self, job_id: str, *, missing_ok: bool = False) -> JobView | None:
-        """The job's current view (from memory, or folded from the log)."""
+        """The job's current view: a live job's from memory, any other's from its summary
+        row (a job ever recorded, finished long ago or in an earlier run)."""
         state = self.states.get(job_id)
-        if state is None:
-            state = await self.streams.load(job_id)
-            if state.phase == "new":
-                if missing_ok:
-                    return None
-                raise UnknownJobError(job_id)
-            if state.terminal:
-                self.states[job_id] = state
-        return self._board.view(state)
+        if state is not None:
+            return self._board.view(state)
+        view = await self.queries.one(job_id)
+        if view is None and not missing_ok:
+            raise UnknownJobError(job_id)
+        return view
 
     def jobs(self) -> list[JobView]:
         return [self._board.view(s) for s in self.states.values() if s.phase != "new"]
 
     async def wait(self, job_id: str, *, timeout: float | None = None) -> JobView:
         """Wait until the job is terminal; return its final view."""
-        view = await self.get(job_id)
-        assert view is not None
-        if view.terminal:
-            return view
-        state = await self._board.terminal(job_id, timeout)
+        # Waiting first: a job that ends while its row is read still wakes us.
+        ended = self._board.terminal_future(job_id)
+        try:
+            view = await self.get(job_id)
+            assert view is not None
+            if view.terminal:
+                return view
+            state = await asyncio.wait_for(ended, timeout)
+        finally:
+            ended.cancel()
         return self._board.view(state)
 
     async def watch(self, job_id: str) -> AsyncIterator[JobUpdate]:
@@ -319,13 +325,15 @@ class Orchestrator:
         return await self.streams.history(job_id)
 
     async def all_jobs(self) -> list[JobView]:
-        """Every job the log holds: those in memory, and the others folded from their streams
-        (finished long ago, or written by another process)."""
-        views = {v.job_id: v for v in self.jobs()}
-        for job_id in await self.streams.all_job_ids():
-            if job_id not in views:
-                views[job_id] = JobView.of(fold(r.event for r in await self.history(job_id)))
-        return list(views.values())
+        """Every job the log holds, page by page from the read model: as many as there are,
+        so a caller that wants fewer asks `queries.page` with filters instead."""
+        views: list[JobView] = []
+        page = await self.queries.page(SummaryQuery(limit=MAX_PAGE))
+        views += page.jobs
+        while page.next is not None:
+            page = await self.queries.page(SummaryQuery(limit=MAX_PAGE, after=page.next))
+            views += page.jobs
+        return views
 
     async def tail(self) -> AsyncIterator[Recorded]:
         """Every event committed to the log from now on, in order, until it closes."""

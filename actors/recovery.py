@@ -11,6 +11,7 @@ import structlog
 from actors.board import JobBoard
 from actors.job.messages import Command
 from actors.job.stream import JobStreams
+from actors.job.summary import rebuild_summaries
 from actors.ports import Clock
 from actors.reconcile import Reconciler, ReconcileReport
 from actors.runtime import ActorRef
@@ -49,6 +50,11 @@ class Recovery:
         At most `concurrency` jobs are folded and started at once, so a boot with thousands
         of live jobs neither floods the Overlord nor the event loop.
         """
+        if await self.streams.log.summaries_need_rebuild():
+            # A log from before the read model: fill it before anything records, so that no
+            # row is written from an append the fold then overtakes.
+            rows = await rebuild_summaries(self.streams.log)
+            logger.info("summaries_rebuilt", jobs=rows)
         job_ids = await self.streams.open_job_ids()
         states = self.board.states
         limit = asyncio.Semaphore(self.concurrency)

@@ -14,6 +14,11 @@ The SQLite backend (`eventlog.sqlite.SQLiteEventLog`) is the reference; a second
 * **Closed streams** are skipped at boot (`open_streams`) and may be archived by retention;
   an archived stream takes no new events (`StreamArchivedError`).
 * **Snapshots are an optimisation only**: a backend may drop any of them at any time.
+* **Job summaries are written with their events.** An append that carries a `summary` writes
+  it in its own transaction, stamped with the append's last seq (`position`) and commit
+  time, so the read model is never behind the log. Summary queries are bounded: no page
+  exceeds `eventlog.summaries.MAX_PAGE` rows, and each costs index ranges of about a page,
+  however many jobs the log holds.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from eventlog.decoding import Row
 from eventlog.errors import EventLogError
 from eventlog.events import Event
 from eventlog.records import AppendResult, Recorded, StoredSnapshot, WriterStats, WritesRefused
+from eventlog.summaries import DEFAULT_PAGE, Changes, JobSummary, SummaryPage, SummaryQuery
 
 
 @runtime_checkable
@@ -39,12 +45,14 @@ class EventLog(Protocol):
         *,
         close_stream: bool = False,
         reopen_stream: bool = False,
+        summary: JobSummary | None = None,
     ) -> AppendResult:
         """Append `events` to `stream_id` if it is at `expected_version` (0 for a new stream).
 
         Returns once the events are committed. `ANY_VERSION` skips the check.
         `close_stream=True` marks the stream finished (boot skips it, retention may archive
-        it); `reopen_stream=True` makes a finished stream live again.
+        it); `reopen_stream=True` makes a finished stream live again. `summary`, the job's
+        summary after these events, is written in the same transaction.
 
         Raises:
             ConcurrencyConflictError: the stream is at another version; nothing was written.
@@ -92,6 +100,54 @@ class EventLog(Protocol):
 
     async def last_seq(self) -> int:
         """The seq of the newest event ever appended (0 for an empty log)."""
+        ...
+
+    async def job_summaries(self, query: SummaryQuery) -> SummaryPage:
+        """A page of the job summaries `query` selects, in job id order, with the cursor of
+        the next page.
+
+        Raises:
+            SummariesNotBuiltError: a migrated log's summaries are not built yet.
+            CursorError: `query.after` was not handed out by this log.
+        """
+        ...
+
+    async def job_summary(self, job_id: str) -> JobSummary | None:
+        """The summary of `job_id` (finished long ago or live), or None if never recorded."""
+        ...
+
+    async def summary_changes(
+        self, after: int, *, limit: int = DEFAULT_PAGE, wait_s: float = 0.0
+    ) -> Changes:
+        """The summaries whose position is after `after`, oldest first (each job once, as
+        it is now); with none, waits up to `wait_s` for one."""
+        ...
+
+    async def coverage(
+        self, datasource: str, start: str | None = None, end: str | None = None
+    ) -> list[JobSummary]:
+        """The summaries of `datasource`'s jobs whose interval overlaps `start/end`, by
+        interval start (at most `eventlog.summaries.MAX_COVERAGE`)."""
+        ...
+
+    async def phase_counts(self) -> dict[str, int]:
+        """How many jobs the log holds in each phase."""
+        ...
+
+    async def summaries_need_rebuild(self) -> bool:
+        """Whether the summaries await their first fill (a log migrated to them)."""
+        ...
+
+    async def rebuild_summaries(
+        self, summaries: Sequence[tuple[str, JobSummary]], through_seq: int
+    ) -> bool:
+        """Replace every summary (archived jobs' excepted) with `summaries`, `(stream id,
+        summary)` folded from the log up to `through_seq`; False, with nothing changed, if
+        the log has moved on since."""
+        ...
+
+    def read_all(self, after_seq: int = 0, *, chunk: int = 1000) -> AsyncIterator[Recorded]:
+        """Every event after `after_seq` in seq order, as far as the log goes now."""
         ...
 
     def subscribe(self, after_seq: int = 0, *, chunk: int = 1000) -> AsyncIterator[Recorded]:

@@ -85,3 +85,10 @@ class UnreadableLogError(EventLogError):
 
     The message names the file and what is wrong with it, for a person to act on.
     """
+
+
+class SummariesNotBuiltError(EventLogError):
+    """The job summaries of a log migrated from before they existed are not built yet: the
+    orchestrator's next boot, or `druid-orch audit rebuild-summaries`, builds them."""
+
+    retryable: ClassVar[bool] = True

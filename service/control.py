@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from typing import Any, Protocol
 
 import aiohttp
@@ -23,12 +23,18 @@ import msgspec
 from actors.errors import OrchestratorError
 from actors.job.view import JobView
 from actors.orchestrator import Orchestrator
+from eventlog.summaries import MAX_PAGE
 from service.config import Config
 from service.daemon import alert_sink, overlord_client
 from service.intake import SubmitRequest, jobs_from_request
 from service.limits import LimitsSection
 
 _JSON = {"Content-Type": "application/json"}
+
+# Job ids per `GET /v1/jobs?id=...` request: 50 ids of about 70 characters keep the request
+# line well under the 8 KiB servers accept (aiohttp's limit).
+ID_BATCH = 50
+SUBMIT_TIMEOUT = aiohttp.ClientTimeout(total=None, sock_connect=30, sock_read=600)
 
 
 class ControlError(OrchestratorError):
@@ -43,6 +49,15 @@ class Control(Protocol):
     async def submit(self, requests: Sequence[SubmitRequest]) -> list[JobView]: ...
 
     async def views(self, ids: Sequence[str] | None = None) -> list[JobView]: ...
+
+    async def head(self) -> int:
+        """The log's position now: changes after it are changes from now on."""
+        ...
+
+    async def changes(self, after: int, wait_s: float) -> tuple[list[JobView], int]:
+        """Jobs changed after log position `after` (waiting up to `wait_s` for one), and the
+        position to ask after next."""
+        ...
 
     async def history(self, job_id: str) -> list[dict[str, Any]]: ...
 
@@ -77,7 +92,9 @@ class RemoteControl:
                 body = await response.read()
                 status = response.status
         except (aiohttp.ClientError, TimeoutError) as exc:
-            raise ControlError(f"cannot reach the daemon at {self._url}: {exc}") from exc
+            raise ControlError(
+                f"cannot reach the daemon at {self._url}: {str(exc) or type(exc).__name__}"
+            ) from exc
         try:
             data = msgspec.json.decode(body) if body else None
         except msgspec.DecodeError:
@@ -92,14 +109,59 @@ class RemoteControl:
     async def submit(self, requests: Sequence[SubmitRequest]) -> list[JobView]:
         views: list[JobView] = []
         for request in requests:
-            data = await self._call("POST", "/v1/jobs", data=msgspec.json.encode(request))
+            # Thousands of jobs in one request take a while to accept, and acceptance is
+            # idempotent: no total limit, only one on silence.
+            data = await self._call(
+                "POST", "/v1/jobs", data=msgspec.json.encode(request), timeout=SUBMIT_TIMEOUT
+            )
             views.extend(msgspec.convert(data["jobs"], list[JobView]))
         return views
 
-    async def views(self, ids: Sequence[str] | None = None) -> list[JobView]:
-        params = [("id", i) for i in ids] if ids else [("all", "1")]
-        data = await self._call("GET", "/v1/jobs", params=params)
+    async def views(
+        self,
+        ids: Sequence[str] | None = None,
+        *,
+        phases: Iterable[str] = (),
+        datasource: str | None = None,
+    ) -> list[JobView]:
+        """The jobs named (in batches of `ID_BATCH` a request), or every job matching the
+        filters, a page at a time: no request line grows with the number of jobs."""
+        filters = [("phase", ",".join(sorted(phases)))] if phases else []
+        if datasource is not None:
+            filters.append(("datasource", datasource))
+        if ids:
+            found: list[JobView] = []
+            unique = list(dict.fromkeys(ids))
+            for start in range(0, len(unique), ID_BATCH):
+                batch = [("id", i) for i in unique[start : start + ID_BATCH]]
+                found += await self._pages([*filters, *batch])
+            return found
+        return await self._pages(filters)
+
+    async def _pages(self, params: list[tuple[str, str]]) -> list[JobView]:
+        views: list[JobView] = []
+        cursor: str | None = None
+        while True:
+            page = [*params, ("limit", str(MAX_PAGE))] + ([("cursor", cursor)] if cursor else [])
+            data = await self._call("GET", "/v1/jobs", params=page)
+            views += msgspec.convert(data["jobs"], list[JobView])
+            cursor = data.get("next")
+            if not cursor:
+                return views
+
+    async def coverage(self, datasource: str, start: str | None, end: str | None) -> list[JobView]:
+        params = {k: v for k, v in (("from", start), ("to", end)) if v is not None}
+        data = await self._call("GET", f"/v1/datasources/{datasource}/coverage", params=params)
         return msgspec.convert(data["jobs"], list[JobView])
+
+    async def head(self) -> int:
+        data = await self._call("GET", "/v1/changes", params={"after": "0", "limit": "1"})
+        return int(data["head"])
+
+    async def changes(self, after: int, wait_s: float) -> tuple[list[JobView], int]:
+        params = {"after": str(after), "wait": f"{wait_s:g}"}
+        data = await self._call("GET", "/v1/changes", params=params)
+        return msgspec.convert(data["jobs"], list[JobView]), int(data["position"])
 
     async def history(self, job_id: str) -> list[dict[str, Any]]:
         data = await self._call("GET", f"/v1/jobs/{job_id}")
@@ -147,8 +209,15 @@ class EmbeddedControl:
     async def views(self, ids: Sequence[str] | None = None) -> list[JobView]:
         if ids is None:
             return self.orch.jobs()
-        found = [await self.orch.get(i) for i in ids]
+        found = [await self.orch.get(i, missing_ok=True) for i in ids]
         return [v for v in found if v is not None]
+
+    async def head(self) -> int:
+        return await self.orch.log.last_seq()
+
+    async def changes(self, after: int, wait_s: float) -> tuple[list[JobView], int]:
+        found = await self.orch.queries.changes(after, limit=MAX_PAGE, wait_s=wait_s)
+        return found.jobs, found.position
 
     async def history(self, job_id: str) -> list[dict[str, Any]]:
         from service.api import recorded_dict

@@ -8,9 +8,11 @@ Three sources, each read the cheapest way it allows:
 * **Decisions** (submissions, retries by classification and rule) come from tailing the event
   log (`EventLog.subscribe`), so they count what was recorded, never what was merely tried.
 * **Append latency** of job streams is heard from the orchestrator's listener hook.
-* **State** (jobs by phase, breakers, poller and writer statistics) is read at scrape time by
-  a collector from the running `Orchestrator`; histograms of poll rounds and batch sizes are
-  fed from the same statistics by `sample()`.
+* **State** (breakers, poller and writer statistics) is read at scrape time by a collector
+  from the running `Orchestrator`; histograms of poll rounds and batch sizes are fed from the
+  same statistics by `sample()`. Jobs by phase are counted in the log's read model just
+  before each scrape (`refresh_phases`), so every job ever recorded counts, across restarts:
+  an alert on dead jobs does not clear itself when the daemon restarts.
 
 Every `Metrics` has its own registry, so several orchestrators (tests) never share counters.
 """
@@ -19,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import Counter as TallyCounter
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
@@ -127,6 +128,7 @@ class Metrics:
         self._seen_batches = 0
         self._seen_rounds = 0
         r.register(_StateCollector(self))
+        self.phase_counts: dict[str, int] = {}
 
     def bind(self, orch: Orchestrator, *, http_requests: Callable[[], int] | None = None) -> None:
         """Start reading state from `orch`, and time the appends to its jobs' streams."""
@@ -155,6 +157,11 @@ class Metrics:
     def render(self) -> bytes:
         self.sample()
         return generate_latest(self.registry)
+
+    async def refresh_phases(self) -> None:
+        """Count the jobs by phase in the read model (one grouped index scan)."""
+        if self.orch is not None:
+            self.phase_counts = await self.orch.queries.phase_counts()
 
     async def follow(self, orch: Orchestrator, *, sample_every_s: float = 1.0) -> None:
         """Count decisions as they are committed, until cancelled."""
@@ -195,7 +202,7 @@ class _StateCollector(Collector):
     def collect(self) -> Iterator[Any]:
         orch = self.metrics.orch
         jobs = GaugeMetricFamily(
-            "druid_orch_jobs", "Jobs known to this process, by phase", labels=["phase"]
+            "druid_orch_jobs", "Jobs the event log holds, by phase", labels=["phase"]
         )
         breaker = GaugeMetricFamily(
             "druid_orch_overlord_breaker_state",
@@ -211,9 +218,7 @@ class _StateCollector(Collector):
             "druid_orch_events", "Events recorded by this process, by type", labels=["type"]
         )
         if orch is not None:
-            phases: TallyCounter[str] = TallyCounter(
-                str(s.phase) for s in orch.states.values() if s.phase != "new"
-            )
+            phases = self.metrics.phase_counts
             for phase in PHASES:
                 jobs.add_metric([phase], phases.get(phase, 0))
             current = orch.breakers.overlord_phase

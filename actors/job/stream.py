@@ -18,6 +18,7 @@ from actors.job.evolve import evolve, fold
 from actors.job.fsm import decide
 from actors.job.messages import Command
 from actors.job.state import STATE_SCHEMA_VERSION, JobState
+from actors.job.summary import summary_of
 from actors.job.task_interval import set_interval
 from actors.stream_names import JOB_PREFIX, job_of_stream, job_stream
 from eventlog import EventLog
@@ -130,6 +131,7 @@ class JobStreams:
                     state.version,
                     close_stream=new.terminal,
                     reopen_stream=reopen,
+                    summary=summary_of(new),
                 )
             except ConcurrencyConflictError:
                 if not tries_left:

@@ -14,6 +14,8 @@ from enum import Enum
 from hashlib import sha256
 
 from eventlog.records import ANY_VERSION
+from eventlog.sqlite.projection.schema import Row as SummaryRow
+from eventlog.sqlite.projection.schema import row_of
 from eventlog.sqlite.protocol import (
     Appended,
     AppendItem,
@@ -48,6 +50,8 @@ class BatchPlan:
     snapshots: list[SnapshotRow] = field(default_factory=list)
     streams: dict[str, StreamChange] = field(default_factory=dict)
     versions: dict[str, int] = field(default_factory=dict)  # appended streams' new versions
+    # The job summaries to upsert, the last of each stream's appends in the batch.
+    summaries: dict[str, SummaryRow] = field(default_factory=dict)
     # Items refused only because an earlier append of this batch moved their stream on:
     # if the batch fails, that append did not happen, and neither did their conflict.
     provisional: list[int] = field(default_factory=list)
@@ -111,6 +115,8 @@ def plan_batch(
             ).digest()
             rows.append((seq, sid, current, tag, body, now, prev))
         tentative[sid] = current
+        if item.summary is not None:
+            plan.summaries[sid] = row_of(sid, item.summary, seq, now)
         if item.close_stream:
             touched[sid] = StreamChange.CLOSED
         outcomes[index] = Appended(first, seq, current)

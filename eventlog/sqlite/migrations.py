@@ -16,6 +16,9 @@ History:
      exact gap it covers and the archive file that holds it). `streams.version` is from here
      on written when a stream is created or closed; the current version is the larger of it
      and the stream's newest event, which stays correct for files written by version 1.
+  3  `job_summaries`, the read model (`eventlog.sqlite.projection`). A migrated file gets the
+     empty table and `meta.summaries = 'rebuild'`: filling it takes the job's fold, which the
+     actors own, so the orchestrator's boot (or `druid-orch audit rebuild-summaries`) does.
 """
 
 from __future__ import annotations
@@ -24,8 +27,9 @@ import sqlite3
 from typing import Any
 
 from eventlog.errors import CorruptEventError, EventLogUnavailableError, SchemaVersionError
+from eventlog.sqlite.projection.schema import MARK_FOR_REBUILD, TABLE
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 APPLICATION_ID = 0x44524F43  # "DROC"
 # For new files only: SQLite fixes a file's page size when it is created. A group commit of
 # a few hundred appends to as many streams rewrites most leaves of the (stream_id, version)
@@ -74,6 +78,7 @@ CREATE TABLE meta (
     value BLOB NOT NULL
 );
 """
+SCHEMA += TABLE
 
 _TABLES = frozenset({"events", "streams", "snapshots", "checkpoints", "meta"})  # every version
 
@@ -86,6 +91,7 @@ STEPS: dict[int, str] = {
         ALTER TABLE checkpoints ADD COLUMN archive_sha256 TEXT;
         UPDATE checkpoints SET first_seq = after_seq - removed + 1;
     """,
+    2: TABLE + MARK_FOR_REBUILD,
 }
 
 

@@ -22,9 +22,12 @@ from eventlog.errors import (
     SchemaVersionError,
     UnreadableLogError,
 )
-from eventlog.records import Recorded
+from eventlog.records import Recorded, prefix_range
 from eventlog.sqlite.header import check_file, read_only_uri, wal_note
 from eventlog.sqlite.migrations import identify
+from eventlog.sqlite.projection import queries as summaries
+from eventlog.sqlite.projection.schema import needs_rebuild
+from eventlog.summaries import JobSummary, SummaryPage, SummaryQuery
 
 
 class OfflineLog:
@@ -90,6 +93,7 @@ class OfflineLog:
         after_seq: int = 0,
         since: float | None = None,
         stream_id: str | None = None,
+        stream_prefix: str | None = None,
     ) -> Iterator[Recorded]:
         """Stored events in global order, decoded through the upcasters (so logs written by
         older versions read too), from `since`, after `after_seq`, of one stream or all.
@@ -106,6 +110,9 @@ class OfflineLog:
         if stream_id is not None:
             sql += " AND stream_id = ?"
             params.append(stream_id)
+        if stream_prefix is not None:
+            sql += " AND stream_id >= ? AND stream_id < ?"
+            params += prefix_range(stream_prefix)
         conn = self._conn
         seq = after_seq  # the last row read whole
         try:
@@ -132,6 +139,35 @@ class OfflineLog:
                 f"{self._file()} is damaged: {what} cannot be read past seq {seq} ({exc}); "
                 "`druid-orch audit verify` reports where the damage starts"
             ) from exc
+
+    # --- the read model: the same queries the daemon's readers ask ------------------------
+
+    def summaries_need_rebuild(self) -> bool:
+        return needs_rebuild(self._conn)
+
+    def job_summaries(self, query: SummaryQuery) -> SummaryPage:
+        """A page of job summaries (`eventlog.sqlite.projection.queries.page`)."""
+        return summaries.page(self._conn, query)
+
+    def job_summary(self, job_id: str) -> JobSummary | None:
+        return summaries.one(self._conn, job_id)
+
+    def coverage(
+        self, datasource: str, start: str | None = None, end: str | None = None
+    ) -> list[JobSummary]:
+        return summaries.coverage(self._conn, datasource, start, end)
+
+    def phase_counts(self) -> dict[str, int]:
+        """The stored count of jobs in each phase (kept by triggers beside the rows)."""
+        return summaries.phase_counts(self._conn)
+
+    def counted_phases(self) -> dict[str, int]:
+        """The jobs in each phase, counted row by row (what the stored counts must say)."""
+        return summaries.counted_phases(self._conn)
+
+    def checkable_summaries(self) -> Iterator[tuple[str, JobSummary]]:
+        """Every summary whose job's events are in this file, with its stream id."""
+        return summaries.checkable_rows(self._conn)
 
     def _file(self) -> str:
         """The file this reads, for messages (SQLite knows it without reading a page)."""

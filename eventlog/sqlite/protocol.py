@@ -27,6 +27,7 @@ from eventlog.errors import (
     SchemaVersionError,
     StreamArchivedError,
 )
+from eventlog.summaries import JobSummary
 
 HEADER = struct.Struct("<I")
 MAX_FRAME = 1 << 30  # a length past this is a garbled stream, not a frame
@@ -38,6 +39,9 @@ class AppendItem(msgspec.Struct, frozen=True, array_like=True, tag=1):
     close_stream: bool
     events: list[tuple[str, bytes]]  # (tag, body), encoded by the caller
     reopen_stream: bool = False  # a closed stream live again (a retried job)
+    # The job's summary after these events, written in the same transaction (the writer
+    # stamps its position): plain data, since the writer may be another process.
+    summary: JobSummary | None = None
 
 
 class SnapshotItem(msgspec.Struct, frozen=True, array_like=True, tag=2):

@@ -27,6 +27,9 @@ from eventlog.errors import CorruptEventError, EventLogClosedError, EventLogUnav
 from eventlog.events import AnyEvent
 from eventlog.records import ReadStats, Recorded, StoredSnapshot, prefix_range
 from eventlog.sqlite import bulk_fold
+from eventlog.sqlite.projection import queries as summaries
+from eventlog.sqlite.projection.schema import needs_rebuild
+from eventlog.summaries import DEFAULT_PAGE, Changes, JobSummary, SummaryPage, SummaryQuery
 
 T = TypeVar("T")
 
@@ -246,6 +249,48 @@ class LogReader:
         """The seq of the newest event ever appended (0 for an empty log)."""
         rows = await self._query("SELECT value FROM meta WHERE key = 'head'")
         return decode_head(rows[0][0])[0] if rows else 0
+
+    # --- the read model (eventlog.sqlite.projection) -------------------------------------
+
+    async def job_summaries(self, query: SummaryQuery) -> SummaryPage:
+        """A page of job summaries; see `eventlog.sqlite.projection.queries.page`."""
+        return await self._call(summaries.page, query)
+
+    async def job_summary(self, job_id: str) -> JobSummary | None:
+        """The summary of `job_id`, or None if the log never recorded the job."""
+        return await self._call(summaries.one, job_id)
+
+    async def summary_changes(
+        self, after: int, *, limit: int = DEFAULT_PAGE, wait_s: float = 0.0
+    ) -> Changes:
+        """Summaries changed after log position `after`, oldest first; with nothing changed,
+        waits up to `wait_s` for a commit that changes one (a long poll)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait_s
+        while True:
+            waiter = self._committed  # before the query: a commit after it wakes us
+            found = await self._call(summaries.changes, after, limit)
+            left = deadline - loop.time()
+            if found.jobs or left <= 0 or not self._writer_alive():
+                return found
+            try:
+                await asyncio.wait_for(waiter.wait(), left)
+            except TimeoutError:
+                return found
+
+    async def coverage(
+        self, datasource: str, start: str | None = None, end: str | None = None
+    ) -> list[JobSummary]:
+        """The jobs of `datasource` whose interval overlaps `start/end`, by interval start."""
+        return await self._call(summaries.coverage, datasource, start, end)
+
+    async def phase_counts(self) -> dict[str, int]:
+        """How many jobs the log holds in each phase."""
+        return await self._call(summaries.phase_counts)
+
+    async def summaries_need_rebuild(self) -> bool:
+        """Whether the job summaries await their first fill (a log migrated to them)."""
+        return await self._call(needs_rebuild)
 
 
 def _snapshot_and_tail(

@@ -34,12 +34,14 @@ from eventlog.records import (
     WritesRefused,
 )
 from eventlog.sqlite.migrations import DEFAULT_PAGE_SIZE
+from eventlog.sqlite.projection.schema import replace_all, row_of
 from eventlog.sqlite.protocol import AppendItem, Open, SnapshotItem
 from eventlog.sqlite.reader import LogReader
 from eventlog.sqlite.verify import ChainReport
 from eventlog.sqlite.verify import verify as verify_file
 from eventlog.sqlite.writer_link import WriterMode
 from eventlog.sqlite.writer_session import SNAPSHOT, WriterSession
+from eventlog.summaries import JobSummary
 
 __all__ = ["SQLiteEventLog", "Synchronous"]
 
@@ -188,13 +190,15 @@ class SQLiteEventLog(LogReader):
         *,
         close_stream: bool = False,
         reopen_stream: bool = False,
+        summary: JobSummary | None = None,
     ) -> AppendResult:
         """Append `events` to `stream_id` if it is at `expected_version` (0 for a new stream).
 
         Returns once the transaction holding the events has committed. `ANY_VERSION` skips
         the check. `close_stream=True` marks the stream finished, so boot skips it;
         `reopen_stream=True` makes a finished stream live again (boot loads it, retention
-        keeps it).
+        keeps it). `summary` is the job's summary after the events, written in the same
+        transaction.
 
         Raises:
             ConcurrencyConflictError: the stream is at another version; nothing was written.
@@ -211,7 +215,9 @@ class SQLiteEventLog(LogReader):
             raise ValueError(f"append to {stream_id!r} cannot both close and reopen it")
         encoded = [_encode(event) for event in events]
         done: asyncio.Future[AppendResult] = self._session.future()
-        item = AppendItem(stream_id, expected_version, close_stream, encoded, reopen_stream)
+        item = AppendItem(
+            stream_id, expected_version, close_stream, encoded, reopen_stream, summary
+        )
         self._session.queue(item, done, len(encoded))
         return await done
 
@@ -239,6 +245,22 @@ class SQLiteEventLog(LogReader):
                 self._mx = ThreadPoolExecutor(1, thread_name_prefix="eventlog-maintenance")
             loop = asyncio.get_running_loop()
             return await loop.run_in_executor(self._mx, self._run_action, action)
+
+    async def rebuild_summaries(
+        self, summaries: Sequence[tuple[str, JobSummary]], through_seq: int
+    ) -> bool:
+        """Replace the job summaries with `summaries` (stream id, summary with its position
+        and time set), folded from the log up to `through_seq`; archived jobs keep theirs.
+
+        Holds the writer, so nothing commits meanwhile. Returns False, and changes nothing,
+        if the log moved past `through_seq` since the fold: fold again.
+        """
+        rows = [row_of(sid, s, s.position, s.changed_at) for sid, s in summaries]
+
+        def replace(conn: sqlite3.Connection) -> bool:
+            return replace_all(conn, rows, through_seq)[0]
+
+        return bool(await self.run_exclusive(replace))
 
     @property
     def write_failure(self) -> EventLogError | None:

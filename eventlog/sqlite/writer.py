@@ -28,6 +28,7 @@ from eventlog.errors import (
 from eventlog.sqlite.batch_plan import BatchPlan, StreamChange, plan_batch
 from eventlog.sqlite.header import check_file, hot_wal, read_only_uri, wal_note
 from eventlog.sqlite.migrations import DEFAULT_PAGE_SIZE, identify, prepare
+from eventlog.sqlite.projection.schema import UPSERT as UPSERT_SUMMARIES
 from eventlog.sqlite.protocol import (
     AppendItem,
     Archived,
@@ -320,6 +321,8 @@ def _write(conn: sqlite3.Connection, plan: BatchPlan, now: float) -> None:
             conn.executemany(REOPEN_STREAM, reopened)
     if plan.snapshots:
         insert_rows(conn, UPSERT_SNAPSHOTS, plan.snapshots)
+    if plan.summaries:
+        insert_rows(conn, UPSERT_SUMMARIES, list(plan.summaries.values()))
 
 
 def read_head(conn: sqlite3.Connection, path: str) -> tuple[int, bytes]:

@@ -76,6 +76,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "service.cli.specs",
     "service.cli.supervisors",
     "service.cli.compact",
+    "service.cli.coverage",
 )
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {

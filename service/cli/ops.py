@@ -12,7 +12,6 @@ Exit codes: 0 success; 1 a job ended dead or cancelled (`--wait`), or the reques
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import os
 import sys
@@ -22,17 +21,19 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, TextIO
 
 from actors.errors import ORCHESTRATOR_ERRORS, ConfigError, NotRetryableError, UnknownJobError
-from actors.job.audit import AuditError, jobs_and_pauses
+from actors.job.audit import AuditError
 from actors.job.state import PHASES
-from actors.job.view import JobView, hold_reason
+from actors.job.view import JobView
 from service import logging_setup
+from service.cli.local_status import local_views
 from service.cli.output import jobs_table, print_json, progress_bar
 from service.config import Config, load_config
-from service.control import Control, ControlError, embedded, remote
+from service.control import Control, ControlError, RemoteControl, embedded, remote
 from service.intake import SubmitRequest, jobs_from_request, request_from_file
 from specs.errors import SpecError
 
 FAILED_PHASES = frozenset({"dead", "cancelled"})
+FOLLOW_WAIT_S = 2.0  # a change-feed request held this long while nothing changes (progress)
 
 
 def _run(coro: Any) -> int:
@@ -239,8 +240,8 @@ def cmd_submit(args: argparse.Namespace) -> int:
 async def _submit(args: argparse.Namespace, requests: list[SubmitRequest]) -> int:
     note = sys.stderr if args.json else sys.stdout
     async with _control(args) as control:
+        since = await control.head() if args.wait else 0
         views = await control.submit(requests)
-        ids = [v.job_id for v in views]
         print(f"accepted {len(views)} jobs", file=note, flush=True)
         if not args.wait:
             if args.json:
@@ -249,7 +250,7 @@ async def _submit(args: argparse.Namespace, requests: list[SubmitRequest]) -> in
                 jobs_table(views, sys.stdout)
             return 0
         try:
-            final = await _follow(control, ids, note, args.timeout)
+            final = await _follow(control, views, since, note, args.timeout)
         except TimeoutError:
             print(
                 f"still running after {args.timeout:g}s; run the same command to follow again",
@@ -267,14 +268,18 @@ async def _submit(args: argparse.Namespace, requests: list[SubmitRequest]) -> in
 
 
 async def _follow(
-    control: Control, ids: Sequence[str], out: TextIO, timeout: float | None
+    control: Control, submitted: Sequence[JobView], since: int, out: TextIO, timeout: float | None
 ) -> list[JobView]:
-    """Poll until every job is terminal, showing progress: a bar on a TTY, else lines."""
+    """Follow the jobs until every one is terminal, showing progress: a bar on a TTY, else
+    lines. The log's change feed after `since` (its position before the submission) says
+    what changed, so a request never names the jobs: 10,000 of them cost what 10 do."""
     started = time.monotonic()
     seen: dict[str, tuple[str, int]] = {}
     tty = out.isatty()
+    current = {v.job_id: v for v in submitted}
+    position = since
     while True:
-        views = await control.views(ids)
+        views = list(current.values())
         elapsed = time.monotonic() - started
         if tty:
             out.write("\r" + progress_bar(views, elapsed))
@@ -292,7 +297,11 @@ async def _follow(
             if tty:
                 out.write("\n")
             raise TimeoutError
-        await asyncio.sleep(0.3)
+        wait = FOLLOW_WAIT_S if timeout is None else max(0.0, min(FOLLOW_WAIT_S, timeout - elapsed))
+        changed, position = await control.changes(position, wait)
+        for view in changed:
+            if view.job_id in current:
+                current[view.job_id] = view
 
 
 # --- status, cancel, resume, reconcile --------------------------------------------------
@@ -303,26 +312,21 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 async def _status(args: argparse.Namespace) -> int:
+    ids = list(dict.fromkeys(args.job_ids))
     if args.api:
         async with _control(args) as control:
-            views = await control.views(args.job_ids or None)
+            assert isinstance(control, RemoteControl)
+            # Filters go to the daemon, which answers from its read model a page at a time.
+            views = await control.views(
+                ids or None, phases=args.phase or (), datasource=args.datasource
+            )
+            if ids:
+                await _known(control, ids, views)
     else:
         db = args.db or _config(args).eventlog.db
         # The log alone says everything `status` shows: no Overlord, no writer.
-        states, paused = jobs_and_pauses(db)
-        views = [JobView.of(s, hold_reason(s, paused)) for s in states.values() if s.phase != "new"]
-        if args.job_ids:
-            views = [v for v in views if v.job_id in set(args.job_ids)]
-    unknown = set(args.job_ids) - {v.job_id for v in views}
-    if unknown:
-        raise UnknownJobError(sorted(unknown)[0])
-    views = [
-        v
-        for v in views
-        if (args.phase is None or v.phase in args.phase)
-        and (args.datasource is None or v.datasource == args.datasource)
-    ]
-    views.sort(key=lambda v: (v.datasource, v.interval, v.job_id))
+        views = local_views(db, ids, args.phase or (), args.datasource)
+    views.sort(key=lambda v: v.job_id)
     if args.json:
         print_json({"jobs": views})
     else:
@@ -330,6 +334,14 @@ async def _status(args: argparse.Namespace) -> int:
         counts = Counter(v.phase for v in views)
         print(f"{len(views)} jobs: " + ", ".join(f"{n} {p}" for p, n in sorted(counts.items())))
     return 0
+
+
+async def _known(control: RemoteControl, ids: Sequence[str], views: Sequence[JobView]) -> None:
+    """Raise for the first named job the log does not hold (it may only be filtered out)."""
+    shown = {v.job_id for v in views}
+    for job_id in ids:
+        if job_id not in shown and not await control.views([job_id]):
+            raise UnknownJobError(job_id)
 
 
 def cmd_cancel(args: argparse.Namespace) -> int:

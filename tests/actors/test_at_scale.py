@@ -12,6 +12,7 @@ import pytest
 
 from actors.job.actor import Deadlines, JobPolicy
 from actors.job.evolve import fold
+from actors.job.state import JobState
 from actors.orchestrator import Orchestrator
 from actors.stream_names import job_stream
 from actors.supervision.breakers import DatasourcePolicy
@@ -62,10 +63,12 @@ async def test_hundreds_of_jobs_run_concurrently_and_each_log_tells_the_whole_st
     # test); here every job must run.
     config = fast_config(datasource_breaker=DatasourcePolicy(structural_limit=len(broken) + 1))
     async with Orchestrator.open(db, url, config=config) as orch:
+        live_states: dict[str, JobState] = {}
+        orch.listen(lambda t: live_states.__setitem__(t.job_id, t.state))
         for job in jobs:
             await orch.submit(job)
         views = {job.job_id: await orch.wait(job.job_id, timeout=120) for job in jobs}
-        live_states = dict(orch.states)
+        assert orch.states == {}, "finished jobs stay in memory"
     stats = sim.stats()
     assert stats["duplicate_submissions"] == 0
     assert stats["max_live_tasks_per_interval"] == 1

@@ -149,6 +149,6 @@ async def test_a_schema_1_file_written_by_the_prototype_upgrades_verifies_and_bo
 
     conn = sqlite3.connect(db)
     try:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 3
     finally:
         conn.close()

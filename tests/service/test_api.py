@@ -144,7 +144,7 @@ async def test_a_full_event_log_refuses_submissions_and_readiness_but_stays_live
         assert status == 503
         assert "the event log has refused writes since" in body["reason"]
         assert await api.call("GET", "/healthz", headers={}) == (200, {"status": "ok"})
-        assert (await api.call("GET", "/v1/jobs"))[1] == {"jobs": []}
+        assert (await api.call("GET", "/v1/jobs"))[1] == {"jobs": [], "next": None}
         async with api.http.get(api.url + "/metrics", headers=AUTH) as response:
             text = await response.text()
         assert "druid_orch_eventlog_refusing_writes 1.0" in text

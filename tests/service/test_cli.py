@@ -349,10 +349,13 @@ class _Terminal(io.StringIO):
 
 
 class _Scripted:
-    """A control whose jobs advance one phase per poll."""
+    """A control whose jobs advance one phase per change the feed reports."""
 
     def __init__(self) -> None:
         self.polls = 0
+
+    async def changes(self, after: int, wait_s: float) -> tuple[list[JobView], int]:
+        return await self.views(), after + 2
 
     async def views(self, ids: list[str] | None = None) -> list[JobView]:
         self.polls += 1
@@ -374,7 +377,9 @@ class _Scripted:
 
 async def test_on_a_terminal_wait_draws_one_progress_bar_in_place() -> None:
     out = _Terminal()
-    views = await _follow(_Scripted(), ["j0", "j1"], out, None)  # type: ignore[arg-type]
+    scripted = _Scripted()
+    submitted = await scripted.views()
+    views = await _follow(scripted, submitted, 0, out, None)  # type: ignore[arg-type]
     text = out.getvalue()
     assert [v.phase for v in views] == ["succeeded", "succeeded"]
     assert text.count("\r") == 3
