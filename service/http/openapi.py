@@ -36,13 +36,32 @@ _MUTATING = {
     "413": "the body is over limits.max_body_bytes",
     "415": "not Content-Type: application/json",
 }
-_JOBS_QUERY = [
+_JOBS_QUERY: list[tuple[str, dict[str, Any], str]] = [
     ("phase", {"type": "string"}, "comma-separated phases"),
     ("datasource", {"type": "string"}, "one datasource"),
     ("terminal", {"type": "boolean"}, "finished jobs only, or live ones only"),
+    ("interval", {"type": "string"}, "jobs whose interval overlaps this ISO-8601 interval"),
+    ("changed_since", {"type": "string"}, "changed after this time (seconds or ISO-8601)"),
     ("id", {"type": "array", "items": {"type": "string"}}, "job ids (repeatable)"),
-    ("all", {"type": "boolean"}, "jobs of earlier runs too"),
+    ("limit", {"type": "integer", "minimum": 1}, "jobs per page"),
+    ("cursor", {"type": "string"}, "the `next` of the previous page"),
+    ("all", {"type": "boolean"}, "accepted for compatibility; every job is listed"),
 ]
+_CHANGES_QUERY: list[tuple[str, dict[str, Any], str]] = [
+    ("after", {"type": "integer", "minimum": 0}, "a log position (`position` of the last answer)"),
+    ("limit", {"type": "integer", "minimum": 1}, "jobs per answer"),
+    ("wait", {"type": "number", "minimum": 0, "maximum": 60}, "seconds to hold it, unchanged"),
+]
+_COVERAGE_QUERY: list[tuple[str, dict[str, Any], str]] = [
+    ("from", {"type": "string"}, "ISO-8601 instant (default: the first job's start)"),
+    ("to", {"type": "string"}, "ISO-8601 instant (default: the last job's end)"),
+]
+_QUERIES: dict[str, list[tuple[str, dict[str, Any], str]]] = {
+    "/v1/jobs": _JOBS_QUERY,
+    "/v1/changes": _CHANGES_QUERY,
+    "/v1/datasources/{datasource}/coverage": _COVERAGE_QUERY,
+}
+_NULLABLE_TEXT = ("raw", {"type": ["string", "null"]})
 
 # (method, path) -> summary, request type name or None, success status, response schema.
 OPERATIONS: dict[tuple[str, str], tuple[str, str | None, str, dict[str, Any]]] = {
@@ -55,7 +74,33 @@ OPERATIONS: dict[tuple[str, str], tuple[str, str | None, str, dict[str, Any]]] =
         "202",
         {"jobs": ["JobView"]},
     ),
-    ("get", "/v1/jobs"): ("list jobs", None, "200", {"jobs": ["JobView"]}),
+    ("get", "/v1/jobs"): (
+        "list jobs, a page at a time",
+        None,
+        "200",
+        {"jobs": ["JobView"], "next": _NULLABLE_TEXT},
+    ),
+    ("get", "/v1/changes"): (
+        "jobs changed after a log position (long poll)",
+        None,
+        "200",
+        {
+            "jobs": ["JobView"],
+            "position": ("raw", {"type": "integer"}),
+            "head": ("raw", {"type": "integer"}),
+        },
+    ),
+    ("get", "/v1/datasources/{datasource}/coverage"): (
+        "the jobs covering a datasource's intervals",
+        None,
+        "200",
+        {
+            "datasource": ("raw", {"type": "string"}),
+            "from": _NULLABLE_TEXT,
+            "to": _NULLABLE_TEXT,
+            "jobs": ["JobView"],
+        },
+    ),
     ("get", "/v1/jobs/{job_id}"): (
         "one job and its event history",
         None,
@@ -135,6 +180,9 @@ _OPTIONAL_BODY = frozenset({"RetryRequest", "ActionRequest"})
 
 def _schema(shape: Any) -> dict[str, Any]:
     """A response shape of the table as JSON Schema: a type name, [item], or {field: shape}."""
+    if isinstance(shape, tuple):  # ("raw", a JSON Schema as it is)
+        raw: dict[str, Any] = shape[1]
+        return raw
     if isinstance(shape, str):
         return {"$ref": _REF.format(name=shape)}
     if isinstance(shape, list):
@@ -171,10 +219,10 @@ def _operation(method: str, path: str) -> dict[str, Any]:
         for part in path.split("/")
         if part.startswith("{")
     ]
-    if (method, path) == ("get", "/v1/jobs"):
+    if method == "get":
         parameters += [
             {"name": name, "in": "query", "required": False, "schema": schema, "description": d}
-            for name, schema, d in _JOBS_QUERY
+            for name, schema, d in _QUERIES.get(path, [])
         ]
     error = {"content": {"application/json": {"schema": {"$ref": _REF.format(name="Error")}}}}
     extra = {**_COMMON, **(_MUTATING if method == "post" else {})}

@@ -180,12 +180,12 @@ async def test_a_bound_set_too_low_or_too_high_is_a_configuration_error(tmp_path
 async def test_an_unexpected_exception_is_a_json_500_whose_id_is_on_the_log_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    class Broken:
-        def jobs(self) -> list[object]:
+    class BrokenQueries:
+        async def page(self, _query: object) -> object:
             raise RuntimeError("the read model broke")
 
-        async def all_jobs(self) -> list[object]:
-            raise RuntimeError("the read model broke")
+    class Broken:
+        queries = BrokenQueries()
 
     from structlog.testing import capture_logs
 

@@ -37,7 +37,7 @@ async def test_a_cross_site_text_plain_post_is_refused_and_nothing_is_recorded(
         # A bodyless POST sends no Content-Type at all, and is refused the same way.
         assert (await call(d.url, "POST", "/v1/reconcile"))[0] == 415
         assert d.events() == before
-        assert (await call(d.url, "GET", "/v1/jobs"))[1] == {"jobs": []}
+        assert (await call(d.url, "GET", "/v1/jobs"))[1] == {"jobs": [], "next": None}
         # The same request as our own tools send it is accepted.
         own = {**JSON, "Origin": d.url}
         status, body = await call(d.url, "POST", "/v1/jobs", headers=own, data=SUBMIT)
@@ -96,7 +96,7 @@ async def _serve_on_socket(tmp_path: Path, path: Path) -> None:
             status, body = await call(
                 "http://any-name", "GET", "/v1/jobs", session=http, headers={"Host": "anything"}
             )
-            assert (status, body) == (200, {"jobs": []})
+            assert (status, body) == (200, {"jobs": [], "next": None})
             status, _ = await call(
                 "http://localhost", "POST", "/v1/jobs", session=http, headers=JSON, data=SUBMIT
             )
