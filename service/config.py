@@ -44,6 +44,7 @@ from overlord.errors import OverlordConfigError
 from overlord.tls import ssl_context
 from overlord.urls import check_base_url, display_url
 from service.limits import LimitsSection
+from specs.text import NotUTF8Error, read_utf8
 
 ENV_PREFIX = "DRUID_ORCH_"
 # Environment variables with this prefix that are not configuration keys.
@@ -267,9 +268,11 @@ def load_config(
     raw: dict[str, Any] = {}
     if path is not None:
         try:
-            raw = tomllib.loads(Path(path).read_text())
+            raw = tomllib.loads(read_utf8(path))
         except OSError as exc:
             raise ConfigError(f"{path}: cannot read the configuration file: {exc}") from exc
+        except NotUTF8Error as exc:
+            raise ConfigError(f"{path}: {exc}") from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
     _check_keys(raw, Config, (), source)
@@ -345,7 +348,11 @@ def _read_secret_files(raw: dict[str, Any]) -> None:
         if not isinstance(file_path, str):
             raise ConfigError(f"`{section}.{file_key}` must be a path (a string)")
         try:
-            secret = Path(file_path).read_text().strip()
+            secret = read_utf8(file_path).strip()
+        except NotUTF8Error as exc:
+            raise ConfigError(
+                f"`{section}.{file_key}`: the secret file {file_path}: {exc}"
+            ) from None
         except OSError as exc:
             raise ConfigError(
                 f"`{section}.{file_key}`: cannot read the secret file {file_path}: "

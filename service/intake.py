@@ -46,6 +46,7 @@ from specs.errors import SpecError, from_validation_error
 from specs.intervals import Interval
 from specs.sections import check_chunk
 from specs.template import check_template
+from specs.text import NotUTF8Error, read_utf8
 
 DEFAULT_MAX_ATTEMPTS = 3
 
@@ -295,7 +296,9 @@ def request_from_file(
     """
     source = str(path)
     try:
-        text = Path(path).read_text()
+        text = read_utf8(path)
+    except NotUTF8Error as exc:
+        raise SpecError(str(exc), source=source, rule="utf-8") from None
     except OSError as exc:
         raise SpecError(f"cannot read: {exc.strerror or exc}", source=source, rule="io") from exc
     name = Path(path).name

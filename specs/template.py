@@ -62,6 +62,7 @@ from specs.sections import (
     check_compaction,
     check_stream,
 )
+from specs.text import NotUTF8Error, read_utf8
 
 __all__ = [
     "PLACEHOLDERS",
@@ -383,7 +384,9 @@ def read_template_text(source: str | Path) -> str:
         SpecError: the file cannot be read (rule `io`).
     """
     try:
-        return Path(source).read_text()
+        return read_utf8(source)
+    except NotUTF8Error as exc:
+        raise SpecError(str(exc), source=str(source), rule="utf-8") from None
     except OSError as exc:
         raise SpecError(
             f"cannot read pipeline template: {exc.strerror or exc}", source=str(source), rule="io"
