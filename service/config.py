@@ -44,6 +44,7 @@ from overlord.errors import OverlordConfigError
 from overlord.tls import ssl_context
 from overlord.urls import check_base_url, display_url
 from service.limits import LimitsSection
+from service.retention import RetentionSection
 from specs.text import NotUTF8Error, read_utf8
 
 ENV_PREFIX = "DRUID_ORCH_"
@@ -96,6 +97,7 @@ class OverlordSection(msgspec.Struct, frozen=True, kw_only=True):
 
 class EventLogSection(msgspec.Struct, frozen=True, kw_only=True):
     db: str = "orch.db"
+    retention: RetentionSection = RetentionSection()
 
 
 class ApiSection(msgspec.Struct, frozen=True, kw_only=True):

@@ -31,6 +31,7 @@ from overlord.urls import display_url
 from service.api import ControlApi
 from service.config import Config
 from service.metrics import Metrics
+from service.retention import retention_loop
 
 logger = structlog.get_logger("druid_orch.daemon")
 
@@ -145,6 +146,17 @@ class Daemon:
                 follower = asyncio.get_running_loop().create_task(
                     self.metrics.follow(orch), name="metrics-follower"
                 )
+                retention = config.eventlog.retention
+                keeper: asyncio.Task[None] | None = None
+                if retention.enabled:
+                    keeper = asyncio.get_running_loop().create_task(
+                        retention_loop(orch.log, config.eventlog.db, retention), name="retention"
+                    )
+                else:
+                    logger.warning(
+                        "retention_disabled",
+                        note="eventlog.retention.enabled = false: the event log grows for ever",
+                    )
                 report = orch.last_reconcile
                 logger.info(
                     "daemon_ready",
@@ -159,7 +171,11 @@ class Daemon:
                 finally:
                     self.api.drain()
                     follower.cancel()
-                    await asyncio.gather(follower, return_exceptions=True)
+                    if keeper is not None:
+                        keeper.cancel()
+                    await asyncio.gather(
+                        follower, *([keeper] if keeper else []), return_exceptions=True
+                    )
                 logger.info("draining", live_jobs=orch.live_count())
         finally:
             await client.close()

@@ -130,9 +130,9 @@ def replay_problem(rows: Iterator[Recorded]) -> tuple[Problem | None, int, int, 
     return None, events, len(versions), len(states)
 
 
-def verify(db: str | Path) -> VerifyReport:
+def verify(db: str | Path, *, archives: bool = False) -> VerifyReport:
     """Check the hash chain, then replay every job stream; report the first problem."""
-    chain_checked, chain = _chain_problem(db)
+    chain_checked, chain = _chain_problem(db, archives)
     with offline_log(db) as log:
         try:
             problem, events, streams, jobs = replay_problem(log.records())
@@ -147,9 +147,9 @@ def verify(db: str | Path) -> VerifyReport:
     )
 
 
-def _chain_problem(db: str | Path) -> tuple[bool, Problem | None]:
+def _chain_problem(db: str | Path, archives: bool) -> tuple[bool, Problem | None]:
     """The event-log room's chain verifier: (whether it ran, the first broken link)."""
-    report = verify_file(str(db))
+    report = verify_file(str(db), archives=archives)
     if report.broken is None:
         return True, None
     link = report.broken

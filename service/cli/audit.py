@@ -5,10 +5,11 @@
     druid-orch audit export --db orch.db [--since T]  JSON Lines for other tools
     druid-orch audit replay --db orch.db --rules NEW.toml   what new rules would change
     druid-orch audit rebuild-summaries --db orch.db   the read model rebuilt from the events
+    druid-orch audit compact --db orch.db [--keep-days N]   retention: archive finished jobs
 
-Every command but `rebuild-summaries` (which holds the log's lock) reads the log read-only
-and needs no Overlord. `--json` gives machine output. `history` and `export` mask secrets
-(`overlord.redaction`) unless given `--include-secrets`: the log keeps the specs as
+Every command but `rebuild-summaries` and `compact` (which hold the log's lock) reads the
+log read-only and needs no Overlord. `--json` gives machine output. `history` and `export`
+mask secrets (`overlord.redaction`) unless given `--include-secrets`: the log keeps specs as
 submitted, and output gets pasted into tickets and chats.
 Exit codes: 0 fine, 1 a problem found (verify; replay with `--check` and a changed decision),
 2 bad usage or an unreadable log.
@@ -17,11 +18,13 @@ Exit codes: 0 fine, 1 a problem found (verify; replay with `--check` and a chang
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import sys
 from collections.abc import Iterable, Iterator
 from contextlib import closing
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -31,8 +34,9 @@ from actors.job.actor import JobPolicy
 from actors.job.audit import AuditError, intent_story, recorded_events, timeline, verify
 from actors.job.rule_replay import ReplayReport, replay_failures
 from actors.job.summary_audit import rebuild, summaries_problem
-from actors.ownership import LogInUseError
+from actors.ownership import LogInUseError, owning
 from actors.supervision.classification import load_rules
+from eventlog.errors import EventLogError
 from eventlog.events import (
     AnyEvent,
     FailureClassified,
@@ -42,7 +46,10 @@ from eventlog.events import (
     event_fields,
 )
 from eventlog.records import Recorded
+from eventlog.retention.closed_streams import RetentionReport
+from eventlog.sqlite.store import SQLiteEventLog
 from overlord.redaction import redact
+from service.retention import RetentionSection, retention_pass
 from specs.errors import SpecError
 from specs.intervals import parse_instant
 
@@ -53,6 +60,11 @@ def register(sub: Any) -> None:
 
     p = commands.add_parser("verify", help="check the hash chain and replay every job stream")
     _common(p)
+    p.add_argument(
+        "--archives",
+        action="store_true",
+        help="also check the retention archives against the chain's checkpoints",
+    )
     p.set_defaults(func=cmd_verify)
 
     p = commands.add_parser("history", help="one job's timeline, readable by a person")
@@ -87,6 +99,14 @@ def register(sub: Any) -> None:
     _common(p)
     p.set_defaults(func=cmd_rebuild_summaries)
 
+    p = commands.add_parser(
+        "compact", help="archive finished jobs' streams older than --keep-days (retention)"
+    )
+    _common(p)
+    p.add_argument("--keep-days", type=float, default=RetentionSection().keep_days)
+    p.add_argument("--archive-dir", help="where archives go (default: <db>-archive/)")
+    p.set_defaults(func=cmd_compact)
+
 
 def _common(parser: argparse.ArgumentParser, *, with_json: bool = True) -> None:
     parser.add_argument("--db", required=True, help="the event log (SQLite file)")
@@ -113,7 +133,7 @@ def _print_json(value: Any) -> None:
 
 def cmd_verify(args: argparse.Namespace) -> int:
     try:
-        report = verify(args.db)
+        report = verify(args.db, archives=args.archives)
         summaries_checked = False
         if report.ok:
             summaries_checked, problem = summaries_problem(args.db)
@@ -151,6 +171,34 @@ def cmd_rebuild_summaries(args: argparse.Namespace) -> int:
     else:
         print(f"{args.db}: rebuilt {rows} job summaries from the events")
     return 0
+
+
+def cmd_compact(args: argparse.Namespace) -> int:
+    """Retention by hand, as the daemon runs it on a schedule (it holds the log's lock, so
+    not while a daemon runs: the daemon does it itself)."""
+    if args.keep_days < 0:
+        return _fail("--keep-days must be 0 or more")
+    section = RetentionSection(keep_days=args.keep_days, directory=args.archive_dir)
+    if not Path(args.db).is_file():
+        return _fail(f"no event log at {args.db}")
+    try:
+        with owning(args.db):
+            report = asyncio.run(_compact(args.db, section))
+    except (LogInUseError, EventLogError) as exc:
+        return _fail(str(exc))
+    if args.json:
+        _print_json(report)
+    else:
+        print(
+            f"{args.db}: archived {report.streams} finished job streams ({report.events} "
+            f"events) to {', '.join(report.archives) or 'no new archive'}"
+        )
+    return 0
+
+
+async def _compact(db: str, section: RetentionSection) -> RetentionReport:
+    async with SQLiteEventLog(db, writer="thread") as log:
+        return await retention_pass(log, db, section)
 
 
 def cmd_history(args: argparse.Namespace) -> int:
