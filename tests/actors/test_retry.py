@@ -86,15 +86,20 @@ async def test_the_api_retries_a_dead_job_and_refuses_a_live_one_with_409(
             await orch.submit(dead_job)
             assert (await orch.wait(dead_job.job_id, timeout=20)).phase == "dead"
             await orch.submit(live_job)
+            json_body = {"Content-Type": "application/json"}
             ok = await client.post(
-                f"/v1/jobs/{dead_job.job_id}/retry", data=json.dumps({"reason": "fixed"})
+                f"/v1/jobs/{dead_job.job_id}/retry",
+                data=json.dumps({"reason": "fixed"}),
+                headers=json_body,
             )
             assert ok.status == 200, await ok.text()
             assert (await ok.json())["job"]["job_id"] == dead_job.job_id
-            refused = await client.post(f"/v1/jobs/{live_job.job_id}/retry")
+            refused = await client.post(f"/v1/jobs/{live_job.job_id}/retry", headers=json_body)
             assert refused.status == 409, await refused.text()
             assert "not dead or cancelled" in (await refused.json())["error"]
-            garbled = await client.post(f"/v1/jobs/{dead_job.job_id}/retry", data=b"{nope")
+            garbled = await client.post(
+                f"/v1/jobs/{dead_job.job_id}/retry", data=b"{nope", headers=json_body
+            )
             assert garbled.status == 400
         assert (await orch.wait(dead_job.job_id, timeout=20)).phase == "succeeded"
 

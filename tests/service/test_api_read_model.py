@@ -113,5 +113,5 @@ async def test_bad_questions_are_refused_with_400_and_say_why(tmp_path: Path) ->
         status, body = await api.call("GET", "/v1/jobs", params=too_many)
         assert status in (400, 414, 431)  # refused, whether by the line limit or by us
         status, body = await api.call("GET", "/v1/jobs", params={"limit": "5000"})
-        assert status == 200
-        assert body["jobs"] == []
+        assert status == 400  # over the bound: refused with its key, not silently cut
+        assert "limits.max_list_items" in body["error"]
