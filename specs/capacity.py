@@ -29,7 +29,13 @@ import msgspec
 
 from specs.errors import CapacityError, SpecError
 
-__all__ = ["allocate_sub_tasks", "free_slots", "jobs_that_fit", "slots_needed"]
+__all__ = [
+    "allocate_sub_tasks",
+    "choose_sub_tasks",
+    "free_slots",
+    "jobs_that_fit",
+    "slots_needed",
+]
 
 
 class _Worker(msgspec.Struct, frozen=True, rename="camel"):
@@ -150,3 +156,29 @@ def allocate_sub_tasks(free: int, jobs: int, *, want: int, minimum: int = 1) -> 
                 spare -= step
                 grew = True
     return allowance
+
+
+def choose_sub_tasks(
+    free: int, waiting: int, *, ceiling: int, floor: int = 1, lone: bool = False
+) -> int | None:
+    """`maxNumConcurrentSubTasks` for one job being admitted now, or None when it must wait.
+
+    The free slots are shared with the jobs waiting behind it, as `allocate_sub_tasks`
+    shares them among jobs submitted together (this job first, so it gets the first of any
+    spare): a backfill's jobs run side by side at a small m, which wastes the fewest slots on
+    supervisor tasks, and the last jobs of a backfill, or a lone one, grow into the slots
+    left idle. The waiting jobs are assumed to have this job's bounds.
+
+    Args:
+        free: slots not claimed by this orchestrator's parallel jobs.
+        waiting: parallel jobs waiting for slots besides this one.
+        ceiling: the most sub-tasks the job may use; floor: the fewest it runs with.
+        lone: no parallel job holds slots: the job goes even if its floor does not fit (a
+            job bigger than the cluster still runs), with every free slot it can use.
+    """
+    floor = max(1, floor)
+    ceiling = max(floor, ceiling)
+    if free < slots_needed(floor):
+        return floor if lone else None
+    jobs = min(1 + max(0, waiting), jobs_that_fit(free, minimum=floor))
+    return allocate_sub_tasks(free, jobs, want=ceiling, minimum=floor)[0]

@@ -90,7 +90,8 @@ async def test_a_job_waiting_for_slots_says_so_in_its_view_and_under_status(
     reason = "waiting for worker slots: this orchestrator's parallel jobs hold 6 of 6; it needs 3"
     token_file = tmp_path / "token"
     token_file.write_text("slots-token\n")
-    async with Orchestrator.open(tmp_path / "log.db", url, config=fast_config()) as orch:
+    config = fast_config(slots=SlotPolicy(adaptive=False))  # each job claims its compiled 3
+    async with Orchestrator.open(tmp_path / "log.db", url, config=config) as orch:
         for job in jobs:
             await orch.submit(job)
         views = [await orch.get(j.job_id) for j in jobs]
