@@ -190,3 +190,28 @@ async def test_with_the_capacity_unknown_parallel_jobs_are_submitted_at_once_as_
             assert orch.slots.held == {}
     finally:
         await overlord.close()
+
+
+async def test_an_adaptive_backfill_runs_each_attempt_at_its_recorded_m_across_a_restart(
+    tmp_path: Path, url: str, sim: Simulator
+) -> None:
+    sim.cluster.config.min_duration_s, sim.cluster.config.max_duration_s = 0.6, 0.8
+    jobs = daily_jobs(8, START, max_sub_tasks=4)  # compiled at 4: 5 slots each, of 6
+    db = tmp_path / "log.db"
+    async with Orchestrator.open(db, url, config=fast_config()) as orch:
+        for job in jobs:
+            await orch.submit(job)
+        await eventually(lambda: len(orch.slots.claims) >= 2)
+        assert orch.slots.claimed <= SLOTS  # two ran side by side where one fitted at m = 4
+    async with Orchestrator.open(db, url, config=fast_config()) as orch:
+        phases = await wait_all(orch, jobs, timeout=60)
+        views = [await orch.get(job.job_id) for job in jobs]
+    assert phases == ["succeeded"] * len(jobs)
+    assert sim.stats()["duplicate_submissions"] == 0
+    recorded = {
+        view.task_id: view.sub_tasks for view in views if view is not None and view.task_id
+    }
+    assert all(m is not None and 1 <= m <= 4 for m in recorded.values()), recorded
+    for task_id, m in recorded.items():
+        payload = sim.cluster.tasks[task_id].payload
+        assert payload["spec"]["tuningConfig"]["maxNumConcurrentSubTasks"] == m
