@@ -208,9 +208,7 @@ async def test_an_adaptive_backfill_runs_each_attempt_at_its_recorded_m_across_a
         views = [await orch.get(job.job_id) for job in jobs]
     assert phases == ["succeeded"] * len(jobs)
     assert sim.stats()["duplicate_submissions"] == 0
-    recorded = {
-        view.task_id: view.sub_tasks for view in views if view is not None and view.task_id
-    }
+    recorded = {view.task_id: view.sub_tasks for view in views if view is not None and view.task_id}
     assert all(m is not None and 1 <= m <= 4 for m in recorded.values()), recorded
     for task_id, m in recorded.items():
         payload = sim.cluster.tasks[task_id].payload
