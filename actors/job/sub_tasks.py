@@ -21,10 +21,20 @@ _NOT_SEQUENTIAL = frozenset({"single_dim", "range"})
 
 class SubTaskBounds(msgspec.Struct, frozen=True):
     """What a job's spec allows: m is chosen within [floor, ceiling]; `ceiling` is the
-    compiled value (the template's `max_sub_tasks`, or lower when compiled for less)."""
+    compiled value (the template's `max_sub_tasks`, or lower when compiled for less), and
+    `splits` the most input splits the task can have, when its input lists them (Druid
+    starts no more sub-tasks than splits, so a larger m would claim slots it never uses)."""
 
     ceiling: int
     floor: int = 1
+    splits: int | None = None
+
+    @property
+    def most(self) -> int:
+        """The largest m worth choosing."""
+        if self.splits is None:
+            return self.ceiling
+        return max(self.floor, min(self.ceiling, self.splits))
 
 
 class _Partitions(msgspec.Struct):
@@ -37,8 +47,24 @@ class _Tuning(msgspec.Struct):
     partitionsSpec: _Partitions | None = None
 
 
+class _Source(msgspec.Struct):
+    type: str = ""
+    # Listed inputs: one split at most per file, URI or object (a split hint may combine
+    # them into fewer, never more). A directory or a prefix says nothing of the count.
+    files: list[Any] | None = None
+    uris: list[Any] | None = None
+    objects: list[Any] | None = None
+    baseDir: str | None = None
+    prefixes: list[Any] | None = None
+
+
+class _IO(msgspec.Struct):
+    inputSource: _Source | None = None
+
+
 class _Ingestion(msgspec.Struct):
     tuningConfig: _Tuning = msgspec.field(default_factory=_Tuning)
+    ioConfig: _IO | None = None
 
 
 class _Task(msgspec.Struct):
@@ -67,7 +93,21 @@ def sub_task_bounds(spec: msgspec.Raw) -> SubTaskBounds | None:
         return None
     partitions = tuning.partitionsSpec.type if tuning.partitionsSpec is not None else ""
     floor = 2 if partitions in _NOT_SEQUENTIAL else 1
-    return SubTaskBounds(ceiling=max(1, tuning.maxNumConcurrentSubTasks), floor=floor)
+    source = task.spec.ioConfig.inputSource if task.spec.ioConfig is not None else None
+    return SubTaskBounds(
+        ceiling=max(1, tuning.maxNumConcurrentSubTasks), floor=floor, splits=_splits(source)
+    )
+
+
+def _splits(source: _Source | None) -> int | None:
+    if source is None:
+        return None
+    if source.type == "inline":
+        return 1
+    if source.baseDir is not None or source.prefixes:
+        return None
+    listed = [len(items) for items in (source.files, source.uris, source.objects) if items]
+    return sum(listed) if listed else None
 
 
 def set_sub_tasks(task: dict[str, Any], m: int) -> None:

@@ -10,7 +10,8 @@ fit in the cluster's capacity; if not, the job waits and asks again.
 * A parallel job's sub-task parallelism m is chosen when it is admitted (`adaptive`): the
   free slots (capacity minus the claims held) are shared with the parallel jobs waiting
   behind it (`specs.capacity.choose_sub_tasks`), within the bounds its spec gives
-  (`actors.job.sub_tasks`: its compiled m as the ceiling, 1 or 2 as the floor). The choice
+  (`actors.job.sub_tasks`: its compiled m, or its listed input splits when fewer, as the
+  ceiling; 1, or 2 for range partitioning, as the floor). The choice
   goes into the attempt's intent (`AttemptPlan.sub_tasks`, then `SubmitIntended.sub_tasks`),
   and every POST of the attempt sends the recorded m; a retry chooses again. Without
   `adaptive`, every job runs at its compiled m.
@@ -162,7 +163,7 @@ class SlotBudget:
             free = max(0, capacity - held)
             waiting = len(self.queued) - (job_id in self.queued)
             m = choose_sub_tasks(
-                free, waiting, ceiling=bounds.ceiling, floor=bounds.floor, lone=held == 0
+                free, waiting, ceiling=bounds.most, floor=bounds.floor, lone=held == 0
             )
             if m is not None:
                 self.chosen[job_id] = SubTasksRecord(
@@ -170,7 +171,7 @@ class SlotBudget:
                     capacity=capacity,
                     free=free,
                     waiting=waiting,
-                    ceiling=bounds.ceiling,
+                    ceiling=bounds.most,
                     floor=bounds.floor,
                 )
                 self._admitted(job_id, slots_needed(m))

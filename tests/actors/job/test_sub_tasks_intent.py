@@ -155,3 +155,20 @@ def test_the_view_and_the_history_say_the_m_and_why() -> None:
     assert intent_story(intent) == "sub-tasks m=3: 7 of 16 slots free, 2 jobs waiting"
     [line] = render_timeline([Recorded(2, "job:j", 2, 2.0, intent)])
     assert line.endswith("attempt=1  task_id=t1  sub-tasks m=3: 7 of 16 slots free, 2 jobs waiting")
+
+
+def test_listed_inputs_bound_m_by_their_splits() -> None:
+    def most(source: dict[str, Any]) -> int:
+        tuning = {"type": "index_parallel", "maxNumConcurrentSubTasks": 8}
+        io = {"type": "index_parallel", "inputSource": source}
+        spec = {"type": "index_parallel", "spec": {"tuningConfig": tuning, "ioConfig": io}}
+        bounds = sub_task_bounds(spec_raw(spec))
+        assert bounds is not None
+        assert bounds.ceiling == 8
+        return bounds.most
+
+    assert most({"type": "s3", "uris": ["s3://a", "s3://b", "s3://c"]}) == 3
+    assert most({"type": "inline", "data": "x"}) == 1
+    assert most({"type": "local", "baseDir": "/d", "files": ["/a"]}) == 8  # a directory too
+    assert most({"type": "s3", "prefixes": ["s3://p/"]}) == 8
+    assert most({"type": "druid", "dataSource": "d"}) == 8
