@@ -6,9 +6,11 @@
 For each cluster size, a backfill of `--days` one-day parallel jobs (the built-in pipeline)
 runs against the simulator with sub-tasks on (`ClusterConfig.sub_tasks`: a parallel task's
 splits run as sub-tasks needing slots of their own), once per fixed m (compiled at m, the
-slot gate's `adaptive` off) and once adaptive (compiled at `--ceiling`, m chosen at each
-admission). Every variant of a cluster size runs in the same process, one after the other,
-so the ratios are taken on the same machine minutes apart.
+slot gate's `adaptive` off) and twice adaptive (compiled at `--ceiling`, m chosen at each
+admission; then again with `queue_sequential`, sequential attempts queued in Druid). Every
+variant of a cluster size runs in the same process, one after the other, so the ratios are
+taken on the same machine minutes apart. Each job lists `--splits` input files, as many as
+the simulator runs sub-tasks for.
 
 Reported per variant: makespan (first submit to last success), slot utilisation (slot-seconds
 occupied by tasks over capacity x makespan; "work" leaves out parents that only wait for
@@ -91,9 +93,11 @@ class SlotMeter:
             self.work += took
 
 
-async def backfill(slots: int, m: int | None, args: argparse.Namespace, workdir: Path) -> Outcome:
+async def backfill(
+    slots: int, m: int | None, args: argparse.Namespace, workdir: Path, *, queue: bool = False
+) -> Outcome:
     """One backfill: compiled at `m` with the gate's adaptive choice off, or (None) compiled
-    at the ceiling with it on."""
+    at the ceiling with it on (`queue`: and `SlotPolicy.queue_sequential`)."""
     workers = max(1, slots // 8)
     sim = Simulator(
         SimConfig(
@@ -111,7 +115,13 @@ async def backfill(slots: int, m: int | None, args: argparse.Namespace, workdir:
     meter = SlotMeter(sim, args.splits)
     template = builtin_template()
     ceiling = args.ceiling if m is None else m
-    template = msgspec.structs.replace(template, max_sub_tasks=max(template.max_sub_tasks, ceiling))
+    # One listed file per split, so the input's splits match the simulator's.
+    uris = [f"https://data.example.com/wikipedia/{{date}}-{n}.json.gz" for n in range(args.splits)]
+    template = msgspec.structs.replace(
+        template,
+        max_sub_tasks=max(template.max_sub_tasks, ceiling),
+        input={"type": "http", "uris": uris},
+    )
     jobs = [
         compile_job(
             template,
@@ -121,11 +131,14 @@ async def backfill(slots: int, m: int | None, args: argparse.Namespace, workdir:
         for n in range(args.days)
     ]
     config = msgspec.structs.replace(
-        demo_config(), slots=SlotPolicy(adaptive=m is None, capacity_ttl_s=1.0, recheck_s=0.5)
+        demo_config(),
+        slots=SlotPolicy(
+            adaptive=m is None, queue_sequential=queue, capacity_ttl_s=1.0, recheck_s=0.5
+        ),
     )
     runner = await serve(sim, "127.0.0.1", 0)
     host, port = runner.addresses[0][:2]
-    db = workdir / f"{slots}-{m}.db"
+    db = workdir / f"{slots}-{m}-{queue}.db"
     deadlocked = False
     chosen: Counter[int] = Counter()
     try:
@@ -151,7 +164,7 @@ async def backfill(slots: int, m: int | None, args: argparse.Namespace, workdir:
     capacity_s = slots * makespan
     return Outcome(
         slots=slots,
-        variant="adaptive" if m is None else f"m={m}",
+        variant=("adaptive+queue" if queue else "adaptive") if m is None else f"m={m}",
         makespan_s=round(makespan, 3),
         occupied=round(meter.occupied / capacity_s, 3),
         work=round(meter.work / capacity_s, 3),
@@ -167,10 +180,11 @@ async def run(args: argparse.Namespace) -> list[Outcome]:
     with tempfile.TemporaryDirectory(prefix="subtasks-bench-") as tmp:
         for round_ in range(args.repeat):
             for slots in args.slots:
-                for m in [*args.fixed, None]:
+                variants = [(m, False) for m in args.fixed] + [(None, False), (None, True)]
+                for m, queue in variants:
                     workdir = Path(tmp) / f"r{round_}"
                     workdir.mkdir(exist_ok=True)
-                    outcome = await backfill(slots, m, args, workdir)
+                    outcome = await backfill(slots, m, args, workdir, queue=queue)
                     print(msgspec.json.encode(asdict(outcome)).decode(), flush=True)
                     outcomes.append(outcome)
     return outcomes
@@ -191,7 +205,7 @@ def table(outcomes: list[Outcome], args: argparse.Namespace) -> str:
             if outcome.slots == slots:
                 rows.setdefault(outcome.variant, []).append(outcome)
         medians = {v: statistics.median(o.makespan_s for o in rs) for v, rs in rows.items()}
-        best = min(t for v, t in medians.items() if v != "adaptive")
+        best = min(t for v, t in medians.items() if v.startswith("m="))
         for variant, runs in rows.items():
             chosen: Counter[int] = Counter()
             for outcome in runs:

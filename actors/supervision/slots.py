@@ -65,6 +65,10 @@ class SlotPolicy(msgspec.Struct, frozen=True, kw_only=True):
     # Choose each parallel job's maxNumConcurrentSubTasks at admission from the free slots
     # and the jobs waiting; off: every job runs at its compiled value.
     adaptive: bool = True
+    # With `adaptive`: attempts chosen at m = 1 may also claim up to the capacity again
+    # beyond it while no claim runs sub-tasks, queued in Druid rather than here (see
+    # `SlotBudget._overflow`); off: the claims never pass the capacity.
+    queue_sequential: bool = False
     # How long a fetched cluster capacity is trusted; 0 would ask the Overlord before every
     # gated submission.
     capacity_ttl_s: Annotated[float, msgspec.Meta(gt=0, le=3600)] = 5.0
@@ -94,6 +98,7 @@ class SlotBudget:
         self.peak = 0  # the most slots claimed at once (tests, metrics)
         self.queued: set[str] = set()  # parallel jobs not yet admitted (`QUEUED` phases)
         self.chosen: dict[str, SubTasksRecord] = {}  # admitted, its intent not yet recorded
+        self.parallel = 0  # claims of more than one slot: tasks that run sub-tasks
         self._bounds: dict[str, SubTaskBounds | None] = {}  # job -> read once from its spec
         self._waiters: dict[str, tuple[int, Callable[[], None]]] = {}  # in order of arrival
         self._fetched_at: float | None = None
@@ -142,6 +147,7 @@ class SlotBudget:
         released = self.claims.pop(job_id, None)
         if released is not None:
             self.claimed -= released
+            self.parallel -= released > 1
             self._wake()
 
     async def admit(self, state: JobState, wake: Callable[[], None] | None = None) -> float | None:
@@ -165,6 +171,8 @@ class SlotBudget:
             m = choose_sub_tasks(
                 free, waiting, ceiling=bounds.most, floor=bounds.floor, lone=held == 0
             )
+            if m is None and bounds.floor == 1 and held < capacity + self._overflow(capacity):
+                m = 1  # queued in Druid behind the sequential tasks running now
             if m is not None:
                 self.chosen[job_id] = SubTasksRecord(
                     m=m,
@@ -201,15 +209,29 @@ class SlotBudget:
         self._waiters.pop(job_id, None)
 
     def _hold(self, job_id: str, size: int) -> None:
-        self.claimed += size - self.claims.get(job_id, 0)
+        before = self.claims.get(job_id, 0)
+        self.claimed += size - before
+        self.parallel += (size > 1) - (before > 1)
         self.claims[job_id] = size
         self.peak = max(self.peak, self.claimed)
+
+    def _overflow(self, capacity: int) -> int:
+        """Slots beyond the capacity that sequential attempts may claim now: as many again,
+        while no claim runs sub-tasks. Sequential tasks cannot deadlock (Druid queues them
+        and each ends), and one waiting in Druid's queue behind each slot starts the moment
+        the slot frees, not a status poll and a POST later. A parallel job is only admitted
+        once the claims, queued ones included, leave room for all of its own."""
+        if not (self.policy.adaptive and self.policy.queue_sequential) or self.parallel:
+            return 0
+        # Not while a job that cannot run sequentially waits: it would never find room.
+        return 0 if any(size > 1 for size, _ in self._waiters.values()) else capacity
 
     def _wake(self) -> None:
         """Wake the waiting jobs, first come first, that the freed slots may admit."""
         if not self._waiters:
             return
-        room = (self.capacity or 0) - self.claimed
+        capacity = self.capacity or 0
+        room = capacity + self._overflow(capacity) - self.claimed
         lone = not self.claims  # with no claim held, the first may go whatever its size
         for job_id, (size, wake) in list(self._waiters.items()):
             if size > room and not lone:
