@@ -6,8 +6,9 @@
 For each cluster size, a backfill of `--days` one-day parallel jobs (the built-in pipeline)
 runs against the simulator with sub-tasks on (`ClusterConfig.sub_tasks`: a parallel task's
 splits run as sub-tasks needing slots of their own), once per fixed m (compiled at m, the
-slot gate's `adaptive` off) and twice adaptive (compiled at `--ceiling`, m chosen at each
-admission; then again with `queue_sequential`, sequential attempts queued in Druid). Every
+slot gate's `adaptive` off) and three times adaptive (compiled at `--ceiling`, m chosen at each
+admission; then with `queue_sequential`, sequential attempts queued in Druid; then with
+`wait_for_share`, a job waiting for its fair share of the cluster). Every
 variant of a cluster size runs in the same process, one after the other, so the ratios are
 taken on the same machine minutes apart. Each job lists `--splits` input files, as many as
 the simulator runs sub-tasks for.
@@ -93,11 +94,19 @@ class SlotMeter:
             self.work += took
 
 
+# The adaptive variants: their name, and the SlotPolicy options they turn on.
+ADAPTIVE: dict[str, dict[str, bool]] = {
+    "adaptive": {},
+    "adaptive+queue": {"queue_sequential": True},
+    "adaptive+share": {"wait_for_share": True},
+}
+
+
 async def backfill(
-    slots: int, m: int | None, args: argparse.Namespace, workdir: Path, *, queue: bool = False
+    slots: int, m: int | None, args: argparse.Namespace, workdir: Path, *, variant: str = ""
 ) -> Outcome:
     """One backfill: compiled at `m` with the gate's adaptive choice off, or (None) compiled
-    at the ceiling with it on (`queue`: and `SlotPolicy.queue_sequential`)."""
+    at the ceiling with it on, with the options of `ADAPTIVE[variant]`."""
     workers = max(1, slots // 8)
     sim = Simulator(
         SimConfig(
@@ -133,12 +142,15 @@ async def backfill(
     config = msgspec.structs.replace(
         demo_config(),
         slots=SlotPolicy(
-            adaptive=m is None, queue_sequential=queue, capacity_ttl_s=1.0, recheck_s=0.5
+            adaptive=m is None,
+            capacity_ttl_s=1.0,
+            recheck_s=0.5,
+            **(ADAPTIVE[variant or "adaptive"] if m is None else {}),
         ),
     )
     runner = await serve(sim, "127.0.0.1", 0)
     host, port = runner.addresses[0][:2]
-    db = workdir / f"{slots}-{m}-{queue}.db"
+    db = workdir / f"{slots}-{m}-{variant}.db"
     deadlocked = False
     chosen: Counter[int] = Counter()
     try:
@@ -164,7 +176,7 @@ async def backfill(
     capacity_s = slots * makespan
     return Outcome(
         slots=slots,
-        variant=("adaptive+queue" if queue else "adaptive") if m is None else f"m={m}",
+        variant=(variant or "adaptive") if m is None else f"m={m}",
         makespan_s=round(makespan, 3),
         occupied=round(meter.occupied / capacity_s, 3),
         work=round(meter.work / capacity_s, 3),
@@ -180,11 +192,11 @@ async def run(args: argparse.Namespace) -> list[Outcome]:
     with tempfile.TemporaryDirectory(prefix="subtasks-bench-") as tmp:
         for round_ in range(args.repeat):
             for slots in args.slots:
-                variants = [(m, False) for m in args.fixed] + [(None, False), (None, True)]
-                for m, queue in variants:
+                variants = [(m, "") for m in args.fixed] + [(None, name) for name in ADAPTIVE]
+                for m, name in variants:
                     workdir = Path(tmp) / f"r{round_}"
                     workdir.mkdir(exist_ok=True)
-                    outcome = await backfill(slots, m, args, workdir, queue=queue)
+                    outcome = await backfill(slots, m, args, workdir, variant=name)
                     print(msgspec.json.encode(asdict(outcome)).decode(), flush=True)
                     outcomes.append(outcome)
     return outcomes

@@ -69,6 +69,10 @@ class SlotPolicy(msgspec.Struct, frozen=True, kw_only=True):
     # beyond it while no claim runs sub-tasks, queued in Druid rather than here (see
     # `SlotBudget._overflow`); off: the claims never pass the capacity.
     queue_sequential: bool = False
+    # With `adaptive`: a job whose fair share of the cluster is more than twice what is free
+    # now waits for slots to come back rather than start far below it
+    # (`specs.capacity.choose_sub_tasks`).
+    wait_for_share: bool = False
     # How long a fetched cluster capacity is trusted; 0 would ask the Overlord before every
     # gated submission.
     capacity_ttl_s: Annotated[float, msgspec.Meta(gt=0, le=3600)] = 5.0
@@ -169,7 +173,13 @@ class SlotBudget:
             free = max(0, capacity - held)
             waiting = len(self.queued) - (job_id in self.queued)
             m = choose_sub_tasks(
-                free, waiting, ceiling=bounds.most, floor=bounds.floor, lone=held == 0
+                free,
+                waiting,
+                ceiling=bounds.most,
+                floor=bounds.floor,
+                lone=held == 0,
+                capacity=capacity if self.policy.wait_for_share else None,
+                running=len(self.claims),
             )
             if m is None and bounds.floor == 1 and held < capacity + self._overflow(capacity):
                 m = 1  # queued in Druid behind the sequential tasks running now

@@ -69,8 +69,11 @@ steps_st = st.lists(st.tuples(st.sampled_from(KINDS), st.integers(0, 24)), max_s
 
 
 class Model:
-    def __init__(self, jobs: list[tuple[int, bool]], queue: bool = False) -> None:
+    def __init__(
+        self, jobs: list[tuple[int, bool]], queue: bool = False, share: bool = False
+    ) -> None:
         self.queue = queue  # SlotPolicy.queue_sequential
+        self.share = share  # SlotPolicy.wait_for_share
         self.cluster = Cluster()
         self.now = 0.0
         self.logs: list[list[Event]] = []
@@ -93,7 +96,9 @@ class Model:
 
     def _budget(self) -> SlotBudget:
         # A TTL shorter than a step: every admission sees the capacity as it is now.
-        policy = SlotPolicy(capacity_ttl_s=0.5, queue_sequential=self.queue)
+        policy = SlotPolicy(
+            capacity_ttl_s=0.5, queue_sequential=self.queue, wait_for_share=self.share
+        )
         return SlotBudget(self.cluster, lambda: self.now, policy)  # type: ignore[arg-type]
 
     def record(self, n: int, command: Command) -> None:
@@ -170,14 +175,18 @@ def m_of_dict(body: dict[str, Any]) -> int:
 
 
 @settings(max_examples=300)  # cheap examples; overcommitting needs a few jobs and a change
-@given(st.booleans(), st.integers(1, 12), jobs_st, steps_st)
-@example(True, 1, [(4, False)] * 3, [("admit", 0), ("admit", 1), ("admit", 2)])  # queued
-@example(False, 1, [(4, False)] * 3, [("admit", 0), ("admit", 1), ("admit", 2)])
+@given(st.booleans(), st.booleans(), st.integers(1, 12), jobs_st, steps_st)
+@example(True, False, 1, [(4, False)] * 3, [("admit", 0), ("admit", 1), ("admit", 2)])
+@example(False, False, 1, [(4, False)] * 3, [("admit", 0), ("admit", 1), ("admit", 2)])
 def test_an_attempt_keeps_the_m_of_its_first_intent_and_claims_stay_within_capacity(
-    queue: bool, capacity: int, jobs: list[tuple[int, bool]], steps: list[tuple[str, int]]
+    queue: bool,
+    share: bool,
+    capacity: int,
+    jobs: list[tuple[int, bool]],
+    steps: list[tuple[str, int]],
 ) -> None:
     async def run() -> None:
-        model = Model(jobs, queue)
+        model = Model(jobs, queue, share)
         model.cluster.capacity = capacity
         for kind, value in steps:
             model.now += 1.0

@@ -128,3 +128,21 @@ def test_sequential_specs_have_no_choice_to_make() -> None:
 
 def _record(m: int) -> SubTasksRecord:
     return SubTasksRecord(m=m, capacity=16, free=16, ceiling=8)
+
+
+def test_with_the_capacity_given_a_job_far_below_its_share_waits_for_it() -> None:
+    # 14 jobs at m = 8 hold 126 of 128 slots: the 15th would run sequentially, 8x longer.
+    assert choose_sub_tasks(2, 0, ceiling=8) == 1
+    assert choose_sub_tasks(2, 0, ceiling=8, capacity=128, running=14) is None
+    assert choose_sub_tasks(9, 44, ceiling=8, capacity=128, running=13) == 1  # a long queue
+    assert choose_sub_tasks(2, 0, ceiling=8, capacity=128, running=14, lone=True) == 1
+
+
+async def test_wait_for_share_is_the_policys_to_turn_on() -> None:
+    slots, _, _ = budget(16, wait_for_share=True)
+    slots.observe(job("r", phase="running", sub_tasks=_record(7)))  # 8 of 16 held
+    assert await slots.admit(job("a", ceiling=16)) is None  # share 7, 8 free: m = 7
+    assert slots.claims["a"] == 8
+    slots.observe(job("r", phase="running", sub_tasks=_record(7)))
+    slots.observe(job("s", phase="running", sub_tasks=_record(5)))
+    assert await slots.admit(job("b", ceiling=16)) is not None
