@@ -1,6 +1,6 @@
 """`make bench`: run every benchmark at a moderate size and rewrite bench/RESULTS.md.
 
-    python -m bench.run_all [--only lifecycle|eventlog|crash] [--repeat R]
+    python -m bench.run_all [--only lifecycle|eventlog|crash|subtasks] [--repeat R]
 
 Steps, in order, each a separate process:
 
@@ -11,7 +11,11 @@ Steps, in order, each a separate process:
    rounds, which rewrites its block of the Lifecycle section (`--record make-bench-1000`);
 3. the crash soak, `bench.crash_soak` at 600 jobs and 60 SIGKILLs per run, which rewrites
    its block of the Crash soak section (`--record`) and fails the step on any finding;
-4. the header of RESULTS.md: machine, versions, commit, command line and what ran.
+4. the sub-task benchmark, `bench.sub_tasks_backfill`: 60-day backfills on clusters of 8, 32
+   and 128 slots, fixed m against m chosen at admission, which rewrites its block of the
+   Sub-task parallelism section (`--record make-bench`) and fails the step on a deadlock or
+   a duplicate submission;
+5. the header of RESULTS.md: machine, versions, commit, command line and what ran.
 
 About 14 minutes in all, most of it the baseline, whose one structurally failing job per
 datasource is retried to the end of its attempts. The 100- and 10,000-job points and the
@@ -77,12 +81,22 @@ def steps(only: str | None, repeat: int, snapshot: bool = False) -> list[tuple[s
                 ],
             )
         )
+    if only in (None, "subtasks"):
+        plan.append(
+            (
+                "sub_tasks_backfill",
+                [
+                    *("bench.sub_tasks_backfill", "--record", "make-bench"),
+                    *("--json", "bench/out/sub_tasks.json"),
+                ],
+            )
+        )
     return plan
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", choices=("lifecycle", "eventlog", "crash"))
+    parser.add_argument("--only", choices=("lifecycle", "eventlog", "crash", "subtasks"))
     parser.add_argument("--repeat", type=int, default=3, help="lifecycle rounds (default 3)")
     parser.add_argument(
         "--snapshot",

@@ -78,6 +78,23 @@ class WatermarkRecord(msgspec.Struct, frozen=True, kw_only=True):
     supervisors: tuple[str, ...] = ()
 
 
+class SubTasksRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """How an attempt's `maxNumConcurrentSubTasks` was chosen from the cluster's free slots.
+
+    `m`: the value every POST of the attempt sends; `capacity`: the cluster's task slots
+    (`totalWorkerCapacity`) then; `free`: those not claimed by this orchestrator's parallel
+    jobs; `waiting`: parallel jobs waiting for slots besides this one; `ceiling` and `floor`:
+    the job's bounds (its compiled value, and 2 for range partitioning, else 1).
+    """
+
+    m: int
+    capacity: int
+    free: int
+    waiting: int = 0
+    ceiling: int
+    floor: int = 1
+
+
 class SubmitIntended(Event, frozen=True, tag="submit_intended"):
     """Write-ahead intent: attempt `attempt` is about to be POSTed with id `task_id`.
 
@@ -91,6 +108,9 @@ class SubmitIntended(Event, frozen=True, tag="submit_intended"):
     task_id: str
     interval: str | None = None
     watermark: WatermarkRecord | None = None
+    # The attempt's sub-task parallelism, chosen at admission (None: the spec's own); a
+    # re-POST sends this `m`, never a fresh choice.
+    sub_tasks: SubTasksRecord | None = None
 
 
 class Submitted(Event, frozen=True, tag="submitted"):

@@ -29,7 +29,13 @@ import msgspec
 
 from specs.errors import CapacityError, SpecError
 
-__all__ = ["allocate_sub_tasks", "free_slots", "jobs_that_fit", "slots_needed"]
+__all__ = [
+    "allocate_sub_tasks",
+    "choose_sub_tasks",
+    "free_slots",
+    "jobs_that_fit",
+    "slots_needed",
+]
 
 
 class _Worker(msgspec.Struct, frozen=True, rename="camel"):
@@ -150,3 +156,48 @@ def allocate_sub_tasks(free: int, jobs: int, *, want: int, minimum: int = 1) -> 
                 spare -= step
                 grew = True
     return allowance
+
+
+def choose_sub_tasks(
+    free: int,
+    waiting: int,
+    *,
+    ceiling: int,
+    floor: int = 1,
+    lone: bool = False,
+    capacity: int | None = None,
+    running: int = 0,
+) -> int | None:
+    """`maxNumConcurrentSubTasks` for one job being admitted now, or None when it must wait.
+
+    The free slots are shared with the jobs waiting behind it, as `allocate_sub_tasks`
+    shares them among jobs submitted together (this job first, so it gets the first of any
+    spare): a backfill's jobs run side by side at a small m, which wastes the fewest slots on
+    supervisor tasks, and the last jobs of a backfill, or a lone one, grow into the slots
+    left idle. The waiting jobs are assumed to have this job's bounds.
+
+    Args:
+        free: slots not claimed by this orchestrator's parallel jobs.
+        waiting: parallel jobs waiting for slots besides this one.
+        ceiling: the most sub-tasks the job may use; floor: the fewest it runs with.
+        lone: no parallel job holds slots: the job goes even if its floor does not fit (a
+            job bigger than the cluster still runs), with every free slot it can use.
+        capacity, running: the cluster's slots and the parallel jobs holding some. When
+            given, a job whose fair share of the whole cluster (shared with those running
+            and waiting) is more than twice what is free now waits for its share: the
+            slots come back as the running jobs end, and a job started at a fraction of
+            its share (a sequential one, often) ends long after the rest.
+    """
+    floor = max(1, floor)
+    ceiling = max(floor, ceiling)
+    if free < slots_needed(floor):
+        return floor if lone else None
+    jobs = min(1 + max(0, waiting), jobs_that_fit(free, minimum=floor))
+    now = allocate_sub_tasks(free, jobs, want=ceiling, minimum=floor)[0]
+    if lone or capacity is None:
+        return now
+    sharing = min(1 + max(0, waiting) + max(0, running), jobs_that_fit(capacity, minimum=floor))
+    if sharing < 1:
+        return now
+    share = allocate_sub_tasks(capacity, sharing, want=ceiling, minimum=floor)[0]
+    return None if 2 * now < share else now

@@ -40,14 +40,14 @@ from actors.job.messages import (
     WatchTask,
 )
 from actors.job.state import FailureSource, JobState
-from actors.job.stream import JobStreams, task_body
+from actors.job.stream import JobStreams, attempt_body
 from actors.poller import Unwatch, Watch
 from actors.ports import Clock, Overlord
 from actors.runtime import Actor, ActorRef
 from actors.supervision.classification import FailureEvidence, RuleSet, classify, report_excerpt
 from actors.supervision.policy import RetryPolicy, retry_delay
 from eventlog import EventLog
-from eventlog.events import WatermarkRecord
+from eventlog.events import SubTasksRecord, WatermarkRecord
 from overlord.errors import (
     OverlordError,
     OverlordRejectedError,
@@ -82,11 +82,13 @@ class JobPolicy(msgspec.Struct, frozen=True, kw_only=True):
 
 class AttemptPlan(msgspec.Struct, frozen=True, kw_only=True):
     """What the gate decided for a new attempt: wait `wait` seconds and ask again, or go with
-    `interval` (None: the job's own) and the `watermark` it was decided against."""
+    `interval` (None: the job's own) and the `watermark` it was decided against, running
+    `sub_tasks.m` sub-tasks at once (None: as its spec says)."""
 
     wait: float | None = None
     interval: str | None = None
     watermark: WatermarkRecord | None = None
+    sub_tasks: SubTasksRecord | None = None
 
 
 class SubmissionGate:
@@ -238,7 +240,10 @@ class JobActor(Actor[Command | _Drive | GetState]):
                     self._later(plan.wait)
                     return None
                 return BeginAttempt(
-                    at=self.ctx.clock(), interval=plan.interval, watermark=plan.watermark
+                    at=self.ctx.clock(),
+                    interval=plan.interval,
+                    watermark=plan.watermark,
+                    sub_tasks=plan.sub_tasks,
                 )
             case SubmitTask(task_id=tid, not_before=nb, confirm_first=confirm):
                 if not await self._may_submit(nb, now):
@@ -291,7 +296,7 @@ class JobActor(Actor[Command | _Drive | GetState]):
         if unsafe is not None:
             return self._deferred(task_id, unsafe)
         try:
-            await overlord.submit(task_body(self.state.spec, task_id, self.state.submit_interval))
+            await overlord.submit(attempt_body(self.state))
         except TaskAlreadyExistsError:
             try:
                 st = await overlord.status(task_id)

@@ -24,6 +24,7 @@ import msgspec
 from actors.errors import InvalidTransitionError, OrchestratorError
 from actors.job.evolve import evolve
 from actors.job.state import JobState
+from actors.job.sub_tasks import sub_tasks_story
 from actors.job.task_interval import short_instant
 from actors.stream_names import BREAKER_PREFIX
 from eventlog.errors import UnreadableLogError
@@ -206,8 +207,19 @@ def unreplayable(db: str | Path, recorded: Recorded, exc: InvalidTransitionError
 
 
 def intent_story(event: SubmitIntended) -> str | None:
-    """Why an attempt's interval ends where it does, for `audit history` (None: no stream
-    guarded the datasource when the intent was recorded)."""
+    """Why an attempt's interval ends where it does, and how many sub-tasks it runs at once,
+    for `audit history` (None: neither was decided when the intent was recorded)."""
+    told = [_watermark_story(event), _sub_tasks_story(event)]
+    return "; ".join(part for part in told if part) or None
+
+
+def _sub_tasks_story(event: SubmitIntended) -> str | None:
+    if event.sub_tasks is None:
+        return None
+    return f"sub-tasks {sub_tasks_story(event.sub_tasks)}"
+
+
+def _watermark_story(event: SubmitIntended) -> str | None:
     mark = event.watermark
     if mark is None:
         return None

@@ -86,7 +86,7 @@ def _job_accepted(s: JobState, e: JobAccepted, v: int) -> JobState | None:
 def _submit_intended(s: JobState, e: SubmitIntended, v: int) -> JobState | None:
     if s.phase not in ("accepted", "retry_wait") or e.attempt <= s.attempt:
         return None
-    if s.phase == "accepted" and e.interval is None:
+    if s.phase == "accepted" and e.interval is None and e.sub_tasks is None:
         # A first attempt: nothing has set the per-attempt fields cleared below yet, and each
         # keyword costs replay time (this is a third of a job stream's fold when spelled out).
         return replace(
@@ -99,6 +99,7 @@ def _submit_intended(s: JobState, e: SubmitIntended, v: int) -> JobState | None:
         attempt=e.attempt,
         task_id=e.task_id,
         submit_interval=e.interval,
+        sub_tasks=e.sub_tasks,
         phase_since=e.at,
         submit_not_before=None,
         retry_not_before=None,

@@ -137,6 +137,7 @@ def _begin_attempt(state: JobState, cmd: BeginAttempt) -> list[JobEvent]:
                 task_id=task_id_for(state.job_id, attempt),
                 interval=cmd.interval,
                 watermark=cmd.watermark,
+                sub_tasks=cmd.sub_tasks,
             )
         ]
     return []

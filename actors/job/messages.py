@@ -11,7 +11,7 @@ from typing import Any, Protocol
 import msgspec
 
 from actors.job.state import FailureSource
-from eventlog.events import Classification, WatermarkRecord
+from eventlog.events import Classification, SubTasksRecord, WatermarkRecord
 
 # --- commands: what the actor receives (time and random delays come in here) -----------
 
@@ -36,11 +36,13 @@ class BeginAttempt(Command, frozen=True):
 
     `interval` and `watermark`: what the watermark gate decided for this attempt (the
     interval clipped at the streaming watermark, None for the job's own), to record with the
-    intent.
+    intent. `sub_tasks`: the sub-task parallelism the slot gate chose for it (None: the
+    spec's own).
     """
 
     interval: str | None = None
     watermark: WatermarkRecord | None = None
+    sub_tasks: SubTasksRecord | None = None
 
 
 class RecordSubmitted(Command, frozen=True):

@@ -11,7 +11,7 @@ from typing import Literal, get_args
 
 import msgspec
 
-from eventlog.events import Classification
+from eventlog.events import Classification, SubTasksRecord
 
 Phase = Literal[
     "new",
@@ -84,7 +84,7 @@ ALLOWED_TRANSITIONS: frozenset[tuple[Phase, Phase]] = frozenset(
 TASK_MAY_LIVE: frozenset[Phase] = DRUID_LIVE | {"submitting", "cancelling"}
 RETRYABLE: frozenset[Phase] = frozenset({"dead", "cancelled"})
 
-STATE_SCHEMA_VERSION = 6  # bump when JobState changes shape: stale snapshots are then ignored
+STATE_SCHEMA_VERSION = 7  # bump when JobState changes shape: stale snapshots are then ignored
 
 
 class JobState(msgspec.Struct, frozen=True, kw_only=True, gc=False):
@@ -103,6 +103,9 @@ class JobState(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     # The interval the current attempt ingests when it is not `interval` (clipped at the
     # streaming watermark, as its SubmitIntended recorded): every POST of the task sends it.
     submit_interval: str | None = None
+    # The current attempt's sub-task parallelism as its SubmitIntended recorded it (None:
+    # the spec's own): every POST of the task sends its `m`, and its slot claim follows it.
+    sub_tasks: SubTasksRecord | None = None
     accepted_at: float | None = None
     phase_since: float | None = None
     finished_at: float | None = None

@@ -18,6 +18,7 @@ from actors.job.evolve import evolve, fold
 from actors.job.fsm import decide
 from actors.job.messages import Command
 from actors.job.state import STATE_SCHEMA_VERSION, JobState
+from actors.job.sub_tasks import set_sub_tasks
 from actors.job.summary import summary_of
 from actors.job.task_interval import set_interval
 from actors.stream_names import JOB_PREFIX, job_of_stream, job_stream
@@ -153,20 +154,26 @@ class JobStreams:
         raise ValueError(f"record needs at least one try, not {tries}")
 
 
-def task_body(spec: msgspec.Raw, task_id: str, interval: str | None = None) -> msgspec.Raw:
-    """The JSON to POST for one attempt: the stored spec with its `id` set to `task_id`, and
-    its interval replaced by `interval` if given (the attempt's, clipped at the streaming
-    watermark: `actors.job.task_interval.set_interval`).
+def task_body(
+    spec: msgspec.Raw, task_id: str, interval: str | None = None, sub_tasks: int | None = None
+) -> msgspec.Raw:
+    """The JSON to POST for one attempt: the stored spec with its `id` set to `task_id`, its
+    interval replaced by `interval` if given (the attempt's, clipped at the streaming
+    watermark: `actors.job.task_interval.set_interval`), and its `maxNumConcurrentSubTasks`
+    by `sub_tasks` if given (chosen from the free slots: `actors.job.sub_tasks`).
 
     A compiled spec has no `id`, so the id goes in front of its bytes; the spec is never
     decoded into dicts (5 KB for a 1 KB spec, held by every attempt waiting to be sent)
-    unless its interval must change.
+    unless its interval or its sub-tasks must change.
     """
-    if interval is not None:
-        clipped = spec_dict(spec)
-        clipped["id"] = task_id
-        set_interval(clipped, interval)
-        return spec_raw(clipped)
+    if interval is not None or sub_tasks is not None:
+        changed = spec_dict(spec)
+        changed["id"] = task_id
+        if interval is not None:
+            set_interval(changed, interval)
+        if sub_tasks is not None:
+            set_sub_tasks(changed, sub_tasks)
+        return spec_raw(changed)
     body = bytes(spec)
     try:
         has_id = _top_level_id(body).id is not msgspec.UNSET
@@ -179,6 +186,14 @@ def task_body(spec: msgspec.Raw, task_id: str, interval: str | None = None) -> m
     task = spec_dict(spec)
     task["id"] = task_id
     return spec_raw(task)
+
+
+def attempt_body(state: JobState) -> msgspec.Raw:
+    """The JSON to POST for the job's current attempt: as its intent recorded it (interval
+    and m), never decided afresh, so every POST of one task id is the same task."""
+    assert state.task_id is not None, "no attempt has been intended"
+    m = state.sub_tasks.m if state.sub_tasks is not None else None
+    return task_body(state.spec, state.task_id, state.submit_interval, m)
 
 
 class _TopLevelId(msgspec.Struct):

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 import msgspec
 
 from actors.job.state import JobState, Phase
+from actors.job.sub_tasks import sub_tasks_story
 from eventlog.events import Classification
 
 # The phases in which a job's next step is a submission, which the breakers can hold back.
@@ -77,9 +78,14 @@ class JobView(msgspec.Struct, frozen=True, kw_only=True):
     # The interval its current attempt was sent with, when the streaming watermark clipped it
     # (None: the job's own interval).
     sent_interval: str | None = None
+    # The sub-task parallelism the current attempt runs with, when chosen from the free
+    # slots, and what it was chosen from (`m=3: 7 of 16 slots free, 2 jobs waiting`).
+    sub_tasks: int | None = None
+    sub_tasks_reason: str | None = None
 
     @classmethod
     def of(cls, state: JobState, held: str | None = None) -> JobView:
+        chosen = state.sub_tasks
         return cls(
             job_id=state.job_id,
             phase=state.phase,
@@ -99,6 +105,8 @@ class JobView(msgspec.Struct, frozen=True, kw_only=True):
             pipeline=state.pipeline,
             held=held,
             sent_interval=state.submit_interval,
+            sub_tasks=chosen.m if chosen is not None else None,
+            sub_tasks_reason=sub_tasks_story(chosen) if chosen is not None else None,
         )
 
 

@@ -94,9 +94,12 @@ class Admission(SubmissionGate):
     async def plan(self, state: JobState) -> AttemptPlan:
         plan = await self.watermark.plan(state)
         if plan.wait is not None:
-            # The watermark moved back after the slots admitted the job: it waits unclaimed.
+            # The watermark moved back after the slots admitted the job: it waits unclaimed
+            # (and chooses its m again when it is admitted again).
             self.slots.observe(state)
-        return plan
+            return plan
+        chosen = self.slots.choice(state.job_id)
+        return plan if chosen is None else msgspec.structs.replace(plan, sub_tasks=chosen)
 
     async def recheck(self, state: JobState) -> str | None:
         return await self.watermark.recheck(state)

@@ -7,8 +7,17 @@ wait forever. So before a parallel job's submission goes out, the budget checks 
 claims of this orchestrator's parallel jobs that hold (or may hold) slots, plus the job's own,
 fit in the cluster's capacity; if not, the job waits and asks again.
 
-* A job's claim is `slots_needed(m)`, read once from its spec. Jobs claiming one slot
-  (sequential tasks) are never gated: they cannot deadlock.
+* A parallel job's sub-task parallelism m is chosen when it is admitted (`adaptive`): the
+  free slots (capacity minus the claims held) are shared with the parallel jobs waiting
+  behind it (`specs.capacity.choose_sub_tasks`), within the bounds its spec gives
+  (`actors.job.sub_tasks`: its compiled m, or its listed input splits when fewer, as the
+  ceiling; 1, or 2 for range partitioning, as the floor). The choice
+  goes into the attempt's intent (`AttemptPlan.sub_tasks`, then `SubmitIntended.sub_tasks`),
+  and every POST of the attempt sends the recorded m; a retry chooses again. Without
+  `adaptive`, every job runs at its compiled m.
+* A job's claim is `slots_needed(m)`: the recorded m of its current attempt, or the one just
+  chosen for it, or its compiled one. Jobs whose spec cannot run sub-tasks (sequential
+  tasks) are never gated: they cannot deadlock.
 * A claim is held from the admission (just before the submit intent is recorded) until the
   job leaves the phases in which its task may hold slots (`HOLDING`): it ends, dies, is
   cancelled, its task is lost, or it waits between attempts.
@@ -16,7 +25,7 @@ fit in the cluster's capacity; if not, the job waits and asks again.
   runs, with fewer sub-tasks at a time.
 * Capacity is `GET /totalWorkerCapacity`, fetched at most every `capacity_ttl_s` through the
   breaker-guarded client. A failed fetch keeps the last known value; with none known, jobs
-  go as they did before the gate.
+  go as they did before the gate, at their compiled m.
 
 Claims are in memory: boot rebuilds them from the replayed job states (`observe`).
 """
@@ -31,9 +40,11 @@ import msgspec
 import structlog
 
 from actors.job.state import JobState
+from actors.job.sub_tasks import SubTaskBounds, sub_task_bounds
 from actors.ports import Clock, Overlord
+from eventlog.events import SubTasksRecord
 from overlord.errors import OverlordError
-from specs.capacity import slots_needed
+from specs.capacity import choose_sub_tasks, slots_needed
 
 logger = structlog.get_logger("druid_orch.slots")
 
@@ -44,11 +55,24 @@ logger = structlog.get_logger("druid_orch.slots")
 HOLDING: frozenset[str] = frozenset(
     {"submitting", "submitted", "waiting", "pending", "running", "cancelling", "failed"}
 )
+# Phases in which a job's next step is an admission: it waits for slots, or soon will.
+QUEUED: frozenset[str] = frozenset({"accepted", "retry_wait"})
 
 
 class SlotPolicy(msgspec.Struct, frozen=True, kw_only=True):
     # Off: parallel jobs are submitted all at once, as sequential ones always are.
     enabled: bool = True
+    # Choose each parallel job's maxNumConcurrentSubTasks at admission from the free slots
+    # and the jobs waiting; off: every job runs at its compiled value.
+    adaptive: bool = True
+    # With `adaptive`: attempts chosen at m = 1 may also claim up to the capacity again
+    # beyond it while no claim runs sub-tasks, queued in Druid rather than here (see
+    # `SlotBudget._overflow`); off: the claims never pass the capacity.
+    queue_sequential: bool = False
+    # With `adaptive`: a job whose fair share of the cluster is more than twice what is free
+    # now waits for slots to come back rather than start far below it
+    # (`specs.capacity.choose_sub_tasks`).
+    wait_for_share: bool = False
     # How long a fetched cluster capacity is trusted; 0 would ask the Overlord before every
     # gated submission.
     capacity_ttl_s: Annotated[float, msgspec.Meta(gt=0, le=3600)] = 5.0
@@ -56,43 +80,12 @@ class SlotPolicy(msgspec.Struct, frozen=True, kw_only=True):
     recheck_s: Annotated[float, msgspec.Meta(gt=0, le=600)] = 2.0
 
 
-class _Tuning(msgspec.Struct):
-    type: str = ""
-    maxNumConcurrentSubTasks: int = 1  # Druid's name
-
-
-class _Ingestion(msgspec.Struct):
-    tuningConfig: _Tuning = msgspec.field(default_factory=_Tuning)
-
-
-class _Task(msgspec.Struct):
-    type: str = ""
-    spec: _Ingestion = msgspec.field(default_factory=_Ingestion)
-    # A `compact` task has its tuningConfig at the top level, and runs its rewrite as a
-    # parallel task with it.
-    tuningConfig: _Tuning | None = None
-
-
-_decode_task = msgspec.json.Decoder(_Task).decode
-
-
 def claim_of(spec: msgspec.Raw) -> int:
-    """Slots a job's task may hold at once: `slots_needed(maxNumConcurrentSubTasks)` for an
+    """Slots a job's task may hold at once at its compiled m: `slots_needed(m)` for an
     `index_parallel` task or a `compact` task (which runs one), 1 for anything else (or a
     spec that cannot be read so)."""
-    try:
-        task = _decode_task(bytes(spec))
-    except (msgspec.DecodeError, msgspec.ValidationError):
-        return 1
-    if task.type == "compact":
-        tuning = task.tuningConfig or _Tuning()
-    elif task.type == "index_parallel":
-        tuning = task.spec.tuningConfig
-    else:
-        return 1
-    if tuning.type not in ("", "index_parallel"):
-        return 1
-    return slots_needed(tuning.maxNumConcurrentSubTasks)
+    bounds = sub_task_bounds(spec)
+    return 1 if bounds is None else slots_needed(bounds.ceiling)
 
 
 class SlotBudget:
@@ -107,53 +100,109 @@ class SlotBudget:
         self.capacity: int | None = None  # last known; None: never known
         self.held: dict[str, str] = {}  # job -> why it waits
         self.peak = 0  # the most slots claimed at once (tests, metrics)
-        self._sizes: dict[str, int] = {}  # job -> claim, read once from its spec
+        self.queued: set[str] = set()  # parallel jobs not yet admitted (`QUEUED` phases)
+        self.chosen: dict[str, SubTasksRecord] = {}  # admitted, its intent not yet recorded
+        self.parallel = 0  # claims of more than one slot: tasks that run sub-tasks
+        self._bounds: dict[str, SubTaskBounds | None] = {}  # job -> read once from its spec
         self._waiters: dict[str, tuple[int, Callable[[], None]]] = {}  # in order of arrival
         self._fetched_at: float | None = None
         self._fetch = asyncio.Lock()
 
+    def bounds(self, state: JobState) -> SubTaskBounds | None:
+        """The job's sub-task bounds, or None when it runs no sub-tasks (never gated)."""
+        job_id = state.job_id
+        if job_id not in self._bounds:
+            bounds = sub_task_bounds(state.spec)
+            self._bounds[job_id] = bounds if bounds is not None and bounds.ceiling > 1 else None
+        return self._bounds[job_id]
+
     def claim(self, state: JobState) -> int:
-        size = self._sizes.get(state.job_id)
-        if size is None:
-            size = self._sizes[state.job_id] = claim_of(state.spec)
-        return size
+        """Slots the job's task may hold: at the m its current attempt recorded, else the one
+        just chosen for it, else its compiled one."""
+        bounds = self.bounds(state)
+        if bounds is None:
+            return 1
+        if state.sub_tasks is not None and state.phase in HOLDING:
+            return slots_needed(state.sub_tasks.m)
+        chosen = self.chosen.get(state.job_id)
+        return slots_needed(chosen.m if chosen is not None else bounds.ceiling)
+
+    def choice(self, job_id: str) -> SubTasksRecord | None:
+        """The m chosen for the job at its admission, to record with its intent."""
+        return self.chosen.get(job_id)
 
     def observe(self, state: JobState) -> None:
         """Follow a job's phase: keep its claim while it may hold slots, release it after."""
         job_id = state.job_id
         if state.terminal:
-            self._sizes.pop(job_id, None)
+            self._bounds.pop(job_id, None)
             self._waiters.pop(job_id, None)
             self.held.pop(job_id, None)
-        if state.phase in HOLDING and self.policy.enabled:
-            size = self.claim(state)
-            if size > 1:
-                self._hold(job_id, size)
+        gated = self.policy.enabled and self.bounds(state) is not None
+        if gated and state.phase in QUEUED:
+            self.queued.add(job_id)
+        else:
+            self.queued.discard(job_id)
+        if gated and state.phase in HOLDING:
+            self._hold(job_id, self.claim(state))
+            self.chosen.pop(job_id, None)  # recorded now: the state says m from here on
             return
+        self.chosen.pop(job_id, None)
         released = self.claims.pop(job_id, None)
         if released is not None:
             self.claimed -= released
+            self.parallel -= released > 1
             self._wake()
 
     async def admit(self, state: JobState, wake: Callable[[], None] | None = None) -> float | None:
-        """None when the job's submission may go out now (its claim is then held), or the
-        seconds after which to ask again (`wake` is called earlier if a claim is released)."""
+        """None when the job's submission may go out now (its claim is then held, and its m
+        chosen: `choice`), or the seconds after which to ask again (`wake` is called earlier
+        if a claim is released)."""
         if not self.policy.enabled:
             return None
         job_id = state.job_id
-        size = self.claim(state)
-        if size <= 1 or job_id in self.claims:
+        bounds = self.bounds(state)
+        if bounds is None or job_id in self.claims:
             return None
         capacity = await self._capacity()
         held = self.claimed  # after the await: other jobs may have been admitted meanwhile
-        if capacity is None or held == 0 or held + size <= capacity:
-            self._hold(job_id, size)
-            self.held.pop(job_id, None)
-            self._waiters.pop(job_id, None)
+        if capacity is None:
+            self._admitted(job_id, slots_needed(bounds.ceiling))
             return None
+        if self.policy.adaptive:
+            free = max(0, capacity - held)
+            waiting = len(self.queued) - (job_id in self.queued)
+            m = choose_sub_tasks(
+                free,
+                waiting,
+                ceiling=bounds.most,
+                floor=bounds.floor,
+                lone=held == 0,
+                capacity=capacity if self.policy.wait_for_share else None,
+                running=len(self.claims),
+            )
+            if m is None and bounds.floor == 1 and held < capacity + self._overflow(capacity):
+                m = 1  # queued in Druid behind the sequential tasks running now
+            if m is not None:
+                self.chosen[job_id] = SubTasksRecord(
+                    m=m,
+                    capacity=capacity,
+                    free=free,
+                    waiting=waiting,
+                    ceiling=bounds.most,
+                    floor=bounds.floor,
+                )
+                self._admitted(job_id, slots_needed(m))
+                return None
+            size, least = slots_needed(bounds.floor), "at least "
+        else:
+            size, least = slots_needed(bounds.ceiling), ""
+            if held == 0 or held + size <= capacity:
+                self._admitted(job_id, size)
+                return None
         reason = (
             f"waiting for worker slots: this orchestrator's parallel jobs hold {held} of "
-            f"{capacity}; it needs {size}"
+            f"{capacity}; it needs {least}{size}"
         )
         if job_id not in self.held:
             logger.info(
@@ -164,16 +213,35 @@ class SlotBudget:
             self._waiters[job_id] = (size, wake)
         return self.policy.recheck_s
 
+    def _admitted(self, job_id: str, size: int) -> None:
+        self._hold(job_id, size)
+        self.held.pop(job_id, None)
+        self._waiters.pop(job_id, None)
+
     def _hold(self, job_id: str, size: int) -> None:
-        self.claimed += size - self.claims.get(job_id, 0)
+        before = self.claims.get(job_id, 0)
+        self.claimed += size - before
+        self.parallel += (size > 1) - (before > 1)
         self.claims[job_id] = size
         self.peak = max(self.peak, self.claimed)
+
+    def _overflow(self, capacity: int) -> int:
+        """Slots beyond the capacity that sequential attempts may claim now: as many again,
+        while no claim runs sub-tasks. Sequential tasks cannot deadlock (Druid queues them
+        and each ends), and one waiting in Druid's queue behind each slot starts the moment
+        the slot frees, not a status poll and a POST later. A parallel job is only admitted
+        once the claims, queued ones included, leave room for all of its own."""
+        if not (self.policy.adaptive and self.policy.queue_sequential) or self.parallel:
+            return 0
+        # Not while a job that cannot run sequentially waits: it would never find room.
+        return 0 if any(size > 1 for size, _ in self._waiters.values()) else capacity
 
     def _wake(self) -> None:
         """Wake the waiting jobs, first come first, that the freed slots may admit."""
         if not self._waiters:
             return
-        room = (self.capacity or 0) - self.claimed
+        capacity = self.capacity or 0
+        room = capacity + self._overflow(capacity) - self.claimed
         lone = not self.claims  # with no claim held, the first may go whatever its size
         for job_id, (size, wake) in list(self._waiters.items()):
             if size > room and not lone:

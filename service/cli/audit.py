@@ -292,6 +292,7 @@ def _facts(event: AnyEvent, include_secrets: bool = False) -> str:
     if isinstance(event, SubmitIntended):  # told in words by `intent_story`
         fields.pop("interval", None)
         fields.pop("watermark", None)
+        fields.pop("sub_tasks", None)
     if "spec_hash" in fields:
         fields["spec_hash"] = str(fields["spec_hash"])[:12]
     return "  ".join(f"{k}={v}" for k, v in fields.items() if v is not None and v != "")

@@ -77,7 +77,7 @@ def test_a_compaction_claims_the_slots_of_the_parallel_rewrite_it_runs() -> None
 
 
 async def test_parallel_jobs_are_admitted_while_their_claims_fit_and_the_rest_wait() -> None:
-    slots, _, _ = budget(6)
+    slots, _, _ = budget(6, adaptive=False)
     assert await slots.admit(job("a")) is None
     assert await slots.admit(job("b")) is None
     assert await slots.admit(job("c")) == SlotPolicy().recheck_s
@@ -90,7 +90,7 @@ async def test_parallel_jobs_are_admitted_while_their_claims_fit_and_the_rest_wa
 
 
 async def test_a_released_claim_wakes_the_first_waiting_job_and_admits_it() -> None:
-    slots, _, _ = budget(6)
+    slots, _, _ = budget(6, adaptive=False)
     woken: list[str] = []
     for name in "ab":
         await slots.admit(job(name))

@@ -7,9 +7,10 @@ Druid does; a parent holds its slot while its sub-tasks wait for theirs.
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from actors.orchestrator import Orchestrator
@@ -21,7 +22,8 @@ from overlord.sim.cluster import ClusterConfig
 from overlord.sim.server import SimConfig, Simulator
 from service.api import ControlApi
 from service.metrics import Metrics
-from specs.compiler import CompiledJob
+from specs.compiler import CompiledJob, builtin_template, compile_job
+from specs.intervals import Interval
 from tests.service.processes import cli, eventually
 from tests.support import daily_jobs, fast_config
 
@@ -90,7 +92,8 @@ async def test_a_job_waiting_for_slots_says_so_in_its_view_and_under_status(
     reason = "waiting for worker slots: this orchestrator's parallel jobs hold 6 of 6; it needs 3"
     token_file = tmp_path / "token"
     token_file.write_text("slots-token\n")
-    async with Orchestrator.open(tmp_path / "log.db", url, config=fast_config()) as orch:
+    config = fast_config(slots=SlotPolicy(adaptive=False))  # each job claims its compiled 3
+    async with Orchestrator.open(tmp_path / "log.db", url, config=config) as orch:
         for job in jobs:
             await orch.submit(job)
         views = [await orch.get(j.job_id) for j in jobs]
@@ -128,13 +131,14 @@ async def test_claims_are_restored_after_a_restart_in_the_middle_of_a_backfill(
     sim.cluster.config.min_duration_s, sim.cluster.config.max_duration_s = 1.0, 1.2
     jobs = daily_jobs(8, START)
     db = tmp_path / "log.db"
-    async with Orchestrator.open(db, url, config=fast_config()) as orch:
+    config = fast_config(slots=SlotPolicy(adaptive=False))  # each job claims its compiled 3
+    async with Orchestrator.open(db, url, config=config) as orch:
         for job in jobs:
             await orch.submit(job)
         await eventually(lambda: len(orch.slots.claims) == 2)
         before = dict(orch.slots.claims)
     # Their Druid tasks run on while the orchestrator is down.
-    async with Orchestrator.open(db, url, config=fast_config()) as orch:
+    async with Orchestrator.open(db, url, config=config) as orch:
         restored = {
             job_id: orch.slots.claims.get(job_id)
             for job_id, state in orch.states.items()
@@ -189,3 +193,38 @@ async def test_with_the_capacity_unknown_parallel_jobs_are_submitted_at_once_as_
             assert orch.slots.held == {}
     finally:
         await overlord.close()
+
+
+async def test_an_adaptive_backfill_runs_each_attempt_at_its_recorded_m_across_a_restart(
+    tmp_path: Path, url: str, sim: Simulator
+) -> None:
+    sim.cluster.config.min_duration_s, sim.cluster.config.max_duration_s = 0.6, 0.8
+    jobs = four_file_jobs(8)  # compiled at 4: 5 slots each, of 6
+    db = tmp_path / "log.db"
+    async with Orchestrator.open(db, url, config=fast_config()) as orch:
+        for job in jobs:
+            await orch.submit(job)
+        await eventually(lambda: len(orch.slots.claims) >= 2)
+        assert orch.slots.claimed <= SLOTS  # two ran side by side where one fitted at m = 4
+    async with Orchestrator.open(db, url, config=fast_config()) as orch:
+        phases = await wait_all(orch, jobs, timeout=60)
+        views = [await orch.get(job.job_id) for job in jobs]
+    assert phases == ["succeeded"] * len(jobs)
+    assert sim.stats()["duplicate_submissions"] == 0
+    recorded = {view.task_id: view.sub_tasks for view in views if view is not None and view.task_id}
+    assert all(m is not None and 1 <= m <= 4 for m in recorded.values()), recorded
+    for task_id, m in recorded.items():
+        payload = sim.cluster.tasks[task_id].payload
+        assert payload["spec"]["tuningConfig"]["maxNumConcurrentSubTasks"] == m
+
+
+def four_file_jobs(count: int) -> list[CompiledJob]:
+    """Daily jobs of the built-in pipeline, each reading four files (up to four sub-tasks)."""
+    uris = [f"https://data.example.com/wikipedia/{{date}}-{part}.json.gz" for part in range(4)]
+    template = msgspec.structs.replace(
+        builtin_template(), max_sub_tasks=4, input={"type": "http", "uris": uris}
+    )
+    return [
+        compile_job(template, Interval(START + timedelta(days=n), START + timedelta(days=n + 1)))
+        for n in range(count)
+    ]

@@ -33,6 +33,7 @@ from eventlog.events import (
     JobAccepted,
     JobDied,
     RetryScheduled,
+    SubmitIntended,
     TaskFailed,
     spec_dict,
 )
@@ -83,12 +84,19 @@ async def test_transient_failures_are_retried_and_eventually_succeed(
     # The log holds the compiled spec, and each attempt posted it under its own task id.
     [accepted] = [e for e in events if isinstance(e, JobAccepted)]
     assert spec_dict(accepted.spec) == job.spec
+    # Each attempt's m was chosen at its admission (one listed input: one split, so m = 1).
+    chosen = [e.sub_tasks for e in events if isinstance(e, SubmitIntended)]
     async with HttpOverlord(url) as overlord:
-        for attempt in (1, 2, 3):
+        for attempt, record in zip((1, 2, 3), chosen, strict=True):
             posted = await overlord.task_spec(f"{job.job_id}_{attempt}")
             assert posted["id"] == f"{job.job_id}_{attempt}"
+            assert record is not None
+            tuning = posted["spec"]["tuningConfig"]
+            assert tuning.pop("maxNumConcurrentSubTasks") == record.m == 1
             # The Overlord fills in groupId, dataSource, resource and context defaults.
-            assert (posted["type"], posted["spec"]) == (job.spec["type"], job.spec["spec"])
+            compiled = job.spec["spec"]
+            del compiled["tuningConfig"]["maxNumConcurrentSubTasks"]
+            assert (posted["type"], posted["spec"]) == (job.spec["type"], compiled)
 
 
 async def test_a_lost_worker_does_not_use_up_attempts_until_the_policy_says_so(

@@ -1,0 +1,148 @@
+"""Sub-task parallelism chosen at admission: the pure choice, and the slot budget making it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+import pytest
+
+from actors.job.state import JobState
+from actors.supervision.slots import SlotPolicy
+from eventlog.events import SubTasksRecord
+from specs.capacity import choose_sub_tasks, slots_needed
+from tests.actors.supervision.test_slot_budget import budget, spec
+
+
+def job(job_id: str, phase: str = "accepted", ceiling: int = 4, **fields: Any) -> JobState:
+    return JobState(job_id=job_id, phase=phase, spec=spec(ceiling), **fields)  # type: ignore[arg-type]
+
+
+# --- the pure choice ------------------------------------------------------------------------
+
+
+def test_a_lone_job_grows_into_the_whole_cluster_up_to_its_ceiling() -> None:
+    assert choose_sub_tasks(8, 0, ceiling=16, lone=True) == 7
+    assert choose_sub_tasks(8, 0, ceiling=2, lone=True) == 2
+
+
+def test_two_jobs_share_eight_slots_at_three_sub_tasks_each() -> None:
+    # Compiled at 4, they would run one at a time (5 + 5 > 8).
+    assert choose_sub_tasks(8, 1, ceiling=4) == 3
+    assert 2 * slots_needed(3) <= 8
+
+
+def test_a_long_queue_runs_sequentially_side_by_side() -> None:
+    assert choose_sub_tasks(8, 59, ceiling=4) == 1
+
+
+def test_range_partitioning_never_goes_below_two_and_waits_rather_than_overcommit() -> None:
+    assert choose_sub_tasks(8, 59, ceiling=4, floor=2) == 3  # two jobs of 4 slots
+    assert choose_sub_tasks(2, 0, ceiling=4, floor=2) is None
+    assert choose_sub_tasks(2, 0, ceiling=4, floor=2, lone=True) == 2  # one may always go
+
+
+def test_nothing_free_means_wait_unless_nothing_is_held() -> None:
+    assert choose_sub_tasks(0, 3, ceiling=4) is None
+    assert choose_sub_tasks(0, 3, ceiling=4, lone=True) == 1
+
+
+@pytest.mark.parametrize("free", range(0, 40))
+@pytest.mark.parametrize("waiting", [0, 1, 3, 10])
+def test_a_choice_fits_the_free_slots_and_the_bounds(free: int, waiting: int) -> None:
+    m = choose_sub_tasks(free, waiting, ceiling=6, floor=2)
+    if m is not None:
+        assert 2 <= m <= 6
+        assert slots_needed(m) <= free
+
+
+# --- the budget making it -------------------------------------------------------------------
+
+
+async def test_admission_chooses_m_from_the_free_slots_and_the_jobs_waiting() -> None:
+    slots, _, _ = budget(16)
+    for name in ("a", "b", "c"):
+        slots.observe(job(name))  # accepted: queued for slots
+    slots.observe(job("r", phase="running", sub_tasks=_record(8)))  # holds 9 of 16
+    assert await slots.admit(job("a")) is None
+    chosen = slots.choice("a")
+    assert chosen == SubTasksRecord(m=2, capacity=16, free=7, waiting=2, ceiling=4, floor=1)
+    assert slots.claims["a"] == 3  # 3 + 3 + 1 of the 7: the next two fit beside it
+
+
+async def test_the_claim_follows_the_recorded_m_not_the_compiled_one() -> None:
+    slots, _, _ = budget(16)
+    slots.observe(job("a", phase="submitting", sub_tasks=_record(2)))
+    assert slots.claims == {"a": 3}  # compiled at 4 it would claim 5
+    slots.observe(job("a", phase="running", sub_tasks=_record(2)))
+    assert slots.claimed == 3
+
+
+async def test_a_retry_chooses_again() -> None:
+    slots, overlord, clock = budget(8, capacity_ttl_s=1.0)
+    assert await slots.admit(job("a")) is None
+    first = slots.choice("a")
+    assert first is not None
+    assert first.m == 4
+    slots.observe(job("a", phase="submitting", sub_tasks=first))
+    slots.observe(job("a", phase="retry_wait", sub_tasks=first))
+    assert slots.claims == {}
+    assert slots.choice("a") is None
+    overlord.capacity, clock.now = 3, clock.now + 2
+    slots.observe(job("b", phase="running", sub_tasks=_record(1)))
+    assert await slots.admit(job("a", phase="retry_wait", sub_tasks=first)) is None
+    again = slots.choice("a")
+    assert again is not None
+    assert (again.m, again.capacity, again.free) == (1, 3, 2)
+
+
+async def test_a_job_the_watermark_sends_back_forgets_its_choice() -> None:
+    slots, _, _ = budget(8)
+    assert await slots.admit(job("a")) is None
+    slots.observe(job("a"))  # as `Admission.plan` does when the watermark moved back
+    assert slots.claims == {}
+    assert slots.choice("a") is None
+
+
+async def test_with_adaptive_off_a_job_runs_at_its_compiled_m_and_records_nothing() -> None:
+    slots, _, _ = budget(16, adaptive=False)
+    assert await slots.admit(job("a")) is None
+    assert slots.choice("a") is None
+    assert slots.claims == {"a": 5}
+
+
+async def test_a_waiting_job_says_the_least_it_needs() -> None:
+    slots, _, _ = budget(6)
+    slots.observe(job("r", phase="running", sub_tasks=_record(5)))
+    assert await slots.admit(job("a", ceiling=4)) == SlotPolicy().recheck_s
+    assert slots.held["a"].endswith("hold 6 of 6; it needs at least 1")
+
+
+def test_sequential_specs_have_no_choice_to_make() -> None:
+    slots, _, _ = budget(6)
+    slots.observe(job("s", phase="running", ceiling=1))
+    assert slots.claims == {}
+    assert slots.bounds(job("s", ceiling=1)) is None
+    assert slots.bounds(JobState(job_id="x", spec=msgspec.Raw(b"{"))) is None
+
+
+def _record(m: int) -> SubTasksRecord:
+    return SubTasksRecord(m=m, capacity=16, free=16, ceiling=8)
+
+
+def test_with_the_capacity_given_a_job_far_below_its_share_waits_for_it() -> None:
+    # 14 jobs at m = 8 hold 126 of 128 slots: the 15th would run sequentially, 8x longer.
+    assert choose_sub_tasks(2, 0, ceiling=8) == 1
+    assert choose_sub_tasks(2, 0, ceiling=8, capacity=128, running=14) is None
+    assert choose_sub_tasks(9, 44, ceiling=8, capacity=128, running=13) == 1  # a long queue
+    assert choose_sub_tasks(2, 0, ceiling=8, capacity=128, running=14, lone=True) == 1
+
+
+async def test_wait_for_share_is_the_policys_to_turn_on() -> None:
+    slots, _, _ = budget(16, wait_for_share=True)
+    slots.observe(job("r", phase="running", sub_tasks=_record(7)))  # 8 of 16 held
+    assert await slots.admit(job("a", ceiling=16)) is None  # share 7, 8 free: m = 7
+    assert slots.claims["a"] == 8
+    slots.observe(job("r", phase="running", sub_tasks=_record(7)))
+    slots.observe(job("s", phase="running", sub_tasks=_record(5)))
+    assert await slots.admit(job("b", ceiling=16)) is not None
