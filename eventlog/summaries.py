@@ -46,6 +46,9 @@ class JobSummary(msgspec.Struct, frozen=True, kw_only=True):
     held: str | None = None  # the recorded part of why it waits (a deferred submission)
     # The interval its current attempt was sent with, when a streaming watermark clipped it.
     sent_interval: str | None = None
+    # The sub-task parallelism its current attempt was sent with, and why that number.
+    sub_tasks: int | None = None
+    sub_tasks_reason: str | None = None
     accepted_at: float | None = None
     finished_at: float | None = None
     version: int = 0  # the stream's version the row reflects

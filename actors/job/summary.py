@@ -13,6 +13,7 @@ from typing import cast
 
 from actors.job.evolve import evolve
 from actors.job.state import JobState, Phase
+from actors.job.sub_tasks import sub_tasks_story
 from actors.job.view import JobView, hold_reason
 from actors.stream_names import JOB_PREFIX
 from eventlog.contract import EventLog
@@ -46,6 +47,8 @@ def summary_of(state: JobState, *, position: int = 0, changed_at: float = 0.0) -
         pipeline=state.pipeline,
         held=hold_reason(state, _NOTHING_PAUSED),
         sent_interval=state.submit_interval,
+        sub_tasks=state.sub_tasks.m if state.sub_tasks is not None else None,
+        sub_tasks_reason=sub_tasks_story(state.sub_tasks) if state.sub_tasks is not None else None,
         accepted_at=state.accepted_at,
         finished_at=state.finished_at,
         version=state.version,
@@ -76,6 +79,8 @@ def view_of(summary: JobSummary, held: str | None = None) -> JobView:
         pipeline=summary.pipeline,
         held=held if held is not None else summary.held,
         sent_interval=summary.sent_interval,
+        sub_tasks=summary.sub_tasks,
+        sub_tasks_reason=summary.sub_tasks_reason,
     )
 
 
