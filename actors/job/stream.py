@@ -8,7 +8,6 @@ one place, and every listener hears of every recorded transition.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -21,9 +20,9 @@ from actors.job.state import STATE_SCHEMA_VERSION, JobState
 from actors.job.sub_tasks import set_sub_tasks
 from actors.job.summary import summary_of
 from actors.job.task_interval import set_interval
+from actors.recording import record_decision
 from actors.stream_names import JOB_PREFIX, job_of_stream, job_stream
 from eventlog import EventLog
-from eventlog.errors import ConcurrencyConflictError, WriterLostError
 from eventlog.events import Event, spec_dict, spec_raw
 from eventlog.records import Recorded
 from eventlog.replay import StreamFolder
@@ -58,13 +57,6 @@ Listener = Callable[[Transition], None]
 async def load_state(event_log: EventLog, job_id: str) -> JobState:
     """Fold a job's stream, starting from its snapshot when there is a current one."""
     return (await JOB_FOLDER.load(event_log, job_stream(job_id))).state
-
-
-async def landed(event_log: EventLog, job_id: str, version: int, events: Sequence[Any]) -> bool:
-    """Whether `events`, appended at `version`, are in the job's stream: the answer to an
-    append whose writer died with it in flight (`WriterLostError`), committed or not."""
-    recorded = await event_log.read_stream(job_stream(job_id), after_version=version)
-    return [r.event for r in recorded[: len(events)]] == list(events)
 
 
 class JobStreams:
@@ -117,41 +109,30 @@ class JobStreams:
             WriterLostError: the last try's write was lost, and did not land.
             EventLogUnavailableError, StreamArchivedError: as `EventLog.append`.
         """
-        for tries_left in range(tries - 1, -1, -1):
-            if state is None:
-                state = await self.load(job_id)
-            events = decide(state, command)
-            if not events:
-                return Transition(state)
-            new = fold(events, state)  # validates before anything is written
-            started = time.perf_counter()
-            try:
-                await self.log.append(
-                    job_stream(job_id),
-                    events,
-                    state.version,
-                    close_stream=new.terminal,
-                    reopen_stream=reopen,
-                    summary=summary_of(new),
-                )
-            except ConcurrencyConflictError:
-                if not tries_left:
-                    raise
-                state = None
-                continue
-            except WriterLostError:
-                # Committed or not, the stream says: a committed write must not be recorded
-                # twice, and a lost one is decided again.
-                if not await landed(self.log, job_id, state.version, events):
-                    if not tries_left:
-                        raise
-                    state = None
-                    continue
-            recorded = Transition(new, events, time.perf_counter() - started)
-            for listener in list(self._listeners):
-                listener(recorded)
-            return recorded
-        raise ValueError(f"record needs at least one try, not {tries}")
+
+        def options(new: JobState) -> dict[str, Any]:
+            return {
+                "close_stream": new.terminal,
+                "reopen_stream": reopen,
+                "summary": summary_of(new),
+            }
+
+        new, events, append_s = await record_decision(
+            self.log,
+            job_stream(job_id),
+            state,
+            load=lambda: self.load(job_id),
+            decide=lambda current: decide(current, command),
+            fold=fold,
+            tries=tries,
+            options=options,
+        )
+        if not events:
+            return Transition(new)
+        recorded = Transition(new, events, append_s)
+        for listener in list(self._listeners):
+            listener(recorded)
+        return recorded
 
 
 def task_body(

@@ -15,13 +15,13 @@ from collections.abc import Callable, Sequence
 
 import msgspec
 
+from actors.recording import record_decision
 from actors.stream_names import SUPERVISOR_PREFIX, supervisor_of_stream, supervisor_stream
 from actors.streams.evolve import fold
 from actors.streams.fsm import decide
 from actors.streams.messages import Command
 from actors.streams.state import SupervisorState
 from eventlog import EventLog
-from eventlog.errors import ConcurrencyConflictError, WriterLostError
 from eventlog.events import Event
 from eventlog.records import Recorded
 
@@ -79,30 +79,18 @@ class SupervisorStreams:
             WriterLostError: the last try's write was lost, and did not land.
             EventLogUnavailableError: as `EventLog.append`.
         """
-        stream = supervisor_stream(supervisor_id)
-        for tries_left in range(tries - 1, -1, -1):
-            if state is None:
-                state = await self.load(supervisor_id)
-            events = decide(state, command)
-            if not events:
-                return SupervisorTransition(state)
-            new = fold(events, state)  # validates before anything is written
-            try:
-                await self.log.append(stream, events, state.version)
-            except ConcurrencyConflictError:
-                if not tries_left:
-                    raise
-                state = None
-                continue
-            except WriterLostError:
-                written = await self.log.read_stream(stream, after_version=state.version)
-                if [r.event for r in written[: len(events)]] != list(events):
-                    if not tries_left:
-                        raise
-                    state = None
-                    continue
-            recorded = SupervisorTransition(new, events)
-            for listener in list(self._listeners):
-                listener(recorded)
-            return recorded
-        raise ValueError(f"record needs at least one try, not {tries}")
+        new, events, _append_s = await record_decision(
+            self.log,
+            supervisor_stream(supervisor_id),
+            state,
+            load=lambda: self.load(supervisor_id),
+            decide=lambda current: decide(current, command),
+            fold=fold,
+            tries=tries,
+        )
+        if not events:
+            return SupervisorTransition(new)
+        recorded = SupervisorTransition(new, events)
+        for listener in list(self._listeners):
+            listener(recorded)
+        return recorded
