@@ -46,7 +46,7 @@ from specs.errors import SpecError, from_validation_error
 from specs.intervals import Interval
 from specs.sections import check_chunk
 from specs.template import check_template
-from specs.text import NotUTF8Error, read_utf8
+from specs.text import read_spec_text
 
 DEFAULT_MAX_ATTEMPTS = 3
 
@@ -295,12 +295,7 @@ def request_from_file(
             `limits.max_json_depth` (the message names the file).
     """
     source = str(path)
-    try:
-        text = read_utf8(path)
-    except NotUTF8Error as exc:
-        raise SpecError(str(exc), source=source, rule="utf-8") from None
-    except OSError as exc:
-        raise SpecError(f"cannot read: {exc.strerror or exc}", source=source, rule="io") from exc
+    text = read_spec_text(path)
     name = Path(path).name
     if source.endswith(".toml"):
         load_template(source, text=text)  # validates, with errors naming the file

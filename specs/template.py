@@ -62,7 +62,7 @@ from specs.sections import (
     check_compaction,
     check_stream,
 )
-from specs.text import NotUTF8Error, read_utf8
+from specs.text import read_spec_text
 
 __all__ = [
     "PLACEHOLDERS",
@@ -381,13 +381,6 @@ def read_template_text(source: str | Path) -> str:
     """The text of a template file.
 
     Raises:
-        SpecError: the file cannot be read (rule `io`).
+        SpecError: the file cannot be read (rule `io`) or is not UTF-8 (rule `utf-8`).
     """
-    try:
-        return read_utf8(source)
-    except NotUTF8Error as exc:
-        raise SpecError(str(exc), source=str(source), rule="utf-8") from None
-    except OSError as exc:
-        raise SpecError(
-            f"cannot read pipeline template: {exc.strerror or exc}", source=str(source), rule="io"
-        ) from exc
+    return read_spec_text(source, what="pipeline template")

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["NotUTF8Error", "read_utf8"]
+from specs.errors import SpecError
+
+__all__ = ["NotUTF8Error", "read_spec_text", "read_utf8"]
 
 
 class NotUTF8Error(ValueError):
@@ -30,3 +32,19 @@ def read_utf8(path: str | Path) -> str:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise NotUTF8Error(path, exc.start) from None
+
+
+def read_spec_text(path: str | Path, *, what: str = "") -> str:
+    """The text of a spec or template file a person gave.
+
+    Raises:
+        SpecError: naming the file; rule `utf-8` (with the byte) or `io` (with the reason,
+            after "cannot read" and `what`, e.g. "pipeline template").
+    """
+    try:
+        return read_utf8(path)
+    except NotUTF8Error as exc:
+        raise SpecError(str(exc), source=str(path), rule="utf-8") from None
+    except OSError as exc:
+        reading = f"cannot read {what}" if what else "cannot read"
+        raise SpecError(f"{reading}: {exc.strerror or exc}", source=str(path), rule="io") from exc

@@ -38,7 +38,7 @@ from service.supervisor_control import (
 from specs.compiler import load_template
 from specs.errors import SpecError
 from specs.supervisors import compile_supervisor
-from specs.text import NotUTF8Error, read_utf8
+from specs.text import read_spec_text
 
 __all__ = ["register", "split_supervisor_files"]
 
@@ -119,12 +119,7 @@ def read_supervisor_spec(path: str) -> dict[str, Any]:
     Raises:
         SpecError: the file cannot be read or holds no supervisor spec.
     """
-    try:
-        text = read_utf8(path)
-    except NotUTF8Error as exc:
-        raise SpecError(str(exc), source=path, rule="utf-8") from None
-    except OSError as exc:
-        raise SpecError(f"cannot read: {exc.strerror or exc}", source=path, rule="io") from exc
+    text = read_spec_text(path)
     if path.endswith(".toml"):
         return _from_template(path, text)
     try:
