@@ -88,9 +88,14 @@ def _int(query: Mapping[str, str], name: str, default: int) -> int:
     if text is None:
         return default
     try:
-        return int(text)
+        value = int(text)
     except ValueError as exc:
         raise BadQueryError(f"{name} must be a whole number, not {text!r}") from exc
+    # Positions, limits and cursors are SQLite integers: a larger one would reach the query
+    # as an overflow (a 500), not as a question with no answer.
+    if not -(2**63) <= value < 2**63:
+        raise BadQueryError(f"{name} must fit in 64 bits, not {text}")
+    return value
 
 
 def list_query(query: Mapping[str, str], ids: Sequence[str]) -> SummaryQuery | None:
