@@ -24,11 +24,11 @@ from actors.job.view import JobView
 from actors.orchestrator import Orchestrator
 from actors.poller import PollerConfig
 from actors.settings import OrchestratorConfig
+from actors.stream_names import SUPERVISOR_PREFIX
 from actors.supervision.alerts import Alert, LogAlertSink
 from actors.supervision.policy import RetryPolicy
 from overlord.sim.cluster import ClusterConfig
 from overlord.sim.server import SimConfig, Simulator, serve
-from service.demo_hybrid import run_hybrid_demo
 from specs.compiler import CompiledJob, builtin_template, compile_job
 from specs.intervals import Interval
 
@@ -45,11 +45,15 @@ class PrintedAlerts(LogAlertSink):
 
     def raise_alert(self, alert: Alert) -> None:
         self.sent.append(alert)
-        day = alert.interval.split("T", 1)[0]
-        self.out.write(
-            f"ALERT {day} {alert.task_id}: {alert.classification} failure, rule "
-            f"{alert.rule}: not retried, a person should look\n"
-        )
+        if alert.job_id.startswith(SUPERVISOR_PREFIX):  # a stream's reading, not a job's
+            line = f"{alert.job_id}: {alert.classification} ({alert.rule}): {alert.reason}"
+        else:
+            day = alert.interval.split("T", 1)[0]
+            line = (
+                f"{day} {alert.task_id}: {alert.classification} failure, rule {alert.rule}: "
+                "not retried, a person should look"
+            )
+        self.out.write(f"ALERT {line}\n")
 
 
 def demo_jobs(count: int) -> list[CompiledJob]:
@@ -116,6 +120,9 @@ async def run_demo(
     hybrid: bool = True,
 ) -> int:
     """The batch demo, then (`hybrid`) the batch-and-streaming one (`service.demo_hybrid`)."""
+    # Imported here: the hybrid half prints its alerts with this module's PrintedAlerts.
+    from service.demo_hybrid import run_hybrid_demo
+
     if not batch:
         return await run_hybrid_demo(demo_config(), seed=seed, db=db, out=out)
     compiled = demo_jobs(jobs)

@@ -23,10 +23,10 @@ from actors.job.view import JobView
 from actors.orchestrator import Orchestrator
 from actors.settings import OrchestratorConfig
 from actors.streams.health import StreamsConfig
-from actors.supervision.alerts import Alert, LogAlertSink
 from actors.supervision.watermark_gate import WatermarkPolicy
 from overlord.sim.cluster import ClusterConfig
 from overlord.sim.server import Faults, SimConfig, Simulator, serve
+from service.demo import PrintedAlerts
 from specs.compaction import compile_compaction
 from specs.compiler import CompiledJob, compile_range, load_template
 from specs.intervals import Interval
@@ -72,20 +72,6 @@ late_message_rejection_period = "PT2H"
 max_rows_per_segment = 5000000
 max_sub_tasks = 1
 """
-
-
-class StreamAlerts(LogAlertSink):
-    """Alerts as one readable line each (the log line has every detail)."""
-
-    def __init__(self, out: TextIO) -> None:
-        super().__init__()
-        self.out = out
-
-    def raise_alert(self, alert: Alert) -> None:
-        self.sent.append(alert)
-        self.out.write(
-            f"ALERT {alert.job_id}: {alert.classification} ({alert.rule}): {alert.reason}\n"
-        )
 
 
 def hybrid_template() -> PipelineTemplate:
@@ -164,7 +150,7 @@ async def run_hybrid_demo(
         "wait for its watermark\n"
     )
     started = time.monotonic()
-    alerts = StreamAlerts(out)
+    alerts = PrintedAlerts(out)
     try:
         async with Orchestrator.open(db, url, config=hybrid_config(base), alerts=alerts) as orch:
             await orch.apply_supervisor(compile_supervisor(template).spec)
