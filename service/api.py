@@ -16,6 +16,8 @@
     POST /v1/reconcile                reconcile with the Overlord now
     GET  /v1/reconcile/last           the report of the last reconciliation
     GET  /v1/openapi.json             the OpenAPI document of these routes
+    GET  /ui/                         the web console (its files need no token; service/ui/)
+    GET  /v1/console                  the console's settings (Druid's console URL)
     /v1/supervisors...                managed Kafka / Kinesis supervisors (supervisor_api.py)
 
 It listens on 127.0.0.1 unless told otherwise; on any other address a bearer token is
@@ -69,6 +71,7 @@ from service.job_queries import BadQueryError, changes_params, coverage_range, l
 from service.limits import BoundExceededError, LimitsSection
 from service.metrics import Metrics
 from service.supervisor_api import SupervisorRoutes
+from service.ui import Console
 from specs.compiler import CompiledJob
 from specs.errors import SpecError
 
@@ -114,8 +117,10 @@ class ControlApi:
         metrics: Metrics | None = None,
         limits: LimitsSection = LimitsSection(),
         unix_socket: str | None = None,
+        console_url: str | None = None,
     ) -> None:
         self._token = token
+        self.console = Console(console_url)
         self.metrics = metrics
         self.limits = limits
         self.unix_socket = unix_socket
@@ -155,6 +160,7 @@ class ControlApi:
         r.add_get("/v1/reconcile/last", self.last_reconcile)
         r.add_get("/v1/openapi.json", self.openapi)
         SupervisorRoutes(self._running).register(r)
+        self.console.register(r)
         return app
 
     async def start(self, host: str = "127.0.0.1", port: int = 8642) -> tuple[web.AppRunner, str]:
@@ -194,7 +200,8 @@ class ControlApi:
 
     @web.middleware
     async def _auth(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        if self._token and request.path not in PROBES:
+        exempt = request.path in PROBES or Console.is_asset(request.method, request.path)
+        if self._token and not exempt:
             header = request.headers.get("Authorization", "")
             scheme, _, given = header.partition(" ")
             if scheme.lower() != "bearer" or not hmac.compare_digest(
