@@ -24,6 +24,7 @@ from overlord.sim.server import SimConfig, Simulator
 from tests.service.processes import ROOT, DaemonProcess, fast_config, running
 
 TOKEN = "ui-test-token-Hq4"
+DRUID_CONSOLE = "http://druid.example:8888/unified-console.html"
 SCREENSHOTS = ROOT / "docs" / "screenshots"
 PIPELINE = ROOT / "specs" / "pipelines" / "wikipedia.toml"
 
@@ -85,7 +86,7 @@ async def stack(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator
         text = fast_config(
             overlord,
             tmp_path / "orch.db",
-            overlord_extra='console_url = "http://druid.example:8888/unified-console.html"',
+            overlord_extra=f'console_url = "{DRUID_CONSOLE}"',
             api_extra=f'token_file = "{token_file}"',
         )
         # Warnings only: the daemon's stderr is read at the end, and debug lines fill the pipe.
