@@ -2,7 +2,7 @@
 // the metrics, rows kept current from the change feed without reloading.
 
 import { api, feed, metrics } from "./api.js";
-import { badge, fmtTime, h, jobLink, PHASES, routeParams, setRoute, shortInterval, showNotice, throttle } from "./ui.js";
+import { badge, field, fmtTime, h, jobLink, PHASES, routeParams, setRoute, shortInterval, showNotice, throttle } from "./ui.js";
 
 const PAGE = 50;
 
@@ -12,10 +12,6 @@ export function dayRange(from, to) {
   const start = from || "1000-01-01";
   const end = to ? new Date(Date.parse(`${to}T00:00:00Z`) + 86400000).toISOString().slice(0, 10) : "9999-12-31";
   return `${start}T00:00:00Z/${end}T00:00:00Z`;
-}
-
-function field(label, control) {
-  return h("label", {}, label, control);
 }
 
 export function jobsView(main) {

@@ -94,3 +94,9 @@ export function throttle(fn, ms) {
     }, ms);
   };
 }
+
+/** A labelled form control: the label names only the control (no option text in its name). */
+export function field(label, control) {
+  control.id ||= `field-${control.name}`;
+  return h("span", { class: "field" }, h("label", { for: control.id }, label), control);
+}
