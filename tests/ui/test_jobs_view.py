@@ -73,6 +73,9 @@ async def test_jobs_are_listed_followed_live_and_filtered(
     await expect(cells).to_have_count(31)
     await expect(page.locator('.calendar a.cell[data-phase="dead"]')).to_have_count(1)
     await expect(page.locator('.calendar a.cell[data-phase="succeeded"]')).to_have_count(30)
+    # A row per month, a column per day of it.
+    await expect(page.get_by_role("group", name="Dec 2023").locator("a.cell")).to_have_count(12)
+    await expect(page.get_by_role("group", name="Jan 2024").locator("a.cell")).to_have_count(19)
     day5 = page.get_by_role("link", name="2024-01-05: succeeded")
     await day5.hover()
     await expect(page.locator("#coverage-detail")).to_contain_text(wiki[16])
