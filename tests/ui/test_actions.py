@@ -71,7 +71,7 @@ async def test_cancel_retry_resume_and_a_refusal_without_the_token(
     await page.goto(f"{stack.url}/ui/#/job/{dead[0]}")
     failure = page.get_by_role("region", name="Failure")
     await expect(failure).to_contain_text("structural")
-    await page.screenshot(path=shots / "job.png", full_page=True)
+    await page.screenshot(path=shots / "job-failure.png", full_page=True)
     await page.get_by_role("button", name="Retry").click()
     await expect(page.get_by_role("definition").filter(has_text="is paused")).to_be_visible(
         timeout=10_000
