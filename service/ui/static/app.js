@@ -62,6 +62,7 @@ onUnauthorized(() => {
 });
 feed.onStatus((live, text) => {
   const el = document.getElementById("live");
+  if (el.textContent === text) return; // every answer of the long poll says so again
   el.className = `live ${live ? "on" : "off"}`;
   el.textContent = text;
 });
