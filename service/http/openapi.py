@@ -55,6 +55,11 @@ _CHANGES_QUERY: list[tuple[str, dict[str, Any], str]] = [
 _COVERAGE_QUERY: list[tuple[str, dict[str, Any], str]] = [
     ("from", {"type": "string"}, "ISO-8601 instant (default: the first job's start)"),
     ("to", {"type": "string"}, "ISO-8601 instant (default: the last job's end)"),
+    (
+        "view",
+        {"type": "string", "enum": ["jobs", "cells"]},
+        "cells: `[interval, phase, job_id, accepted_at]` rows instead of `jobs` (a calendar)",
+    ),
 ]
 _QUERIES: dict[str, list[tuple[str, dict[str, Any], str]]] = {
     "/v1/jobs": _JOBS_QUERY,
@@ -96,10 +101,20 @@ OPERATIONS: dict[tuple[str, str], tuple[str, str | None, str, dict[str, Any]]] =
         None,
         "200",
         {
-            "datasource": ("raw", {"type": "string"}),
-            "from": _NULLABLE_TEXT,
-            "to": _NULLABLE_TEXT,
-            "jobs": ["JobView"],
+            "$": (
+                "raw",
+                {
+                    "type": "object",
+                    "properties": {
+                        "datasource": {"type": "string"},
+                        "from": {"type": ["string", "null"]},
+                        "to": {"type": ["string", "null"]},
+                        "jobs": {"type": "array", "items": {"$ref": _REF.format(name="JobView")}},
+                        "cells": {"type": "array", "items": {"type": "array"}},
+                    },
+                    "required": ["datasource", "from", "to"],
+                },
+            )
         },
     ),
     ("get", "/v1/jobs/{job_id}"): (

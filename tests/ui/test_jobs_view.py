@@ -90,3 +90,15 @@ async def test_jobs_are_listed_followed_live_and_filtered(
     )
     await page.screenshot(path=shots / "job.png", full_page=True)
     assert page.errors == []
+
+    # The calendar's rows, as the API gives them to the console (`view=cells`).
+    status, body = await stack.call("GET", "/v1/datasources/wikipedia/coverage?view=cells")
+    assert status == 200, body
+    assert len(body["cells"]) == 31
+    assert body["cells"][0][:3] == [
+        "2023-12-20T00:00:00.000Z/2023-12-21T00:00:00.000Z",
+        "succeeded",
+        wiki[0],
+    ]
+    status, body = await stack.call("GET", "/v1/datasources/wikipedia/coverage?view=calendar")
+    assert (status, body["error"]) == (400, "view must be jobs or cells, not 'calendar'")

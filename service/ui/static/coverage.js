@@ -178,7 +178,7 @@ export function coverageView(main) {
         }
         ds.value = names[0];
       }
-      const query = new URLSearchParams();
+      const query = new URLSearchParams({ view: "cells" });
       if (params.from) query.set("from", `${params.from}T00:00:00Z`);
       if (params.to) query.set("to", `${params.to}T00:00:00Z`);
       status.textContent = "Loading…";
@@ -186,12 +186,13 @@ export function coverageView(main) {
       performance.mark("coverage-asked");
       const answer = await api(`/v1/datasources/${encodeURIComponent(ds.value)}/coverage?${query}`, { signal: abort.signal });
       performance.mark("coverage-answered");
-      if (!answer.jobs.length) {
+      const jobs = answer.cells.map(([interval, phase, id, accepted]) => ({ interval, phase, job_id: id, accepted_at: accepted }));
+      if (!jobs.length) {
         calendar.replaceChildren();
         status.textContent = `No job of ${ds.value} in this range.`;
         return;
       }
-      render(answer.jobs);
+      render(jobs);
       performance.mark("coverage-drawn");
     } catch (error) {
       if (error.name === "AbortError") return;
