@@ -33,6 +33,7 @@ async def test_jobs_are_listed_followed_live_and_filtered(
     clicks = await stack.submit(["2024-01-01/2024-01-03"], datasource="clicks")
     rows = page.locator("tbody tr[data-job]")
     await expect(rows).to_have_count(33)
+    await expect(page.get_by_text("33 jobs on this page.")).to_be_visible()
     done = page.locator("tbody .badge", has_text="succeeded")
     await expect(done).to_have_count(32, timeout=20_000)
     await expect(page.locator("tbody .badge", has_text="dead")).to_have_count(1)

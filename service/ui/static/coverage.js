@@ -176,7 +176,7 @@ export function coverageView(main) {
           status.textContent = "No job has been submitted yet.";
           return;
         }
-        ds.value = names[0];
+        if (!ds.value) ds.value = names[0]; // unless typed in meanwhile
       }
       const query = new URLSearchParams({ view: "cells" });
       if (params.from) query.set("from", `${params.from}T00:00:00Z`);

@@ -146,16 +146,21 @@ export function jobsView(main) {
   let frame = 0;
   function flush() {
     frame = 0;
+    let inserted = false;
     for (const job of pending.values()) {
       const tr = rows.get(job.job_id);
       if (!tr) {
-        if (fits(job)) insert(job);
+        if (fits(job)) {
+          insert(job);
+          inserted = true;
+        }
         continue;
       }
       tr.replaceChildren(...cells(job));
       tr.classList.add("changed");
       tr.addEventListener("animationend", () => tr.classList.remove("changed"), { once: true });
     }
+    if (inserted) summary.textContent = `${rows.size} job${rows.size === 1 ? "" : "s"} on this page.`;
     pending = new Map();
   }
   const unsubscribe = feed.subscribe((jobs) => {
