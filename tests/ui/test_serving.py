@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import aiohttp
 import pytest
+import yarl
 
 from actors.errors import ConfigError
 from service.api import ControlApi
@@ -28,6 +29,11 @@ async def test_the_page_needs_no_token_and_the_data_does() -> None:
             for missing in ("/ui/nothing.js", "/ui/..%2Fapi.py", "/ui/%2E%2E%2Fconsole.py"):
                 async with http.get(url + missing) as response:
                     assert response.status == 404, missing
+            # The console's prefix lends its exemption to no route of the API.
+            for sneaky in ("/ui/../v1/jobs", "/ui/%2E%2E/v1/jobs", "/ui/..%2Fv1%2Fjobs"):
+                raw = yarl.URL(url + sneaky, encoded=True)
+                async with http.get(raw) as response:
+                    assert response.status in (401, 404), sneaky
             async with http.get(url + "/v1/console") as response:
                 assert response.status == 401
             auth = {"Authorization": "Bearer t0k"}
