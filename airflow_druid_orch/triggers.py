@@ -1,0 +1,89 @@
+"""The trigger a deferred `DruidOrchOperator` waits on: it follows the daemon's change feed
+(`GET /v1/changes`, a long poll) in the triggerer's event loop until every job is terminal,
+so no worker slot is held while Druid works. A daemon that restarts or is unreachable is
+waited for, not reported as a failure: the jobs are in its event log and go on without us.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+from airflow_druid_orch.client import AsyncDaemonClient, DaemonError
+from airflow_druid_orch.hooks import DEFAULT_CONN_ID, DruidOrchHook
+from airflow_druid_orch.outcome import decide
+
+BACKOFF_CAP_S = 30.0
+
+
+class DruidOrchJobsTrigger(BaseTrigger):
+    """Fires once, with the final views of `job_ids` (or an error that waiting cannot mend).
+
+    Only the connection's id is serialized, never its token: trigger arguments are stored in
+    Airflow's database in the clear.
+    """
+
+    def __init__(
+        self,
+        job_ids: list[str],
+        druid_orch_conn_id: str = DEFAULT_CONN_ID,
+        wait_s: float = 20.0,
+    ) -> None:
+        super().__init__()
+        self.job_ids = list(job_ids)
+        self.druid_orch_conn_id = druid_orch_conn_id
+        self.wait_s = wait_s
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        return (
+            f"{type(self).__module__}.{type(self).__qualname__}",
+            {
+                "job_ids": self.job_ids,
+                "druid_orch_conn_id": self.druid_orch_conn_id,
+                "wait_s": self.wait_s,
+            },
+        )
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        hook = DruidOrchHook(self.druid_orch_conn_id)
+        # The connection may come from Airflow's database: a blocking read, off the loop.
+        url, token = await asyncio.to_thread(hook.endpoint)
+        async with AsyncDaemonClient(url, token) as client:
+            views = await self._follow(client)
+        if isinstance(views, str):
+            yield TriggerEvent({"status": "error", "message": views})
+        else:
+            yield TriggerEvent({"status": "done", "jobs": views})
+
+    async def _follow(self, client: AsyncDaemonClient) -> list[dict[str, Any]] | str:
+        """The final views, or the reason to stop waiting."""
+        position: int | None = None
+        views: dict[str, dict[str, Any]] = {}
+        delay = 1.0
+        while True:
+            try:
+                if position is None:
+                    # The head first, the jobs next: a change between the two is seen again
+                    # from the feed rather than missed.
+                    position = await client.head()
+                    views = {v["job_id"]: v for v in await client.jobs(self.job_ids)}
+                    missing = sorted(set(self.job_ids) - views.keys())
+                    if missing:
+                        return f"the daemon knows no job {', '.join(missing)}"
+                else:
+                    changed, position = await client.changes(position, self.wait_s)
+                    views.update((v["job_id"], v) for v in changed if v["job_id"] in views)
+                delay = 1.0
+            except DaemonError as exc:
+                if not exc.transient:
+                    return str(exc)
+                self.log.warning("daemon unavailable, waiting %.0f s: %s", delay, exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, BACKOFF_CAP_S)
+                position = None  # read every job again: the daemon may have restarted
+                continue
+            if decide(views[j] for j in self.job_ids).verdict != "waiting":
+                return [views[j] for j in self.job_ids]
