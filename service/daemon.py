@@ -31,6 +31,7 @@ from overlord.urls import display_url
 from service.api import ControlApi
 from service.config import Config
 from service.metrics import Metrics
+from service.notify import SystemdNotifier
 from service.retention import retention_loop
 
 logger = structlog.get_logger("druid_orch.daemon")
@@ -89,6 +90,7 @@ class Daemon:
         )
         self.stop = asyncio.Event()
         self.signals = 0
+        self.notify = SystemdNotifier.from_env()  # a no-op unless systemd runs us
 
     def _on_signal(self, signum: int) -> None:
         self.signals += 1
@@ -100,6 +102,7 @@ class Daemon:
             "shutdown_started", signal=name, timeout_s=self.config.daemon.shutdown_timeout_s
         )
         self._say(f"{name}: shutting down (send it again to exit at once)")
+        self.notify.stopping()
         self.api.drain()
         self.stop.set()
         asyncio.get_running_loop().call_later(
@@ -120,9 +123,12 @@ class Daemon:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._on_signal, sig)
+        watchdog = self.notify.start_watchdog()  # from the start: boot may take a while
         try:
             return await self._serve()
         finally:
+            if watchdog is not None:
+                watchdog.cancel()
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.remove_signal_handler(sig)
 
@@ -166,6 +172,7 @@ class Daemon:
                     reconcile_error=report.error if report else None,
                 )
                 self._say("ready")
+                self.notify.ready(f"ready: {orch.live_count()} live jobs")
                 try:
                     await self.stop.wait()
                 finally:
