@@ -64,7 +64,13 @@ class DruidOrchOperator(BaseOperator):
         skip_on_cancel: a cancelled job skips the Airflow task instead of failing it.
         deferrable: wait in the triggerer (True) or in this worker slot.
         wait_s: how long each long poll of the change feed is held open.
-        timeout: give up waiting after this long (the jobs go on in the daemon).
+        max_ingestion_time: give up waiting after this many seconds (as `DruidOperator`;
+            the jobs go on in the daemon).
+
+    `DruidOperator`'s other arguments are accepted so that swapping the import is the whole
+    change: `druid_ingest_conn_id`, `verify_ssl` and `sql_query_context` (the daemon holds
+    the Overlord's address and credentials) and `timeout` (its poll interval: the change
+    feed replaces polling) are ignored; `ingestion_type` must be batch.
     """
 
     template_fields: Sequence[str] = ("json_index_file", "pipeline_template", "intervals")
@@ -83,12 +89,20 @@ class DruidOrchOperator(BaseOperator):
         skip_on_cancel: bool = False,
         deferrable: bool = True,
         wait_s: float = 20.0,
-        timeout: timedelta | None = None,
+        max_ingestion_time: int | None = None,
+        druid_ingest_conn_id: str | None = None,
+        timeout: int | None = None,
+        ingestion_type: Any = None,
+        sql_query_context: dict[str, Any] | None = None,
+        verify_ssl: bool | str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         if (json_index_file is None) == (pipeline_template is None):
             raise ValueError(f"{self.task_id}: give one of json_index_file and pipeline_template")
+        kind = str(getattr(ingestion_type, "name", ingestion_type or "BATCH")).upper()
+        if kind != "BATCH":
+            raise ValueError(f"{self.task_id}: ingestion_type {kind}: only batch ingestion runs")
         self.json_index_file = json_index_file
         self.pipeline_template = pipeline_template
         self.template_name = pipeline_template if _is_file(pipeline_template, ".toml") else None
@@ -98,7 +112,7 @@ class DruidOrchOperator(BaseOperator):
         self.skip_on_cancel = skip_on_cancel
         self.deferrable = deferrable
         self.wait_s = wait_s
-        self.timeout = timeout
+        self.max_ingestion_time = max_ingestion_time
         self.job_ids: list[str] = []
 
     def _body(self) -> dict[str, Any]:
@@ -141,9 +155,13 @@ class DruidOrchOperator(BaseOperator):
             return self._finish(outcome)
         trigger = DruidOrchJobsTrigger(self.job_ids, self.druid_orch_conn_id, self.wait_s)
         if self.deferrable:
-            self.defer(trigger=trigger, method_name="execute_complete", timeout=self.timeout)
-        event = asyncio.run(_first_event(trigger, self.timeout))
+            self.defer(trigger=trigger, method_name="execute_complete", timeout=self._limit())
+        event = asyncio.run(_first_event(trigger, self._limit()))
         return self.execute_complete(context, event)
+
+    def _limit(self) -> timedelta | None:
+        seconds = self.max_ingestion_time
+        return timedelta(seconds=seconds) if seconds is not None else None
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> Any:
         if event.get("status") != "done":
