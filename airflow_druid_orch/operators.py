@@ -64,8 +64,8 @@ class DruidOrchOperator(BaseOperator):
         skip_on_cancel: a cancelled job skips the Airflow task instead of failing it.
         deferrable: wait in the triggerer (True) or in this worker slot.
         wait_s: how long each long poll of the change feed is held open.
-        max_ingestion_time: give up waiting after this many seconds (as `DruidOperator`;
-            the jobs go on in the daemon).
+        max_ingestion_time: after this many seconds, cancel the jobs and fail (as
+            `DruidOperator` shuts its task down).
 
     `DruidOperator`'s other arguments are accepted so that swapping the import is the whole
     change: `druid_ingest_conn_id`, `verify_ssl` and `sql_query_context` (the daemon holds
@@ -156,7 +156,14 @@ class DruidOrchOperator(BaseOperator):
         trigger = DruidOrchJobsTrigger(self.job_ids, self.druid_orch_conn_id, self.wait_s)
         if self.deferrable:
             self.defer(trigger=trigger, method_name="execute_complete", timeout=self._limit())
-        event = asyncio.run(_first_event(trigger, self._limit()))
+        try:
+            event = asyncio.run(_first_event(trigger, self._limit()))
+        except TimeoutError:
+            self.on_kill()
+            raise AirflowException(
+                f"{self.task_id}: not done after max_ingestion_time={self.max_ingestion_time}s"
+                "; its jobs were cancelled"
+            ) from None
         return self.execute_complete(context, event)
 
     def _limit(self) -> timedelta | None:

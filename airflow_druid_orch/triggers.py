@@ -2,6 +2,12 @@
 (`GET /v1/changes`, a long poll) in the triggerer's event loop until every job is terminal,
 so no worker slot is held while Druid works. A daemon that restarts or is unreachable is
 waited for, not reported as a failure: the jobs are in its event log and go on without us.
+
+A deferred task has no worker process, so `on_kill` cannot run when it is killed: Airflow
+cancels its trigger instead. The trigger is also cancelled when the triggerer stops or hands
+it to another triggerer, where the jobs must go on. The task instance's state tells the two
+apart: still deferred, the trigger only moves; anything else (marked failed or success,
+cleared, timed out) is the end of the Airflow task, and its jobs are cancelled.
 """
 
 from __future__ import annotations
@@ -51,12 +57,46 @@ class DruidOrchJobsTrigger(BaseTrigger):
         hook = DruidOrchHook(self.druid_orch_conn_id)
         # The connection may come from Airflow's database: a blocking read, off the loop.
         url, token = await asyncio.to_thread(hook.endpoint)
-        async with AsyncDaemonClient(url, token) as client:
-            views = await self._follow(client)
+        try:
+            async with AsyncDaemonClient(url, token) as client:
+                views = await self._follow(client)
+        except asyncio.CancelledError:
+            if await asyncio.to_thread(self._task_ended):
+                await asyncio.to_thread(self._cancel_jobs, hook)
+            raise
         if isinstance(views, str):
             yield TriggerEvent({"status": "error", "message": views})
         else:
             yield TriggerEvent({"status": "done", "jobs": views})
+
+    def _task_ended(self) -> bool:
+        """The task instance this trigger serves is no longer deferred (False when run
+        outside a triggerer, which sets `task_instance`)."""
+        ti = getattr(self, "task_instance", None)
+        if ti is None:
+            return False
+        from airflow.models.taskinstance import TaskInstance
+        from airflow.utils.session import create_session
+        from airflow.utils.state import TaskInstanceState
+
+        with create_session() as session:
+            state = (
+                session.query(TaskInstance.state)
+                .filter_by(
+                    dag_id=ti.dag_id, task_id=ti.task_id, run_id=ti.run_id, map_index=ti.map_index
+                )
+                .scalar()
+            )
+        return bool(state != TaskInstanceState.DEFERRED)
+
+    def _cancel_jobs(self, hook: DruidOrchHook) -> None:
+        client = hook.get_conn()
+        for job_id in self.job_ids:
+            try:
+                client.cancel(job_id)
+                self.log.info("the task ended while deferred: cancelled job %s", job_id)
+            except DaemonError as exc:
+                self.log.warning("could not cancel job %s: %s", job_id, exc)
 
     async def _follow(self, client: AsyncDaemonClient) -> list[dict[str, Any]] | str:
         """The final views, or the reason to stop waiting."""

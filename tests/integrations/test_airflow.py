@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import signal
+import tomllib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +30,7 @@ from tests.service.processes import DaemonProcess, clean_env, fast_config, runni
 
 TOKEN = "af-token-3b9e"
 RUNNER = Path(__file__).with_name("airflow_runner.py")
+TRIGGER_RUNNER = Path(__file__).with_name("trigger_runner.py")
 EXAMPLE = ROOT / "examples" / "airflow"
 DAY = "2024-03-01T00:00:00.000Z/2024-03-02T00:00:00.000Z"
 KEY = f"wikipedia/{DAY}"
@@ -65,16 +67,18 @@ class Stack:
         return path
 
     async def start_dag(self, dag_file: Path, dag_id: str, date: str) -> asyncio.subprocess.Process:
+        return await self.start(RUNNER, str(dag_file), dag_id, date)
+
+    async def start(self, script: Path, *args: str) -> asyncio.subprocess.Process:
+        """`script ARGS` in the Airflow venv, with the connection to the daemon."""
         port = self.daemon.url.rsplit(":", 1)[-1]
         env = airflow_env(
             self.home, AIRFLOW_CONN_DRUID_ORCH_DEFAULT=f"druid-orch://:{TOKEN}@127.0.0.1:{port}"
         )
         return await asyncio.create_subprocess_exec(
             str(self.venv / "bin" / "python"),
-            str(RUNNER),
-            str(dag_file),
-            dag_id,
-            date,
+            str(script),
+            *args,
             env=env,
             cwd=self.home,
             stdin=asyncio.subprocess.DEVNULL,
@@ -221,3 +225,37 @@ async def test_killing_the_airflow_task_cancels_its_job(tmp_path: Path, airflow_
                 await asyncio.sleep(0.1)
         assert "cancelled job" in out.decode(errors="replace")
         assert s.sim.stats()["submissions"] == 1
+
+
+TWO_TASKS = """
+from datetime import UTC, datetime
+from airflow import DAG
+from airflow_druid_orch.operators import DruidOrchOperator
+with DAG(dag_id="two", schedule=None, start_date=datetime(2024, 3, 1, tzinfo=UTC)):
+    DruidOrchOperator(task_id="killed", pipeline_template="wikipedia.toml")
+    DruidOrchOperator(task_id="moved", pipeline_template="wikipedia.toml")
+"""
+
+
+async def test_a_deferred_task_killed_cancels_its_jobs_and_a_moved_trigger_does_not(
+    tmp_path: Path, airflow_venv: Path
+) -> None:
+    async with stack(tmp_path, airflow_venv, simulator(min_s=60, max_s=60)) as s:
+        template = tomllib.loads((EXAMPLE / "wikipedia.toml").read_text())
+        body = {"template": template, "intervals": ["2024-03-01/2024-03-03"]}
+        async with (
+            aiohttp.ClientSession(headers={"Authorization": f"Bearer {TOKEN}"}) as http,
+            http.post(f"{s.daemon.url}/v1/jobs", json=body) as answer,
+        ):
+            killed, moved = [j["job_id"] for j in (await answer.json())["jobs"]]
+        dag = s.home / "dags" / "two.py"
+        dag.write_text(TWO_TASKS)
+        proc = await s.start(TRIGGER_RUNNER, str(dag), "two", killed, moved)
+        out, _ = await asyncio.wait_for(proc.communicate(), 120)
+        text = out.decode(errors="replace")
+        assert proc.returncode == 0, text[-4000:]
+        result = json.loads(text.rsplit("RESULT ", 1)[1])
+        assert result == {"waiting": [True, True], "cancelled": [True, True]}
+        phases = {j["job_id"]: j["phase"] for j in await s.jobs(datasource="wikipedia")}
+        assert phases[killed] in ("cancelling", "cancelled")
+        assert phases[moved] not in ("cancelling", "cancelled")
