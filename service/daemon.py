@@ -33,6 +33,7 @@ from service.config import Config
 from service.metrics import Metrics
 from service.notify import SystemdNotifier
 from service.retention import retention_loop
+from service.telemetry.tracing import Tracing, traced
 
 logger = structlog.get_logger("druid_orch.daemon")
 
@@ -135,6 +136,7 @@ class Daemon:
     async def _serve(self) -> int:
         config = self.config
         runner = None
+        tracing = Tracing.start(config.tracing) if config.tracing.enabled else None
         if config.api.enabled:
             runner, url = await self.api.start(config.api.host, config.api.port)
             self._say(f"control API listening on {url}")
@@ -143,12 +145,14 @@ class Daemon:
         try:
             async with Orchestrator.open(
                 config.eventlog.db,
-                self.metrics.instrument(client),
+                traced(tracing, self.metrics.instrument(client)),
                 config=config.orchestrator,
                 alerts=alert_sink(config),
             ) as orch:
                 self.metrics.bind(orch, http_requests=lambda: client.requests)
                 self.api.serve(orch)
+                if tracing is not None:
+                    tracing.bind(orch)
                 follower = asyncio.get_running_loop().create_task(
                     self.metrics.follow(orch), name="metrics-follower"
                 )
@@ -185,6 +189,8 @@ class Daemon:
                     )
                 logger.info("draining", live_jobs=orch.live_count())
         finally:
+            if tracing is not None:
+                await tracing.aclose()
             await client.close()
             if runner is not None:
                 await runner.cleanup()
