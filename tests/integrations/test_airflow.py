@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import tomllib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -98,6 +99,16 @@ class Stack:
         assert lines, text[-4000:]
         return json.loads(lines[-1].removeprefix("RESULT ")), text
 
+    async def until_running(self, proc: asyncio.subprocess.Process | None = None) -> None:
+        """Until a wikipedia job runs in Druid (failing early if `proc` ends first)."""
+        async with asyncio.timeout(60):
+            while not [
+                j for j in await self.jobs(datasource="wikipedia") if j["phase"] == "running"
+            ]:
+                if proc is not None and proc.returncode is not None:
+                    raise AssertionError((await proc.communicate())[0].decode()[-3000:])
+                await asyncio.sleep(0.2)
+
     async def jobs(self, **query: str) -> list[dict[str, Any]]:
         async with (
             aiohttp.ClientSession() as http,
@@ -111,20 +122,23 @@ class Stack:
 
 
 @contextlib.asynccontextmanager
-async def stack(tmp_path: Path, venv: Path, sim: Simulator) -> AsyncIterator[Stack]:
+async def stack(
+    tmp_path: Path, venv: Path, sim: Simulator, *, port: int = 0
+) -> AsyncIterator[Stack]:
     home = new_home(venv, tmp_path / "airflow")
     for name in os.listdir(EXAMPLE):
         if name.endswith(".toml"):
             shutil.copy(EXAMPLE / name, home / "dags" / name)
     async with running(sim) as overlord:
         config = tmp_path / "orch.toml"
-        config.write_text(fast_config(overlord, tmp_path / "orch.db"))
+        config.write_text(fast_config(overlord, tmp_path / "orch.db", port=port))
         daemon = DaemonProcess(config, env=clean_env(DRUID_ORCH_API_TOKEN=TOKEN))
         await daemon.start()
+        s = Stack(sim, daemon, venv, home)
         try:
-            yield Stack(sim, daemon, venv, home)
+            yield s
         finally:
-            await daemon.stop()
+            await s.daemon.stop()
 
 
 def task(result: dict[str, Any]) -> dict[str, Any]:
@@ -212,10 +226,7 @@ async def test_killing_the_airflow_task_cancels_its_job(tmp_path: Path, airflow_
     async with stack(tmp_path, airflow_venv, simulator(min_s=60, max_s=60)) as s:
         dag = s.write_dag("kill_dag", 'pipeline_template="wikipedia.toml"')
         proc = await s.start_dag(dag, "kill_dag", "2024-03-02T00:00:00+00:00")
-        async with asyncio.timeout(60):
-            while not [j for j in await s.jobs(datasource="wikipedia") if j["phase"] == "running"]:
-                assert proc.returncode is None, (await proc.communicate())[0].decode()[-3000:]
-                await asyncio.sleep(0.2)
+        await s.until_running(proc)
         proc.send_signal(signal.SIGTERM)
         out, _ = await asyncio.wait_for(proc.communicate(), 60)
         async with asyncio.timeout(20):
@@ -259,3 +270,29 @@ async def test_a_deferred_task_killed_cancels_its_jobs_and_a_moved_trigger_does_
         phases = {j["job_id"]: j["phase"] for j in await s.jobs(datasource="wikipedia")}
         assert phases[killed] in ("cancelling", "cancelled")
         assert phases[moved] not in ("cancelling", "cancelled")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def test_the_trigger_waits_out_a_daemon_restart(tmp_path: Path, airflow_venv: Path) -> None:
+    # The daemon comes back on the same port, as under systemd or Kubernetes.
+    async with stack(tmp_path, airflow_venv, simulator(min_s=4, max_s=4), port=free_port()) as s:
+        dag = s.write_dag("restart_dag", 'pipeline_template="wikipedia.toml"')
+        proc = await s.start_dag(dag, "restart_dag", "2024-03-02T00:00:00+00:00")
+        await s.until_running()
+        stopped = await s.daemon.stop()
+        assert stopped.code == 0
+        assert "api_internal_error" not in stopped.err  # the trigger's long poll got a 503
+        await asyncio.sleep(1)  # the trigger finds nobody there for a while
+        s.daemon = await DaemonProcess(s.daemon.config, env=s.daemon.env).start()
+        out, _ = await asyncio.wait_for(proc.communicate(), 90)
+        text = out.decode(errors="replace")
+        result = json.loads(text.rsplit("RESULT ", 1)[1])
+        assert result["state"] == "success", text[-3000:]
+        assert "daemon unavailable, waiting" in text
+        stats = s.sim.stats()
+        assert (stats["submissions"], stats["duplicate_submissions"]) == (1, 0)
