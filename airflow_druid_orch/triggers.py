@@ -61,7 +61,12 @@ class DruidOrchJobsTrigger(BaseTrigger):
             async with AsyncDaemonClient(url, token) as client:
                 views = await self._follow(client)
         except asyncio.CancelledError:
-            if await asyncio.to_thread(self._task_ended):
+            try:
+                ended = await asyncio.to_thread(self._task_ended)
+            except Exception as exc:  # no database to ask: leave the jobs running
+                self.log.warning("cannot tell why the trigger was cancelled: %s", exc)
+                ended = False
+            if ended:
                 await asyncio.to_thread(self._cancel_jobs, hook)
             raise
         if isinstance(views, str):
