@@ -64,11 +64,15 @@ def ensure_venv() -> Path:
         # A venv records its own path in its scripts: it is built where it will live.
         shutil.rmtree(final, ignore_errors=True)
         subprocess.run([sys.executable, "-m", "venv", str(final)], check=True)
-        pip = [str(final / "bin" / "python"), "-m", "pip", "install", "--quiet"]
+        python = str(final / "bin" / "python")
+        # The constraints file is a complete freeze: installing it without resolving is
+        # several times faster than letting pip resolve Airflow's tree, and `pip check`
+        # proves nothing is missing.
         subprocess.run(
-            [*pip, "-c", str(CONSTRAINTS), f"apache-airflow=={AIRFLOW_VERSION}", "aiohttp"],
+            [python, "-m", "pip", "install", "--quiet", "--no-deps", "-r", str(CONSTRAINTS)],
             check=True,
         )
+        subprocess.run([python, "-m", "pip", "check"], check=True, stdout=subprocess.DEVNULL)
         building.mkdir(parents=True)
         env = airflow_env(building)
         subprocess.run(
