@@ -16,7 +16,7 @@ import signal
 import socket
 import tomllib
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +60,7 @@ class Stack:
     daemon: DaemonProcess
     venv: Path
     home: Path
+    procs: list[asyncio.subprocess.Process] = field(default_factory=list)
 
     def write_dag(self, dag_id: str, source: str, *, retries: int = 0, attempts: int = 3) -> Path:
         path = self.home / "dags" / f"{dag_id}.py"
@@ -76,7 +77,7 @@ class Stack:
         env = airflow_env(
             self.home, AIRFLOW_CONN_DRUID_ORCH_DEFAULT=f"druid-orch://:{TOKEN}@127.0.0.1:{port}"
         )
-        return await asyncio.create_subprocess_exec(
+        proc = await asyncio.create_subprocess_exec(
             str(self.venv / "bin" / "python"),
             str(script),
             *args,
@@ -86,6 +87,8 @@ class Stack:
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
         )
+        self.procs.append(proc)
+        return proc
 
     async def run_dag(
         self, dag_file: Path, dag_id: str, date: str = "2024-03-02T00:00:00+00:00"
@@ -138,6 +141,10 @@ async def stack(
         try:
             yield s
         finally:
+            for proc in s.procs:  # a failed test leaves no Airflow process behind
+                if proc.returncode is None:
+                    proc.kill()
+                    await proc.wait()
             await s.daemon.stop()
 
 

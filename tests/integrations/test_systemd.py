@@ -44,16 +44,21 @@ async def test_the_daemon_notifies_ready_watchdog_and_stopping(
         env = clean_env(NOTIFY_SOCKET=name, WATCHDOG_USEC="200000")
         daemon = DaemonProcess(config, env=env)
         await daemon.start()
-        seen: list[str] = []
-        await receive(notify_socket, "READY=1", seen)
-        ready = next(m for m in seen if "READY=1" in m.split("\n"))
-        assert "STATUS=ready: 0 live jobs" in ready
-        assert "STOPPING=1" not in "\n".join(seen)
-        await receive(notify_socket, "WATCHDOG=1", [])  # the pings go on after READY=1
-        daemon.signal()
-        await receive(notify_socket, "STOPPING=1", seen)
-        result = await daemon.finish()
-        assert result.code == 0, result.err[-2000:]
+        try:
+            seen: list[str] = []
+            await receive(notify_socket, "READY=1", seen)
+            ready = next(m for m in seen if "READY=1" in m.split("\n"))
+            assert "STATUS=ready: 0 live jobs" in ready
+            assert "STOPPING=1" not in "\n".join(seen)
+            await receive(notify_socket, "WATCHDOG=1", [])  # the pings go on after READY=1
+            daemon.signal()
+            await receive(notify_socket, "STOPPING=1", seen)
+            result = await daemon.finish()
+            assert result.code == 0, result.err[-2000:]
+        finally:
+            if daemon.proc is not None and daemon.proc.returncode is None:
+                daemon.proc.kill()  # a failed check leaves no daemon behind
+                await daemon.proc.wait()
 
 
 def test_without_notify_socket_nothing_is_sent_and_an_unusable_one_is_not_fatal() -> None:

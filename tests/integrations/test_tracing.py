@@ -82,16 +82,18 @@ async def test_a_traced_daemon_exports_attempt_and_overlord_spans(tmp_path: Path
             config.write_text(fast_config(overlord, tmp_path / "orch.db") + tracing)
             daemon = DaemonProcess(config, env=clean_env())
             await daemon.start()
-            body = {"template": TEMPLATE, "intervals": [DAY]}
-            async with aiohttp.ClientSession() as http:
-                async with http.post(f"{daemon.url}/v1/jobs", json=body) as answer:
-                    [job] = (await answer.json())["jobs"]
-                for _ in range(200):
-                    async with http.get(f"{daemon.url}/v1/jobs/{job['job_id']}") as answer:
-                        if (await answer.json())["job"]["phase"] == "succeeded":
-                            break
-                    await asyncio.sleep(0.05)
-            result = await daemon.stop()  # the drain exports what is buffered
+            try:
+                body = {"template": TEMPLATE, "intervals": [DAY]}
+                async with aiohttp.ClientSession() as http:
+                    async with http.post(f"{daemon.url}/v1/jobs", json=body) as answer:
+                        [job] = (await answer.json())["jobs"]
+                    for _ in range(200):
+                        async with http.get(f"{daemon.url}/v1/jobs/{job['job_id']}") as answer:
+                            if (await answer.json())["job"]["phase"] == "succeeded":
+                                break
+                        await asyncio.sleep(0.05)
+            finally:
+                result = await daemon.stop()  # the drain exports what is buffered
             assert result.code == 0, result.err[-2000:]
     finally:
         await runner.cleanup()
