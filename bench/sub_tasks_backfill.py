@@ -97,8 +97,7 @@ class SlotMeter:
 # The adaptive variants: their name, and the SlotPolicy options they turn on.
 ADAPTIVE: dict[str, dict[str, bool]] = {
     "adaptive": {},
-    "adaptive+queue": {"queue_sequential": True},
-    "adaptive+share": {"wait_for_share": True},
+    "adaptive-queue": {"queue_sequential": False},
 }
 
 

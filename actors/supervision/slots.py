@@ -44,7 +44,7 @@ from actors.job.sub_tasks import SubTaskBounds, sub_task_bounds
 from actors.ports import Clock, Overlord
 from eventlog.events import SubTasksRecord
 from overlord.errors import OverlordError
-from specs.capacity import choose_sub_tasks, slots_needed
+from specs.capacity import best_sub_tasks, choose_sub_tasks, slots_needed
 
 logger = structlog.get_logger("druid_orch.slots")
 
@@ -68,11 +68,7 @@ class SlotPolicy(msgspec.Struct, frozen=True, kw_only=True):
     # With `adaptive`: attempts chosen at m = 1 may also claim up to the capacity again
     # beyond it while no claim runs sub-tasks, queued in Druid rather than here (see
     # `SlotBudget._overflow`); off: the claims never pass the capacity.
-    queue_sequential: bool = False
-    # With `adaptive`: a job whose fair share of the cluster is more than twice what is free
-    # now waits for slots to come back rather than start far below it
-    # (`specs.capacity.choose_sub_tasks`).
-    wait_for_share: bool = False
+    queue_sequential: bool = True
     # How long a fetched cluster capacity is trusted; 0 would ask the Overlord before every
     # gated submission.
     capacity_ttl_s: Annotated[float, msgspec.Meta(gt=0, le=3600)] = 5.0
@@ -178,11 +174,22 @@ class SlotBudget:
                 ceiling=bounds.most,
                 floor=bounds.floor,
                 lone=held == 0,
-                capacity=capacity if self.policy.wait_for_share else None,
+                capacity=capacity,
                 running=len(self.claims),
+                splits=bounds.splits,
             )
-            if m is None and bounds.floor == 1 and held < capacity + self._overflow(capacity):
-                m = 1  # queued in Druid behind the sequential tasks running now
+            if m is None and held < capacity + self._overflow(capacity):
+                # Nothing free: a job that aims at sequential mode may queue in Druid behind
+                # the sequential tasks running now (never one aiming at sub-tasks: it would
+                # run far below its aim).
+                aim = best_sub_tasks(
+                    capacity,
+                    1 + waiting + len(self.claims),
+                    splits=bounds.splits or bounds.most,
+                    ceiling=bounds.most,
+                    floor=bounds.floor,
+                )
+                m = 1 if aim == 1 else None
             if m is not None:
                 self.chosen[job_id] = SubTasksRecord(
                     m=m,
