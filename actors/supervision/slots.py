@@ -8,13 +8,14 @@ claims of this orchestrator's parallel jobs that hold (or may hold) slots, plus 
 fit in the cluster's capacity; if not, the job waits and asks again.
 
 * A parallel job's sub-task parallelism m is chosen when it is admitted (`adaptive`): the
-  free slots (capacity minus the claims held) are shared with the parallel jobs waiting
-  behind it (`specs.capacity.choose_sub_tasks`), within the bounds its spec gives
-  (`actors.job.sub_tasks`: its compiled m, or its listed input splits when fewer, as the
-  ceiling; 1, or 2 for range partitioning, as the floor). The choice
-  goes into the attempt's intent (`AttemptPlan.sub_tasks`, then `SubmitIntended.sub_tasks`),
-  and every POST of the attempt sends the recorded m; a retry chooses again. Without
-  `adaptive`, every job runs at its compiled m.
+  m that would end soonest the parallel jobs sharing the cluster (it, those waiting behind
+  it and those holding claims), within the free slots (capacity minus the claims held;
+  `specs.capacity.choose_sub_tasks`) and the bounds its spec gives (`actors.job.sub_tasks`:
+  its compiled m, or its listed input splits when fewer, as the ceiling; 1, or 2 for range
+  partitioning, as the floor). The choice goes into the attempt's intent
+  (`AttemptPlan.sub_tasks`, then `SubmitIntended.sub_tasks`), and every POST of the attempt
+  sends the recorded m; a retry chooses again. Without `adaptive`, every job runs at its
+  compiled m.
 * A job's claim is `slots_needed(m)`: the recorded m of its current attempt, or the one just
   chosen for it, or its compiled one. Jobs whose spec cannot run sub-tasks (sequential
   tasks) are never gated: they cannot deadlock.
@@ -23,6 +24,11 @@ fit in the cluster's capacity; if not, the job waits and asks again.
   cancelled, its task is lost, or it waits between attempts.
 * When no parallel job holds a claim, one may always go: a job bigger than the cluster still
   runs, with fewer sub-tasks at a time.
+* With `queue_sequential` (the default), attempts chosen at m = 1 may claim up to twice the
+  capacity while no claim runs sub-tasks: the second half waits in Druid's queue, and each
+  starts the moment a slot frees rather than a status poll and a POST later. They cannot
+  deadlock (each holds one slot and ends); a parallel job is admitted only once the claims,
+  queued ones included, leave room for all of it.
 * Capacity is `GET /totalWorkerCapacity`, fetched at most every `capacity_ttl_s` through the
   breaker-guarded client. A failed fetch keeps the last known value; with none known, jobs
   go as they did before the gate, at their compiled m.
@@ -62,12 +68,13 @@ QUEUED: frozenset[str] = frozenset({"accepted", "retry_wait"})
 class SlotPolicy(msgspec.Struct, frozen=True, kw_only=True):
     # Off: parallel jobs are submitted all at once, as sequential ones always are.
     enabled: bool = True
-    # Choose each parallel job's maxNumConcurrentSubTasks at admission from the free slots
-    # and the jobs waiting; off: every job runs at its compiled value.
+    # Choose each parallel job's maxNumConcurrentSubTasks at admission from the capacity,
+    # the free slots and the jobs sharing them; off: every job runs at its compiled value.
     adaptive: bool = True
     # With `adaptive`: attempts chosen at m = 1 may also claim up to the capacity again
     # beyond it while no claim runs sub-tasks, queued in Druid rather than here (see
-    # `SlotBudget._overflow`); off: the claims never pass the capacity.
+    # `SlotBudget._overflow`); off: the claims never pass the capacity, and each sequential
+    # attempt waits here for a slot to be seen free (8 slots, bench: 1.18x the time).
     queue_sequential: bool = True
     # How long a fetched cluster capacity is trusted; 0 would ask the Overlord before every
     # gated submission.
@@ -168,6 +175,13 @@ class SlotBudget:
         if self.policy.adaptive:
             free = max(0, capacity - held)
             waiting = len(self.queued) - (job_id in self.queued)
+            aim = best_sub_tasks(
+                capacity,
+                1 + waiting + len(self.claims),
+                splits=bounds.splits or bounds.most,
+                ceiling=bounds.most,
+                floor=bounds.floor,
+            )
             m = choose_sub_tasks(
                 free,
                 waiting,
@@ -178,18 +192,11 @@ class SlotBudget:
                 running=len(self.claims),
                 splits=bounds.splits,
             )
-            if m is None and held < capacity + self._overflow(capacity):
+            if m is None and aim == 1 and held < capacity + self._overflow(capacity):
                 # Nothing free: a job that aims at sequential mode may queue in Druid behind
                 # the sequential tasks running now (never one aiming at sub-tasks: it would
                 # run far below its aim).
-                aim = best_sub_tasks(
-                    capacity,
-                    1 + waiting + len(self.claims),
-                    splits=bounds.splits or bounds.most,
-                    ceiling=bounds.most,
-                    floor=bounds.floor,
-                )
-                m = 1 if aim == 1 else None
+                m = 1
             if m is not None:
                 self.chosen[job_id] = SubTasksRecord(
                     m=m,
@@ -201,7 +208,10 @@ class SlotBudget:
                 )
                 self._admitted(job_id, slots_needed(m))
                 return None
-            size, least = slots_needed(bounds.floor), "at least "
+            if free >= slots_needed(bounds.floor):  # it would run far below its aim
+                size, least = slots_needed(aim), ""
+            else:
+                size, least = slots_needed(bounds.floor), "at least "
         else:
             size, least = slots_needed(bounds.ceiling), ""
             if held == 0 or held + size <= capacity:

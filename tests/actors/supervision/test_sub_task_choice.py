@@ -176,3 +176,14 @@ async def test_without_queue_sequential_the_claims_never_pass_the_capacity() -> 
         assert await slots.admit(job(name, ceiling=8)) is None
     assert await slots.admit(job("e", ceiling=8)) is not None
     assert slots.claimed == 4
+
+
+async def test_a_job_far_below_its_aim_waits_for_it_and_says_what_it_needs() -> None:
+    slots, _, _ = budget(128)
+    for n in range(14):  # 14 jobs at m = 8 hold 126 of 128
+        slots.observe(job(f"r{n}", phase="running", ceiling=8, sub_tasks=_record(8)))
+    assert await slots.admit(job("a", ceiling=8)) == SlotPolicy().recheck_s
+    assert slots.held["a"].endswith("hold 126 of 128; it needs 9")  # m = 8, not 1 now
+    slots.observe(job("r0", phase="succeeded", ceiling=8, sub_tasks=_record(8)))
+    assert await slots.admit(job("a", ceiling=8)) is None
+    assert slots.claims["a"] == 9
