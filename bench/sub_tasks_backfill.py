@@ -6,12 +6,12 @@
 For each cluster size, a backfill of `--days` one-day parallel jobs (the built-in pipeline)
 runs against the simulator with sub-tasks on (`ClusterConfig.sub_tasks`: a parallel task's
 splits run as sub-tasks needing slots of their own), once per fixed m (compiled at m, the
-slot gate's `adaptive` off) and three times adaptive (compiled at `--ceiling`, m chosen at each
-admission; then with `queue_sequential`, sequential attempts queued in Druid; then with
-`wait_for_share`, a job waiting for its fair share of the cluster). Every
-variant of a cluster size runs in the same process, one after the other, so the ratios are
-taken on the same machine minutes apart. Each job lists `--splits` input files, as many as
-the simulator runs sub-tasks for.
+slot gate's `adaptive` off) and twice adaptive (compiled at `--ceiling`, m chosen at each
+admission: with the gate's defaults, then without `queue_sequential`, so that sequential
+attempts wait for free slots here rather than in Druid's queue). Every variant of a cluster
+size runs in the same process, one after the other, so the ratios are taken on the same
+machine minutes apart; `--repeat` runs the whole set again and the table gives medians.
+Each job lists `--splits` input files, as many as the simulator runs sub-tasks for.
 
 Reported per variant: makespan (first submit to last success), slot utilisation (slot-seconds
 occupied by tasks over capacity x makespan; "work" leaves out parents that only wait for

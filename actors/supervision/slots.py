@@ -24,6 +24,9 @@ fit in the cluster's capacity; if not, the job waits and asks again.
   cancelled, its task is lost, or it waits between attempts.
 * When no parallel job holds a claim, one may always go: a job bigger than the cluster still
   runs, with fewer sub-tasks at a time.
+* A job about to take half the cluster or more waits `settle_s` after it first asked: a
+  backfill arrives job by job, and its first job, alone in the queue, would take most of
+  the cluster and make the rest wait its whole run.
 * With `queue_sequential` (the default), attempts chosen at m = 1 may claim up to twice the
   capacity while no claim runs sub-tasks: the second half waits in Druid's queue, and each
   starts the moment a slot frees rather than a status poll and a POST later. They cannot
@@ -76,6 +79,10 @@ class SlotPolicy(msgspec.Struct, frozen=True, kw_only=True):
     # `SlotBudget._overflow`); off: the claims never pass the capacity, and each sequential
     # attempt waits here for a slot to be seen free (8 slots, bench: 1.18x the time).
     queue_sequential: bool = True
+    # With `adaptive`: a job about to take half the cluster or more at m >= 2 first waits
+    # this long after it first asked, for the jobs submitted with it to arrive (a backfill
+    # arrives job by job): chosen on a queue of one, it would make them all wait its run.
+    settle_s: Annotated[float, msgspec.Meta(ge=0, le=60)] = 0.25
     # How long a fetched cluster capacity is trusted; 0 would ask the Overlord before every
     # gated submission.
     capacity_ttl_s: Annotated[float, msgspec.Meta(gt=0, le=3600)] = 5.0
@@ -108,6 +115,8 @@ class SlotBudget:
         self.parallel = 0  # claims of more than one slot: tasks that run sub-tasks
         self._bounds: dict[str, SubTaskBounds | None] = {}  # job -> read once from its spec
         self._waiters: dict[str, tuple[int, Callable[[], None]]] = {}  # in order of arrival
+        self._asked: dict[str, float] = {}  # job -> when it first asked to be admitted
+        self._settling: dict[str, Callable[[], None]] = {}  # jobs waiting out `settle_s`
         self._fetched_at: float | None = None
         self._fetch = asyncio.Lock()
 
@@ -140,9 +149,13 @@ class SlotBudget:
         if state.terminal:
             self._bounds.pop(job_id, None)
             self._waiters.pop(job_id, None)
+            self._asked.pop(job_id, None)
+            self._settling.pop(job_id, None)
             self.held.pop(job_id, None)
         gated = self.policy.enabled and self.bounds(state) is not None
         if gated and state.phase in QUEUED:
+            if job_id not in self.queued:
+                self._arrived(job_id)
             self.queued.add(job_id)
         else:
             self.queued.discard(job_id)
@@ -197,6 +210,11 @@ class SlotBudget:
                 # the sequential tasks running now (never one aiming at sub-tasks: it would
                 # run far below its aim).
                 m = 1
+            settle = self._settle(job_id, capacity, m)
+            if settle is not None:
+                if wake is not None:
+                    self._settling[job_id] = wake
+                return settle
             if m is not None:
                 self.chosen[job_id] = SubTasksRecord(
                     m=m,
@@ -230,10 +248,36 @@ class SlotBudget:
             self._waiters[job_id] = (size, wake)
         return self.policy.recheck_s
 
+    def _settle(self, job_id: str, capacity: int, m: int | None) -> float | None:
+        """The seconds a job chosen at `m` waits before taking it (`SlotPolicy.settle_s`),
+        or None: a parallel job about to take half the cluster or more waits that long after
+        it first asked, so that the jobs submitted with it count in its choice."""
+        now = self.clock()
+        asked = self._asked.setdefault(job_id, now)
+        if m is None or m < 2 or 2 * slots_needed(m) < capacity:
+            return None
+        left = asked + self.policy.settle_s - now
+        if left <= 0:
+            return None
+        self.held[job_id] = (
+            f"waiting {left:.2f} s for jobs submitted with it before taking "
+            f"{slots_needed(m)} of {capacity} worker slots"
+        )
+        return left
+
+    def _arrived(self, job_id: str) -> None:
+        """A job joined the queue: the settling ones choose again with it counted."""
+        settling, self._settling = self._settling, {}
+        for other, wake in settling.items():
+            if other != job_id:
+                wake()
+
     def _admitted(self, job_id: str, size: int) -> None:
         self._hold(job_id, size)
         self.held.pop(job_id, None)
         self._waiters.pop(job_id, None)
+        self._asked.pop(job_id, None)
+        self._settling.pop(job_id, None)
 
     def _hold(self, job_id: str, size: int) -> None:
         before = self.claims.get(job_id, 0)

@@ -81,6 +81,7 @@ class Model:
         self.logs: list[list[Event]] = []
         self.states: list[JobState] = []
         self.first_intent: dict[str, int] = {}  # task id -> m its first intent recorded
+        self.asked: dict[str, float] = {}  # job -> when it first asked for its next attempt
         self.budget = self._budget()
         for n, (ceiling, ranged, splits) in enumerate(jobs):
             accept = Accept(
@@ -113,9 +114,12 @@ class Model:
         if state.phase not in ("accepted", "retry_wait"):
             return
         held_before = self.budget.claimed
+        asked = self.asked.setdefault(state.job_id, self.now)
         if await self.budget.admit(state) is not None:
-            assert held_before > 0, "with nothing claimed, one job may always go"
+            # With nothing claimed, one job may always go, once it has settled.
+            assert held_before > 0 or self.now - asked < SlotPolicy().settle_s
             return
+        del self.asked[state.job_id]
         bounds = self.budget.bounds(state)
         chosen = self.budget.choice(state.job_id)
         if bounds is not None and chosen is not None:
@@ -158,6 +162,7 @@ class Model:
 
     def crash(self) -> None:
         self.budget = self._budget()
+        self.asked = {}  # a restarted orchestrator settles its queue again
         self.states = [fold(log) for log in self.logs]
         for state in self.states:
             self.budget.observe(state)

@@ -203,12 +203,13 @@ async def test_an_adaptive_backfill_runs_each_attempt_at_its_recorded_m_across_a
     sim.cluster.config.min_duration_s, sim.cluster.config.max_duration_s = 0.6, 0.8
     jobs = four_file_jobs(8)  # compiled at 4: 5 slots each, of 6
     db = tmp_path / "log.db"
-    async with Orchestrator.open(db, url, config=fast_config()) as orch:
+    config = fast_config(slots=SlotPolicy(queue_sequential=False))  # claims within capacity
+    async with Orchestrator.open(db, url, config=config) as orch:
         for job in jobs:
             await orch.submit(job)
         await eventually(lambda: len(orch.slots.claims) >= 2)
         assert orch.slots.claimed <= SLOTS  # two ran side by side where one fitted at m = 4
-    async with Orchestrator.open(db, url, config=fast_config()) as orch:
+    async with Orchestrator.open(db, url, config=config) as orch:
         phases = await wait_all(orch, jobs, timeout=60)
         views = [await orch.get(job.job_id) for job in jobs]
     assert phases == ["succeeded"] * len(jobs)

@@ -187,3 +187,30 @@ async def test_a_job_far_below_its_aim_waits_for_it_and_says_what_it_needs() -> 
     slots.observe(job("r0", phase="succeeded", ceiling=8, sub_tasks=_record(8)))
     assert await slots.admit(job("a", ceiling=8)) is None
     assert slots.claims["a"] == 9
+
+
+async def test_a_job_about_to_take_most_of_the_cluster_first_waits_for_its_companions() -> None:
+    slots, _, clock = budget(8, settle_s=0.25, capacity_ttl_s=60.0)
+    woken: list[str] = []
+    slots.observe(job("a", ceiling=8))
+    assert await slots.admit(job("a", ceiling=8), lambda: woken.append("a")) == 0.25
+    assert slots.held["a"] == (  # alone, it would take m = 7: all 8 slots
+        "waiting 0.25 s for jobs submitted with it before taking 8 of 8 worker slots"
+    )
+    slots.observe(job("b", ceiling=8))
+    assert woken == ["a"]  # it chooses again with the newcomer counted: m = 3, still half
+    clock.now += 0.1
+    assert await slots.admit(job("a", ceiling=8), lambda: woken.append("a")) == pytest.approx(0.15)
+    for name in "cdefgh":  # the rest of the backfill arrives
+        slots.observe(job(name, ceiling=8))
+    assert woken == ["a", "a"]
+    assert await slots.admit(job("a", ceiling=8)) is None  # 8 jobs on 8 slots: m = 1
+    assert slots.choice("a") is not None
+    assert slots.choice("a").m == 1  # type: ignore[union-attr]
+    assert "a" not in slots.held
+
+
+async def test_a_job_taking_less_than_half_the_cluster_does_not_wait() -> None:
+    slots, _, _ = budget(32, settle_s=0.25)
+    assert await slots.admit(job("a", ceiling=8)) is None  # m = 8: 9 of 32
+    assert slots.claims["a"] == 9
