@@ -77,7 +77,7 @@ class SlotPolicy(msgspec.Struct, frozen=True, kw_only=True):
     # With `adaptive`: attempts chosen at m = 1 may also claim up to the capacity again
     # beyond it while no claim runs sub-tasks, queued in Druid rather than here (see
     # `SlotBudget._overflow`); off: the claims never pass the capacity, and each sequential
-    # attempt waits here for a slot to be seen free (8 slots, bench: 1.18x the time).
+    # attempt waits here for a slot to be seen free (8 slots, bench: 1.15x the time).
     queue_sequential: bool = True
     # With `adaptive`: a job about to take half the cluster or more at m >= 2 first waits
     # this long after it first asked, for the jobs submitted with it to arrive (a backfill
