@@ -1,7 +1,7 @@
 """Sub-task parallelism: fixed m against m chosen at admission, one backfill, one run.
 
     python -m bench.sub_tasks_backfill [--slots 8 32 128] [--days 60] [--fixed 1 2 4 8]
-        [--ceiling 8] [--splits 8] [--repeat 1] [--submit request|one-by-one]
+        [--ceiling 8] [--splits 8] [--repeat 1] [--seed 11] [--submit request|one-by-one]
         [--record NAME] [--json OUT]
 
 For each cluster size, a backfill of `--days` one-day parallel jobs (the built-in pipeline)
@@ -132,7 +132,7 @@ async def backfill(
     sim = Simulator(
         SimConfig(
             cluster=ClusterConfig(
-                seed=11,
+                seed=getattr(args, "seed", 11),
                 workers=workers,
                 capacity_per_worker=slots // workers,
                 sub_tasks=True,
@@ -266,6 +266,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--max-duration-s", type=float, default=0.5)
     parser.add_argument("--timeout-s", type=float, default=300.0)
     parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--seed", type=int, default=11, help="the simulator's seed")
     parser.add_argument(
         "--submit",
         choices=["request", "one-by-one"],
