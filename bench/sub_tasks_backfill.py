@@ -1,17 +1,20 @@
 """Sub-task parallelism: fixed m against m chosen at admission, one backfill, one run.
 
     python -m bench.sub_tasks_backfill [--slots 8 32 128] [--days 60] [--fixed 1 2 4 8]
-        [--ceiling 8] [--splits 8] [--repeat 1] [--record NAME] [--json OUT]
+        [--ceiling 8] [--splits 8] [--repeat 1] [--seed 11] [--submit request|one-by-one]
+        [--record NAME] [--json OUT]
 
 For each cluster size, a backfill of `--days` one-day parallel jobs (the built-in pipeline)
 runs against the simulator with sub-tasks on (`ClusterConfig.sub_tasks`: a parallel task's
 splits run as sub-tasks needing slots of their own), once per fixed m (compiled at m, the
-slot gate's `adaptive` off) and three times adaptive (compiled at `--ceiling`, m chosen at each
-admission; then with `queue_sequential`, sequential attempts queued in Druid; then with
-`wait_for_share`, a job waiting for its fair share of the cluster). Every
-variant of a cluster size runs in the same process, one after the other, so the ratios are
-taken on the same machine minutes apart. Each job lists `--splits` input files, as many as
-the simulator runs sub-tasks for.
+slot gate's `adaptive` off) and twice adaptive (compiled at `--ceiling`, m chosen at each
+admission: with the gate's defaults, then without `queue_sequential`, so that sequential
+attempts wait for free slots here rather than in Druid's queue). Every variant of a cluster
+size runs in the same process, one after the other, so the ratios are taken on the same
+machine minutes apart; `--repeat` runs the whole set again and the table gives medians.
+Each job lists `--splits` input files, as many as the simulator runs sub-tasks for. The
+backfill is submitted as the control API accepts the jobs of one request (`--submit
+request`: concurrently), or one job after the other as the embedded CLI does.
 
 Reported per variant: makespan (first submit to last success), slot utilisation (slot-seconds
 occupied by tasks over capacity x makespan; "work" leaves out parents that only wait for
@@ -45,8 +48,9 @@ from actors.supervision.slots import SlotPolicy
 from overlord.sim.server import SimConfig, Simulator, serve
 from overlord.sim.tasks import ClusterConfig, SimTask
 from service import logging_setup
+from service.api import SUBMIT_CONCURRENCY
 from service.demo import demo_config
-from specs.compiler import builtin_template, compile_job
+from specs.compiler import CompiledJob, builtin_template, compile_job
 from specs.intervals import Interval
 
 START = datetime(2024, 1, 1, tzinfo=UTC)
@@ -94,11 +98,28 @@ class SlotMeter:
             self.work += took
 
 
+async def submit_backfill(orch: Orchestrator, jobs: list[CompiledJob], how: str) -> None:
+    """Submit the backfill as the product does: "request", as the control API accepts the
+    jobs of one request (`druid-orch submit` to a daemon): `SUBMIT_CONCURRENCY` at a time,
+    sharing group commits; "one-by-one", as the embedded CLI does, each accepted before the
+    next is sent."""
+    if how == "one-by-one":
+        for job in jobs:
+            await orch.submit(job)
+        return
+    limit = asyncio.Semaphore(SUBMIT_CONCURRENCY)
+
+    async def one(job: CompiledJob) -> None:
+        async with limit:
+            await orch.submit(job)
+
+    await asyncio.gather(*(one(job) for job in jobs))
+
+
 # The adaptive variants: their name, and the SlotPolicy options they turn on.
 ADAPTIVE: dict[str, dict[str, bool]] = {
     "adaptive": {},
-    "adaptive+queue": {"queue_sequential": True},
-    "adaptive+share": {"wait_for_share": True},
+    "adaptive-queue": {"queue_sequential": False},
 }
 
 
@@ -111,7 +132,7 @@ async def backfill(
     sim = Simulator(
         SimConfig(
             cluster=ClusterConfig(
-                seed=11,
+                seed=getattr(args, "seed", 11),
                 workers=workers,
                 capacity_per_worker=slots // workers,
                 sub_tasks=True,
@@ -156,8 +177,7 @@ async def backfill(
     try:
         async with Orchestrator.open(db, f"http://{host}:{port}", config=config) as orch:
             started = time.monotonic()
-            for job in jobs:
-                await orch.submit(job)
+            await submit_backfill(orch, jobs, getattr(args, "submit", "request"))
             try:
                 async with asyncio.timeout(args.timeout_s):
                     for job in jobs:
@@ -246,6 +266,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--max-duration-s", type=float, default=0.5)
     parser.add_argument("--timeout-s", type=float, default=300.0)
     parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--seed", type=int, default=11, help="the simulator's seed")
+    parser.add_argument(
+        "--submit",
+        choices=["request", "one-by-one"],
+        default="request",
+        help="as the control API accepts one request's jobs, or as the embedded CLI does",
+    )
     parser.add_argument("--record", help="write the table into bench/RESULTS.md as this block")
     parser.add_argument("--json", help="write every outcome here")
     args = parser.parse_args(argv)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import datetime
+from fractions import Fraction
 from typing import Any
 
 import msgspec
@@ -31,6 +32,7 @@ from specs.errors import CapacityError, SpecError
 
 __all__ = [
     "allocate_sub_tasks",
+    "best_sub_tasks",
     "choose_sub_tasks",
     "free_slots",
     "jobs_that_fit",
@@ -167,37 +169,73 @@ def choose_sub_tasks(
     lone: bool = False,
     capacity: int | None = None,
     running: int = 0,
+    splits: int | None = None,
 ) -> int | None:
     """`maxNumConcurrentSubTasks` for one job being admitted now, or None when it must wait.
 
-    The free slots are shared with the jobs waiting behind it, as `allocate_sub_tasks`
-    shares them among jobs submitted together (this job first, so it gets the first of any
-    spare): a backfill's jobs run side by side at a small m, which wastes the fewest slots on
-    supervisor tasks, and the last jobs of a backfill, or a lone one, grow into the slots
-    left idle. The waiting jobs are assumed to have this job's bounds.
+    The m aimed at is the one that would finish soonest the jobs sharing the cluster (this
+    one, those waiting behind it and those running), were they all to run at it
+    (`best_sub_tasks`): a long backfill on a small cluster runs sequentially side by side,
+    which wastes no slot on supervisor tasks; on a cluster wider than the queue, or at the
+    end of a backfill, jobs run at large m in short waves. When the aim does not fit in the
+    free slots, the job goes now with the most that fit if that takes at most twice as long
+    as the aim (the running jobs' slots come back in about the aim's time), else it waits.
+    The jobs waiting and running are assumed to have this job's bounds.
 
     Args:
         free: slots not claimed by this orchestrator's parallel jobs.
         waiting: parallel jobs waiting for slots besides this one.
         ceiling: the most sub-tasks the job may use; floor: the fewest it runs with.
         lone: no parallel job holds slots: the job goes even if its floor does not fit (a
-            job bigger than the cluster still runs), with every free slot it can use.
-        capacity, running: the cluster's slots and the parallel jobs holding some. When
-            given, a job whose fair share of the whole cluster (shared with those running
-            and waiting) is more than twice what is free now waits for its share: the
-            slots come back as the running jobs end, and a job started at a fraction of
-            its share (a sequential one, often) ends long after the rest.
+            job bigger than the cluster still runs).
+        capacity: the cluster's slots (default: `free`); running: the jobs holding some.
+        splits: the job's input splits when known (its work: one sub-task each); else the
+            ceiling stands for them.
     """
     floor = max(1, floor)
     ceiling = max(floor, ceiling)
     if free < slots_needed(floor):
         return floor if lone else None
-    jobs = min(1 + max(0, waiting), jobs_that_fit(free, minimum=floor))
-    now = allocate_sub_tasks(free, jobs, want=ceiling, minimum=floor)[0]
-    if lone or capacity is None:
-        return now
-    sharing = min(1 + max(0, waiting) + max(0, running), jobs_that_fit(capacity, minimum=floor))
-    if sharing < 1:
-        return now
-    share = allocate_sub_tasks(capacity, sharing, want=ceiling, minimum=floor)[0]
-    return None if 2 * now < share else now
+    cluster = max(free, capacity if capacity is not None else free)
+    jobs = 1 + max(0, waiting) + max(0, running)
+    work = max(1, splits if splits is not None else ceiling)
+    aim = best_sub_tasks(cluster, jobs, splits=work, ceiling=ceiling, floor=floor)
+    if slots_needed(aim) <= free:
+        return aim
+    fits = max(m for m in range(floor, aim) if slots_needed(m) <= free)
+    if lone or _rounds(work, fits) <= 2 * _rounds(work, aim):
+        return fits
+    return None
+
+
+def best_sub_tasks(capacity: int, jobs: int, *, splits: int, ceiling: int, floor: int = 1) -> int:
+    """The m at which `jobs` jobs of `splits` splits each finish soonest on `capacity` slots.
+
+    The model: at m, `capacity // slots_needed(m)` jobs run at once (at least one), so the
+    jobs take `jobs / at_once` job lengths (at least one; not a whole number of waves: a
+    job starts as soon as another's slots free). A job reads its splits in `splits / m`
+    rounds of sub-tasks, a sequential one (m = 1) in `splits` (it reads every split itself);
+    a last round that is not full is counted half way between its share and a whole (the
+    next job's sub-tasks start as its slots free). Ties go to the larger m: it uses slots
+    that would otherwise idle. m never exceeds the splits, nor leaves no slot for the
+    supervisor task (unless the floor does).
+
+    Supervisor tasks cost no time of their own here; what they cost is the slot each holds,
+    which is why a long queue on a small cluster runs best sequentially (no supervisor), and
+    a short one on a wide cluster best at large m (short jobs, in waves).
+    """
+    floor = max(1, floor)
+    most = max(floor, min(ceiling, splits, max(1, capacity - 1)))
+    best, least = floor, None
+    for m in range(floor, most + 1):
+        waves = max(Fraction(max(1, jobs), max(1, capacity // slots_needed(m))), Fraction(1))
+        cost = waves * _rounds(splits, m)
+        if least is None or cost <= least:
+            best, least = m, cost
+    return best
+
+
+def _rounds(splits: int, m: int) -> Fraction:
+    """A job's length at m, in sub-task durations (see `best_sub_tasks`)."""
+    full = -(-splits // m)
+    return (Fraction(splits, m) + full) / 2 if m > 1 else Fraction(splits)

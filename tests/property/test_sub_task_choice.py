@@ -54,39 +54,42 @@ class Cluster:
         )
 
 
-def parallel_spec(ceiling: int, ranged: bool) -> msgspec.Raw:
+def parallel_spec(ceiling: int, ranged: bool, splits: int | None) -> msgspec.Raw:
     tuning: dict[str, Any] = {"type": "index_parallel", "maxNumConcurrentSubTasks": ceiling}
     if ranged:
         tuning["partitionsSpec"] = {"type": "range", "partitionDimensions": ["a"]}
-    return spec_raw({"type": "index_parallel", "spec": {"tuningConfig": tuning}})
+    spec: dict[str, Any] = {"tuningConfig": tuning}
+    if splits is not None:  # listed input files: the choice never passes their count
+        uris = [f"https://example.com/{n}.json" for n in range(splits)]
+        spec["ioConfig"] = {"inputSource": {"type": "http", "uris": uris}}
+    return spec_raw({"type": "index_parallel", "spec": spec})
 
 
 ranged_st = st.sampled_from([False, False, False, True])  # range partitioning: floor 2
-jobs_st = st.lists(st.tuples(st.integers(1, 8), ranged_st), min_size=1, max_size=6)
+splits_st = st.one_of(st.none(), st.integers(1, 10))
+jobs_st = st.lists(st.tuples(st.integers(1, 8), ranged_st, splits_st), min_size=1, max_size=6)
 # Admissions weigh most: overcommitting takes a few of them between two releases.
 KINDS = ["admit"] * 4 + ["post"] * 2 + ["succeed", "fail", "crash", "capacity"]
 steps_st = st.lists(st.tuples(st.sampled_from(KINDS), st.integers(0, 24)), max_size=60)
 
 
 class Model:
-    def __init__(
-        self, jobs: list[tuple[int, bool]], queue: bool = False, share: bool = False
-    ) -> None:
+    def __init__(self, jobs: list[tuple[int, bool, int | None]], queue: bool = True) -> None:
         self.queue = queue  # SlotPolicy.queue_sequential
-        self.share = share  # SlotPolicy.wait_for_share
         self.cluster = Cluster()
         self.now = 0.0
         self.logs: list[list[Event]] = []
         self.states: list[JobState] = []
         self.first_intent: dict[str, int] = {}  # task id -> m its first intent recorded
+        self.asked: dict[str, float] = {}  # job -> when it first asked for its next attempt
         self.budget = self._budget()
-        for n, (ceiling, ranged) in enumerate(jobs):
+        for n, (ceiling, ranged, splits) in enumerate(jobs):
             accept = Accept(
                 at=0.0,
                 job_id=f"job{n}",
                 datasource="d",
                 interval="2024-01-01/2024-01-02",
-                spec=parallel_spec(ceiling, ranged),
+                spec=parallel_spec(ceiling, ranged, splits),
                 spec_hash="h",
                 max_attempts=100,
             )
@@ -96,9 +99,7 @@ class Model:
 
     def _budget(self) -> SlotBudget:
         # A TTL shorter than a step: every admission sees the capacity as it is now.
-        policy = SlotPolicy(
-            capacity_ttl_s=0.5, queue_sequential=self.queue, wait_for_share=self.share
-        )
+        policy = SlotPolicy(capacity_ttl_s=0.5, queue_sequential=self.queue)
         return SlotBudget(self.cluster, lambda: self.now, policy)  # type: ignore[arg-type]
 
     def record(self, n: int, command: Command) -> None:
@@ -113,8 +114,16 @@ class Model:
         if state.phase not in ("accepted", "retry_wait"):
             return
         held_before = self.budget.claimed
+        asked = self.asked.setdefault(state.job_id, self.now)
         if await self.budget.admit(state) is not None:
+            # With nothing claimed, one job may always go, once it has settled.
+            assert held_before > 0 or self.now - asked < SlotPolicy().settle_s
             return
+        del self.asked[state.job_id]
+        bounds = self.budget.bounds(state)
+        chosen = self.budget.choice(state.job_id)
+        if bounds is not None and chosen is not None:
+            assert bounds.floor <= chosen.m <= bounds.most, (bounds, chosen)
         capacity = self.budget.capacity
         claims = self.budget.claims
         if held_before > 0 and capacity is not None and state.job_id in claims:
@@ -123,7 +132,7 @@ class Model:
             else:  # sequential attempts queued in Druid, while none runs sub-tasks
                 assert all(size == 1 for size in claims.values()), (claims, capacity)
                 assert self.budget.claimed <= 2 * capacity, (claims, capacity)
-        self.record(n, BeginAttempt(at=self.now, sub_tasks=self.budget.choice(state.job_id)))
+        self.record(n, BeginAttempt(at=self.now, sub_tasks=chosen))
         after = self.states[n]
         assert after.task_id == task_id_for(after.job_id, after.attempt)
         self.first_intent[after.task_id] = m_of(attempt_body(after))
@@ -153,6 +162,7 @@ class Model:
 
     def crash(self) -> None:
         self.budget = self._budget()
+        self.asked = {}  # a restarted orchestrator settles its queue again
         self.states = [fold(log) for log in self.logs]
         for state in self.states:
             self.budget.observe(state)
@@ -175,18 +185,17 @@ def m_of_dict(body: dict[str, Any]) -> int:
 
 
 @settings(max_examples=300)  # cheap examples; overcommitting needs a few jobs and a change
-@given(st.booleans(), st.booleans(), st.integers(1, 12), jobs_st, steps_st)
-@example(True, False, 1, [(4, False)] * 3, [("admit", 0), ("admit", 1), ("admit", 2)])
-@example(False, False, 1, [(4, False)] * 3, [("admit", 0), ("admit", 1), ("admit", 2)])
+@given(st.booleans(), st.integers(1, 12), jobs_st, steps_st)
+@example(True, 1, [(4, False, None)] * 3, [("admit", 0), ("admit", 1), ("admit", 2)])
+@example(False, 1, [(4, False, None)] * 3, [("admit", 0), ("admit", 1), ("admit", 2)])
 def test_an_attempt_keeps_the_m_of_its_first_intent_and_claims_stay_within_capacity(
     queue: bool,
-    share: bool,
     capacity: int,
-    jobs: list[tuple[int, bool]],
+    jobs: list[tuple[int, bool, int | None]],
     steps: list[tuple[str, int]],
 ) -> None:
     async def run() -> None:
-        model = Model(jobs, queue, share)
+        model = Model(jobs, queue)
         model.cluster.capacity = capacity
         for kind, value in steps:
             model.now += 1.0

@@ -52,6 +52,7 @@ class Clock:
 
 def budget(capacity: int | None, **policy: Any) -> tuple[SlotBudget, FakeOverlord, Clock]:
     overlord, clock = FakeOverlord(capacity), Clock()
+    policy = {"settle_s": 0.0, **policy}  # the settling window has tests of its own
     return SlotBudget(overlord, clock, SlotPolicy(**policy)), overlord, clock  # type: ignore[arg-type]
 
 

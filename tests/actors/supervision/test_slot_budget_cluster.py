@@ -57,7 +57,9 @@ async def test_a_parallel_backfill_on_a_small_cluster_runs_to_the_end_within_its
     tmp_path: Path, url: str, sim: Simulator
 ) -> None:
     jobs = daily_jobs(8, START)  # maxNumConcurrentSubTasks = 2: 3 slots each
-    async with Orchestrator.open(tmp_path / "log.db", url, config=fast_config()) as orch:
+    # Without queueing sequential attempts in Druid, the claims never pass the capacity.
+    config = fast_config(slots=SlotPolicy(queue_sequential=False))
+    async with Orchestrator.open(tmp_path / "log.db", url, config=config) as orch:
         for job in jobs:
             await orch.submit(job)
         phases = await wait_all(orch, jobs, timeout=60)
@@ -201,12 +203,13 @@ async def test_an_adaptive_backfill_runs_each_attempt_at_its_recorded_m_across_a
     sim.cluster.config.min_duration_s, sim.cluster.config.max_duration_s = 0.6, 0.8
     jobs = four_file_jobs(8)  # compiled at 4: 5 slots each, of 6
     db = tmp_path / "log.db"
-    async with Orchestrator.open(db, url, config=fast_config()) as orch:
+    config = fast_config(slots=SlotPolicy(queue_sequential=False))  # claims within capacity
+    async with Orchestrator.open(db, url, config=config) as orch:
         for job in jobs:
             await orch.submit(job)
         await eventually(lambda: len(orch.slots.claims) >= 2)
         assert orch.slots.claimed <= SLOTS  # two ran side by side where one fitted at m = 4
-    async with Orchestrator.open(db, url, config=fast_config()) as orch:
+    async with Orchestrator.open(db, url, config=config) as orch:
         phases = await wait_all(orch, jobs, timeout=60)
         views = [await orch.get(job.job_id) for job in jobs]
     assert phases == ["succeeded"] * len(jobs)

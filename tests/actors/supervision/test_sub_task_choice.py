@@ -10,7 +10,7 @@ import pytest
 from actors.job.state import JobState
 from actors.supervision.slots import SlotPolicy
 from eventlog.events import SubTasksRecord
-from specs.capacity import choose_sub_tasks, slots_needed
+from specs.capacity import best_sub_tasks, choose_sub_tasks, slots_needed
 from tests.actors.supervision.test_slot_budget import budget, spec
 
 
@@ -22,8 +22,9 @@ def job(job_id: str, phase: str = "accepted", ceiling: int = 4, **fields: Any) -
 
 
 def test_a_lone_job_grows_into_the_whole_cluster_up_to_its_ceiling() -> None:
-    assert choose_sub_tasks(8, 0, ceiling=16, lone=True) == 7
+    assert choose_sub_tasks(8, 0, ceiling=16, lone=True) == 7  # a slot for its supervisor
     assert choose_sub_tasks(8, 0, ceiling=2, lone=True) == 2
+    assert choose_sub_tasks(32, 0, ceiling=16, splits=8) == 8  # no more than its splits
 
 
 def test_two_jobs_share_eight_slots_at_three_sub_tasks_each() -> None:
@@ -34,6 +35,30 @@ def test_two_jobs_share_eight_slots_at_three_sub_tasks_each() -> None:
 
 def test_a_long_queue_runs_sequentially_side_by_side() -> None:
     assert choose_sub_tasks(8, 59, ceiling=4) == 1
+    assert choose_sub_tasks(32, 59, ceiling=8, splits=8) == 1
+
+
+def test_a_cluster_wider_than_the_queue_runs_it_in_short_waves_at_large_m() -> None:
+    # 60 jobs of 8 splits on 128 slots: 14 at a time at m = 8, one round each, beat 60
+    # sequential jobs side by side reading 8 splits each.
+    assert choose_sub_tasks(128, 59, ceiling=8, splits=8) == 8
+    assert best_sub_tasks(128, 60, splits=8, ceiling=8) == 8
+    # The end of a backfill on 32 slots: few jobs left, so large m again.
+    assert best_sub_tasks(32, 60, splits=8, ceiling=8) == 1
+    assert best_sub_tasks(32, 10, splits=8, ceiling=8) == 8
+
+
+def test_the_jobs_running_count_as_sharing_the_cluster() -> None:
+    assert choose_sub_tasks(32, 0, ceiling=8, splits=8, capacity=32) == 8
+    assert choose_sub_tasks(32, 0, ceiling=8, splits=8, capacity=64, running=59) == 1
+
+
+def test_a_job_far_below_its_aim_waits_and_one_near_it_goes() -> None:
+    # 14 jobs at m = 8 hold 126 of 128 slots: the 15th would run sequentially, 8x longer.
+    assert choose_sub_tasks(2, 45, ceiling=8, splits=8, capacity=128, running=14) is None
+    # With 6 free it goes at m = 5 now: two rounds at most against one after a wait.
+    assert choose_sub_tasks(6, 45, ceiling=8, splits=8, capacity=128, running=13) == 5
+    assert choose_sub_tasks(2, 0, ceiling=8, capacity=128, running=14, lone=True) == 1
 
 
 def test_range_partitioning_never_goes_below_two_and_waits_rather_than_overcommit() -> None:
@@ -66,8 +91,9 @@ async def test_admission_chooses_m_from_the_free_slots_and_the_jobs_waiting() ->
     slots.observe(job("r", phase="running", sub_tasks=_record(8)))  # holds 9 of 16
     assert await slots.admit(job("a")) is None
     chosen = slots.choice("a")
-    assert chosen == SubTasksRecord(m=2, capacity=16, free=7, waiting=2, ceiling=4, floor=1)
-    assert slots.claims["a"] == 3  # 3 + 3 + 1 of the 7: the next two fit beside it
+    # 4 jobs of 4 splits on 16 slots: at m = 4, three at a time, in one round each.
+    assert chosen == SubTasksRecord(m=4, capacity=16, free=7, waiting=2, ceiling=4, floor=1)
+    assert slots.claims["a"] == 5
 
 
 async def test_the_claim_follows_the_recorded_m_not_the_compiled_one() -> None:
@@ -130,19 +156,61 @@ def _record(m: int) -> SubTasksRecord:
     return SubTasksRecord(m=m, capacity=16, free=16, ceiling=8)
 
 
-def test_with_the_capacity_given_a_job_far_below_its_share_waits_for_it() -> None:
-    # 14 jobs at m = 8 hold 126 of 128 slots: the 15th would run sequentially, 8x longer.
-    assert choose_sub_tasks(2, 0, ceiling=8) == 1
-    assert choose_sub_tasks(2, 0, ceiling=8, capacity=128, running=14) is None
-    assert choose_sub_tasks(9, 44, ceiling=8, capacity=128, running=13) == 1  # a long queue
-    assert choose_sub_tasks(2, 0, ceiling=8, capacity=128, running=14, lone=True) == 1
+async def test_sequential_attempts_queue_in_druid_while_no_claim_runs_sub_tasks() -> None:
+    slots, _, _ = budget(4)
+    for name in "abcdefghij":
+        slots.observe(job(name, ceiling=8))
+    for name in "abcdefgh":  # 4 run, 4 wait in Druid's queue: each starts as a slot frees
+        assert await slots.admit(job(name, ceiling=8)) is None
+        assert slots.choice(name) is not None
+        assert slots.choice(name).m == 1  # type: ignore[union-attr]
+    assert slots.claimed == 8
+    assert await slots.admit(job("i", ceiling=8)) is not None  # twice the capacity at most
 
 
-async def test_wait_for_share_is_the_policys_to_turn_on() -> None:
-    slots, _, _ = budget(16, wait_for_share=True)
-    slots.observe(job("r", phase="running", sub_tasks=_record(7)))  # 8 of 16 held
-    assert await slots.admit(job("a", ceiling=16)) is None  # share 7, 8 free: m = 7
-    assert slots.claims["a"] == 8
-    slots.observe(job("r", phase="running", sub_tasks=_record(7)))
-    slots.observe(job("s", phase="running", sub_tasks=_record(5)))
-    assert await slots.admit(job("b", ceiling=16)) is not None
+async def test_without_queue_sequential_the_claims_never_pass_the_capacity() -> None:
+    slots, _, _ = budget(4, queue_sequential=False)
+    for name in "abcdefghij":
+        slots.observe(job(name, ceiling=8))
+    for name in "abcd":
+        assert await slots.admit(job(name, ceiling=8)) is None
+    assert await slots.admit(job("e", ceiling=8)) is not None
+    assert slots.claimed == 4
+
+
+async def test_a_job_far_below_its_aim_waits_for_it_and_says_what_it_needs() -> None:
+    slots, _, _ = budget(128)
+    for n in range(14):  # 14 jobs at m = 8 hold 126 of 128
+        slots.observe(job(f"r{n}", phase="running", ceiling=8, sub_tasks=_record(8)))
+    assert await slots.admit(job("a", ceiling=8)) == SlotPolicy().recheck_s
+    assert slots.held["a"].endswith("hold 126 of 128; it needs 9")  # m = 8, not 1 now
+    slots.observe(job("r0", phase="succeeded", ceiling=8, sub_tasks=_record(8)))
+    assert await slots.admit(job("a", ceiling=8)) is None
+    assert slots.claims["a"] == 9
+
+
+async def test_a_job_about_to_take_most_of_the_cluster_first_waits_for_its_companions() -> None:
+    slots, _, clock = budget(8, settle_s=0.25, capacity_ttl_s=60.0)
+    woken: list[str] = []
+    slots.observe(job("a", ceiling=8))
+    assert await slots.admit(job("a", ceiling=8), lambda: woken.append("a")) == 0.25
+    assert slots.held["a"] == (  # alone, it would take m = 7: all 8 slots
+        "waiting 0.25 s for jobs submitted with it before taking 8 of 8 worker slots"
+    )
+    slots.observe(job("b", ceiling=8))
+    assert woken == ["a"]  # it chooses again with the newcomer counted: m = 3, still half
+    clock.now += 0.1
+    assert await slots.admit(job("a", ceiling=8), lambda: woken.append("a")) == pytest.approx(0.15)
+    for name in "cdefgh":  # the rest of the backfill arrives
+        slots.observe(job(name, ceiling=8))
+    assert woken == ["a", "a"]
+    assert await slots.admit(job("a", ceiling=8)) is None  # 8 jobs on 8 slots: m = 1
+    assert slots.choice("a") is not None
+    assert slots.choice("a").m == 1  # type: ignore[union-attr]
+    assert "a" not in slots.held
+
+
+async def test_a_job_taking_less_than_half_the_cluster_does_not_wait() -> None:
+    slots, _, _ = budget(32, settle_s=0.25)
+    assert await slots.admit(job("a", ceiling=8)) is None  # m = 8: 9 of 32
+    assert slots.claims["a"] == 9
