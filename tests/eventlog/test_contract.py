@@ -1,12 +1,18 @@
-"""The SQLite backend keeps the contract the actors and the service are typed with."""
+"""Both backends keep the contract the actors and the service are typed with."""
 
 from __future__ import annotations
 
 import importlib
+import inspect
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 import eventlog
 from eventlog import EventLog
+from eventlog.postgres import PostgresEventLog
 from eventlog.sqlite import SQLiteEventLog
 
 
@@ -26,3 +32,46 @@ def test_the_sqlite_package_exports_its_log_and_only_that() -> None:
     package = importlib.import_module("eventlog.sqlite")
     assert package.__all__ == ["SQLiteEventLog"]
     assert package.SQLiteEventLog is SQLiteEventLog
+
+
+# --- the contract suite on both backends ------------------------------------------------
+# The behavioural tests of the log written against the `event_log` fixture (SQLite, with
+# each kind of writer) run here again, unchanged, on PostgreSQL: one suite for both
+# backends, as the eventsourcing library runs one suite over all its recorders.
+_SUITES = (
+    "tests.eventlog.sqlite.test_store",
+    "tests.eventlog.test_snapshots",
+    "tests.eventlog.test_summaries",
+)
+
+
+def _contract_cases() -> list[Any]:
+    cases = []
+    for name in _SUITES:
+        module = importlib.import_module(name)
+        for attr, fn in sorted(vars(module).items()):
+            takes_the_log = inspect.iscoroutinefunction(fn) and list(
+                inspect.signature(fn).parameters
+            ) == ["event_log"]
+            if attr.startswith("test_") and takes_the_log:
+                cases.append(pytest.param(fn, id=f"{name.rsplit('.', 1)[1]}::{attr}"))
+    return cases
+
+
+CASES = _contract_cases()
+
+
+def test_the_contract_suite_is_not_empty() -> None:
+    assert len(CASES) >= 10, [c.id for c in CASES]
+
+
+@pytest.mark.parametrize("case", CASES)
+async def test_the_contract_holds_on_postgres(
+    case: Callable[[Any], Awaitable[None]], pg_event_log: PostgresEventLog
+) -> None:
+    await case(pg_event_log)
+
+
+async def test_an_open_postgres_log_is_an_event_log(pg_event_log: PostgresEventLog) -> None:
+    typed: EventLog = pg_event_log
+    assert isinstance(typed, EventLog)

@@ -1,0 +1,441 @@
+"""The event log on PostgreSQL: `PostgresEventLog`, the same contract as the SQLite file.
+
+Theory of operation (docs/ha.md tells the whole story): one writer task per process owns
+one connection and group-commits (`eventlog.postgres.writer`); reads go through a small pool
+of their own; `subscribe` and the change feed's long poll wake on LISTEN/NOTIFY (the writer
+notifies in its transaction, so the notice arrives once the commit is visible, from this
+process or any other). With a `Fence` set, every batch checks the leader's epoch in its own
+transaction: a deposed leader's appends fail with `FencedOffError`, nothing written.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import asyncpg
+import structlog
+
+from eventlog import contract
+from eventlog.decoding import Row, decode_body, decode_row
+from eventlog.errors import EventLogClosedError, EventLogError, EventLogUnavailableError
+from eventlog.events import AnyEvent, Event
+from eventlog.postgres import summaries
+from eventlog.postgres.schema import migrate
+from eventlog.postgres.urls import redacted
+from eventlog.postgres.writer import (
+    NOTIFY_CHANNEL,
+    UPSERT_SUMMARIES,
+    Fence,
+    FencedOffError,
+    PgWriter,
+    columns,
+)
+from eventlog.records import (
+    AppendResult,
+    ReadStats,
+    Recorded,
+    StoredSnapshot,
+    WriterStats,
+    WritesRefused,
+    prefix_range,
+)
+from eventlog.sqlite.projection.schema import row_of
+from eventlog.sqlite.protocol import AppendItem, SnapshotItem
+from eventlog.sqlite.store import _encode
+from eventlog.summaries import DEFAULT_PAGE, Changes, JobSummary, SummaryPage, SummaryQuery
+
+__all__ = ["PostgresEventLog"]
+
+_logger = structlog.get_logger("druid_orch.eventlog")
+_EVENT_COLUMNS = "seq, stream_id, version, recorded_at, body"
+
+
+class PostgresEventLog:
+    """Append-only, hash-chained, group-committed event journal in a PostgreSQL database."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        password: str | None = None,
+        max_batch: int = 2048,
+        readers: int = 4,
+        clock: Callable[[], float] = time.time,
+        connect_timeout_s: float = 10.0,
+    ) -> None:
+        """Args:
+        url: `postgresql://user@host:port/database` (a password in it works, but one from
+            a file or the environment, given as `password`, keeps it out of configs).
+        password: the database password, if the URL has none.
+        max_batch: the most appends and snapshots one transaction holds.
+        readers: connections in the read pool.
+        clock: stamps events (`recorded_at`); seconds since the epoch.
+        """
+        self.url = url
+        self.path = redacted(url)  # what messages name: never the password
+        self._password = password
+        self._readers = readers
+        self._timeout = connect_timeout_s
+        self.stats = WriterStats()
+        self.read_stats = ReadStats()
+        self._pool: Any = None
+        self._listener: Any = None
+        self._committed = asyncio.Event()
+        self._writer = PgWriter(
+            self._connect,
+            self.path,
+            max_batch=max_batch,
+            clock=clock,
+            stats=self.stats,
+            on_committed=self._notify_committed,
+        )
+
+    # --- lifecycle -------------------------------------------------------------------
+
+    @classmethod
+    async def open(cls, url: str, **kwargs: Any) -> PostgresEventLog:
+        """Open (creating or upgrading the schema of) the log in the database at `url`."""
+        log = cls(url, **kwargs)
+        await log._open()
+        return log
+
+    async def __aenter__(self) -> PostgresEventLog:
+        if self._pool is None:
+            await self._open()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def _connect(self) -> Any:
+        return await asyncpg.connect(self.url, password=self._password, timeout=self._timeout)
+
+    async def _open(self) -> None:
+        try:
+            conn = await self._connect()
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            raise EventLogUnavailableError(f"cannot open event log {self.path}: {exc}") from exc
+        try:
+            await migrate(conn, self.path)
+            self._pool = await asyncpg.create_pool(
+                self.url,
+                password=self._password,
+                min_size=1,
+                max_size=self._readers,
+                timeout=self._timeout,
+            )
+            await conn.add_listener(NOTIFY_CHANNEL, self._on_notice)
+        except BaseException:
+            await conn.close()
+            if self._pool is not None:
+                await self._pool.close()
+                self._pool = None
+            raise
+        self._listener = conn
+        self._writer.start()
+
+    async def close(self) -> None:
+        """Commit everything already queued, stop the writer and close the connections."""
+        if self._pool is None:
+            return
+        await self._writer.stop()
+        pool, self._pool = self._pool, None
+        listener, self._listener = self._listener, None
+        self._notify_committed()  # wakes followers, which then see the log closed
+        if listener is not None:
+            await listener.close()
+        await pool.close()
+
+    def _on_notice(self, *_: object) -> None:
+        self._notify_committed()
+
+    def _notify_committed(self) -> None:
+        self._committed.set()
+        self._committed = asyncio.Event()
+
+    # --- fencing (docs/ha.md) --------------------------------------------------------
+
+    def fence(self, fence: Fence | None, on_fenced: Callable[[FencedOffError], None]) -> None:
+        """Make every later batch commit only while `fence` still holds the lease."""
+        self._writer.fence = fence
+        self._writer.on_fenced = on_fenced
+
+    # --- writing ---------------------------------------------------------------------
+
+    async def append(
+        self,
+        stream_id: str,
+        events: Sequence[Event],
+        expected_version: int,
+        *,
+        close_stream: bool = False,
+        reopen_stream: bool = False,
+        summary: JobSummary | None = None,
+    ) -> AppendResult:
+        """See `eventlog.contract.EventLog.append`; also raises `FencedOffError` once this
+        process no longer leads (with a fence set)."""
+        if not events:
+            raise ValueError(f"append to {stream_id!r} needs at least one event")
+        if close_stream and reopen_stream:
+            raise ValueError(f"append to {stream_id!r} cannot both close and reopen it")
+        encoded = [_encode(event) for event in events]
+        item = AppendItem(
+            stream_id, expected_version, close_stream, encoded, reopen_stream, summary
+        )
+        result: AppendResult = await self._writer.queue(item)
+        return result
+
+    async def save_snapshot(
+        self, stream_id: str, version: int, schema_version: int, state: bytes
+    ) -> None:
+        await self._writer.queue(SnapshotItem(stream_id, version, schema_version, state))
+
+    async def rebuild_summaries(
+        self, summaries_: Sequence[tuple[str, JobSummary]], through_seq: int
+    ) -> bool:
+        rows = [row_of(sid, s, s.position, s.changed_at) for sid, s in summaries_]
+        async with self._acquire() as conn, conn.transaction():
+            seq = await conn.fetchval("SELECT seq FROM head WHERE id = 1 FOR UPDATE")
+            if seq != through_seq:
+                return False
+            await conn.execute(
+                "DELETE FROM job_summaries WHERE stream_id NOT IN "
+                "(SELECT stream_id FROM streams WHERE archived_at IS NOT NULL)"
+            )
+            if rows:
+                await conn.execute(UPSERT_SUMMARIES, *columns(rows, 9))
+            await conn.execute("DELETE FROM job_phase_counts")
+            await conn.execute(
+                "INSERT INTO job_phase_counts SELECT phase, count(*) FROM job_summaries "
+                "GROUP BY phase"
+            )
+            await conn.execute("DELETE FROM meta WHERE key = $1", summaries.REBUILD_KEY)
+        return True
+
+    @property
+    def write_failure(self) -> EventLogError | None:
+        return None  # a lost connection is replaced at the next batch
+
+    @property
+    def writes_refused(self) -> WritesRefused | None:
+        return self._writer.refused
+
+    # --- reading ---------------------------------------------------------------------
+
+    def _acquire(self) -> Any:
+        if self._pool is None:
+            raise EventLogClosedError(f"event log {self.path} is closed")
+        self.read_stats.queries += 1
+        return _Guarded(self._pool.acquire(), self.path)
+
+    async def _fetch(self, sql: str, *args: Any) -> list[Any]:
+        async with self._acquire() as conn:
+            return list(await conn.fetch(sql, *args))
+
+    async def read_stream(self, stream_id: str, after_version: int = 0) -> list[Recorded]:
+        rows = await self._fetch(
+            f"SELECT {_EVENT_COLUMNS} FROM events WHERE stream_id = $1 AND version > $2 "
+            "ORDER BY version",
+            stream_id,
+            after_version,
+        )
+        self.read_stats.event_rows += len(rows)
+        return [decode_row(tuple(r)) for r in rows]
+
+    async def read_with_snapshot(
+        self, stream_id: str, schema_version: int
+    ) -> tuple[StoredSnapshot | None, list[Row]]:
+        async with self._acquire() as conn, conn.transaction(isolation="repeatable_read"):
+            found = await conn.fetchrow(
+                "SELECT n.version, n.schema_version, n.state, s.version FROM snapshots n "
+                "JOIN streams s USING (stream_id) WHERE n.stream_id = $1",
+                stream_id,
+            )
+            snap = StoredSnapshot(*found) if found is not None else None
+            after = snap.version if snap is not None and snap.usable(schema_version) else 0
+            rows = await conn.fetch(
+                f"SELECT {_EVENT_COLUMNS} FROM events WHERE stream_id = $1 AND version > $2 "
+                "ORDER BY version",
+                stream_id,
+                after,
+            )
+        self.read_stats.snapshot_rows += snap is not None
+        self.read_stats.event_rows += len(rows)
+        return snap, [tuple(r) for r in rows]
+
+    async def load_snapshot(self, stream_id: str, schema_version: int) -> tuple[int, bytes] | None:
+        snap, _ = await self.read_with_snapshot(stream_id, schema_version)
+        if snap is None or not snap.usable(schema_version):
+            return None
+        return snap.version, snap.state
+
+    def _prefix(self, prefix: str, first: int) -> tuple[str, list[Any]]:
+        low, high = prefix_range(prefix)
+        if isinstance(high, bytes):  # no string is above the prefix: no upper bound
+            return f"stream_id >= ${first}", [low]
+        return f"stream_id >= ${first} AND stream_id < ${first + 1}", [low, high]
+
+    async def open_streams(self, prefix: str = "") -> list[tuple[str, int]]:
+        where, args = self._prefix(prefix, 1)
+        rows = await self._fetch(
+            f"SELECT stream_id, version FROM streams WHERE NOT closed AND {where} "
+            "ORDER BY stream_id",
+            *args,
+        )
+        self.read_stats.stream_rows += len(rows)
+        return [(str(r[0]), int(r[1])) for r in rows]
+
+    async def all_streams(self, prefix: str = "") -> list[tuple[str, int, bool]]:
+        where, args = self._prefix(prefix, 1)
+        rows = await self._fetch(
+            f"SELECT stream_id, version, closed FROM streams WHERE {where} ORDER BY stream_id",
+            *args,
+        )
+        self.read_stats.stream_rows += len(rows)
+        return [(str(r[0]), int(r[1]), bool(r[2])) for r in rows]
+
+    async def archived(self, stream_id: str) -> tuple[int, float] | None:
+        rows = await self._fetch(
+            "SELECT version, archived_at FROM streams WHERE stream_id = $1 "
+            "AND archived_at IS NOT NULL",
+            stream_id,
+        )
+        return (int(rows[0][0]), float(rows[0][1])) if rows else None
+
+    async def last_seq(self) -> int:
+        rows = await self._fetch("SELECT seq FROM head WHERE id = 1")
+        return int(rows[0][0]) if rows else 0
+
+    async def read_rows(self, after_seq: int = 0, *, chunk: int = 1000) -> AsyncIterator[list[Row]]:
+        """Raw `(seq, stream_id, version, recorded_at, body)` rows after `after_seq`, by chunk."""
+        last = after_seq
+        while True:
+            rows = await self._fetch(
+                f"SELECT {_EVENT_COLUMNS} FROM events WHERE seq > $1 ORDER BY seq LIMIT $2",
+                last,
+                chunk,
+            )
+            if rows:
+                self.read_stats.event_rows += len(rows)
+                last = rows[-1][0]
+                yield [tuple(r) for r in rows]
+            if len(rows) < chunk:
+                return
+
+    async def fold_events(
+        self,
+        step: Callable[[list[str], list[AnyEvent]], None],
+        after_seq: int = 0,
+        *,
+        chunk: int = 5000,
+        prefix: str = "",
+    ) -> int:
+        """Run `step(stream_ids, events)` over the events after `after_seq` in seq order (only
+        streams whose id starts with `prefix`); returns the number folded. As the SQLite
+        log's, for `StreamFolder.fold_all`; here on the loop, a chunk at a time."""
+        folded = 0
+        async for rows in self.read_rows(after_seq, chunk=chunk):
+            picked = [r for r in rows if r[1].startswith(prefix)]
+            step([r[1] for r in picked], [decode_body(r) for r in picked])
+            folded += len(picked)
+            await asyncio.sleep(0)
+        return folded
+
+    async def read_all(self, after_seq: int = 0, *, chunk: int = 1000) -> AsyncIterator[Recorded]:
+        async for rows in self.read_rows(after_seq, chunk=chunk):
+            for row in rows:
+                yield decode_row(row)
+
+    async def subscribe(self, after_seq: int = 0, *, chunk: int = 1000) -> AsyncIterator[Recorded]:
+        """Like `read_all`, then follows new events as they commit (here or in another
+        process: NOTIFY wakes it); ends when the log closes."""
+        last = after_seq
+        while True:
+            waiter = self._committed
+            try:
+                async for recorded in self.read_all(last, chunk=chunk):
+                    last = recorded.seq
+                    yield recorded
+            except EventLogClosedError:
+                return
+            if self._pool is None:
+                return
+            await waiter.wait()
+
+    # --- the read model --------------------------------------------------------------
+
+    async def job_summaries(self, query: SummaryQuery) -> SummaryPage:
+        async with self._acquire() as conn:
+            return await summaries.page(conn, query)
+
+    async def job_summary(self, job_id: str) -> JobSummary | None:
+        async with self._acquire() as conn:
+            return await summaries.one(conn, job_id)
+
+    async def summary_changes(
+        self, after: int, *, limit: int = DEFAULT_PAGE, wait_s: float = 0.0
+    ) -> Changes:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait_s
+        while True:
+            waiter = self._committed
+            async with self._acquire() as conn:
+                found = await summaries.changes(conn, after, limit)
+            left = deadline - loop.time()
+            if found.jobs or left <= 0 or self._pool is None:
+                return found
+            try:
+                await asyncio.wait_for(waiter.wait(), left)
+            except TimeoutError:
+                return found
+
+    async def coverage(
+        self, datasource: str, start: str | None = None, end: str | None = None
+    ) -> list[JobSummary]:
+        async with self._acquire() as conn:
+            return await summaries.coverage(conn, datasource, start, end)
+
+    async def phase_counts(self) -> dict[str, int]:
+        async with self._acquire() as conn:
+            return await summaries.phase_counts(conn)
+
+    async def summaries_need_rebuild(self) -> bool:
+        async with self._acquire() as conn:
+            return await summaries.needs_rebuild(conn)
+
+    async def verify(self, *, archives: bool = False) -> Any:
+        """Walk the whole chain; see `eventlog.postgres.verify.verify`."""
+        from eventlog.postgres.verify import verify
+
+        async with self._acquire() as conn:
+            return await verify(conn, self.path)
+
+
+class _Guarded:
+    """A pooled connection whose driver errors surface as the log's own."""
+
+    def __init__(self, acquiring: Any, where: str) -> None:
+        self._acquiring = acquiring
+        self._where = where
+
+    async def __aenter__(self) -> Any:
+        try:
+            return await self._acquiring.__aenter__()
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            raise EventLogUnavailableError(
+                f"cannot read the event log {self._where} ({exc})"
+            ) from exc
+
+    async def __aexit__(self, kind: Any, exc: Any, tb: Any) -> bool:
+        await self._acquiring.__aexit__(kind, exc, tb)
+        if isinstance(exc, OSError | asyncpg.PostgresError | asyncpg.InterfaceError):
+            where = self._where
+            raise EventLogUnavailableError(f"cannot read the event log {where} ({exc})") from exc
+        return False
+
+
+if TYPE_CHECKING:
+    _KEEPS_THE_CONTRACT: type[contract.EventLog] = PostgresEventLog
