@@ -121,6 +121,9 @@ class ControlApi:
         self.unix_socket = unix_socket
         self.orch: Orchestrator | None = None
         self.draining = False
+        # High availability (docs/ha.md): "leader" or "standby", and where the leader answers.
+        self.role: str | None = None
+        self.leader_url: str | None = None
 
     def serve(self, orch: Orchestrator) -> None:
         """Answer the `/v1` endpoints from `orch`, open and booted, from now on."""
@@ -135,7 +138,7 @@ class ControlApi:
         `Host` must be a loopback name."""
         guard = RequestGuard(self.limits, loopback=loopback)
         app = web.Application(
-            middlewares=[self._errors, guard.headers, self._auth, guard.body],
+            middlewares=[self._errors, guard.headers, self._auth, self._standby, guard.body],
             client_max_size=self.limits.max_body_bytes,
         )
         r = app.router
@@ -254,6 +257,27 @@ class ControlApi:
             )
             return _json({"error": "internal error", "error_id": error_id}, 500)
 
+    @web.middleware
+    async def _standby(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        """A standby sends `/v1` requests to the leader (307 keeps method and body), or
+        answers 503 naming it when the leader has advertised no URL."""
+        if self.role != "standby" or not request.path.startswith("/v1/"):
+            return await handler(request)
+        if self.leader_url is None:
+            return _error(503, "this replica is a standby and no leader is known yet; retry")
+        target = self.leader_url.rstrip("/") + request.path_qs
+        return web.Response(
+            status=307,
+            headers={"Location": target},
+            body=msgspec.json.encode(
+                {
+                    "error": f"this replica is a standby; the leader is {self.leader_url}",
+                    "leader": self.leader_url,
+                }
+            ),
+            content_type="application/json",
+        )
+
     def _running(self, *, mutating: bool = False) -> Orchestrator:
         if self.orch is None:
             raise _UnavailableError("booting: boot reconciliation has not finished")
@@ -275,6 +299,8 @@ class ControlApi:
         orch = self.orch
         if self.draining:
             return _json({"ready": False, "reason": "shutting down"}, 503)
+        if self.role == "standby":
+            return _json({"ready": True, "role": "standby", "leader": self.leader_url})
         if orch is None:
             return _json({"ready": False, "reason": "boot reconciliation in progress"}, 503)
         refused = orch.log_health().refused
@@ -287,8 +313,11 @@ class ControlApi:
         report = orch.last_reconcile
         if report is not None and report.error is not None:
             reason = "the last reconciliation failed; see GET /v1/reconcile/last"
-            return _json({"ready": True, "reason": reason})
-        return _json({"ready": True})
+            return _json({"ready": True, "reason": reason, **self._role()})
+        return _json({"ready": True, **self._role()})
+
+    def _role(self) -> dict[str, str]:
+        return {"role": self.role} if self.role is not None else {}
 
     async def metrics_text(self, _request: web.Request) -> web.Response:
         if self.metrics is None:

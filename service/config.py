@@ -98,6 +98,13 @@ class OverlordSection(msgspec.Struct, frozen=True, kw_only=True):
 class EventLogSection(msgspec.Struct, frozen=True, kw_only=True):
     db: str = "orch.db"
     retention: RetentionSection = RetentionSection()
+    # High availability (docs/ha.md): the log in PostgreSQL instead of the `db` file, shared
+    # by replicas of which one leads under a lease of `lease_s` seconds.
+    url: str | None = None
+    password: Secret | None = None
+    password_file: str | None = None
+    lease_s: Annotated[float, msgspec.Meta(ge=1, le=600)] = 10.0
+    instance: str | None = None  # this replica's name (default: host name and API port)
 
 
 class ApiSection(msgspec.Struct, frozen=True, kw_only=True):
@@ -108,6 +115,8 @@ class ApiSection(msgspec.Struct, frozen=True, kw_only=True):
     token_file: str | None = None
     # A Unix socket (created mode 0600) for local tools, served beside host:port.
     unix_socket: str | None = None
+    # Where the other replicas send clients when this one leads (docs/ha.md).
+    advertise_url: str | None = None
 
 
 class LoggingSection(msgspec.Struct, frozen=True, kw_only=True):
@@ -162,6 +171,7 @@ SECRET_FILES = {
     ("overlord", "token"): "token_file",
     ("api", "token"): "token_file",
     ("alerts", "webhook_token"): "webhook_token_file",
+    ("eventlog", "password"): "password_file",
 }
 
 
@@ -407,6 +417,18 @@ def check(config: Config) -> None:
     if overlord.user is not None and overlord.token is not None:
         raise ConfigError("set either overlord.user/password or overlord.token, not both")
     _check_overlord_client(overlord)
+    url = config.eventlog.url
+    if url is not None:
+        if not url.startswith(("postgresql://", "postgres://")):
+            raise ConfigError(
+                f"key `eventlog.url`: {url.split(':', 1)[0]!r} is not a database URL this "
+                "orchestrator knows; use postgresql://user@host:port/database"
+            )
+        if "@" in url and ":" in url.split("://", 1)[1].split("@", 1)[0]:
+            raise ConfigError(
+                "key `eventlog.url` carries a password; put it in eventlog.password_file "
+                f"(or {env_name(('eventlog', 'password'))}) instead"
+            )
 
 
 def _check_overlord_client(overlord: OverlordSection) -> None:

@@ -80,7 +80,13 @@ async def fresh_schema(url: str) -> None:
 async def scratch_database() -> AsyncIterator[str]:
     """A new database for one test (daemons, which need one each); dropped after."""
     name = new_name()
-    await _admin(f'CREATE DATABASE "{name}"')
+    try:
+        await _admin(f'CREATE DATABASE "{name}"')
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
+        why = f"no PostgreSQL at {ADMIN_URL} ({exc})"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI=true and {why}: the PostgreSQL tests must run in CI")
+        pytest.skip(why)
     try:
         yield url_of(name)
     finally:

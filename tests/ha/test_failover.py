@@ -1,0 +1,159 @@
+"""Failover with real daemon processes on the real PostgreSQL, against `druid-orch sim`.
+
+Three replicas share one log: one leads, two stand by. The leader is SIGKILLed while jobs
+run; a standby must lead within the lease plus 2 s, every job must end as it should, the
+simulator must see no duplicate submission and at most one live task per interval, and the
+log must verify. A leader paused (SIGSTOP) past its lease must, once woken, record nothing
+and send nothing to the Overlord, and come back as a standby. (The 300-job version and the
+20-kill soak are `bench/pg_failover.py`.)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import asyncpg
+import pytest
+
+from eventlog.postgres import PostgresEventLog
+from tests import pg_support
+from tests.service.processes import FAST_ORCHESTRATOR, DaemonProcess, clean_env, running, simulator
+from tests.service.test_daemon import TEMPLATE, get
+
+LEASE_S = 2.0
+pytestmark = pytest.mark.slow
+
+
+def replica_config(overlord: str, db_url: str, port: int, name: str) -> str:
+    return (
+        f'[overlord]\nurl = "{overlord}"\n'
+        f'[eventlog]\nurl = "{db_url}"\nlease_s = {LEASE_S}\ninstance = "{name}"\n'
+        f'[api]\nport = {port}\nadvertise_url = "http://127.0.0.1:{port}"\n'
+        '[logging]\nlevel = "warning"\nformat = "json"\n'
+        f"[daemon]\nshutdown_timeout_s = 20\n{FAST_ORCHESTRATOR}"
+        "[orchestrator.slots]\nenabled = false\n"
+    )
+
+
+def free_ports(count: int) -> list[int]:
+    import socket
+
+    found, socks = [], []
+    for _ in range(count):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        socks.append(s)
+        found.append(s.getsockname()[1])
+    for s in socks:
+        s.close()
+    return found
+
+
+async def role(url: str) -> str | None:
+    try:
+        _, body = await get(url, "/readyz")
+    except (aiohttp.ClientError, OSError):
+        return None
+    return body.get("role") if body.get("ready") else None
+
+
+async def leader_of(replicas: list[DaemonProcess], timeout: float) -> DaemonProcess:
+    async with asyncio.timeout(timeout):
+        while True:
+            for r in replicas:
+                if (
+                    r.proc is not None
+                    and r.proc.returncode is None
+                    and await role(r.url) == "leader"
+                ):
+                    return r
+            await asyncio.sleep(0.05)
+
+
+async def submit_days(url: str, first_day: int, days: int) -> list[str]:
+    intervals = [f"2024-03-{d:02d}/2024-03-{d + 1:02d}" for d in range(first_day, first_day + days)]
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(
+            url + "/v1/jobs", json={"template": TEMPLATE, "intervals": intervals}
+        ) as response,
+    ):
+        assert response.status == 202, await response.text()
+        return [j["job_id"] for j in (await response.json())["jobs"]]
+
+
+async def all_terminal(url: str, count: int, timeout: float) -> list[dict[str, Any]]:
+    async with asyncio.timeout(timeout):
+        while True:
+            _, body = await get(url, "/v1/jobs?limit=1000")
+            jobs = body.get("jobs", [])
+            if len(jobs) == count and all(j["terminal"] for j in jobs):
+                return list(jobs)
+            await asyncio.sleep(0.2)
+
+
+@pytest.fixture
+async def db_url() -> AsyncIterator[str]:
+    async with pg_support.scratch_database() as url:
+        yield url
+
+
+async def start_replicas(tmp_path: Path, overlords: list[str], db_url: str) -> list[DaemonProcess]:
+    replicas = []
+    for i, (port, overlord) in enumerate(zip(free_ports(len(overlords)), overlords, strict=True)):
+        config = tmp_path / f"r{i}.toml"
+        config.write_text(replica_config(overlord, db_url, port, f"r{i}"))
+        replicas.append(await DaemonProcess(config, env=clean_env()).start(until="listening"))
+    return replicas
+
+
+async def stop_all(replicas: list[DaemonProcess]) -> None:
+    for r in replicas:
+        if r.proc is not None and r.proc.returncode is None:
+            r.proc.kill()
+            await r.proc.wait()
+
+
+async def test_a_standby_takes_over_from_a_killed_leader_and_every_job_ends_once(
+    tmp_path: Path, db_url: str
+) -> None:
+    sim = simulator(min_s=0.5, max_s=1.5)
+    async with running(sim) as overlord:
+        replicas = await start_replicas(tmp_path, [overlord] * 3, db_url)
+        try:
+            leader = await leader_of(replicas, 20)
+            others = [r for r in replicas if r is not leader]
+            assert [await role(r.url) for r in others] == ["standby", "standby"]
+            ids = await submit_days(leader.url, 1, 24)
+            await asyncio.sleep(0.8)  # some submitted, some running, some waiting
+            assert sim.stats()["submissions"] > 0
+            leader.signal(signal.SIGKILL)
+            killed = time.monotonic()
+            await leader.proc.wait()  # type: ignore[union-attr]
+            successor = await leader_of(others, LEASE_S + 15)
+            took = time.monotonic() - killed
+            # Ready means booted: lease wait (at most LEASE_S) + boot + reconcile.
+            assert took < LEASE_S + 2 + 3, f"took {took:.1f} s to lead again"
+            jobs = await all_terminal(successor.url, len(ids), 60)
+            assert {j["phase"] for j in jobs} == {"succeeded"}
+            standby = next(r for r in others if r is not successor)
+            assert await role(standby.url) == "standby"
+        finally:
+            await stop_all(replicas)
+    stats = sim.stats()
+    assert stats["duplicate_submissions"] == 0
+    assert stats["max_live_tasks_per_interval"] == 1
+    async with PostgresEventLog(db_url) as log:
+        report = await log.verify()
+        assert report.ok, report.broken
+    conn = await asyncpg.connect(db_url)
+    try:
+        assert await conn.fetchval("SELECT epoch FROM leadership") == 2
+    finally:
+        await conn.close()
