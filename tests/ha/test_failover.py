@@ -20,6 +20,7 @@ from typing import Any
 import aiohttp
 import asyncpg
 import pytest
+from aiohttp import web
 
 from eventlog.postgres import PostgresEventLog
 from tests import pg_support
@@ -157,3 +158,72 @@ async def test_a_standby_takes_over_from_a_killed_leader_and_every_job_ends_once
         assert await conn.fetchval("SELECT epoch FROM leadership") == 2
     finally:
         await conn.close()
+
+
+class CountingProxy:
+    """Forwards to the simulator and keeps every request it forwarded: one replica's view."""
+
+    def __init__(self, target: str) -> None:
+        self.target = target
+        self.seen: list[str] = []
+
+    async def handle(self, request: web.Request) -> web.Response:
+        self.seen.append(f"{request.method} {request.path}")
+        body = await request.read()
+        headers = {k: v for k, v in request.headers.items() if k.lower() not in ("host",)}
+        async with (
+            aiohttp.ClientSession() as http,
+            http.request(
+                request.method, self.target + request.path_qs, data=body, headers=headers
+            ) as response,
+        ):
+            return web.Response(
+                status=response.status,
+                body=await response.read(),
+                content_type=response.content_type,
+            )
+
+
+async def test_a_leader_paused_past_its_lease_sends_and_records_nothing_when_it_wakes(
+    tmp_path: Path, db_url: str
+) -> None:
+    sim = simulator(min_s=0.5, max_s=1.0)
+    async with running(sim) as overlord:
+        proxy = CountingProxy(overlord)
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", proxy.handle)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        proxied = f"http://127.0.0.1:{runner.addresses[0][1]}"
+        replicas: list[DaemonProcess] = []
+        try:
+            ports = free_ports(3)
+            for i, target in enumerate([proxied, overlord, overlord]):
+                config = tmp_path / f"r{i}.toml"
+                config.write_text(replica_config(target, db_url, ports[i], f"r{i}"))
+                replicas.append(await DaemonProcess(config).start(until="listening"))
+                if i == 0:
+                    await replicas[0].read_until("ready (leader", 20)
+            old = replicas[0]
+            ids = await submit_days(old.url, 1, 12)
+            await asyncio.sleep(0.5)
+            old.signal(signal.SIGSTOP)
+            sent_before = len(proxy.seen)
+            successor = await leader_of(replicas[1:], LEASE_S + 15)
+            await asyncio.sleep(LEASE_S)  # the successor acts; the old one sleeps on
+            old.signal(signal.SIGCONT)
+            await old.read_until("lost the lease", 15)
+            assert await role(old.url) == "standby"
+            jobs = await all_terminal(successor.url, len(ids), 60)
+            assert {j["phase"] for j in jobs} == {"succeeded"}
+            assert proxy.seen[sent_before:] == [], "the woken leader called the Overlord"
+        finally:
+            await stop_all(replicas)
+            await runner.cleanup()
+    stats = sim.stats()
+    assert stats["duplicate_submissions"] == 0
+    assert stats["max_live_tasks_per_interval"] == 1
+    async with PostgresEventLog(db_url) as log:
+        assert (await log.verify()).ok
