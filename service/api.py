@@ -40,7 +40,7 @@ import hmac
 import secrets
 import traceback
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 import structlog
@@ -71,6 +71,9 @@ from service.metrics import Metrics
 from service.supervisor_api import SupervisorRoutes
 from specs.compiler import CompiledJob
 from specs.errors import SpecError
+
+if TYPE_CHECKING:
+    from service.ha.standby_reads import StandbyReads
 
 logger = structlog.get_logger("druid_orch.api")
 
@@ -124,6 +127,7 @@ class ControlApi:
         # High availability (docs/ha.md): "leader" or "standby", and where the leader answers.
         self.role: str | None = None
         self.leader_url: str | None = None
+        self.standby_reads: StandbyReads | None = None  # on a standby
 
     def serve(self, orch: Orchestrator) -> None:
         """Answer the `/v1` endpoints from `orch`, open and booted, from now on."""
@@ -259,10 +263,14 @@ class ControlApi:
 
     @web.middleware
     async def _standby(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        """A standby sends `/v1` requests to the leader (307 keeps method and body), or
-        answers 503 naming it when the leader has advertised no URL."""
+        """A standby answers job reads from the shared read model and sends the rest of `/v1`
+        to the leader (307 keeps method and body), or answers 503 when none is known."""
         if self.role != "standby" or not request.path.startswith("/v1/"):
             return await handler(request)
+        if self.standby_reads is not None:
+            answer = await self.standby_reads.answer(request)
+            if answer is not None:
+                return answer
         if self.leader_url is None:
             return _error(503, "this replica is a standby and no leader is known yet; retry")
         target = self.leader_url.rstrip("/") + request.path_qs

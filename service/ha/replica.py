@@ -1,13 +1,14 @@
 """One replica of an HA deployment: standby until it takes the lease, then leader until it
 loses it or is told to stop (docs/ha.md).
 
-Standby: the API answers `/readyz` with `role: standby` and sends `/v1` requests to the
-leader's `api.advertise_url`; every `lease_s / 4` the replica tries to take the lease.
-Leader: the log is opened fenced with the new epoch, the lease is renewed every
-`lease_s / 3`, and the orchestrator boots as on SQLite (replay plus reconcile). The replica
-steps down, back to standby, at its first refused append (`FencedOffError`), its first
-failed renewal, or once its own clock says the lease may have run out (a pause); from then
-on the Overlord client refuses every call (`FencedOverlord`).
+Standby: the API answers `/readyz` with `role: standby`, serves job reads from the shared
+read model (`StandbyReads`) and sends the rest of `/v1` to the leader's `api.advertise_url`;
+every `lease_s / 4` the replica tries to take the lease. Leader: the log is opened fenced
+with the new epoch, the lease is renewed every `lease_s / 3`, and the orchestrator boots as
+on SQLite (replay plus reconcile). The replica steps down, back to standby, at its first
+refused append (`FencedOffError`), its first failed renewal, or once its own clock says the
+lease may have run out (a pause); from then on the Overlord client refuses every call
+(`FencedOverlord`).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from eventlog.postgres.lease import Lease
 from overlord.urls import display_url
 from service.config import Config
 from service.ha.fenced_overlord import FencedOverlord
+from service.ha.standby_reads import StandbyReads
 
 logger = structlog.get_logger("druid_orch.ha")
 _DB_ERRORS = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError)
@@ -48,6 +50,7 @@ class Replica:
         self.name = section.instance or f"{socket.gethostname()}:{config.api.port}-{id(self):x}"
         self.deadline = 0.0  # monotonic time until which the lease surely holds
         self.epoch = 0
+        self.reads: PostgresEventLog | None = None
 
     def leading(self) -> bool:
         return time.monotonic() < self.deadline
@@ -62,7 +65,16 @@ class Replica:
                 await self._lead(lease, epoch)
         finally:
             await lease.close()
+            if self.reads is not None:
+                self.daemon.api.standby_reads = None
+                await self.reads.close()
         return 0
+
+    async def _open_reads(self) -> None:
+        """The log a standby serves job reads from (never appended to), opened once."""
+        if self.reads is None:
+            self.reads = await PostgresEventLog.open(self.url, password=self.password, readers=2)
+            self.daemon.api.standby_reads = StandbyReads(self.reads)
 
     def _role(self, role: str) -> None:
         api, metrics = self.daemon.api, self.daemon.metrics
@@ -80,6 +92,7 @@ class Replica:
             try:
                 if not prepared:
                     await lease.prepare()
+                    await self._open_reads()
                     prepared = True
                 epoch = await lease.acquire(self.name, self.lease_s, self.config.api.advertise_url)
                 if epoch is not None:

@@ -77,6 +77,17 @@ async def leader_of(replicas: list[DaemonProcess], timeout: float) -> DaemonProc
             await asyncio.sleep(0.05)
 
 
+async def raw(url: str, method: str, path: str) -> tuple[int, str | None, Any]:
+    """One request, redirects not followed: status, Location, JSON body."""
+    async with (
+        aiohttp.ClientSession() as http,
+        http.request(
+            method, url + path, allow_redirects=False, json={} if method == "POST" else None
+        ) as response,
+    ):
+        return response.status, response.headers.get("Location"), await response.json()
+
+
 async def submit_days(url: str, first_day: int, days: int) -> list[str]:
     intervals = [f"2024-03-{d:02d}/2024-03-{d + 1:02d}" for d in range(first_day, first_day + days)]
     async with (
@@ -133,6 +144,14 @@ async def test_a_standby_takes_over_from_a_killed_leader_and_every_job_ends_once
             assert [await role(r.url) for r in others] == ["standby", "standby"]
             ids = await submit_days(leader.url, 1, 24)
             await asyncio.sleep(0.8)  # some submitted, some running, some waiting
+            # A standby serves reads from the shared read model and sends writes on.
+            read = await raw(others[0].url, "GET", "/v1/jobs?limit=1000")
+            assert read[0] == 200
+            assert len(read[2]["jobs"]) == 24
+            assert read[2]["jobs"] == (await get(leader.url, "/v1/jobs?limit=1000"))[1]["jobs"]
+            moved = await raw(others[0].url, "POST", f"/v1/jobs/{ids[0]}/cancel")
+            assert moved[0] == 307
+            assert moved[1] == f"{leader.url}/v1/jobs/{ids[0]}/cancel"
             assert sim.stats()["submissions"] > 0
             leader.signal(signal.SIGKILL)
             killed = time.monotonic()
