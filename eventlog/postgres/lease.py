@@ -17,6 +17,7 @@ import msgspec
 
 from eventlog.postgres.schema import migrate
 from eventlog.postgres.urls import redacted
+from eventlog.postgres.writer import DRIVER_ERRORS
 
 _ACQUIRE = (
     "UPDATE leadership SET holder = $1, epoch = epoch + 1, "
@@ -110,5 +111,5 @@ class Lease:
         if conn is not None:
             try:
                 await conn.close(timeout=1)
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError):
+            except DRIVER_ERRORS:
                 conn.terminate()

@@ -26,6 +26,7 @@ from eventlog.postgres import summaries
 from eventlog.postgres.schema import migrate
 from eventlog.postgres.urls import redacted
 from eventlog.postgres.writer import (
+    DRIVER_ERRORS,
     NOTIFY_CHANNEL,
     UPSERT_SUMMARIES,
     Fence,
@@ -83,6 +84,7 @@ class PostgresEventLog:
         self.read_stats = ReadStats()
         self._pool: Any = None
         self._listener: Any = None
+        self._relisten: asyncio.Task[None] | None = None
         self._committed = asyncio.Event()
         self._writer = PgWriter(
             self._connect,
@@ -116,7 +118,7 @@ class PostgresEventLog:
     async def _open(self) -> None:
         try:
             conn = await self._connect()
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        except DRIVER_ERRORS as exc:
             raise EventLogUnavailableError(f"cannot open event log {self.path}: {exc}") from exc
         try:
             await migrate(conn, self.path)
@@ -127,7 +129,7 @@ class PostgresEventLog:
                 max_size=self._readers,
                 timeout=self._timeout,
             )
-            await conn.add_listener(NOTIFY_CHANNEL, self._on_notice)
+            await self._listen(conn)
         except BaseException:
             await conn.close()
             if self._pool is not None:
@@ -137,10 +139,44 @@ class PostgresEventLog:
         self._listener = conn
         self._writer.start()
 
+    async def _listen(self, conn: Any) -> None:
+        await conn.add_listener(NOTIFY_CHANNEL, self._on_notice)
+        conn.add_termination_listener(self._on_listener_lost)
+
+    def _on_listener_lost(self, conn: Any) -> None:
+        """The LISTEN connection was cut (a restart, pg_terminate_backend): wake everyone
+        waiting (they read again, so nothing committed meanwhile is missed) and listen anew."""
+        if self._listener is not conn or self._pool is None:
+            return
+        self._listener = None
+        self._notify_committed()
+        self._relisten = asyncio.get_running_loop().create_task(self._listen_again())
+
+    async def _listen_again(self) -> None:
+        delay = 0.1
+        while self._pool is not None:
+            try:
+                conn = await self._connect()
+            except DRIVER_ERRORS:
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+                continue
+            if self._pool is None:
+                await conn.close()
+                return
+            await self._listen(conn)
+            self._listener = conn
+            self._notify_committed()  # commits made while deaf: readers look again
+            return
+
     async def close(self) -> None:
         """Commit everything already queued, stop the writer and close the connections."""
         if self._pool is None:
             return
+        if self._relisten is not None:
+            self._relisten.cancel()
+            await asyncio.gather(self._relisten, return_exceptions=True)
+            self._relisten = None
         await self._writer.stop()
         pool, self._pool = self._pool, None
         listener, self._listener = self._listener, None
@@ -361,6 +397,11 @@ class PostgresEventLog:
                     yield recorded
             except EventLogClosedError:
                 return
+            except EventLogUnavailableError:
+                # A cut connection (the pool replaces it) or a server restarting: a follower
+                # outlives outages, reading on from where it was.
+                await asyncio.sleep(0.2)
+                continue
             if self._pool is None:
                 return
             await waiter.wait()
@@ -424,14 +465,14 @@ class _Guarded:
     async def __aenter__(self) -> Any:
         try:
             return await self._acquiring.__aenter__()
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        except DRIVER_ERRORS as exc:
             raise EventLogUnavailableError(
                 f"cannot read the event log {self._where} ({exc})"
             ) from exc
 
     async def __aexit__(self, kind: Any, exc: Any, tb: Any) -> bool:
         await self._acquiring.__aexit__(kind, exc, tb)
-        if isinstance(exc, OSError | asyncpg.PostgresError | asyncpg.InterfaceError):
+        if isinstance(exc, DRIVER_ERRORS):
             where = self._where
             raise EventLogUnavailableError(f"cannot read the event log {where} ({exc})") from exc
         return False

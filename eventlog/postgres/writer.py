@@ -68,6 +68,15 @@ FENCE = (
     "SELECT holder, epoch, expires_at > clock_timestamp() FROM leadership WHERE id = 1 FOR SHARE"
 )
 NOTIFY_CHANNEL = "druid_orch_log"
+# What the driver raises when the server or the connection fails (InternalClientError: a
+# connection cut in the middle of an operation).
+DRIVER_ERRORS = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    asyncpg.exceptions.InternalClientError,
+)
 
 
 class FencedOffError(EventLogError):
@@ -202,7 +211,7 @@ class PgWriter:
             if self._conn is None or self._conn.is_closed():
                 self._conn = await self._connect()
             conn = self._conn
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        except DRIVER_ERRORS as exc:
             self._conn = None
             raise EventLogUnavailableError(
                 f"cannot reach the event log {self.where} ({exc}); "
@@ -217,12 +226,14 @@ class PgWriter:
             await tx.commit()
         except BaseException as exc:
             if not committing and not conn.is_closed():
-                with contextlib.suppress(OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+                with contextlib.suppress(*DRIVER_ERRORS):
                     await tx.rollback()
             if isinstance(exc, EventLogError):
                 raise
-            if isinstance(exc, OSError | asyncpg.PostgresError | asyncpg.InterfaceError):
-                lost = conn.is_closed() or isinstance(exc, OSError | asyncpg.InterfaceError)
+            if isinstance(exc, DRIVER_ERRORS):
+                lost = conn.is_closed() or isinstance(
+                    exc, OSError | asyncpg.InterfaceError | asyncpg.exceptions.InternalClientError
+                )
                 if lost:
                     self._conn = None
                 if committing and lost:

@@ -19,19 +19,19 @@ import socket
 import time
 from typing import Any
 
-import asyncpg
 import structlog
 
 from actors.orchestrator import Orchestrator
 from eventlog.postgres import Fence, FencedOffError, PostgresEventLog, redacted
 from eventlog.postgres.lease import Lease
+from eventlog.postgres.writer import DRIVER_ERRORS
 from overlord.urls import display_url
 from service.config import Config
 from service.ha.fenced_overlord import FencedOverlord
 from service.ha.standby_reads import StandbyReads
 
 logger = structlog.get_logger("druid_orch.ha")
-_DB_ERRORS = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError)
+_DB_ERRORS = DRIVER_ERRORS
 
 
 class Replica:

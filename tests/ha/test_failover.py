@@ -246,3 +246,42 @@ async def test_a_leader_paused_past_its_lease_sends_and_records_nothing_when_it_
     assert stats["max_live_tasks_per_interval"] == 1
     async with PostgresEventLog(db_url) as log:
         assert (await log.verify()).ok
+
+
+async def terminate_backends(db_url: str) -> int:
+    """Cut every connection to the test database but this one (what a DBA or a proxy does)."""
+    conn = await asyncpg.connect(db_url)
+    try:
+        return int(
+            await conn.fetchval(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        )
+    finally:
+        await conn.close()
+
+
+async def test_connections_cut_under_load_lose_and_duplicate_no_job(
+    tmp_path: Path, db_url: str
+) -> None:
+    sim = simulator(min_s=0.5, max_s=1.5)
+    async with running(sim) as overlord:
+        replicas = await start_replicas(tmp_path, [overlord] * 2, db_url)
+        try:
+            leader = await leader_of(replicas, 20)
+            ids = await submit_days(leader.url, 1, 20)
+            for _ in range(3):
+                await asyncio.sleep(0.7)
+                assert await terminate_backends(db_url) > 0
+            after = await leader_of(replicas, LEASE_S + 15)
+            jobs = await all_terminal(after.url, len(ids), 60)
+            assert {j["phase"] for j in jobs} == {"succeeded"}
+            assert {j["attempt"] for j in jobs} == {1}, "a cut connection cost a job a retry"
+        finally:
+            await stop_all(replicas)
+    stats = sim.stats()
+    assert stats["duplicate_submissions"] == 0
+    assert stats["max_live_tasks_per_interval"] == 1
+    async with PostgresEventLog(db_url) as log:
+        assert (await log.verify()).ok
