@@ -91,3 +91,13 @@ async def scratch_database() -> AsyncIterator[str]:
         yield url_of(name)
     finally:
         await _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+async def tamper(url: str, sql: str) -> int:
+    """Run `sql` on the database behind the log's back (an edit the chain must reveal)."""
+    conn = await asyncpg.connect(url)
+    try:
+        status = await conn.execute(sql)
+    finally:
+        await conn.close()
+    return int(status.rsplit(" ", 1)[-1])

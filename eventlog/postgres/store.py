@@ -26,6 +26,7 @@ from eventlog.postgres import summaries
 from eventlog.postgres.schema import migrate
 from eventlog.postgres.urls import redacted
 from eventlog.postgres.writer import (
+    CURRENT_VERSION,
     DRIVER_ERRORS,
     NOTIFY_CHANNEL,
     UPSERT_SUMMARIES,
@@ -286,7 +287,7 @@ class PostgresEventLog:
     ) -> tuple[StoredSnapshot | None, list[Row]]:
         async with self._acquire() as conn, conn.transaction(isolation="repeatable_read"):
             found = await conn.fetchrow(
-                "SELECT n.version, n.schema_version, n.state, s.version FROM snapshots n "
+                f"SELECT n.version, n.schema_version, n.state, {CURRENT_VERSION} FROM snapshots n "
                 "JOIN streams s USING (stream_id) WHERE n.stream_id = $1",
                 stream_id,
             )
@@ -317,8 +318,8 @@ class PostgresEventLog:
     async def open_streams(self, prefix: str = "") -> list[tuple[str, int]]:
         where, args = self._prefix(prefix, 1)
         rows = await self._fetch(
-            f"SELECT stream_id, version FROM streams WHERE NOT closed AND {where} "
-            "ORDER BY stream_id",
+            f"SELECT s.stream_id, {CURRENT_VERSION} FROM streams s WHERE NOT closed AND {where} "
+            "ORDER BY s.stream_id",
             *args,
         )
         self.read_stats.stream_rows += len(rows)
@@ -327,7 +328,8 @@ class PostgresEventLog:
     async def all_streams(self, prefix: str = "") -> list[tuple[str, int, bool]]:
         where, args = self._prefix(prefix, 1)
         rows = await self._fetch(
-            f"SELECT stream_id, version, closed FROM streams WHERE {where} ORDER BY stream_id",
+            f"SELECT s.stream_id, {CURRENT_VERSION}, closed FROM streams s WHERE {where} "
+            "ORDER BY s.stream_id",
             *args,
         )
         self.read_stats.stream_rows += len(rows)

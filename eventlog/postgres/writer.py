@@ -45,6 +45,18 @@ UPSERT_STREAMS = (
     "ON CONFLICT (stream_id) DO UPDATE SET version = greatest(s.version, excluded.version), "
     "closed = s.closed OR excluded.closed, updated_at = excluded.updated_at"
 )
+# A stream's current version: its newest event's, or its row's if later (written at creation
+# and close; retention may have removed the events).
+CURRENT_VERSION = (
+    "greatest(s.version, coalesce((SELECT max(e.version) FROM events e "
+    "WHERE e.stream_id = s.stream_id), 0))"
+)
+LOOKUP_STREAMS = (
+    f"SELECT s.stream_id, {CURRENT_VERSION}, s.archived_at FROM streams s "
+    "WHERE s.stream_id = ANY($1)"
+)
+UPDATE_HEAD = "UPDATE head SET seq = $1, hash = $2 WHERE id = 1 RETURNING pg_notify($3, $4)"
+_MAX_CACHED_STREAMS = 200_000
 REOPEN_STREAMS = "UPDATE streams SET closed = false, updated_at = $2 WHERE stream_id = ANY($1)"
 UPSERT_SNAPSHOTS = (
     "INSERT INTO snapshots (stream_id, version, schema_version, state, taken_at) "
@@ -125,6 +137,11 @@ class PgWriter:
         self.fence: Fence | None = None
         self.on_fenced: Callable[[FencedOffError], None] | None = None
         self.refused: WritesRefused | None = None
+        # The writer's view of the tip, as the SQLite writer keeps it: the head it last
+        # committed, and the versions of streams it appended to since (a cache, dropped when
+        # another connection moved the head).
+        self._head: tuple[int, bytes] = (-1, b"")
+        self.versions: dict[str, int] = {}
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run(), name="pg-writer")
@@ -224,7 +241,11 @@ class PgWriter:
             plan = await self._write(conn, items)
             committing = True
             await tx.commit()
+            self._head = (plan.head_seq, plan.head_hash)
+            self.versions.update(plan.versions)
         except BaseException as exc:
+            self.versions.clear()  # what this batch planned did not happen (or may not have)
+            self._head = (-1, b"")
             if not committing and not conn.is_closed():
                 with contextlib.suppress(*DRIVER_ERRORS):
                     await tx.rollback()
@@ -264,32 +285,51 @@ class PgWriter:
                     f"{fence.holder} (epoch {fence.epoch}) no longer leads {self.where}: "
                     f"the lease is {lease} at epoch {epoch}; nothing was written"
                 )
-        sids = list({i.stream_id for i in items if type(i) is AppendItem})
-        versions: dict[str, int] = dict.fromkeys(sids, 0)
+        head_hash = bytes(head_hash)
+        if (head_seq, head_hash) != self._head:
+            # Another connection appended: its streams' versions moved on without us.
+            self.versions.clear()
+        versions = self.versions
+        if len(versions) > _MAX_CACHED_STREAMS:
+            versions.clear()  # a cheap bound; a miss costs a share of one query
+        missing = list(
+            {
+                i.stream_id
+                for i in items
+                if type(i) is AppendItem and (i.stream_id not in versions or i.reopen_stream)
+            }
+        )
         archived: dict[str, Archived] = {}
-        if sids:
-            for sid, version, archived_at in await conn.fetch(
-                "SELECT stream_id, version, archived_at FROM streams WHERE stream_id = ANY($1)",
-                sids,
-            ):
+        if missing:
+            found = {
+                sid: (version, archived_at)
+                for sid, version, archived_at in await conn.fetch(LOOKUP_STREAMS, missing)
+            }
+            for sid in missing:
+                version, archived_at = found.get(sid, (0, None))
                 if archived_at is not None:
                     archived[sid] = Archived(sid, version, archived_at)
-                    del versions[sid]
+                    versions.pop(sid, None)
                 else:
                     versions[sid] = version
         now = self._clock()
-        plan = plan_batch(items, versions, archived, head_seq, bytes(head_hash), now)
+        plan = plan_batch(items, versions, archived, head_seq, head_hash, now)
         if plan.events:
             await conn.execute(INSERT_EVENTS, *columns(plan.events, 7))
+            # The head and the followers' wake-up in one round trip (NOTIFY goes at COMMIT).
             await conn.execute(
-                "UPDATE head SET seq = $1, hash = $2 WHERE id = 1", plan.head_seq, plan.head_hash
+                UPDATE_HEAD, plan.head_seq, plan.head_hash, NOTIFY_CHANNEL, str(plan.head_seq)
             )
-        if plan.versions:
+        # A stream's row changes only when it is created, closed or reopened; its current
+        # version is its newest event's (LOOKUP_STREAMS), as in the SQLite file.
+        if plan.streams:
             rows = [
-                (sid, v, plan.streams.get(sid) is StreamChange.CLOSED, now)
-                for sid, v in plan.versions.items()
+                (sid, plan.versions[sid], change is StreamChange.CLOSED, now)
+                for sid, change in plan.streams.items()
+                if change is not StreamChange.REOPENED
             ]
-            await conn.execute(UPSERT_STREAMS, *columns(rows, 4))
+            if rows:
+                await conn.execute(UPSERT_STREAMS, *columns(rows, 4))
             reopened = [s for s, c in plan.streams.items() if c is StreamChange.REOPENED]
             if reopened:
                 await conn.execute(REOPEN_STREAMS, reopened, now)
@@ -297,6 +337,4 @@ class PgWriter:
             await conn.execute(UPSERT_SNAPSHOTS, *columns(plan.snapshots, 5))
         if plan.summaries:
             await conn.execute(UPSERT_SUMMARIES, *columns(list(plan.summaries.values()), 9))
-        if plan.events:
-            await conn.execute("SELECT pg_notify($1, $2)", NOTIFY_CHANNEL, str(plan.head_seq))
         return plan

@@ -46,6 +46,13 @@ async def test_a_sqlite_log_is_copied_verified_and_a_second_copy_refused(tmp_pat
             assert await log.job_summaries(SummaryQuery(limit=100)) == want
             assert ("job:j0", 6, True) in await log.all_streams()
             assert "job:j0" not in dict(await log.open_streams())
+        audit = await cli("audit", "verify", "--db", url)
+        assert audit.code == 0, audit.err
+        assert "OK: 31 events; hash chain intact up to seq 31" in audit.out
+        assert await pg_support.tamper(url, "UPDATE events SET type = 'x' WHERE seq = 7") == 1
+        broken = await cli("audit", "verify", "--db", url)
+        assert broken.code == 1
+        assert "FAILED (altered) at seq 7" in broken.out
         again = await cli("eventlog", "copy", "--from", str(db), "--to", url)
         assert again.code == 1
         assert "already holds an event log (head seq 31)" in again.err
