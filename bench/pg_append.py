@@ -23,6 +23,7 @@ from typing import Any
 
 import asyncpg
 import msgspec
+import uvloop
 
 from bench.append_throughput import make_event
 from eventlog.postgres import PostgresEventLog
@@ -125,8 +126,15 @@ def main() -> int:
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--repeat", type=int, default=1)
     ap.add_argument("--json", help="write the figures here")
+    ap.add_argument("--appenders", type=int, nargs="*", help="only these points of the plan")
+    ap.add_argument("--asyncio", action="store_true", help="asyncio's own loop, not uvloop")
     args = ap.parse_args()
-    results = asyncio.run(run(QUICK_PLAN if args.quick else FULL_PLAN, args.repeat))
+    plan = QUICK_PLAN if args.quick else FULL_PLAN
+    if args.appenders:
+        plan = {n: plan[n] for n in args.appenders}
+    # uvloop, as the daemon runs (`druid-orch run`), for both sides alike.
+    runner = asyncio.run if args.asyncio else uvloop.run
+    results = runner(run(plan, args.repeat))
     if args.json:
         with open(args.json, "wb") as out:
             out.write(msgspec.json.format(msgspec.json.encode(results)))

@@ -77,6 +77,11 @@ async def leader_of(replicas: list[DaemonProcess], timeout: float) -> DaemonProc
             await asyncio.sleep(0.05)
 
 
+async def metrics(url: str) -> str:
+    async with aiohttp.ClientSession() as http, http.get(url + "/metrics") as response:
+        return await response.text()
+
+
 async def raw(url: str, method: str, path: str) -> tuple[int, str | None, Any]:
     """One request, redirects not followed: status, Location, JSON body."""
     async with (
@@ -164,6 +169,20 @@ async def test_a_standby_takes_over_from_a_killed_leader_and_every_job_ends_once
             assert {j["phase"] for j in jobs} == {"succeeded"}
             standby = next(r for r in others if r is not successor)
             assert await role(standby.url) == "standby"
+            lines = (await metrics(successor.url)).splitlines()
+            assert "druid_orch_leader_epoch 2.0" in lines
+            assert any(
+                line.startswith("druid_orch_leader{") and line.endswith(" 1.0") for line in lines
+            )
+            assert any(
+                line.endswith(" 0.0")
+                for line in (await metrics(standby.url)).splitlines()
+                if line.startswith("druid_orch_leader{")
+            )
+            # A leader told to stop hands over (the lease released: tests/ha/test_fence.py).
+            successor.signal(signal.SIGTERM)
+            assert (await successor.finish()).code == 0
+            await leader_of([standby], LEASE_S + 15)
         finally:
             await stop_all(replicas)
     stats = sim.stats()
@@ -174,7 +193,7 @@ async def test_a_standby_takes_over_from_a_killed_leader_and_every_job_ends_once
         assert report.ok, report.broken
     conn = await asyncpg.connect(db_url)
     try:
-        assert await conn.fetchval("SELECT epoch FROM leadership") == 2
+        assert await conn.fetchval("SELECT epoch FROM leadership") == 3
     finally:
         await conn.close()
 

@@ -39,7 +39,14 @@ async def test_a_deposed_leaders_append_is_refused_and_the_epoch_only_grows(pg_u
             log.fence(Fence("b", second), fenced.append)
             await log.append("job:x", [observed(2)], 1)
         leader = await lease.leader()
-        assert (leader.holder, leader.epoch, leader.advertise_url) == ("b", 2, "http://b")
+        assert (leader.holder, leader.epoch, leader.advertise_url, leader.live) == (
+            "b",
+            2,
+            "http://b",
+            True,
+        )
+        await lease.release("b", 2)  # a leader stopping hands over at once
+        assert await lease.acquire("c", 5, None) == 3
     finally:
         await lease.close()
 
