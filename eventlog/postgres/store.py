@@ -253,6 +253,11 @@ class PostgresEventLog:
         return True
 
     @property
+    def writer_pid(self) -> int | None:
+        """None: the writer is a task of this process (the database's CPU is its own)."""
+        return None
+
+    @property
     def write_failure(self) -> EventLogError | None:
         return None  # a lost connection is replaced at the next batch
 
