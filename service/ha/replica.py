@@ -22,6 +22,7 @@ from typing import Any
 import structlog
 
 from actors.orchestrator import Orchestrator
+from eventlog.errors import EventLogError
 from eventlog.postgres import Fence, FencedOffError, PostgresEventLog, redacted
 from eventlog.postgres.lease import Lease
 from eventlog.postgres.writer import DRIVER_ERRORS
@@ -145,8 +146,16 @@ class Replica:
             self.deadline = 0.0
             lost.set()
 
+        try:
+            log = await PostgresEventLog.open(self.url, password=self.password)
+        except (EventLogError, *DRIVER_ERRORS) as exc:
+            # The database went away between the lease and the log: stand by again.
+            logger.warning("leading_failed", epoch=epoch, error=str(exc))
+            with contextlib.suppress(*_DB_ERRORS):
+                await lease.release(self.name, epoch)
+            self.deadline = 0.0
+            return
         renewer = asyncio.get_running_loop().create_task(self._renew(lease, lost), name="lease")
-        log = await PostgresEventLog.open(self.url, password=self.password)
         log.fence(Fence(self.name, epoch), fenced)
         logger.info("leading", epoch=epoch, instance=self.name, db=self.where)
         daemon._say(f"leader: took the lease (epoch {epoch}); booting")
