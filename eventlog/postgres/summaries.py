@@ -123,7 +123,8 @@ async def _page_rows(conn: Any, query: SummaryQuery, after: str, take: int) -> l
         f"{_residual(query, p)} ORDER BY job_id LIMIT {p(take)})"
         for phase in phases
     ]
-    sql = " UNION ALL ".join(parts) + f" ORDER BY job_id LIMIT {p(take)}"
+    merged = " UNION ALL ".join(parts)
+    sql = f"SELECT * FROM ({merged}) m ORDER BY job_id LIMIT {p(take)}"
     return list(await conn.fetch(sql, *p.values))
 
 

@@ -14,6 +14,7 @@ import eventlog
 from eventlog import EventLog
 from eventlog.postgres import PostgresEventLog
 from eventlog.sqlite import SQLiteEventLog
+from tests import pg_support
 
 
 async def test_an_open_sqlite_log_is_an_event_log(tmp_path: Path) -> None:
@@ -60,6 +61,14 @@ def _contract_cases() -> list[Any]:
 
 CASES = _contract_cases()
 
+# Tests that open their own log on a file (`SQLiteEventLog(tmp_path / ...)`) and touch nothing
+# but the log: run with that name standing for a PostgreSQL log, their assertions unchanged.
+OWN_LOG_CASES = [
+    "tests.eventlog.test_summaries:test_pages_follow_their_cursor_through_every_job_once_per_filter",
+    "tests.eventlog.test_summaries:test_the_change_feed_gives_each_changed_job_once_and_waits_for_the_next",
+    "tests.eventlog.test_summaries:test_coverage_finds_the_jobs_overlapping_a_range_by_interval",
+]
+
 
 def test_the_contract_suite_is_not_empty() -> None:
     assert len(CASES) >= 10, [c.id for c in CASES]
@@ -70,6 +79,17 @@ async def test_the_contract_holds_on_postgres(
     case: Callable[[Any], Awaitable[None]], pg_event_log: PostgresEventLog
 ) -> None:
     await case(pg_event_log)
+
+
+@pytest.mark.parametrize("case", OWN_LOG_CASES)
+async def test_the_contract_holds_on_postgres_for_tests_opening_their_own_log(
+    case: str, pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    module_name, name = case.split(":")
+    module = importlib.import_module(module_name)
+    await pg_support.fresh_schema(pg_url)
+    monkeypatch.setattr(module, "SQLiteEventLog", lambda *_a, **_k: PostgresEventLog(pg_url))
+    await getattr(module, name)(tmp_path)
 
 
 async def test_an_open_postgres_log_is_an_event_log(pg_event_log: PostgresEventLog) -> None:
