@@ -42,7 +42,7 @@ async def submit(url: str, count: int) -> list[str]:
     async with aiohttp.ClientSession() as http:
         for chunk in range(0, count, 100):
             body = {"template": TEMPLATE, "intervals": intervals[chunk : chunk + 100]}
-            async with http.post(url + "/v1/jobs", json=body) as response:
+            async with http.post(url + "/v1/jobs", json=body, headers=ha.AUTH) as response:
                 assert response.status == 202, await response.text()
                 ids += [j["job_id"] for j in (await response.json())["jobs"]]
     return ids

@@ -24,10 +24,19 @@ from aiohttp import web
 
 from eventlog.postgres import PostgresEventLog
 from tests import pg_support
-from tests.service.processes import FAST_ORCHESTRATOR, DaemonProcess, clean_env, running, simulator
+from tests.service.processes import (
+    FAST_ORCHESTRATOR,
+    DaemonProcess,
+    clean_env,
+    cli,
+    running,
+    simulator,
+)
 from tests.service.test_daemon import TEMPLATE, get
 
 LEASE_S = 2.0
+TOKEN = "ha-test-token-4c1d"  # every replica's API token: the CLI must carry it to the leader
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
 pytestmark = pytest.mark.slow
 
 
@@ -36,6 +45,7 @@ def replica_config(overlord: str, db_url: str, port: int, name: str) -> str:
         f'[overlord]\nurl = "{overlord}"\n'
         f'[eventlog]\nurl = "{db_url}"\nlease_s = {LEASE_S}\ninstance = "{name}"\n'
         f'[api]\nport = {port}\nadvertise_url = "http://127.0.0.1:{port}"\n'
+        f'token = "{TOKEN}"\n'
         '[logging]\nlevel = "warning"\nformat = "json"\n'
         f"[daemon]\nshutdown_timeout_s = 20\n{FAST_ORCHESTRATOR}"
         "[orchestrator.slots]\nenabled = false\n"
@@ -78,7 +88,10 @@ async def leader_of(replicas: list[DaemonProcess], timeout: float) -> DaemonProc
 
 
 async def metrics(url: str) -> str:
-    async with aiohttp.ClientSession() as http, http.get(url + "/metrics") as response:
+    async with (
+        aiohttp.ClientSession() as http,
+        http.get(url + "/metrics", headers=AUTH) as response,
+    ):
         return await response.text()
 
 
@@ -87,7 +100,11 @@ async def raw(url: str, method: str, path: str) -> tuple[int, str | None, Any]:
     async with (
         aiohttp.ClientSession() as http,
         http.request(
-            method, url + path, allow_redirects=False, json={} if method == "POST" else None
+            method,
+            url + path,
+            allow_redirects=False,
+            json={} if method == "POST" else None,
+            headers=AUTH,
         ) as response,
     ):
         return response.status, response.headers.get("Location"), await response.json()
@@ -98,7 +115,7 @@ async def submit_days(url: str, first_day: int, days: int) -> list[str]:
     async with (
         aiohttp.ClientSession() as http,
         http.post(
-            url + "/v1/jobs", json={"template": TEMPLATE, "intervals": intervals}
+            url + "/v1/jobs", json={"template": TEMPLATE, "intervals": intervals}, headers=AUTH
         ) as response,
     ):
         assert response.status == 202, await response.text()
@@ -108,7 +125,7 @@ async def submit_days(url: str, first_day: int, days: int) -> list[str]:
 async def all_terminal(url: str, count: int, timeout: float) -> list[dict[str, Any]]:
     async with asyncio.timeout(timeout):
         while True:
-            _, body = await get(url, "/v1/jobs?limit=1000")
+            _, body = await get(url, "/v1/jobs?limit=1000", TOKEN)
             jobs = body.get("jobs", [])
             if len(jobs) == count and all(j["terminal"] for j in jobs):
                 return list(jobs)
@@ -153,10 +170,18 @@ async def test_a_standby_takes_over_from_a_killed_leader_and_every_job_ends_once
             read = await raw(others[0].url, "GET", "/v1/jobs?limit=1000")
             assert read[0] == 200
             assert len(read[2]["jobs"]) == 24
-            assert read[2]["jobs"] == (await get(leader.url, "/v1/jobs?limit=1000"))[1]["jobs"]
+            assert (
+                read[2]["jobs"] == (await get(leader.url, "/v1/jobs?limit=1000", TOKEN))[1]["jobs"]
+            )
             moved = await raw(others[0].url, "POST", f"/v1/jobs/{ids[0]}/cancel")
             assert moved[0] == 307
             assert moved[1] == f"{leader.url}/v1/jobs/{ids[0]}/cancel"
+            # The CLI, pointed at a standby, reaches the leader, body and all.
+            sent = await cli(
+                "retry", "nobody", "--api", others[0].url, env=clean_env(DRUID_ORCH_API_TOKEN=TOKEN)
+            )
+            assert sent.code == 1
+            assert "HTTP 404: no job with id 'nobody'" in sent.err, "not the leader's answer"
             assert sim.stats()["submissions"] > 0
             leader.signal(signal.SIGKILL)
             killed = time.monotonic()
