@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml constraints.txt
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy actors eventlog specs overlord service
+	$(BIN)/mypy actors eventlog specs overlord service airflow_druid_orch
 
 # Two workers: much of the suite waits on subprocesses, timers and sockets rather than CPU.
 test: lint

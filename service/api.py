@@ -50,6 +50,7 @@ from actors.errors import ActorStoppedError, ConfigError, NotRetryableError, Unk
 from actors.job.view import JobView
 from actors.orchestrator import Orchestrator
 from eventlog.errors import (
+    EventLogClosedError,
     EventLogUnavailableError,
     StreamArchivedError,
     SummariesNotBuiltError,
@@ -242,6 +243,8 @@ class ControlApi:
             return _error(503, str(exc))
         except EventLogUnavailableError as exc:
             return _error(503, f"nothing was recorded: {exc}")
+        except EventLogClosedError:  # a long poll still waiting when shutdown closed the log
+            return _error(503, "shutting down: the event log is closed")
         except WriterLostError as exc:  # retryable: a repeat finds what was committed
             return _error(503, f"the event log's writer was lost; send it again: {exc}")
         except ActorStoppedError as exc:  # a job's actor kept crashing: try again later

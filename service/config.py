@@ -45,6 +45,7 @@ from overlord.tls import ssl_context
 from overlord.urls import check_base_url, display_url
 from service.limits import LimitsSection
 from service.retention import RetentionSection
+from service.telemetry import TracingSection
 from specs.text import NotUTF8Error, read_utf8
 
 ENV_PREFIX = "DRUID_ORCH_"
@@ -145,6 +146,7 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
     daemon: DaemonSection = DaemonSection()
     limits: LimitsSection = LimitsSection()
     orchestrator: OrchestratorConfig = OrchestratorConfig()
+    tracing: TracingSection = TracingSection()  # the otel extra; off by default
 
     def dump(self) -> dict[str, Any]:
         """The effective configuration as plain data, secrets masked (user info in the
