@@ -74,7 +74,7 @@ from specs.compiler import CompiledJob
 from specs.errors import SpecError
 
 if TYPE_CHECKING:
-    from service.ha.standby_reads import StandbyReads
+    from service.ha.standby_reads import Replication
 
 logger = structlog.get_logger("druid_orch.api")
 
@@ -125,10 +125,7 @@ class ControlApi:
         self.unix_socket = unix_socket
         self.orch: Orchestrator | None = None
         self.draining = False
-        # High availability (docs/ha.md): "leader" or "standby", and where the leader answers.
-        self.role: str | None = None
-        self.leader_url: str | None = None
-        self.standby_reads: StandbyReads | None = None  # on a standby
+        self.ha: Replication | None = None  # an HA replica's role and leader (docs/ha.md)
 
     def serve(self, orch: Orchestrator) -> None:
         """Answer the `/v1` endpoints from `orch`, open and booted, from now on."""
@@ -266,28 +263,9 @@ class ControlApi:
 
     @web.middleware
     async def _standby(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        """A standby answers job reads from the shared read model and sends the rest of `/v1`
-        to the leader (307 keeps method and body), or answers 503 when none is known."""
-        if self.role != "standby" or not request.path.startswith("/v1/"):
+        if self.ha is None:
             return await handler(request)
-        if self.standby_reads is not None:
-            answer = await self.standby_reads.answer(request)
-            if answer is not None:
-                return answer
-        if self.leader_url is None:
-            return _error(503, "this replica is a standby and no leader is known yet; retry")
-        target = self.leader_url.rstrip("/") + request.path_qs
-        return web.Response(
-            status=307,
-            headers={"Location": target},
-            body=msgspec.json.encode(
-                {
-                    "error": f"this replica is a standby; the leader is {self.leader_url}",
-                    "leader": self.leader_url,
-                }
-            ),
-            content_type="application/json",
-        )
+        return await self.ha.answer(request, handler)
 
     def _running(self, *, mutating: bool = False) -> Orchestrator:
         if self.orch is None:
@@ -310,8 +288,8 @@ class ControlApi:
         orch = self.orch
         if self.draining:
             return _json({"ready": False, "reason": "shutting down"}, 503)
-        if self.role == "standby":
-            return _json({"ready": True, "role": "standby", "leader": self.leader_url})
+        if self.ha is not None and self.ha.role == "standby":
+            return _json(self.ha.readiness())
         if orch is None:
             return _json({"ready": False, "reason": "boot reconciliation in progress"}, 503)
         refused = orch.log_health().refused
@@ -328,7 +306,7 @@ class ControlApi:
         return _json({"ready": True, **self._role()})
 
     def _role(self) -> dict[str, str]:
-        return {"role": self.role} if self.role is not None else {}
+        return {"role": self.ha.role} if self.ha is not None else {}
 
     async def metrics_text(self, _request: web.Request) -> web.Response:
         if self.metrics is None:

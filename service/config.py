@@ -40,6 +40,7 @@ import msgspec
 from actors.errors import ConfigError
 from actors.settings import OrchestratorConfig
 from actors.supervision.alerts import display_webhook
+from eventlog.postgres.urls import url_problem
 from overlord.errors import OverlordConfigError
 from overlord.tls import ssl_context
 from overlord.urls import check_base_url, display_url
@@ -99,8 +100,7 @@ class OverlordSection(msgspec.Struct, frozen=True, kw_only=True):
 class EventLogSection(msgspec.Struct, frozen=True, kw_only=True):
     db: str = "orch.db"
     retention: RetentionSection = RetentionSection()
-    # High availability (docs/ha.md): the log in PostgreSQL instead of the `db` file, shared
-    # by replicas of which one leads under a lease of `lease_s` seconds.
+    # docs/ha.md: the log in PostgreSQL, shared by replicas; one leads under a lease.
     url: str | None = None
     password: Secret | None = None
     password_file: str | None = None
@@ -116,8 +116,7 @@ class ApiSection(msgspec.Struct, frozen=True, kw_only=True):
     token_file: str | None = None
     # A Unix socket (created mode 0600) for local tools, served beside host:port.
     unix_socket: str | None = None
-    # Where the other replicas send clients when this one leads (docs/ha.md).
-    advertise_url: str | None = None
+    advertise_url: str | None = None  # where standbys send clients to this leader (docs/ha.md)
 
 
 class LoggingSection(msgspec.Struct, frozen=True, kw_only=True):
@@ -419,18 +418,9 @@ def check(config: Config) -> None:
     if overlord.user is not None and overlord.token is not None:
         raise ConfigError("set either overlord.user/password or overlord.token, not both")
     _check_overlord_client(overlord)
-    url = config.eventlog.url
-    if url is not None:
-        if not url.startswith(("postgresql://", "postgres://")):
-            raise ConfigError(
-                f"key `eventlog.url`: {url.split(':', 1)[0]!r} is not a database URL this "
-                "orchestrator knows; use postgresql://user@host:port/database"
-            )
-        if "@" in url and ":" in url.split("://", 1)[1].split("@", 1)[0]:
-            raise ConfigError(
-                "key `eventlog.url` carries a password; put it in eventlog.password_file "
-                f"(or {env_name(('eventlog', 'password'))}) instead"
-            )
+    problem = url_problem(config.eventlog.url) if config.eventlog.url else None
+    if problem is not None:
+        raise ConfigError(f"key `eventlog.url`: {problem}")
 
 
 def _check_overlord_client(overlord: OverlordSection) -> None:

@@ -25,7 +25,7 @@ from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
 import msgspec
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -121,18 +121,6 @@ class Metrics:
             "druid_orch_retries",
             "Retries scheduled, by the classification and rule of the failure retried",
             ["classification", "rule"],
-            registry=r,
-        )
-        # High availability (docs/ha.md): 1 on the replica that leads, and its lease's epoch.
-        self.leader = Gauge(
-            "druid_orch_leader",
-            "1 if this replica leads, 0 if it stands by",
-            ["instance"],
-            registry=r,
-        )
-        self.epoch = Gauge(
-            "druid_orch_leader_epoch",
-            "The epoch of the lease this replica last held or saw",
             registry=r,
         )
         self.orch: Orchestrator | None = None

@@ -40,7 +40,7 @@ from eventlog.records import (
     WriterStats,
     WritesRefused,
 )
-from eventlog.sqlite.projection.schema import row_of
+from eventlog.sqlite.projection.schema import draft, row_of
 from eventlog.sqlite.protocol import AppendItem, SnapshotItem
 from eventlog.sqlite.store import _encode
 from eventlog.summaries import JobSummary
@@ -216,7 +216,12 @@ class PostgresEventLog(LogReader):
             raise ValueError(f"append to {stream_id!r} cannot both close and reopen it")
         encoded = [_encode(event) for event in events]
         item = AppendItem(
-            stream_id, expected_version, close_stream, encoded, reopen_stream, summary
+            stream_id,
+            expected_version,
+            close_stream,
+            encoded,
+            reopen_stream,
+            None if summary is None else draft(summary),
         )
         result: AppendResult = await self._writer.queue(item)
         return result
@@ -229,7 +234,7 @@ class PostgresEventLog(LogReader):
     async def rebuild_summaries(
         self, summaries_: Sequence[tuple[str, JobSummary]], through_seq: int
     ) -> bool:
-        rows = [row_of(sid, s, s.position, s.changed_at) for sid, s in summaries_]
+        rows = [row_of(sid, draft(s), s.position, s.changed_at) for sid, s in summaries_]
         async with self._acquire() as conn, conn.transaction():
             seq = await conn.fetchval("SELECT seq FROM head WHERE id = 1 FOR UPDATE")
             if seq != through_seq:

@@ -30,3 +30,18 @@ def redacted(url: str) -> str:
 def database_of(url: str) -> str:
     """The database name a URL names (the path without its slash), or "" for the default."""
     return urlsplit(url).path.lstrip("/")
+
+
+def url_problem(url: str) -> str | None:
+    """What is wrong with `url` as the log's `eventlog.url`, or None."""
+    if not url.startswith(SCHEMES):
+        return (
+            f"{url.split(':', 1)[0]!r} is not a database URL this orchestrator knows; "
+            "use postgresql://user@host:port/database"
+        )
+    if urlsplit(url).password is not None:
+        return (
+            "it carries a password; put it in eventlog.password_file "
+            "(or DRUID_ORCH_EVENTLOG_PASSWORD) instead"
+        )
+    return None

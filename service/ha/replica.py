@@ -20,6 +20,7 @@ import time
 from typing import Any
 
 import structlog
+from prometheus_client import Gauge
 
 from actors.orchestrator import Orchestrator
 from eventlog.errors import EventLogError
@@ -29,7 +30,7 @@ from eventlog.postgres.writer import DRIVER_ERRORS
 from overlord.urls import display_url
 from service.config import Config
 from service.ha.fenced_overlord import FencedOverlord
-from service.ha.standby_reads import StandbyReads
+from service.ha.standby_reads import Replication, StandbyReads
 
 logger = structlog.get_logger("druid_orch.ha")
 _DB_ERRORS = DRIVER_ERRORS
@@ -52,6 +53,19 @@ class Replica:
         self.deadline = 0.0  # monotonic time until which the lease surely holds
         self.epoch = 0
         self.reads: PostgresEventLog | None = None
+        self.ha = daemon.api.ha = Replication()
+        registry = daemon.metrics.registry
+        self.leader_gauge = Gauge(
+            "druid_orch_leader",
+            "1 if this replica leads, 0 if it stands by",
+            ["instance"],
+            registry=registry,
+        )
+        self.epoch_gauge = Gauge(
+            "druid_orch_leader_epoch",
+            "The epoch of the lease this replica last held or saw",
+            registry=registry,
+        )
 
     def leading(self) -> bool:
         return time.monotonic() < self.deadline
@@ -67,7 +81,7 @@ class Replica:
         finally:
             await lease.close()
             if self.reads is not None:
-                self.daemon.api.standby_reads = None
+                self.ha.reads = None
                 await self.reads.close()
         return 0
 
@@ -75,13 +89,12 @@ class Replica:
         """The log a standby serves job reads from (never appended to), opened once."""
         if self.reads is None:
             self.reads = await PostgresEventLog.open(self.url, password=self.password, readers=2)
-            self.daemon.api.standby_reads = StandbyReads(self.reads)
+            self.ha.reads = StandbyReads(self.reads)
 
     def _role(self, role: str) -> None:
-        api, metrics = self.daemon.api, self.daemon.metrics
-        api.role = role
-        metrics.leader.labels(instance=self.name).set(1 if role == "leader" else 0)
-        metrics.epoch.set(self.epoch)
+        self.ha.role = role
+        self.leader_gauge.labels(instance=self.name).set(1 if role == "leader" else 0)
+        self.epoch_gauge.set(self.epoch)
 
     async def _stand_by(self, lease: Lease) -> int | None:
         """Wait as a standby until the lease is ours (its epoch) or the daemon stops (None)."""
@@ -101,9 +114,9 @@ class Replica:
                     self.epoch = epoch
                     return epoch
                 leader = await lease.leader()
-                self.daemon.api.leader_url = leader.advertise_url
+                self.ha.leader_url = leader.advertise_url
                 self.epoch = leader.epoch
-                self.daemon.metrics.epoch.set(leader.epoch)
+                self.epoch_gauge.set(leader.epoch)
                 if leader.holder != announced:
                     announced = leader.holder
                     self.daemon._say(
@@ -168,7 +181,7 @@ class Replica:
             ) as orch:
                 daemon.metrics.bind(orch, http_requests=lambda: self.client.requests)
                 daemon.api.serve(orch)
-                daemon.api.leader_url = config.api.advertise_url
+                self.ha.leader_url = config.api.advertise_url
                 self._role("leader")
                 follower = asyncio.get_running_loop().create_task(
                     daemon.metrics.follow(orch), name="metrics-follower"

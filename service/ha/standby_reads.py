@@ -1,9 +1,10 @@
-"""What a standby answers itself: the job reads, from the read model in the shared database.
+"""An HA replica's face on the control API: a standby answers the job reads itself, from
+the read model in the shared database, and sends the rest of `/v1` to the leader.
 
 The summaries are written in the leader's append transactions, so a standby's answers are
 as current as the leader's (without a live job's in-memory hold reason, which only the
 leader has). The change feed's long poll wakes on the leader's NOTIFY. Everything else under
-`/v1` goes to the leader (`ControlApi._standby`).
+`/v1` goes to the leader with a 307 (method and body kept), or a 503 when none is known.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from eventlog.contract import EventLog
 from service.job_queries import changes_params, coverage_range, list_query
 
 _Read = Callable[[web.Request, re.Match[str]], Awaitable[web.Response]]
+_Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def _json(body: object) -> web.Response:
@@ -80,3 +82,37 @@ class StandbyReads:
         summaries = await self.log.coverage(found["ds"], start, end)
         jobs = [view_of(s) for s in summaries]
         return _json({"datasource": found["ds"], "from": start, "to": end, "jobs": jobs})
+
+
+class Replication:
+    """What the control API of an HA replica needs: its role, the leader, the reads."""
+
+    def __init__(self) -> None:
+        self.role = "standby"
+        self.leader_url: str | None = None
+        self.reads: StandbyReads | None = None
+
+    def readiness(self) -> dict[str, object]:
+        return {"ready": True, "role": self.role, "leader": self.leader_url}
+
+    async def answer(self, request: web.Request, handler: _Handler) -> web.StreamResponse:
+        """The leader's handler; a standby's own answer to a job read; else the leader."""
+        if self.role != "standby" or not request.path.startswith("/v1/"):
+            return await handler(request)
+        if self.reads is not None:
+            answer = await self.reads.answer(request)
+            if answer is not None:
+                return answer
+        if self.leader_url is None:
+            body = {"error": "this replica is a standby and no leader is known yet; retry"}
+            return web.Response(
+                status=503, body=msgspec.json.encode(body), content_type="application/json"
+            )
+        leader = self.leader_url
+        body = {"error": f"this replica is a standby; the leader is {leader}", "leader": leader}
+        return web.Response(
+            status=307,
+            headers={"Location": leader.rstrip("/") + request.path_qs},
+            body=msgspec.json.encode(body),
+            content_type="application/json",
+        )

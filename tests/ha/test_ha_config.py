@@ -29,7 +29,7 @@ def test_a_postgres_url_takes_its_password_from_a_file_and_never_shows_it(tmp_pa
 @pytest.mark.parametrize(
     ("url", "says"),
     [
-        ("postgresql://orch:pw@db/orch", "carries a password; put it in eventlog.password_file"),
+        ("postgresql://orch:pw@db/orch", "it carries a password; put it in eventlog.password_file"),
         ("mysql://orch@db/orch", "'mysql' is not a database URL this orchestrator knows"),
     ],
 )
