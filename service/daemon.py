@@ -148,6 +148,8 @@ class Daemon:
             try:
                 await Replica(self, config, client).run()
             finally:
+                if tracing is not None:
+                    await tracing.aclose()
                 await client.close()
                 if runner is not None:
                     await runner.cleanup()

@@ -93,6 +93,7 @@ class Replica:
 
     def _role(self, role: str) -> None:
         self.ha.role = role
+        self.daemon.notify.ready(f"{role} (epoch {self.epoch})")  # systemd: serving either way
         self.leader_gauge.labels(instance=self.name).set(1 if role == "leader" else 0)
         self.epoch_gauge.set(self.epoch)
 
