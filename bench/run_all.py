@@ -92,10 +92,10 @@ def steps(only: str | None, repeat: int, snapshot: bool = False) -> list[tuple[s
             )
         )
     if only in (None, "postgres"):  # issue 23, docs/ha.md: on the PostgreSQL at PG_ADMIN_URL
-        _OUT = "bench/out"
+        out = "bench/out"
         plan += [
-            ("pg_append", ["bench.pg_append", "--repeat", "3", "--json", f"{_OUT}/pg_append.json"]),
-            ("pg_failover", ["bench.pg_failover", "--json", f"{_OUT}/pg_failover.json"]),
+            ("pg_append", ["bench.pg_append", "--repeat", "3", "--json", f"{out}/pg_append.json"]),
+            ("pg_failover", ["bench.pg_failover", "--json", f"{out}/pg_failover.json"]),
         ]
     return plan
 
