@@ -34,6 +34,7 @@ import typing
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 import msgspec
 
@@ -95,6 +96,9 @@ class OverlordSection(msgspec.Struct, frozen=True, kw_only=True):
     # Hosts a standby Overlord may redirect us (and our credentials) to; the URL's host always.
     leader_hosts: list[str] = []
     timeout_s: Annotated[float, msgspec.Meta(gt=0)] = 30.0
+    # Druid's web console (`https://router:8888/unified-console.html`): the daemon's console
+    # links task ids there. Shown to every page reader, so it may not carry credentials.
+    console_url: str | None = None
 
 
 class EventLogSection(msgspec.Struct, frozen=True, kw_only=True):
@@ -433,6 +437,14 @@ def _check_overlord_client(overlord: OverlordSection) -> None:
                 check_base_url(url)
             except OverlordConfigError as exc:
                 raise ConfigError(f"key `overlord.{key}`: {exc}") from None
+    console = overlord.console_url
+    if console is not None and (
+        not console.startswith(("http://", "https://")) or "@" in urlsplit(console).netloc
+    ):
+        raise ConfigError(
+            "key `overlord.console_url`: give Druid's console as http:// or https:// URL "
+            "without user info (every console reader sees it)"
+        )
     try:
         ssl_context(
             overlord.verify_tls, overlord.ca_bundle, overlord.client_cert, overlord.client_key

@@ -88,6 +88,7 @@ class Daemon:
             metrics=self.metrics,
             limits=config.limits,
             unix_socket=config.api.unix_socket,
+            console_url=config.overlord.console_url,
         )
         self.stop = asyncio.Event()
         self.signals = 0

@@ -118,8 +118,10 @@ async def run_demo(
     timeout_s: float = 50.0,
     batch: bool = True,
     hybrid: bool = True,
+    ui: bool = False,
 ) -> int:
-    """The batch demo, then (`hybrid`) the batch-and-streaming one (`service.demo_hybrid`)."""
+    """The batch demo, then (`hybrid`) the batch-and-streaming one (`service.demo_hybrid`).
+    `ui`: after the batch demo's summary, serve the web console until Ctrl-C (no hybrid)."""
     # Imported here: the hybrid half prints its alerts with this module's PrintedAlerts.
     from service.demo_hybrid import run_hybrid_demo
 
@@ -144,6 +146,12 @@ async def run_demo(
                 await orch.submit(job)
             views = await _track(orch, compiled, out, started, timeout_s)
             stats = sim.stats()
+            if ui:
+                from service.ui.demo import keep_serving
+
+                ok = _summary(views, compiled, out)
+                await keep_serving(orch, out)
+                return 0 if ok else 1
     finally:
         await runner.cleanup()
         if tmp is not None:

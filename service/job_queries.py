@@ -142,3 +142,12 @@ def coverage_range(query: Mapping[str, str]) -> tuple[str | None, str | None]:
     if start is not None and end is not None:
         Interval(parse_instant(start), parse_instant(end))  # refuses an empty or reversed one
     return first, last
+
+
+def coverage_cells(query: Mapping[str, str]) -> bool:
+    """Whether a coverage request asks `view=cells` (rows of `[interval, phase, job_id,
+    accepted_at]`, what a calendar draws) rather than the default `view=jobs` (job views)."""
+    view = query.get("view", "jobs")
+    if view not in ("jobs", "cells"):
+        raise BadQueryError(f"view must be jobs or cells, not {view!r}")
+    return view == "cells"
