@@ -41,10 +41,10 @@ import msgspec
 from actors.errors import ConfigError
 from actors.settings import OrchestratorConfig
 from actors.supervision.alerts import display_webhook
-from eventlog.postgres.urls import url_problem
 from overlord.errors import OverlordConfigError
 from overlord.tls import ssl_context
 from overlord.urls import check_base_url, display_url
+from service.ha.settings import check_ha
 from service.limits import LimitsSection
 from service.retention import RetentionSection
 from service.telemetry import TracingSection
@@ -104,12 +104,10 @@ class OverlordSection(msgspec.Struct, frozen=True, kw_only=True):
 class EventLogSection(msgspec.Struct, frozen=True, kw_only=True):
     db: str = "orch.db"
     retention: RetentionSection = RetentionSection()
-    # docs/ha.md: the log in PostgreSQL, shared by replicas; one leads under a lease.
-    url: str | None = None
+    url: str | None = None  # docs/ha.md: the log in PostgreSQL, shared by replicas
     password: Secret | None = None
     password_file: str | None = None
     lease_s: Annotated[float, msgspec.Meta(ge=1, le=600)] = 10.0
-    instance: str | None = None  # this replica's name (default: host name and API port)
 
 
 class ApiSection(msgspec.Struct, frozen=True, kw_only=True):
@@ -422,9 +420,7 @@ def check(config: Config) -> None:
     if overlord.user is not None and overlord.token is not None:
         raise ConfigError("set either overlord.user/password or overlord.token, not both")
     _check_overlord_client(overlord)
-    problem = url_problem(config.eventlog.url) if config.eventlog.url else None
-    if problem is not None:
-        raise ConfigError(f"key `eventlog.url`: {problem}")
+    check_ha(config)
 
 
 def _check_overlord_client(overlord: OverlordSection) -> None:

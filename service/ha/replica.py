@@ -49,7 +49,8 @@ class Replica:
         self.where = redacted(section.url)
         self.password = section.password.reveal() if section.password is not None else None
         self.lease_s = section.lease_s
-        self.name = section.instance or f"{socket.gethostname()}:{config.api.port}-{id(self):x}"
+        # The lease holder's name: its advertised URL, unique to each replica by its purpose.
+        self.name = config.api.advertise_url or f"{socket.gethostname()}:{config.api.port}"
         self.deadline = 0.0  # monotonic time until which the lease surely holds
         self.epoch = 0
         self.reads: PostgresEventLog | None = None

@@ -40,10 +40,10 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 pytestmark = pytest.mark.slow
 
 
-def replica_config(overlord: str, db_url: str, port: int, name: str) -> str:
+def replica_config(overlord: str, db_url: str, port: int) -> str:
     return (
         f'[overlord]\nurl = "{overlord}"\n'
-        f'[eventlog]\nurl = "{db_url}"\nlease_s = {LEASE_S}\ninstance = "{name}"\n'
+        f'[eventlog]\nurl = "{db_url}"\nlease_s = {LEASE_S}\n'
         f'[api]\nport = {port}\nadvertise_url = "http://127.0.0.1:{port}"\n'
         f'token = "{TOKEN}"\n'
         '[logging]\nlevel = "warning"\nformat = "json"\n'
@@ -142,7 +142,7 @@ async def start_replicas(tmp_path: Path, overlords: list[str], db_url: str) -> l
     replicas = []
     for i, (port, overlord) in enumerate(zip(free_ports(len(overlords)), overlords, strict=True)):
         config = tmp_path / f"r{i}.toml"
-        config.write_text(replica_config(overlord, db_url, port, f"r{i}"))
+        config.write_text(replica_config(overlord, db_url, port))
         replicas.append(await DaemonProcess(config, env=clean_env()).start(until="listening"))
     return replicas
 
@@ -265,7 +265,7 @@ async def test_a_leader_paused_past_its_lease_sends_and_records_nothing_when_it_
             ports = free_ports(3)
             for i, target in enumerate([proxied, overlord, overlord]):
                 config = tmp_path / f"r{i}.toml"
-                config.write_text(replica_config(target, db_url, ports[i], f"r{i}"))
+                config.write_text(replica_config(target, db_url, ports[i]))
                 replicas.append(await DaemonProcess(config).start(until="listening"))
                 if i == 0:
                     await replicas[0].read_until("ready (leader", 20)
