@@ -79,7 +79,7 @@ class Connection:
 
 @contextlib.asynccontextmanager
 async def assembled(
-    db: str | Path,
+    db: str | Path | EventLog,
     connection: Connection,
     *,
     config: OrchestratorConfig,
@@ -90,13 +90,18 @@ async def assembled(
     """Open the log, build and start every part, recover every live job, and yield the parts;
     on the way out, stop them and close what was opened here.
 
+    `db` is a SQLite file, or a log the caller opened (PostgreSQL, fenced: docs/ha.md),
+    which the caller closes.
+
     Raises:
         LogInUseError: another orchestrator has `db` open.
     """
-    with owning(db):
+    given = db if not isinstance(db, str | Path) else None
+    path = db if isinstance(db, str | Path) else ""
+    with owning(path) if given is None else contextlib.nullcontext():
         rules = load_rules(config.rules_path)
-        event_log = await SQLiteEventLog.open(
-            db,
+        event_log = given or await SQLiteEventLog.open(
+            path,
             synchronous=config.synchronous,
             writer=config.eventlog_writer,
             max_size_bytes=config.eventlog_max_size_bytes,
@@ -197,7 +202,8 @@ async def assembled(
             await alerts.aclose()
             if owned_client is not None:
                 await owned_client.close()
-            await event_log.close()
+            if given is None:
+                await event_log.close()
 
 
 def _client(connection: Connection, config: OrchestratorConfig) -> HttpOverlord | None:

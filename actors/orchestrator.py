@@ -39,6 +39,7 @@ from actors.stream_names import job_stream
 from actors.streams.facade import SupervisorView
 from actors.supervision.alerts import AlertSink, LogAlertSink
 from actors.supervision.supervisor import StartJob
+from eventlog.contract import EventLog
 from eventlog.errors import EventLogError, StreamArchivedError
 from eventlog.records import Recorded, WriterStats, WritesRefused
 from eventlog.summaries import MAX_PAGE, SummaryQuery
@@ -85,7 +86,7 @@ class Orchestrator:
     @contextlib.asynccontextmanager
     async def open(
         cls,
-        db: str | Path,
+        db: str | Path | EventLog,
         overlord: str | Overlord,
         *,
         auth: AuthHook | None = None,

@@ -1,6 +1,6 @@
 """`make bench`: run every benchmark at a moderate size and rewrite bench/RESULTS.md.
 
-    python -m bench.run_all [--only lifecycle|eventlog|crash|subtasks] [--repeat R]
+    python -m bench.run_all [--only lifecycle|eventlog|crash|subtasks|postgres] [--repeat R]
 
 Steps, in order, each a separate process:
 
@@ -91,12 +91,20 @@ def steps(only: str | None, repeat: int, snapshot: bool = False) -> list[tuple[s
                 ],
             )
         )
+    if only in (None, "postgres"):  # issue 23, docs/ha.md: on the PostgreSQL at PG_ADMIN_URL
+        out = "bench/out"
+        plan += [
+            ("pg_append", ["bench.pg_append", "--repeat", "3", "--json", f"{out}/pg_append.json"]),
+            ("pg_failover", ["bench.pg_failover", "--json", f"{out}/pg_failover.json"]),
+        ]
     return plan
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", choices=("lifecycle", "eventlog", "crash", "subtasks"))
+    parser.add_argument(
+        "--only", choices=("lifecycle", "eventlog", "crash", "subtasks", "postgres")
+    )
     parser.add_argument("--repeat", type=int, default=3, help="lifecycle rounds (default 3)")
     parser.add_argument(
         "--snapshot",

@@ -43,7 +43,7 @@ import hmac
 import secrets
 import traceback
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 import structlog
@@ -82,6 +82,9 @@ from service.supervisor_api import SupervisorRoutes
 from service.ui import Console
 from specs.compiler import CompiledJob
 from specs.errors import SpecError
+
+if TYPE_CHECKING:
+    from service.ha.standby_reads import Replication
 
 logger = structlog.get_logger("druid_orch.api")
 
@@ -134,6 +137,7 @@ class ControlApi:
         self.unix_socket = unix_socket
         self.orch: Orchestrator | None = None
         self.draining = False
+        self.ha: Replication | None = None  # an HA replica's role and leader (docs/ha.md)
 
     def serve(self, orch: Orchestrator) -> None:
         """Answer the `/v1` endpoints from `orch`, open and booted, from now on."""
@@ -148,7 +152,7 @@ class ControlApi:
         `Host` must be a loopback name."""
         guard = RequestGuard(self.limits, loopback=loopback)
         app = web.Application(
-            middlewares=[self._errors, guard.headers, self._auth, guard.body],
+            middlewares=[self._errors, guard.headers, self._auth, self._standby, guard.body],
             client_max_size=self.limits.max_body_bytes,
         )
         r = app.router
@@ -271,6 +275,12 @@ class ControlApi:
             )
             return _json({"error": "internal error", "error_id": error_id}, 500)
 
+    @web.middleware
+    async def _standby(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        if self.ha is None:
+            return await handler(request)
+        return await self.ha.answer(request, handler)
+
     def _running(self, *, mutating: bool = False) -> Orchestrator:
         if self.orch is None:
             raise _UnavailableError("booting: boot reconciliation has not finished")
@@ -292,6 +302,8 @@ class ControlApi:
         orch = self.orch
         if self.draining:
             return _json({"ready": False, "reason": "shutting down"}, 503)
+        if self.ha is not None and self.ha.role == "standby":
+            return _json(self.ha.readiness())
         if orch is None:
             return _json({"ready": False, "reason": "boot reconciliation in progress"}, 503)
         refused = orch.log_health().refused
@@ -304,8 +316,11 @@ class ControlApi:
         report = orch.last_reconcile
         if report is not None and report.error is not None:
             reason = "the last reconciliation failed; see GET /v1/reconcile/last"
-            return _json({"ready": True, "reason": reason})
-        return _json({"ready": True})
+            return _json({"ready": True, "reason": reason, **self._role()})
+        return _json({"ready": True, **self._role()})
+
+    def _role(self) -> dict[str, str]:
+        return {"role": self.ha.role} if self.ha is not None else {}
 
     async def metrics_text(self, _request: web.Request) -> web.Response:
         if self.metrics is None:

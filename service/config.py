@@ -44,6 +44,7 @@ from actors.supervision.alerts import display_webhook
 from overlord.errors import OverlordConfigError
 from overlord.tls import ssl_context
 from overlord.urls import check_base_url, display_url
+from service.ha.settings import check_ha
 from service.limits import LimitsSection
 from service.retention import RetentionSection
 from service.telemetry import TracingSection
@@ -103,6 +104,10 @@ class OverlordSection(msgspec.Struct, frozen=True, kw_only=True):
 class EventLogSection(msgspec.Struct, frozen=True, kw_only=True):
     db: str = "orch.db"
     retention: RetentionSection = RetentionSection()
+    url: str | None = None  # docs/ha.md: the log in PostgreSQL, shared by replicas
+    password: Secret | None = None
+    password_file: str | None = None
+    lease_s: Annotated[float, msgspec.Meta(ge=1, le=600)] = 10.0
 
 
 class ApiSection(msgspec.Struct, frozen=True, kw_only=True):
@@ -113,6 +118,7 @@ class ApiSection(msgspec.Struct, frozen=True, kw_only=True):
     token_file: str | None = None
     # A Unix socket (created mode 0600) for local tools, served beside host:port.
     unix_socket: str | None = None
+    advertise_url: str | None = None  # where standbys send clients to this leader (docs/ha.md)
 
 
 class LoggingSection(msgspec.Struct, frozen=True, kw_only=True):
@@ -168,6 +174,7 @@ SECRET_FILES = {
     ("overlord", "token"): "token_file",
     ("api", "token"): "token_file",
     ("alerts", "webhook_token"): "webhook_token_file",
+    ("eventlog", "password"): "password_file",
 }
 
 
@@ -413,6 +420,7 @@ def check(config: Config) -> None:
     if overlord.user is not None and overlord.token is not None:
         raise ConfigError("set either overlord.user/password or overlord.token, not both")
     _check_overlord_client(overlord)
+    check_ha(config)
 
 
 def _check_overlord_client(overlord: OverlordSection) -> None:

@@ -88,9 +88,20 @@ class RemoteControl:
         # anything else (a browser can send those cross-site without asking).
         headers = self._headers if method == "GET" else {**self._headers, **_JSON}
         try:
-            async with self._session.request(method, url, headers=headers, **kwargs) as response:
+            async with self._session.request(
+                method, url, headers=headers, allow_redirects=False, **kwargs
+            ) as response:
                 body = await response.read()
                 status = response.status
+                leader = response.headers.get("Location") if status == 307 else None
+            if leader is not None:
+                # A standby replica names the leader (docs/ha.md): ask it once, with the
+                # same token (aiohttp would drop it on the way to another host).
+                async with self._session.request(
+                    method, leader, headers=headers, allow_redirects=False, **kwargs
+                ) as response:
+                    body = await response.read()
+                    status = response.status
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise ControlError(
                 f"cannot reach the daemon at {self._url}: {str(exc) or type(exc).__name__}"

@@ -143,6 +143,19 @@ class Daemon:
             self._say(f"control API listening on {url}")
             logger.info("api_listening", url=url, unix_socket=config.api.unix_socket)
         client = overlord_client(config)
+        if config.eventlog.url is not None:  # high availability on PostgreSQL (docs/ha.md)
+            from service.ha import Replica
+
+            try:
+                await Replica(self, config, client).run()
+            finally:
+                if tracing is not None:
+                    await tracing.aclose()
+                await client.close()
+                if runner is not None:
+                    await runner.cleanup()
+            self._say("stopped")
+            return 0
         try:
             async with Orchestrator.open(
                 config.eventlog.db,

@@ -8,16 +8,18 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 from aiohttp.test_utils import TestServer
 from hypothesis import HealthCheck, settings
 
+from eventlog.postgres import PostgresEventLog
 from eventlog.sqlite.store import SQLiteEventLog
 from overlord.client import HttpOverlord, RequestRetryPolicy
 from overlord.sim.server import SimConfig, Simulator
+from tests import pg_support
 
 settings.register_profile(
     "ci", max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow]
@@ -67,6 +69,24 @@ async def event_log(
 ) -> AsyncIterator[SQLiteEventLog]:
     """An open log, once with each kind of writer: both must keep the same contract."""
     log = await SQLiteEventLog.open(tmp_path / "events.db", writer=request.param)
+    try:
+        yield log
+    finally:
+        await log.close()
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    """A PostgreSQL database of this test run's own (tests/pg_support.py), dropped after."""
+    with pg_support.database() as url:
+        yield url
+
+
+@pytest.fixture
+async def pg_event_log(pg_url: str) -> AsyncIterator[PostgresEventLog]:
+    """An open log on PostgreSQL, in a schema emptied for the test."""
+    await pg_support.fresh_schema(pg_url)
+    log = await PostgresEventLog.open(pg_url)
     try:
         yield log
     finally:

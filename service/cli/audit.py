@@ -109,7 +109,9 @@ def register(sub: Any) -> None:
 
 
 def _common(parser: argparse.ArgumentParser, *, with_json: bool = True) -> None:
-    parser.add_argument("--db", required=True, help="the event log (SQLite file)")
+    parser.add_argument(
+        "--db", required=True, help="the event log (SQLite file; postgresql://… for verify)"
+    )
     if with_json:
         parser.add_argument("--json", action="store_true", help="machine-readable output")
 
@@ -132,6 +134,10 @@ def _print_json(value: Any) -> None:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
+    if args.db.startswith(("postgresql://", "postgres://")):  # docs/ha.md
+        from service.cli.pg_audit import verify_postgres
+
+        return verify_postgres(args.db, as_json=args.json)
     try:
         report = verify(args.db, archives=args.archives)
         summaries_checked = False

@@ -40,6 +40,10 @@ def local_views(
         AuditError: the file is not a readable log.
     """
     chosen = tuple(phases)
+    if str(db).startswith(("postgresql://", "postgres://")):  # docs/ha.md
+        from service.cli.pg_status import postgres_views
+
+        return postgres_views(str(db), ids, chosen, datasource)
     with offline_log(db) as log:
         if log.summaries_need_rebuild():
             return _folded(db, ids, chosen, datasource)

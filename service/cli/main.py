@@ -79,6 +79,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "service.cli.supervisors",
     "service.cli.compact",
     "service.cli.coverage",
+    "service.cli.eventlog_copy",
 )
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {

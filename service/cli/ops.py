@@ -323,7 +323,11 @@ async def _status(args: argparse.Namespace) -> int:
             if ids:
                 await _known(control, ids, views)
     else:
-        db = args.db or _config(args).eventlog.db
+        if args.db:
+            db = args.db
+        else:
+            section = _config(args).eventlog
+            db = section.url or section.db
         # The log alone says everything `status` shows: no Overlord, no writer.
         views = local_views(db, ids, args.phase or (), args.datasource)
     views.sort(key=lambda v: v.job_id)

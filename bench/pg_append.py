@@ -1,0 +1,145 @@
+"""Append throughput of the PostgreSQL event log against a raw baseline, same server, same run.
+
+For each appender count N, N tasks each append one ~200-byte event at a time to their own
+stream and await it (hash chain on, `synchronous_commit = on`), until the round's quota is
+written. Right after, the baseline writes the very same rows (read back from the log, hashes
+included) into a fresh `events` table of the same shape with raw asyncpg, 1,000 rows per
+transaction, two ways: `executemany`, and `COPY`. Ratios are log / baseline, adjacent runs.
+
+    python -m bench.pg_append                       # 1, 100, 1,000 appenders
+    python -m bench.pg_append --quick               # smoke run
+    python -m bench.pg_append --repeat 3 --json bench/out/pg_append.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import secrets
+import statistics
+import time
+from typing import Any
+
+import asyncpg
+import msgspec
+import uvloop
+
+from bench.append_throughput import make_event
+from eventlog.postgres import PostgresEventLog
+
+ADMIN = os.environ.get("PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+FULL_PLAN = {1: 2_000, 100: 20_000, 1_000: 50_000}
+QUICK_PLAN = {1: 100, 100: 1_000, 1_000: 3_000}
+RAW_TXN_ROWS = 1_000
+RAW_DDL = (
+    "DROP TABLE IF EXISTS raw_events; CREATE TABLE raw_events (seq bigint PRIMARY KEY, "
+    'stream_id text COLLATE "C" NOT NULL, version bigint NOT NULL, type text NOT NULL, '
+    "body bytea NOT NULL, recorded_at double precision NOT NULL, hash bytea NOT NULL, "
+    "UNIQUE (stream_id, version))"
+)
+
+
+async def measure_log(url: str, appenders: int, quota: int) -> tuple[float, list[Any]]:
+    conn = await asyncpg.connect(url)
+    await conn.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
+    await conn.close()
+    per = quota // appenders
+    events = [[make_event(a, n) for n in range(per)] for a in range(appenders)]
+    async with PostgresEventLog(url) as log:
+
+        async def appender(index: int) -> None:
+            for n, event in enumerate(events[index]):
+                await log.append(f"job:{index:06d}", [event], n)
+
+        t0 = time.perf_counter()
+        await asyncio.gather(*(appender(i) for i in range(appenders)))
+        took = time.perf_counter() - t0
+        batches = log.stats.batches
+    conn = await asyncpg.connect(url)
+    rows = await conn.fetch(
+        "SELECT seq, stream_id, version, type, body, recorded_at, hash FROM events ORDER BY seq"
+    )
+    await conn.close()
+    return (appenders * per) / took, [tuple(r) for r in rows] + [batches]
+
+
+async def measure_raw(url: str, rows: list[tuple[Any, ...]], how: str) -> float:
+    conn = await asyncpg.connect(url)
+    await conn.execute(RAW_DDL)
+    t0 = time.perf_counter()
+    for start in range(0, len(rows), RAW_TXN_ROWS):
+        chunk = rows[start : start + RAW_TXN_ROWS]
+        async with conn.transaction():
+            if how == "copy":
+                await conn.copy_records_to_table("raw_events", records=chunk)
+            else:
+                await conn.executemany(
+                    "INSERT INTO raw_events VALUES ($1, $2, $3, $4, $5, $6, $7)", chunk
+                )
+    took = time.perf_counter() - t0
+    await conn.close()
+    return len(rows) / took
+
+
+async def run(plan: dict[int, int], repeat: int) -> dict[str, Any]:
+    name = f"orch_bench_{os.getpid()}_{secrets.token_hex(3)}"
+    admin = await asyncpg.connect(ADMIN)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    url = ADMIN.rsplit("/", 1)[0] + "/" + name
+    results: dict[str, Any] = {}
+    try:
+        for appenders, quota in plan.items():
+            points: dict[str, list[float]] = {"log": [], "executemany": [], "copy": []}
+            batches: list[int] = []
+            for _ in range(repeat):
+                rate, rows = await measure_log(url, appenders, quota)
+                batches.append(rows.pop())
+                points["log"].append(rate)
+                points["executemany"].append(await measure_raw(url, rows, "executemany"))
+                points["copy"].append(await measure_raw(url, rows, "copy"))
+            med = {k: statistics.median(v) for k, v in points.items()}
+            results[str(appenders)] = {
+                "events": quota,
+                "events_per_s": med,
+                "log_vs_executemany": med["log"] / med["executemany"],
+                "log_vs_copy": med["log"] / med["copy"],
+                "batches": statistics.median(batches),
+                "runs": points,
+            }
+            print(
+                f"{appenders:>5} appenders: log {med['log']:8.0f}/s  executemany "
+                f"{med['executemany']:8.0f}/s  COPY {med['copy']:8.0f}/s  "
+                f"log/executemany {med['log'] / med['executemany']:.2f}  "
+                f"log/COPY {med['log'] / med['copy']:.2f}  "
+                f"({statistics.median(batches):.0f} transactions)",
+                flush=True,
+            )
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+    return results
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--repeat", type=int, default=1)
+    ap.add_argument("--json", help="write the figures here")
+    ap.add_argument("--appenders", type=int, nargs="*", help="only these points of the plan")
+    ap.add_argument("--asyncio", action="store_true", help="asyncio's own loop, not uvloop")
+    args = ap.parse_args()
+    plan = QUICK_PLAN if args.quick else FULL_PLAN
+    if args.appenders:
+        plan = {n: plan[n] for n in args.appenders}
+    # uvloop, as the daemon runs (`druid-orch run`), for both sides alike.
+    runner = asyncio.run if args.asyncio else uvloop.run
+    results = runner(run(plan, args.repeat))
+    if args.json:
+        with open(args.json, "wb") as out:
+            out.write(msgspec.json.format(msgspec.json.encode(results)))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

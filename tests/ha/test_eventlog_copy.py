@@ -1,0 +1,65 @@
+"""`druid-orch eventlog copy`: a SQLite log moves to PostgreSQL whole, chain and all."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from eventlog.events import StatusObserved
+from eventlog.postgres import PostgresEventLog
+from eventlog.sqlite.store import SQLiteEventLog
+from eventlog.summaries import JobSummary, SummaryQuery
+from tests import pg_support
+from tests.service.processes import cli
+
+
+def summary(job: str, phase: str) -> JobSummary:
+    return JobSummary(
+        job_id=job,
+        datasource="wiki",
+        interval="2024-01-01T00:00:00.000Z/2024-01-02T00:00:00.000Z",
+        phase=phase,
+        terminal=phase == "succeeded",
+        attempt=1,
+        max_attempts=3,
+    )
+
+
+async def test_a_sqlite_log_is_copied_verified_and_a_second_copy_refused(tmp_path: Path) -> None:
+    db = tmp_path / "orch.db"
+    async with SQLiteEventLog(db, writer="thread") as log:
+        for n in range(30):
+            event = StatusObserved(at=float(n), task_id="t", runner_status="RUNNING")
+            await log.append(
+                f"job:j{n % 7}", [event], n // 7, summary=summary(f"j{n % 7}", "running")
+            )
+        await log.append(
+            "job:j0", [event], 5, close_stream=True, summary=summary("j0", "succeeded")
+        )
+        want = await log.job_summaries(SummaryQuery(limit=100))
+    async with pg_support.scratch_database() as url:
+        done = await cli("eventlog", "copy", "--from", str(db), "--to", url)
+        assert done.code == 0, done.err
+        assert "copied 31 events (7 streams, 7 job summaries)" in done.out
+        assert "chain verified up to seq 31" in done.out
+        async with PostgresEventLog(url) as log:
+            assert (await log.verify()).ok
+            assert await log.job_summaries(SummaryQuery(limit=100)) == want
+            assert ("job:j0", 6, True) in await log.all_streams()
+            assert "job:j0" not in dict(await log.open_streams())
+        status = await cli("status", "--db", url, "--phase", "succeeded")
+        assert status.code == 0, status.err
+        assert "1 jobs: 1 succeeded" in status.out
+        assert "j0" in status.out
+        audit = await cli("audit", "verify", "--db", url)
+        assert audit.code == 0, audit.err
+        assert "OK: 31 events; hash chain intact up to seq 31" in audit.out
+        assert await pg_support.tamper(url, "UPDATE events SET type = 'x' WHERE seq = 7") == 1
+        broken = await cli("audit", "verify", "--db", url)
+        assert broken.code == 1
+        assert "FAILED (altered) at seq 7" in broken.out
+        again = await cli("eventlog", "copy", "--from", str(db), "--to", url)
+        assert again.code == 1
+        assert "already holds an event log (head seq 31)" in again.err
+    bad = await cli("eventlog", "copy", "--from", str(db), "--to", "mysql://x/y")
+    assert bad.code == 2
+    assert "is not a postgresql:// URL" in bad.err
