@@ -319,6 +319,12 @@ def test_a_column_of_the_wrong_type_is_named_with_its_seq_not_a_traceback(
     db = tmp_path / "edited.db"
     shutil.copy(demo_db, db)
     with sqlite3.connect(db) as conn:
+        # Our tables are STRICT and refuse the edit; a crafted file need not be: the same
+        # table, loose, as anyone can write it.
+        conn.executescript(
+            "CREATE TABLE loose AS SELECT * FROM events; DROP TABLE events;"
+            "ALTER TABLE loose RENAME TO events;"
+        )
         conn.execute("UPDATE events SET recorded_at = 'yesterday' WHERE seq = 5")
     for result, code in ((audit("export", "--db", str(db)), 2),):
         assert result.code == code, result.err
