@@ -27,6 +27,7 @@ HEADER_SIZE = 100
 _WAL_BYTE_ORDER = {0x377F0682: "<", 0x377F0683: ">"}  # WAL magic -> checksum byte order
 _WAL_HEADER = 32
 _FRAME_HEADER = 24
+_MASK = 0xFFFFFFFF
 # The largest value a log holds is an event or snapshot carrying a spec, and the API takes
 # specs of at most 64 MiB (`limits.max_body_bytes`): twice that is room enough, and a
 # crafted value larger than it is refused before SQLite allocates it.
@@ -260,9 +261,33 @@ def _commits_from(f: BinaryIO, index: int, frame_size: int, salts: tuple[int, in
 
 
 def _wal_checksum(buf: bytes, s0: int, s1: int, order: str) -> tuple[int, int]:
-    """SQLite's WAL checksum of `buf` (a multiple of 8 bytes), continuing from (s0, s1)."""
-    words = struct.unpack(f"{order}{len(buf) // 4}I", buf)
-    for x0, x1 in zip(words[0::2], words[1::2], strict=True):
-        s0 = (s0 + x0 + s1) & 0xFFFFFFFF
-        s1 = (s1 + x1 + s0) & 0xFFFFFFFF
+    """SQLite's WAL checksum of `buf` (a multiple of 8 bytes), continuing from (s0, s1).
+
+    Every open of a log with a -wal file checks it, so this is unrolled: the sums are taken
+    modulo 2**32 once per eight pairs of words rather than at each (they stay below 2**56
+    in between, small enough for Python's fast integers), about twice as fast as the loop.
+    """
+    bulk = len(buf) - len(buf) % 64
+    for a, b, c, d, e, f, g, h, i, j, k, m, n, o, p, q in struct.iter_unpack(
+        f"{order}16I", memoryview(buf)[:bulk]
+    ):
+        s0 += a + s1
+        s1 += b + s0
+        s0 += c + s1
+        s1 += d + s0
+        s0 += e + s1
+        s1 += f + s0
+        s0 += g + s1
+        s1 += h + s0
+        s0 += i + s1
+        s1 += j + s0
+        s0 += k + s1
+        s1 += m + s0
+        s0 += n + s1
+        s1 += o + s0
+        s0 = (s0 + p + s1) & _MASK
+        s1 = (s1 + q + s0) & _MASK
+    for x0, x1 in struct.iter_unpack(f"{order}2I", memoryview(buf)[bulk:]):
+        s0 = (s0 + x0 + s1) & _MASK
+        s1 = (s1 + x1 + s0) & _MASK
     return s0, s1
