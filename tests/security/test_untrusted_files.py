@@ -10,14 +10,11 @@
 from __future__ import annotations
 
 import contextlib
-import os
-import resource
 import sqlite3
 import struct
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import pytest
@@ -79,39 +76,37 @@ async def test_a_secret_file_that_is_not_utf8_is_named_without_its_bytes(tmp_pat
 
 MEMORY_CAP = 4 * 1024**3
 PEAK_RSS = 200 * 1024**2  # a CLI run needs ~50 MiB; the crafted values below ask for more
+# The command runs as the child of a small launcher, not of the test process: a child forked
+# from a pytest worker would report the worker's size as its peak RSS.
+LAUNCHER = """
+import os, resource, subprocess, sys
+cap = int(sys.argv[2])
+def limit():
+    resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+proc = subprocess.Popen(sys.argv[3:], preexec_fn=limit)
+_, status, usage = os.wait4(proc.pid, 0)
+with open(sys.argv[1], "w") as f:
+    f.write(str(usage.ru_maxrss * 1024))
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
 
 
 def run_capped(*args: str) -> tuple[Result, int]:
     """`druid-orch ARGS` as a process: its result and peak RSS in bytes."""
-
-    def cap() -> None:
-        resource.setrlimit(resource.RLIMIT_AS, (MEMORY_CAP, MEMORY_CAP))
-
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "service.cli.main", *args],
+    with tempfile.TemporaryDirectory() as tmp:
+        peak = Path(tmp) / "peak"
+        command = [sys.executable, "-m", "service.cli.main", *args]
+        done = subprocess.run(
+            [sys.executable, "-c", LAUNCHER, str(peak), str(MEMORY_CAP), *command],
             cwd=ROOT,
             env=clean_env(),
             stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=err,
-            preexec_fn=cap,
+            capture_output=True,
+            timeout=60,
+            check=False,
         )
-        deadline = time.monotonic() + 60
-        while True:
-            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-            if pid:
-                break
-            if time.monotonic() > deadline:
-                proc.kill()
-                os.wait4(proc.pid, 0)
-                raise TimeoutError(f"druid-orch {' '.join(args)} did not finish in 60 s")
-            time.sleep(0.02)
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        out.seek(0)
-        err.seek(0)
-        result = Result(proc.returncode, out.read().decode(), err.read().decode())
-    return result, usage.ru_maxrss * 1024
+        result = Result(done.returncode, done.stdout.decode(), done.stderr.decode())
+        return result, int(peak.read_text())
 
 
 async def small_log(db: Path) -> None:
@@ -215,8 +210,8 @@ async def test_a_crafted_log_ends_in_one_line_and_bounded_memory(tmp_path: Path,
         result, peak = run_capped(*command, "--db", str(db))
         # verify prints its verdict on stdout; every refusal is one line on stderr
         shown = result.out if result.code == 1 and command[-1] == "verify" else result.err
+        assert peak < PEAK_RSS, f"{command}: peak RSS {peak >> 20} MiB"
         assert result.code == code, result.out + result.err
         assert "Traceback" not in result.out + result.err
         assert len(shown.strip().splitlines()) == 1, shown
         assert message in shown, shown
-        assert peak < PEAK_RSS, f"{command}: peak RSS {peak >> 20} MiB"
