@@ -265,7 +265,7 @@ def _wal_checksum(buf: bytes, s0: int, s1: int, order: str) -> tuple[int, int]:
 
     Every open of a log with a -wal file checks it, so this is unrolled: the sums are taken
     modulo 2**32 once per eight pairs of words rather than at each (they stay below 2**56
-    in between, small enough for Python's fast integers), about twice as fast as the loop.
+    in between, small enough for Python's fast integers).
     """
     bulk = len(buf) - len(buf) % 64
     for a, b, c, d, e, f, g, h, i, j, k, m, n, o, p, q in struct.iter_unpack(
