@@ -27,6 +27,7 @@ from actors.orchestrator import Orchestrator
 from actors.supervision.alerts import AlertSink, FanOutAlertSink, LogAlertSink, WebhookAlertSink
 from overlord.auth import AuthHook, BasicAuth, BearerAuth
 from overlord.client import HttpOverlord
+from overlord.tls import ClientSettings
 from overlord.urls import display_url
 from service.api import ControlApi
 from service.config import Config
@@ -49,19 +50,23 @@ def overlord_auth(config: Config) -> AuthHook | None:
     return None
 
 
-def overlord_client(config: Config) -> HttpOverlord:
+def overlord_settings(config: Config) -> ClientSettings:
+    """How `[overlord]` says to reach the Overlord (what `Orchestrator.open` takes too)."""
     section = config.overlord
-    return HttpOverlord(
-        section.url,
-        coordinator_url=section.coordinator_url,
+    return ClientSettings(
         auth=overlord_auth(config),
+        coordinator_url=section.coordinator_url,
         timeout_s=section.timeout_s,
         verify_tls=section.verify_tls,
         ca_bundle=section.ca_bundle,
         client_cert=section.client_cert,
         client_key=section.client_key,
-        leader_hosts=section.leader_hosts,
+        leader_hosts=tuple(section.leader_hosts),
     )
+
+
+def overlord_client(config: Config) -> HttpOverlord:
+    return HttpOverlord.from_settings(config.overlord.url, overlord_settings(config))
 
 
 def alert_sink(config: Config) -> AlertSink:
