@@ -51,6 +51,8 @@ class JobSummary(msgspec.Struct, frozen=True, kw_only=True):
     sub_tasks_reason: str | None = None
     accepted_at: float | None = None
     finished_at: float | None = None
+    next_try_at: float | None = None  # when a waiting attempt or submission is due
+    since: float | None = None  # since when the job is in its phase
     version: int = 0  # the stream's version the row reflects
     # Set by the log when it writes the row: the seq of the last event it reflects, and the
     # time that event was recorded. Zero in a summary handed to `append`.

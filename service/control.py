@@ -123,12 +123,15 @@ class RemoteControl:
         *,
         phases: Iterable[str] = (),
         datasource: str | None = None,
+        interval: str | None = None,
     ) -> list[JobView]:
         """The jobs named (in batches of `ID_BATCH` a request), or every job matching the
         filters, a page at a time: no request line grows with the number of jobs."""
         filters = [("phase", ",".join(sorted(phases)))] if phases else []
         if datasource is not None:
             filters.append(("datasource", datasource))
+        if interval is not None:
+            filters.append(("interval", interval))
         if ids:
             found: list[JobView] = []
             unique = list(dict.fromkeys(ids))
@@ -179,6 +182,11 @@ class RemoteControl:
 
     async def settle(self, views: Sequence[JobView], timeout: float) -> list[JobView]:
         return list(views)  # the daemon carries on with them after this command
+
+    async def datasources(self) -> dict[str, Any]:
+        """The Overlord's breaker and the paused datasources (`GET /v1/datasources`)."""
+        data: dict[str, Any] = await self._call("GET", "/v1/datasources")
+        return data
 
     async def resume(self, datasource: str) -> bool:
         data = await self._call("POST", f"/v1/datasources/{datasource}/resume")

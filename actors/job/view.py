@@ -48,6 +48,15 @@ def hold_reason(
     return None
 
 
+def next_try_at(state: JobState) -> float | None:
+    """When the job's next attempt (`retry_wait`) or put-off submission is due, if it waits."""
+    if state.phase == "retry_wait":
+        return state.retry_not_before
+    if state.phase == "submitting" and _deferred(state):
+        return state.submit_not_before
+    return None
+
+
 def _deferred(state: JobState) -> bool:
     """Whether this attempt's submission was put off after an error. (A retried job whose task
     may live also waits for a status lookup, from the retry on, with no error of its own.)"""
@@ -82,6 +91,10 @@ class JobView(msgspec.Struct, frozen=True, kw_only=True):
     # slots, and what it was chosen from (`m=3: 7 of 16 slots free, 2 jobs waiting`).
     sub_tasks: int | None = None
     sub_tasks_reason: str | None = None
+    # When its next attempt or deferred submission is due (`retry_wait`, a submission put
+    # off), so that people read "next try in 42 s"; and since when it is in its phase.
+    next_try_at: float | None = None
+    since: float | None = None
 
     @classmethod
     def of(cls, state: JobState, held: str | None = None) -> JobView:
@@ -107,6 +120,8 @@ class JobView(msgspec.Struct, frozen=True, kw_only=True):
             sent_interval=state.submit_interval,
             sub_tasks=chosen.m if chosen is not None else None,
             sub_tasks_reason=sub_tasks_story(chosen) if chosen is not None else None,
+            next_try_at=next_try_at(state),
+            since=state.phase_since,
         )
 
 

@@ -26,12 +26,17 @@ from eventlog.events import BreakerOpened
 from eventlog.sqlite.offline import OfflineLog
 from eventlog.summaries import MAX_PAGE, JobSummary
 from service.job_queries import summary_query
+from specs.intervals import Interval
 
 _PAUSES = f"{BREAKER_PREFIX}datasource:"
 
 
 def local_views(
-    db: str | Path, ids: Sequence[str], phases: Iterable[str], datasource: str | None
+    db: str | Path,
+    ids: Sequence[str],
+    phases: Iterable[str],
+    datasource: str | None,
+    interval: str | None = None,
 ) -> list[JobView]:
     """The jobs named (all of them must exist), or every job of the phases and datasource.
 
@@ -42,7 +47,7 @@ def local_views(
     chosen = tuple(phases)
     with offline_log(db) as log:
         if log.summaries_need_rebuild():
-            return _folded(db, ids, chosen, datasource)
+            return _folded(db, ids, chosen, datasource, interval)
         paused = _paused(log)
         rows: list[JobSummary] = []
         if ids:
@@ -56,9 +61,12 @@ def local_views(
                 for r in rows
                 if (not chosen or r.phase in chosen)
                 and (datasource is None or r.datasource == datasource)
+                and (interval is None or _overlaps(r.interval, interval))
             ]
         else:
-            query = summary_query(phases=chosen, datasource=datasource, limit=MAX_PAGE)
+            query = summary_query(
+                phases=chosen, datasource=datasource, interval=interval, limit=MAX_PAGE
+            )
             while query is not None:
                 page = log.job_summaries(query)
                 rows += page.jobs
@@ -86,8 +94,28 @@ def _paused(log: OfflineLog) -> dict[str, str]:
     return paused
 
 
+def local_by_ids(db: str | Path, ids: Sequence[str]) -> list[JobView]:
+    """The jobs among `ids` the log holds (the others are left out)."""
+    found: list[JobView] = []
+    for job_id in ids:
+        try:
+            found += local_views(db, [job_id], (), None)
+        except UnknownJobError:
+            continue
+    return found
+
+
+def _overlaps(interval: str, other: str) -> bool:
+    a, b = Interval.parse(interval), Interval.parse(other)
+    return a.start < b.end and b.start < a.end
+
+
 def _folded(
-    db: str | Path, ids: Sequence[str], phases: tuple[str, ...], datasource: str | None
+    db: str | Path,
+    ids: Sequence[str],
+    phases: tuple[str, ...],
+    datasource: str | None,
+    interval: str | None,
 ) -> list[JobView]:
     states, paused = jobs_and_pauses(db)
     views = [JobView.of(s, hold_reason(s, paused)) for s in states.values() if s.phase != "new"]
@@ -100,4 +128,5 @@ def _folded(
         if (not ids or v.job_id in ids)
         and (not phases or v.phase in phases)
         and (datasource is None or v.datasource == datasource)
+        and (interval is None or _overlaps(v.interval, interval))
     ]

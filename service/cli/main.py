@@ -141,6 +141,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "demo" and args.jobs < 1:
         parser.error("--jobs must be at least 1")
+    api = getattr(args, "api", None)
+    if api and "://" not in api:  # `--api 127.0.0.1:8642`: what people type first
+        args.api = f"http://{api}"
     func = getattr(args, "func", None) or COMMANDS[args.command]
     with contextlib.suppress(KeyboardInterrupt):
         try:

@@ -1,0 +1,129 @@
+"""What a person reads from the CLI, run as a process: tables fitted to an 80-column
+terminal, the names people type, times with their zone, and what embedded mode leaves."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+
+from tests.service.processes import (
+    FAST_ORCHESTRATOR,
+    ROOT,
+    clean_env,
+    cli,
+    running,
+    simulator,
+)
+
+PIPELINE = str(ROOT / "specs" / "pipelines" / "wikipedia.toml")
+NARROW = clean_env(COLUMNS="80")
+ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
+
+
+DEAD_DAYS = ("2024-07-19", "2024-07-20", "2024-07-21")
+
+
+@pytest.fixture(scope="module")
+def backlog(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """Three days dead (their input is missing), then 200 daily jobs accepted on the same
+    log with an Overlord that cannot be reached (nothing listens on port 9): every one is
+    held, as in an outage. Returns the log and what the second `submit` said."""
+    db = tmp_path_factory.mktemp("backlog") / "orch.db"
+    fast = db.parent / "fast.toml"
+    fast.write_text(FAST_ORCHESTRATOR)
+    missing = {f"wikipedia/{d}T00:00:00.000Z/{_next(d)}T00:00:00.000Z" for d in DEAD_DAYS}
+
+    async def make() -> str:
+        sim = simulator(scripted={key: ["structural:missing_input"] for key in missing})
+        async with running(sim) as overlord:
+            args = ["submit", PIPELINE, "--interval", "2024-07-19/2024-07-22", "--wait"]
+            dead = await cli(*args, "--db", str(db), "--overlord", overlord, "--config", str(fast))
+        assert dead.code == 1, dead.err
+        args = ["submit", PIPELINE, "--interval", "2024-01-01/2024-07-19"]
+        target = ["--db", str(db), "--overlord", "http://127.0.0.1:9"]
+        result = await cli(*args, *target, env=NARROW)
+        assert result.code == 0, result.err
+        return result.out
+
+    return db, asyncio.run(make())
+
+
+def _next(day: str) -> str:
+    return (date.fromisoformat(day) + timedelta(days=1)).isoformat()
+
+
+async def test_status_of_200_jobs_fits_80_columns_and_ends_with_a_count(
+    backlog: tuple[Path, str],
+) -> None:
+    db, _ = backlog
+    result = await cli("status", "--db", str(db), env=NARROW)
+    assert result.code == 0, result.err
+    lines = result.out.splitlines()
+    too_long = [line for line in lines if len(line) > 80]
+    assert not too_long, too_long[:3]
+    assert lines[0].split() == ["JOB", "PHASE", "TRY", "WHEN", "WHY"]
+    assert lines[1].startswith("wikipedia/2024-01-01  accepted")
+    assert lines[-1] == "203 jobs: 200 accepted, 3 dead"
+    assert "... 153 more (--limit 0 shows all" in lines[-2]
+    # Under a limit, the jobs that need a person are kept: the dead ones, with their
+    # classified reason in the row and in full under the table.
+    dead = [line for line in lines if "  dead  " in line]
+    assert [line.split()[0] for line in dead] == [f"wikipedia/{d}" for d in DEAD_DAYS]
+    assert all("structural (missing-input): " in line for line in dead)
+    assert "wikipedia/2024-07-19: structural (missing-input): the input data does not" in (
+        result.out
+    )
+    # 3 structural failures paused the datasource: said once, with how to resume it.
+    assert "200 jobs held: datasource wikipedia is paused (3 structural" in result.out
+    assert "`druid-orch resume wikipedia` lets it go on" in result.out
+    assert "orch_wikipedia" not in result.out, "no ids, no Druid task ids without --wide"
+
+
+async def test_submit_without_wait_says_what_it_leaves_in_flight_and_how_to_follow(
+    backlog: tuple[Path, str],
+) -> None:
+    db, out = backlog
+    assert out.startswith("accepted 200 jobs\n")
+    assert max(len(line) for line in out.splitlines()) <= 80
+    assert "200 jobs left in flight (200 accepted)" in out
+    # What holds them (no Overlord to ask about streaming), said once, not per row.
+    assert len(re.findall(r"^200 jobs held: ", out, re.M)) == 1
+    assert "... 150 more" in out
+    assert f"`druid-orch follow --db {db} --overlord http://127.0.0.1:9`" in " ".join(
+        line.strip() for line in out.splitlines()
+    )
+
+
+async def test_a_job_is_named_by_handle_date_prefix_or_interval_and_times_have_a_zone(
+    backlog: tuple[Path, str],
+) -> None:
+    db, _ = backlog
+    target = ["--db", str(db)]
+    names = ["wikipedia/2024-01-07", "orch_wikipedia_20240108", "2024-01-09"]
+    named, month, window = await asyncio.gather(
+        cli("status", *names, "--json", *target),
+        cli("status", "wikipedia/2024-01", *target),
+        cli("status", "--interval", "2024-01-01/2024-01-08", "--wide", *target, env=NARROW),
+    )
+    assert named.code == 0, named.err
+    jobs = json.loads(named.out)["jobs"]
+    assert [j["job_id"][:32] for j in jobs] == [
+        f"orch_wikipedia_202401{d:02d}T000000Z_" for d in (7, 8, 9)
+    ]
+    # Times in ISO 8601 with their zone, the epoch beside for programs.
+    assert ISO.match(jobs[0]["accepted_at"]), jobs[0]["accepted_at"]
+    assert isinstance(jobs[0]["accepted_at_epoch"], float)
+    # A name that fits several jobs lists them rather than guessing.
+    assert month.code == 1
+    assert "'wikipedia/2024-01' fits 31 jobs; name one of them:" in month.err
+    assert "wikipedia/2024-01-01" in month.err
+    assert "... 23 more" in month.err
+    assert window.code == 0, window.err
+    assert window.out.splitlines()[-1] == "7 jobs: 7 accepted"
+    assert window.out.split()[:3] == ["JOB", "DATASOURCE", "INTERVAL"], "--wide: the ids"
+    assert window.out.count("orch_wikipedia_2024") == 7
