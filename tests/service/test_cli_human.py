@@ -127,3 +127,24 @@ async def test_a_job_is_named_by_handle_date_prefix_or_interval_and_times_have_a
     assert window.out.splitlines()[-1] == "7 jobs: 7 accepted"
     assert window.out.split()[:3] == ["JOB", "DATASOURCE", "INTERVAL"], "--wide: the ids"
     assert window.out.count("orch_wikipedia_2024") == 7
+
+
+async def test_audit_history_takes_a_handle_or_an_interval_and_shows_iso_times(
+    backlog: tuple[Path, str],
+) -> None:
+    db, _ = backlog
+    one, two = await asyncio.gather(
+        cli("audit", "history", "wikipedia/2024-07-21", "--db", str(db)),
+        cli("audit", "history", "--interval", "2024-07-19/2024-07-21", "--db", str(db)),
+    )
+    assert one.code == 0, one.err
+    assert one.out.startswith("job orch_wikipedia_20240721T000000Z_20240722T000000Z_")
+    assert "rule: missing-input -> structural" in one.out
+    stamps = [line.split()[0] for line in one.out.splitlines()[1:] if line[:1].isdigit()]
+    assert stamps
+    assert all(re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$", s) for s in stamps), stamps
+    assert two.code == 0, two.err
+    assert [line[:32] for line in two.out.splitlines() if line.startswith("job ")] == [
+        "job orch_wikipedia_20240719T0000",
+        "job orch_wikipedia_20240720T0000",
+    ]
