@@ -40,6 +40,7 @@ import hmac
 import secrets
 import traceback
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
@@ -49,6 +50,7 @@ from aiohttp import web
 from actors.errors import ActorStoppedError, ConfigError, NotRetryableError, UnknownJobError
 from actors.job.view import JobView
 from actors.orchestrator import Orchestrator
+from actors.supervision.breakers import plain_cause
 from eventlog.errors import (
     EventLogUnavailableError,
     StreamArchivedError,
@@ -77,6 +79,12 @@ logger = structlog.get_logger("druid_orch.api")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 PROBES = frozenset({"/healthz", "/readyz"})
 _ENC = msgspec.json.Encoder()
+
+
+def _iso(epoch: float | None) -> str | None:
+    if epoch is None:
+        return None
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _json(body: Any, status: int = 200) -> web.Response:
@@ -285,6 +293,11 @@ class ControlApi:
         # One line for a probe; the report itself, which names jobs and quotes the Overlord,
         # is behind the token (/v1/reconcile/last).
         report = orch.last_reconcile
+        health = orch.breakers.overlord_health()
+        if health["reachable"] is False and health["last_error"]:
+            cause = plain_cause(health["last_error"])
+            reason = f"Overlord unreachable: {cause}; see GET /v1/datasources"
+            return _json({"ready": True, "reason": reason})
         if report is not None and report.error is not None:
             reason = "the last reconciliation failed; see GET /v1/reconcile/last"
             return _json({"ready": True, "reason": reason})
@@ -367,8 +380,19 @@ class ControlApi:
 
     async def datasources(self, _request: web.Request) -> web.Response:
         orch = self._running()
+        health = orch.breakers.overlord_health()
+        if health["last_error"] is not None:
+            health["last_error"] = plain_cause(health["last_error"])
+        # Times in ISO 8601 for people, the epoch beside for programs.
+        for key in ("since", "last_error_at", "next_probe"):
+            health[f"{key}_epoch"] = health[key]
+            health[key] = _iso(health[key])
         return _json(
-            {"overlord_breaker": orch.breakers.overlord_phase, "paused": orch.breakers.paused}
+            {
+                "overlord_breaker": orch.breakers.overlord_phase,
+                "overlord": health,
+                "paused": orch.breakers.paused,
+            }
         )
 
     async def resume(self, request: web.Request) -> web.Response:

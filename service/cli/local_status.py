@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 from msgspec.structs import replace
 
@@ -22,6 +22,7 @@ from actors.job.state import JobState, Phase
 from actors.job.summary import view_of
 from actors.job.view import JobView, hold_reason
 from actors.stream_names import BREAKER_PREFIX
+from actors.supervision.breakers import plain_cause
 from eventlog.events import BreakerOpened
 from eventlog.sqlite.offline import OfflineLog
 from eventlog.summaries import MAX_PAGE, JobSummary
@@ -80,6 +81,23 @@ def _view(row: JobSummary, paused: dict[str, str]) -> JobView:
     # hold_reason reads the phase and datasource for a pause; the row has both.
     probe = JobState(job_id=row.job_id, phase=cast(Phase, row.phase), datasource=row.datasource)
     return view_of(row, hold_reason(probe, paused))
+
+
+def overlord_as_recorded(db: str | Path) -> dict[str, Any] | None:
+    """The Overlord breaker as the log last recorded it, when open (the shape of the API's
+    `overlord` block); None when it is closed or never opened."""
+    with offline_log(db) as log:
+        last = None
+        for recorded in log.records(stream_id=f"{BREAKER_PREFIX}overlord"):
+            last = recorded.event
+    if not isinstance(last, BreakerOpened):
+        return None
+    return {
+        "state": "open",
+        "since_epoch": last.at,
+        "last_error": plain_cause(last.reason),
+        "next_probe_epoch": last.until,
+    }
 
 
 def _paused(log: OfflineLog) -> dict[str, str]:

@@ -22,7 +22,7 @@ from actors.errors import ORCHESTRATOR_ERRORS, ConfigError
 from service import logging_setup
 from service.cli import drive
 from service.cli.drive import follow_jobs
-from service.cli.local_status import local_views
+from service.cli.local_status import local_views, overlord_as_recorded
 from service.cli.output import jobs_json, jobs_table, print_json
 from service.cli.table import DEFAULT_LIMIT, count_line, fit, width
 from service.cli.target import (
@@ -140,10 +140,13 @@ async def _status(args: argparse.Namespace) -> int:
         db = args.db or config_of(args).eventlog.db
         # The log alone says everything `status` shows: no Overlord, no writer.
         views = local_views(db, ids, args.phase or (), args.datasource, args.interval)
-    views.sort(key=lambda v: (v.datasource, v.interval, v.job_id))
-    if args.json:
-        print_json(jobs_json(views))
+        recorded = overlord_as_recorded(db)
+        if recorded is not None:
+            header = overlord_line({"overlord": recorded}) + " (as the log last recorded it)"
+    if args.json:  # in job id order, as the API lists them
+        print_json(jobs_json(sorted(views, key=lambda v: v.job_id)))
         return 0
+    views.sort(key=lambda v: (v.datasource, v.interval, v.job_id))
     room = width()
     if header:
         print(fit(header, room))
@@ -159,14 +162,18 @@ def overlord_line(found: dict[str, Any]) -> str:
 
     block = found.get("overlord") or {}
     state = block.get("state") or found.get("overlord_breaker") or "unknown"
-    if state == "closed":
-        text = "Overlord: reachable"
+    reachable = block.get("reachable")
+    if state == "closed" and reachable is not False:
+        text = "Overlord: reachable" if reachable else "Overlord: not asked yet"
     else:
-        text = f"Overlord: breaker {state}"
-        if block.get("since_epoch"):
-            text += f" since {relative(block['since_epoch'])}"
+        text = "Overlord: unreachable" if state == "closed" else f"Overlord: breaker {state}"
+        since = block.get("since_epoch") if state != "closed" else None
+        since = since or block.get("last_error_at_epoch")
+        if since:
+            text += f" (last failure {relative(since)})" if state == "closed" else ""
+            text += f" since {relative(since)}" if state != "closed" else ""
         if block.get("last_error"):
-            text += f" ({block['last_error']})"
+            text += f": {block['last_error']}"
         if block.get("next_probe_epoch"):
             text += f"; next probe {relative(block['next_probe_epoch'])}"
     paused = found.get("paused") or {}
