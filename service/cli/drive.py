@@ -25,7 +25,7 @@ from actors.job.view import JobView
 from service.cli.handles import AmbiguousJobError
 from service.cli.local_status import local_views
 from service.cli.output import jobs_json, jobs_table, print_json, progress_bar
-from service.cli.table import DEFAULT_LIMIT, say
+from service.cli.table import DEFAULT_LIMIT, count_line, say
 from service.cli.target import (
     config_of,
     control_of,
@@ -185,6 +185,7 @@ def _show(args: argparse.Namespace, views: Sequence[JobView]) -> None:
         print_json(jobs_json(views))
     else:
         jobs_table(views, sys.stdout, limit=DEFAULT_LIMIT)
+        print(count_line(views))
 
 
 def _ended(args: argparse.Namespace, final: Sequence[JobView]) -> int:
@@ -298,28 +299,29 @@ def cmd_follow(args: argparse.Namespace) -> int:
 
 async def _follow_command(args: argparse.Namespace) -> int:
     note = _note(args)
+    ids: list[str] = []
+    if not args.api:  # the log as it is before this command drives anything
+        ids = await job_ids(args, args.job_ids) if args.job_ids else _live_ids(args)
     async with control_of(args) as control:
-        if args.job_ids:
-            ids = await job_ids(args, args.job_ids, control if args.api else None)
-            views = await _views(control, ids)
-        else:
-            views = await _live(args, control)
-        if not views:
+        if args.api:
+            from service.control import RemoteControl
+
+            assert isinstance(control, RemoteControl)
+            if args.job_ids:
+                ids = await job_ids(args, args.job_ids, control)
+            else:
+                ids = [v.job_id for v in await control.views(None, phases=LIVE_PHASES)]
+        if not ids:
             print("no live jobs to follow", file=note)
             return 0
         since = await control.head()
-        # What changed between the lookup and `since` is caught by the next lookup.
-        views = await _views(control, [v.job_id for v in views])
+        views = await _views(control, ids)
         final = await _follow_or_stop(args, control, views, since, note)
     return 3 if final is None else _ended(args, final)
 
 
-async def _live(args: argparse.Namespace, control: Control) -> list[JobView]:
-    from service.control import RemoteControl
-
-    if isinstance(control, RemoteControl):
-        return await control.views(None, phases=LIVE_PHASES)
-    return local_views(local_db(args), [], LIVE_PHASES, None)
+def _live_ids(args: argparse.Namespace) -> list[str]:
+    return [v.job_id for v in local_views(local_db(args), [], LIVE_PHASES, None)]
 
 
 async def _views(control: Control, ids: Sequence[str]) -> list[JobView]:
