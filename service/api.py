@@ -59,7 +59,7 @@ from eventlog.errors import (
 )
 from eventlog.events import event_fields
 from eventlog.records import Recorded
-from eventlog.summaries import CursorError
+from eventlog.summaries import MAX_PAGE, CursorError
 from overlord.errors import OverlordError, OverlordUnavailableError
 from overlord.redaction import redact
 from service.config import is_loopback
@@ -67,7 +67,15 @@ from service.http.guard import RequestGuard
 from service.http.openapi import openapi_document
 from service.http.unix import unix_site
 from service.intake import SubmitRequest, jobs_from_request
-from service.job_queries import BadQueryError, changes_params, coverage_range, list_query
+from service.job_queries import (
+    BadQueryError,
+    changes_params,
+    coverage_range,
+    list_query,
+    overlap_warning,
+    spans_by_datasource,
+    summary_query,
+)
 from service.limits import BoundExceededError, LimitsSection
 from service.metrics import Metrics
 from service.supervisor_api import SupervisorRoutes
@@ -79,6 +87,20 @@ logger = structlog.get_logger("druid_orch.api")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 PROBES = frozenset({"/healthz", "/readyz"})
 _ENC = msgspec.json.Encoder()
+
+
+async def _succeeded(orch: Orchestrator, jobs: list[CompiledJob]) -> list[JobView]:
+    """The succeeded jobs overlapping `jobs`' intervals, for the overlap warning."""
+    found: list[JobView] = []
+    for datasource, span in spans_by_datasource(jobs).items():
+        query = summary_query(
+            phases=("succeeded",), datasource=datasource, interval=span, limit=MAX_PAGE
+        )
+        while query is not None:
+            page = await orch.queries.page(query)
+            found += page.jobs
+            query = msgspec.structs.replace(query, after=page.next) if page.next else None
+    return found
 
 
 def _iso(epoch: float | None) -> str | None:
@@ -326,9 +348,11 @@ class ControlApi:
         if body.task_id_prefix != prefix:
             body = msgspec.structs.replace(body, task_id_prefix=prefix)
         jobs = jobs_from_request(body, limits=self.limits)
+        warning = overlap_warning(jobs, await _succeeded(orch, jobs))
         views = await _submit_all(orch, jobs)
-        logger.info("api_submitted", jobs=len(views))
-        return _json({"jobs": views}, 202)
+        logger.info("api_submitted", jobs=len(views), warning=warning)
+        # The jobs are submitted (a client asked for them); the warning says what they redo.
+        return _json({"jobs": views, **({"warning": warning} if warning else {})}, 202)
 
     async def list_jobs(self, request: web.Request) -> web.Response:
         orch = self._running()

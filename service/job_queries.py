@@ -10,6 +10,7 @@ chunks). The CLI's `status --db` builds the same `SummaryQuery` from its flags
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 from actors.job.state import PHASES, TERMINAL
 from eventlog.summaries import DEFAULT_PAGE, MAX_PAGE, SummaryQuery
@@ -142,3 +143,39 @@ def coverage_range(query: Mapping[str, str]) -> tuple[str | None, str | None]:
     if start is not None and end is not None:
         Interval(parse_instant(start), parse_instant(end))  # refuses an empty or reversed one
     return first, last
+
+
+def spans_by_datasource(jobs: Iterable[Any]) -> dict[str, str]:
+    """Each datasource of `jobs` (anything with `datasource` and `interval`) and the interval
+    from its first job's start to its last job's end: one query finds what they overlap."""
+    bounds: dict[str, tuple[str, str]] = {}
+    for job in jobs:
+        start, _, end = job.interval.partition("/")
+        low, high = bounds.get(job.datasource, (start, end))
+        bounds[job.datasource] = (min(low, start), max(high, end))
+    return {ds: f"{low}/{high}" for ds, (low, high) in bounds.items()}
+
+
+def overlap_warning(jobs: Sequence[Any], succeeded: Iterable[Any]) -> str | None:
+    """Why submitting `jobs` re-ingests data: those whose datasource and interval another
+    job (another spec: another hash in its id) already succeeded on; None when none does."""
+
+    def key(job: Any) -> tuple[str, str, bool]:
+        return (job.datasource, job.interval, "_compact_" in job.job_id.rsplit("_", 3)[0])
+
+    done: dict[tuple[str, str, bool], Any] = {}
+    for view in succeeded:
+        done.setdefault(key(view), view)
+    digest = {j.job_id.rsplit("_", 1)[-1] for j in jobs}
+    hits = [
+        j for j in jobs if key(j) in done and done[key(j)].job_id.rsplit("_", 1)[-1] not in digest
+    ]
+    if not hits:
+        return None
+    days = ", ".join(f"{j.datasource}/{j.interval[:10]}" for j in hits[:5])
+    more = f" and {len(hits) - 5} more" if len(hits) > 5 else ""
+    jobs_word = "job covers" if len(hits) == 1 else "jobs cover"
+    return (
+        f"{len(hits)} {jobs_word} an interval another job already ingested with a different "
+        f"spec ({days}{more}): submitting ingests those days again"
+    )

@@ -36,8 +36,10 @@ from service.cli.target import (
     where,
 )
 from service.cli.times import relative
-from service.control import Control, ControlError
+from service.control import Control, ControlError, RemoteControl
 from service.intake import SubmitRequest, jobs_from_request, request_from_file
+from service.job_queries import overlap_warning, spans_by_datasource
+from specs.compiler import CompiledJob
 from specs.errors import SpecError
 
 FAILED_PHASES = frozenset({"dead", "cancelled"})
@@ -52,6 +54,11 @@ def register(sub: Any, target: Callable[[argparse.ArgumentParser], None]) -> Non
     p = sub.add_parser("submit", help="submit specs (.json) or pipeline templates (.toml)")
     p.add_argument("files", nargs="+", metavar="FILE")
     p.add_argument("--interval", action="append", default=[], help="for templates (repeatable)")
+    p.add_argument(
+        "--replace",
+        action="store_true",
+        help="submit even where a job with another spec already ingested the interval",
+    )
     _waiting(p)
     target(p)
     p.set_defaults(func=cmd_submit)
@@ -147,21 +154,41 @@ def cmd_submit(args: argparse.Namespace) -> int:
         # expanded here as they are by the daemon.
         limits = config_of(args).limits
         requests = [request_from_file(f, args.interval, limits=limits) for f in args.files]
+        compiled: list[CompiledJob] = []
         for request in requests:
             if request.template is None or request.intervals:
-                jobs_from_request(request, limits=limits)  # validate here, before reaching anything
+                # Validated here, before reaching anything.
+                compiled += jobs_from_request(request, limits=limits)
     except (SpecError, ConfigError) as exc:
         return fail(str(exc), 2)
     missing = [r.name for r in requests if r.template is not None and not r.intervals]
     if missing:
         return fail(f"{', '.join(str(m) for m in missing)}: a template needs --interval", 2)
-    return guarded(args, _submit(args, requests))
+    return guarded(args, _submit(args, requests, compiled))
 
 
-async def _submit(args: argparse.Namespace, requests: list[SubmitRequest]) -> int:
+async def _submit(
+    args: argparse.Namespace,
+    requests: list[SubmitRequest],
+    compiled: Sequence[CompiledJob] = (),
+) -> int:
     note = _note(args)
     others = _live_others(args, [])
+    replace = getattr(args, "replace", True)
+    if compiled and not replace and not args.api:
+        warning = overlap_warning(compiled, _local_succeeded(args, compiled))
+        if warning:
+            return fail(f"{warning}; --replace submits them anyway", 1)
     async with control_of(args) as control:
+        if compiled and not replace and isinstance(control, RemoteControl):
+            done: list[JobView] = []
+            for datasource, span in spans_by_datasource(compiled).items():
+                done += await control.views(
+                    None, phases=("succeeded",), datasource=datasource, interval=span
+                )
+            warning = overlap_warning(compiled, done)
+            if warning:
+                return fail(f"{warning}; --replace submits them anyway", 1)
         since = await control.head() if args.wait else 0
         views = await control.submit(requests)
         ids = {v.job_id for v in views}
@@ -178,6 +205,17 @@ async def _submit(args: argparse.Namespace, requests: list[SubmitRequest]) -> in
         return 3
     _others_note(args, others, note)
     return _ended(args, final)
+
+
+def _local_succeeded(args: argparse.Namespace, jobs: Sequence[CompiledJob]) -> list[JobView]:
+    found: list[JobView] = []
+    try:
+        db = local_db(args)
+        for datasource, span in spans_by_datasource(jobs).items():
+            found += local_views(db, [], ("succeeded",), datasource, span)
+    except (AuditError, OSError):
+        return []  # no log yet: nothing ingested
+    return found
 
 
 def _show(args: argparse.Namespace, views: Sequence[JobView]) -> None:

@@ -12,6 +12,8 @@ from pathlib import Path
 from tests.service.processes import FAST_ORCHESTRATOR, ROOT, clean_env, cli, running, simulator
 
 PIPELINE = str(ROOT / "specs" / "pipelines" / "wikipedia.toml")
+# The same pipeline, another spec (another hash, so other job ids for the same days).
+MINUTES = Path(PIPELINE).read_text().replace('"HOUR"', '"MINUTE"')
 
 
 async def test_ctrl_c_says_what_runs_follow_finishes_and_cancel_of_a_done_job_exits_1(
@@ -58,3 +60,32 @@ async def test_ctrl_c_says_what_runs_follow_finishes_and_cancel_of_a_done_job_ex
     assert "wikipedia/2024-01-02 already succeeded" in done.err
     assert "nothing to cancel" in done.err
     assert sim.stats()["duplicate_submissions"] == 0
+
+
+async def test_submitting_days_another_spec_already_ingested_warns_and_replace_goes_on(
+    tmp_path: Path,
+) -> None:
+    fast = tmp_path / "fast.toml"
+    fast.write_text(FAST_ORCHESTRATOR)
+    variant = tmp_path / "minutes.toml"
+    variant.write_text(MINUTES)
+    sim = simulator()
+    async with running(sim) as overlord:
+        target = ["--db", str(tmp_path / "orch.db"), "--overlord", overlord, "--config", str(fast)]
+        first = await cli(
+            "submit", PIPELINE, "--interval", "2024-01-01/2024-01-03", "--wait", *target
+        )
+        assert first.code == 0, first.err
+        submitted = sim.stats()["submissions"]
+        args = ["submit", str(variant), "--interval", "2024-01-02/2024-01-04", "--wait", *target]
+        refused = await cli(*args)
+        assert sim.stats()["submissions"] == submitted, "nothing submitted without --replace"
+        replaced = await cli(*args, "--replace")
+    assert refused.code == 1
+    assert refused.err == (
+        "druid-orch: error: 1 job covers an interval another job already ingested with a "
+        "different spec (wikipedia/2024-01-02): submitting ingests those days again; "
+        "--replace submits them anyway\n"
+    )
+    assert replaced.code == 0, replaced.err
+    assert replaced.out.splitlines()[-1] == "2 jobs: 2 succeeded"
