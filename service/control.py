@@ -23,6 +23,7 @@ import msgspec
 from actors.errors import OrchestratorError
 from actors.job.view import JobView
 from actors.orchestrator import Orchestrator
+from actors.supervision.alerts import AlertSink
 from eventlog.summaries import MAX_PAGE
 from service.config import Config
 from service.daemon import alert_sink, overlord_client
@@ -273,11 +274,17 @@ async def remote(url: str, token: str | None) -> AsyncIterator[RemoteControl]:
 
 
 @contextlib.asynccontextmanager
-async def embedded(config: Config) -> AsyncIterator[EmbeddedControl]:
+async def embedded(
+    config: Config, alerts: AlertSink | None = None
+) -> AsyncIterator[EmbeddedControl]:
+    """`alerts`: where alerts go (default: the daemon's, the log and any webhook)."""
     client = overlord_client(config)
     try:
         async with Orchestrator.open(
-            config.eventlog.db, client, config=config.orchestrator, alerts=alert_sink(config)
+            config.eventlog.db,
+            client,
+            config=config.orchestrator,
+            alerts=alerts or alert_sink(config),
         ) as orch:
             yield EmbeddedControl(orch, config.limits)
     finally:

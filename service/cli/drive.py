@@ -25,7 +25,7 @@ from actors.job.view import JobView
 from service.cli.handles import AmbiguousJobError
 from service.cli.local_status import local_views
 from service.cli.output import jobs_json, jobs_table, print_json, progress_bar
-from service.cli.table import DEFAULT_LIMIT, count_line, say
+from service.cli.table import DEFAULT_LIMIT, count_line, fit, say, width
 from service.cli.target import (
     config_of,
     control_of,
@@ -306,8 +306,9 @@ def _change_line(view: JobView, elapsed: float) -> str:
         extra = f"  next try {relative(view.next_try_at)}"
     reason = why(view)
     if reason:
-        extra += f"  {reason[:100]}"
-    return f"[{elapsed:6.1f}s] {base_handle(view)}  {view.phase}  attempt {view.attempt}{extra}\n"
+        extra += f"  {reason}"
+    line = f"[{elapsed:6.1f}s] {base_handle(view)}  {view.phase}  attempt {view.attempt}{extra}"
+    return fit(line, width()) + "\n"
 
 
 # --- cancel, retry, follow --------------------------------------------------------------

@@ -8,18 +8,24 @@ import contextlib
 import os
 import sys
 from collections.abc import AsyncIterator, Sequence
-from typing import Any
+from typing import Any, TextIO
+
+import msgspec
+import structlog
 
 from actors.errors import ORCHESTRATOR_ERRORS, ConfigError, NotRetryableError, UnknownJobError
 from actors.job.audit import AuditError
 from actors.job.state import PHASES
 from actors.job.view import JobView
+from actors.supervision.alerts import Alert, AlertSink, FanOutAlertSink, LogAlertSink
 from service import logging_setup
 from service.cli.handles import AmbiguousJobError, resolve
 from service.cli.local_status import local_by_ids, local_views
 from service.config import Config, load_config
 from service.control import Control, ControlError, RemoteControl, embedded, remote
 from specs.errors import SpecError
+
+logger = structlog.get_logger(__name__)
 
 
 def run_loop(coro: Any) -> int:
@@ -96,8 +102,50 @@ async def control_of(args: argparse.Namespace) -> AsyncIterator[Control]:
     if args.db is None and args.config is None:
         raise ConfigError("say where: --api URL (a running daemon) or --db PATH --overlord URL")
     config = config_of(args)
-    async with embedded(config) as control:
+    note = sys.stderr if getattr(args, "json", False) else sys.stdout
+    async with embedded(config, alerts=cli_alerts(config, note)) as control:
         yield control
+
+
+class OneLineAlerts(LogAlertSink):
+    """An alert as a person at the terminal reads it: one line, above the progress bar
+    (which the next redraw puts back), naming the job and what to do; the whole record
+    (report excerpt and all) goes to the log at info level (`--log-level info`)."""
+
+    def __init__(self, out: TextIO) -> None:
+        super().__init__()
+        self.out = out
+
+    def raise_alert(self, alert: Alert) -> None:
+        self.sent.append(alert)
+        logger.info("job_alert", **msgspec.structs.asdict(alert))
+        day = alert.interval.split("T", 1)[0]
+        handle = f"{alert.datasource}/{day}"
+        line = (
+            f"ALERT {handle}: {alert.classification} failure, rule {alert.rule}: not "
+            f"retried (once fixed: druid-orch retry {handle})"
+        )
+        if self.out.isatty():  # above the bar, and no wider than the terminal
+            line = "\r\x1b[K" + line[: _room()]
+        self.out.write(line + "\n")
+        self.out.flush()
+
+
+def _room() -> int:
+    import shutil
+
+    return max(40, shutil.get_terminal_size((80, 24)).columns)
+
+
+def cli_alerts(config: Config, out: TextIO) -> AlertSink:
+    """One line on the terminal, and the configured webhook, if any, as the daemon has."""
+    printed = OneLineAlerts(out)
+    if config.alerts.webhook_url is None:
+        return printed
+    from service.daemon import alert_sink
+
+    webhook = alert_sink(config)
+    return FanOutAlertSink(printed, webhook)
 
 
 def local_db(args: argparse.Namespace) -> str:
@@ -138,7 +186,8 @@ async def job_ids(
 
 def guarded(args: argparse.Namespace, body: Any) -> int:
     """Run a command body with every expected error turned into a message and exit code."""
-    logging_setup.configure(args.log_level)
+    # A person reads these commands' logs: console lines, never JSON (the daemon logs JSON).
+    logging_setup.configure(args.log_level, fmt="console")
     try:
         try:
             return run_loop(body)

@@ -14,6 +14,7 @@ import pytest
 from tests.service.processes import (
     FAST_ORCHESTRATOR,
     ROOT,
+    Result,
     clean_env,
     cli,
     running,
@@ -29,16 +30,16 @@ DEAD_DAYS = ("2024-07-19", "2024-07-20", "2024-07-21")
 
 
 @pytest.fixture(scope="module")
-def backlog(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+def backlog(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, Result]:
     """Three days dead (their input is missing), then 200 daily jobs accepted on the same
     log with an Overlord that cannot be reached (nothing listens on port 9): every one is
-    held, as in an outage. Returns the log and what the second `submit` said."""
+    held, as in an outage. Returns the log, what the second `submit` said, and the first."""
     db = tmp_path_factory.mktemp("backlog") / "orch.db"
     fast = db.parent / "fast.toml"
     fast.write_text(FAST_ORCHESTRATOR)
     missing = {f"wikipedia/{d}T00:00:00.000Z/{_next(d)}T00:00:00.000Z" for d in DEAD_DAYS}
 
-    async def make() -> str:
+    async def make() -> tuple[str, Result]:
         sim = simulator(scripted={key: ["structural:missing_input"] for key in missing})
         async with running(sim) as overlord:
             args = ["submit", PIPELINE, "--interval", "2024-07-19/2024-07-22", "--wait"]
@@ -48,9 +49,10 @@ def backlog(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
         target = ["--db", str(db), "--overlord", "http://127.0.0.1:9"]
         result = await cli(*args, *target, env=NARROW)
         assert result.code == 0, result.err
-        return result.out
+        return result.out, dead
 
-    return db, asyncio.run(make())
+    out, dead = asyncio.run(make())
+    return db, out, dead
 
 
 def _next(day: str) -> str:
@@ -58,9 +60,9 @@ def _next(day: str) -> str:
 
 
 async def test_status_of_200_jobs_fits_80_columns_and_ends_with_a_count(
-    backlog: tuple[Path, str],
+    backlog: tuple[Path, str, Result],
 ) -> None:
-    db, _ = backlog
+    db, _, _ = backlog
     result = await cli("status", "--db", str(db), env=NARROW)
     assert result.code == 0, result.err
     lines = result.out.splitlines()
@@ -85,9 +87,9 @@ async def test_status_of_200_jobs_fits_80_columns_and_ends_with_a_count(
 
 
 async def test_submit_without_wait_says_what_it_leaves_in_flight_and_how_to_follow(
-    backlog: tuple[Path, str],
+    backlog: tuple[Path, str, Result],
 ) -> None:
-    db, out = backlog
+    db, out, _ = backlog
     assert out.startswith("accepted 200 jobs\n")
     assert max(len(line) for line in out.splitlines()) <= 80
     assert "200 jobs left in flight (200 accepted)" in out
@@ -100,9 +102,9 @@ async def test_submit_without_wait_says_what_it_leaves_in_flight_and_how_to_foll
 
 
 async def test_a_job_is_named_by_handle_date_prefix_or_interval_and_times_have_a_zone(
-    backlog: tuple[Path, str],
+    backlog: tuple[Path, str, Result],
 ) -> None:
-    db, _ = backlog
+    db, _, _ = backlog
     target = ["--db", str(db)]
     names = ["wikipedia/2024-01-07", "orch_wikipedia_20240108", "2024-01-09"]
     named, month, window = await asyncio.gather(
@@ -130,9 +132,9 @@ async def test_a_job_is_named_by_handle_date_prefix_or_interval_and_times_have_a
 
 
 async def test_audit_history_takes_a_handle_or_an_interval_and_shows_iso_times(
-    backlog: tuple[Path, str],
+    backlog: tuple[Path, str, Result],
 ) -> None:
-    db, _ = backlog
+    db, _, _ = backlog
     one, two = await asyncio.gather(
         cli("audit", "history", "wikipedia/2024-07-21", "--db", str(db)),
         cli("audit", "history", "--interval", "2024-07-19/2024-07-21", "--db", str(db)),
@@ -148,3 +150,17 @@ async def test_audit_history_takes_a_handle_or_an_interval_and_shows_iso_times(
         "job orch_wikipedia_20240719T0000",
         "job orch_wikipedia_20240720T0000",
     ]
+
+
+async def test_an_alert_is_one_line_in_the_output_and_no_json_reaches_the_terminal(
+    backlog: tuple[Path, str, Result],
+) -> None:
+    _, _, dead = backlog
+    alerts = sorted(line for line in dead.out.splitlines() if line.startswith("ALERT "))
+    assert alerts == [
+        f"ALERT wikipedia/{day}: structural failure, rule missing-input: not retried "
+        f"(once fixed: druid-orch retry wikipedia/{day})"
+        for day in DEAD_DAYS
+    ]
+    assert "job_alert" not in dead.err
+    assert not [line for line in dead.err.splitlines() if line.startswith("{")], dead.err
