@@ -40,7 +40,6 @@ import hmac
 import secrets
 import traceback
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
@@ -59,7 +58,7 @@ from eventlog.errors import (
 )
 from eventlog.events import event_fields
 from eventlog.records import Recorded
-from eventlog.summaries import MAX_PAGE, CursorError
+from eventlog.summaries import CursorError
 from overlord.errors import OverlordError, OverlordUnavailableError
 from overlord.redaction import redact
 from service.config import is_loopback
@@ -73,8 +72,8 @@ from service.job_queries import (
     coverage_range,
     list_query,
     overlap_warning,
-    spans_by_datasource,
-    summary_query,
+    overlord_block,
+    succeeded_overlapping,
 )
 from service.limits import BoundExceededError, LimitsSection
 from service.metrics import Metrics
@@ -87,26 +86,6 @@ logger = structlog.get_logger("druid_orch.api")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 PROBES = frozenset({"/healthz", "/readyz"})
 _ENC = msgspec.json.Encoder()
-
-
-async def _succeeded(orch: Orchestrator, jobs: list[CompiledJob]) -> list[JobView]:
-    """The succeeded jobs overlapping `jobs`' intervals, for the overlap warning."""
-    found: list[JobView] = []
-    for datasource, span in spans_by_datasource(jobs).items():
-        query = summary_query(
-            phases=("succeeded",), datasource=datasource, interval=span, limit=MAX_PAGE
-        )
-        while query is not None:
-            page = await orch.queries.page(query)
-            found += page.jobs
-            query = msgspec.structs.replace(query, after=page.next) if page.next else None
-    return found
-
-
-def _iso(epoch: float | None) -> str | None:
-    if epoch is None:
-        return None
-    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _json(body: Any, status: int = 200) -> web.Response:
@@ -348,7 +327,7 @@ class ControlApi:
         if body.task_id_prefix != prefix:
             body = msgspec.structs.replace(body, task_id_prefix=prefix)
         jobs = jobs_from_request(body, limits=self.limits)
-        warning = overlap_warning(jobs, await _succeeded(orch, jobs))
+        warning = overlap_warning(jobs, await succeeded_overlapping(orch.queries, jobs))
         views = await _submit_all(orch, jobs)
         logger.info("api_submitted", jobs=len(views), warning=warning)
         # The jobs are submitted (a client asked for them); the warning says what they redo.
@@ -404,17 +383,10 @@ class ControlApi:
 
     async def datasources(self, _request: web.Request) -> web.Response:
         orch = self._running()
-        health = orch.breakers.overlord_health()
-        if health["last_error"] is not None:
-            health["last_error"] = plain_cause(health["last_error"])
-        # Times in ISO 8601 for people, the epoch beside for programs.
-        for key in ("since", "last_error_at", "next_probe"):
-            health[f"{key}_epoch"] = health[key]
-            health[key] = _iso(health[key])
         return _json(
             {
                 "overlord_breaker": orch.breakers.overlord_phase,
-                "overlord": health,
+                "overlord": overlord_block(orch.breakers.overlord_health()),
                 "paused": orch.breakers.paused,
             }
         )

@@ -10,9 +10,15 @@ chunks). The CLI's `status --db` builds the same `SummaryQuery` from its flags
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
+import msgspec
+
 from actors.job.state import PHASES, TERMINAL
+from actors.job.view import JobView
+from actors.queries import JobQueries
+from actors.supervision.breakers import plain_cause
 from eventlog.summaries import DEFAULT_PAGE, MAX_PAGE, SummaryQuery
 from specs.intervals import Interval, format_instant, parse_instant
 
@@ -179,3 +185,35 @@ def overlap_warning(jobs: Sequence[Any], succeeded: Iterable[Any]) -> str | None
         f"{len(hits)} {jobs_word} an interval another job already ingested with a different "
         f"spec ({days}{more}): submitting ingests those days again"
     )
+
+
+async def succeeded_overlapping(queries: JobQueries, jobs: Sequence[Any]) -> list[JobView]:
+    """The succeeded jobs overlapping `jobs`' intervals (for `overlap_warning`), a page of
+    the read model at a time."""
+    found: list[JobView] = []
+    for datasource, span in spans_by_datasource(jobs).items():
+        query = summary_query(
+            phases=("succeeded",), datasource=datasource, interval=span, limit=MAX_PAGE
+        )
+        while query is not None:
+            page = await queries.page(query)
+            found += page.jobs
+            query = msgspec.structs.replace(query, after=page.next) if page.next else None
+    return found
+
+
+def overlord_block(health: dict[str, Any]) -> dict[str, Any]:
+    """`GET /v1/datasources`' `overlord`: the breaker's `overlord_health`, its cause without
+    the endpoint, its times in ISO 8601 for people with the epoch beside for programs."""
+    block = dict(health)
+    if block["last_error"] is not None:
+        block["last_error"] = plain_cause(block["last_error"])
+    for key in ("since", "last_error_at", "next_probe"):
+        epoch = block[key]
+        block[f"{key}_epoch"] = epoch
+        block[key] = (
+            None
+            if epoch is None
+            else datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        )
+    return block
