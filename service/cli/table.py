@@ -62,7 +62,8 @@ def when_cell(view: JobView, now: float) -> str:
     if view.terminal and view.finished_at is not None:
         return relative(view.finished_at, now)
     if view.since is not None:
-        return f"since {relative(view.since, now).removesuffix(' ago')}"
+        ago = relative(view.since, now)
+        return "just now" if ago == "now" else f"since {ago.removesuffix(' ago')}"
     return "-"
 
 
