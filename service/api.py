@@ -49,7 +49,6 @@ from aiohttp import web
 from actors.errors import ActorStoppedError, ConfigError, NotRetryableError, UnknownJobError
 from actors.job.view import JobView
 from actors.orchestrator import Orchestrator
-from actors.supervision.breakers import plain_cause
 from eventlog.errors import (
     EventLogUnavailableError,
     StreamArchivedError,
@@ -294,15 +293,13 @@ class ControlApi:
         # One line for a probe; the report itself, which names jobs and quotes the Overlord,
         # is behind the token (/v1/reconcile/last).
         report = orch.last_reconcile
-        health = orch.breakers.overlord_health()
-        if health["reachable"] is False and health["last_error"]:
-            cause = plain_cause(health["last_error"])
-            reason = f"Overlord unreachable: {cause}; see GET /v1/datasources"
-            return _json({"ready": True, "reason": reason})
+        reasons = []
+        if orch.breakers.overlord_health()["reachable"] is False:
+            # Named, not quoted: the cause (URLs, errors) is behind the token.
+            reasons.append("the Overlord is unreachable; see GET /v1/datasources")
         if report is not None and report.error is not None:
-            reason = "the last reconciliation failed; see GET /v1/reconcile/last"
-            return _json({"ready": True, "reason": reason})
-        return _json({"ready": True})
+            reasons.append("the last reconciliation failed; see GET /v1/reconcile/last")
+        return _json({"ready": True, "reason": "; ".join(reasons)} if reasons else {"ready": True})
 
     async def metrics_text(self, _request: web.Request) -> web.Response:
         if self.metrics is None:

@@ -27,6 +27,7 @@ from actors.settings import OrchestratorConfig
 from actors.stream_names import SUPERVISOR_PREFIX
 from actors.supervision.alerts import Alert, LogAlertSink
 from actors.supervision.policy import RetryPolicy
+from eventlog.events import FailureClassified, RetryScheduled
 from overlord.sim.cluster import ClusterConfig
 from overlord.sim.server import SimConfig, Simulator, serve
 from specs.compiler import CompiledJob, builtin_template, compile_job
@@ -182,27 +183,33 @@ async def _track(
             line += f"  ({gated} waiting for worker slots)"
         out.write(f"[{time.monotonic() - started:5.1f}s] {line}\n")
         for view in views:
-            if view is not None and view.phase == "retry_wait":
-                _tell_retry(view, told, out)
+            if view is not None and view.attempt > 1 and (view.job_id, view.attempt) not in told:
+                told.add((view.job_id, view.attempt))
+                await _tell_retry(orch, view, out)
         out.flush()
         if all(v is not None and v.terminal for v in views) or time.monotonic() > deadline:
             return [v for v in views if v is not None]
         await asyncio.sleep(0.5)
 
 
-def _tell_retry(view: JobView, told: set[tuple[str, int]], out: TextIO) -> None:
-    """A retry, once: which day, why (the classified reason), and when it goes again."""
-    if (view.job_id, view.attempt) in told:
+async def _tell_retry(orch: Orchestrator, view: JobView, out: TextIO) -> None:
+    """A retry, once: which day, which attempt, after how long, and why (the classified
+    reason of the failure before it, from the log: a round may not see the job waiting)."""
+    classified: FailureClassified | None = None
+    scheduled: RetryScheduled | None = None
+    for recorded in await orch.history(view.job_id):
+        event = recorded.event
+        if isinstance(event, FailureClassified):
+            classified = event
+        elif isinstance(event, RetryScheduled) and event.next_attempt == view.attempt:
+            scheduled = event
+            break
+    if classified is None or scheduled is None:
         return
-    told.add((view.job_id, view.attempt))
     day = view.interval.split("T", 1)[0]
-    when = ""
-    if view.next_try_at is not None:
-        when = f" in {max(0.0, view.next_try_at - time.time()):.1f} s"
-    reason = (view.reason or view.last_error or "").splitlines()[0][:90] if view else ""
     out.write(
-        f"         RETRY {day}: attempt {view.attempt + 1}{when}; "
-        f"{view.classification} ({view.rule}): {reason}\n"
+        f"         RETRY {day}: attempt {view.attempt} after {scheduled.delay_s:.1f} s, "
+        f"{classified.classification} ({classified.rule}): {classified.reason[:80]}\n"
     )
 
 

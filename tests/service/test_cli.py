@@ -60,7 +60,7 @@ async def test_submit_wait_runs_a_template_range_and_prints_a_line_per_change_an
     assert "accepted 2 jobs" in result.out
     assert result.out.count("  succeeded  attempt 1") >= 2
     table = result.out[result.out.index("JOB ") :]
-    assert table.count("succeeded") == 2
+    assert table.count("  succeeded  ") == 2
     # Handles, not 62-character ids; the Druid task id only under `--wide`.
     assert "wikipedia/2024-01-01  succeeded" in table
     assert "DRUID TASK" not in table

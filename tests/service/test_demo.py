@@ -89,7 +89,7 @@ def test_demo_command_exits_zero_on_a_fresh_temporary_log() -> None:
     assert "batch and streaming" not in result.stdout
     # It teaches: a retry with its classified reason and when, the dead day's reason and the
     # command that would run it again, an alert as one line, and what to try next; quietly.
-    assert re.search(r"RETRY 2024-01-0\d: attempt 2 in \d+\.\d s; transient \(", result.stdout)
+    assert re.search(r"RETRY 2024-01-0\d: attempt 2 after \d+\.\d s, transient \(", result.stdout)
     assert (
         "ALERT wikipedia/2024-01-07: structural failure, rule parse-errors: not retried"
         in result.stdout

@@ -34,7 +34,8 @@ async def test_an_unreachable_overlord_is_named_by_the_daemon_readyz_api_and_sta
         ), ready_line
         ready = get(f"{daemon.url}/readyz")
         assert ready["ready"] is True
-        assert ready["reason"].startswith("Overlord unreachable: cannot connect to ")
+        assert ready["reason"].startswith("the Overlord is unreachable; see GET /v1/datasources")
+        assert "127.0.0.1:9" not in ready["reason"], "the cause is behind the token"
         block = get(f"{daemon.url}/v1/datasources")["overlord"]
         assert block["reachable"] is False
         assert block["last_error"].startswith("cannot connect to http://127.0.0.1:9")
