@@ -4,6 +4,7 @@ terminal, the names people type, times with their zone, and what embedded mode l
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import re
 from datetime import date, timedelta
@@ -11,6 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from actors.supervision.alerts import Alert
+from service.cli.table import colour_wanted
+from service.cli.target import OneLineAlerts
 from tests.service.processes import (
     FAST_ORCHESTRATOR,
     ROOT,
@@ -164,3 +168,33 @@ async def test_an_alert_is_one_line_in_the_output_and_no_json_reaches_the_termin
     ]
     assert "job_alert" not in dead.err
     assert not [line for line in dead.err.splitlines() if line.startswith("{")], dead.err
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_on_a_terminal_an_alert_clears_the_bar_and_fits_and_no_color_is_respected(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("COLUMNS", "60")
+    out = _Terminal()
+    alert = Alert(
+        job_id="orch_wikipedia_20240107T000000Z_20240108T000000Z_49d65afdbdc3",
+        datasource="wikipedia",
+        interval="2024-01-07T00:00:00.000Z/2024-01-08T00:00:00.000Z",
+        task_id=None,
+        classification="structural",
+        rule="parse-errors",
+        reason="rows could not be parsed " * 20,
+        at=0.0,
+    )
+    OneLineAlerts(out).raise_alert(alert)
+    text = out.getvalue()
+    assert text.startswith("\r\x1b[KALERT wikipedia/2024-01-07: structural failure")
+    assert text.count("\n") == 1
+    assert len(text.removeprefix("\r\x1b[K").rstrip("\n")) <= 60
+    assert colour_wanted(out)
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert not colour_wanted(out)

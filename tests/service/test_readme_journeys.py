@@ -119,6 +119,7 @@ def test_the_readme_journeys_run_as_written(tmp_path: Path) -> None:
     assert "no job with id" not in output, output[-3000:]
     # What a person sees along the way.
     assert "left in flight" in done.stdout
+    assert "drove them too" in done.stdout, "an embedded cancel names the jobs it also drove"
     assert "JOB" in done.stdout
     assert "druid-orch: ready" in done.stdout
     assert '"overlord":' in done.stdout
