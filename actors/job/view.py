@@ -17,7 +17,7 @@ SUBMIT_PHASES: frozenset[Phase] = frozenset({"accepted", "submitting", "retry_wa
 def hold_reason(
     state: JobState,
     paused: Mapping[str, str],
-    overlord_breaker_open: bool = False,
+    overlord_breaker_open: bool | str = False,
     *,
     slots: str | None = None,
     watermark: str | None = None,
@@ -36,7 +36,9 @@ def hold_reason(
             f"`druid-orch resume {state.datasource}` lets it go on"
         )
     if overlord_breaker_open:
-        return "the Overlord circuit breaker is open; submissions wait until it closes"
+        # A string is the cause of the failures that opened it (`cannot connect to ...`).
+        cause = f" ({overlord_breaker_open})" if isinstance(overlord_breaker_open, str) else ""
+        return f"the Overlord circuit breaker is open{cause}; submissions wait until it closes"
     if watermark is not None and state.phase != "submitting":
         return watermark
     if slots is not None and state.phase != "submitting":

@@ -198,3 +198,17 @@ def test_on_a_terminal_an_alert_clears_the_bar_and_fits_and_no_color_is_respecte
     assert colour_wanted(out)
     monkeypatch.setenv("NO_COLOR", "1")
     assert not colour_wanted(out)
+
+
+def test_a_job_held_by_the_open_breaker_says_why_the_breaker_opened() -> None:
+    from actors.job.state import JobState
+    from actors.job.view import hold_reason
+    from actors.supervision.breakers import plain_cause
+
+    cause = plain_cause("tasks: GET /druid/indexer/v1/tasks: cannot connect to http://o:8081")
+    assert cause == "cannot connect to http://o:8081"
+    held = hold_reason(JobState(job_id="j", phase="accepted", datasource="d"), {}, cause)
+    assert held == (
+        "the Overlord circuit breaker is open (cannot connect to http://o:8081); "
+        "submissions wait until it closes"
+    )
