@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: test lint demo bench sim fuzz clean
+.PHONY: test lint demo bench sim fuzz clean chromium screenshots
 
 # Every install goes through constraints.txt (build backend included), so a fresh clone gets
 # the versions the suite last passed with, whatever upstream has released since.
@@ -18,11 +18,21 @@ $(STAMP): pyproject.toml constraints.txt
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy actors eventlog specs overlord service
+	$(BIN)/mypy actors eventlog specs overlord service airflow_druid_orch
 
 # Two workers: much of the suite waits on subprocesses, timers and sockets rather than CPU.
-test: lint
+test: lint chromium
 	HYPOTHESIS_PROFILE=ci $(BIN)/pytest -q -n 2
+
+# The web console's browser tests (tests/ui) drive Debian's Chromium: Playwright's own browser
+# download needs a CDN that this machine cannot reach.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || apt-get install -y -q chromium \
+		|| { apt-get update -q && apt-get install -y -q chromium; }
+
+# The README's pictures of the console, taken by its browser tests.
+screenshots: $(STAMP) chromium
+	UI_SCREENSHOTS=1 $(BIN)/pytest -q -p no:randomly tests/ui
 
 demo: $(STAMP)
 	$(BIN)/druid-orch demo

@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import random
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Collection
 from pathlib import Path
 from typing import NoReturn
 
@@ -340,6 +340,42 @@ class Orchestrator:
         after = await self.log.last_seq()
         async for recorded in self.log.subscribe(after):
             yield recorded
+
+    async def follow(
+        self, job_ids: Collection[str] = (), *, after: int | None = None, poll_s: float = 5.0
+    ) -> AsyncIterator[JobView]:
+        """Each change to the jobs in `job_ids` (every job if empty) recorded after log
+        position `after` (None: from now on), as the read model's change feed gives it: one
+        read per commit however many jobs are followed, none per job. With `job_ids`, each
+        job is yielded as it is first, and the iterator ends once every one is terminal.
+
+        Raises:
+            UnknownJobError: a job of `job_ids` was never recorded.
+        """
+        if after is None:
+            # Before the lookups: a change between the two is yielded twice, never missed.
+            after = await self.log.last_seq()
+        waiting = set(job_ids)
+        for job_id in job_ids:
+            view = await self.queries.one(job_id)
+            if view is None:
+                raise UnknownJobError(job_id)
+            yield view
+            if view.terminal:
+                waiting.discard(job_id)
+        if job_ids and not waiting:
+            return
+        while True:
+            found = await self.queries.changes(after, limit=MAX_PAGE, wait_s=poll_s)
+            after = found.position
+            for view in found.jobs:
+                if job_ids and view.job_id not in job_ids:
+                    continue
+                yield view
+                if view.terminal:
+                    waiting.discard(view.job_id)
+            if job_ids and not waiting:
+                return
 
     def log_health(self) -> LogHealth:
         return LogHealth(failure=self.log.write_failure, refused=self.log.writes_refused)

@@ -20,6 +20,11 @@ import msgspec
 # What the backends promise: no page holds more rows than this, whatever a caller asks for.
 MAX_PAGE = 1000
 DEFAULT_PAGE = 100
+# A page filtered by interval overlap or change time reads at most this many rows of its
+# index ranges: it may come back short, even empty, with a `next` cursor to go on from (as
+# a filtered scan pages in DynamoDB or Elasticsearch's search_after), so that no request
+# costs more than this whatever the log holds.
+SCAN_BUDGET = 2000
 # A coverage query returns at most this many rows (a year of hourly chunks fits twice).
 MAX_COVERAGE = 20_000
 # How long a last error may be in a summary: an excerpt, the history has the whole of it.
@@ -51,13 +56,15 @@ class JobSummary(msgspec.Struct, frozen=True, kw_only=True):
     sub_tasks_reason: str | None = None
     accepted_at: float | None = None
     finished_at: float | None = None
-    next_try_at: float | None = None  # when a waiting attempt or submission is due
-    since: float | None = None  # since when the job is in its phase
     version: int = 0  # the stream's version the row reflects
     # Set by the log when it writes the row: the seq of the last event it reflects, and the
     # time that event was recorded. Zero in a summary handed to `append`.
     position: int = 0
     changed_at: float = 0.0
+    # Added after schema 4's array bodies: last, so that a body written without them
+    # (shorter) still maps field to field and leaves them None.
+    next_try_at: float | None = None  # when a waiting attempt or submission is due
+    since: float | None = None  # since when the job is in its phase
 
     @property
     def interval_start(self) -> str:
@@ -89,7 +96,9 @@ class SummaryQuery(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class SummaryPage(msgspec.Struct, frozen=True):
-    """One page of summaries and the cursor of the next (None on the last page)."""
+    """One page of summaries and the cursor of the next (None on the last page). A page
+    with interval or time filters may hold fewer jobs than asked, or none, and still have a
+    `next`: its scan budget ran out first (`SCAN_BUDGET`)."""
 
     jobs: list[JobSummary]
     next: str | None = None

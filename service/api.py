@@ -9,6 +9,7 @@
     GET  /v1/jobs/{job_id}            one job (any ever recorded) and its event history
     GET  /v1/changes                  jobs changed after ?after=POSITION (long poll: &wait=S)
     GET  /v1/datasources/{ds}/coverage   ?from=&to=: the jobs covering each interval
+                                      (&view=cells: [interval, phase, job_id, accepted_at])
     POST /v1/jobs/{job_id}/cancel     cancel a job (harmless twice)
     POST /v1/jobs/{job_id}/retry      run a dead or cancelled job again {"reason": "..."}
     GET  /v1/datasources              breaker state and paused datasources
@@ -16,6 +17,8 @@
     POST /v1/reconcile                reconcile with the Overlord now
     GET  /v1/reconcile/last           the report of the last reconciliation
     GET  /v1/openapi.json             the OpenAPI document of these routes
+    GET  /ui/                         the web console (its files need no token; service/ui/)
+    GET  /v1/console                  the console's settings (Druid's console URL)
     /v1/supervisors...                managed Kafka / Kinesis supervisors (supervisor_api.py)
 
 It listens on 127.0.0.1 unless told otherwise; on any other address a bearer token is
@@ -50,6 +53,7 @@ from actors.errors import ActorStoppedError, ConfigError, NotRetryableError, Unk
 from actors.job.view import JobView
 from actors.orchestrator import Orchestrator
 from eventlog.errors import (
+    EventLogClosedError,
     EventLogUnavailableError,
     StreamArchivedError,
     SummariesNotBuiltError,
@@ -68,6 +72,7 @@ from service.intake import SubmitRequest, jobs_from_request
 from service.job_queries import (
     BadQueryError,
     changes_params,
+    coverage_cells,
     coverage_range,
     list_query,
     overlap_warning,
@@ -77,6 +82,7 @@ from service.job_queries import (
 from service.limits import BoundExceededError, LimitsSection
 from service.metrics import Metrics
 from service.supervisor_api import SupervisorRoutes
+from service.ui import Console
 from specs.compiler import CompiledJob
 from specs.errors import SpecError
 
@@ -122,8 +128,10 @@ class ControlApi:
         metrics: Metrics | None = None,
         limits: LimitsSection = LimitsSection(),
         unix_socket: str | None = None,
+        console_url: str | None = None,
     ) -> None:
         self._token = token
+        self.console = Console(console_url)
         self.metrics = metrics
         self.limits = limits
         self.unix_socket = unix_socket
@@ -163,6 +171,7 @@ class ControlApi:
         r.add_get("/v1/reconcile/last", self.last_reconcile)
         r.add_get("/v1/openapi.json", self.openapi)
         SupervisorRoutes(self._running).register(r)
+        self.console.register(r)
         return app
 
     async def start(self, host: str = "127.0.0.1", port: int = 8642) -> tuple[web.AppRunner, str]:
@@ -202,7 +211,8 @@ class ControlApi:
 
     @web.middleware
     async def _auth(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        if self._token and request.path not in PROBES:
+        exempt = request.path in PROBES or Console.is_asset(request.method, request.path)
+        if self._token and not exempt:
             header = request.headers.get("Authorization", "")
             scheme, _, given = header.partition(" ")
             if scheme.lower() != "bearer" or not hmac.compare_digest(
@@ -243,6 +253,8 @@ class ControlApi:
             return _error(503, str(exc))
         except EventLogUnavailableError as exc:
             return _error(503, f"nothing was recorded: {exc}")
+        except EventLogClosedError:  # a long poll still waiting when shutdown closed the log
+            return _error(503, "shutting down: the event log is closed")
         except WriterLostError as exc:  # retryable: a repeat finds what was committed
             return _error(503, f"the event log's writer was lost; send it again: {exc}")
         except ActorStoppedError as exc:  # a job's actor kept crashing: try again later
@@ -349,7 +361,11 @@ class ControlApi:
         orch = self._running()
         datasource = request.match_info["datasource"]
         start, end = coverage_range(request.query)
+        cells = coverage_cells(request.query)
         views = await orch.queries.coverage(datasource, start, end)
+        if cells:  # the console's calendar: a quarter of the bytes for 10,000 chunks
+            rows = [[v.interval, v.phase, v.job_id, v.accepted_at] for v in views]
+            return _json({"datasource": datasource, "from": start, "to": end, "cells": rows})
         return _json({"datasource": datasource, "from": start, "to": end, "jobs": views})
 
     async def job(self, request: web.Request) -> web.Response:

@@ -34,6 +34,7 @@ import typing
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 import msgspec
 
@@ -45,6 +46,7 @@ from overlord.tls import ssl_context
 from overlord.urls import check_base_url, display_url
 from service.limits import LimitsSection
 from service.retention import RetentionSection
+from service.telemetry import TracingSection
 from specs.text import NotUTF8Error, read_utf8
 
 ENV_PREFIX = "DRUID_ORCH_"
@@ -93,6 +95,9 @@ class OverlordSection(msgspec.Struct, frozen=True, kw_only=True):
     # Hosts a standby Overlord may redirect us (and our credentials) to; the URL's host always.
     leader_hosts: list[str] = []
     timeout_s: Annotated[float, msgspec.Meta(gt=0)] = 30.0
+    # Druid's web console (`https://router:8888/unified-console.html`): the daemon's console
+    # links task ids there. Shown to every page reader, so it may not carry credentials.
+    console_url: str | None = None
 
 
 class EventLogSection(msgspec.Struct, frozen=True, kw_only=True):
@@ -136,6 +141,7 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
     daemon: DaemonSection = DaemonSection()
     limits: LimitsSection = LimitsSection()
     orchestrator: OrchestratorConfig = OrchestratorConfig()
+    tracing: TracingSection = TracingSection()  # the otel extra; off by default
 
     def dump(self) -> dict[str, Any]:
         """The effective configuration as plain data, secrets masked (user info in the
@@ -419,6 +425,14 @@ def _check_overlord_client(overlord: OverlordSection) -> None:
                 check_base_url(url)
             except OverlordConfigError as exc:
                 raise ConfigError(f"key `overlord.{key}`: {exc}") from None
+    console = overlord.console_url
+    if console is not None and (
+        not console.startswith(("http://", "https://")) or "@" in urlsplit(console).netloc
+    ):
+        raise ConfigError(
+            "key `overlord.console_url`: give Druid's console as http:// or https:// URL "
+            "without user info (every console reader sees it)"
+        )
     try:
         ssl_context(
             overlord.verify_tls, overlord.ca_bundle, overlord.client_cert, overlord.client_key

@@ -31,7 +31,9 @@ from overlord.urls import display_url
 from service.api import ControlApi
 from service.config import Config
 from service.metrics import Metrics
+from service.notify import SystemdNotifier
 from service.retention import retention_loop
+from service.telemetry.tracing import Tracing, traced
 
 logger = structlog.get_logger("druid_orch.daemon")
 
@@ -97,9 +99,11 @@ class Daemon:
             metrics=self.metrics,
             limits=config.limits,
             unix_socket=config.api.unix_socket,
+            console_url=config.overlord.console_url,
         )
         self.stop = asyncio.Event()
         self.signals = 0
+        self.notify = SystemdNotifier.from_env()  # a no-op unless systemd runs us
 
     def _on_signal(self, signum: int) -> None:
         self.signals += 1
@@ -111,6 +115,7 @@ class Daemon:
             "shutdown_started", signal=name, timeout_s=self.config.daemon.shutdown_timeout_s
         )
         self._say(f"{name}: shutting down (send it again to exit at once)")
+        self.notify.stopping()
         self.api.drain()
         self.stop.set()
         asyncio.get_running_loop().call_later(
@@ -131,15 +136,19 @@ class Daemon:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._on_signal, sig)
+        watchdog = self.notify.start_watchdog()  # from the start: boot may take a while
         try:
             return await self._serve()
         finally:
+            if watchdog is not None:
+                watchdog.cancel()
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.remove_signal_handler(sig)
 
     async def _serve(self) -> int:
         config = self.config
         runner = None
+        tracing = Tracing.start(config.tracing) if config.tracing.enabled else None
         if config.api.enabled:
             runner, url = await self.api.start(config.api.host, config.api.port)
             self._say(f"control API listening on {url}")
@@ -148,12 +157,14 @@ class Daemon:
         try:
             async with Orchestrator.open(
                 config.eventlog.db,
-                self.metrics.instrument(client),
+                traced(tracing, self.metrics.instrument(client)),
                 config=config.orchestrator,
                 alerts=alert_sink(config),
             ) as orch:
                 self.metrics.bind(orch, http_requests=lambda: client.requests)
                 self.api.serve(orch)
+                if tracing is not None:
+                    tracing.bind(orch)
                 follower = asyncio.get_running_loop().create_task(
                     self.metrics.follow(orch), name="metrics-follower"
                 )
@@ -177,6 +188,7 @@ class Daemon:
                     reconcile_error=report.error if report else None,
                 )
                 self._say(ready_line(orch))
+                self.notify.ready(f"ready: {orch.live_count()} live jobs")
                 try:
                     await self.stop.wait()
                 finally:
@@ -189,6 +201,8 @@ class Daemon:
                     )
                 logger.info("draining", live_jobs=orch.live_count())
         finally:
+            if tracing is not None:
+                await tracing.aclose()
             await client.close()
             if runner is not None:
                 await runner.cleanup()

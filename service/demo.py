@@ -119,8 +119,10 @@ async def run_demo(
     timeout_s: float = 50.0,
     batch: bool = True,
     hybrid: bool = True,
+    ui: bool = False,
 ) -> int:
-    """The batch demo, then (`hybrid`) the batch-and-streaming one (`service.demo_hybrid`)."""
+    """The batch demo, then (`hybrid`) the batch-and-streaming one (`service.demo_hybrid`).
+    `ui`: after the batch demo's summary, serve the web console until Ctrl-C (no hybrid)."""
     # Imported here: the hybrid half prints its alerts with this module's PrintedAlerts.
     from service.demo_hybrid import run_hybrid_demo
 
@@ -145,6 +147,12 @@ async def run_demo(
                 await orch.submit(job)
             views = await _track(orch, compiled, out, started, timeout_s)
             stats = sim.stats()
+            if ui:
+                from service.ui.demo import keep_serving
+
+                ok = _summary(views, compiled, out)
+                await keep_serving(orch, out)
+                return 0 if ok else 1
     finally:
         await runner.cleanup()
         if tmp is not None:
@@ -241,6 +249,7 @@ def next_steps(db: str | None) -> str:
     kept = db or "demo.db"
     steps = [] if db else [("druid-orch demo --only batch --db demo.db", "keep the event log")]
     steps += [
+        ("druid-orch demo --ui", "the batch demo, then the web console on its jobs"),
         (f"druid-orch status --db {kept}", "the jobs, read from the log alone"),
         (f"druid-orch audit history wikipedia/2024-01-07 --db {kept}", "the dead day's story"),
         ("druid-orch sim --scenario flaky --port 8090 &", "a simulator that fails now and then"),

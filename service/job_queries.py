@@ -217,3 +217,12 @@ def overlord_block(health: dict[str, Any]) -> dict[str, Any]:
             else datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         )
     return block
+
+
+def coverage_cells(query: Mapping[str, str]) -> bool:
+    """Whether a coverage request asks `view=cells` (rows of `[interval, phase, job_id,
+    accepted_at]`, what a calendar draws) rather than the default `view=jobs` (job views)."""
+    view = query.get("view", "jobs")
+    if view not in ("jobs", "cells"):
+        raise BadQueryError(f"view must be jobs or cells, not {view!r}")
+    return view == "cells"

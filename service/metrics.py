@@ -129,6 +129,7 @@ class Metrics:
         self._seen_rounds = 0
         r.register(_StateCollector(self))
         self.phase_counts: dict[str, int] = {}
+        self.reconciled_at = 0.0  # the end of the last reconciliation seen to succeed
 
     def bind(self, orch: Orchestrator, *, http_requests: Callable[[], int] | None = None) -> None:
         """Start reading state from `orch`, and time the appends to its jobs' streams."""
@@ -250,6 +251,14 @@ class _StateCollector(Collector):
             "druid_orch_eventlog_writer_restarts",
             "Event-log writer processes lost (killed, crashed) and replaced",
             written.writer_restarts,
+        )
+        report = orch.last_reconcile
+        if report is not None and report.error is None:
+            self.metrics.reconciled_at = report.started_at + report.duration_s
+        yield GaugeMetricFamily(
+            "druid_orch_reconcile_last_success_timestamp_seconds",
+            "When the last successful reconciliation with the Overlord ended (0: none yet)",
+            value=self.metrics.reconciled_at,
         )
         yield from _slot_gauges(orch)
         yield from supervisor_gauges(orch)

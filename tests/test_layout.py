@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("actors", "eventlog", "overlord", "service", "specs")
+PACKAGES = ("actors", "eventlog", "overlord", "service", "specs", "airflow_druid_orch")
+ROOMS = PACKAGES[:5]
 
 # What each package may not import. `service` may import everything; `overlord.sim` importing
 # `overlord` is an import within one package, which no rule here restricts.
@@ -26,6 +27,8 @@ FORBIDDEN_IMPORTS: dict[str, frozenset[str]] = {
     "overlord": frozenset({"eventlog", "specs", "actors", "service"}),
     "specs": frozenset({"eventlog", "overlord", "actors", "service"}),
     "actors": frozenset({"service"}),
+    # The Airflow provider speaks HTTP to a daemon anywhere: it needs none of the rooms.
+    "airflow_druid_orch": frozenset(ROOMS),
 }
 
 MAX_MODULES_PER_FOLDER = 16
@@ -195,3 +198,18 @@ def test_no_module_outside_tests_and_bench_runs_longer_than_the_limit() -> None:
     over = {module for module, lines in lengths.items() if lines > MAX_MODULE_LINES}
     assert over - MODULES_OVER_LIMIT == set(), {m: lengths[m] for m in over}
     assert MODULES_OVER_LIMIT - over == set(), "no longer over the limit: empty the allowance"
+
+
+def test_no_room_imports_airflow_or_its_provider() -> None:
+    offenders = sorted(
+        f"{relative(path)} imports {name}"
+        for path in modules(*ROOMS)
+        for name in imported_modules(path)
+        if name.split(".")[0] in ("airflow", "airflow_druid_orch")
+    )
+    assert offenders == []
+
+
+def test_importing_the_airflow_provider_loads_nothing_of_airflow() -> None:
+    loaded = loaded_by("import airflow_druid_orch, airflow_druid_orch.client")
+    assert {m for m in loaded if m.split(".")[0] == "airflow"} == set()

@@ -19,17 +19,24 @@ History:
   3  `job_summaries`, the read model (`eventlog.sqlite.projection`). A migrated file gets the
      empty table and `meta.summaries = 'rebuild'`: filling it takes the job's fold, which the
      actors own, so the orchestrator's boot (or `druid-orch audit rebuild-summaries`) does.
+  4  Every table `STRICT`, so a value of the wrong type is refused when written, not met when
+     read (a log is evidence, and a BLOB column that holds an integer is an edit). Each table
+     is copied into its strict twin and replaced; its indexes and triggers are made afresh.
+     `meta.value` is `ANY`: it holds the head's bytes and text marks. Job summaries written
+     from here on carry an array body (`eventlog.sqlite.projection.schema`); older map bodies
+     still read.
 """
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from typing import Any
 
 from eventlog.errors import CorruptEventError, EventLogUnavailableError, SchemaVersionError
 from eventlog.sqlite.projection.schema import MARK_FOR_REBUILD, TABLE
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 APPLICATION_ID = 0x44524F43  # "DROC"
 # For new files only: SQLite fixes a file's page size when it is created. A group commit of
 # a few hundred appends to as many streams rewrites most leaves of the (stream_id, version)
@@ -47,14 +54,14 @@ CREATE TABLE events (
     recorded_at REAL    NOT NULL,
     hash        BLOB    NOT NULL,
     UNIQUE (stream_id, version)
-);
+) STRICT;
 CREATE TABLE streams (
     stream_id   TEXT PRIMARY KEY,
     version     INTEGER NOT NULL,
     closed      INTEGER NOT NULL DEFAULT 0,
     updated_at  REAL    NOT NULL,
     archived_at REAL
-);
+) STRICT;
 CREATE INDEX streams_open ON streams (closed, stream_id);
 CREATE TABLE snapshots (
     stream_id      TEXT PRIMARY KEY,
@@ -62,7 +69,7 @@ CREATE TABLE snapshots (
     schema_version INTEGER NOT NULL,
     state          BLOB    NOT NULL,
     taken_at       REAL    NOT NULL
-);
+) STRICT;
 CREATE TABLE checkpoints (
     after_seq      INTEGER PRIMARY KEY,
     hash           BLOB    NOT NULL,
@@ -72,11 +79,11 @@ CREATE TABLE checkpoints (
     first_seq      INTEGER,
     prev_hash      BLOB,
     archive_sha256 TEXT
-);
+) STRICT;
 CREATE TABLE meta (
     key   TEXT PRIMARY KEY,
-    value BLOB NOT NULL
-);
+    value ANY  NOT NULL
+) STRICT;
 """
 SCHEMA += TABLE
 
@@ -93,6 +100,28 @@ STEPS: dict[int, str] = {
     """,
     2: TABLE + MARK_FOR_REBUILD,
 }
+_CREATE_TABLE = re.compile(r"CREATE TABLE (\w+) \((.*?)\n\)([^;]*);", re.DOTALL)
+
+
+def _to_strict(schema: str) -> str:
+    """The step that replaces every table of `schema` by its STRICT twin, data kept."""
+    copies, rest = [], _CREATE_TABLE.sub("", schema)
+    for name, body, options in _CREATE_TABLE.findall(schema):
+        columns = [
+            line.split()[0]
+            for line in body.strip().splitlines()
+            if line.strip() and not line.strip().startswith(("UNIQUE", "PRIMARY"))
+        ]
+        names = ", ".join(columns)
+        copies.append(
+            f"CREATE TABLE {name}__strict ({body}\n){options};"
+            f"INSERT INTO {name}__strict ({names}) SELECT {names} FROM {name};"
+            f"DROP TABLE {name};ALTER TABLE {name}__strict RENAME TO {name};"
+        )
+    return "".join(copies) + rest
+
+
+STEPS[3] = _to_strict(SCHEMA)
 
 
 def prepare(conn: sqlite3.Connection, path: str, page_size: int = DEFAULT_PAGE_SIZE) -> None:

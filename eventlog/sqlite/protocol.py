@@ -27,7 +27,7 @@ from eventlog.errors import (
     SchemaVersionError,
     StreamArchivedError,
 )
-from eventlog.summaries import JobSummary
+from eventlog.sqlite.projection.schema import SummaryDraft
 
 HEADER = struct.Struct("<I")
 MAX_FRAME = 1 << 30  # a length past this is a garbled stream, not a frame
@@ -41,7 +41,7 @@ class AppendItem(msgspec.Struct, frozen=True, array_like=True, tag=1):
     reopen_stream: bool = False  # a closed stream live again (a retried job)
     # The job's summary after these events, written in the same transaction (the writer
     # stamps its position): plain data, since the writer may be another process.
-    summary: JobSummary | None = None
+    summary: SummaryDraft | None = None
 
 
 class SnapshotItem(msgspec.Struct, frozen=True, array_like=True, tag=2):

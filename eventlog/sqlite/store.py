@@ -34,7 +34,7 @@ from eventlog.records import (
     WritesRefused,
 )
 from eventlog.sqlite.migrations import DEFAULT_PAGE_SIZE
-from eventlog.sqlite.projection.schema import replace_all, row_of
+from eventlog.sqlite.projection.schema import draft, replace_all, row_of
 from eventlog.sqlite.protocol import AppendItem, Open, SnapshotItem
 from eventlog.sqlite.reader import LogReader
 from eventlog.sqlite.verify import ChainReport
@@ -216,7 +216,12 @@ class SQLiteEventLog(LogReader):
         encoded = [_encode(event) for event in events]
         done: asyncio.Future[AppendResult] = self._session.future()
         item = AppendItem(
-            stream_id, expected_version, close_stream, encoded, reopen_stream, summary
+            stream_id,
+            expected_version,
+            close_stream,
+            encoded,
+            reopen_stream,
+            None if summary is None else draft(summary),
         )
         self._session.queue(item, done, len(encoded))
         return await done
@@ -255,7 +260,7 @@ class SQLiteEventLog(LogReader):
         Holds the writer, so nothing commits meanwhile. Returns False, and changes nothing,
         if the log moved past `through_seq` since the fold: fold again.
         """
-        rows = [row_of(sid, s, s.position, s.changed_at) for sid, s in summaries]
+        rows = [row_of(sid, draft(s), s.position, s.changed_at) for sid, s in summaries]
 
         def replace(conn: sqlite3.Connection) -> bool:
             return replace_all(conn, rows, through_seq)[0]

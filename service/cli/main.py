@@ -29,7 +29,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     logging_setup.configure(args.log_level, fmt="console")
     parts = {"batch": (True, False), "hybrid": (False, True), None: (True, True)}[args.only]
     batch, hybrid = parts
-    return _run(run_demo(jobs=args.jobs, seed=args.seed, db=args.db, batch=batch, hybrid=hybrid))
+    return _run(
+        run_demo(jobs=args.jobs, seed=args.seed, db=args.db, batch=batch, hybrid=hybrid, ui=args.ui)
+    )
 
 
 def cmd_sim(args: argparse.Namespace) -> int:
@@ -122,6 +124,11 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["batch", "hybrid"],
         help="run one half: the batch backfill, or batch and streaming (default: both)",
     )
+    demo.add_argument(
+        "--ui",
+        action="store_true",
+        help="after the batch demo, keep it running with the web console (prints its URL)",
+    )
 
     sim = sub.add_parser("sim", help="run the Overlord simulator until SIGINT/SIGTERM")
     sim.add_argument("--host", default="127.0.0.1")
@@ -141,6 +148,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "demo" and args.jobs < 1:
         parser.error("--jobs must be at least 1")
+    if args.command == "demo" and args.ui and args.only == "hybrid":
+        parser.error("--ui shows the batch demo; it cannot go with --only hybrid")
     api = getattr(args, "api", None)
     if api and "://" not in api:  # `--api 127.0.0.1:8642`: what people type first
         args.api = f"http://{api}"

@@ -55,6 +55,11 @@ _CHANGES_QUERY: list[tuple[str, dict[str, Any], str]] = [
 _COVERAGE_QUERY: list[tuple[str, dict[str, Any], str]] = [
     ("from", {"type": "string"}, "ISO-8601 instant (default: the first job's start)"),
     ("to", {"type": "string"}, "ISO-8601 instant (default: the last job's end)"),
+    (
+        "view",
+        {"type": "string", "enum": ["jobs", "cells"]},
+        "cells: `[interval, phase, job_id, accepted_at]` rows instead of `jobs` (a calendar)",
+    ),
 ]
 _QUERIES: dict[str, list[tuple[str, dict[str, Any], str]]] = {
     "/v1/jobs": _JOBS_QUERY,
@@ -62,6 +67,7 @@ _QUERIES: dict[str, list[tuple[str, dict[str, Any], str]]] = {
     "/v1/datasources/{datasource}/coverage": _COVERAGE_QUERY,
 }
 _NULLABLE_TEXT = ("raw", {"type": ["string", "null"]})
+_MEDIA = {"/metrics": "text/plain", "/ui": "text/html", "/ui/": "text/html", "/ui/{name}": "*/*"}
 
 # (method, path) -> summary, request type name or None, success status, response schema.
 OPERATIONS: dict[tuple[str, str], tuple[str, str | None, str, dict[str, Any]]] = {
@@ -95,10 +101,20 @@ OPERATIONS: dict[tuple[str, str], tuple[str, str | None, str, dict[str, Any]]] =
         None,
         "200",
         {
-            "datasource": ("raw", {"type": "string"}),
-            "from": _NULLABLE_TEXT,
-            "to": _NULLABLE_TEXT,
-            "jobs": ["JobView"],
+            "$": (
+                "raw",
+                {
+                    "type": "object",
+                    "properties": {
+                        "datasource": {"type": "string"},
+                        "from": {"type": ["string", "null"]},
+                        "to": {"type": ["string", "null"]},
+                        "jobs": {"type": "array", "items": {"$ref": _REF.format(name="JobView")}},
+                        "cells": {"type": "array", "items": {"type": "array"}},
+                    },
+                    "required": ["datasource", "from", "to"],
+                },
+            )
         },
     ),
     ("get", "/v1/jobs/{job_id}"): (
@@ -134,6 +150,16 @@ OPERATIONS: dict[tuple[str, str], tuple[str, str | None, str, dict[str, Any]]] =
         {"$": "ReconcileReport"},
     ),
     ("get", "/v1/openapi.json"): ("this document", None, "200", {}),
+    # The web console (service/ui/): its page and files, served without the token.
+    ("get", "/ui"): ("the web console's page (HTML)", None, "200", {}),
+    ("get", "/ui/"): ("the web console's page (HTML)", None, "200", {}),
+    ("get", "/ui/{name}"): ("a file of the web console (script, style)", None, "200", {}),
+    ("get", "/v1/console"): (
+        "the web console's settings",
+        None,
+        "200",
+        {"druid_console_url": _NULLABLE_TEXT},
+    ),
     ("get", "/v1/supervisors"): (
         "managed and unmanaged supervisors",
         None,
@@ -230,7 +256,9 @@ def _operation(method: str, path: str) -> dict[str, Any]:
         extra["404"] = "unknown job or supervisor"
     if path in ("/metrics", "/v1/reconcile/last"):
         extra["404"] = "metrics are off, or no reconciliation has run yet"
-    media = "text/plain" if path == "/metrics" else "application/json"
+    if path == "/ui/{name}":
+        extra["404"] = "the console has no such file"
+    media = _MEDIA.get(path, "application/json")
     responses: dict[str, Any] = {
         status: {"description": "ok", "content": {media: {"schema": _schema(response)}}},
         **{code: {"description": text, **error} for code, text in sorted(extra.items())},
@@ -243,8 +271,8 @@ def _operation(method: str, path: str) -> dict[str, Any]:
             "required": request not in _OPTIONAL_BODY,
             "content": {"application/json": {"schema": {"$ref": _REF.format(name=request)}}},
         }
-    if path in ("/healthz", "/readyz"):
-        operation["security"] = []  # the probes answer without the token
+    if path in ("/healthz", "/readyz") or path.startswith("/ui"):
+        operation["security"] = []  # the probes and the console's files need no token
     return operation
 
 

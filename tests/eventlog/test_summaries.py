@@ -113,6 +113,29 @@ async def test_pages_follow_their_cursor_through_every_job_once_per_filter(
         }
 
 
+async def test_a_page_filtered_by_interval_or_time_reads_at_most_its_scan_budget(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("eventlog.sqlite.projection.queries.SCAN_BUDGET", 10)
+    async with SQLiteEventLog(tmp_path / "e.db", writer="thread") as log:
+        for n in range(60):
+            s = summary(f"job{n:03d}", "succeeded", day=1 + n % 20)
+            await log.append(f"job:job{n:03d}", [event(n)], 0, summary=s)
+        query = SummaryQuery(
+            overlaps=("2024-01-05T00:00:00.000Z", "2024-01-06T00:00:00.000Z"), limit=3
+        )
+        pages = [await log.job_summaries(query)]
+        while pages[-1].next is not None:
+            pages.append(await log.job_summaries(replace(query, after=pages[-1].next)))
+        found = [s.job_id for page in pages for s in page.jobs]
+        assert found == ["job004", "job024", "job044"]
+        # 60 rows read 10 at a time: each page stops at its budget, short, and says where.
+        assert len(pages) == 7
+        assert [len(page.jobs) for page in pages] == [1, 0, 1, 0, 1, 0, 0]
+        late = await log.job_summaries(SummaryQuery(changed_since=1e12, limit=3))
+        assert (late.jobs, late.next is not None) == ([], True)
+
+
 async def test_the_change_feed_gives_each_changed_job_once_and_waits_for_the_next(
     tmp_path: Path,
 ) -> None:

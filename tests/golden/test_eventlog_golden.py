@@ -149,6 +149,12 @@ async def test_a_schema_1_file_written_by_the_prototype_upgrades_verifies_and_bo
 
     conn = sqlite3.connect(db)
     try:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 3
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 4
+        # Schema 4 made every table STRICT: a value of the wrong type is refused on write.
+        tables = conn.execute("SELECT name, strict FROM pragma_table_list WHERE schema = 'main'")
+        loose = [name for name, strict in tables if not strict and not name.startswith("sqlite_")]
+        assert loose == []
+        with pytest.raises(sqlite3.IntegrityError, match="cannot store INT value in BLOB"):
+            conn.execute("UPDATE events SET body = 10000000000 WHERE seq = 1")
     finally:
         conn.close()

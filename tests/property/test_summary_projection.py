@@ -25,6 +25,7 @@ from actors.job.summary import summary_of, view_of
 from actors.job.view import JobView, hold_reason
 from eventlog.events import encode_event
 from eventlog.sqlite.projection import queries
+from eventlog.sqlite.projection.schema import draft
 from eventlog.sqlite.protocol import Appended, AppendItem
 from eventlog.sqlite.writer import WriteConnection
 from eventlog.summaries import ERROR_EXCERPT
@@ -55,7 +56,7 @@ class ProjectedJobMachine(JobMachine):
             return
         encoded = [(str(type(e).__struct_config__.tag), encode_event(e)) for e in new]
         item = AppendItem(
-            STREAM, version, self.state.terminal, encoded, summary=summary_of(self.state)
+            STREAM, version, self.state.terminal, encoded, summary=draft(summary_of(self.state))
         )
         now = self.tick(0.5)
         (outcome,) = self.writer.commit([item], now)

@@ -7,9 +7,9 @@ Pages come in job id order (the id starts with the datasource and the interval's
 that is nearly the order a person reads them in). A page of some phases is one index range
 per phase, `(phase, job_id)` or `(datasource, phase, job_id)`, each cut at the page's size and
 merged: a page costs at most `phases x (limit + 1)` index entries, however many jobs the log
-holds. The interval and time filters are checked on the rows of those ranges, so with them a
-page reads past the rows that do not match until it fills (`coverage` is the bounded way to
-ask by interval).
+holds. The interval and time filters are checked on the rows of those ranges, at most
+`SCAN_BUDGET` of them a page: a page with them may come back short, with the cursor of the
+last row it read (`coverage` is the way to ask by interval in one go).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from eventlog.sqlite.projection.schema import COLUMNS, needs_rebuild, summary_of
 from eventlog.summaries import (
     MAX_COVERAGE,
     MAX_PAGE,
+    SCAN_BUDGET,
     Changes,
     JobSummary,
     SummaryPage,
@@ -73,23 +74,42 @@ def page(conn: sqlite3.Connection, query: SummaryQuery) -> SummaryPage:
     """
     limit = query.bounded_limit()
     after = decode_cursor(query.after) if query.after is not None else ""
+    scanned = query.overlaps is not None or query.changed_since is not None
+    take = max(limit + 1, SCAN_BUDGET) if scanned and not query.job_ids else limit + 1
     conn.execute("BEGIN")
     try:
         _built(conn)
-        rows = _page_rows(conn, query, after, limit + 1)
+        rows = _page_rows(conn, query, after, take)
     finally:
         conn.execute("COMMIT")
-    jobs = [summary_of(r) for r in rows[:limit]]
-    return SummaryPage(jobs, encode_cursor(jobs[-1].job_id) if len(rows) > limit else None)
+    hits = [r for r in rows if _matches(r, query)] if scanned else rows
+    jobs = [summary_of(r) for r in hits[:limit]]
+    if len(hits) > limit:
+        return SummaryPage(jobs, encode_cursor(jobs[-1].job_id))
+    if len(rows) == take and take > limit + 1:  # the scan budget ran out before the page
+        return SummaryPage(jobs, encode_cursor(str(rows[-1][0])))
+    return SummaryPage(jobs, None)
+
+
+def _matches(row: Any, query: SummaryQuery) -> bool:
+    """The interval and time filters, on a row of `SELECT {COLUMNS}` (ISO instants compare
+    as text, as in the index)."""
+    if query.overlaps is not None and not (
+        row[3] < query.overlaps[1] and row[4] > query.overlaps[0]
+    ):
+        return False
+    return query.changed_since is None or row[7] >= query.changed_since
 
 
 def _page_rows(conn: sqlite3.Connection, query: SummaryQuery, after: str, take: int) -> list[Any]:
+    """The rows of the page's index ranges after `after`, at most `take`, with the phase and
+    datasource filters applied (the interval and time filters are the caller's)."""
     residual = ""
     extra: list[Any] = []
-    if query.overlaps is not None:
+    if query.job_ids and query.overlaps is not None:
         residual += " AND interval_start < ? AND interval_end > ?"
         extra += [query.overlaps[1], query.overlaps[0]]
-    if query.changed_since is not None:
+    if query.job_ids and query.changed_since is not None:
         residual += " AND changed_at >= ?"
         extra.append(query.changed_since)
     if query.datasource is not None:

@@ -34,7 +34,7 @@ CREATE TABLE job_summaries (
     position       INTEGER NOT NULL,
     changed_at     REAL    NOT NULL,
     body           BLOB    NOT NULL
-) WITHOUT ROWID;
+) STRICT, WITHOUT ROWID;
 CREATE INDEX job_summaries_phase ON job_summaries (phase, job_id);
 CREATE INDEX job_summaries_datasource ON job_summaries (datasource, phase, job_id);
 CREATE INDEX job_summaries_interval ON job_summaries (datasource, interval_start, interval_end);
@@ -42,7 +42,7 @@ CREATE INDEX job_summaries_position ON job_summaries (position);
 CREATE TABLE job_phase_counts (
     phase TEXT PRIMARY KEY,
     jobs  INTEGER NOT NULL
-) WITHOUT ROWID;
+) STRICT, WITHOUT ROWID;
 CREATE TRIGGER job_summaries_counted AFTER INSERT ON job_summaries BEGIN
     INSERT INTO job_phase_counts (phase, jobs) VALUES (new.phase, 1)
         ON CONFLICT (phase) DO UPDATE SET jobs = jobs + 1;
@@ -68,7 +68,9 @@ COLUMNS = (
     "job_id, stream_id, datasource, interval_start, interval_end, phase, position, changed_at, body"
 )
 _NAMES = [c.strip() for c in COLUMNS.split(",")]
-_UPDATES = ", ".join(f"{c} = excluded.{c}" for c in _NAMES[2:])
+# A job's stream, datasource and interval never change, so an update names only what does:
+# SQLite rewrites an index entry when its columns are named in SET, changed or not.
+_UPDATES = ", ".join(f"{c} = excluded.{c}" for c in ("phase", "position", "changed_at", "body"))
 UPSERT = (
     f"INSERT INTO job_summaries ({COLUMNS}) VALUES ",
     len(_NAMES),
@@ -76,26 +78,60 @@ UPSERT = (
 )
 Row = tuple[Any, ...]
 _encode = msgspec.msgpack.Encoder().encode
-_decode = msgspec.msgpack.Decoder(JobSummary).decode
+_decode_body = msgspec.msgpack.Decoder().decode
+_FIELDS = msgspec.structs.fields(JobSummary)
+# What the columns hold is blanked in the body, and the body is an array of the fields'
+# values, not a map of their names: the row is written on every append of its job, and its
+# bytes are the writer's cost (bench/RESULTS.md, "The read model").
+_IN_COLUMNS = {"job_id": "", "datasource": "", "interval": "", "phase": "", "position": 0}
 
 
-def row_of(stream_id: str, s: JobSummary, position: int, changed_at: float) -> Row:
-    """The table row of summary `s` as of `position` (the seq of its stream's last event)."""
+def _body_of(s: JobSummary) -> bytes:
+    blanked = msgspec.structs.replace(s, **_IN_COLUMNS, changed_at=0.0)
+    return _encode(msgspec.structs.astuple(blanked))
+
+
+def _summary_of_body(raw: Any) -> JobSummary:
+    value = _decode_body(raw)
+    if isinstance(value, list):  # schema 4 on: the fields' values in declaration order
+        if len(value) > len(_FIELDS):
+            raise TypeError(f"{len(value)} values for {len(_FIELDS)} fields")
+        value = {f.name: v for f, v in zip(_FIELDS, value, strict=False)}
+    return msgspec.convert(value, JobSummary)  # a map: rows written before schema 4
+
+
+class SummaryDraft(msgspec.Struct, frozen=True, array_like=True):
+    """A summary as the writer takes it: its columns and its encoded body, made by the
+    appending process (`draft`), so the writer only stamps the position and the time."""
+
+    job_id: str
+    datasource: str
+    interval_start: str
+    interval_end: str
+    phase: str
+    body: bytes
+
+
+def draft(s: JobSummary) -> SummaryDraft:
+    """`s` ready for the writer: the error cut to its excerpt, the body encoded."""
     start, _, end = s.interval.partition("/")
     if s.last_error is not None and len(s.last_error) > ERROR_EXCERPT:
         s = msgspec.structs.replace(s, last_error=s.last_error[:ERROR_EXCERPT])
-    if s.position or s.changed_at:
-        s = msgspec.structs.replace(s, position=0, changed_at=0.0)  # the columns hold them
+    return SummaryDraft(s.job_id, s.datasource, start, end, s.phase, _body_of(s))
+
+
+def row_of(stream_id: str, d: SummaryDraft, position: int, changed_at: float) -> Row:
+    """The table row of draft `d` as of `position` (the seq of its stream's last event)."""
     return (
-        s.job_id,
+        d.job_id,
         stream_id,
-        s.datasource,
-        start,
-        end,
-        s.phase,
+        d.datasource,
+        d.interval_start,
+        d.interval_end,
+        d.phase,
         position,
         changed_at,
-        _encode(s),
+        d.body,
     )
 
 
@@ -107,8 +143,8 @@ def summary_of(row: Sequence[Any]) -> JobSummary:
         CorruptEventError: the body is not a summary (edited outside the orchestrator).
     """
     try:
-        body = _decode(row[8])
-    except (msgspec.DecodeError, TypeError) as exc:
+        body = _summary_of_body(row[8])
+    except (msgspec.DecodeError, msgspec.ValidationError, TypeError) as exc:
         raise CorruptEventError(
             f"the summary row of job {row[0]} cannot be decoded ({exc}); "
             "`druid-orch audit rebuild-summaries` rebuilds it from the events"

@@ -24,6 +24,12 @@ async def make_log(db: Path) -> None:
             await log.append(f"job:{n % 3}", [event], ANY_VERSION)
 
 
+def edited_body(old: str, new: str) -> str:
+    """SQL for an event's body with `old` replaced by `new`, still a BLOB (the tables are
+    STRICT: `replace` alone yields TEXT, which the column refuses)."""
+    return f"CAST(replace(body, '{old}', '{new}') AS BLOB)"
+
+
 def tamper(db: Path, *statements: str) -> None:
     conn = sqlite3.connect(db)
     try:
@@ -80,7 +86,7 @@ async def test_verify_runs_on_an_open_log_without_stopping_its_writer(db: Path) 
 @pytest.mark.parametrize(
     ("what", "sql"),
     [
-        ("body", "UPDATE events SET body = replace(body, 'RUNNING', 'PENDING') WHERE seq = 5"),
+        ("body", f"UPDATE events SET body = {edited_body('RUNNING', 'PENDING')} WHERE seq = 5"),
         ("stream", "UPDATE events SET stream_id = 'job:9' WHERE seq = 5"),
         ("version", "UPDATE events SET version = version + 100 WHERE seq = 5"),
         ("time", "UPDATE events SET recorded_at = recorded_at + 1 WHERE seq = 5"),
@@ -96,7 +102,7 @@ def test_an_edited_event_is_reported_at_its_own_seq(db: Path, what: str, sql: st
 
 
 def test_an_edited_and_rehashed_event_breaks_the_link_to_the_next_one(db: Path) -> None:
-    tamper(db, "UPDATE events SET body = replace(body, 'RUNNING', 'SUCCESS') WHERE seq = 5")
+    tamper(db, f"UPDATE events SET body = {edited_body('RUNNING', 'SUCCESS')} WHERE seq = 5")
     rehash(db, 5)
     broken = verify_file(str(db)).broken
     assert broken is not None
@@ -105,7 +111,7 @@ def test_an_edited_and_rehashed_event_breaks_the_link_to_the_next_one(db: Path) 
 
 
 def test_an_edited_and_rehashed_newest_event_disagrees_with_the_head(db: Path) -> None:
-    tamper(db, f"UPDATE events SET body = replace(body, 'RUNNING', 'FAILED') WHERE seq = {EVENTS}")
+    tamper(db, f"UPDATE events SET body = {edited_body('RUNNING', 'FAILED')} WHERE seq = {EVENTS}")
     rehash(db, EVENTS)
     broken = verify_file(str(db)).broken
     assert broken is not None
@@ -184,7 +190,7 @@ def test_a_missing_or_edited_head_record_is_reported(db: Path, sql: str, seq: in
 def test_the_first_of_several_broken_links_is_the_one_reported(db: Path) -> None:
     tamper(
         db,
-        "UPDATE events SET body = replace(body, 'RUNNING', 'PENDING') WHERE seq = 9",
+        f"UPDATE events SET body = {edited_body('RUNNING', 'PENDING')} WHERE seq = 9",
         "DELETE FROM events WHERE seq = 4",
     )
     broken = verify_file(str(db)).broken
@@ -193,7 +199,7 @@ def test_the_first_of_several_broken_links_is_the_one_reported(db: Path) -> None
 
 
 def test_raise_if_broken_names_the_file_and_the_seq(db: Path) -> None:
-    tamper(db, "UPDATE events SET body = replace(body, 'RUNNING', 'PENDING') WHERE seq = 2")
+    tamper(db, f"UPDATE events SET body = {edited_body('RUNNING', 'PENDING')} WHERE seq = 2")
     report = verify_file(str(db))
     with pytest.raises(CorruptEventError, match=r"events\.db: .* at seq 2$") as caught:
         report.raise_if_broken()
