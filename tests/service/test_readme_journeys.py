@@ -50,7 +50,7 @@ def script(commands: list[str], sim: int, api: int) -> str:
     what a step starts in the background (the simulator, the daemon) to listen."""
     lines = [
         "set -u",
-        "wait_port() { for _ in $(seq 1 200); do (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/null"
+        "wait_port() { for _ in $(seq 1 600); do (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/null"
         " && return 0; sleep 0.05; done; echo 'never listened' >&2; return 1; }",
         "trap 'kill $(jobs -p) 2>/dev/null; wait' EXIT",
     ]
@@ -64,7 +64,7 @@ def script(commands: list[str], sim: int, api: int) -> str:
             lines.append(f"wait_port {port}")
             if " run " in command:  # ready: boot reconciliation done
                 lines.append(
-                    f"for _ in $(seq 1 200); do curl -sf localhost:{api}/readyz >/dev/null"
+                    f"for _ in $(seq 1 600); do curl -sf localhost:{api}/readyz >/dev/null"
                     " && break; sleep 0.05; done"
                 )
     return "\n".join(lines) + "\n"
@@ -111,6 +111,8 @@ def test_the_readme_journeys_run_as_written(tmp_path: Path) -> None:
     output = done.stdout + done.stderr
     codes = {int(i): int(c) for i, c in re.findall(r"@@exit (\d+) (\d+) ", done.stdout)}
     assert len(codes) == len(commands), output[-3000:]
+    if os.environ.get("JOURNEY_OUTPUT"):  # to read the journey as a person would
+        print(output)
     refused = {commands[i]: c for i, c in codes.items() if c in REFUSED}
     assert not refused, (refused, output[-3000:])
     assert "Traceback" not in output, output[-3000:]
