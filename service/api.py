@@ -67,6 +67,7 @@ from overlord.redaction import redact
 from service.config import is_loopback
 from service.http.guard import RequestGuard
 from service.http.openapi import openapi_document
+from service.http.probes import health, readiness
 from service.http.unix import unix_site
 from service.intake import SubmitRequest, jobs_from_request
 from service.job_queries import (
@@ -75,6 +76,9 @@ from service.job_queries import (
     coverage_cells,
     coverage_range,
     list_query,
+    overlap_warning,
+    overlord_block,
+    succeeded_overlapping,
 )
 from service.limits import BoundExceededError, LimitsSection
 from service.metrics import Metrics
@@ -291,36 +295,10 @@ class ControlApi:
     # --- probes and metrics ------------------------------------------------------------
 
     async def healthz(self, _request: web.Request) -> web.Response:
-        # A log that no longer takes writes leaves the daemon unable to record anything:
-        # a liveness probe should restart it (boot replays the log and reconciles).
-        failure = self.orch.log_health().failure if self.orch is not None else None
-        if failure is not None:
-            return _json({"status": "failing", "reason": str(failure)}, 503)
-        return _json({"status": "ok"})
+        return _json(*health(self.orch))
 
     async def readyz(self, _request: web.Request) -> web.Response:
-        orch = self.orch
-        if self.draining:
-            return _json({"ready": False, "reason": "shutting down"}, 503)
-        if self.ha is not None and self.ha.role == "standby":
-            return _json(self.ha.readiness())
-        if orch is None:
-            return _json({"ready": False, "reason": "boot reconciliation in progress"}, 503)
-        refused = orch.log_health().refused
-        if refused is not None:
-            # Live (healthz stays 200: a restart frees no disk), but not taking work.
-            reason = f"the event log has refused writes since {refused.since}: {refused.reason}"
-            return _json({"ready": False, "reason": reason}, 503)
-        # One line for a probe; the report itself, which names jobs and quotes the Overlord,
-        # is behind the token (/v1/reconcile/last).
-        report = orch.last_reconcile
-        if report is not None and report.error is not None:
-            reason = "the last reconciliation failed; see GET /v1/reconcile/last"
-            return _json({"ready": True, "reason": reason, **self._role()})
-        return _json({"ready": True, **self._role()})
-
-    def _role(self) -> dict[str, str]:
-        return {"role": self.ha.role} if self.ha is not None else {}
+        return _json(*readiness(self.orch, draining=self.draining, ha=self.ha))
 
     async def metrics_text(self, _request: web.Request) -> web.Response:
         if self.metrics is None:
@@ -345,9 +323,11 @@ class ControlApi:
         if body.task_id_prefix != prefix:
             body = msgspec.structs.replace(body, task_id_prefix=prefix)
         jobs = jobs_from_request(body, limits=self.limits)
+        warning = overlap_warning(jobs, await succeeded_overlapping(orch.queries, jobs))
         views = await _submit_all(orch, jobs)
-        logger.info("api_submitted", jobs=len(views))
-        return _json({"jobs": views}, 202)
+        logger.info("api_submitted", jobs=len(views), warning=warning)
+        # The jobs are submitted (a client asked for them); the warning says what they redo.
+        return _json({"jobs": views, **({"warning": warning} if warning else {})}, 202)
 
     async def list_jobs(self, request: web.Request) -> web.Response:
         orch = self._running()
@@ -404,7 +384,11 @@ class ControlApi:
     async def datasources(self, _request: web.Request) -> web.Response:
         orch = self._running()
         return _json(
-            {"overlord_breaker": orch.breakers.overlord_phase, "paused": orch.breakers.paused}
+            {
+                "overlord_breaker": orch.breakers.overlord_phase,
+                "overlord": overlord_block(orch.breakers.overlord_health()),
+                "paused": orch.breakers.paused,
+            }
         )
 
     async def resume(self, request: web.Request) -> web.Response:

@@ -23,6 +23,7 @@ import msgspec
 from actors.errors import OrchestratorError
 from actors.job.view import JobView
 from actors.orchestrator import Orchestrator
+from actors.supervision.alerts import AlertSink
 from eventlog.summaries import MAX_PAGE
 from service.config import Config
 from service.daemon import alert_sink, overlord_client
@@ -134,12 +135,15 @@ class RemoteControl:
         *,
         phases: Iterable[str] = (),
         datasource: str | None = None,
+        interval: str | None = None,
     ) -> list[JobView]:
         """The jobs named (in batches of `ID_BATCH` a request), or every job matching the
         filters, a page at a time: no request line grows with the number of jobs."""
         filters = [("phase", ",".join(sorted(phases)))] if phases else []
         if datasource is not None:
             filters.append(("datasource", datasource))
+        if interval is not None:
+            filters.append(("interval", interval))
         if ids:
             found: list[JobView] = []
             unique = list(dict.fromkeys(ids))
@@ -190,6 +194,11 @@ class RemoteControl:
 
     async def settle(self, views: Sequence[JobView], timeout: float) -> list[JobView]:
         return list(views)  # the daemon carries on with them after this command
+
+    async def datasources(self) -> dict[str, Any]:
+        """The Overlord's breaker and the paused datasources (`GET /v1/datasources`)."""
+        data: dict[str, Any] = await self._call("GET", "/v1/datasources")
+        return data
 
     async def resume(self, datasource: str) -> bool:
         data = await self._call("POST", f"/v1/datasources/{datasource}/resume")
@@ -276,11 +285,17 @@ async def remote(url: str, token: str | None) -> AsyncIterator[RemoteControl]:
 
 
 @contextlib.asynccontextmanager
-async def embedded(config: Config) -> AsyncIterator[EmbeddedControl]:
+async def embedded(
+    config: Config, alerts: AlertSink | None = None
+) -> AsyncIterator[EmbeddedControl]:
+    """`alerts`: where alerts go (default: the daemon's, the log and any webhook)."""
     client = overlord_client(config)
     try:
         async with Orchestrator.open(
-            config.eventlog.db, client, config=config.orchestrator, alerts=alert_sink(config)
+            config.eventlog.db,
+            client,
+            config=config.orchestrator,
+            alerts=alerts or alert_sink(config),
         ) as orch:
             yield EmbeddedControl(orch, config.limits)
     finally:

@@ -69,6 +69,17 @@ def overlord_client(config: Config) -> HttpOverlord:
     return HttpOverlord.from_settings(config.overlord.url, overlord_settings(config))
 
 
+def ready_line(orch: Orchestrator) -> str:
+    """`ready`, or `ready (Overlord unreachable: cannot connect to ...)`: the daemon is up
+    either way, and the person starting it should know which."""
+    from actors.supervision.breakers import plain_cause
+
+    health = orch.breakers.overlord_health()
+    if health["reachable"] is False and health["last_error"]:
+        return f"ready (Overlord unreachable: {plain_cause(health['last_error'])})"
+    return "ready"
+
+
 def alert_sink(config: Config) -> AlertSink:
     """Alerts always go to the log; to a webhook too when one is configured."""
     section = config.alerts
@@ -194,7 +205,7 @@ class Daemon:
                     live_jobs=orch.live_count(),
                     reconcile_error=report.error if report else None,
                 )
-                self._say("ready")
+                self._say(ready_line(orch))
                 self.notify.ready(f"ready: {orch.live_count()} live jobs")
                 try:
                     await self.stop.wait()

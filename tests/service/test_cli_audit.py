@@ -371,7 +371,7 @@ def test_the_timeline_explains_each_failure_with_rule_evidence_and_decision() ->
     ]
     lines = render_timeline(recorded(events))
     text = "\n".join(lines)
-    assert lines[0].startswith("2023-11-14 22:13:20.000Z  job_accepted")
+    assert lines[0].startswith("2023-11-14T22:13:20.000Z  job_accepted")  # ISO 8601
     assert "failure_classified" in text
     assert "rule: lost-worker -> transient" in text
     assert "evidence status_error: Worker disappeared" in text
