@@ -24,6 +24,7 @@ from typing import TextIO
 import structlog
 
 from actors.orchestrator import Orchestrator
+from actors.ownership import owning
 from actors.supervision.alerts import AlertSink, FanOutAlertSink, LogAlertSink, WebhookAlertSink
 from overlord.auth import AuthHook, BasicAuth, BearerAuth
 from overlord.client import HttpOverlord
@@ -153,6 +154,11 @@ class Daemon:
     async def _serve(self) -> int:
         config = self.config
         runner = None
+        if config.eventlog.url is None:
+            # A second daemon on the log is refused before it says anything of an API it
+            # would not serve (Orchestrator.open takes the lock for good below).
+            with owning(config.eventlog.db):
+                pass
         tracing = Tracing.start(config.tracing) if config.tracing.enabled else None
         if config.api.enabled:
             runner, url = await self.api.start(config.api.host, config.api.port)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -169,6 +170,30 @@ async def test_a_port_already_in_use_exits_2_naming_the_address(tmp_path: Path) 
         await taken.wait_closed()
     assert result.code == 2
     assert f"cannot serve the control API on 127.0.0.1:{port}" in result.err
+
+
+async def test_a_second_daemon_on_a_held_log_is_refused_before_it_announces_an_api(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "orch.db"
+    config = tmp_path / "orch.toml"
+    config.write_text(fast_config("http://127.0.0.1:9", db))
+    code = "import sys, time; from actors.ownership import owning\nwith owning(sys.argv[1]):\n"
+    code += "    print('held', flush=True); time.sleep(60)\n"
+    holder = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", code, str(db), stdout=asyncio.subprocess.PIPE
+    )
+    try:
+        assert holder.stdout is not None
+        assert await asyncio.wait_for(holder.stdout.readline(), timeout=20) == b"held\n"
+        result = await cli("run", "--config", str(config))
+    finally:
+        holder.kill()
+        await holder.wait()
+    assert result.code == 1, result.out + result.err
+    assert "in use by another orchestrator" in result.err
+    assert "control API listening" not in result.out + result.err
+    assert "Traceback" not in result.err
 
 
 async def test_a_bad_environment_override_exits_2_naming_the_variable(tmp_path: Path) -> None:
