@@ -11,8 +11,9 @@ Every command but `rebuild-summaries` and `compact` (which hold the log's lock) 
 log read-only and needs no Overlord. `--json` gives machine output. `history` and `export`
 mask secrets (`overlord.redaction`) unless given `--include-secrets`: the log keeps specs as
 submitted, and output gets pasted into tickets and chats.
-Exit codes: 0 fine, 1 a problem found (verify; replay with `--check` and a changed decision),
-2 bad usage or an unreadable log.
+Exit codes: 0 fine, 1 a problem found (verify; replay with `--check` and a changed decision)
+or a log that cannot be read (missing, foreign, crafted: as `status --db` says it), 2 bad
+usage or configuration.
 """
 
 from __future__ import annotations
@@ -150,7 +151,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
             summaries_checked, problem = summaries_problem(args.db)
             report = msgspec.structs.replace(report, problem=problem)
     except AuditError as exc:
-        return _fail(str(exc))
+        return _fail(str(exc), 1)
     if args.json:
         _print_json({**msgspec.to_builtins(report), "ok": report.ok})
     elif report.problem is None:
@@ -176,7 +177,7 @@ def cmd_rebuild_summaries(args: argparse.Namespace) -> int:
     try:
         rows = rebuild(args.db)
     except (AuditError, LogInUseError) as exc:
-        return _fail(str(exc))
+        return _fail(str(exc), 1)
     if args.json:
         _print_json({"summaries": rows})
     else:
@@ -293,7 +294,7 @@ def cmd_export(args: argparse.Namespace) -> int:
                 out.write(line + b"\n")
         out.flush()
     except AuditError as exc:
-        return _fail(str(exc))
+        return _fail(str(exc), 1)
     except BrokenPipeError:
         # The reader (`| head`) has gone: stop quietly, as Unix tools do.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -306,7 +307,9 @@ def cmd_replay(args: argparse.Namespace) -> int:
         report = replay_failures(
             args.db, rules, max_attempts=args.max_attempts, max_uncounted=args.max_uncounted
         )
-    except (AuditError, ConfigError) as exc:
+    except AuditError as exc:
+        return _fail(str(exc), 1)
+    except ConfigError as exc:
         return _fail(str(exc))
     if args.json:
         _print_json(

@@ -172,7 +172,7 @@ CRAFTED = {
                 1,
                 "the event row at seq 3 has a column of the wrong type (body is an integer)",
             ),
-            (("audit", "export"), 2, "is a int, not an encoded event at seq 3"),
+            (("audit", "export"), 1, "is a int, not an encoded event at seq 3"),
         ],
     ),
     "body-computed-huge": (
