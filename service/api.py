@@ -66,6 +66,7 @@ from overlord.errors import OverlordError, OverlordUnavailableError
 from overlord.redaction import redact
 from service.config import is_loopback
 from service.http.guard import RequestGuard
+from service.http.job_json import job_json, jobs_json
 from service.http.openapi import openapi_document
 from service.http.probes import health, readiness
 from service.http.unix import unix_site
@@ -327,7 +328,7 @@ class ControlApi:
         views = await _submit_all(orch, jobs)
         logger.info("api_submitted", jobs=len(views), warning=warning)
         # The jobs are submitted (a client asked for them); the warning says what they redo.
-        return _json({"jobs": views, **({"warning": warning} if warning else {})}, 202)
+        return _json({"jobs": jobs_json(views), **({"warning": warning} if warning else {})}, 202)
 
     async def list_jobs(self, request: web.Request) -> web.Response:
         orch = self._running()
@@ -335,14 +336,14 @@ class ControlApi:
         if query is None:
             return _json({"jobs": [], "next": None})
         page = await orch.queries.page(query)
-        return _json({"jobs": page.jobs, "next": page.next})
+        return _json({"jobs": jobs_json(page.jobs), "next": page.next})
 
     async def changes(self, request: web.Request) -> web.Response:
         orch = self._running()
         after, limit, wait = changes_params(request.query)
         head = await orch.log.last_seq()
         found = await orch.queries.changes(after, limit=limit, wait_s=wait)
-        return _json({"jobs": found.jobs, "position": found.position, "head": head})
+        return _json({"jobs": jobs_json(found.jobs), "position": found.position, "head": head})
 
     async def coverage(self, request: web.Request) -> web.Response:
         orch = self._running()
@@ -353,19 +354,20 @@ class ControlApi:
         if cells:  # the console's calendar: a quarter of the bytes for 10,000 chunks
             rows = [[v.interval, v.phase, v.job_id, v.accepted_at] for v in views]
             return _json({"datasource": datasource, "from": start, "to": end, "cells": rows})
-        return _json({"datasource": datasource, "from": start, "to": end, "jobs": views})
+        return _json({"datasource": datasource, "from": start, "to": end, "jobs": jobs_json(views)})
 
     async def job(self, request: web.Request) -> web.Response:
         orch = self._running()
         job_id = request.match_info["job_id"]
-        view = await orch.get(job_id)
+        view = await orch.get(job_id)  # raises UnknownJobError: a 404
+        assert view is not None
         history = await orch.history(job_id)
-        return _json({"job": view, "events": [recorded_dict(r) for r in history]})
+        return _json({"job": job_json(view), "events": [recorded_dict(r) for r in history]})
 
     async def cancel(self, request: web.Request) -> web.Response:
         orch = self._running(mutating=True)
         view = await orch.cancel(request.match_info["job_id"], reason="api")
-        return _json({"job": view})
+        return _json({"job": job_json(view)})
 
     async def retry(self, request: web.Request) -> web.Response:
         orch = self._running(mutating=True)
@@ -377,7 +379,7 @@ class ControlApi:
                 return _error(400, f"bad retry request: {exc}")
             reason = body.reason
         view = await orch.retry(request.match_info["job_id"], reason=reason, by="api")
-        return _json({"job": view})
+        return _json({"job": job_json(view)})
 
     # --- datasources and reconciliation ------------------------------------------------
 

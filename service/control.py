@@ -27,6 +27,7 @@ from actors.supervision.alerts import AlertSink
 from eventlog.summaries import MAX_PAGE
 from service.config import Config
 from service.daemon import alert_sink, overlord_client
+from service.http.job_json import view_of_json, views_of_json
 from service.intake import SubmitRequest, jobs_from_request
 from service.limits import LimitsSection
 
@@ -126,7 +127,7 @@ class RemoteControl:
             data = await self._call(
                 "POST", "/v1/jobs", data=msgspec.json.encode(request), timeout=SUBMIT_TIMEOUT
             )
-            views.extend(msgspec.convert(data["jobs"], list[JobView]))
+            views.extend(views_of_json(data["jobs"]))
         return views
 
     async def views(
@@ -159,7 +160,7 @@ class RemoteControl:
         while True:
             page = [*params, ("limit", str(MAX_PAGE))] + ([("cursor", cursor)] if cursor else [])
             data = await self._call("GET", "/v1/jobs", params=page)
-            views += msgspec.convert(data["jobs"], list[JobView])
+            views += views_of_json(data["jobs"])
             cursor = data.get("next")
             if not cursor:
                 return views
@@ -167,7 +168,7 @@ class RemoteControl:
     async def coverage(self, datasource: str, start: str | None, end: str | None) -> list[JobView]:
         params = {k: v for k, v in (("from", start), ("to", end)) if v is not None}
         data = await self._call("GET", f"/v1/datasources/{datasource}/coverage", params=params)
-        return msgspec.convert(data["jobs"], list[JobView])
+        return views_of_json(data["jobs"])
 
     async def head(self) -> int:
         data = await self._call("GET", "/v1/changes", params={"after": "0", "limit": "1"})
@@ -176,7 +177,7 @@ class RemoteControl:
     async def changes(self, after: int, wait_s: float) -> tuple[list[JobView], int]:
         params = {"after": str(after), "wait": f"{wait_s:g}"}
         data = await self._call("GET", "/v1/changes", params=params)
-        return msgspec.convert(data["jobs"], list[JobView]), int(data["position"])
+        return views_of_json(data["jobs"]), int(data["position"])
 
     async def history(self, job_id: str) -> list[dict[str, Any]]:
         data = await self._call("GET", f"/v1/jobs/{job_id}")
@@ -185,12 +186,12 @@ class RemoteControl:
 
     async def cancel(self, job_id: str) -> JobView:
         data = await self._call("POST", f"/v1/jobs/{job_id}/cancel")
-        return msgspec.convert(data["job"], JobView)
+        return view_of_json(data["job"])
 
     async def retry(self, job_id: str, reason: str) -> JobView:
         body = msgspec.json.encode({"reason": reason})
         data = await self._call("POST", f"/v1/jobs/{job_id}/retry", data=body)
-        return msgspec.convert(data["job"], JobView)
+        return view_of_json(data["job"])
 
     async def settle(self, views: Sequence[JobView], timeout: float) -> list[JobView]:
         return list(views)  # the daemon carries on with them after this command

@@ -12,7 +12,7 @@ import msgspec
 
 from actors.job.view import JobView
 from service.cli.table import jobs_table, width
-from service.cli.times import with_iso_times
+from service.http.job_json import with_iso_times
 
 __all__ = ["jobs_json", "jobs_table", "print_json", "progress_bar"]
 

@@ -20,7 +20,8 @@ from typing import TextIO
 
 from actors.job.view import JobView
 from service.cli.handles import handles, when
-from service.cli.times import iso, relative
+from service.cli.times import relative
+from service.http.job_json import iso
 
 DEFAULT_LIMIT = 50
 DETAILS = 5  # dead jobs whose whole reason is written out under the table
