@@ -235,9 +235,14 @@ class Daemon:
         return 0
 
     def _say(self, line: str) -> None:
-        """A plain line on stdout for people and scripts (logs go to stderr)."""
-        self.out.write(f"druid-orch: {line}\n")
-        self.out.flush()
+        """A plain line on stdout for people and scripts (logs go to stderr). With no reader
+        left (a closed pipe, a terminal gone) the daemon goes on: a shutdown must not stop at
+        the line that announces it."""
+        try:
+            self.out.write(f"druid-orch: {line}\n")
+            self.out.flush()
+        except (OSError, ValueError):
+            logger.info("stdout_unwritable", line=line)
 
 
 async def run_daemon(config: Config, *, out: TextIO = sys.stdout) -> int:

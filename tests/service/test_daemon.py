@@ -91,6 +91,25 @@ async def test_the_daemon_serves_jobs_then_drains_on_sigterm_and_exits_zero(
     assert {s.phase for s in job_states(db).values()} == {"succeeded"}
 
 
+async def test_one_sigterm_stops_a_daemon_whose_stdout_has_no_reader_left(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "orch.db"
+    async with running(simulator()) as overlord:
+        config = tmp_path / "orch.toml"
+        config.write_text(fast_config(overlord, db))
+        daemon = await DaemonProcess(config).start()
+        assert daemon.proc is not None
+        # The reader of its stdout goes away (a closed terminal, `| head` that ended).
+        transport = daemon.proc._transport  # type: ignore[attr-defined]
+        transport.get_pipe_transport(1).close()
+        await asyncio.sleep(0.2)
+        daemon.signal(signal.SIGTERM)
+        code = await asyncio.wait_for(daemon.proc.wait(), timeout=20)
+    assert code == 0
+    assert verify(db).ok
+
+
 async def test_jobs_in_flight_at_shutdown_are_resumed_by_the_next_start(tmp_path: Path) -> None:
     db = tmp_path / "orch.db"
     sim = simulator(min_s=1.0, max_s=1.5)
