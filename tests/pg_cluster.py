@@ -121,11 +121,12 @@ class PrivateCluster:
     def restart(self) -> None:
         """`pg_ctl restart -m fast`: every connection cut, the server down and up again."""
         pg_ctl = str(self.bin / "pg_ctl")
-        self._run(pg_ctl, "-D", str(self.data), "-m", "fast", "-w", "-t", "60", "restart")
+        log = str(self.root / "server.log")  # else the server holds our stdout pipe open
+        self._run(pg_ctl, "-D", str(self.data), "-l", log, "-m", "fast", "-w", "restart")
 
-    def stop(self) -> None:
+    def stop(self, mode: str = "immediate") -> None:
         if (self.data / "postmaster.pid").exists():
-            self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "stop")
+            self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "stop")
 
     def destroy(self) -> None:
         try:
