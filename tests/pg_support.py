@@ -123,6 +123,19 @@ def _reachable() -> str | None:
     return _resolve()[1]
 
 
+def require_server_binaries() -> None:
+    """For a test that needs a private cluster (a server it may restart): skip without the
+    binaries, except under `CI=true`, where they must be there."""
+    from tests.pg_cluster import binaries
+
+    if binaries() is not None:
+        return
+    why = "no PostgreSQL server binaries (initdb, pg_ctl) on PATH or in /usr/lib/postgresql"
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"CI=true and {why}: the PostgreSQL tests must run in CI")
+    pytest.skip(why)
+
+
 def require_postgres() -> None:
     why = _reachable()
     if why is None:

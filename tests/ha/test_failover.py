@@ -335,6 +335,7 @@ async def test_connections_cut_under_load_lose_and_duplicate_no_job(
 @pytest.fixture
 async def private_server() -> AsyncIterator[PrivateCluster]:
     """A cluster of this test's own: the shared server must never be restarted."""
+    pg_support.require_server_binaries()
     folder = pg_support.new_private_dir()
     try:
         yield await asyncio.to_thread(lambda: PrivateCluster(folder / "cluster").init().start())

@@ -13,11 +13,10 @@ import asyncio
 import asyncpg
 
 from tests import pg_support
-from tests.pg_cluster import binaries
 
 
 def test_an_unreachable_server_is_replaced_by_one_private_cluster_shared_by_all() -> None:
-    assert binaries() is not None, "the server binaries are part of the test machine"
+    pg_support.require_server_binaries()
     folder = pg_support.new_private_dir()
     try:
         first, why = pg_support._start_private(folder, "no PostgreSQL at port 1")
