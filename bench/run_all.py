@@ -96,6 +96,7 @@ def steps(only: str | None, repeat: int, snapshot: bool = False) -> list[tuple[s
         plan += [
             ("pg_append", ["bench.pg_append", "--repeat", "3", "--json", f"{out}/pg_append.json"]),
             ("pg_failover", ["bench.pg_failover", "--json", f"{out}/pg_failover.json"]),
+            ("pg_takeover", ["bench.pg_takeover", "--json", f"{out}/pg_takeover.json"]),
         ]
     return plan
 

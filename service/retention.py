@@ -52,12 +52,21 @@ async def retention_pass(
     log: EventLog, db: str | Path, section: RetentionSection, *, now: float | None = None
 ) -> RetentionReport:
     """Archive every closed stream older than `keep_days`; returns what was archived."""
-    if not isinstance(log, SQLiteEventLog):  # another backend brings its own retention
-        return RetentionReport()
     cutoff = (time.time() if now is None else now) - section.keep_days * DAY_S
-    report = await archive_closed_streams(
-        log, older_than=cutoff, directory=archive_directory(db, section), group=section.group
-    )
+    if isinstance(log, SQLiteEventLog):
+        report = await archive_closed_streams(
+            log, older_than=cutoff, directory=archive_directory(db, section), group=section.group
+        )
+    else:
+        from eventlog.postgres import PostgresEventLog
+        from eventlog.postgres.retention import archive_closed_streams_pg
+
+        # A database has no folder beside it: its archives go where the config says.
+        if not isinstance(log, PostgresEventLog) or section.directory is None:
+            return RetentionReport()
+        report = await archive_closed_streams_pg(
+            log, older_than=cutoff, directory=section.directory, group=section.group
+        )
     logger.info(
         "retention_pass",
         streams=report.streams,

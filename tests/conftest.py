@@ -21,6 +21,8 @@ from overlord.client import HttpOverlord, RequestRetryPolicy
 from overlord.sim.server import SimConfig, Simulator
 from tests import pg_support
 
+PRIVATE_PG = pytest.StashKey[Path]()
+
 settings.register_profile(
     "ci", max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
@@ -34,6 +36,22 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=None,
         help="run the Overlord contract tests against this URL instead of the simulator",
     )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # The controller names the folder of a private PostgreSQL before the xdist workers
+    # start, so they inherit it and share one cluster (tests/pg_support.py).
+    if not hasattr(config, "workerinput") and pg_support.PRIVATE_DIR_ENV not in os.environ:
+        folder = pg_support.new_private_dir()
+        os.environ[pg_support.PRIVATE_DIR_ENV] = str(folder)
+        config.stash[PRIVATE_PG] = folder
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    folder = config.stash.get(PRIVATE_PG, None)
+    if folder is not None:
+        pg_support.stop_private(folder)
+        os.environ.pop(pg_support.PRIVATE_DIR_ENV, None)
 
 
 @pytest.fixture

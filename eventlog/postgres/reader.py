@@ -223,7 +223,7 @@ class LogReader:
         from eventlog.postgres.verify import verify
 
         async with self._acquire() as conn:
-            return await verify(conn, self.path)
+            return await verify(conn, self.path, archives=archives)
 
 
 class _Guarded:

@@ -93,8 +93,23 @@ CREATE TABLE leadership (
 INSERT INTO leadership (id, epoch) VALUES (1, 0);
 """
 
+# Retention (eventlog/postgres/retention.py): each run of consecutive seqs archived away is
+# replaced by a checkpoint that carries the chain across the gap, as in the SQLite file
+# (prev_hash and archive_sha256 may be NULL only in checkpoints copied from an old SQLite log).
+_V2 = """
+CREATE TABLE checkpoints (
+    after_seq      bigint PRIMARY KEY,
+    first_seq      bigint NOT NULL,
+    hash           bytea NOT NULL,
+    prev_hash      bytea,
+    archived_to    text NOT NULL,
+    archive_sha256 text,
+    taken_at       double precision NOT NULL
+);
+"""
+
 # Each entry upgrades the schema by one version; append, never edit (a stored log is permanent).
-MIGRATIONS: tuple[str, ...] = (_V1,)
+MIGRATIONS: tuple[str, ...] = (_V1, _V2)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -31,6 +31,7 @@ from overlord.urls import display_url
 from service.config import Config
 from service.ha.fenced_overlord import FencedOverlord
 from service.ha.standby_reads import Replication, StandbyReads
+from service.retention import retention_loop
 
 logger = structlog.get_logger("druid_orch.ha")
 _DB_ERRORS = DRIVER_ERRORS
@@ -152,6 +153,26 @@ class Replica:
                 return
             self.deadline = started + self.lease_s
 
+    def _retention(self, log: PostgresEventLog) -> asyncio.Task[None] | None:
+        """The leader's retention loop (only a leader archives: the fence holds for it too)."""
+        section = self.config.eventlog.retention
+        if not section.enabled:
+            logger.warning(
+                "retention_disabled",
+                note="eventlog.retention.enabled = false: the event log grows for ever",
+            )
+            return None
+        if section.directory is None:
+            logger.warning(
+                "retention_disabled",
+                note="eventlog.retention.directory is not set: on PostgreSQL archives need a "
+                "folder of their own (shared by the replicas); the event log grows for ever",
+            )
+            return None
+        return asyncio.get_running_loop().create_task(
+            retention_loop(log, self.url, section), name="retention"
+        )
+
     async def _lead(self, lease: Lease, epoch: int) -> None:
         lost = asyncio.Event()
         daemon, config = self.daemon, self.config
@@ -188,6 +209,7 @@ class Replica:
                 follower = asyncio.get_running_loop().create_task(
                     daemon.metrics.follow(orch), name="metrics-follower"
                 )
+                keeper = self._retention(log)
                 logger.info(
                     "daemon_ready",
                     db=self.where,
@@ -204,7 +226,11 @@ class Replica:
                     stop.cancel()
                     gone.cancel()
                     follower.cancel()
-                    await asyncio.gather(follower, stop, gone, return_exceptions=True)
+                    if keeper is not None:
+                        keeper.cancel()
+                    await asyncio.gather(
+                        follower, stop, gone, *([keeper] if keeper else []), return_exceptions=True
+                    )
                     daemon.api.orch = None
                     if lost.is_set():
                         self._role("standby")

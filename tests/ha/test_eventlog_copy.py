@@ -1,14 +1,21 @@
-"""`druid-orch eventlog copy`: a SQLite log moves to PostgreSQL whole, chain and all."""
+"""`druid-orch eventlog copy`: a SQLite log moves to PostgreSQL whole, chain and all (a log
+thinned by retention with its checkpoints)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
+from eventlog.errors import StreamArchivedError
 from eventlog.events import StatusObserved
 from eventlog.postgres import PostgresEventLog
+from eventlog.records import ANY_VERSION
+from eventlog.retention.closed_streams import archive_closed_streams
 from eventlog.sqlite.store import SQLiteEventLog
 from eventlog.summaries import JobSummary, SummaryQuery
 from tests import pg_support
+from tests.eventlog.test_retention import Clock, build, running
 from tests.service.processes import cli
 
 
@@ -63,3 +70,30 @@ async def test_a_sqlite_log_is_copied_verified_and_a_second_copy_refused(tmp_pat
     bad = await cli("eventlog", "copy", "--from", str(db), "--to", "mysql://x/y")
     assert bad.code == 2
     assert "is not a postgresql:// URL" in bad.err
+
+
+async def test_a_log_thinned_by_retention_is_copied_with_its_checkpoints(tmp_path: Path) -> None:
+    clock = Clock()
+    db = tmp_path / "orch.db"
+    async with SQLiteEventLog(db, clock=clock) as log:
+        await build(log, clock)
+        # Every finished job, the newest event (seq 8) too: the head lies in a checkpoint.
+        report = await archive_closed_streams(
+            log, older_than=10_000.0, directory=tmp_path / "archive", clock=clock
+        )
+        assert (report.streams, report.events) == (3, 6)
+    async with pg_support.scratch_database() as url:
+        done = await cli("eventlog", "copy", "--from", str(db), "--to", url)
+        assert done.code == 0, done.err
+        assert "chain verified up to seq 8" in done.out
+        async with PostgresEventLog(url) as log:
+            chain = await log.verify(archives=True)
+            assert chain.ok, chain.broken
+            assert (chain.events, chain.archived, chain.checkpoints) == (2, 6, 3)
+            assert await log.archived("job:a") == (2, 5000.0)
+            with pytest.raises(StreamArchivedError):
+                await log.append("job:a", [running(9)], ANY_VERSION)
+            assert (await log.append("job:new", [running(9)], 0)).first_seq == 9
+            assert (await log.verify(archives=True)).ok
+        audit = await cli("audit", "verify", "--db", url)
+        assert audit.code == 0, audit.err

@@ -24,6 +24,7 @@ from aiohttp import web
 
 from eventlog.postgres import PostgresEventLog
 from tests import pg_support
+from tests.pg_cluster import PrivateCluster
 from tests.service.processes import (
     FAST_ORCHESTRATOR,
     DaemonProcess,
@@ -330,3 +331,62 @@ async def test_connections_cut_under_load_lose_and_duplicate_no_job(
     assert stats["max_live_tasks_per_interval"] == 1
     async with PostgresEventLog(db_url) as log:
         assert (await log.verify()).ok
+
+
+@pytest.fixture
+async def private_server() -> AsyncIterator[PrivateCluster]:
+    """A cluster of this test's own: the shared server must never be restarted."""
+    pg_support.require_server_binaries()
+    folder = pg_support.new_private_dir()
+    try:
+        yield await asyncio.to_thread(lambda: PrivateCluster(folder / "cluster").init().start())
+    finally:
+        await asyncio.to_thread(pg_support.stop_private, folder)
+
+
+async def test_a_server_restart_under_load_loses_and_duplicates_no_job(
+    tmp_path: Path, private_server: PrivateCluster
+) -> None:
+    admin = await asyncpg.connect(private_server.admin_url)
+    try:
+        await admin.execute('CREATE DATABASE "orch"')
+    finally:
+        await admin.close()
+    db_url = private_server.admin_url.rsplit("/", 1)[0] + "/orch"
+    sim = simulator(min_s=1.0, max_s=2.0)
+    async with running(sim) as overlord:
+        replicas = await start_replicas(tmp_path, [overlord] * 2, db_url)
+        try:
+            first = await leader_of(replicas, 20)
+            ids = await submit_days(first.url, 1, 30)
+            await asyncio.sleep(0.8)  # some submitted, some running, some waiting
+            assert sim.stats()["submissions"] > 0
+            # A fast restart, shorter than the lease: every connection cut, the leader keeps
+            # leading on new ones.
+            await asyncio.to_thread(private_server.restart)
+            assert await leader_of(replicas, LEASE_S + 15) is first
+            _, mid = await get(first.url, "/v1/jobs?limit=1000", TOKEN)
+            assert not all(j["terminal"] for j in mid["jobs"]), "the load was over too soon"
+            # Down for longer than the lease: leadership lapses and is taken anew (epoch 2).
+            await asyncio.to_thread(private_server.stop, "fast")
+            await asyncio.sleep(LEASE_S + 1)
+            await asyncio.to_thread(private_server.start)
+            after = await leader_of(replicas, LEASE_S + 15)
+            jobs = await all_terminal(after.url, len(ids), 60)
+            assert {j["phase"] for j in jobs} == {"succeeded"}
+            assert sorted(j["job_id"] for j in jobs) == sorted(ids)
+            assert [await role(r.url) for r in replicas].count("leader") == 1
+        finally:
+            await stop_all(replicas)
+    stats = sim.stats()
+    assert stats["duplicate_submissions"] == 0
+    assert stats["max_live_tasks_per_interval"] == 1
+    assert stats["max_successes_per_interval"] == 1
+    async with PostgresEventLog(db_url) as log:
+        report = await log.verify()
+        assert report.ok, report.broken
+    conn = await asyncpg.connect(db_url)
+    try:
+        assert await conn.fetchval("SELECT epoch FROM leadership") >= 2
+    finally:
+        await conn.close()
