@@ -64,5 +64,14 @@ class JobQueries:
     ) -> list[JobView]:
         return [self.view(s) for s in await self.log.coverage(datasource, start, end)]
 
+    async def coverage_cells(
+        self, datasource: str, start: str | None = None, end: str | None = None
+    ) -> list[tuple[str, str, str, float | None]]:
+        """`coverage` as a calendar draws it: `(interval, phase, job_id, accepted_at)` taken
+        straight from the rows. No job view is built (a live job's hold reason is not drawn):
+        for 10,000 chunks that was a third of the answer's time."""
+        found = await self.log.coverage(datasource, start, end)
+        return [(s.interval, s.phase, s.job_id, s.accepted_at) for s in found]
+
     async def phase_counts(self) -> dict[str, int]:
         return await self.log.phase_counts()
