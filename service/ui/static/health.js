@@ -123,7 +123,7 @@ export function healthView(main) {
           h("dt", {}, "Jobs waiting"), h("dd", {}, String(one("druid_orch_jobs_waiting_for_slots") ?? 0))) :
           h("p", { class: "muted" }, "Metrics are off.")),
       card("Requests to the Overlord",
-        h("p", {}, `${httpRate} HTTP requests/s (retries included)`),
+        h("p", { "data-http-total": String(sample.http) }, `${httpRate} HTTP requests/s (retries included); ${sample.http} since the daemon started`),
         h("table", { "aria-label": "Overlord calls per second" }, h("thead", {}, h("tr", {},
           h("th", { scope: "col" }, "Endpoint"), h("th", { scope: "col" }, "ok/s"), h("th", { scope: "col" }, "failed/s"))),
           h("tbody", {}, rateRows))));
