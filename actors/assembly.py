@@ -40,8 +40,8 @@ from actors.supervision.supervisor import Supervisor
 from actors.supervision.watermark_gate import WatermarkGate
 from eventlog import EventLog
 from eventlog.sqlite import SQLiteEventLog
-from overlord.auth import AuthHook
 from overlord.client import HttpOverlord, RequestRetryPolicy
+from overlord.tls import ClientSettings
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,9 +72,7 @@ class Connection:
     """Where the Overlord is, and how to reach it when given as a URL."""
 
     overlord: str | Overlord
-    auth: AuthHook | None = None
-    verify_tls: bool = True
-    ca_bundle: str | None = None
+    settings: ClientSettings = ClientSettings()
 
 
 @contextlib.asynccontextmanager
@@ -212,11 +210,9 @@ def _client(connection: Connection, config: OrchestratorConfig) -> HttpOverlord 
         return None
     # Few client-level retries: the poller, the actors and the breaker retry with their own
     # backoff, and stacked retries would hide an outage from the breaker.
-    return HttpOverlord(
+    return HttpOverlord.from_settings(
         connection.overlord,
-        auth=connection.auth,
-        verify_tls=connection.verify_tls,
-        ca_bundle=connection.ca_bundle,
+        connection.settings,
         retry=RequestRetryPolicy(attempts=config.client_attempts),
     )
 

@@ -21,7 +21,7 @@ from actors.job.summary import view_of
 from actors.job.view import SUBMIT_PHASES, JobUpdate, JobView, hold_reason
 from actors.runtime import ActorRef
 from actors.supervision.alerts import Alert, AlertSink
-from actors.supervision.breakers import Breakers
+from actors.supervision.breakers import Breakers, plain_cause
 from actors.supervision.slots import SlotBudget
 from actors.supervision.watermark_gate import WatermarkGate
 from eventlog.events import FailureClassified, JobDied
@@ -90,10 +90,12 @@ class JobBoard:
 
     def view(self, state: JobState) -> JobView:
         breakers = self.breakers
+        closed = breakers.overlord.phase == "closed"
+        failure = breakers.last_error
         held = hold_reason(
             state,
             breakers.paused,
-            breakers.overlord.phase != "closed",
+            False if closed else (plain_cause(failure[1]) if failure else True),
             slots=self.slots.held.get(state.job_id),
             watermark=self.watermark.held.get(state.job_id) if self.watermark else None,
         )

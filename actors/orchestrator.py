@@ -44,6 +44,7 @@ from eventlog.errors import EventLogError, StreamArchivedError
 from eventlog.records import Recorded, WriterStats, WritesRefused
 from eventlog.summaries import MAX_PAGE, SummaryQuery
 from overlord.auth import AuthHook
+from overlord.tls import ClientSettings
 from specs.compiler import CompiledJob
 
 logger = structlog.get_logger("druid_orch.orchestrator")
@@ -89,6 +90,7 @@ class Orchestrator:
         db: str | Path | EventLog,
         overlord: str | Overlord,
         *,
+        settings: ClientSettings | None = None,
         auth: AuthHook | None = None,
         verify_tls: bool = True,
         ca_bundle: str | None = None,
@@ -99,12 +101,25 @@ class Orchestrator:
     ) -> AsyncIterator[Orchestrator]:
         """Open the log, recover every live job, and yield a running orchestrator.
 
+        An Overlord given as a URL is reached with `settings` (`overlord.ClientSettings`:
+        credentials, CA bundle, client certificate for mutual TLS, leader hosts, timeouts),
+        as the daemon reaches it with its `[overlord]` keys. `auth`, `verify_tls` and
+        `ca_bundle` are shorthands for the settings of the same names, for a program that
+        needs only those; passing them beside `settings` is refused.
+
         Raises:
             LogInUseError: another orchestrator has `db` open.
+            ValueError: `settings` and one of its shorthands were both given.
+            OverlordConfigError: a CA bundle or client certificate cannot be loaded.
         """
+        shorthands = auth is not None or not verify_tls or ca_bundle is not None
+        if settings is not None and shorthands:
+            raise ValueError("pass auth, verify_tls and ca_bundle inside settings, not beside it")
+        if settings is None:
+            settings = ClientSettings(auth=auth, verify_tls=verify_tls, ca_bundle=ca_bundle)
         async with assembled(
             db,
-            Connection(overlord, auth=auth, verify_tls=verify_tls, ca_bundle=ca_bundle),
+            Connection(overlord, settings),
             config=config or OrchestratorConfig(),
             clock=clock,
             rng=rng or random.Random(),

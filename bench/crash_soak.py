@@ -12,7 +12,7 @@ no leader, then the new leader warming up). Each run then checks, from the simul
 and the log: every job in its expected state, no duplicate submission, never two live tasks
 for one interval, the hash chain verifies and every job stream replays through the FSM.
 
-`tests/integration/test_crash_recovery.py` runs the same code small (240 jobs, 12 kills);
+`tests/bench/test_crash_soak_smoke.py` runs the same code small (120 jobs, 9 kills);
 `--record` writes the figures into the crash-soak block of bench/RESULTS.md.
 """
 

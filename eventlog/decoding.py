@@ -24,12 +24,32 @@ def decode_body(row: Row) -> AnyEvent:
     (or, if they cannot read it either, to an error naming its seq).
 
     Raises:
-        CorruptEventError: the body cannot be decoded.
+        CorruptEventError: the body cannot be decoded, or is not bytes or text at all.
     """
+    body = row[4]
+    if not isinstance(body, bytes):
+        body = _as_bytes(row)
     try:
-        return fast_decode(row[4])
+        return fast_decode(body)
     except (msgspec.DecodeError, msgspec.ValidationError):
-        return decode_stored_at(row[4], row[0], f"stream {row[1]!r} version {row[2]}")
+        return decode_stored_at(body, row[0], f"stream {row[1]!r} version {row[2]}")
+
+
+def _as_bytes(row: Row) -> bytes:
+    """The body of a row whose body column is not a BLOB (an edit through SQL): TEXT is
+    read as its bytes; anything else (an integer must never reach `bytes(n)`) is refused."""
+    body = row[4]
+    if isinstance(body, str):
+        return body.encode()
+    raise CorruptEventError(
+        f"stored event of stream {row[1]!r} version {row[2]!r} is a {type(body).__name__}, "
+        "not an encoded event",
+        seq=_seq(row[0]),
+    )
+
+
+def _seq(value: object) -> int | None:
+    return value if isinstance(value, int) else None
 
 
 def decode_stored_at(body: bytes, seq: int, where: str) -> AnyEvent:
@@ -38,7 +58,7 @@ def decode_stored_at(body: bytes, seq: int, where: str) -> AnyEvent:
         return decode_stored(body)
     except (msgspec.DecodeError, msgspec.ValidationError, UpcastError) as exc:
         raise CorruptEventError(
-            f"stored event of {where} cannot be decoded ({exc})", seq=int(seq)
+            f"stored event of {where} cannot be decoded ({exc})", seq=_seq(seq)
         ) from exc
 
 

@@ -61,6 +61,10 @@ class JobSummary(msgspec.Struct, frozen=True, kw_only=True):
     # time that event was recorded. Zero in a summary handed to `append`.
     position: int = 0
     changed_at: float = 0.0
+    # Added after schema 4's array bodies: last, so that a body written without them
+    # (shorter) still maps field to field and leaves them None.
+    next_try_at: float | None = None  # when a waiting attempt or submission is due
+    since: float | None = None  # since when the job is in its phase
 
     @property
     def interval_start(self) -> str:

@@ -20,11 +20,13 @@ from overlord.errors import (
     TaskAlreadyExistsError,
     TaskNotFoundError,
 )
+from overlord.tls import ClientSettings
 from overlord.transport import RequestRetryPolicy
 
 __all__ = [
     "BasicAuth",
     "BearerAuth",
+    "ClientSettings",
     "HttpOverlord",
     "OverlordAuthError",
     "OverlordCertificateError",

@@ -41,6 +41,7 @@ from overlord.models import (
     WorkerInfo,
 )
 from overlord.supervisor_client import SupervisorClient
+from overlord.tls import ClientSettings
 from overlord.transport import Reply, RequestRetryPolicy, Transport, decode, unexpected
 
 __all__ = ["HttpOverlord", "RequestRetryPolicy", "TaskState"]
@@ -101,6 +102,31 @@ class HttpOverlord(LogReader, SupervisorClient):
             session=session,
             max_connections=max_connections,
             rng=rng,
+        )
+
+    @classmethod
+    def from_settings(
+        cls,
+        url: str,
+        settings: ClientSettings,
+        *,
+        retry: RequestRetryPolicy = RequestRetryPolicy(),
+        session: aiohttp.ClientSession | None = None,
+    ) -> HttpOverlord:
+        """A client of the Overlord at `url` with `settings` (TLS, mTLS, credentials,
+        leader hosts): how the daemon and an embedding program alike build theirs."""
+        return cls(
+            url,
+            coordinator_url=settings.coordinator_url,
+            auth=settings.auth,
+            timeout_s=settings.timeout_s,
+            verify_tls=settings.verify_tls,
+            ca_bundle=settings.ca_bundle,
+            client_cert=settings.client_cert,
+            client_key=settings.client_key,
+            leader_hosts=settings.leader_hosts,
+            retry=retry,
+            session=session,
         )
 
     def __repr__(self) -> str:

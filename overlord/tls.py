@@ -3,6 +3,10 @@ client certificate for mutual TLS as Druid's `druid.client.https` setups use), t
 for settings that quietly give that trust away, and which hosts may receive our credentials
 when a standby Overlord redirects us (REFERENCE §1.2).
 
+`ClientSettings` gathers them (with the credentials and timeouts) in one object: the daemon
+builds it from `[overlord]`, and a program embedding the orchestrator passes it to
+`Orchestrator.open`, so both reach the Overlord the same way.
+
 A redirect is trusted by host name: the configured URL's host and the `leader_hosts` an
 operator lists. A `Location` naming any other host could come from a misconfigured or
 hostile node, and following it would hand that host the `Authorization` header.
@@ -14,11 +18,39 @@ import ipaddress
 import logging
 import ssl
 from collections.abc import Iterable
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from overlord.auth import AuthHook
 from overlord.errors import OverlordConfigError
 
 logger = logging.getLogger("druid_orch.overlord")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ClientSettings:
+    """How to reach the Overlord given as a URL: the `[overlord]` keys other than `url`.
+
+    Attributes:
+        auth: credentials (`BasicAuth`, `BearerAuth`), or None when security is off.
+        coordinator_url: the Coordinator, when it is not the Overlord's host.
+        timeout_s: the whole of one request.
+        verify_tls: check the Overlord's certificate (turning it off is warned about).
+        ca_bundle: PEM CA certificates to check it with, instead of the system store.
+        client_cert: a PEM client certificate for mutual TLS; `client_key` its key when
+            the certificate file lacks it.
+        leader_hosts: hosts a standby's redirect may take the credentials to, besides the
+            URL's own.
+    """
+
+    auth: AuthHook | None = None
+    coordinator_url: str | None = None
+    timeout_s: float = 30.0
+    verify_tls: bool = True
+    ca_bundle: str | None = None
+    client_cert: str | None = None
+    client_key: str | None = None
+    leader_hosts: tuple[str, ...] = ()
 
 
 def ssl_context(

@@ -66,7 +66,9 @@ from overlord.errors import OverlordError, OverlordUnavailableError
 from overlord.redaction import redact
 from service.config import is_loopback
 from service.http.guard import RequestGuard
+from service.http.job_json import job_json, jobs_json
 from service.http.openapi import openapi_document
+from service.http.probes import health, readiness
 from service.http.unix import unix_site
 from service.intake import SubmitRequest, jobs_from_request
 from service.job_queries import (
@@ -75,6 +77,9 @@ from service.job_queries import (
     coverage_cells,
     coverage_range,
     list_query,
+    overlap_warning,
+    overlord_block,
+    succeeded_overlapping,
 )
 from service.limits import BoundExceededError, LimitsSection
 from service.metrics import Metrics
@@ -291,36 +296,10 @@ class ControlApi:
     # --- probes and metrics ------------------------------------------------------------
 
     async def healthz(self, _request: web.Request) -> web.Response:
-        # A log that no longer takes writes leaves the daemon unable to record anything:
-        # a liveness probe should restart it (boot replays the log and reconciles).
-        failure = self.orch.log_health().failure if self.orch is not None else None
-        if failure is not None:
-            return _json({"status": "failing", "reason": str(failure)}, 503)
-        return _json({"status": "ok"})
+        return _json(*health(self.orch))
 
     async def readyz(self, _request: web.Request) -> web.Response:
-        orch = self.orch
-        if self.draining:
-            return _json({"ready": False, "reason": "shutting down"}, 503)
-        if self.ha is not None and self.ha.role == "standby":
-            return _json(self.ha.readiness())
-        if orch is None:
-            return _json({"ready": False, "reason": "boot reconciliation in progress"}, 503)
-        refused = orch.log_health().refused
-        if refused is not None:
-            # Live (healthz stays 200: a restart frees no disk), but not taking work.
-            reason = f"the event log has refused writes since {refused.since}: {refused.reason}"
-            return _json({"ready": False, "reason": reason}, 503)
-        # One line for a probe; the report itself, which names jobs and quotes the Overlord,
-        # is behind the token (/v1/reconcile/last).
-        report = orch.last_reconcile
-        if report is not None and report.error is not None:
-            reason = "the last reconciliation failed; see GET /v1/reconcile/last"
-            return _json({"ready": True, "reason": reason, **self._role()})
-        return _json({"ready": True, **self._role()})
-
-    def _role(self) -> dict[str, str]:
-        return {"role": self.ha.role} if self.ha is not None else {}
+        return _json(*readiness(self.orch, draining=self.draining, ha=self.ha))
 
     async def metrics_text(self, _request: web.Request) -> web.Response:
         if self.metrics is None:
@@ -345,9 +324,11 @@ class ControlApi:
         if body.task_id_prefix != prefix:
             body = msgspec.structs.replace(body, task_id_prefix=prefix)
         jobs = jobs_from_request(body, limits=self.limits)
+        warning = overlap_warning(jobs, await succeeded_overlapping(orch.queries, jobs))
         views = await _submit_all(orch, jobs)
-        logger.info("api_submitted", jobs=len(views))
-        return _json({"jobs": views}, 202)
+        logger.info("api_submitted", jobs=len(views), warning=warning)
+        # The jobs are submitted (a client asked for them); the warning says what they redo.
+        return _json({"jobs": jobs_json(views), **({"warning": warning} if warning else {})}, 202)
 
     async def list_jobs(self, request: web.Request) -> web.Response:
         orch = self._running()
@@ -355,14 +336,14 @@ class ControlApi:
         if query is None:
             return _json({"jobs": [], "next": None})
         page = await orch.queries.page(query)
-        return _json({"jobs": page.jobs, "next": page.next})
+        return _json({"jobs": jobs_json(page.jobs), "next": page.next})
 
     async def changes(self, request: web.Request) -> web.Response:
         orch = self._running()
         after, limit, wait = changes_params(request.query)
         head = await orch.log.last_seq()
         found = await orch.queries.changes(after, limit=limit, wait_s=wait)
-        return _json({"jobs": found.jobs, "position": found.position, "head": head})
+        return _json({"jobs": jobs_json(found.jobs), "position": found.position, "head": head})
 
     async def coverage(self, request: web.Request) -> web.Response:
         orch = self._running()
@@ -373,19 +354,20 @@ class ControlApi:
             rows = await orch.queries.coverage_cells(datasource, start, end)
             return _json({"datasource": datasource, "from": start, "to": end, "cells": rows})
         views = await orch.queries.coverage(datasource, start, end)
-        return _json({"datasource": datasource, "from": start, "to": end, "jobs": views})
+        return _json({"datasource": datasource, "from": start, "to": end, "jobs": jobs_json(views)})
 
     async def job(self, request: web.Request) -> web.Response:
         orch = self._running()
         job_id = request.match_info["job_id"]
-        view = await orch.get(job_id)
+        view = await orch.get(job_id)  # raises UnknownJobError: a 404
+        assert view is not None
         history = await orch.history(job_id)
-        return _json({"job": view, "events": [recorded_dict(r) for r in history]})
+        return _json({"job": job_json(view), "events": [recorded_dict(r) for r in history]})
 
     async def cancel(self, request: web.Request) -> web.Response:
         orch = self._running(mutating=True)
         view = await orch.cancel(request.match_info["job_id"], reason="api")
-        return _json({"job": view})
+        return _json({"job": job_json(view)})
 
     async def retry(self, request: web.Request) -> web.Response:
         orch = self._running(mutating=True)
@@ -397,14 +379,18 @@ class ControlApi:
                 return _error(400, f"bad retry request: {exc}")
             reason = body.reason
         view = await orch.retry(request.match_info["job_id"], reason=reason, by="api")
-        return _json({"job": view})
+        return _json({"job": job_json(view)})
 
     # --- datasources and reconciliation ------------------------------------------------
 
     async def datasources(self, _request: web.Request) -> web.Response:
         orch = self._running()
         return _json(
-            {"overlord_breaker": orch.breakers.overlord_phase, "paused": orch.breakers.paused}
+            {
+                "overlord_breaker": orch.breakers.overlord_phase,
+                "overlord": overlord_block(orch.breakers.overlord_health()),
+                "paused": orch.breakers.paused,
+            }
         )
 
     async def resume(self, request: web.Request) -> web.Response:

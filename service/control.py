@@ -23,9 +23,11 @@ import msgspec
 from actors.errors import OrchestratorError
 from actors.job.view import JobView
 from actors.orchestrator import Orchestrator
+from actors.supervision.alerts import AlertSink
 from eventlog.summaries import MAX_PAGE
 from service.config import Config
 from service.daemon import alert_sink, overlord_client
+from service.http.job_json import view_of_json, views_of_json
 from service.intake import SubmitRequest, jobs_from_request
 from service.limits import LimitsSection
 
@@ -125,7 +127,7 @@ class RemoteControl:
             data = await self._call(
                 "POST", "/v1/jobs", data=msgspec.json.encode(request), timeout=SUBMIT_TIMEOUT
             )
-            views.extend(msgspec.convert(data["jobs"], list[JobView]))
+            views.extend(views_of_json(data["jobs"]))
         return views
 
     async def views(
@@ -134,12 +136,15 @@ class RemoteControl:
         *,
         phases: Iterable[str] = (),
         datasource: str | None = None,
+        interval: str | None = None,
     ) -> list[JobView]:
         """The jobs named (in batches of `ID_BATCH` a request), or every job matching the
         filters, a page at a time: no request line grows with the number of jobs."""
         filters = [("phase", ",".join(sorted(phases)))] if phases else []
         if datasource is not None:
             filters.append(("datasource", datasource))
+        if interval is not None:
+            filters.append(("interval", interval))
         if ids:
             found: list[JobView] = []
             unique = list(dict.fromkeys(ids))
@@ -155,7 +160,7 @@ class RemoteControl:
         while True:
             page = [*params, ("limit", str(MAX_PAGE))] + ([("cursor", cursor)] if cursor else [])
             data = await self._call("GET", "/v1/jobs", params=page)
-            views += msgspec.convert(data["jobs"], list[JobView])
+            views += views_of_json(data["jobs"])
             cursor = data.get("next")
             if not cursor:
                 return views
@@ -163,7 +168,7 @@ class RemoteControl:
     async def coverage(self, datasource: str, start: str | None, end: str | None) -> list[JobView]:
         params = {k: v for k, v in (("from", start), ("to", end)) if v is not None}
         data = await self._call("GET", f"/v1/datasources/{datasource}/coverage", params=params)
-        return msgspec.convert(data["jobs"], list[JobView])
+        return views_of_json(data["jobs"])
 
     async def head(self) -> int:
         data = await self._call("GET", "/v1/changes", params={"after": "0", "limit": "1"})
@@ -172,7 +177,7 @@ class RemoteControl:
     async def changes(self, after: int, wait_s: float) -> tuple[list[JobView], int]:
         params = {"after": str(after), "wait": f"{wait_s:g}"}
         data = await self._call("GET", "/v1/changes", params=params)
-        return msgspec.convert(data["jobs"], list[JobView]), int(data["position"])
+        return views_of_json(data["jobs"]), int(data["position"])
 
     async def history(self, job_id: str) -> list[dict[str, Any]]:
         data = await self._call("GET", f"/v1/jobs/{job_id}")
@@ -181,15 +186,20 @@ class RemoteControl:
 
     async def cancel(self, job_id: str) -> JobView:
         data = await self._call("POST", f"/v1/jobs/{job_id}/cancel")
-        return msgspec.convert(data["job"], JobView)
+        return view_of_json(data["job"])
 
     async def retry(self, job_id: str, reason: str) -> JobView:
         body = msgspec.json.encode({"reason": reason})
         data = await self._call("POST", f"/v1/jobs/{job_id}/retry", data=body)
-        return msgspec.convert(data["job"], JobView)
+        return view_of_json(data["job"])
 
     async def settle(self, views: Sequence[JobView], timeout: float) -> list[JobView]:
         return list(views)  # the daemon carries on with them after this command
+
+    async def datasources(self) -> dict[str, Any]:
+        """The Overlord's breaker and the paused datasources (`GET /v1/datasources`)."""
+        data: dict[str, Any] = await self._call("GET", "/v1/datasources")
+        return data
 
     async def resume(self, datasource: str) -> bool:
         data = await self._call("POST", f"/v1/datasources/{datasource}/resume")
@@ -276,11 +286,17 @@ async def remote(url: str, token: str | None) -> AsyncIterator[RemoteControl]:
 
 
 @contextlib.asynccontextmanager
-async def embedded(config: Config) -> AsyncIterator[EmbeddedControl]:
+async def embedded(
+    config: Config, alerts: AlertSink | None = None
+) -> AsyncIterator[EmbeddedControl]:
+    """`alerts`: where alerts go (default: the daemon's, the log and any webhook)."""
     client = overlord_client(config)
     try:
         async with Orchestrator.open(
-            config.eventlog.db, client, config=config.orchestrator, alerts=alert_sink(config)
+            config.eventlog.db,
+            client,
+            config=config.orchestrator,
+            alerts=alerts or alert_sink(config),
         ) as orch:
             yield EmbeddedControl(orch, config.limits)
     finally:

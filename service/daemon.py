@@ -24,9 +24,11 @@ from typing import TextIO
 import structlog
 
 from actors.orchestrator import Orchestrator
+from actors.ownership import owning
 from actors.supervision.alerts import AlertSink, FanOutAlertSink, LogAlertSink, WebhookAlertSink
 from overlord.auth import AuthHook, BasicAuth, BearerAuth
 from overlord.client import HttpOverlord
+from overlord.tls import ClientSettings
 from overlord.urls import display_url
 from service.api import ControlApi
 from service.config import Config
@@ -49,19 +51,34 @@ def overlord_auth(config: Config) -> AuthHook | None:
     return None
 
 
-def overlord_client(config: Config) -> HttpOverlord:
+def overlord_settings(config: Config) -> ClientSettings:
+    """How `[overlord]` says to reach the Overlord (what `Orchestrator.open` takes too)."""
     section = config.overlord
-    return HttpOverlord(
-        section.url,
-        coordinator_url=section.coordinator_url,
+    return ClientSettings(
         auth=overlord_auth(config),
+        coordinator_url=section.coordinator_url,
         timeout_s=section.timeout_s,
         verify_tls=section.verify_tls,
         ca_bundle=section.ca_bundle,
         client_cert=section.client_cert,
         client_key=section.client_key,
-        leader_hosts=section.leader_hosts,
+        leader_hosts=tuple(section.leader_hosts),
     )
+
+
+def overlord_client(config: Config) -> HttpOverlord:
+    return HttpOverlord.from_settings(config.overlord.url, overlord_settings(config))
+
+
+def ready_line(orch: Orchestrator) -> str:
+    """`ready`, or `ready (Overlord unreachable: cannot connect to ...)`: the daemon is up
+    either way, and the person starting it should know which."""
+    from actors.supervision.breakers import plain_cause
+
+    health = orch.breakers.overlord_health()
+    if health["reachable"] is False and health["last_error"]:
+        return f"ready (Overlord unreachable: {plain_cause(health['last_error'])})"
+    return "ready"
 
 
 def alert_sink(config: Config) -> AlertSink:
@@ -137,6 +154,11 @@ class Daemon:
     async def _serve(self) -> int:
         config = self.config
         runner = None
+        if config.eventlog.url is None:
+            # A second daemon on the log is refused before it says anything of an API it
+            # would not serve (Orchestrator.open takes the lock for good below).
+            with owning(config.eventlog.db):
+                pass
         tracing = Tracing.start(config.tracing) if config.tracing.enabled else None
         if config.api.enabled:
             runner, url = await self.api.start(config.api.host, config.api.port)
@@ -189,7 +211,7 @@ class Daemon:
                     live_jobs=orch.live_count(),
                     reconcile_error=report.error if report else None,
                 )
-                self._say("ready")
+                self._say(ready_line(orch))
                 self.notify.ready(f"ready: {orch.live_count()} live jobs")
                 try:
                     await self.stop.wait()
@@ -213,9 +235,14 @@ class Daemon:
         return 0
 
     def _say(self, line: str) -> None:
-        """A plain line on stdout for people and scripts (logs go to stderr)."""
-        self.out.write(f"druid-orch: {line}\n")
-        self.out.flush()
+        """A plain line on stdout for people and scripts (logs go to stderr). With no reader
+        left (a closed pipe, a terminal gone) the daemon goes on: a shutdown must not stop at
+        the line that announces it."""
+        try:
+            self.out.write(f"druid-orch: {line}\n")
+            self.out.flush()
+        except (OSError, ValueError):
+            logger.info("stdout_unwritable", line=line)
 
 
 async def run_daemon(config: Config, *, out: TextIO = sys.stdout) -> int:

@@ -27,6 +27,7 @@ from actors.settings import OrchestratorConfig
 from actors.stream_names import SUPERVISOR_PREFIX
 from actors.supervision.alerts import Alert, LogAlertSink
 from actors.supervision.policy import RetryPolicy
+from eventlog.events import FailureClassified, RetryScheduled
 from overlord.client import HttpOverlord
 from overlord.sim.cluster import ClusterConfig
 from overlord.sim.server import SimConfig, Simulator, serve
@@ -52,8 +53,8 @@ class PrintedAlerts(LogAlertSink):
         else:
             day = alert.interval.split("T", 1)[0]
             line = (
-                f"{day} {alert.task_id}: {alert.classification} failure, rule {alert.rule}: "
-                "not retried, a person should look"
+                f"{alert.datasource}/{day}: {alert.classification} failure, rule "
+                f"{alert.rule}: not retried, a person should look"
             )
         self.out.write(f"ALERT {line}\n")
 
@@ -178,9 +179,11 @@ async def run_demo(
     )
     out.write("all jobs reached their expected state\n" if ok else "UNEXPECTED final states\n")
     if not hybrid:
+        out.write(next_steps(None if tmp is not None else db))
         return 0 if ok else 1
     hybrid_db = None if db is None or tmp is not None else f"{db}.hybrid"
     hybrid_code = await run_hybrid_demo(demo_config(), seed=seed, db=hybrid_db, out=out)
+    out.write(next_steps(None if tmp is not None else db))
     return 0 if ok and hybrid_code == 0 else 1
 
 
@@ -188,21 +191,49 @@ async def _track(
     orch: Orchestrator, jobs: list[CompiledJob], out: TextIO, started: float, timeout_s: float
 ) -> list[JobView]:
     deadline = started + timeout_s
+    told: set[tuple[str, int]] = set()
     while True:
         views = [await orch.get(j.job_id) for j in jobs]
         counts = Counter(v.phase for v in views if v is not None)
         line = " · ".join(f"{p} {counts[p]}" for p in PHASES if counts[p])
+        # The slot gate at work: jobs accepted but held until slots free up.
+        gated = sum(1 for v in views if v is not None and v.held and "slots" in v.held)
+        if gated:
+            line += f"  ({gated} waiting for worker slots)"
         out.write(f"[{time.monotonic() - started:5.1f}s] {line}\n")
+        for view in views:
+            if view is not None and view.attempt > 1 and (view.job_id, view.attempt) not in told:
+                told.add((view.job_id, view.attempt))
+                await _tell_retry(orch, view, out)
         out.flush()
         if all(v is not None and v.terminal for v in views) or time.monotonic() > deadline:
             return [v for v in views if v is not None]
         await asyncio.sleep(0.5)
 
 
-def _summary(views: list[JobView], jobs: list[CompiledJob], out: TextIO) -> bool:
+async def _tell_retry(orch: Orchestrator, view: JobView, out: TextIO) -> None:
+    """A retry, once: which day, which attempt, after how long, and why (the classified
+    reason of the failure before it, from the log: a round may not see the job waiting)."""
+    classified: FailureClassified | None = None
+    scheduled: RetryScheduled | None = None
+    for recorded in await orch.history(view.job_id):
+        event = recorded.event
+        if isinstance(event, FailureClassified):
+            classified = event
+        elif isinstance(event, RetryScheduled) and event.next_attempt == view.attempt:
+            scheduled = event
+            break
+    if classified is None or scheduled is None:
+        return
+    day = view.interval.split("T", 1)[0]
     out.write(
-        f"\n{'job (interval)':<24} {'druid task id':<64} {'att':>3} {'state':<10} {'secs':>6}\n"
+        f"         RETRY {day}: attempt {view.attempt} after {scheduled.delay_s:.1f} s, "
+        f"{classified.classification} ({classified.rule}): {classified.reason[:80]}\n"
     )
+
+
+def _summary(views: list[JobView], jobs: list[CompiledJob], out: TextIO) -> bool:
+    out.write(f"\n{'job':<22} {'tries':>5}  {'state':<10} {'secs':>6}\n")
     ok = True
     for index, (view, job) in enumerate(zip(views, jobs, strict=True)):
         expected = expected_phase(index, len(jobs))
@@ -213,11 +244,28 @@ def _summary(views: list[JobView], jobs: list[CompiledJob], out: TextIO) -> bool
             if view.finished_at and view.accepted_at
             else "     -"
         )
-        day = job.interval.split("T", 1)[0]
-        out.write(
-            f"{day:<24} {view.task_id or '-':<64} {view.attempt:>3} {view.phase:<10} "
-            f"{duration}{mark}\n"
-        )
+        handle = f"{job.datasource}/{job.interval.split('T', 1)[0]}"
+        out.write(f"{handle:<22} {view.attempt:>5}  {view.phase:<10} {duration}{mark}\n")
         if view.phase == "dead" and view.rule:
-            out.write(f"{'':<24} └ {view.classification} ({view.rule}): {view.reason}\n")
+            out.write(f"{'':<22} └ {view.classification} ({view.rule}): {view.reason}\n")
+            out.write(
+                f"{'':<22} └ not retried: a person fixes the input, then "
+                f"`druid-orch retry {handle}` runs it again\n"
+            )
     return ok
+
+
+def next_steps(db: str | None) -> str:
+    """What to try after the demo: the same things on your own, step by step."""
+    kept = db or "demo.db"
+    steps = [] if db else [("druid-orch demo --only batch --db demo.db", "keep the event log")]
+    steps += [
+        ("druid-orch demo --ui", "the batch demo, then the web console on its jobs"),
+        (f"druid-orch status --db {kept}", "the jobs, read from the log alone"),
+        (f"druid-orch audit history wikipedia/2024-01-07 --db {kept}", "the dead day's story"),
+        ("druid-orch sim --scenario flaky --port 8090 &", "a simulator that fails now and then"),
+        ("druid-orch run --config examples/orch.toml", "the daemon, in front of it"),
+    ]
+    width = max(len(command) for command, _ in steps)
+    lines = [f"  {command:<{width}}  {why}" for command, why in steps]
+    return "\nTry next (README.md, 'Try it', walks through all of it):\n" + "\n".join(lines) + "\n"

@@ -10,8 +10,15 @@ chunks). The CLI's `status --db` builds the same `SummaryQuery` from its flags
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import msgspec
 
 from actors.job.state import PHASES, TERMINAL
+from actors.job.view import JobView
+from actors.queries import JobQueries
+from actors.supervision.breakers import plain_cause
 from eventlog.summaries import DEFAULT_PAGE, MAX_PAGE, SummaryQuery
 from specs.intervals import Interval, format_instant, parse_instant
 
@@ -142,6 +149,74 @@ def coverage_range(query: Mapping[str, str]) -> tuple[str | None, str | None]:
     if start is not None and end is not None:
         Interval(parse_instant(start), parse_instant(end))  # refuses an empty or reversed one
     return first, last
+
+
+def spans_by_datasource(jobs: Iterable[Any]) -> dict[str, str]:
+    """Each datasource of `jobs` (anything with `datasource` and `interval`) and the interval
+    from its first job's start to its last job's end: one query finds what they overlap."""
+    bounds: dict[str, tuple[str, str]] = {}
+    for job in jobs:
+        start, _, end = job.interval.partition("/")
+        low, high = bounds.get(job.datasource, (start, end))
+        bounds[job.datasource] = (min(low, start), max(high, end))
+    return {ds: f"{low}/{high}" for ds, (low, high) in bounds.items()}
+
+
+def overlap_warning(jobs: Sequence[Any], succeeded: Iterable[Any]) -> str | None:
+    """Why submitting `jobs` re-ingests data: those whose datasource and interval another
+    job (another spec: another hash in its id) already succeeded on; None when none does."""
+
+    def key(job: Any) -> tuple[str, str, bool]:
+        return (job.datasource, job.interval, "_compact_" in job.job_id.rsplit("_", 3)[0])
+
+    done: dict[tuple[str, str, bool], Any] = {}
+    for view in succeeded:
+        done.setdefault(key(view), view)
+    digest = {j.job_id.rsplit("_", 1)[-1] for j in jobs}
+    hits = [
+        j for j in jobs if key(j) in done and done[key(j)].job_id.rsplit("_", 1)[-1] not in digest
+    ]
+    if not hits:
+        return None
+    days = ", ".join(f"{j.datasource}/{j.interval[:10]}" for j in hits[:5])
+    more = f" and {len(hits) - 5} more" if len(hits) > 5 else ""
+    jobs_word = "job covers" if len(hits) == 1 else "jobs cover"
+    return (
+        f"{len(hits)} {jobs_word} an interval another job already ingested with a different "
+        f"spec ({days}{more}): submitting ingests those days again"
+    )
+
+
+async def succeeded_overlapping(queries: JobQueries, jobs: Sequence[Any]) -> list[JobView]:
+    """The succeeded jobs overlapping `jobs`' intervals (for `overlap_warning`), a page of
+    the read model at a time."""
+    found: list[JobView] = []
+    for datasource, span in spans_by_datasource(jobs).items():
+        query = summary_query(
+            phases=("succeeded",), datasource=datasource, interval=span, limit=MAX_PAGE
+        )
+        while query is not None:
+            page = await queries.page(query)
+            found += page.jobs
+            query = msgspec.structs.replace(query, after=page.next) if page.next else None
+    return found
+
+
+def overlord_block(health: dict[str, Any]) -> dict[str, Any]:
+    """`GET /v1/datasources`' `overlord`: the breaker's `overlord_health`, its cause without
+    the endpoint, its times in ISO 8601 for people with the epoch beside for programs."""
+    block = dict(health)
+    if block["last_error"] is not None:
+        block["last_error"] = plain_cause(block["last_error"])
+    for key in ("since", "last_error_at", "next_probe"):
+        epoch = block[key]
+        block[f"{key}_epoch"] = epoch
+        block[key] = (
+            None
+            if epoch is None
+            else datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        )
+    return block
 
 
 def coverage_cells(query: Mapping[str, str]) -> bool:

@@ -14,7 +14,7 @@ from typing import cast
 from actors.job.evolve import evolve
 from actors.job.state import JobState, Phase
 from actors.job.sub_tasks import sub_tasks_story
-from actors.job.view import JobView, hold_reason
+from actors.job.view import JobView, hold_reason, next_try_at
 from actors.stream_names import JOB_PREFIX
 from eventlog.contract import EventLog
 from eventlog.errors import EventLogUnavailableError
@@ -51,6 +51,8 @@ def summary_of(state: JobState, *, position: int = 0, changed_at: float = 0.0) -
         sub_tasks_reason=sub_tasks_story(state.sub_tasks) if state.sub_tasks is not None else None,
         accepted_at=state.accepted_at,
         finished_at=state.finished_at,
+        next_try_at=next_try_at(state),
+        since=state.phase_since,
         version=state.version,
         position=position,
         changed_at=changed_at,
@@ -81,6 +83,8 @@ def view_of(summary: JobSummary, held: str | None = None) -> JobView:
         sent_interval=summary.sent_interval,
         sub_tasks=summary.sub_tasks,
         sub_tasks_reason=summary.sub_tasks_reason,
+        next_try_at=summary.next_try_at,
+        since=summary.since,
     )
 
 

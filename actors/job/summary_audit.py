@@ -16,7 +16,7 @@ from actors.errors import InvalidTransitionError
 from actors.job.audit import AuditError, Problem, offline_log
 from actors.job.summary import folded_summaries, rebuild_summaries
 from actors.ownership import owning
-from eventlog.errors import CorruptEventError, EventLogError
+from eventlog.errors import CorruptEventError, EventLogError, UnreadableLogError
 from eventlog.sqlite.offline import OfflineLog
 from eventlog.sqlite.store import SQLiteEventLog
 from eventlog.summaries import JobSummary
@@ -39,6 +39,8 @@ def summaries_problem(db: str | Path) -> tuple[bool, Problem | None]:
             return True, Problem("replay", f"a job stream does not replay: {exc}")
         except CorruptEventError as exc:
             return True, Problem("summaries", exc.detail)
+        except UnreadableLogError as exc:  # no such table, a column of the wrong type
+            return True, Problem("summaries", str(exc))
 
 
 def _first_problem(log: OfflineLog) -> Problem | None:

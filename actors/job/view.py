@@ -17,7 +17,7 @@ SUBMIT_PHASES: frozenset[Phase] = frozenset({"accepted", "submitting", "retry_wa
 def hold_reason(
     state: JobState,
     paused: Mapping[str, str],
-    overlord_breaker_open: bool = False,
+    overlord_breaker_open: bool | str = False,
     *,
     slots: str | None = None,
     watermark: str | None = None,
@@ -36,7 +36,9 @@ def hold_reason(
             f"`druid-orch resume {state.datasource}` lets it go on"
         )
     if overlord_breaker_open:
-        return "the Overlord circuit breaker is open; submissions wait until it closes"
+        # A string is the cause of the failures that opened it (`cannot connect to ...`).
+        cause = f" ({overlord_breaker_open})" if isinstance(overlord_breaker_open, str) else ""
+        return f"the Overlord circuit breaker is open{cause}; submissions wait until it closes"
     if watermark is not None and state.phase != "submitting":
         return watermark
     if slots is not None and state.phase != "submitting":
@@ -45,6 +47,15 @@ def hold_reason(
         # A submission that did not go through (a wrong URL, a leader warming up) is tried
         # again until it does; without this the job just sits in `submitting`.
         return f"its submission has not gone through ({state.last_error}); trying again"
+    return None
+
+
+def next_try_at(state: JobState) -> float | None:
+    """When the job's next attempt (`retry_wait`) or put-off submission is due, if it waits."""
+    if state.phase == "retry_wait":
+        return state.retry_not_before
+    if state.phase == "submitting" and _deferred(state):
+        return state.submit_not_before
     return None
 
 
@@ -82,6 +93,10 @@ class JobView(msgspec.Struct, frozen=True, kw_only=True):
     # slots, and what it was chosen from (`m=3: 7 of 16 slots free, 2 jobs waiting`).
     sub_tasks: int | None = None
     sub_tasks_reason: str | None = None
+    # When its next attempt or deferred submission is due (`retry_wait`, a submission put
+    # off), so that people read "next try in 42 s"; and since when it is in its phase.
+    next_try_at: float | None = None
+    since: float | None = None
 
     @classmethod
     def of(cls, state: JobState, held: str | None = None) -> JobView:
@@ -107,6 +122,8 @@ class JobView(msgspec.Struct, frozen=True, kw_only=True):
             sent_interval=state.submit_interval,
             sub_tasks=chosen.m if chosen is not None else None,
             sub_tasks_reason=sub_tasks_story(chosen) if chosen is not None else None,
+            next_try_at=next_try_at(state),
+            since=state.phase_since,
         )
 
 

@@ -18,6 +18,7 @@ records `BreakerOpened` / `BreakerHalfOpened` / `BreakerClosed` events.
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Annotated, Any
 
@@ -121,6 +122,11 @@ class Breakers(SubmissionGate):
         self.policy = policy
         self.ds_policy = datasource_policy
         self.overlord = BreakerState()
+        # What people are told about the Overlord (`overlord_health`): the last failed
+        # call's cause and when, the last good call, since when the breaker is as it is.
+        self.last_error: tuple[float, str] | None = None
+        self.last_ok_at: float | None = None
+        self.since: float | None = None
         self.paused: dict[str, str] = {}  # datasource -> reason
         self.structural: dict[str, list[float]] = {}
         self.transitions: list[tuple[str, str]] = []
@@ -134,7 +140,9 @@ class Breakers(SubmissionGate):
             for recorded in await self.log.read_stream(stream):
                 last = recorded.event
             if name == OVERLORD:
+                self.since = last.at if last is not None else None
                 if isinstance(last, BreakerOpened):
+                    self.last_error = (last.at, last.reason)
                     open_for = max(0.0, (last.until or last.at) - last.at)
                     self.overlord = BreakerState(phase="open", opened_at=last.at, open_for=open_for)
                 elif isinstance(last, BreakerHalfOpened):
@@ -152,7 +160,12 @@ class Breakers(SubmissionGate):
         return allowed
 
     def record_call(self, ok: bool, reason: str = "") -> None:
-        state, transition = breaker_record(self.overlord, ok, self.clock(), self.policy)
+        now = self.clock()
+        if ok:
+            self.last_ok_at = now
+        else:
+            self.last_error = (now, reason)
+        state, transition = breaker_record(self.overlord, ok, now, self.policy)
         self.overlord = state
         self._persist(OVERLORD, transition, reason)
 
@@ -160,10 +173,29 @@ class Breakers(SubmissionGate):
     def overlord_phase(self) -> str:
         return self.overlord.phase
 
+    def overlord_health(self) -> dict[str, Any]:
+        """The Overlord as people are told of it: the breaker's state and since when,
+        whether the last call got through (None before any), the last failure's cause and
+        time, and when the open breaker lets a probe through (epoch seconds)."""
+        state = self.overlord
+        failed_at, cause = self.last_error or (None, None)
+        reachable = None
+        if failed_at is not None or self.last_ok_at is not None:
+            reachable = failed_at is None or (self.last_ok_at or 0.0) > failed_at
+        return {
+            "state": state.phase,
+            "since": self.since,
+            "reachable": reachable if state.phase == "closed" else False,
+            "last_error": cause,
+            "last_error_at": failed_at,
+            "next_probe": state.opened_at + state.open_for if state.phase == "open" else None,
+        }
+
     def _persist(self, name: str, transition: Transition, reason: str) -> None:
         if transition is None:
             return
         now = self.clock()
+        self.since = now
         self.transitions.append((name, transition))
         event: Event
         if transition == "opened":
@@ -258,6 +290,15 @@ class Breakers(SubmissionGate):
             return None
         wait = (retry_at - self.clock()) if retry_at is not None else self.policy.open_s
         return max(0.5, wait)
+
+
+_CALL_PREFIX = re.compile(r"^(?:[\w-]+: )?(?:(?:GET|POST|DELETE|PUT) \S+: )")
+
+
+def plain_cause(text: str) -> str:
+    """A failed call's cause without the endpoint it was sent to: `cannot connect to
+    http://overlord:8081: ...` rather than `tasks: GET /druid/indexer/v1/tasks: cannot ...`."""
+    return _CALL_PREFIX.sub("", text, count=1)
 
 
 def _counts_as_failure(exc: OverlordError) -> bool:

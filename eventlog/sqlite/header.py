@@ -5,14 +5,20 @@ malformed") do not say which file or what is wrong with it, and some damage (a f
 short by a failed copy) only shows once a query reaches the missing pages. Reading the
 100-byte header first lets us refuse such files at once with a sentence that names the
 problem. Nothing here writes to the file: repairing a log is a person's decision.
+
+A file may also come from elsewhere (an audit of a copy, a file someone sent): readers of
+such files connect through `connect_read_only`, whose limits keep what a crafted file can
+make SQLite allocate bounded, and the -wal check reads the file a frame at a time.
 """
 
 from __future__ import annotations
 
 import os
+import sqlite3
 import struct
 import time
 from pathlib import Path
+from typing import Any, BinaryIO
 
 from eventlog.errors import CorruptEventError, EventLogUnavailableError
 
@@ -21,6 +27,17 @@ HEADER_SIZE = 100
 _WAL_BYTE_ORDER = {0x377F0682: "<", 0x377F0683: ">"}  # WAL magic -> checksum byte order
 _WAL_HEADER = 32
 _FRAME_HEADER = 24
+_MASK = 0xFFFFFFFF
+# The largest value a log holds is an event or snapshot carrying a spec, and the API takes
+# specs of at most 64 MiB (`limits.max_body_bytes`): twice that is room enough, and a
+# crafted value larger than it is refused before SQLite allocates it.
+MAX_VALUE_BYTES = 128 * 1024**2
+_LIMITS = {
+    sqlite3.SQLITE_LIMIT_LENGTH: MAX_VALUE_BYTES,
+    sqlite3.SQLITE_LIMIT_SQL_LENGTH: 1024**2,  # our queries are short; a schema is too
+    sqlite3.SQLITE_LIMIT_EXPR_DEPTH: 256,
+    sqlite3.SQLITE_LIMIT_ATTACHED: 0,
+}
 
 
 def check_file(path: str | Path) -> None:
@@ -117,6 +134,35 @@ def read_only_uri(path: str | Path) -> str:
     return uri
 
 
+def connect_read_only(path: str | Path, **kwargs: Any) -> sqlite3.Connection:
+    """A read-only connection (`read_only_uri`) to a log that may come from elsewhere.
+
+    A crafted file can make SQLite compute values its pages do not hold (a generated column
+    of `zeroblob(900000000)`), so values, statements and expressions get limits far below
+    SQLite's defaults yet far above anything the orchestrator writes, and the schema's
+    functions run only if SQLite deems them harmless (`trusted_schema`).
+
+    Raises:
+        sqlite3.DatabaseError: SQLite cannot open the file.
+    """
+    conn: sqlite3.Connection = sqlite3.connect(read_only_uri(path), uri=True, **kwargs)
+    limit_untrusted(conn)
+    return conn
+
+
+def limit_untrusted(conn: sqlite3.Connection) -> None:
+    """Bound what one value or statement on `conn` may cost (see `connect_read_only`)."""
+    for category, value in _LIMITS.items():
+        conn.setlimit(category, value)
+    conn.execute("PRAGMA trusted_schema = OFF")
+
+
+def kind_of(value: object) -> str:
+    """What a column's value is, for messages: never the value, which may be huge."""
+    names = {str: "text", bytes: "a blob", int: "an integer", float: "a real"}
+    return names.get(type(value), "NULL" if value is None else type(value).__name__)
+
+
 def check_wal(path: str | Path) -> None:
     """Refuse a -wal file whose damage would make SQLite drop commits that were made.
 
@@ -127,6 +173,9 @@ def check_wal(path: str | Path) -> None:
     generation (its salts) beyond it were durable once, and opening the log would lose them
     for good at the next checkpoint; a bit flip in the middle of the file looks like that.
     See https://www.sqlite.org/fileformat2.html#walformat for the layout.
+
+    The file is read a frame at a time (one page in memory), so a -wal file of any size,
+    sparse or crafted, costs a bounded amount of memory.
 
     A writer may be appending while this reads (an audit next to a running daemon), and a
     read can catch a frame half-written: damage is reported only if it is found at the same
@@ -142,7 +191,7 @@ def check_wal(path: str | Path) -> None:
             time.sleep(0.05)
         try:
             with open(wal, "rb") as f:
-                damage = _wal_damage(f.read())
+                damage = _wal_damage(f)
         except OSError:
             return  # none (a clean shutdown removes it), or not readable: SQLite decides
         if damage is None or (found is not None and damage[:2] != found[:2]):
@@ -159,50 +208,86 @@ def check_wal(path: str | Path) -> None:
     )
 
 
-def _wal_damage(data: bytes) -> tuple[int, int, int] | None:
-    """(where to cut, the damaged frame from 1 or 0 for the header, commits beyond it) of a
-    -wal file with two or more commits beyond its first damaged frame; else None."""
-    if len(data) < _WAL_HEADER:
+def _wal_damage(f: BinaryIO) -> tuple[int, int, int] | None:
+    """(where to cut, the damaged frame from 1 or 0 for the header, commits beyond it) of the
+    -wal file `f` with two or more commits beyond its first damaged frame; else None."""
+    header = f.read(_WAL_HEADER)
+    if len(header) < _WAL_HEADER:
         return None
-    magic, _, page_size, _, salt1, salt2, *expected = struct.unpack(">8I", data[:_WAL_HEADER])
+    magic, _, page_size, _, salt1, salt2, *expected = struct.unpack(">8I", header)
     order = _WAL_BYTE_ORDER.get(magic)
-    if order is None or not 512 <= page_size <= 65536:
+    if order is None or not 512 <= page_size <= 65536 or page_size & (page_size - 1):
         return None  # not a WAL header at all: SQLite ignores the file, and so can we
-    sums = _wal_checksum(data[:24], 0, 0, order)
     frame_size = _FRAME_HEADER + page_size
-    frames = (len(data) - _WAL_HEADER) // frame_size
-    header_bad = sums != tuple(expected)
-    first_bad = 0 if header_bad else None
-    for index in range(frames if first_bad is None else 0):
-        at = _WAL_HEADER + index * frame_size
-        _, _, s1, s2, c1, c2 = struct.unpack(">6I", data[at : at + _FRAME_HEADER])
+    sums = _wal_checksum(header[:24], 0, 0, order)
+    if sums != tuple(expected):
+        first = f.read(_FRAME_HEADER)
+        if len(first) == _FRAME_HEADER:  # the header's salts may be what was damaged
+            salt1, salt2 = struct.unpack(">2I", first[8:16])
+        commits = _commits_from(f, 0, frame_size, (salt1, salt2))
+        return (0, 0, commits) if commits >= 2 else None
+    index = 0
+    while True:
+        frame = f.read(frame_size)
+        if len(frame) < frame_size:
+            return None  # every whole frame checks out
+        _, _, s1, s2, c1, c2 = struct.unpack(">6I", frame[:_FRAME_HEADER])
         if (s1, s2) != (salt1, salt2):
             return None  # the end of this generation: later frames are older ones, reused
-        sums = _wal_checksum(data[at : at + 8], *sums, order)
-        sums = _wal_checksum(data[at + _FRAME_HEADER : at + frame_size], *sums, order)
+        sums = _wal_checksum(frame[:8], *sums, order)
+        sums = _wal_checksum(frame[_FRAME_HEADER:], *sums, order)
         if sums != (c1, c2):
-            first_bad = index
             break
-    if first_bad is None:
-        return None
-    if header_bad and frames:  # the header's salts may be what was damaged: use the frames'
-        salt1, salt2 = struct.unpack(">2I", data[_WAL_HEADER + 8 : _WAL_HEADER + 16])
+        index += 1
+    commits = _commits_from(f, index, frame_size, (salt1, salt2))
+    return (_WAL_HEADER + index * frame_size, index + 1, commits) if commits >= 2 else None
+
+
+def _commits_from(f: BinaryIO, index: int, frame_size: int, salts: tuple[int, int]) -> int:
+    """The commit frames of the generation `salts` among the whole frames from `index` (from
+    0) on, reading only each frame's header."""
     commits = 0
-    for index in range(first_bad, frames):
-        at = _WAL_HEADER + index * frame_size
-        _, db_size, s1, s2 = struct.unpack(">4I", data[at : at + 16])
-        commits += db_size != 0 and (s1, s2) == (salt1, salt2)
-    if commits < 2:
-        return None
-    if header_bad:
-        return 0, 0, commits
-    return _WAL_HEADER + first_bad * frame_size, first_bad + 1, commits
+    at = _WAL_HEADER + index * frame_size
+    size = os.fstat(f.fileno()).st_size
+    while at + frame_size <= size:
+        f.seek(at)
+        head = f.read(16)
+        if len(head) < 16:
+            break  # cut short while we read
+        _, db_size, s1, s2 = struct.unpack(">4I", head)
+        commits += db_size != 0 and (s1, s2) == salts
+        at += frame_size
+    return commits
 
 
 def _wal_checksum(buf: bytes, s0: int, s1: int, order: str) -> tuple[int, int]:
-    """SQLite's WAL checksum of `buf` (a multiple of 8 bytes), continuing from (s0, s1)."""
-    words = struct.unpack(f"{order}{len(buf) // 4}I", buf)
-    for x0, x1 in zip(words[0::2], words[1::2], strict=True):
-        s0 = (s0 + x0 + s1) & 0xFFFFFFFF
-        s1 = (s1 + x1 + s0) & 0xFFFFFFFF
+    """SQLite's WAL checksum of `buf` (a multiple of 8 bytes), continuing from (s0, s1).
+
+    Every open of a log with a -wal file checks it, so this is unrolled: the sums are taken
+    modulo 2**32 once per eight pairs of words rather than at each (they stay below 2**56
+    in between, small enough for Python's fast integers).
+    """
+    bulk = len(buf) - len(buf) % 64
+    for a, b, c, d, e, f, g, h, i, j, k, m, n, o, p, q in struct.iter_unpack(
+        f"{order}16I", memoryview(buf)[:bulk]
+    ):
+        s0 += a + s1
+        s1 += b + s0
+        s0 += c + s1
+        s1 += d + s0
+        s0 += e + s1
+        s1 += f + s0
+        s0 += g + s1
+        s1 += h + s0
+        s0 += i + s1
+        s1 += j + s0
+        s0 += k + s1
+        s1 += m + s0
+        s0 += n + s1
+        s1 += o + s0
+        s0 = (s0 + p + s1) & _MASK
+        s1 = (s1 + q + s0) & _MASK
+    for x0, x1 in struct.iter_unpack(f"{order}2I", memoryview(buf)[bulk:]):
+        s0 = (s0 + x0 + s1) & _MASK
+        s1 = (s1 + x1 + s0) & _MASK
     return s0, s1

@@ -27,6 +27,7 @@ from eventlog.errors import CorruptEventError, EventLogClosedError, EventLogUnav
 from eventlog.events import AnyEvent
 from eventlog.records import ReadStats, Recorded, StoredSnapshot, prefix_range
 from eventlog.sqlite import bulk_fold
+from eventlog.sqlite.header import kind_of, limit_untrusted
 from eventlog.sqlite.projection import queries as summaries
 from eventlog.sqlite.projection.schema import needs_rebuild
 from eventlog.summaries import DEFAULT_PAGE, Changes, JobSummary, SummaryPage, SummaryQuery
@@ -303,7 +304,11 @@ def _snapshot_and_tail(
     ).fetchone()
     snap = None
     if found is not None:
-        snap = StoredSnapshot(int(found[0]), int(found[1]), bytes(found[2]), int(found[3]))
+        if not isinstance(found[2], bytes):  # an integer must never reach `bytes(n)`
+            raise CorruptEventError(
+                f"the snapshot of stream {stream_id} holds {kind_of(found[2])}, not a state"
+            )
+        snap = StoredSnapshot(int(found[0]), int(found[1]), found[2], int(found[3]))
     if schema_version is None:
         return snap, []
     after = snap.version if snap is not None and snap.usable(schema_version) else 0
@@ -317,6 +322,7 @@ def _snapshot_and_tail(
 def _connect_reader(path: str) -> tuple[sqlite3.Connection, bool]:
     """The reader's connection, and whether its SQLite can build JSON chunks for bulk folds."""
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    limit_untrusted(conn)  # the log may have been copied from elsewhere
     conn.execute("PRAGMA query_only = ON")
     conn.execute("PRAGMA busy_timeout = 5000")
     return conn, bulk_fold.json_chunks_supported(conn)

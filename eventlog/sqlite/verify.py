@@ -25,14 +25,14 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import msgspec
 
 from eventlog.chain import GENESIS_HASH, chain_hash, decode_head
 from eventlog.errors import CorruptEventError, EventLogError
 from eventlog.retention.archive import ArchiveReport, verify_archive
-from eventlog.sqlite.header import check_file, read_only_uri
+from eventlog.sqlite.header import check_file, connect_read_only, kind_of
 from eventlog.sqlite.migrations import APPLICATION_ID, SCHEMA_VERSION, identify
 from eventlog.upcasting import UpcastError, decode_stored
 
@@ -48,6 +48,26 @@ BreakKind = Literal[
     "file",
 ]
 _WINDOW = 16  # how far around a mismatch to look for where an event really belongs
+# What each column read must hold: a crafted file may store anything anywhere, and a value
+# of the wrong type must end the walk with a broken link, not a traceback or `bytes(n)`.
+_Types = tuple[tuple[str, type | tuple[type, ...]], ...]
+_EVENT_TYPES: _Types = (
+    ("seq", int),
+    ("stream_id", str),
+    ("version", int),
+    ("type", str),
+    ("recorded_at", (float, int)),
+    ("body", (bytes, str)),
+    ("hash", bytes),
+)
+_CHECKPOINT_TYPES: _Types = (
+    ("first_seq", int),
+    ("after_seq", int),
+    ("hash", bytes),
+    ("prev_hash", (bytes, type(None))),
+    ("archived_to", str),
+    ("archive_sha256", (str, type(None))),
+)
 
 
 class BrokenLink(msgspec.Struct, frozen=True):
@@ -98,11 +118,12 @@ class _Walk:
         self.verified_archives: dict[str, ArchiveReport] = {}
 
     def run(self) -> None:
-        for first, after, hash_, prev, to, sha in self.conn.execute(
+        for row in self.conn.execute(
             "SELECT coalesce(first_seq, after_seq - removed + 1), after_seq, hash, prev_hash, "
             "archived_to, archive_sha256 FROM checkpoints ORDER BY after_seq"
         ):
-            self.gaps[int(first)] = (int(after), bytes(hash_), prev and bytes(prev), to, sha)
+            first, after, hash_, prev, to, sha = _checked(row, _CHECKPOINT_TYPES, "checkpoint")
+            self.gaps[first] = (after, hash_, prev, to, sha)
         cursor = self.conn.execute(
             "SELECT seq, stream_id, version, type, recorded_at, body, hash FROM events ORDER BY seq"
         )
@@ -115,7 +136,7 @@ class _Walk:
                 ) from exc
             if row is None:
                 break
-            self._step_over_gaps(int(row[0]))
+            self._step_over_gaps(_checked(row, _EVENT_TYPES, "event")[0])
             self._check_event(row)
         self._step_over_gaps(None)
         self._check_head()
@@ -174,10 +195,11 @@ class _Walk:
                 first, "checkpoint", f"a checkpoint covers seqs from {first} that overlap events"
             )
 
-    def _check_event(self, row: tuple[int, str, int, str, float, object, bytes]) -> None:
+    def _check_event(self, row: tuple[int, str, int, str, float, bytes | str, bytes]) -> None:
         seq, stream_id, version, type_, recorded_at, raw, stored = row
-        # An edit through SQL may have stored TEXT where we wrote a BLOB.
-        body = raw.encode() if isinstance(raw, str) else bytes(raw)  # type: ignore[call-overload]
+        # An edit through SQL may have stored TEXT where we wrote a BLOB (`_checked` has
+        # refused anything else).
+        body = raw.encode() if isinstance(raw, str) else raw
         if seq < self.next_seq:
             raise _Broken(seq, "checkpoint", f"seq {seq} is present but covered by a checkpoint")
         if chain_hash(self.prev, seq, stream_id, version, type_, recorded_at, body) != stored:
@@ -213,7 +235,8 @@ class _Walk:
     ) -> tuple[BreakKind, str]:
         """Say why the event at `seq` does not chain from its predecessor."""
         nearby = self.conn.execute(
-            "SELECT hash FROM events WHERE seq BETWEEN ? AND ?", (seq - _WINDOW, seq + _WINDOW)
+            "SELECT hash FROM events WHERE seq BETWEEN ? AND ? AND typeof(hash) = 'blob'",
+            (seq - _WINDOW, seq + _WINDOW),
         ).fetchall()
         prevs = {self.prev, *(bytes(h) for (h,) in nearby)}
         for claimed in range(max(1, seq - _WINDOW), seq + _WINDOW + 1):
@@ -293,6 +316,29 @@ class _Walk:
             )
 
 
+def _checked(row: Any, types: _Types, what: str) -> Any:
+    """`row`, if each value has its column's type; else the broken link that names them.
+
+    `bool` is an `int` to `isinstance` but never comes out of SQLite, so `type(x) is int`
+    is not needed; the seq of an event row is checked first so the message can name it.
+    """
+    wrong = [
+        f"{name} is {kind_of(value)}"
+        for (name, kinds), value in zip(types, row, strict=True)
+        if not isinstance(value, kinds)
+    ]
+    if not wrong:
+        return row
+    seq = row[0] if what == "event" and isinstance(row[0], int) else None
+    where = f"the {what} row at seq {seq}" if seq is not None else f"a {what} row"
+    raise _Broken(
+        seq,
+        "unreadable",
+        f"{where} has a column of the wrong type ({', '.join(wrong)}): the log was edited "
+        "outside the orchestrator",
+    )
+
+
 def verify_file(path: str, *, archives: bool = False) -> ChainReport:
     """Synchronous `verify`: walk the chain of the log file at `path`."""
     try:
@@ -303,7 +349,10 @@ def verify_file(path: str, *, archives: bool = False) -> ChainReport:
         return ChainReport(path=path, broken=BrokenLink(None, "file", f"{path} does not exist"))
     # Read-only (`mode=ro`), not just `query_only`: a connection that may write checkpoints
     # the -wal file into the main file when it closes, and verifying must change nothing.
-    conn = sqlite3.connect(read_only_uri(path), uri=True, isolation_level=None)
+    try:
+        conn = connect_read_only(path, isolation_level=None)
+    except sqlite3.DatabaseError as exc:
+        return ChainReport(path=path, broken=BrokenLink(None, "file", f"cannot open {path}: {exc}"))
     walk = _Walk(path, conn, archives)
     try:
         app_id = conn.execute("PRAGMA application_id").fetchone()[0]

@@ -11,8 +11,9 @@ Every command but `rebuild-summaries` and `compact` (which hold the log's lock) 
 log read-only and needs no Overlord. `--json` gives machine output. `history` and `export`
 mask secrets (`overlord.redaction`) unless given `--include-secrets`: the log keeps specs as
 submitted, and output gets pasted into tickets and chats.
-Exit codes: 0 fine, 1 a problem found (verify; replay with `--check` and a changed decision),
-2 bad usage or an unreadable log.
+Exit codes: 0 fine, 1 a problem found (verify; replay with `--check` and a changed decision)
+or a log that cannot be read (missing, foreign, crafted: as `status --db` says it), 2 bad
+usage or configuration.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import argparse
 import asyncio
 import os
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import closing
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,11 +30,12 @@ from typing import Any
 
 import msgspec
 
-from actors.errors import ConfigError
+from actors.errors import ConfigError, UnknownJobError
 from actors.job.actor import JobPolicy
 from actors.job.audit import AuditError, intent_story, recorded_events, timeline, verify
 from actors.job.rule_replay import ReplayReport, replay_failures
 from actors.job.summary_audit import rebuild, summaries_problem
+from actors.job.view import JobView
 from actors.ownership import LogInUseError, owning
 from actors.supervision.classification import load_rules
 from eventlog.errors import EventLogError
@@ -49,6 +51,7 @@ from eventlog.records import Recorded
 from eventlog.retention.closed_streams import RetentionReport
 from eventlog.sqlite.store import SQLiteEventLog
 from overlord.redaction import redact
+from service.cli.handles import AmbiguousJobError
 from service.retention import RetentionSection, retention_pass
 from specs.errors import SpecError
 from specs.intervals import parse_instant
@@ -68,7 +71,10 @@ def register(sub: Any) -> None:
     p.set_defaults(func=cmd_verify)
 
     p = commands.add_parser("history", help="one job's timeline, readable by a person")
-    p.add_argument("job_id", metavar="JOB")
+    p.add_argument(
+        "job_id", metavar="JOB", nargs="?", help="id, handle, datasource/date or id prefix"
+    )
+    p.add_argument("--interval", help="every job overlapping this interval (or date), in turn")
     _common(p)
     _secrets_flag(p)
     p.set_defaults(func=cmd_history)
@@ -135,7 +141,7 @@ def _print_json(value: Any) -> None:
 
 def cmd_verify(args: argparse.Namespace) -> int:
     if args.db.startswith(("postgresql://", "postgres://")):  # docs/ha.md
-        from service.cli.pg_audit import verify_postgres
+        from service.cli.postgres.audit import verify_postgres
 
         return verify_postgres(args.db, as_json=args.json)
     try:
@@ -145,7 +151,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
             summaries_checked, problem = summaries_problem(args.db)
             report = msgspec.structs.replace(report, problem=problem)
     except AuditError as exc:
-        return _fail(str(exc))
+        return _fail(str(exc), 1)
     if args.json:
         _print_json({**msgspec.to_builtins(report), "ok": report.ok})
     elif report.problem is None:
@@ -171,7 +177,7 @@ def cmd_rebuild_summaries(args: argparse.Namespace) -> int:
     try:
         rows = rebuild(args.db)
     except (AuditError, LogInUseError) as exc:
-        return _fail(str(exc))
+        return _fail(str(exc), 1)
     if args.json:
         _print_json({"summaries": rows})
     else:
@@ -208,27 +214,70 @@ async def _compact(db: str, section: RetentionSection) -> RetentionReport:
 
 
 def cmd_history(args: argparse.Namespace) -> int:
+    if args.job_id is None and args.interval is None:
+        return _fail("name a job (JOB) or an --interval")
     try:
-        history = timeline(args.db, args.job_id)
+        ids = _history_ids(args)
+        histories = [(job_id, timeline(args.db, job_id)) for job_id in ids]
     except AuditError as exc:
         return _fail(str(exc), 1)
+    except (UnknownJobError, AmbiguousJobError) as exc:
+        return _fail(str(exc), 1)
+    if not histories:
+        return _fail(f"no job overlaps {args.interval}", 1)
     if args.json:
         _print_json(
             [
                 {
                     "seq": r.seq,
                     "version": r.version,
-                    "recorded_at": r.recorded_at,
+                    "recorded_at": iso_ms(r.recorded_at),
+                    "recorded_at_epoch": r.recorded_at,
                     "event": _shown(event_fields(r.event), args.include_secrets),
                 }
+                for _, history in histories
                 for r in history
             ]
         )
         return 0
-    print(f"job {args.job_id}: {len(history)} events")
-    for line in render_timeline(history, include_secrets=args.include_secrets):
-        print(line)
+    for index, (job_id, history) in enumerate(histories):
+        if index:
+            print()
+        print(f"job {job_id}: {len(history)} events")
+        for line in render_timeline(history, include_secrets=args.include_secrets):
+            print(line)
     return 0
+
+
+def _history_ids(args: argparse.Namespace) -> list[str]:
+    """The jobs `history` tells: the one named (its id, or any name `status` takes), and
+    with `--interval` every job overlapping it (only the named one's, when one is named).
+
+    Raises:
+        AuditError: no such job (the log's own message), or the log is unreadable.
+    """
+    from service.cli.handles import resolve, when_interval
+    from service.cli.local_status import local_by_ids, local_views
+
+    interval = when_interval(args.interval) or args.interval if args.interval else None
+
+    async def find(datasource: str | None, span: str | None) -> list[JobView]:
+        return local_views(args.db, [], (), datasource, span)
+
+    async def by_id(ids: Sequence[str]) -> list[JobView]:
+        return local_by_ids(args.db, ids)
+
+    if args.job_id is None:
+        return [v.job_id for v in local_views(args.db, [], (), None, interval)]
+    try:
+        timeline(args.db, args.job_id)
+        return [args.job_id]
+    except AuditError as missing:
+        try:
+            (job_id,) = asyncio.run(resolve([args.job_id], find, by_id))
+        except (UnknownJobError, AuditError):
+            raise missing from None
+    return [job_id]
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -245,7 +294,7 @@ def cmd_export(args: argparse.Namespace) -> int:
                 out.write(line + b"\n")
         out.flush()
     except AuditError as exc:
-        return _fail(str(exc))
+        return _fail(str(exc), 1)
     except BrokenPipeError:
         # The reader (`| head`) has gone: stop quietly, as Unix tools do.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -258,7 +307,9 @@ def cmd_replay(args: argparse.Namespace) -> int:
         report = replay_failures(
             args.db, rules, max_attempts=args.max_attempts, max_uncounted=args.max_uncounted
         )
-    except (AuditError, ConfigError) as exc:
+    except AuditError as exc:
+        return _fail(str(exc), 1)
+    except ConfigError as exc:
         return _fail(str(exc))
     if args.json:
         _print_json(
@@ -278,7 +329,12 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 
 def when(at: float) -> str:
-    return datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] + "Z"
+    return iso_ms(at)
+
+
+def iso_ms(at: float) -> str:
+    """ISO 8601 with its zone, to the millisecond: `2024-01-07T11:10:20.123Z`."""
+    return datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 def _tag(event: AnyEvent) -> str:
@@ -299,6 +355,10 @@ def _facts(event: AnyEvent, include_secrets: bool = False) -> str:
         fields.pop("interval", None)
         fields.pop("watermark", None)
         fields.pop("sub_tasks", None)
+    for key, value in list(fields.items()):
+        # Instants people read (`not_before=...`), not epoch seconds.
+        if (key.endswith("_at") or key.endswith("not_before")) and isinstance(value, int | float):
+            fields[key] = iso_ms(value)
     if "spec_hash" in fields:
         fields["spec_hash"] = str(fields["spec_hash"])[:12]
     return "  ".join(f"{k}={v}" for k, v in fields.items() if v is not None and v != "")

@@ -20,7 +20,11 @@ from typing import Any
 import msgspec
 
 from actors.errors import ConfigError
-from service.cli.ops import _config, _fail, _guarded, _submit, _target
+from service.cli.drive import _submit
+from service.cli.target import add_target as _target
+from service.cli.target import config_of as _config
+from service.cli.target import fail as _fail
+from service.cli.target import guarded as _guarded
 from service.intake import SubmitRequest, jobs_from_request, request_from_file
 from specs.errors import SpecError
 

@@ -17,8 +17,9 @@ from actors.job.audit import offline_log
 from actors.job.summary import view_of
 from actors.job.view import JobView
 from service.cli.calendar import build_cells, chunk_of, render
-from service.cli.ops import _api_token, _guarded
 from service.cli.output import print_json
+from service.cli.target import api_token as _api_token
+from service.cli.target import guarded as _guarded
 from service.config import load_config
 from service.control import remote
 from specs.intervals import format_instant, parse_instant

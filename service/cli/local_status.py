@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 from msgspec.structs import replace
 
@@ -22,16 +22,22 @@ from actors.job.state import JobState, Phase
 from actors.job.summary import view_of
 from actors.job.view import JobView, hold_reason
 from actors.stream_names import BREAKER_PREFIX
+from actors.supervision.breakers import plain_cause
 from eventlog.events import BreakerOpened
 from eventlog.sqlite.offline import OfflineLog
 from eventlog.summaries import MAX_PAGE, JobSummary
 from service.job_queries import summary_query
+from specs.intervals import Interval
 
 _PAUSES = f"{BREAKER_PREFIX}datasource:"
 
 
 def local_views(
-    db: str | Path, ids: Sequence[str], phases: Iterable[str], datasource: str | None
+    db: str | Path,
+    ids: Sequence[str],
+    phases: Iterable[str],
+    datasource: str | None,
+    interval: str | None = None,
 ) -> list[JobView]:
     """The jobs named (all of them must exist), or every job of the phases and datasource.
 
@@ -41,12 +47,12 @@ def local_views(
     """
     chosen = tuple(phases)
     if str(db).startswith(("postgresql://", "postgres://")):  # docs/ha.md
-        from service.cli.pg_status import postgres_views
+        from service.cli.postgres.status import postgres_views
 
         return postgres_views(str(db), ids, chosen, datasource)
     with offline_log(db) as log:
         if log.summaries_need_rebuild():
-            return _folded(db, ids, chosen, datasource)
+            return _folded(db, ids, chosen, datasource, interval)
         paused = _paused(log)
         rows: list[JobSummary] = []
         if ids:
@@ -60,9 +66,12 @@ def local_views(
                 for r in rows
                 if (not chosen or r.phase in chosen)
                 and (datasource is None or r.datasource == datasource)
+                and (interval is None or _overlaps(r.interval, interval))
             ]
         else:
-            query = summary_query(phases=chosen, datasource=datasource, limit=MAX_PAGE)
+            query = summary_query(
+                phases=chosen, datasource=datasource, interval=interval, limit=MAX_PAGE
+            )
             while query is not None:
                 page = log.job_summaries(query)
                 rows += page.jobs
@@ -78,6 +87,26 @@ def _view(row: JobSummary, paused: dict[str, str]) -> JobView:
     return view_of(row, hold_reason(probe, paused))
 
 
+def overlord_as_recorded(db: str | Path) -> dict[str, Any] | None:
+    """The Overlord breaker as the log last recorded it, when open (the shape of the API's
+    `overlord` block); None when it is closed or never opened, or the log is on PostgreSQL
+    (whose breaker events `status --api` shows through the leader)."""
+    if str(db).startswith(("postgresql://", "postgres://")):
+        return None
+    with offline_log(db) as log:
+        last = None
+        for recorded in log.records(stream_id=f"{BREAKER_PREFIX}overlord"):
+            last = recorded.event
+    if not isinstance(last, BreakerOpened):
+        return None
+    return {
+        "state": "open",
+        "since_epoch": last.at,
+        "last_error": plain_cause(last.reason),
+        "next_probe_epoch": last.until,
+    }
+
+
 def _paused(log: OfflineLog) -> dict[str, str]:
     """The datasources whose breaker is open, and why (as `Breakers.restore` finds them)."""
     paused: dict[str, str] = {}
@@ -90,8 +119,28 @@ def _paused(log: OfflineLog) -> dict[str, str]:
     return paused
 
 
+def local_by_ids(db: str | Path, ids: Sequence[str]) -> list[JobView]:
+    """The jobs among `ids` the log holds (the others are left out)."""
+    found: list[JobView] = []
+    for job_id in ids:
+        try:
+            found += local_views(db, [job_id], (), None)
+        except UnknownJobError:
+            continue
+    return found
+
+
+def _overlaps(interval: str, other: str) -> bool:
+    a, b = Interval.parse(interval), Interval.parse(other)
+    return a.start < b.end and b.start < a.end
+
+
 def _folded(
-    db: str | Path, ids: Sequence[str], phases: tuple[str, ...], datasource: str | None
+    db: str | Path,
+    ids: Sequence[str],
+    phases: tuple[str, ...],
+    datasource: str | None,
+    interval: str | None,
 ) -> list[JobView]:
     states, paused = jobs_and_pauses(db)
     views = [JobView.of(s, hold_reason(s, paused)) for s in states.values() if s.phase != "new"]
@@ -104,4 +153,5 @@ def _folded(
         if (not ids or v.job_id in ids)
         and (not phases or v.phase in phases)
         and (datasource is None or v.datasource == datasource)
+        and (interval is None or _overlaps(v.interval, interval))
     ]

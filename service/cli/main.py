@@ -79,7 +79,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "service.cli.supervisors",
     "service.cli.compact",
     "service.cli.coverage",
-    "service.cli.eventlog_copy",
+    "service.cli.postgres.copying",
 )
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
@@ -151,6 +151,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--jobs must be at least 1")
     if args.command == "demo" and args.ui and args.only == "hybrid":
         parser.error("--ui shows the batch demo; it cannot go with --only hybrid")
+    api = getattr(args, "api", None)
+    if api and "://" not in api:  # `--api 127.0.0.1:8642`: what people type first
+        args.api = f"http://{api}"
     func = getattr(args, "func", None) or COMMANDS[args.command]
     with contextlib.suppress(KeyboardInterrupt):
         try:

@@ -1,15 +1,20 @@
-"""What the operating commands print for a person: the jobs table, the progress bar, JSON."""
+"""What the operating commands print for a person: the progress bar, JSON (the jobs table is
+`service.cli.table`)."""
 
 from __future__ import annotations
 
 import sys
 from collections import Counter
 from collections.abc import Sequence
-from typing import Any, TextIO
+from typing import Any
 
 import msgspec
 
 from actors.job.view import JobView
+from service.cli.table import jobs_table, width
+from service.http.job_json import with_iso_times
+
+__all__ = ["jobs_json", "jobs_table", "print_json", "progress_bar"]
 
 
 def print_json(value: Any) -> None:
@@ -17,35 +22,18 @@ def print_json(value: Any) -> None:
     sys.stdout.flush()
 
 
-def progress_bar(views: list[JobView], elapsed: float, width: int = 30) -> str:
+def jobs_json(views: Sequence[JobView]) -> dict[str, Any]:
+    """`{"jobs": [...]}` with each time in ISO 8601 and its epoch beside it."""
+    return {"jobs": [with_iso_times(msgspec.to_builtins(v)) for v in views]}
+
+
+def progress_bar(views: list[JobView], elapsed: float, bar_width: int = 30) -> str:
+    """One line, cut to the terminal's width so that `\\r` redraws it in place."""
     done = sum(v.terminal for v in views)
-    filled = int(width * done / max(1, len(views)))
+    filled = int(bar_width * done / max(1, len(views)))
     counts = Counter(v.phase for v in views)
     phases = " · ".join(f"{p} {n}" for p, n in sorted(counts.items()))
-    bar = "#" * filled + "." * (width - filled)
-    return f"[{bar}] {done}/{len(views)} done  {phases}  {elapsed:.1f}s\x1b[K"
-
-
-def jobs_table(views: Sequence[JobView], out: TextIO) -> None:
-    headers = ("JOB", "DATASOURCE", "INTERVAL", "PHASE", "ATTEMPT", "DRUID TASK")
-    rows = [
-        (v.job_id, v.datasource, v.interval, v.phase, str(v.attempt), v.task_id or "-")
-        for v in views
-    ]
-    widths = [
-        max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)
-    ]
-    for row in (headers, *rows):
-        out.write(
-            "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() + "\n"
-        )
-    for v in views:
-        if v.phase == "dead" and v.rule:
-            out.write(f"{v.job_id}: {v.classification} ({v.rule}): {v.last_error}\n")
-        elif v.held:
-            out.write(f"{v.job_id}: held: {v.held}\n")
-        if v.sent_interval is not None and v.sent_interval != v.interval:
-            out.write(
-                f"{v.job_id}: clipped: sent for {v.sent_interval}, ending at the streaming "
-                "watermark (the rest is the stream's; `audit history` says why)\n"
-            )
+    bar = "#" * filled + "." * (bar_width - filled)
+    line = f"[{bar}] {done}/{len(views)} done  {elapsed:.0f} s  {phases}"
+    room = width() - 1
+    return (line if len(line) <= room else line[: room - 1] + "…") + "\x1b[K"

@@ -26,8 +26,12 @@ import msgspec
 
 from actors.errors import ConfigError
 from actors.streams.facade import SupervisorView
-from service.cli.ops import _api_token, _config, _fail, _guarded, _target
 from service.cli.output import print_json
+from service.cli.target import add_target as _target
+from service.cli.target import api_token as _api_token
+from service.cli.target import config_of as _config
+from service.cli.target import fail as _fail
+from service.cli.target import guarded as _guarded
 from service.limits import BoundExceededError, LimitsSection, check_depth
 from service.supervisor_control import (
     Action,

@@ -18,6 +18,7 @@ from aiohttp import web
 from actors.job.summary import view_of
 from actors.stream_names import job_stream
 from eventlog.contract import EventLog
+from service.http.job_json import job_json, jobs_json
 from service.job_queries import changes_params, coverage_range, list_query
 
 _Read = Callable[[web.Request, re.Match[str]], Awaitable[web.Response]]
@@ -55,7 +56,7 @@ class StandbyReads:
         if query is None:
             return _json({"jobs": [], "next": None})
         page = await self.log.job_summaries(query)
-        return _json({"jobs": [view_of(s) for s in page.jobs], "next": page.next})
+        return _json({"jobs": jobs_json(view_of(s) for s in page.jobs), "next": page.next})
 
     async def _one(self, request: web.Request, found: re.Match[str]) -> web.Response:
         from service.api import recorded_dict
@@ -68,19 +69,20 @@ class StandbyReads:
                 content_type="application/json",
             )
         history = await self.log.read_stream(job_stream(job_id))
-        return _json({"job": view_of(summary), "events": [recorded_dict(r) for r in history]})
+        events = [recorded_dict(r) for r in history]
+        return _json({"job": job_json(view_of(summary)), "events": events})
 
     async def _changes(self, request: web.Request, _: re.Match[str]) -> web.Response:
         after, limit, wait = changes_params(request.query)
         head = await self.log.last_seq()
         found = await self.log.summary_changes(after, limit=limit, wait_s=wait)
-        jobs = [view_of(s) for s in found.jobs]
+        jobs = jobs_json(view_of(s) for s in found.jobs)
         return _json({"jobs": jobs, "position": found.position, "head": head})
 
     async def _coverage(self, request: web.Request, found: re.Match[str]) -> web.Response:
         start, end = coverage_range(request.query)
         summaries = await self.log.coverage(found["ds"], start, end)
-        jobs = [view_of(s) for s in summaries]
+        jobs = jobs_json(view_of(s) for s in summaries)
         return _json({"datasource": found["ds"], "from": start, "to": end, "jobs": jobs})
 
 

@@ -233,9 +233,26 @@ def _components() -> dict[str, Any]:
     _, components = msgspec.json.schema_components(
         [*types, JobView, SupervisorView, ReconcileReport], ref_template=_REF
     )
+    _times_as_written(components["JobView"])
     components["SupervisorSpec"] = {"type": "object", "description": "a Druid supervisor spec"}
     components["Error"] = _ERROR
     return components
+
+
+def _times_as_written(job: dict[str, Any]) -> None:
+    """A job's times as `service.http.job_json` writes them: ISO 8601, epoch beside."""
+    from service.http.job_json import TIME_FIELDS
+
+    for name in TIME_FIELDS:
+        job["properties"][name] = {
+            "anyOf": [{"type": "string", "format": "date-time"}, {"type": "null"}],
+            "default": None,
+        }
+        job["properties"][f"{name}_epoch"] = {
+            "anyOf": [{"type": "number"}, {"type": "null"}],
+            "default": None,
+            "description": f"`{name}` in seconds since the epoch",
+        }
 
 
 def _operation(method: str, path: str) -> dict[str, Any]:

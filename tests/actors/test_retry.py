@@ -202,10 +202,11 @@ async def test_a_retry_into_a_paused_datasource_says_what_holds_it_until_resumed
         assert held is not None
         assert (held.phase, held.attempt, held.held) == (retried.phase, 1, retried.held)
         # The log alone says so too: `status --db` reads it beside the running orchestrator.
-        status = await cli("status", "--db", str(db))
+        status = await cli("status", "--db", str(db), "--wide")
         assert status.code == 0, status.err
-        assert f"{jobs[0].job_id}: held: datasource wikipedia is paused" in status.out
-        assert f"{jobs[1].job_id}: held" not in status.out  # dead jobs wait for nothing
+        rows = {line.split()[0]: line for line in status.out.splitlines()[1:-1]}
+        assert "held: datasource wikipedia is paused" in rows[jobs[0].job_id]
+        assert "held" not in rows[jobs[1].job_id]  # dead jobs wait for nothing
         assert orch.resume_datasource("wikipedia")
         done = await orch.wait(jobs[0].job_id, timeout=20)
     assert (done.phase, done.held) == ("succeeded", None)

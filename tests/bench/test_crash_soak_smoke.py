@@ -1,13 +1,13 @@
 """SIGKILL the orchestrator at random moments, many times; it must finish right anyway.
 
 Runs `bench/crash_soak.py` small: the orchestrator as its own process on a file-backed log
-against the simulator, killed 12 times (every third time right after a submit intent is on
-disk), restarted each time, then let finish. From the simulator's own record and from the
-log: every job in its expected state, no task submitted twice, never more than one live task
-per interval, the hash chain verifies and every stream replays. The second run does the same
-while the Overlord restarts (forgetting its running tasks; no leader, then a leader warming
-up, for a second each time) and fails over between two simulators that share one task
-store. `python -m bench.crash_soak` is the long version.
+against the simulator (120 jobs), killed 9 times (every third time right after a submit
+intent is on disk), restarted each time, then let finish. From the simulator's own record
+and from the log: every job in its expected state, no task submitted twice, never more than
+one live task per interval, the hash chain verifies and every stream replays. The second run
+does the same while the Overlord restarts (forgetting its running tasks; no leader, then a
+leader warming up, for a second each time) and fails over between two simulators that share
+one task store. `python -m bench.crash_soak` is the long version.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from pathlib import Path
 
 from bench.crash_soak import restarts_and_failover, steady
 
-JOBS = 240
-KILLS = 12
+JOBS = 120
+KILLS = 9
 
 
 async def test_sigkill_at_random_moments_never_loses_or_duplicates_work(tmp_path: Path) -> None:

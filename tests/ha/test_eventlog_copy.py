@@ -48,8 +48,8 @@ async def test_a_sqlite_log_is_copied_verified_and_a_second_copy_refused(tmp_pat
             assert "job:j0" not in dict(await log.open_streams())
         status = await cli("status", "--db", url, "--phase", "succeeded")
         assert status.code == 0, status.err
-        assert "1 jobs: 1 succeeded" in status.out
-        assert "j0" in status.out
+        assert "1 job: 1 succeeded" in status.out
+        assert "wiki/2024-01-01" in status.out
         audit = await cli("audit", "verify", "--db", url)
         assert audit.code == 0, audit.err
         assert "OK: 31 events; hash chain intact up to seq 31" in audit.out

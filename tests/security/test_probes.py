@@ -25,7 +25,8 @@ async def test_readiness_is_one_line_and_the_failed_reconcile_is_behind_the_toke
         assert status == 200
         assert ready == {
             "ready": True,
-            "reason": "the last reconciliation failed; see GET /v1/reconcile/last",
+            "reason": "the Overlord is unreachable; see GET /v1/datasources; "
+            "the last reconciliation failed; see GET /v1/reconcile/last",
         }
         assert (await call(process.url, "GET", "/healthz")) == (200, {"status": "ok"})
         assert (await call(process.url, "GET", "/v1/reconcile/last"))[0] == 401

@@ -13,15 +13,17 @@ import pytest
 from aiohttp import web
 
 from actors.errors import ConfigError
+from actors.orchestrator import Orchestrator
 from overlord.auth import BasicAuth
 from overlord.client import HttpOverlord, RequestRetryPolicy
 from overlord.errors import OverlordConfigError, OverlordError
 from overlord.sim.server import SimConfig, Simulator
-from overlord.tls import setting_warnings, ssl_context
+from overlord.tls import ClientSettings, setting_warnings, ssl_context
 from service.config import load_config
 from tests.contract.conftest import fast_cluster
 from tests.security.certs import make_certificates
 from tests.service.processes import running
+from tests.support import daily_jobs, fast_config, month_start
 
 needs_openssl = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl")
 ONE_TRY = RequestRetryPolicy(attempts=1)
@@ -41,7 +43,7 @@ async def mtls_url(certificates: Path) -> AsyncIterator[str]:
     context.load_cert_chain(certificates / "server.pem", certificates / "server.key")
     context.load_verify_locations(certificates / "ca.pem")
     context.verify_mode = ssl.CERT_REQUIRED
-    runner = web.AppRunner(Simulator().app())
+    runner = web.AppRunner(Simulator(SimConfig(cluster=fast_cluster())).app())
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=context)
     await site.start()
@@ -69,6 +71,31 @@ async def test_a_client_certificate_gets_through_mutual_tls(
 
 
 @needs_openssl
+@needs_openssl
+async def test_an_embedded_orchestrator_runs_jobs_over_mutual_tls(
+    mtls_url: str, certificates: Path, tmp_path: Path
+) -> None:
+    """`Orchestrator.open` takes the daemon's TLS settings as one `ClientSettings`."""
+    settings = ClientSettings(
+        ca_bundle=str(certificates / "ca.pem"),
+        client_cert=str(certificates / "client.pem"),
+        client_key=str(certificates / "client.key"),
+        leader_hosts=("overlord-2.example",),
+    )
+    job = daily_jobs(1, month_start(2024, 6))[0]
+    async with Orchestrator.open(
+        tmp_path / "orch.db", mtls_url, settings=settings, config=fast_config()
+    ) as orch:
+        await orch.submit(job)
+        view = await orch.wait(job.job_id, timeout=30)
+    assert view.phase == "succeeded"
+    with pytest.raises(ValueError, match="inside settings"):
+        async with Orchestrator.open(
+            tmp_path / "other.db", mtls_url, settings=settings, verify_tls=False
+        ):
+            pass
+
+
 def test_an_unusable_client_key_is_named_without_its_content(
     certificates: Path, tmp_path: Path
 ) -> None:

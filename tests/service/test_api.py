@@ -9,6 +9,7 @@ import signal
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ from overlord.client import HttpOverlord
 from overlord.sim.server import Simulator
 from service.api import ControlApi
 from service.demo import demo_config
+from service.http.job_json import view_of_json
 from service.metrics import Metrics
 from specs.compiler import builtin_template, compile_job
 from specs.intervals import Interval
@@ -239,6 +241,23 @@ async def test_one_job_comes_with_its_event_history_including_the_retry(api: Api
     assert "failure_classified" in types
     assert "retry_scheduled" in types
     assert [e["version"] for e in detail["events"]] == list(range(1, len(types) + 1))
+
+
+async def test_a_jobs_times_are_iso_8601_with_the_epoch_beside_and_survive_the_round_trip(
+    api: Api,
+) -> None:
+    request = {"template": TEMPLATE, "intervals": ["2024-03-05/2024-03-06"]}
+    _, body = await api.call("POST", "/v1/jobs", json=request)
+    job_id = body["jobs"][0]["job_id"]
+    (listed,) = await api.until_terminal([job_id])
+    _, detail = await api.call("GET", f"/v1/jobs/{job_id}")
+    for job in (listed, detail["job"]):
+        for name in ("accepted_at", "finished_at"):
+            epoch = job[f"{name}_epoch"]
+            assert isinstance(epoch, float)
+            assert job[name] == datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    view = view_of_json(detail["job"])  # what RemoteControl reads
+    assert view == await api.orch.get(job_id)
 
 
 async def test_a_job_history_leaves_out_the_input_password_the_task_still_gets(

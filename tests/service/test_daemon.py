@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -90,6 +91,25 @@ async def test_the_daemon_serves_jobs_then_drains_on_sigterm_and_exits_zero(
     assert {s.phase for s in job_states(db).values()} == {"succeeded"}
 
 
+async def test_one_sigterm_stops_a_daemon_whose_stdout_has_no_reader_left(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "orch.db"
+    async with running(simulator()) as overlord:
+        config = tmp_path / "orch.toml"
+        config.write_text(fast_config(overlord, db))
+        daemon = await DaemonProcess(config).start()
+        assert daemon.proc is not None
+        # The reader of its stdout goes away (a closed terminal, `| head` that ended).
+        transport = daemon.proc._transport  # type: ignore[attr-defined]
+        transport.get_pipe_transport(1).close()
+        await asyncio.sleep(0.2)
+        daemon.signal(signal.SIGTERM)
+        code = await asyncio.wait_for(daemon.proc.wait(), timeout=20)
+    assert code == 0
+    assert verify(db).ok
+
+
 async def test_jobs_in_flight_at_shutdown_are_resumed_by_the_next_start(tmp_path: Path) -> None:
     db = tmp_path / "orch.db"
     sim = simulator(min_s=1.0, max_s=1.5)
@@ -169,6 +189,30 @@ async def test_a_port_already_in_use_exits_2_naming_the_address(tmp_path: Path) 
         await taken.wait_closed()
     assert result.code == 2
     assert f"cannot serve the control API on 127.0.0.1:{port}" in result.err
+
+
+async def test_a_second_daemon_on_a_held_log_is_refused_before_it_announces_an_api(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "orch.db"
+    config = tmp_path / "orch.toml"
+    config.write_text(fast_config("http://127.0.0.1:9", db))
+    code = "import sys, time; from actors.ownership import owning\nwith owning(sys.argv[1]):\n"
+    code += "    print('held', flush=True); time.sleep(60)\n"
+    holder = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", code, str(db), stdout=asyncio.subprocess.PIPE
+    )
+    try:
+        assert holder.stdout is not None
+        assert await asyncio.wait_for(holder.stdout.readline(), timeout=20) == b"held\n"
+        result = await cli("run", "--config", str(config))
+    finally:
+        holder.kill()
+        await holder.wait()
+    assert result.code == 1, result.out + result.err
+    assert "in use by another orchestrator" in result.err
+    assert "control API listening" not in result.out + result.err
+    assert "Traceback" not in result.err
 
 
 async def test_a_bad_environment_override_exits_2_naming_the_variable(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -86,3 +87,14 @@ def test_demo_command_exits_zero_on_a_fresh_temporary_log() -> None:
     # The log is removed at the end: the output must not name a path that will not exist.
     assert "a temporary event log (--db PATH keeps it)" in result.stdout
     assert "batch and streaming" not in result.stdout
+    # It teaches: a retry with its classified reason and when, the dead day's reason and the
+    # command that would run it again, an alert as one line, and what to try next; quietly.
+    assert re.search(r"RETRY 2024-01-0\d: attempt 2 after \d+\.\d s, transient \(", result.stdout)
+    assert (
+        "ALERT wikipedia/2024-01-07: structural failure, rule parse-errors: not retried"
+        in result.stdout
+    )
+    assert "`druid-orch retry wikipedia/2024-01-07` runs it again" in result.stdout
+    assert "Try next" in result.stdout
+    assert "druid-orch sim --scenario flaky" in result.stdout
+    assert result.stderr == ""

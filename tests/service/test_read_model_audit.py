@@ -6,14 +6,34 @@ from __future__ import annotations
 
 import shutil
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
+
+import pytest
 
 from actors.job.summary import folded_summaries
 from eventlog.sqlite.offline import OfflineLog
 from eventlog.sqlite.projection.schema import MARK_FOR_REBUILD
-from tests.service.test_cli_audit import audit, demo_db
+from tests.service.processes import ROOT, clean_env
+from tests.service.test_cli_audit import audit
 
-__all__ = ["demo_db"]
+
+@pytest.fixture(scope="module")
+def demo_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo's batch half (8 jobs: retries, one structural failure): all these tests
+    read, in a fifth of the time the whole demo takes."""
+    db = tmp_path_factory.mktemp("read-model") / "demo.db"
+    subprocess.run(
+        [sys.executable, "-m", "service.cli.main", "demo", "--jobs", "8", "--only", "batch",
+         "--db", str(db)],
+        cwd=ROOT,
+        env=clean_env(),
+        capture_output=True,
+        timeout=120,
+        check=True,
+    )  # fmt: skip
+    return db
 
 
 def test_verify_catches_an_edited_summary_row_and_a_rebuild_restores_it(

@@ -65,7 +65,23 @@ export async function api(path, { method = "GET", body, signal } = {}) {
     init.headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(body || {});
   }
-  return (await send(path, init)).json();
+  return withEpochTimes(await (await send(path, init)).json());
+}
+
+const TIME_FIELDS = ["accepted_at", "finished_at", "next_try_at", "since"];
+
+// The API writes a job's times in ISO 8601 with `<name>_epoch` beside each; the views compute
+// with seconds, so a job's times are its epochs here.
+function withEpochTimes(answer) {
+  if (!answer || typeof answer !== "object") return answer;
+  const jobs = Array.isArray(answer.jobs) ? answer.jobs : [];
+  for (const job of answer.job ? [...jobs, answer.job] : jobs) {
+    if (!job || typeof job !== "object") continue;
+    for (const name of TIME_FIELDS) {
+      if (`${name}_epoch` in job) job[name] = job[`${name}_epoch`];
+    }
+  }
+  return answer;
 }
 
 /** Prometheus text as {name: [{labels, value}]}, only for the names asked. */

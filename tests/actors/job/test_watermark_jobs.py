@@ -160,10 +160,10 @@ async def test_batch_jobs_beside_a_live_stream_end_at_its_watermark_and_never_ov
         assert intent.interval == clipped
         shown = await orch.get(straddling.job_id)
         assert shown is not None
-        assert shown.sent_interval == clipped  # what `status` prints as `clipped:`
+        assert shown.sent_interval == clipped  # what `status` prints as `clipped ...`
         table = io.StringIO()
-        jobs_table([shown], table)
-        assert f"{straddling.job_id}: clipped: sent for {clipped}" in table.getvalue()
+        jobs_table([shown], table, columns=200)
+        assert "clipped at the streaming watermark: sent 2024-01-04" in table.getvalue()
         assert intent.watermark == WatermarkRecord(
             at="2024-01-05T09:30:00.000Z",
             aligned="2024-01-05T00:00:00.000Z",

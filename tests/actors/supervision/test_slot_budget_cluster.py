@@ -105,11 +105,15 @@ async def test_a_job_waiting_for_slots_says_so_in_its_view_and_under_status(
         api.serve(orch)
         runner, api_url = await api.start("127.0.0.1", 0)
         try:
-            status = await cli("status", "--api", api_url, "--token-file", str(token_file))
+            status = await cli(
+                "status", "--wide", "--api", api_url, "--token-file", str(token_file)
+            )
         finally:
             await runner.cleanup()
         assert status.code == 0, status.err
-        assert f"{held[0].job_id}: held: {reason}" in status.out
+        # --wide: the row, with the whole reason (a terminal's width would cut it).
+        [row] = [line for line in status.out.splitlines() if line.startswith(held[0].job_id)]
+        assert row.endswith(f"held: {reason}")
         metrics = Metrics()
         metrics.bind(orch)
         text = metrics.render().decode()

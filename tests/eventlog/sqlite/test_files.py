@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
+import struct
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import eventlog.sqlite.header
 import eventlog.sqlite.migrations
@@ -470,3 +473,23 @@ def test_wal_damage_that_moves_between_reads_is_a_writer_at_work_not_damage(
     monkeypatch.setattr(eventlog.sqlite.header, "_wal_damage", lambda data: (8248, 2, 3))
     with pytest.raises(CorruptEventError, match="is damaged at frame 2 \\(byte 8248\\)"):
         eventlog.sqlite.header.check_wal(db)
+
+
+def _checksum_one_pair_at_a_time(buf: bytes, s0: int, s1: int, order: str) -> tuple[int, int]:
+    """SQLite's WAL checksum as its source writes it (walChecksumBytes)."""
+    words = struct.unpack(f"{order}{len(buf) // 4}I", buf)
+    for x0, x1 in zip(words[0::2], words[1::2], strict=True):
+        s0 = (s0 + x0 + s1) & 0xFFFFFFFF
+        s1 = (s1 + x1 + s0) & 0xFFFFFFFF
+    return s0, s1
+
+
+@given(
+    st.binary(max_size=200).map(lambda b: b[: len(b) - len(b) % 8]) | st.just(b"\xff" * 4096),
+    st.integers(0, 2**32 - 1),
+    st.integers(0, 2**32 - 1),
+    st.sampled_from("<>"),
+)
+def test_the_unrolled_wal_checksum_is_sqlites(buf: bytes, s0: int, s1: int, order: str) -> None:
+    expected = _checksum_one_pair_at_a_time(buf, s0, s1, order)
+    assert eventlog.sqlite.header._wal_checksum(buf, s0, s1, order) == expected
