@@ -18,6 +18,8 @@ from actors.job.view import JobView
 from eventlog.contract import EventLog
 from eventlog.summaries import DEFAULT_PAGE, JobSummary, SummaryQuery
 
+_Cell = tuple[str, str, str, float | None]  # (interval, phase, job_id, accepted_at)
+
 
 class JobPage(msgspec.Struct, frozen=True):
     """A page of jobs and the cursor of the next (None on the last page)."""
@@ -37,6 +39,7 @@ class JobQueries:
     def __init__(self, log: EventLog, board: JobBoard) -> None:
         self.log = log
         self.board = board
+        self._cells: tuple[tuple[str, str | None, str | None], int, list[_Cell]] | None = None
 
     def view(self, summary: JobSummary) -> JobView:
         """The row as users see it, with a live job's current hold reason."""
@@ -63,6 +66,25 @@ class JobQueries:
         self, datasource: str, start: str | None = None, end: str | None = None
     ) -> list[JobView]:
         return [self.view(s) for s in await self.log.coverage(datasource, start, end)]
+
+    async def coverage_cells(
+        self, datasource: str, start: str | None = None, end: str | None = None
+    ) -> list[_Cell]:
+        """`coverage` as a calendar draws it: `(interval, phase, job_id, accepted_at)` taken
+        straight from the rows. No job view is built (a live job's hold reason is not drawn):
+        for 10,000 chunks that was a third of the answer's time."""
+        # Kept while the log's head stays where it was: every change to a summary is written
+        # with an event, so the same head means the same rows (a finished backfill's calendar,
+        # opened again, is answered without reading 10,000 rows). The head is read first: an
+        # append racing the read leaves a newer answer under an older head, asked again next.
+        head = await self.log.last_seq()
+        key = (datasource, start, end)
+        if self._cells is not None and self._cells[:2] == (key, head):
+            return self._cells[2]
+        found = await self.log.coverage(datasource, start, end)
+        rows = [(s.interval, s.phase, s.job_id, s.accepted_at) for s in found]
+        self._cells = (key, head, rows)
+        return rows
 
     async def phase_counts(self) -> dict[str, int]:
         return await self.log.phase_counts()

@@ -125,7 +125,11 @@ async def load_times(browser: Any, url: str, repeat: int) -> dict[str, float]:
                 for mark, at in marks.items():
                     samples.setdefault(f"coverage_{mark}", []).append(at)
             await page.close()
-    return {name: round(statistics.median(values)) for name, values in samples.items()}
+    found = {name: round(statistics.median(values)) for name, values in samples.items()}
+    # The daemon keeps a calendar's cells while its log does not change: the first load of
+    # the Coverage view is the one that reads every row.
+    found["coverage_first"] = round(samples["coverage"][0])
+    return found
 
 
 async def watch(page: Any, seconds_or_until: Any) -> dict[str, float]:

@@ -28,8 +28,10 @@ from actors.stream_names import SUPERVISOR_PREFIX
 from actors.supervision.alerts import Alert, LogAlertSink
 from actors.supervision.policy import RetryPolicy
 from eventlog.events import FailureClassified, RetryScheduled
+from overlord.client import HttpOverlord
 from overlord.sim.cluster import ClusterConfig
 from overlord.sim.server import SimConfig, Simulator, serve
+from service.metrics import Metrics
 from specs.compiler import CompiledJob, builtin_template, compile_job
 from specs.intervals import Interval
 
@@ -140,9 +142,16 @@ async def run_demo(
     started = time.monotonic()
     where = f"event log {db}" if tmp is None else "a temporary event log (--db PATH keeps it)"
     out.write(f"druid-orch demo: {jobs} jobs, simulator at {url}, {where}\n")
+    # With the console, the Overlord client is counted as the daemon's is, so the Health
+    # view's request rates are the demo's own.
+    client = HttpOverlord(url) if ui else None
+    metrics = Metrics() if ui else None
     try:
         alerts = PrintedAlerts(out)
-        async with Orchestrator.open(db, url, config=demo_config(), alerts=alerts) as orch:
+        overlord = metrics.instrument(client) if metrics and client else url
+        async with Orchestrator.open(db, overlord, config=demo_config(), alerts=alerts) as orch:
+            if metrics is not None and client is not None:
+                metrics.bind(orch, http_requests=lambda: client.requests)
             for job in compiled:
                 await orch.submit(job)
             views = await _track(orch, compiled, out, started, timeout_s)
@@ -151,9 +160,11 @@ async def run_demo(
                 from service.ui.demo import keep_serving
 
                 ok = _summary(views, compiled, out)
-                await keep_serving(orch, out)
+                await keep_serving(orch, out, metrics=metrics)
                 return 0 if ok else 1
     finally:
+        if client is not None:
+            await client.close()
         await runner.cleanup()
         if tmp is not None:
             tmp.cleanup()

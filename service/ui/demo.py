@@ -16,11 +16,15 @@ from service.metrics import Metrics
 __all__ = ["keep_serving"]
 
 
-async def keep_serving(orch: Orchestrator, out: TextIO, *, port: int = 0) -> None:
+async def keep_serving(
+    orch: Orchestrator, out: TextIO, *, port: int = 0, metrics: Metrics | None = None
+) -> None:
     """Serve the control API and its console for `orch` on 127.0.0.1:`port` (0: a free one)
-    and print the console's URL; return on SIGINT or SIGTERM."""
-    metrics = Metrics()
-    metrics.bind(orch)
+    and print the console's URL; return on SIGINT or SIGTERM. `metrics`: bound to `orch`
+    and counting its Overlord client (else only its state is read: no request rates)."""
+    if metrics is None:
+        metrics = Metrics()
+        metrics.bind(orch)
     api = ControlApi(metrics=metrics)
     runner, url = await api.start("127.0.0.1", port)
     api.serve(orch)

@@ -80,6 +80,25 @@ async def test_pages_filters_and_the_change_feed_agree_on_the_same_jobs(tmp_path
         ]
 
 
+async def test_the_calendar_cells_follow_the_log_and_its_range(tmp_path: Path) -> None:
+    """`view=cells` answers are kept while the log's head stays put: never a stale phase."""
+    async with serving(tmp_path / "api.db", demo_config()) as api:
+        path = "/v1/datasources/wikipedia/coverage"
+        ids = await submitted(api, "2024-03-01/2024-03-04")
+        _, early = await api.call("GET", path, params={"view": "cells"})
+        assert [c[2] for c in early["cells"]] == ids
+        await api.until_terminal(ids)
+        _, done = await api.call("GET", path, params={"view": "cells"})
+        assert [c[1] for c in done["cells"]] == ["succeeded"] * 3
+        _, again = await api.call("GET", path, params={"view": "cells"})
+        assert again == done
+        # Another range, then the first again: each its own rows.
+        _, part = await api.call("GET", path, params={"view": "cells", "from": "2024-03-02"})
+        assert [c[2] for c in part["cells"]] == ids[1:]
+        _, whole = await api.call("GET", path, params={"view": "cells"})
+        assert whole == done
+
+
 async def test_a_long_poll_wakes_when_a_job_changes(tmp_path: Path) -> None:
     async with serving(tmp_path / "api.db", demo_config()) as api:
         _, head = await api.call("GET", "/v1/changes", params={"after": "0"})

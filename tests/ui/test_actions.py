@@ -82,6 +82,8 @@ async def test_cancel_retry_resume_and_a_refusal_without_the_token(
     paused = page.locator('li[data-datasource="wikipedia"]')
     await expect(paused).to_contain_text("wikipedia")
     await expect(page.get_by_role("region", name="Slot gate")).to_contain_text("Claimed")
+    # One daemon on SQLite: no replicas, so no role in /readyz and no lease.
+    await expect(page.locator("[data-role]")).to_have_text("standalone")
     rates = page.get_by_role("table", name="Overlord calls per second")
     await expect(rates).not_to_contain_text("measuring", timeout=5_000)
     await page.screenshot(path=shots / "health.png", full_page=True)

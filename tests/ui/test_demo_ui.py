@@ -49,6 +49,11 @@ async def test_demo_ui_keeps_the_console_up_until_ctrl_c(browser: Any, shots: Pa
         await expect(page.locator(".calendar a.cell")).to_have_count(10)
         await page.set_viewport_size({"width": 1280, "height": 800})
         await page.screenshot(path=shots / "coverage-dark.png")
+        # The demo's Overlord client is counted as the daemon's is: its calls show in Health.
+        await page.get_by_role("link", name="Health").click()
+        total = page.locator("[data-http-total]")
+        await expect(total).not_to_have_attribute("data-http-total", "0")
+        assert int(await total.get_attribute("data-http-total") or 0) >= 20  # 10 jobs' calls
         await context.close()
     finally:
         if proc.returncode is None:

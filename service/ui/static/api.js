@@ -26,10 +26,16 @@ function headers(json) {
 async function send(path, init) {
   let response;
   try {
-    response = await fetch(path, { credentials: "omit", cache: "no-store", ...init });
+    // A standby answers writes (and the reads it leaves to the leader) with a 307 to the
+    // leader, another origin: followed, it would fail as a cross-origin request, so it is
+    // caught here and said plainly (docs/ha.md).
+    response = await fetch(path, { credentials: "omit", cache: "no-store", redirect: "manual", ...init });
   } catch (error) {
     if (error.name === "AbortError") throw error;
     throw new ApiError(0, "the daemon does not answer");
+  }
+  if (response.type === "opaqueredirect") {
+    throw new ApiError(307, "this daemon is a standby: the leader acts (see Health for its console)");
   }
   if (!response.ok) {
     let message = response.statusText;

@@ -105,54 +105,62 @@ export function coverageView(main) {
 
   let drawing = 0;
 
-  function render(jobs) {
-    const chunk = chunkOf(jobs);
+  /** Draw `rows` (`[interval, phase, job_id, accepted_at]`, by interval start). Only the
+   * first rows' HTML is built before the first paint; the rest is built and inserted a slice
+   * a task afterwards, so a decade of days neither delays the first picture nor freezes the
+   * page. Cell keys come from the instants' text (the API writes them in one ISO form), so
+   * no `Date` is made per job. */
+  function render(rows) {
+    const chunk = chunkOf(rows.slice(0, 200).map(([interval]) => ({ interval })));
     shape = SHAPES[chunk];
     // The newest job of each chunk (an interval submitted again shows its latest job).
     const newest = new Map();
-    const starts = [];
-    for (const job of jobs) {
-      const start = new Date(Date.parse(job.interval.split("/")[0])).toISOString();
-      starts.push(start);
+    let first = null;
+    let last = null;
+    for (const row of rows) {
+      const start = row[0].slice(0, row[0].indexOf("/"));
+      if (first === null || start < first) first = start;
+      if (last === null || start > last) last = start;
       const key = cellKey(shape, start);
-      if (!newest.has(key) || (job.accepted_at || 0) >= (newest.get(key).accepted_at || 0)) newest.set(key, job);
+      const known = newest.get(key);
+      if (!known || (row[3] || 0) >= (known.accepted_at || 0)) {
+        newest.set(key, { interval: row[0], phase: row[1], job_id: row[2], accepted_at: row[3] });
+      }
     }
-    starts.sort();
     const grid = new Map();
-    for (const iso of chunkStarts(chunk, starts[0], starts[starts.length - 1])) {
+    for (const iso of chunkStarts(chunk, first, last)) {
       const row = shape.row(iso);
       if (!grid.has(row)) grid.set(row, []);
       grid.get(row).push(iso);
     }
     const cols = `cols-${shape.cols}`;
-    const lines = [];
-    for (const [row, isos] of grid) {
-      const line = Array(shape.cols).fill('<span class="cell blank"></span>');
+    const blank = '<span class="cell blank"></span>';
+    const lineOf = ([row, isos]) => {
+      const line = Array(shape.cols).fill(blank);
       for (const iso of isos) {
         const key = cellKey(shape, iso);
         line[shape.col(iso)] = cellHtml(key, newest.get(key), iso, chunk);
       }
       const name = esc(rowLabel(chunk, row));
-      lines.push(`<span class="row-label">${name}</span><div class="cells ${cols}" role="group" aria-label="${name}">${line.join("")}</div>`);
-    }
+      return `<span class="row-label">${name}</span><div class="cells ${cols}" role="group" aria-label="${name}">${line.join("")}</div>`;
+    };
+    const entries = [...grid];
     cells.clear();
     const head = Array.from({ length: shape.cols }, (_, i) => `<span>${shape.head(i)}</span>`).join("");
     calendar.innerHTML = `<span class="row-label"></span><div class="cells axis ${cols}" aria-hidden="true">${head}</div>`;
-    // The first rows at once, the rest a slice a task once those are on screen, so a decade
-    // of days neither delays the first picture nor freezes the page.
     const token = ++drawing;
+    const slice = document.createElement("template");
     const add = (from, count) => {
       if (token !== drawing) return;
-      calendar.insertAdjacentHTML("beforeend", lines.slice(from, from + count).join(""));
-      for (const group of [...calendar.children].slice(2 + from * 2)) {
-        for (const cell of group.children) if (cell.dataset.key) cells.set(cell.dataset.key, cell);
-      }
-      if (from + count >= lines.length) return;
+      slice.innerHTML = entries.slice(from, from + count).map(lineOf).join("");
+      for (const cell of slice.content.querySelectorAll("[data-key]")) cells.set(cell.dataset.key, cell);
+      calendar.append(slice.content);
+      if (from + count >= entries.length) return;
       const next = () => add(from + count, 60);
       if (from === 0) requestAnimationFrame(() => setTimeout(next, 0));
       else setTimeout(next, 0);
     };
-    add(0, 40);
+    add(0, 30);
     const counts = {};
     for (const job of newest.values()) counts[job.phase] = (counts[job.phase] || 0) + 1;
     status.textContent = `${newest.size} ${chunk}s with a job, one cell per ${chunk}: ` +
@@ -186,13 +194,14 @@ export function coverageView(main) {
       performance.mark("coverage-asked");
       const answer = await api(`/v1/datasources/${encodeURIComponent(ds.value)}/coverage?${query}`, { signal: abort.signal });
       performance.mark("coverage-answered");
-      const jobs = answer.cells.map(([interval, phase, id, accepted]) => ({ interval, phase, job_id: id, accepted_at: accepted }));
-      if (!jobs.length) {
+      // A standby (docs/ha.md) answers coverage with job views, not cells.
+      const rows = answer.cells || (answer.jobs || []).map((j) => [j.interval, j.phase, j.job_id, j.accepted_at]);
+      if (!rows.length) {
         calendar.replaceChildren();
         status.textContent = `No job of ${ds.value} in this range.`;
         return;
       }
-      render(jobs);
+      render(rows);
       performance.mark("coverage-drawn");
     } catch (error) {
       if (error.name === "AbortError") return;

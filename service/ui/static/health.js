@@ -1,5 +1,6 @@
 // The Health view: the Overlord breaker, paused datasources (with Resume), readiness, the slot
-// gate and the request rates to the Overlord, sampled every two seconds from /metrics.
+// gate, the request rates to the Overlord, sampled every two seconds from /metrics, and the
+// daemon's role: standalone (SQLite), or the leader or a standby of replicas (docs/ha.md).
 
 import { api, metrics } from "./api.js";
 import { h, showNotice } from "./ui.js";
@@ -8,6 +9,7 @@ const EVERY_MS = 2000;
 const NAMES = [
   "druid_orch_overlord_requests_total", "druid_orch_overlord_http_requests_total",
   "druid_orch_slots_claimed", "druid_orch_slots_capacity", "druid_orch_jobs_waiting_for_slots",
+  "druid_orch_leader", "druid_orch_leader_epoch",
 ];
 
 /** Per-second rates between two samples of {key: count}. */
@@ -19,6 +21,26 @@ export function rates(before, after, seconds) {
 
 function card(title, ...body) {
   return h("section", { class: "card panel", "aria-label": title }, h("h2", {}, title), ...body);
+}
+
+/** Who this daemon is: standalone (one daemon on SQLite, no `role` in /readyz), or the
+ * leader or a standby of HA replicas, with the lease's epoch and, on a standby, the leader. */
+function replicaCard(ready, epoch, instance) {
+  const role = ready.role || "standalone";
+  const facts = [h("dt", {}, "Role"), h("dd", { class: "big", "data-role": role }, role)];
+  if (role === "standalone") facts.push(h("dt", {}, "Replicas"), h("dd", {}, "none: one daemon on its own event log"));
+  if (epoch !== null) facts.push(h("dt", {}, "Lease epoch"), h("dd", { "data-epoch": String(epoch) }, String(epoch)));
+  if (instance) facts.push(h("dt", {}, "This replica"), h("dd", { class: "mono" }, instance));
+  if (role === "standby") {
+    const leader = ready.leader;
+    facts.push(h("dt", {}, "Leader"), h("dd", { "data-leader": leader || "" }, leader ?
+      h("a", { href: `${leader.replace(/\/$/, "")}/ui/#/health`, rel: "noopener" }, leader) : "none known yet"));
+  }
+  const body = [h("dl", { class: "facts" }, ...facts)];
+  if (role === "standby") {
+    body.push(h("p", { class: "muted" }, "This replica shows the jobs from the shared log; cancel, retry and resume are the leader's: act in its console."));
+  }
+  return card("Replica", ...body);
 }
 
 export function healthView(main) {
@@ -43,7 +65,8 @@ export function healthView(main) {
     clearTimeout(timer);
     try {
       const [ds, ready, found] = await Promise.all([
-        api("/v1/datasources", { signal: abort.signal }),
+        // A standby sends this read to its leader (a 307): the breakers live there.
+        api("/v1/datasources", { signal: abort.signal }).catch((error) => (error.status === 307 ? null : Promise.reject(error))),
         fetch("/readyz", { cache: "no-store", signal: abort.signal }).then((r) => r.json()),
         metrics(NAMES, abort.signal).catch((error) => (error.status === 404 ? null : Promise.reject(error))),
       ]);
@@ -57,8 +80,8 @@ export function healthView(main) {
 
   function render(ds, ready, found) {
     const one = (name) => (found?.[name]?.[0]?.value ?? null);
-    const paused = Object.entries(ds.paused || {});
-    const breaker = ds.overlord_breaker;
+    const paused = Object.entries(ds?.paused || {});
+    const breaker = ds ? ds.overlord_breaker : "on the leader";
     const sample = { at: performance.now(), calls: {}, http: one("druid_orch_overlord_http_requests_total") ?? 0 };
     for (const m of found?.druid_orch_overlord_requests_total || []) {
       const key = `${m.labels.endpoint}|${m.labels.outcome}`;
@@ -84,11 +107,12 @@ export function healthView(main) {
     previous = sample;
     const capacity = one("druid_orch_slots_capacity");
     cards.replaceChildren(
+      replicaCard(ready, one("druid_orch_leader_epoch"), found?.druid_orch_leader?.[0]?.labels?.instance),
       card("Overlord",
         h("p", {}, "Circuit breaker: ", h("span", { class: `badge ph-${breaker === "closed" ? "succeeded" : breaker === "open" ? "dead" : "retry_wait"}`, "data-breaker": breaker }, breaker)),
         h("p", {}, "Daemon: ", ready.ready ? "ready" : `not ready (${ready.reason})`, ready.ready && ready.reason ? ` — ${ready.reason}` : "")),
       card("Paused datasources",
-        paused.length ? h("ul", { class: "paused" }, paused.map(([name, reason]) => h("li", { "data-datasource": name },
+        !ds ? h("p", { class: "muted" }, "Kept by the leader: open its console to see them.") : paused.length ? h("ul", { class: "paused" }, paused.map(([name, reason]) => h("li", { "data-datasource": name },
           h("strong", {}, name), " — ", reason, " ",
           h("button", { type: "button", onclick: () => resume(name), "aria-label": `Resume ${name}` }, "Resume")))) :
           h("p", { class: "muted", "data-paused": "none" }, "None: every datasource takes submissions.")),
@@ -99,7 +123,7 @@ export function healthView(main) {
           h("dt", {}, "Jobs waiting"), h("dd", {}, String(one("druid_orch_jobs_waiting_for_slots") ?? 0))) :
           h("p", { class: "muted" }, "Metrics are off.")),
       card("Requests to the Overlord",
-        h("p", {}, `${httpRate} HTTP requests/s (retries included)`),
+        h("p", { "data-http-total": String(sample.http) }, `${httpRate} HTTP requests/s (retries included); ${sample.http} since the daemon started`),
         h("table", { "aria-label": "Overlord calls per second" }, h("thead", {}, h("tr", {},
           h("th", { scope: "col" }, "Endpoint"), h("th", { scope: "col" }, "ok/s"), h("th", { scope: "col" }, "failed/s"))),
           h("tbody", {}, rateRows))));
