@@ -10,6 +10,7 @@ which must not be retried), so both failure paths show.
 from __future__ import annotations
 
 import asyncio
+import re
 import sys
 import tempfile
 import time
@@ -49,7 +50,9 @@ class PrintedAlerts(LogAlertSink):
     def raise_alert(self, alert: Alert) -> None:
         self.sent.append(alert)
         if alert.job_id.startswith(SUPERVISOR_PREFIX):  # a stream's reading, not a job's
-            line = f"{alert.job_id}: {alert.classification} ({alert.rule}): {alert.reason}"
+            # What the rule says, not the Java exception it matched (the log has that).
+            said = re.split(r": (?=[a-z]+\.[a-z]+\.)", alert.reason, maxsplit=1)[0]
+            line = f"{alert.job_id}: {alert.classification} ({alert.rule}): {said}"
         else:
             day = alert.interval.split("T", 1)[0]
             line = (

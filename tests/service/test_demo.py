@@ -40,6 +40,8 @@ async def test_demo_runs_every_job_to_its_expected_state_and_the_log_tells_each_
     assert "held: waiting for the streaming watermark (now " in text
     assert "overlapped the stream: 0; supervisor restarts: 0; duplicate submissions: 0" in text
     assert "ALERT supervisor:views: structural (offsets-out-of-range)" in text
+    alert = next(line for line in text.splitlines() if line.startswith("ALERT supervisor:"))
+    assert alert.endswith("only a person may reset them"), "the Java exception is the log's"
 
     jobs = demo_jobs(10)
     async with SQLiteEventLog(db) as log:
