@@ -37,11 +37,14 @@ def audit(*args: str) -> Result:
     return Result(done.returncode, done.stdout, done.stderr)
 
 
+DEMO = [sys.executable, "-m", "service.cli.main", "demo"]
+
+
 @pytest.fixture(scope="module")
 def demo_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     db = tmp_path_factory.mktemp("audit") / "demo.db"
     subprocess.run(
-        [sys.executable, "-m", "service.cli.main", "demo", "--jobs", "8", "--db", str(db)],
+        [*DEMO, "--only", "batch", "--jobs", "8", "--db", str(db)],
         cwd=ROOT,
         env=clean_env(),
         capture_output=True,
