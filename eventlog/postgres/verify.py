@@ -13,8 +13,7 @@ import contextlib
 from typing import Any
 
 from eventlog.chain import GENESIS_HASH, chain_hash
-from eventlog.errors import EventLogError
-from eventlog.retention.archive import ArchiveReport, verify_archive
+from eventlog.retention.archive import ArchiveReport, archive_problem
 from eventlog.sqlite.verify import BreakKind, BrokenLink, ChainReport
 
 _CHUNK = 5000
@@ -71,32 +70,9 @@ class _Walk:
     def check_archive(
         self, first: int, after: int, hash_: bytes, prev: bytes | None, path: str, sha: str | None
     ) -> None:
-        report = self.checked.get(path)
-        if report is None:
-            try:
-                report = verify_archive(path)
-            except (OSError, EventLogError) as exc:
-                raise _Broken(
-                    first, "archive", f"the archive {path} of seqs {first}..{after} fails: {exc}"
-                ) from exc
-            self.checked[path] = report
-        if sha is not None and report.sha256 != sha:
-            raise _Broken(
-                first,
-                "archive",
-                f"the archive {path} of seqs {first}..{after} was changed after it was "
-                f"written (sha256 {report.sha256}, recorded {sha})",
-            )
-        for run in report.runs:
-            if (run.first_seq, run.after_seq) == (first, after):
-                if run.hash != hash_.hex() or (prev is not None and run.prev_hash != prev.hex()):
-                    raise _Broken(
-                        first,
-                        "archive",
-                        f"the archive {path} does not hold the chain of seqs {first}..{after}",
-                    )
-                return
-        raise _Broken(first, "archive", f"the archive {path} does not hold seqs {first}..{after}")
+        problem = archive_problem(self.checked, path, first, after, hash_, prev, sha)
+        if problem is not None:
+            raise _Broken(first, "archive", problem)
 
 
 async def verify(conn: Any, where: str, *, archives: bool = False) -> ChainReport:

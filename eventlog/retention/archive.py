@@ -22,7 +22,7 @@ from pathlib import Path
 import msgspec
 
 from eventlog.chain import GENESIS_HASH, chain_hash
-from eventlog.errors import CorruptEventError
+from eventlog.errors import CorruptEventError, EventLogError
 from eventlog.files import PRIVATE_FILE
 
 ARCHIVE_FORMAT = "druid-orch-archive"
@@ -223,3 +223,37 @@ def verify_archive(path: str | Path) -> ArchiveReport:
     if count != header.events:
         raise CorruptEventError(f"{path} holds {count} events, but its header says {header.events}")
     return ArchiveReport(path=str(path), sha256=digest.hexdigest(), events=count, runs=header.runs)
+
+
+def archive_problem(
+    checked: dict[str, ArchiveReport],
+    path: str,
+    first: int,
+    after: int,
+    hash_: bytes,
+    prev: bytes | None,
+    sha: str | None,
+) -> str | None:
+    """What is wrong with the archive a checkpoint names for seqs `first..after`, or None.
+
+    `checked` caches each file's report, so an archive holding several runs is read once.
+    Shared by the SQLite and PostgreSQL verifiers, which report the answer at `first`.
+    """
+    report = checked.get(path)
+    if report is None:
+        try:
+            report = verify_archive(path)
+        except (OSError, EventLogError) as exc:
+            return f"the archive {path} of seqs {first}..{after} fails: {exc}"
+        checked[path] = report
+    if sha is not None and report.sha256 != sha:
+        return (
+            f"the archive {path} of seqs {first}..{after} was changed after it was "
+            f"written (sha256 {report.sha256}, recorded {sha})"
+        )
+    for run in report.runs:
+        if (run.first_seq, run.after_seq) == (first, after):
+            if run.hash != hash_.hex() or (prev is not None and run.prev_hash != prev.hex()):
+                return f"the archive {path} does not hold the chain of seqs {first}..{after}"
+            return None
+    return f"the archive {path} does not hold seqs {first}..{after}"

@@ -31,7 +31,7 @@ import msgspec
 
 from eventlog.chain import GENESIS_HASH, chain_hash, decode_head
 from eventlog.errors import CorruptEventError, EventLogError
-from eventlog.retention.archive import ArchiveReport, verify_archive
+from eventlog.retention.archive import ArchiveReport, archive_problem
 from eventlog.sqlite.header import check_file, connect_read_only, kind_of
 from eventlog.sqlite.migrations import APPLICATION_ID, SCHEMA_VERSION, identify
 from eventlog.upcasting import UpcastError, decode_stored
@@ -257,32 +257,9 @@ class _Walk:
     def _check_archive(
         self, first: int, after: int, hash_: bytes, prev: bytes | None, path: str, sha: str | None
     ) -> None:
-        report = self.verified_archives.get(path)
-        if report is None:
-            try:
-                report = verify_archive(path)
-            except (OSError, EventLogError) as exc:
-                raise _Broken(
-                    first, "archive", f"the archive {path} of seqs {first}..{after} fails: {exc}"
-                ) from exc
-            self.verified_archives[path] = report
-        if sha is not None and report.sha256 != sha:
-            raise _Broken(
-                first,
-                "archive",
-                f"the archive {path} of seqs {first}..{after} was changed after it was "
-                f"written (sha256 {report.sha256}, recorded {sha})",
-            )
-        for run in report.runs:
-            if (run.first_seq, run.after_seq) == (first, after):
-                if run.hash != hash_.hex() or (prev is not None and run.prev_hash != prev.hex()):
-                    raise _Broken(
-                        first,
-                        "archive",
-                        f"the archive {path} does not hold the chain of seqs {first}..{after}",
-                    )
-                return
-        raise _Broken(first, "archive", f"the archive {path} does not hold seqs {first}..{after}")
+        problem = archive_problem(self.verified_archives, path, first, after, hash_, prev, sha)
+        if problem is not None:
+            raise _Broken(first, "archive", problem)
 
     def _check_head(self) -> None:
         tip = self.next_seq - 1
