@@ -41,8 +41,8 @@ from eventlog.records import (
     WritesRefused,
 )
 from eventlog.sqlite.projection.schema import draft, row_of
-from eventlog.sqlite.protocol import AppendItem, SnapshotItem
-from eventlog.sqlite.store import _encode
+from eventlog.sqlite.protocol import SnapshotItem
+from eventlog.sqlite.store import append_item
 from eventlog.summaries import JobSummary
 
 __all__ = ["PostgresEventLog"]
@@ -210,18 +210,8 @@ class PostgresEventLog(LogReader):
     ) -> AppendResult:
         """See `eventlog.contract.EventLog.append`; also raises `FencedOffError` once this
         process no longer leads (with a fence set)."""
-        if not events:
-            raise ValueError(f"append to {stream_id!r} needs at least one event")
-        if close_stream and reopen_stream:
-            raise ValueError(f"append to {stream_id!r} cannot both close and reopen it")
-        encoded = [_encode(event) for event in events]
-        item = AppendItem(
-            stream_id,
-            expected_version,
-            close_stream,
-            encoded,
-            reopen_stream,
-            None if summary is None else draft(summary),
+        item = append_item(
+            stream_id, events, expected_version, close_stream, reopen_stream, summary
         )
         result: AppendResult = await self._writer.queue(item)
         return result

@@ -55,6 +55,34 @@ _CHUNK = 64  # appends per frame to a writer process while a burst is queued; th
 _CLASSES: dict[type, tuple[str, tuple[str, ...]]] = {}  # class -> (tag, float fields)
 
 
+def append_item(
+    stream_id: str,
+    events: Sequence[Event],
+    expected_version: int,
+    close_stream: bool,
+    reopen_stream: bool,
+    summary: JobSummary | None,
+) -> AppendItem:
+    """An append as a writer takes it (either backend's): checked, encoded, its summary
+    drafted in the appending process.
+
+    Raises:
+        ValueError: no events, or both close and reopen asked.
+    """
+    if not events:
+        raise ValueError(f"append to {stream_id!r} needs at least one event")
+    if close_stream and reopen_stream:
+        raise ValueError(f"append to {stream_id!r} cannot both close and reopen it")
+    return AppendItem(
+        stream_id,
+        expected_version,
+        close_stream,
+        [_encode(event) for event in events],
+        reopen_stream,
+        None if summary is None else draft(summary),
+    )
+
+
 def _encode(event: Event) -> tuple[str, bytes]:
     """The event's tag and stored bytes, refusing what would not decode back.
 
@@ -209,21 +237,11 @@ class SQLiteEventLog(LogReader):
                 have been committed, and a retry with the same expected version is safe.
             EventLogClosedError: the log is closed, or gave up on writers that kept dying.
         """
-        if not events:
-            raise ValueError(f"append to {stream_id!r} needs at least one event")
-        if close_stream and reopen_stream:
-            raise ValueError(f"append to {stream_id!r} cannot both close and reopen it")
-        encoded = [_encode(event) for event in events]
-        done: asyncio.Future[AppendResult] = self._session.future()
-        item = AppendItem(
-            stream_id,
-            expected_version,
-            close_stream,
-            encoded,
-            reopen_stream,
-            None if summary is None else draft(summary),
+        item = append_item(
+            stream_id, events, expected_version, close_stream, reopen_stream, summary
         )
-        self._session.queue(item, done, len(encoded))
+        done: asyncio.Future[AppendResult] = self._session.future()
+        self._session.queue(item, done, len(item.events))
         return await done
 
     async def save_snapshot(
