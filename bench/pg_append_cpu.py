@@ -11,34 +11,18 @@ new alternated by hand (`git stash`), each run printing its runs.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import statistics
-import time
 
-import asyncpg
 import uvloop
 
-from bench.append_throughput import make_event
-from eventlog.postgres import PostgresEventLog
+from bench.pg_append import timed_appends
 from tests import pg_support
 
 
 async def once(url: str, appenders: int, quota: int) -> tuple[float, float]:
     """(process CPU seconds, events/s) of one round on a fresh schema."""
-    conn = await asyncpg.connect(url)
-    await conn.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
-    await conn.close()
-    per = quota // appenders
-    events = [[make_event(a, n) for n in range(per)] for a in range(appenders)]
-    async with PostgresEventLog(url) as log:
-
-        async def appender(index: int) -> None:
-            for n, event in enumerate(events[index]):
-                await log.append(f"job:{index:06d}", [event], n)
-
-        cpu, wall = time.process_time(), time.perf_counter()
-        await asyncio.gather(*(appender(i) for i in range(appenders)))
-        return time.process_time() - cpu, appenders * per / (time.perf_counter() - wall)
+    cpu, wall, _ = await timed_appends(url, appenders, quota)
+    return cpu, (quota // appenders) * appenders / wall
 
 
 async def rounds(url: str, runs: int, appenders: int, quota: int) -> list[tuple[float, float]]:
