@@ -57,6 +57,10 @@ async def test_cancel_retry_resume_and_a_refusal_without_the_token(
     await page.get_by_role("button", name="Cancel").click()
     await expect(page.get_by_role("alert")).to_contain_text("401")
     assert await phase(stack, stuck) == "waiting"
+    # The change feed, refused in turn a moment later, must not replace the action's refusal
+    # with its general hint (it did once, and CI saw the hint where it looked for the 401).
+    await expect(page.locator("#live")).to_have_text("needs the token", timeout=25_000)
+    await expect(page.get_by_role("alert")).to_contain_text("Cancel refused (401)")
 
     # With it, Cancel goes through and the page follows the job to `cancelled`.
     await page.get_by_label("API token").fill(TOKEN)

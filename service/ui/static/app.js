@@ -2,7 +2,7 @@
 // (#/jobs, #/job/ID, #/coverage, #/health), one view at a time in <main>.
 
 import { feed, onUnauthorized, token } from "./api.js";
-import { clearNotice, showNotice } from "./ui.js";
+import { clearNotice, noticeShown, showNotice } from "./ui.js";
 import { coverageView } from "./coverage.js";
 import { healthView } from "./health.js";
 import { jobView } from "./job.js";
@@ -56,7 +56,11 @@ document.getElementById("token-forget").addEventListener("click", () => {
   route();
 });
 onUnauthorized(() => {
-  showNotice("This daemon needs its API token: enter it above (it stays in this tab only).");
+  // An action's own refusal ("Cancel refused (401): …") says more than this general hint:
+  // a background read refused a moment later (the change feed) must not replace it.
+  if (!noticeShown()) {
+    showNotice("This daemon needs its API token: enter it above (it stays in this tab only).");
+  }
   document.getElementById("token-state").textContent = token.get() ? "token refused" : "no token";
   document.getElementById("token").focus();
 });

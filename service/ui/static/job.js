@@ -122,7 +122,8 @@ export function jobView(main, id) {
       load();
     } catch (error) {
       status.textContent = "";
-      showNotice(`${action} refused (${error.status}): ${error.message}`);
+      const what = action === "cancel" ? "Cancel" : "Retry";
+      showNotice(`${what} refused (${error.status}): ${error.message}`);
     }
   }
 

@@ -57,6 +57,10 @@ export function showNotice(message) {
   el.hidden = false;
 }
 
+export function noticeShown() {
+  return !notice().hidden;
+}
+
 export function clearNotice() {
   notice().hidden = true;
 }
