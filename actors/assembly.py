@@ -38,6 +38,7 @@ from actors.supervision.classification import load_rules
 from actors.supervision.slots import SlotBudget
 from actors.supervision.supervisor import Supervisor
 from actors.supervision.watermark_gate import WatermarkGate
+from actors.warm_start import WarmStart
 from eventlog import EventLog
 from eventlog.sqlite import SQLiteEventLog
 from overlord.client import HttpOverlord, RequestRetryPolicy
@@ -84,12 +85,14 @@ async def assembled(
     clock: Clock,
     rng: random.Random,
     alerts: AlertSink,
+    warm: WarmStart | None = None,
 ) -> AsyncIterator[Parts]:
     """Open the log, build and start every part, recover every live job, and yield the parts;
     on the way out, stop them and close what was opened here.
 
     `db` is a SQLite file, or a log the caller opened (PostgreSQL, fenced: docs/ha.md),
-    which the caller closes.
+    which the caller closes. `warm` is what a standby folded while it followed the log:
+    the boot takes each state from it whose version is the log's (`actors.warm_start`).
 
     Raises:
         LogInUseError: another orchestrator has `db` open.
@@ -151,6 +154,7 @@ async def assembled(
                     slots,
                     clock=clock,
                     concurrency=config.recovery_concurrency,
+                    warm=warm,
                 )
                 streaming = SupervisorContext(
                     streams=SupervisorStreams(event_log),
@@ -179,7 +183,7 @@ async def assembled(
                     supervisors=SupervisorFacade(manager, watcher),
                     watermark=watermark,
                 )
-                await breakers.restore()
+                await breakers.restore(warm)
                 await recovery.boot()
                 await manager.boot()
                 periodic: list[asyncio.Task[None]] = [

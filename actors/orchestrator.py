@@ -39,6 +39,7 @@ from actors.stream_names import job_stream
 from actors.streams.facade import SupervisorView
 from actors.supervision.alerts import AlertSink, LogAlertSink
 from actors.supervision.supervisor import StartJob
+from actors.warm_start import WarmStart
 from eventlog.contract import EventLog
 from eventlog.errors import EventLogError, StreamArchivedError
 from eventlog.records import Recorded, WriterStats, WritesRefused
@@ -98,6 +99,7 @@ class Orchestrator:
         clock: Clock = time.time,
         rng: random.Random | None = None,
         alerts: AlertSink | None = None,
+        warm: WarmStart | None = None,
     ) -> AsyncIterator[Orchestrator]:
         """Open the log, recover every live job, and yield a running orchestrator.
 
@@ -105,7 +107,8 @@ class Orchestrator:
         credentials, CA bundle, client certificate for mutual TLS, leader hosts, timeouts),
         as the daemon reaches it with its `[overlord]` keys. `auth`, `verify_tls` and
         `ca_bundle` are shorthands for the settings of the same names, for a program that
-        needs only those; passing them beside `settings` is refused.
+        needs only those; passing them beside `settings` is refused. `warm` is an HA
+        standby's cache of folds (`actors.warm_start`), taken over where still current.
 
         Raises:
             LogInUseError: another orchestrator has `db` open.
@@ -124,6 +127,7 @@ class Orchestrator:
             clock=clock,
             rng=rng or random.Random(),
             alerts=alerts or LogAlertSink(),
+            warm=warm,
         ) as parts:
             yield cls(parts)
 

@@ -17,6 +17,7 @@ from actors.reconcile import Reconciler, ReconcileReport
 from actors.runtime import ActorRef
 from actors.supervision.slots import SlotBudget
 from actors.supervision.supervisor import StartJob
+from actors.warm_start import WarmStart
 from eventlog.errors import EventLogUnavailableError, WriterLostError
 from overlord.errors import OverlordError
 
@@ -34,6 +35,7 @@ class Recovery:
         *,
         clock: Clock,
         concurrency: int,
+        warm: WarmStart | None = None,
     ) -> None:
         self.streams = streams
         self.board = board
@@ -43,6 +45,8 @@ class Recovery:
         self.clock = clock
         self.concurrency = concurrency
         self.last_report: ReconcileReport | None = None
+        # A standby's folds, used where their versions match the log's (`actors.warm_start`).
+        self.warm = warm
 
     async def boot(self) -> None:
         """Fold every open job stream, reconcile with the Overlord, start the actors.
@@ -55,17 +59,28 @@ class Recovery:
             # row is written from an append the fold then overtakes.
             rows = await rebuild_summaries(self.streams.log)
             logger.info("summaries_rebuilt", jobs=rows)
-        job_ids = await self.streams.open_job_ids()
+        opened = await self.streams.open_job_versions()
+        job_ids = list(opened)
         states = self.board.states
         limit = asyncio.Semaphore(self.concurrency)
+        cold: list[str] = []
+        for job_id, version in opened.items():
+            cached = self.warm.job(job_id, version) if self.warm is not None else None
+            if cached is not None:
+                states[job_id] = cached
+            else:
+                cold.append(job_id)
 
         async def fold_one(job_id: str) -> None:
             async with limit:
                 states[job_id] = await self.streams.load(job_id)
 
         async with asyncio.TaskGroup() as tg:
-            for job_id in job_ids:
+            for job_id in cold:
                 tg.create_task(fold_one(job_id))
+        if self.warm is not None:
+            logger.info("warm_start", jobs=len(job_ids), warm=len(job_ids) - len(cold))
+            self.warm = None  # the board holds the states now: the cache's memory goes
         # Claims before any actor starts: a job submitted before the restart holds its slots.
         for state in states.values():
             self.slots.observe(state)
@@ -107,9 +122,12 @@ class Recovery:
             jobs |= {j for j, s in self.board.states.items() if not s.terminal}
 
         async def one(job_id: str) -> None:
+            # At boot the board holds what was just folded (every later change reaches it
+            # through `JobStreams`): a new actor starts from it rather than folding again.
+            state = self.board.states.get(job_id) if start_live else None
             async with limit:
                 ref = await self.supervisor.ask(
-                    StartJob(job_id, commands=plan.get(job_id, [])), timeout=None
+                    StartJob(job_id, commands=plan.get(job_id, []), state=state), timeout=None
                 )
                 # Wait until the actor has applied what reconciliation found (and acted on
                 # it), so at most `concurrency` recoveries are in flight at once.

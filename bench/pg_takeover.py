@@ -6,7 +6,10 @@ simulator (fast tasks), so the log holds thousands of finished jobs' streams, th
 replay. The leader is then SIGKILLed `--kills` times; each time the standby's stdout says
 when it took the lease and when it was ready, so the takeover splits into the lease wait
 (kill -> "took the lease") and the boot (lease -> "ready (leader"): replay of the live
-streams, reconcile with the Overlord. The killed replica is started again as the standby.
+streams, reconcile with the Overlord. The killed replica is started again as the standby,
+alternately hot (`eventlog.warm_standby`, the default: it folds the live jobs as the
+leader records them, so its boot replays a short tail) and cold (it folds every live
+stream at takeover), so the two boots are compared within one run.
 
     python -m bench.pg_takeover [--jobs 3000] [--live 300] [--kills 5] [--lease 2] [--json OUT]
 """
@@ -48,7 +51,7 @@ async def measure(jobs: int, live: int, kills: int, lease_s: float) -> dict[str,
         )
     )
     lease_waits: list[float] = []
-    boots: list[float] = []
+    boots: dict[str, list[float]] = {"warm": [], "cold": []}
     totals: list[float] = []
     async with pg_support.scratch_database() as db_url, running(sim) as overlord:
         with tempfile.TemporaryDirectory() as tmp:
@@ -76,6 +79,9 @@ async def measure(jobs: int, live: int, kills: int, lease_s: float) -> dict[str,
                 for _ in range(kills):
                     leader = await ha.leader_of(replicas, 60)
                     standby = next(r for r in replicas if r is not leader)
+                    mode = (
+                        "cold" if "warm_standby = false" in standby.config.read_text() else "warm"
+                    )
                     await asyncio.sleep(0.5)
                     leader.signal(signal.SIGKILL)
                     t0 = time.monotonic()
@@ -86,17 +92,22 @@ async def measure(jobs: int, live: int, kills: int, lease_s: float) -> dict[str,
                     await ha.leader_of([standby], 30)
                     t3 = time.monotonic()
                     lease_waits.append(t1 - t0)
-                    boots.append(t2 - t1)
+                    boots[mode].append(t2 - t1)
                     totals.append(t3 - t0)
                     print(
-                        f"kill {len(totals)}: lease {t1 - t0:.2f} s + boot {t2 - t1:.2f} s; "
-                        f"ready (readyz) after {t3 - t0:.2f} s",
+                        f"kill {len(totals)}: lease {t1 - t0:.2f} s + boot {t2 - t1:.2f} s "
+                        f"({mode} standby); ready (readyz) after {t3 - t0:.2f} s",
                         flush=True,
                     )
                     assert leader.proc is not None
                     await leader.proc.wait()
+                    # The next standby is cold after a warm one and warm after a cold one.
+                    _set_warm(leader.config, warm=mode == "cold")
                     again = await DaemonProcess(leader.config).start(until="listening")
-                    await again.read_until("standby:", 30)
+                    # A hot standby is ready to take over once it has folded the live jobs.
+                    await again.read_until(
+                        "following the log" if mode == "cold" else "standby:", 60
+                    )
                     replicas[replicas.index(leader)] = again
             finally:
                 await ha.stop_all(replicas)
@@ -110,17 +121,28 @@ async def measure(jobs: int, live: int, kills: int, lease_s: float) -> dict[str,
         "lease_s": lease_s,
         "events": events,
         "lease_wait_s": _summary(lease_waits),
-        "boot_s": _summary(boots),
+        "boot_s": {mode: _summary(b) for mode, b in boots.items() if b},
         "takeover_s": _summary(totals),
         "duplicate_submissions": stats["duplicate_submissions"],
     }
+    booted = "; ".join(
+        f"{mode} boot median {statistics.median(b):.2f} s (max {max(b):.2f}, {len(b)} kills)"
+        for mode, b in boots.items()
+        if b
+    )
     print(
         f"{jobs} finished + {live} live jobs ({events} events), lease {lease_s} s, {kills} kills: "
-        f"takeover median {statistics.median(totals):.2f} s (max {max(totals):.2f}); boot "
-        f"median {statistics.median(boots):.2f} s (max {max(boots):.2f}); duplicate "
-        f"submissions {stats['duplicate_submissions']}"
+        f"takeover median {statistics.median(totals):.2f} s (max {max(totals):.2f}); {booted}; "
+        f"duplicate submissions {stats['duplicate_submissions']}"
     )
     return result
+
+
+def _set_warm(config: Path, *, warm: bool) -> None:
+    text = config.read_text().replace("warm_standby = false\n", "")
+    if not warm:
+        text = text.replace("[eventlog]\n", "[eventlog]\nwarm_standby = false\n", 1)
+    config.write_text(text)
 
 
 async def submit_live(url: str, count: int) -> None:

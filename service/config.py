@@ -108,6 +108,9 @@ class EventLogSection(msgspec.Struct, frozen=True, kw_only=True):
     password: Secret | None = None
     password_file: str | None = None
     lease_s: Annotated[float, msgspec.Meta(ge=1, le=600)] = 10.0
+    # A standby folds the live jobs as the leader records them, so taking over replays a
+    # short tail; off, it holds no job state (less memory) and a takeover folds every stream.
+    warm_standby: bool = True
 
 
 class ApiSection(msgspec.Struct, frozen=True, kw_only=True):

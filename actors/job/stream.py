@@ -71,9 +71,9 @@ class JobStreams:
         self._listeners.append(listener)
         return lambda: self._listeners.remove(listener)
 
-    async def open_job_ids(self) -> list[str]:
-        """The jobs whose streams are open (not finished): those a boot resumes."""
-        return [job_of_stream(sid) for sid, _version in await self.log.open_streams(JOB_PREFIX)]
+    async def open_job_versions(self) -> dict[str, int]:
+        """The jobs whose streams are open (those a boot resumes), with their versions."""
+        return {job_of_stream(s): v for s, v in await self.log.open_streams(JOB_PREFIX)}
 
     async def all_job_ids(self) -> list[str]:
         return [job_of_stream(sid) for sid, _v, _c in await self.log.all_streams(JOB_PREFIX)]

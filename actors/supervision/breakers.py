@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Callable, Mapping, Sequence
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import msgspec
 import structlog
@@ -53,6 +53,9 @@ from overlord.models import (
     TotalWorkerCapacity,
     WorkerInfo,
 )
+
+if TYPE_CHECKING:
+    from actors.warm_start import WarmStart
 
 logger = structlog.get_logger("druid_orch.breakers")
 
@@ -132,13 +135,18 @@ class Breakers(SubmissionGate):
         self.transitions: list[tuple[str, str]] = []
         self._pending: set[asyncio.Task[Any]] = set()
 
-    async def restore(self) -> None:
-        """Fold the breaker streams: an open breaker stays open across a restart."""
-        for stream, _version, _closed in await self.log.all_streams(BREAKER_PREFIX):
+    async def restore(self, warm: WarmStart | None = None) -> None:
+        """Fold the breaker streams: an open breaker stays open across a restart.
+
+        A breaker's state is its stream's last event: only that is read, or taken from a
+        standby's `warm` cache when it is of the stream's current version.
+        """
+        for stream, version, _closed in await self.log.all_streams(BREAKER_PREFIX):
             name = breaker_of_stream(stream)
-            last: Event | None = None
-            for recorded in await self.log.read_stream(stream):
-                last = recorded.event
+            last = warm.breaker(stream, version) if warm is not None else None
+            if last is None:
+                tail = await self.log.read_stream(stream, after_version=version - 1)
+                last = tail[-1].event if tail else None
             if name == OVERLORD:
                 self.since = last.at if last is not None else None
                 if isinstance(last, BreakerOpened):

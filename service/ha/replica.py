@@ -23,6 +23,7 @@ import structlog
 from prometheus_client import Gauge
 
 from actors.orchestrator import Orchestrator
+from actors.warm_start import WarmStart, followed
 from eventlog.errors import EventLogError
 from eventlog.postgres import Fence, FencedOffError, PostgresEventLog, redacted
 from eventlog.postgres.lease import Lease
@@ -55,6 +56,10 @@ class Replica:
         self.deadline = 0.0  # monotonic time until which the lease surely holds
         self.epoch = 0
         self.reads: PostgresEventLog | None = None
+        # The live jobs folded as the leader records them (`actors.warm_start`), while another
+        # replica leads and `eventlog.warm_standby` is on.
+        self.warm: WarmStart | None = None
+        self.warming: asyncio.Task[None] | None = None
         self.ha = daemon.api.ha = Replication()
         registry = daemon.metrics.registry
         self.leader_gauge = Gauge(
@@ -81,6 +86,7 @@ class Replica:
                     break
                 await self._lead(lease, epoch)
         finally:
+            await self._stop_warming()
             await lease.close()
             if self.reads is not None:
                 self.ha.reads = None
@@ -92,6 +98,48 @@ class Replica:
         if self.reads is None:
             self.reads = await PostgresEventLog.open(self.url, password=self.password, readers=2)
             self.ha.reads = StandbyReads(self.reads)
+
+    def _start_warming(self) -> None:
+        """Follow the log into a fresh cache, once another replica is seen to lead."""
+        if self.warming is None and self.reads is not None and self.config.eventlog.warm_standby:
+            self.warm = WarmStart()
+            self.warming = asyncio.get_running_loop().create_task(
+                followed(self.reads, self.warm, self._primed), name="warm-standby"
+            )
+
+    def _primed(self, warm: WarmStart) -> None:
+        self.daemon._say(f"standby: following the log, {len(warm.jobs)} live jobs folded")
+
+    async def _stop_warming(self) -> None:
+        if self.warming is not None:
+            self.warming.cancel()
+            await asyncio.gather(self.warming, return_exceptions=True)
+            self.warming = None
+
+    async def _take_warm(self) -> WarmStart | None:
+        """The cache to boot from, caught up with the log's tail (None: fold every stream).
+
+        Called with the lease held: whatever committed before it is read here, and nothing a
+        deposed leader tries later can commit (its epoch is refused), so the tail is complete;
+        the boot checks every state's version against the log all the same.
+        """
+        await self._stop_warming()
+        warm, self.warm = self.warm, None
+        if warm is None or not warm.primed or self.reads is None:
+            return None
+        started = time.monotonic()
+        try:
+            tail = await warm.catch_up(self.reads)
+        except (EventLogError, *DRIVER_ERRORS) as exc:
+            logger.warning("warm_catch_up_failed", error=str(exc))
+            return None
+        seconds = time.monotonic() - started
+        logger.info("warm_caught_up", events=tail, live_jobs=len(warm.jobs), seconds=seconds)
+        self.daemon._say(
+            f"leader: {len(warm.jobs)} live jobs kept warm, a tail of {tail} events replayed "
+            f"in {seconds:.2f} s"
+        )
+        return warm
 
     def _role(self, role: str) -> None:
         self.ha.role = role
@@ -117,6 +165,7 @@ class Replica:
                     self.epoch = epoch
                     return epoch
                 leader = await lease.leader()
+                self._start_warming()
                 self.ha.leader_url = leader.advertise_url
                 self.epoch = leader.epoch
                 self.epoch_gauge.set(leader.epoch)
@@ -195,13 +244,16 @@ class Replica:
         log.fence(Fence(self.name, epoch), fenced)
         logger.info("leading", epoch=epoch, instance=self.name, db=self.where)
         daemon._say(f"leader: took the lease (epoch {epoch}); booting")
+        warm = await self._take_warm()  # the lease is renewed meanwhile
         try:
             async with Orchestrator.open(
                 log,
                 FencedOverlord(daemon.metrics.instrument(self.client), self.leading),
                 config=config.orchestrator,
                 alerts=_alerts(config),
+                warm=warm,
             ) as orch:
+                warm = None  # the board has the states now; the cache's memory goes
                 daemon.metrics.bind(orch, http_requests=lambda: self.client.requests)
                 daemon.api.serve(orch)
                 self.ha.leader_url = config.api.advertise_url
