@@ -40,10 +40,10 @@ from eventlog.records import (
     WriterStats,
     WritesRefused,
 )
-from eventlog.sqlite.projection.schema import draft, row_of
-from eventlog.sqlite.protocol import SnapshotItem
 from eventlog.sqlite.store import append_item
 from eventlog.summaries import JobSummary
+from eventlog.summary_codec import draft, row_of
+from eventlog.write_protocol import SnapshotItem
 
 __all__ = ["PostgresEventLog"]
 

@@ -4,7 +4,7 @@ Appends queue with their future; the writer task takes everything queued (up to 
 into one transaction, which locks the `head` row (so writers on other connections take
 turns and the chain stays one line), checks the fence (the leader's epoch, docs/ha.md),
 looks up the batch's streams, plans the batch with the SQLite writer's pure planner
-(`eventlog.sqlite.batch_plan`: the same version checks and the same chain), and writes each
+(`eventlog.batch_plan`: the same version checks and the same chain), and writes each
 table with one array statement. A future resolves once COMMIT has returned.
 
 A connection lost during COMMIT leaves the outcome unknown (`WriterLostError`); lost before,
@@ -22,6 +22,7 @@ from typing import Any
 import asyncpg
 import structlog
 
+from eventlog.batch_plan import BatchPlan, StreamChange, plan_batch
 from eventlog.errors import (
     EventLogClosedError,
     EventLogError,
@@ -29,8 +30,7 @@ from eventlog.errors import (
     WriterLostError,
 )
 from eventlog.records import AppendResult, WriterStats, WritesRefused
-from eventlog.sqlite.batch_plan import BatchPlan, StreamChange, plan_batch
-from eventlog.sqlite.protocol import Appended, AppendItem, Archived, Conflict, Item, error_of
+from eventlog.write_protocol import Appended, AppendItem, Archived, Conflict, Item, error_of
 
 _logger = structlog.get_logger("eventlog")
 

@@ -23,7 +23,7 @@ History:
      read (a log is evidence, and a BLOB column that holds an integer is an edit). Each table
      is copied into its strict twin and replaced; its indexes and triggers are made afresh.
      `meta.value` is `ANY`: it holds the head's bytes and text marks. Job summaries written
-     from here on carry an array body (`eventlog.sqlite.projection.schema`); older map bodies
+     from here on carry an array body (`eventlog.summary_codec`); older map bodies
      still read.
 """
 
@@ -34,7 +34,7 @@ import sqlite3
 from typing import Any
 
 from eventlog.errors import CorruptEventError, EventLogUnavailableError, SchemaVersionError
-from eventlog.sqlite.projection.schema import MARK_FOR_REBUILD, TABLE
+from eventlog.summary_codec import MARK_FOR_REBUILD, TABLE
 
 SCHEMA_VERSION = 4
 APPLICATION_ID = 0x44524F43  # "DROC"

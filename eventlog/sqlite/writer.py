@@ -2,7 +2,7 @@
 
 `SQLiteEventLog` (in `store.py`) streams appends to the writer, which hands whatever has arrived
 to `WriteConnection.commit` as one batch. Inside one `BEGIN IMMEDIATE ... COMMIT`, it looks
-up the streams it has not seen, has `eventlog.sqlite.batch_plan` check versions, number and
+up the streams it has not seen, has `eventlog.batch_plan` check versions, number and
 hash the events (a pure plan), and writes the plan.
 
 The in-memory view (head seq and hash, stream versions) is only ever changed after a
@@ -18,6 +18,7 @@ import os
 import sqlite3
 from collections.abc import Sequence
 
+from eventlog.batch_plan import BatchPlan, StreamChange, plan_batch
 from eventlog.chain import GENESIS_HASH, decode_head, encode_head
 from eventlog.errors import (
     CorruptEventError,
@@ -25,18 +26,8 @@ from eventlog.errors import (
     EventLogUnavailableError,
     SchemaVersionError,
 )
-from eventlog.sqlite.batch_plan import BatchPlan, StreamChange, plan_batch
 from eventlog.sqlite.header import check_file, hot_wal, read_only_uri, wal_note
 from eventlog.sqlite.migrations import DEFAULT_PAGE_SIZE, identify, prepare
-from eventlog.sqlite.projection.schema import UPSERT as UPSERT_SUMMARIES
-from eventlog.sqlite.protocol import (
-    AppendItem,
-    Archived,
-    Conflict,
-    Item,
-    Outcome,
-    failed,
-)
 from eventlog.sqlite.statements import (
     INSERT_EVENTS,
     LOOKUP_STREAMS,
@@ -45,6 +36,15 @@ from eventlog.sqlite.statements import (
     UPSERT_SNAPSHOTS,
     UPSERT_STREAMS,
     insert_rows,
+)
+from eventlog.summary_codec import UPSERT as UPSERT_SUMMARIES
+from eventlog.write_protocol import (
+    AppendItem,
+    Archived,
+    Conflict,
+    Item,
+    Outcome,
+    failed,
 )
 
 _LOOKUP_CHUNK = 500
@@ -185,7 +185,7 @@ class WriteConnection:
     def commit(self, items: Sequence[Item], now: float) -> list[Outcome]:
         """Write one batch in one transaction; return each item's outcome, in order.
 
-        Outcomes are already in the form the writer sends (`eventlog.sqlite.protocol`). An append
+        Outcomes are already in the form the writer sends (`eventlog.write_protocol`). An append
         whose expected version is stale gets a `Conflict` and the rest of the batch still
         commits. If the transaction fails, every item gets the same `Failed` (the
         `EventLogUnavailableError` or `CorruptEventError` to raise) and nothing was written.

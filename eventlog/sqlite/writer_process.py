@@ -27,7 +27,8 @@ import sys
 from collections import deque
 
 from eventlog.errors import EventLogError
-from eventlog.sqlite.protocol import (
+from eventlog.sqlite.writer import WriteConnection
+from eventlog.write_protocol import (
     Chunk,
     Done,
     Failed,
@@ -43,7 +44,6 @@ from eventlog.sqlite.protocol import (
     request_decoder,
     take_frames,
 )
-from eventlog.sqlite.writer import WriteConnection
 
 _RECV = 1 << 20
 

@@ -13,7 +13,7 @@ from eventlog.errors import (
     SchemaVersionError,
     StreamArchivedError,
 )
-from eventlog.sqlite.protocol import (
+from eventlog.write_protocol import (
     HEADER,
     MAX_FRAME,
     Archived,

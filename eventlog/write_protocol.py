@@ -27,7 +27,7 @@ from eventlog.errors import (
     SchemaVersionError,
     StreamArchivedError,
 )
-from eventlog.sqlite.projection.schema import SummaryDraft
+from eventlog.summary_codec import SummaryDraft
 
 HEADER = struct.Struct("<I")
 MAX_FRAME = 1 << 30  # a length past this is a garbled stream, not a frame

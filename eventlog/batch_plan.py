@@ -14,9 +14,9 @@ from enum import Enum
 from hashlib import sha256
 
 from eventlog.records import ANY_VERSION
-from eventlog.sqlite.projection.schema import Row as SummaryRow
-from eventlog.sqlite.projection.schema import row_of
-from eventlog.sqlite.protocol import (
+from eventlog.summary_codec import Row as SummaryRow
+from eventlog.summary_codec import row_of
+from eventlog.write_protocol import (
     Appended,
     AppendItem,
     Archived,

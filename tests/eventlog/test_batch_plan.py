@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from eventlog.batch_plan import StreamChange, plan_batch
 from eventlog.chain import GENESIS_HASH, chain_hash
 from eventlog.records import ANY_VERSION
-from eventlog.sqlite.batch_plan import StreamChange, plan_batch
-from eventlog.sqlite.protocol import Appended, AppendItem, Archived, Conflict, Done, SnapshotItem
+from eventlog.write_protocol import Appended, AppendItem, Archived, Conflict, Done, SnapshotItem
 
 NOW = 1_700_000_000.5
 
