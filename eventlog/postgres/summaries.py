@@ -20,11 +20,8 @@ from eventlog.summaries import (
     decode_cursor,
     encode_cursor,
 )
-from eventlog.summary_codec import summary_of
+from eventlog.summary_codec import COLUMNS, summary_of
 
-COLUMNS = (
-    "job_id, stream_id, datasource, interval_start, interval_end, phase, position, changed_at, body"
-)
 REBUILD_KEY = "summaries"
 _LOOK_BACK = 1000
 

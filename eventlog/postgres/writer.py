@@ -3,8 +3,8 @@
 Appends queue with their future; the writer task takes everything queued (up to `max_batch`)
 into one transaction, which locks the `head` row (so writers on other connections take
 turns and the chain stays one line), checks the fence (the leader's epoch, docs/ha.md),
-looks up the batch's streams, plans the batch with the SQLite writer's pure planner
-(`eventlog.batch_plan`: the same version checks and the same chain), and writes each
+looks up the batch's streams, plans the batch with the pure planner the SQLite
+writer uses too (`eventlog.batch_plan`: the same version checks and the same chain), and writes each
 table with one array statement. A future resolves once COMMIT has returned.
 
 A connection lost during COMMIT leaves the outcome unknown (`WriterLostError`); lost before,

@@ -34,7 +34,7 @@ import sqlite3
 from typing import Any
 
 from eventlog.errors import CorruptEventError, EventLogUnavailableError, SchemaVersionError
-from eventlog.summary_codec import MARK_FOR_REBUILD, TABLE
+from eventlog.sqlite.projection.schema import MARK_FOR_REBUILD, TABLE
 
 SCHEMA_VERSION = 4
 APPLICATION_ID = 0x44524F43  # "DROC"

@@ -32,8 +32,8 @@ from eventlog.records import Recorded, prefix_range
 from eventlog.sqlite.header import check_file, connect_read_only, kind_of, wal_note
 from eventlog.sqlite.migrations import identify
 from eventlog.sqlite.projection import queries as summaries
+from eventlog.sqlite.projection.schema import needs_rebuild
 from eventlog.summaries import JobSummary, SummaryPage, SummaryQuery
-from eventlog.summary_codec import needs_rebuild
 
 _EVENT_COLUMNS = "seq, stream_id, version, recorded_at, body"
 # The columns of a summary row that its struct takes as they are stored (`summary_of`).

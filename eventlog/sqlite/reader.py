@@ -29,8 +29,8 @@ from eventlog.records import ReadStats, Recorded, StoredSnapshot, prefix_range
 from eventlog.sqlite import bulk_fold
 from eventlog.sqlite.header import kind_of, limit_untrusted
 from eventlog.sqlite.projection import queries as summaries
+from eventlog.sqlite.projection.schema import needs_rebuild
 from eventlog.summaries import DEFAULT_PAGE, Changes, JobSummary, SummaryPage, SummaryQuery
-from eventlog.summary_codec import needs_rebuild
 
 T = TypeVar("T")
 

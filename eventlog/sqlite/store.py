@@ -34,14 +34,16 @@ from eventlog.records import (
     WritesRefused,
 )
 from eventlog.sqlite.migrations import DEFAULT_PAGE_SIZE
+from eventlog.sqlite.projection.schema import replace_all
 from eventlog.sqlite.reader import LogReader
 from eventlog.sqlite.verify import ChainReport
 from eventlog.sqlite.verify import verify as verify_file
+from eventlog.sqlite.writer_frames import Open
 from eventlog.sqlite.writer_link import WriterMode
 from eventlog.sqlite.writer_session import SNAPSHOT, WriterSession
 from eventlog.summaries import JobSummary
-from eventlog.summary_codec import draft, replace_all, row_of
-from eventlog.write_protocol import AppendItem, Open, SnapshotItem
+from eventlog.summary_codec import draft, row_of
+from eventlog.write_protocol import AppendItem, SnapshotItem
 
 __all__ = ["SQLiteEventLog", "Synchronous"]
 

@@ -28,6 +28,7 @@ from eventlog.errors import (
 )
 from eventlog.sqlite.header import check_file, hot_wal, read_only_uri, wal_note
 from eventlog.sqlite.migrations import DEFAULT_PAGE_SIZE, identify, prepare
+from eventlog.sqlite.projection.schema import UPSERT as UPSERT_SUMMARIES
 from eventlog.sqlite.statements import (
     INSERT_EVENTS,
     LOOKUP_STREAMS,
@@ -37,15 +38,7 @@ from eventlog.sqlite.statements import (
     UPSERT_STREAMS,
     insert_rows,
 )
-from eventlog.summary_codec import UPSERT as UPSERT_SUMMARIES
-from eventlog.write_protocol import (
-    AppendItem,
-    Archived,
-    Conflict,
-    Item,
-    Outcome,
-    failed,
-)
+from eventlog.write_protocol import AppendItem, Archived, Conflict, Item, Outcome, failed
 
 _LOOKUP_CHUNK = 500
 _MAX_CACHED_STREAMS = 200_000

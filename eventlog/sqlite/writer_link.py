@@ -21,14 +21,14 @@ from typing import Literal, cast
 import msgspec
 
 from eventlog.errors import EventLogClosedError, EventLogUnavailableError
-from eventlog.sqlite.writer_process import serve_and_close
-from eventlog.write_protocol import (
+from eventlog.sqlite.writer_frames import (
     Outcomes,
     Request,
     encode_frame,
     outcomes_decoder,
     take_frames,
 )
+from eventlog.sqlite.writer_process import serve_and_close
 
 WriterMode = Literal["process", "thread"]
 _STOP_TIMEOUT_S = 30.0

@@ -28,22 +28,18 @@ from collections import deque
 
 from eventlog.errors import EventLogError
 from eventlog.sqlite.writer import WriteConnection
-from eventlog.write_protocol import (
+from eventlog.sqlite.writer_frames import (
     Chunk,
-    Done,
-    Failed,
-    Item,
     Open,
-    Outcome,
     Outcomes,
     Reload,
     Request,
     Sync,
     encode_frame,
-    failed,
     request_decoder,
     take_frames,
 )
+from eventlog.write_protocol import Done, Failed, Item, Outcome, failed
 
 _RECV = 1 << 20
 

@@ -29,20 +29,16 @@ from eventlog.errors import (
     WriterLostError,
 )
 from eventlog.records import AppendResult, WriterStats, WritesRefused
+from eventlog.sqlite.writer_frames import Chunk, Open, Outcomes, Reload, Sync
 from eventlog.sqlite.writer_link import WriterLink, WriterMode
 from eventlog.write_protocol import (
     Appended,
     Archived,
-    Chunk,
     Conflict,
     Done,
     Failed,
     Item,
-    Open,
     Outcome,
-    Outcomes,
-    Reload,
-    Sync,
     error_of,
 )
 

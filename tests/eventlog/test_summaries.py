@@ -12,6 +12,7 @@ from msgspec.structs import replace
 from eventlog.errors import ConcurrencyConflictError, SummariesNotBuiltError
 from eventlog.events import StatusObserved
 from eventlog.sqlite.offline import OfflineLog
+from eventlog.sqlite.projection.schema import MARK_FOR_REBUILD
 from eventlog.sqlite.store import SQLiteEventLog
 from eventlog.summaries import (
     MAX_PAGE,
@@ -20,7 +21,6 @@ from eventlog.summaries import (
     SummaryQuery,
     encode_cursor,
 )
-from eventlog.summary_codec import MARK_FOR_REBUILD
 
 
 def summary(job: str, phase: str = "running", *, ds: str = "wiki", day: int = 1) -> JobSummary:

@@ -14,7 +14,7 @@ import pytest
 
 from actors.job.summary import folded_summaries
 from eventlog.sqlite.offline import OfflineLog
-from eventlog.summary_codec import MARK_FOR_REBUILD
+from eventlog.sqlite.projection.schema import MARK_FOR_REBUILD
 from tests.service.processes import ROOT, clean_env
 from tests.service.test_cli_audit import audit
 

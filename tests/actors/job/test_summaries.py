@@ -12,8 +12,8 @@ import pytest
 from actors.job.summary import folded_summaries
 from actors.orchestrator import Orchestrator
 from eventlog.sqlite.offline import OfflineLog
+from eventlog.sqlite.projection.schema import MARK_FOR_REBUILD
 from eventlog.summaries import SummaryQuery
-from eventlog.summary_codec import MARK_FOR_REBUILD
 from overlord.sim.cluster import ClusterConfig
 from overlord.sim.server import SimConfig, Simulator
 from tests.support import daily_jobs, fast_config, month_start

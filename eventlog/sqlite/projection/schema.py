@@ -1,0 +1,112 @@
+"""The `job_summaries` table of the SQLite log: its DDL, the writer's upsert, the rebuild.
+
+Written by the writer in the transaction of the append it reflects (`eventlog.sqlite.writer`),
+so the table is exactly as current as the events; its rows are encoded by
+`eventlog.summary_codec`. `meta` key `summaries` = `rebuild` says the table was created for a
+log that already had events (a migration) and is not filled yet: queries then refuse
+(`SummariesNotBuiltError`) rather than answer from an empty table, until `replace_all` fills
+it from a fold of the streams.
+
+`job_phase_counts` is kept by triggers in the same transactions, so the jobs-by-phase gauge
+is a read of a dozen rows, not a scan of every job.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable
+
+from eventlog.chain import decode_head
+from eventlog.sqlite.statements import insert_rows
+from eventlog.summary_codec import COLUMNS, Row
+
+TABLE = """
+CREATE TABLE job_summaries (
+    job_id         TEXT PRIMARY KEY,
+    stream_id      TEXT    NOT NULL,
+    datasource     TEXT    NOT NULL,
+    interval_start TEXT    NOT NULL,
+    interval_end   TEXT    NOT NULL,
+    phase          TEXT    NOT NULL,
+    position       INTEGER NOT NULL,
+    changed_at     REAL    NOT NULL,
+    body           BLOB    NOT NULL
+) STRICT, WITHOUT ROWID;
+CREATE INDEX job_summaries_phase ON job_summaries (phase, job_id);
+CREATE INDEX job_summaries_datasource ON job_summaries (datasource, phase, job_id);
+CREATE INDEX job_summaries_interval ON job_summaries (datasource, interval_start, interval_end);
+CREATE INDEX job_summaries_position ON job_summaries (position);
+CREATE TABLE job_phase_counts (
+    phase TEXT PRIMARY KEY,
+    jobs  INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
+CREATE TRIGGER job_summaries_counted AFTER INSERT ON job_summaries BEGIN
+    INSERT INTO job_phase_counts (phase, jobs) VALUES (new.phase, 1)
+        ON CONFLICT (phase) DO UPDATE SET jobs = jobs + 1;
+END;
+CREATE TRIGGER job_summaries_recounted AFTER UPDATE OF phase ON job_summaries
+WHEN old.phase <> new.phase BEGIN
+    UPDATE job_phase_counts SET jobs = jobs - 1 WHERE phase = old.phase;
+    INSERT INTO job_phase_counts (phase, jobs) VALUES (new.phase, 1)
+        ON CONFLICT (phase) DO UPDATE SET jobs = jobs + 1;
+END;
+CREATE TRIGGER job_summaries_uncounted AFTER DELETE ON job_summaries BEGIN
+    UPDATE job_phase_counts SET jobs = jobs - 1 WHERE phase = old.phase;
+END;
+"""
+# For a log that had events before the table existed: filled by the first rebuild.
+MARK_FOR_REBUILD = "INSERT OR REPLACE INTO meta (key, value) VALUES ('summaries', 'rebuild');"
+REBUILD_KEY = "summaries"
+
+_NAMES = [c.strip() for c in COLUMNS.split(",")]
+# A job's stream, datasource and interval never change, so an update names only what does:
+# SQLite rewrites an index entry when its columns are named in SET, changed or not.
+_UPDATES = ", ".join(f"{c} = excluded.{c}" for c in ("phase", "position", "changed_at", "body"))
+UPSERT = (
+    f"INSERT INTO job_summaries ({COLUMNS}) VALUES ",
+    len(_NAMES),
+    f" ON CONFLICT (job_id) DO UPDATE SET {_UPDATES}",
+)
+
+
+def needs_rebuild(conn: sqlite3.Connection) -> bool:
+    """Whether the table awaits its first fill (a log migrated from before it existed)."""
+    found = conn.execute("SELECT value FROM meta WHERE key = ?", (REBUILD_KEY,)).fetchone()
+    return found is not None
+
+
+def replace_all(
+    conn: sqlite3.Connection, rows: Iterable[Row], through_seq: int
+) -> tuple[bool, int]:
+    """Replace every row but archived jobs' with `rows`, folded from the log up to
+    `through_seq`, in one transaction, and clear the rebuild mark.
+
+    Archived jobs keep their rows: their events are in archive files, not here, so a fold of
+    the log cannot recompute them. Returns `(done, head_seq)`: not done when the log has
+    moved past `through_seq` since the fold (the caller folds again).
+    """
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        head = conn.execute("SELECT value FROM meta WHERE key = 'head'").fetchone()
+        head_seq = decode_head(head[0])[0] if head is not None else 0
+        if head_seq != through_seq:
+            conn.execute("ROLLBACK")
+            return False, head_seq
+        conn.execute(
+            "DELETE FROM job_summaries WHERE stream_id NOT IN "
+            "(SELECT stream_id FROM streams WHERE archived_at IS NOT NULL)"
+        )
+        insert_rows(conn, UPSERT, list(rows))
+        # Counted afresh: the triggers only ever add to what the table held.
+        conn.execute("DELETE FROM job_phase_counts")
+        conn.execute(
+            "INSERT INTO job_phase_counts (phase, jobs) "
+            "SELECT phase, count(*) FROM job_summaries GROUP BY phase"
+        )
+        conn.execute("DELETE FROM meta WHERE key = ?", (REBUILD_KEY,))
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    return True, head_seq
