@@ -9,6 +9,8 @@ process; `error_of` rebuilds the exception class and message the caller gets.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from math import isfinite
 from typing import Literal
 
 import msgspec
@@ -22,7 +24,9 @@ from eventlog.errors import (
     SchemaVersionError,
     StreamArchivedError,
 )
-from eventlog.summary_codec import SummaryDraft
+from eventlog.events import Event, encode_event
+from eventlog.summaries import JobSummary
+from eventlog.summary_codec import SummaryDraft, draft
 
 
 class AppendItem(msgspec.Struct, frozen=True, array_like=True, tag=1):
@@ -114,3 +118,60 @@ def error_of(outcome: Conflict | Archived | Failed) -> EventLogError:
     if outcome.kind == "closed":
         return EventLogClosedError(outcome.message)
     return EventLogError(outcome.message)
+
+
+_CLASSES: dict[type, tuple[str, tuple[str, ...]]] = {}  # class -> (tag, float fields)
+
+
+def append_item(
+    stream_id: str,
+    events: Sequence[Event],
+    expected_version: int,
+    close_stream: bool,
+    reopen_stream: bool,
+    summary: JobSummary | None,
+) -> AppendItem:
+    """An append as either backend's writer takes it: checked, encoded, its summary drafted
+    in the appending process.
+
+    Raises:
+        ValueError: no events, or both close and reopen asked.
+    """
+    if not events:
+        raise ValueError(f"append to {stream_id!r} needs at least one event")
+    if close_stream and reopen_stream:
+        raise ValueError(f"append to {stream_id!r} cannot both close and reopen it")
+    return AppendItem(
+        stream_id,
+        expected_version,
+        close_stream,
+        [_encode(event) for event in events],
+        reopen_stream,
+        None if summary is None else draft(summary),
+    )
+
+
+def _encode(event: Event) -> tuple[str, bytes]:
+    """The event's tag and stored bytes, refusing what would not decode back.
+
+    JSON has no NaN or infinity: msgspec writes them as `null`, which a `float` field then
+    refuses forever. A stored event is permanent, so such an event is refused here, before
+    it can become an unreadable row.
+    """
+    cls = type(event)
+    known = _CLASSES.get(cls)
+    if known is None:
+        if not isinstance(event, Event):
+            raise TypeError(f"only Event instances can be appended, not {cls.__name__}")
+        floats = tuple(
+            f.name for f in msgspec.structs.fields(cls) if f.type in (float, float | None)
+        )
+        known = _CLASSES[cls] = (str(cls.__struct_config__.tag), floats)
+    tag, floats = known
+    for name in floats:
+        value = getattr(event, name)
+        if value is not None and not isfinite(value):
+            raise ValueError(
+                f"a {tag} event cannot be stored faithfully ({name}={value}): {event!r}"
+            )
+    return tag, encode_event(event)

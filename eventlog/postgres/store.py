@@ -40,10 +40,9 @@ from eventlog.records import (
     WriterStats,
     WritesRefused,
 )
-from eventlog.sqlite.store import append_item
 from eventlog.summaries import JobSummary
 from eventlog.summary_codec import draft, row_of
-from eventlog.write_protocol import SnapshotItem
+from eventlog.write_protocol import SnapshotItem, append_item
 
 __all__ = ["PostgresEventLog"]
 
