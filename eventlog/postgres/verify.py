@@ -13,19 +13,13 @@ import contextlib
 from typing import Any
 
 from eventlog.chain import GENESIS_HASH, chain_hash
+from eventlog.chain_report import BreakKind, BrokenLink, BrokenLinkError, ChainReport
 from eventlog.retention.archive import ArchiveReport, archive_problem
-from eventlog.sqlite.verify import BreakKind, BrokenLink, ChainReport
 
 _CHUNK = 5000
 
 # after_seq, hash, prev_hash, archive, its sha256 (NULLs only if copied from an old SQLite log)
 Gap = tuple[int, bytes, bytes | None, str, str | None]
-
-
-class _Broken(Exception):
-    def __init__(self, seq: int | None, kind: BreakKind, message: str) -> None:
-        super().__init__(message)
-        self.link = BrokenLink(seq, kind, message)
 
 
 class _Walk:
@@ -42,7 +36,7 @@ class _Walk:
             if gap is None:
                 if until is None:
                     break
-                raise _Broken(
+                raise BrokenLinkError(
                     self.seq + 1,
                     "missing",
                     f"events {self.seq + 1}..{until - 1} are missing, and no checkpoint "
@@ -51,7 +45,7 @@ class _Walk:
             after, hash_, prev, path, sha = gap
             first = self.seq + 1
             if prev is not None and prev != self.prev:
-                raise _Broken(
+                raise BrokenLinkError(
                     first,
                     "checkpoint",
                     f"the checkpoint for seqs {first}..{after} does not follow from seq {self.seq}",
@@ -63,7 +57,7 @@ class _Walk:
             self.seq, self.prev = after, hash_
         if until is None and self.gaps:
             first = min(self.gaps)
-            raise _Broken(
+            raise BrokenLinkError(
                 first, "checkpoint", f"a checkpoint covers seqs from {first} that overlap events"
             )
 
@@ -72,7 +66,7 @@ class _Walk:
     ) -> None:
         problem = archive_problem(self.checked, path, first, after, hash_, prev, sha)
         if problem is not None:
-            raise _Broken(first, "archive", problem)
+            raise BrokenLinkError(first, "archive", problem)
 
 
 async def verify(conn: Any, where: str, *, archives: bool = False) -> ChainReport:
@@ -107,14 +101,14 @@ async def verify(conn: Any, where: str, *, archives: bool = False) -> ChainRepor
                 for r_seq, sid, version, type_, at, body, stored in rows:
                     walk.step_over_gaps(r_seq)
                     if r_seq != walk.seq + 1:
-                        raise _Broken(
+                        raise BrokenLinkError(
                             walk.seq + 1,
                             "checkpoint",
                             f"seq {r_seq} is present but covered by a checkpoint",
                         )
                     expected = chain_hash(walk.prev, r_seq, sid, version, type_, at, bytes(body))
                     if expected != bytes(stored):
-                        raise _Broken(
+                        raise BrokenLinkError(
                             r_seq, "altered", f"event {r_seq} ({sid} v{version}) was altered"
                         )
                     walk.seq, walk.prev = r_seq, expected
@@ -122,7 +116,7 @@ async def verify(conn: Any, where: str, *, archives: bool = False) -> ChainRepor
                 if len(rows) < _CHUNK:
                     break
             walk.step_over_gaps(None)
-        except _Broken as exc:
+        except BrokenLinkError as exc:
             broken = exc.link
     seq, prev = walk.seq, walk.prev
     if broken is None and (head_seq, bytes(head_hash)) != (seq, prev):

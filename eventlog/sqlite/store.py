@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import structlog
 
 from eventlog import contract
+from eventlog.chain_report import ChainReport
 from eventlog.errors import EventLogError
 from eventlog.events import Event
 from eventlog.files import create_private, shared_warning
@@ -34,7 +35,6 @@ from eventlog.records import (
 from eventlog.sqlite.migrations import DEFAULT_PAGE_SIZE
 from eventlog.sqlite.projection.schema import replace_all
 from eventlog.sqlite.reader import LogReader
-from eventlog.sqlite.verify import ChainReport
 from eventlog.sqlite.verify import verify as verify_file
 from eventlog.sqlite.writer_frames import Open
 from eventlog.sqlite.writer_link import WriterMode
