@@ -22,7 +22,13 @@ from typing import Any
 import asyncpg
 import structlog
 
-from eventlog.batch_plan import BatchPlan, StreamChange, plan_batch
+from eventlog.batch_plan import (
+    BatchPlan,
+    StreamChange,
+    cache_looked_up,
+    plan_batch,
+    streams_to_look_up,
+)
 from eventlog.errors import (
     EventLogClosedError,
     EventLogError,
@@ -57,7 +63,6 @@ LOOKUP_STREAMS = (
     "WHERE s.stream_id = ANY($1)"
 )
 UPDATE_HEAD = "UPDATE head SET seq = $1, hash = $2 WHERE id = 1 RETURNING pg_notify($3, $4)"
-_MAX_CACHED_STREAMS = 200_000
 REOPEN_STREAMS = "UPDATE streams SET closed = false, updated_at = $2 WHERE stream_id = ANY($1)"
 UPSERT_SNAPSHOTS = (
     "INSERT INTO snapshots (stream_id, version, schema_version, state, taken_at) "
@@ -290,31 +295,16 @@ class PgWriter:
         if (head_seq, head_hash) != self._head:
             # Another connection appended: its streams' versions moved on without us.
             self.versions.clear()
-        versions = self.versions
-        if len(versions) > _MAX_CACHED_STREAMS:
-            versions.clear()  # a cheap bound; a miss costs a share of one query
-        missing = list(
-            {
-                i.stream_id
-                for i in items
-                if type(i) is AppendItem and (i.stream_id not in versions or i.reopen_stream)
-            }
-        )
+        missing = streams_to_look_up(items, self.versions)
         archived: dict[str, Archived] = {}
         if missing:
             found = {
                 sid: (version, archived_at)
                 for sid, version, archived_at in await conn.fetch(LOOKUP_STREAMS, missing)
             }
-            for sid in missing:
-                version, archived_at = found.get(sid, (0, None))
-                if archived_at is not None:
-                    archived[sid] = Archived(sid, version, archived_at)
-                    versions.pop(sid, None)
-                else:
-                    versions[sid] = version
+            archived = cache_looked_up(self.versions, missing, found)
         now = self._clock()
-        plan = plan_batch(items, versions, archived, head_seq, head_hash, now)
+        plan = plan_batch(items, self.versions, archived, head_seq, head_hash, now)
         if plan.events:
             # COPY, not the unnest INSERT: asyncpg encodes seven arrays element by element,
             # with an abstract-class check per element, the largest Python cost of a batch.
