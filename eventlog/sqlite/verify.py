@@ -29,10 +29,9 @@ from typing import Any
 
 import msgspec
 
-from eventlog.chain import GENESIS_HASH, chain_hash, decode_head
-from eventlog.chain_report import BreakKind, BrokenLink, BrokenLinkError, ChainReport
+from eventlog.chain import chain_hash, decode_head
+from eventlog.chain_report import BreakKind, BrokenLink, BrokenLinkError, ChainReport, ChainWalk
 from eventlog.errors import EventLogError
-from eventlog.retention.archive import ArchiveReport, archive_problem
 from eventlog.sqlite.header import check_file, connect_read_only, kind_of
 from eventlog.sqlite.migrations import APPLICATION_ID, SCHEMA_VERSION, identify
 from eventlog.upcasting import UpcastError, decode_stored
@@ -65,16 +64,13 @@ async def verify(path: str | Path, *, archives: bool = False) -> ChainReport:
     return await asyncio.to_thread(verify_file, str(path), archives=archives)
 
 
-class _Walk:
+class _Walk(ChainWalk):
     """The state of one verification walk."""
 
     def __init__(self, path: str, conn: sqlite3.Connection, archives: bool) -> None:
-        self.path, self.conn, self.archives = path, conn, archives
-        self.prev, self.next_seq = GENESIS_HASH, 1
-        self.events = self.archived = self.checkpoints = 0
+        super().__init__(archives)
+        self.path, self.conn = path, conn
         self.stream_versions: dict[str, int] = {}
-        self.gaps: dict[int, tuple[int, bytes, bytes | None, str, str | None]] = {}
-        self.verified_archives: dict[str, ArchiveReport] = {}
 
     def run(self) -> None:
         for row in self.conn.execute(
@@ -95,9 +91,9 @@ class _Walk:
                 ) from exc
             if row is None:
                 break
-            self._step_over_gaps(_checked(row, _EVENT_TYPES, "event")[0])
+            self.step_over_gaps(_checked(row, _EVENT_TYPES, "event")[0])
             self._check_event(row)
-        self._step_over_gaps(None)
+        self.step_over_gaps(None)
         self._check_head()
         self._check_pages()
 
@@ -120,38 +116,6 @@ class _Walk:
                 f"{self.path} is damaged outside the event rows (SQLite's integrity check: "
                 + "; ".join(" ".join(p.split()) for p in problems)
                 + ")",
-            )
-
-    def _step_over_gaps(self, seq: int | None) -> None:
-        """Consume checkpoints until `next_seq` reaches `seq` (or until none are left)."""
-        while seq is None or self.next_seq < seq:
-            gap = self.gaps.pop(self.next_seq, None)
-            if gap is None:
-                if seq is None:
-                    break
-                raise BrokenLinkError(
-                    self.next_seq,
-                    "missing",
-                    f"events {self.next_seq}..{seq - 1} are missing, and no checkpoint "
-                    "accounts for them",
-                )
-            after, hash_, prev, archived_to, sha = gap
-            if prev is not None and prev != self.prev:
-                raise BrokenLinkError(
-                    self.next_seq,
-                    "checkpoint",
-                    f"the checkpoint for seqs {self.next_seq}..{after} does not follow from "
-                    f"seq {self.next_seq - 1}",
-                )
-            if self.archives:
-                self._check_archive(self.next_seq, after, hash_, prev, archived_to, sha)
-            self.archived += after - self.next_seq + 1
-            self.checkpoints += 1
-            self.prev, self.next_seq = hash_, after + 1
-        if self.gaps and seq is None:
-            first = min(self.gaps)
-            raise BrokenLinkError(
-                first, "checkpoint", f"a checkpoint covers seqs from {first} that overlap events"
             )
 
     def _check_event(self, row: tuple[int, str, int, str, float, bytes | str, bytes]) -> None:
@@ -214,13 +178,6 @@ class _Walk:
             f"the event at seq {seq} does not match its hash: it was altered, or the event "
             f"before it (seq {seq - 1}) was altered and re-hashed"
         )
-
-    def _check_archive(
-        self, first: int, after: int, hash_: bytes, prev: bytes | None, path: str, sha: str | None
-    ) -> None:
-        problem = archive_problem(self.verified_archives, path, first, after, hash_, prev, sha)
-        if problem is not None:
-            raise BrokenLinkError(first, "archive", problem)
 
     def _check_head(self) -> None:
         tip = self.next_seq - 1
@@ -318,12 +275,4 @@ def verify_file(path: str, *, archives: bool = False) -> ChainReport:
         broken = BrokenLink(walk.next_seq, "unreadable", f"cannot read {path}: {exc}")
     finally:
         conn.close()
-    return ChainReport(
-        path=path,
-        events=walk.events,
-        archived=walk.archived,
-        checkpoints=walk.checkpoints,
-        head_seq=walk.next_seq - 1,
-        head_hash=walk.prev.hex(),
-        broken=broken,
-    )
+    return walk.report(path, broken)
