@@ -30,8 +30,8 @@ from pathlib import Path
 from typing import Any
 
 from eventlog.events import StatusObserved
-from eventlog.sqlite.projection.schema import draft
 from eventlog.summaries import JobSummary
+from eventlog.summary_codec import draft
 
 # --- append: the projection's cost -------------------------------------------------------
 
@@ -173,8 +173,8 @@ def build_log(path: Path, jobs: int) -> int:
     """A log of `jobs` finished jobs, written through the writer with their summaries."""
     from actors.job.summary import summary_of
     from eventlog.events import encode_event
-    from eventlog.sqlite.protocol import AppendItem
     from eventlog.sqlite.writer import WriteConnection
+    from eventlog.write_protocol import AppendItem
 
     writer = WriteConnection(str(path), "OFF")
     writer.open()
@@ -418,8 +418,8 @@ def _commit_time(with_summary: bool, drops: list[str], batches: int, size: int) 
     adds to the writer, the process that bounds throughput at 1,000 appenders."""
     from bench.append_throughput import make_event
     from eventlog.events import encode_event
-    from eventlog.sqlite.protocol import AppendItem
     from eventlog.sqlite.writer import WriteConnection
+    from eventlog.write_protocol import AppendItem
 
     with tempfile.TemporaryDirectory() as tmp:
         writer = WriteConnection(str(Path(tmp) / "e.db"), "FULL")

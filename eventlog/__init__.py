@@ -11,6 +11,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from eventlog.chain_report import BrokenLink, ChainReport
     from eventlog.contract import EventLog
     from eventlog.errors import (
         ConcurrencyConflictError,
@@ -26,14 +27,14 @@ if TYPE_CHECKING:
     from eventlog.replay import Loaded, StreamFolder
     from eventlog.retention.archive import ArchiveReport, verify_archive
     from eventlog.retention.closed_streams import RetentionReport, archive_closed_streams
-    from eventlog.sqlite.verify import BrokenLink, ChainReport, verify
+    from eventlog.sqlite.verify import verify
     from eventlog.upcasting import upcaster
 
 _HOMES = {
     "ArchiveReport": "retention.archive",
     "verify_archive": "retention.archive",
-    "BrokenLink": "sqlite.verify",
-    "ChainReport": "sqlite.verify",
+    "BrokenLink": "chain_report",
+    "ChainReport": "chain_report",
     "verify": "sqlite.verify",
     "ConcurrencyConflictError": "errors",
     "CorruptEventError": "errors",

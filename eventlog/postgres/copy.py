@@ -22,12 +22,12 @@ from typing import Any
 import asyncpg
 
 from eventlog.chain import decode_head
+from eventlog.chain_report import ChainReport
 from eventlog.errors import EventLogError
 from eventlog.postgres.schema import migrate
 from eventlog.postgres.urls import redacted
 from eventlog.postgres.verify import verify
 from eventlog.postgres.writer import INSERT_EVENTS, UPSERT_SUMMARIES, columns
-from eventlog.sqlite.verify import ChainReport
 
 EventRow = tuple[int, str, int, str, bytes, float, bytes]
 _CHUNK = 5000

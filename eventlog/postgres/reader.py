@@ -15,21 +15,24 @@ from typing import Any
 from eventlog.decoding import Row, decode_body, decode_row
 from eventlog.errors import EventLogClosedError, EventLogUnavailableError
 from eventlog.events import AnyEvent
+from eventlog.followers import Followable
 from eventlog.postgres import summaries
 from eventlog.postgres.writer import CURRENT_VERSION, DRIVER_ERRORS
 from eventlog.records import ReadStats, Recorded, StoredSnapshot, prefix_range
-from eventlog.summaries import DEFAULT_PAGE, Changes, JobSummary, SummaryPage, SummaryQuery
+from eventlog.summaries import Changes, JobSummary, SummaryPage, SummaryQuery
 
 _EVENT_COLUMNS = "seq, stream_id, version, recorded_at, body"
 
 
-class LogReader:
+class LogReader(Followable):
     """Queries over the log, on the pool `_pool` (None once closed)."""
 
+    # A cut connection (the pool replaces it) or a server restarting: a follower outlives
+    # outages, reading on from where it was.
+    OUTAGE_PAUSE_S = 0.2
     path: str
     read_stats: ReadStats
     _pool: Any
-    _committed: asyncio.Event
 
     def _acquire(self) -> Any:
         if self._pool is None:
@@ -156,27 +159,6 @@ class LogReader:
             for row in rows:
                 yield decode_row(row)
 
-    async def subscribe(self, after_seq: int = 0, *, chunk: int = 1000) -> AsyncIterator[Recorded]:
-        """Like `read_all`, then follows new events as they commit (here or in another
-        process: NOTIFY wakes it); ends when the log closes."""
-        last = after_seq
-        while True:
-            waiter = self._committed
-            try:
-                async for recorded in self.read_all(last, chunk=chunk):
-                    last = recorded.seq
-                    yield recorded
-            except EventLogClosedError:
-                return
-            except EventLogUnavailableError:
-                # A cut connection (the pool replaces it) or a server restarting: a follower
-                # outlives outages, reading on from where it was.
-                await asyncio.sleep(0.2)
-                continue
-            if self._pool is None:
-                return
-            await waiter.wait()
-
     # --- the read model --------------------------------------------------------------
 
     async def job_summaries(self, query: SummaryQuery) -> SummaryPage:
@@ -187,22 +169,12 @@ class LogReader:
         async with self._acquire() as conn:
             return await summaries.one(conn, job_id)
 
-    async def summary_changes(
-        self, after: int, *, limit: int = DEFAULT_PAGE, wait_s: float = 0.0
-    ) -> Changes:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + wait_s
-        while True:
-            waiter = self._committed
-            async with self._acquire() as conn:
-                found = await summaries.changes(conn, after, limit)
-            left = deadline - loop.time()
-            if found.jobs or left <= 0 or self._pool is None:
-                return found
-            try:
-                await asyncio.wait_for(waiter.wait(), left)
-            except TimeoutError:
-                return found
+    async def _changes_after(self, after: int, limit: int) -> Changes:
+        async with self._acquire() as conn:
+            return await summaries.changes(conn, after, limit)
+
+    def _writer_alive(self) -> bool:
+        return self._pool is not None
 
     async def coverage(
         self, datasource: str, start: str | None = None, end: str | None = None

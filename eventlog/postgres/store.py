@@ -40,10 +40,9 @@ from eventlog.records import (
     WriterStats,
     WritesRefused,
 )
-from eventlog.sqlite.projection.schema import draft, row_of
-from eventlog.sqlite.protocol import SnapshotItem
-from eventlog.sqlite.store import append_item
 from eventlog.summaries import JobSummary
+from eventlog.summary_codec import draft, row_of
+from eventlog.write_protocol import SnapshotItem, append_item
 
 __all__ = ["PostgresEventLog"]
 
@@ -72,6 +71,7 @@ class PostgresEventLog(LogReader):
         readers: connections in the read pool.
         clock: stamps events (`recorded_at`); seconds since the epoch.
         """
+        super().__init__()
         self.url = url
         self.path = redacted(url)  # what messages name: never the password
         self._password = password
@@ -82,7 +82,6 @@ class PostgresEventLog(LogReader):
         self._pool: Any = None
         self._listener: Any = None
         self._relisten: asyncio.Task[None] | None = None
-        self._committed = asyncio.Event()
         self._writer = PgWriter(
             self._connect,
             self.path,
@@ -184,10 +183,6 @@ class PostgresEventLog(LogReader):
 
     def _on_notice(self, *_: object) -> None:
         self._notify_committed()
-
-    def _notify_committed(self) -> None:
-        self._committed.set()
-        self._committed = asyncio.Event()
 
     # --- fencing (docs/ha.md) --------------------------------------------------------
 

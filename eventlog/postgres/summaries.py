@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Any
 
 from eventlog.errors import SummariesNotBuiltError
-from eventlog.sqlite.projection.schema import summary_of
 from eventlog.summaries import (
     MAX_COVERAGE,
     MAX_PAGE,
@@ -21,10 +20,8 @@ from eventlog.summaries import (
     decode_cursor,
     encode_cursor,
 )
+from eventlog.summary_codec import COLUMNS, summary_of
 
-COLUMNS = (
-    "job_id, stream_id, datasource, interval_start, interval_end, phase, position, changed_at, body"
-)
 REBUILD_KEY = "summaries"
 _LOOK_BACK = 1000
 

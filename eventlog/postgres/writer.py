@@ -3,8 +3,8 @@
 Appends queue with their future; the writer task takes everything queued (up to `max_batch`)
 into one transaction, which locks the `head` row (so writers on other connections take
 turns and the chain stays one line), checks the fence (the leader's epoch, docs/ha.md),
-looks up the batch's streams, plans the batch with the SQLite writer's pure planner
-(`eventlog.sqlite.batch_plan`: the same version checks and the same chain), and writes each
+looks up the batch's streams, plans the batch with the pure planner the SQLite
+writer uses too (`eventlog.batch_plan`: the same version checks and the same chain), and writes each
 table with one array statement. A future resolves once COMMIT has returned.
 
 A connection lost during COMMIT leaves the outcome unknown (`WriterLostError`); lost before,
@@ -22,6 +22,13 @@ from typing import Any
 import asyncpg
 import structlog
 
+from eventlog.batch_plan import (
+    BatchPlan,
+    StreamChange,
+    cache_looked_up,
+    plan_batch,
+    streams_to_look_up,
+)
 from eventlog.errors import (
     EventLogClosedError,
     EventLogError,
@@ -29,8 +36,7 @@ from eventlog.errors import (
     WriterLostError,
 )
 from eventlog.records import AppendResult, WriterStats, WritesRefused
-from eventlog.sqlite.batch_plan import BatchPlan, StreamChange, plan_batch
-from eventlog.sqlite.protocol import Appended, AppendItem, Archived, Conflict, Item, error_of
+from eventlog.write_protocol import Appended, AppendItem, Archived, Conflict, Item, error_of
 
 _logger = structlog.get_logger("eventlog")
 
@@ -57,7 +63,6 @@ LOOKUP_STREAMS = (
     "WHERE s.stream_id = ANY($1)"
 )
 UPDATE_HEAD = "UPDATE head SET seq = $1, hash = $2 WHERE id = 1 RETURNING pg_notify($3, $4)"
-_MAX_CACHED_STREAMS = 200_000
 REOPEN_STREAMS = "UPDATE streams SET closed = false, updated_at = $2 WHERE stream_id = ANY($1)"
 UPSERT_SNAPSHOTS = (
     "INSERT INTO snapshots (stream_id, version, schema_version, state, taken_at) "
@@ -290,31 +295,16 @@ class PgWriter:
         if (head_seq, head_hash) != self._head:
             # Another connection appended: its streams' versions moved on without us.
             self.versions.clear()
-        versions = self.versions
-        if len(versions) > _MAX_CACHED_STREAMS:
-            versions.clear()  # a cheap bound; a miss costs a share of one query
-        missing = list(
-            {
-                i.stream_id
-                for i in items
-                if type(i) is AppendItem and (i.stream_id not in versions or i.reopen_stream)
-            }
-        )
+        missing = streams_to_look_up(items, self.versions)
         archived: dict[str, Archived] = {}
         if missing:
             found = {
                 sid: (version, archived_at)
                 for sid, version, archived_at in await conn.fetch(LOOKUP_STREAMS, missing)
             }
-            for sid in missing:
-                version, archived_at = found.get(sid, (0, None))
-                if archived_at is not None:
-                    archived[sid] = Archived(sid, version, archived_at)
-                    versions.pop(sid, None)
-                else:
-                    versions[sid] = version
+            archived = cache_looked_up(self.versions, missing, found)
         now = self._clock()
-        plan = plan_batch(items, versions, archived, head_seq, head_hash, now)
+        plan = plan_batch(items, self.versions, archived, head_seq, head_hash, now)
         if plan.events:
             # COPY, not the unnest INSERT: asyncpg encodes seven arrays element by element,
             # with an abstract-class check per element, the largest Python cost of a batch.

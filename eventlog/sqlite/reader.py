@@ -25,12 +25,13 @@ from eventlog.chain import decode_head
 from eventlog.decoding import Row, decode_row
 from eventlog.errors import CorruptEventError, EventLogClosedError, EventLogUnavailableError
 from eventlog.events import AnyEvent
+from eventlog.followers import Followable
 from eventlog.records import ReadStats, Recorded, StoredSnapshot, prefix_range
 from eventlog.sqlite import bulk_fold
 from eventlog.sqlite.header import kind_of, limit_untrusted
 from eventlog.sqlite.projection import queries as summaries
 from eventlog.sqlite.projection.schema import needs_rebuild
-from eventlog.summaries import DEFAULT_PAGE, Changes, JobSummary, SummaryPage, SummaryQuery
+from eventlog.summaries import Changes, JobSummary, SummaryPage, SummaryQuery
 
 T = TypeVar("T")
 
@@ -41,16 +42,16 @@ _CURRENT_VERSION = (
 _EVENT_COLUMNS = "seq, stream_id, version, recorded_at, body"
 
 
-class LogReader:
+class LogReader(Followable):
     """Queries over the log, on a connection of their own."""
 
     read_stats: ReadStats
 
     def __init__(self, path: str) -> None:
+        super().__init__()
         self.path = path
         self._rx: ThreadPoolExecutor | None = None
         self._reader_conn: sqlite3.Connection | None = None
-        self._committed = asyncio.Event()
         self._json_chunks = False  # whether this SQLite has json_quote (JSON1) for bulk folds
 
     async def _open_reader(self) -> None:
@@ -66,13 +67,6 @@ class LogReader:
                 await asyncio.get_running_loop().run_in_executor(self._rx, conn.close)
             self._rx.shutdown(wait=False)
             self._rx = None
-
-    def _notify_committed(self) -> None:
-        self._committed.set()
-        self._committed = asyncio.Event()
-
-    def _writer_alive(self) -> bool:
-        return False
 
     def _query(self, sql: str, params: tuple[Any, ...] = ()) -> asyncio.Future[list[Row]]:
         return self._call(bulk_fold.fetchall, sql, params)
@@ -171,21 +165,6 @@ class LogReader:
             for row in rows:
                 yield decode_row(row)
 
-    async def subscribe(self, after_seq: int = 0, *, chunk: int = 1000) -> AsyncIterator[Recorded]:
-        """Like `read_all`, then follows new events as they commit; ends when the log closes."""
-        last = after_seq
-        while True:
-            waiter = self._committed
-            try:
-                async for recorded in self.read_all(last, chunk=chunk):
-                    last = recorded.seq
-                    yield recorded
-            except EventLogClosedError:
-                return
-            if not self._writer_alive():
-                return
-            await waiter.wait()
-
     async def open_streams(self, prefix: str = "") -> list[tuple[str, int]]:
         """Streams that have not been closed, with their versions, optionally by id prefix."""
         rows = await self._query(
@@ -261,23 +240,8 @@ class LogReader:
         """The summary of `job_id`, or None if the log never recorded the job."""
         return await self._call(summaries.one, job_id)
 
-    async def summary_changes(
-        self, after: int, *, limit: int = DEFAULT_PAGE, wait_s: float = 0.0
-    ) -> Changes:
-        """Summaries changed after log position `after`, oldest first; with nothing changed,
-        waits up to `wait_s` for a commit that changes one (a long poll)."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + wait_s
-        while True:
-            waiter = self._committed  # before the query: a commit after it wakes us
-            found = await self._call(summaries.changes, after, limit)
-            left = deadline - loop.time()
-            if found.jobs or left <= 0 or not self._writer_alive():
-                return found
-            try:
-                await asyncio.wait_for(waiter.wait(), left)
-            except TimeoutError:
-                return found
+    async def _changes_after(self, after: int, limit: int) -> Changes:
+        return await self._call(summaries.changes, after, limit)
 
     async def coverage(
         self, datasource: str, start: str | None = None, end: str | None = None

@@ -16,16 +16,15 @@ import sqlite3
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from math import isfinite
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-import msgspec
 import structlog
 
 from eventlog import contract
+from eventlog.chain_report import ChainReport
 from eventlog.errors import EventLogError
-from eventlog.events import Event, encode_event
+from eventlog.events import Event
 from eventlog.files import create_private, shared_warning
 from eventlog.records import (
     AppendResult,
@@ -34,14 +33,15 @@ from eventlog.records import (
     WritesRefused,
 )
 from eventlog.sqlite.migrations import DEFAULT_PAGE_SIZE
-from eventlog.sqlite.projection.schema import draft, replace_all, row_of
-from eventlog.sqlite.protocol import AppendItem, Open, SnapshotItem
+from eventlog.sqlite.projection.schema import replace_all
 from eventlog.sqlite.reader import LogReader
-from eventlog.sqlite.verify import ChainReport
 from eventlog.sqlite.verify import verify as verify_file
+from eventlog.sqlite.writer_frames import Open
 from eventlog.sqlite.writer_link import WriterMode
 from eventlog.sqlite.writer_session import SNAPSHOT, WriterSession
 from eventlog.summaries import JobSummary
+from eventlog.summary_codec import draft, row_of
+from eventlog.write_protocol import SnapshotItem, append_item
 
 __all__ = ["SQLiteEventLog", "Synchronous"]
 
@@ -50,63 +50,6 @@ logger = structlog.get_logger("druid_orch.eventlog")
 Synchronous = Literal["OFF", "NORMAL", "FULL", "EXTRA"]
 _CHUNK = 64  # appends per frame to a writer process while a burst is queued; the rest go at
 # the loop's next turn
-
-
-_CLASSES: dict[type, tuple[str, tuple[str, ...]]] = {}  # class -> (tag, float fields)
-
-
-def append_item(
-    stream_id: str,
-    events: Sequence[Event],
-    expected_version: int,
-    close_stream: bool,
-    reopen_stream: bool,
-    summary: JobSummary | None,
-) -> AppendItem:
-    """An append as a writer takes it (either backend's): checked, encoded, its summary
-    drafted in the appending process.
-
-    Raises:
-        ValueError: no events, or both close and reopen asked.
-    """
-    if not events:
-        raise ValueError(f"append to {stream_id!r} needs at least one event")
-    if close_stream and reopen_stream:
-        raise ValueError(f"append to {stream_id!r} cannot both close and reopen it")
-    return AppendItem(
-        stream_id,
-        expected_version,
-        close_stream,
-        [_encode(event) for event in events],
-        reopen_stream,
-        None if summary is None else draft(summary),
-    )
-
-
-def _encode(event: Event) -> tuple[str, bytes]:
-    """The event's tag and stored bytes, refusing what would not decode back.
-
-    JSON has no NaN or infinity: msgspec writes them as `null`, which a `float` field then
-    refuses forever. A stored event is permanent, so such an event is refused here, before
-    it can become an unreadable row.
-    """
-    cls = type(event)
-    known = _CLASSES.get(cls)
-    if known is None:
-        if not isinstance(event, Event):
-            raise TypeError(f"only Event instances can be appended, not {cls.__name__}")
-        floats = tuple(
-            f.name for f in msgspec.structs.fields(cls) if f.type in (float, float | None)
-        )
-        known = _CLASSES[cls] = (str(cls.__struct_config__.tag), floats)
-    tag, floats = known
-    for name in floats:
-        value = getattr(event, name)
-        if value is not None and not isfinite(value):
-            raise ValueError(
-                f"a {tag} event cannot be stored faithfully ({name}={value}): {event!r}"
-            )
-    return tag, encode_event(event)
 
 
 class SQLiteEventLog(LogReader):

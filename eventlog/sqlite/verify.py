@@ -25,28 +25,17 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import msgspec
 
-from eventlog.chain import GENESIS_HASH, chain_hash, decode_head
-from eventlog.errors import CorruptEventError, EventLogError
-from eventlog.retention.archive import ArchiveReport, archive_problem
+from eventlog.chain import chain_hash, decode_head
+from eventlog.chain_report import BreakKind, BrokenLink, BrokenLinkError, ChainReport, ChainWalk
+from eventlog.errors import EventLogError
 from eventlog.sqlite.header import check_file, connect_read_only, kind_of
 from eventlog.sqlite.migrations import APPLICATION_ID, SCHEMA_VERSION, identify
 from eventlog.upcasting import UpcastError, decode_stored
 
-BreakKind = Literal[
-    "altered",
-    "missing",
-    "reordered",
-    "truncated",
-    "head",
-    "checkpoint",
-    "archive",
-    "unreadable",
-    "file",
-]
 _WINDOW = 16  # how far around a mismatch to look for where an event really belongs
 # What each column read must hold: a crafted file may store anything anywhere, and a value
 # of the wrong type must end the walk with a broken link, not a traceback or `bytes(n)`.
@@ -70,52 +59,18 @@ _CHECKPOINT_TYPES: _Types = (
 )
 
 
-class BrokenLink(msgspec.Struct, frozen=True):
-    seq: int | None
-    kind: BreakKind
-    message: str
-
-
-class ChainReport(msgspec.Struct, frozen=True, kw_only=True):
-    path: str
-    events: int = 0
-    archived: int = 0
-    checkpoints: int = 0
-    head_seq: int = 0
-    head_hash: str = GENESIS_HASH.hex()
-    broken: BrokenLink | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.broken is None
-
-    def raise_if_broken(self) -> None:
-        """Raises `CorruptEventError` with the message and seq of the first broken link."""
-        if self.broken is not None:
-            raise CorruptEventError(f"{self.path}: {self.broken.message}", seq=self.broken.seq)
-
-
 async def verify(path: str | Path, *, archives: bool = False) -> ChainReport:
     """Verify the log at `path` on a worker thread; `archives=True` also checks archives."""
     return await asyncio.to_thread(verify_file, str(path), archives=archives)
 
 
-class _Broken(Exception):
-    def __init__(self, seq: int | None, kind: BreakKind, message: str) -> None:
-        super().__init__(message)
-        self.link = BrokenLink(seq, kind, message)
-
-
-class _Walk:
+class _Walk(ChainWalk):
     """The state of one verification walk."""
 
     def __init__(self, path: str, conn: sqlite3.Connection, archives: bool) -> None:
-        self.path, self.conn, self.archives = path, conn, archives
-        self.prev, self.next_seq = GENESIS_HASH, 1
-        self.events = self.archived = self.checkpoints = 0
+        super().__init__(archives)
+        self.path, self.conn = path, conn
         self.stream_versions: dict[str, int] = {}
-        self.gaps: dict[int, tuple[int, bytes, bytes | None, str, str | None]] = {}
-        self.verified_archives: dict[str, ArchiveReport] = {}
 
     def run(self) -> None:
         for row in self.conn.execute(
@@ -131,14 +86,14 @@ class _Walk:
             try:
                 row = cursor.fetchone()
             except sqlite3.DatabaseError as exc:
-                raise _Broken(
+                raise BrokenLinkError(
                     self.next_seq, "unreadable", f"cannot read past seq {self.next_seq - 1}: {exc}"
                 ) from exc
             if row is None:
                 break
-            self._step_over_gaps(_checked(row, _EVENT_TYPES, "event")[0])
+            self.step_over_gaps(_checked(row, _EVENT_TYPES, "event")[0])
             self._check_event(row)
-        self._step_over_gaps(None)
+        self.step_over_gaps(None)
         self._check_head()
         self._check_pages()
 
@@ -152,47 +107,15 @@ class _Walk:
         try:
             rows = self.conn.execute("PRAGMA integrity_check(5)").fetchall()
         except sqlite3.DatabaseError as exc:
-            raise _Broken(None, "unreadable", f"{self.path} is damaged: {exc}") from exc
+            raise BrokenLinkError(None, "unreadable", f"{self.path} is damaged: {exc}") from exc
         problems = [str(r[0]) for r in rows if r[0] != "ok"]
         if problems:
-            raise _Broken(
+            raise BrokenLinkError(
                 None,
                 "unreadable",
                 f"{self.path} is damaged outside the event rows (SQLite's integrity check: "
                 + "; ".join(" ".join(p.split()) for p in problems)
                 + ")",
-            )
-
-    def _step_over_gaps(self, seq: int | None) -> None:
-        """Consume checkpoints until `next_seq` reaches `seq` (or until none are left)."""
-        while seq is None or self.next_seq < seq:
-            gap = self.gaps.pop(self.next_seq, None)
-            if gap is None:
-                if seq is None:
-                    break
-                raise _Broken(
-                    self.next_seq,
-                    "missing",
-                    f"events {self.next_seq}..{seq - 1} are missing, and no checkpoint "
-                    "accounts for them",
-                )
-            after, hash_, prev, archived_to, sha = gap
-            if prev is not None and prev != self.prev:
-                raise _Broken(
-                    self.next_seq,
-                    "checkpoint",
-                    f"the checkpoint for seqs {self.next_seq}..{after} does not follow from "
-                    f"seq {self.next_seq - 1}",
-                )
-            if self.archives:
-                self._check_archive(self.next_seq, after, hash_, prev, archived_to, sha)
-            self.archived += after - self.next_seq + 1
-            self.checkpoints += 1
-            self.prev, self.next_seq = hash_, after + 1
-        if self.gaps and seq is None:
-            first = min(self.gaps)
-            raise _Broken(
-                first, "checkpoint", f"a checkpoint covers seqs from {first} that overlap events"
             )
 
     def _check_event(self, row: tuple[int, str, int, str, float, bytes | str, bytes]) -> None:
@@ -201,14 +124,16 @@ class _Walk:
         # refused anything else).
         body = raw.encode() if isinstance(raw, str) else raw
         if seq < self.next_seq:
-            raise _Broken(seq, "checkpoint", f"seq {seq} is present but covered by a checkpoint")
+            raise BrokenLinkError(
+                seq, "checkpoint", f"seq {seq} is present but covered by a checkpoint"
+            )
         if chain_hash(self.prev, seq, stream_id, version, type_, recorded_at, body) != stored:
-            raise _Broken(
+            raise BrokenLinkError(
                 seq, *self._diagnose(seq, stream_id, version, type_, recorded_at, body, stored)
             )
         last = self.stream_versions.get(stream_id)
         if version != (last or 0) + 1 and last is not None:
-            raise _Broken(
+            raise BrokenLinkError(
                 seq,
                 "reordered" if version <= last else "missing",
                 f"stream {stream_id!r} goes from version {last} to {version} at seq {seq}",
@@ -216,7 +141,7 @@ class _Walk:
         try:
             decode_stored(body)
         except (msgspec.DecodeError, msgspec.ValidationError, UpcastError) as exc:
-            raise _Broken(
+            raise BrokenLinkError(
                 seq, "unreadable", f"the event at seq {seq} cannot be decoded: {exc}"
             ) from exc
         self.stream_versions[stream_id] = version
@@ -254,41 +179,34 @@ class _Walk:
             f"before it (seq {seq - 1}) was altered and re-hashed"
         )
 
-    def _check_archive(
-        self, first: int, after: int, hash_: bytes, prev: bytes | None, path: str, sha: str | None
-    ) -> None:
-        problem = archive_problem(self.verified_archives, path, first, after, hash_, prev, sha)
-        if problem is not None:
-            raise _Broken(first, "archive", problem)
-
     def _check_head(self) -> None:
         tip = self.next_seq - 1
         row = self.conn.execute("SELECT value FROM meta WHERE key = 'head'").fetchone()
         if row is None:
             if tip:
-                raise _Broken(
+                raise BrokenLinkError(
                     tip, "head", f"events reach seq {tip}, but the head record is missing"
                 )
             return
         try:
             head_seq, head_hash = decode_head(row[0])
         except ValueError as exc:
-            raise _Broken(None, "head", str(exc)) from exc
+            raise BrokenLinkError(None, "head", str(exc)) from exc
         if head_seq > tip:
-            raise _Broken(
+            raise BrokenLinkError(
                 tip + 1,
                 "truncated",
                 f"the log is truncated: the head record names seq {head_seq}, but events end "
                 f"at seq {tip}",
             )
         if head_seq < tip:
-            raise _Broken(
+            raise BrokenLinkError(
                 head_seq + 1,
                 "head",
                 f"events reach seq {tip}, past the head record's seq {head_seq}",
             )
         if head_hash != self.prev:
-            raise _Broken(
+            raise BrokenLinkError(
                 tip, "head", f"the newest event (seq {tip}) does not match the head record's hash"
             )
 
@@ -308,7 +226,7 @@ def _checked(row: Any, types: _Types, what: str) -> Any:
         return row
     seq = row[0] if what == "event" and isinstance(row[0], int) else None
     where = f"the {what} row at seq {seq}" if seq is not None else f"a {what} row"
-    raise _Broken(
+    raise BrokenLinkError(
         seq,
         "unreadable",
         f"{where} has a column of the wrong type ({', '.join(wrong)}): the log was edited "
@@ -335,9 +253,11 @@ def verify_file(path: str, *, archives: bool = False) -> ChainReport:
         app_id = conn.execute("PRAGMA application_id").fetchone()[0]
         user_version = conn.execute("PRAGMA user_version").fetchone()[0]
         if app_id != APPLICATION_ID:
-            raise _Broken(None, "file", f"{path} is not an event log (application_id={app_id})")
+            raise BrokenLinkError(
+                None, "file", f"{path} is not an event log (application_id={app_id})"
+            )
         if user_version > SCHEMA_VERSION:
-            raise _Broken(
+            raise BrokenLinkError(
                 None,
                 "file",
                 f"{path} has schema version {user_version}, newer than {SCHEMA_VERSION}",
@@ -345,22 +265,14 @@ def verify_file(path: str, *, archives: bool = False) -> ChainReport:
         try:
             identify(conn, path)  # and the rest of what the writer checks (its tables)
         except EventLogError as exc:
-            raise _Broken(None, "file", str(exc)) from exc
+            raise BrokenLinkError(None, "file", str(exc)) from exc
         conn.execute("BEGIN")  # one snapshot for the whole walk
         walk.run()
         broken = None
-    except _Broken as exc:
+    except BrokenLinkError as exc:
         broken = exc.link
     except sqlite3.DatabaseError as exc:
         broken = BrokenLink(walk.next_seq, "unreadable", f"cannot read {path}: {exc}")
     finally:
         conn.close()
-    return ChainReport(
-        path=path,
-        events=walk.events,
-        archived=walk.archived,
-        checkpoints=walk.checkpoints,
-        head_seq=walk.next_seq - 1,
-        head_hash=walk.prev.hex(),
-        broken=broken,
-    )
+    return walk.report(path, broken)

@@ -2,7 +2,7 @@
 
 `SQLiteEventLog` (in `store.py`) streams appends to the writer, which hands whatever has arrived
 to `WriteConnection.commit` as one batch. Inside one `BEGIN IMMEDIATE ... COMMIT`, it looks
-up the streams it has not seen, has `eventlog.sqlite.batch_plan` check versions, number and
+up the streams it has not seen, has `eventlog.batch_plan` check versions, number and
 hash the events (a pure plan), and writes the plan.
 
 The in-memory view (head seq and hash, stream versions) is only ever changed after a
@@ -18,6 +18,13 @@ import os
 import sqlite3
 from collections.abc import Sequence
 
+from eventlog.batch_plan import (
+    BatchPlan,
+    StreamChange,
+    cache_looked_up,
+    plan_batch,
+    streams_to_look_up,
+)
 from eventlog.chain import GENESIS_HASH, decode_head, encode_head
 from eventlog.errors import (
     CorruptEventError,
@@ -25,18 +32,9 @@ from eventlog.errors import (
     EventLogUnavailableError,
     SchemaVersionError,
 )
-from eventlog.sqlite.batch_plan import BatchPlan, StreamChange, plan_batch
 from eventlog.sqlite.header import check_file, hot_wal, read_only_uri, wal_note
 from eventlog.sqlite.migrations import DEFAULT_PAGE_SIZE, identify, prepare
 from eventlog.sqlite.projection.schema import UPSERT as UPSERT_SUMMARIES
-from eventlog.sqlite.protocol import (
-    AppendItem,
-    Archived,
-    Conflict,
-    Item,
-    Outcome,
-    failed,
-)
 from eventlog.sqlite.statements import (
     INSERT_EVENTS,
     LOOKUP_STREAMS,
@@ -46,9 +44,9 @@ from eventlog.sqlite.statements import (
     UPSERT_STREAMS,
     insert_rows,
 )
+from eventlog.write_protocol import Archived, Conflict, Item, Outcome, failed
 
 _LOOKUP_CHUNK = 500
-_MAX_CACHED_STREAMS = 200_000
 
 
 class WriteConnection:
@@ -185,7 +183,7 @@ class WriteConnection:
     def commit(self, items: Sequence[Item], now: float) -> list[Outcome]:
         """Write one batch in one transaction; return each item's outcome, in order.
 
-        Outcomes are already in the form the writer sends (`eventlog.sqlite.protocol`). An append
+        Outcomes are already in the form the writer sends (`eventlog.write_protocol`). An append
         whose expected version is stale gets a `Conflict` and the rest of the batch still
         commits. If the transaction fails, every item gets the same `Failed` (the
         `EventLogUnavailableError` or `CorruptEventError` to raise) and nothing was written.
@@ -245,20 +243,9 @@ class WriteConnection:
         """Load the versions of the batch's streams the cache lacks, a few queries in all.
 
         A burst of new jobs would otherwise cost one query per stream. Returns the archived
-        streams among them, which are not cached (they take no appends). Streams to reopen
-        are looked up even when cached: retention (on another connection) may have archived
-        a closed stream since, and a reopen must not bring it back.
+        streams among them (`cache_looked_up`).
         """
-        versions = self.versions
-        if len(versions) > _MAX_CACHED_STREAMS:
-            versions.clear()  # a cheap bound; a miss costs a share of one query
-        missing = list(
-            {
-                i.stream_id
-                for i in items
-                if type(i) is AppendItem and (i.stream_id not in versions or i.reopen_stream)
-            }
-        )
+        missing = streams_to_look_up(items, self.versions)
         archived: dict[str, Archived] = {}
         for start in range(0, len(missing), _LOOKUP_CHUNK):
             chunk = missing[start : start + _LOOKUP_CHUNK]
@@ -268,13 +255,7 @@ class WriteConnection:
                     LOOKUP_STREAMS.format(", ".join("?" * len(chunk))), chunk
                 )
             }
-            for sid in chunk:
-                version, archived_at = found.get(sid, (0, None))
-                if archived_at is not None:
-                    archived[sid] = Archived(sid, version, float(archived_at))
-                    versions.pop(sid, None)  # cached before retention archived it
-                else:
-                    versions[sid] = version
+            archived.update(cache_looked_up(self.versions, chunk, found))
         return archived
 
     def _failure(self, exc: sqlite3.Error, count: int) -> EventLogError:

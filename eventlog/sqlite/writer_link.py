@@ -21,7 +21,7 @@ from typing import Literal, cast
 import msgspec
 
 from eventlog.errors import EventLogClosedError, EventLogUnavailableError
-from eventlog.sqlite.protocol import (
+from eventlog.sqlite.writer_frames import (
     Outcomes,
     Request,
     encode_frame,

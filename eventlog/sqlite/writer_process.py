@@ -27,23 +27,19 @@ import sys
 from collections import deque
 
 from eventlog.errors import EventLogError
-from eventlog.sqlite.protocol import (
+from eventlog.sqlite.writer import WriteConnection
+from eventlog.sqlite.writer_frames import (
     Chunk,
-    Done,
-    Failed,
-    Item,
     Open,
-    Outcome,
     Outcomes,
     Reload,
     Request,
     Sync,
     encode_frame,
-    failed,
     request_decoder,
     take_frames,
 )
-from eventlog.sqlite.writer import WriteConnection
+from eventlog.write_protocol import Done, Failed, Item, Outcome, failed
 
 _RECV = 1 << 20
 

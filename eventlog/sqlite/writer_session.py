@@ -29,22 +29,18 @@ from eventlog.errors import (
     WriterLostError,
 )
 from eventlog.records import AppendResult, WriterStats, WritesRefused
-from eventlog.sqlite.protocol import (
+from eventlog.sqlite.writer_frames import Chunk, Open, Outcomes, Reload, Sync
+from eventlog.sqlite.writer_link import WriterLink, WriterMode
+from eventlog.write_protocol import (
     Appended,
     Archived,
-    Chunk,
     Conflict,
     Done,
     Failed,
     Item,
-    Open,
     Outcome,
-    Outcomes,
-    Reload,
-    Sync,
     error_of,
 )
-from eventlog.sqlite.writer_link import WriterLink, WriterMode
 
 _Waiter = tuple[asyncio.Future[Any], int]  # (the caller's future, what it waits for)
 SNAPSHOT = 0  # waits for a snapshot; a positive number is an append of that many events

@@ -30,9 +30,9 @@ from hypothesis.stateful import (
 from eventlog.events import StatusObserved, encode_event
 from eventlog.records import ANY_VERSION
 from eventlog.sqlite.header import check_file
-from eventlog.sqlite.protocol import Appended, AppendItem, Conflict
 from eventlog.sqlite.verify import verify_file
 from eventlog.sqlite.writer import WriteConnection
+from eventlog.write_protocol import Appended, AppendItem, Conflict
 
 STREAMS = ["job:a", "job:b", "job:c", "breaker:x"]
 

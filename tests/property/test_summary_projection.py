@@ -25,10 +25,10 @@ from actors.job.summary import summary_of, view_of
 from actors.job.view import JobView, hold_reason
 from eventlog.events import encode_event
 from eventlog.sqlite.projection import queries
-from eventlog.sqlite.projection.schema import draft
-from eventlog.sqlite.protocol import Appended, AppendItem
 from eventlog.sqlite.writer import WriteConnection
 from eventlog.summaries import ERROR_EXCERPT
+from eventlog.summary_codec import draft
+from eventlog.write_protocol import Appended, AppendItem
 from tests.property.test_task_fsm_model import JOB, JobMachine
 
 STREAM = f"job:{JOB}"

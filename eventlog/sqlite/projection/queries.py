@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from eventlog.errors import SummariesNotBuiltError
-from eventlog.sqlite.projection.schema import COLUMNS, needs_rebuild, summary_of
+from eventlog.sqlite.projection.schema import needs_rebuild
 from eventlog.summaries import (
     MAX_COVERAGE,
     MAX_PAGE,
@@ -31,6 +31,7 @@ from eventlog.summaries import (
     decode_cursor,
     encode_cursor,
 )
+from eventlog.summary_codec import COLUMNS, summary_of
 
 # How many chunks before `from` a coverage query looks back for one that reaches into it.
 _LOOK_BACK = 1000

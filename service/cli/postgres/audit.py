@@ -11,10 +11,10 @@ import asyncio
 import os
 import sys
 
+from eventlog.chain_report import ChainReport
 from eventlog.errors import EventLogError
 from eventlog.postgres import PostgresEventLog, redacted
 from eventlog.postgres.writer import DRIVER_ERRORS
-from eventlog.sqlite.verify import ChainReport
 
 
 async def _verify(url: str) -> ChainReport:

@@ -1,4 +1,4 @@
-"""The writer's wire format: framing, and errors that cross it unchanged."""
+"""A writer's errors travel as data and are raised on the caller's side as they were."""
 
 from __future__ import annotations
 
@@ -13,32 +13,7 @@ from eventlog.errors import (
     SchemaVersionError,
     StreamArchivedError,
 )
-from eventlog.sqlite.protocol import (
-    HEADER,
-    MAX_FRAME,
-    Archived,
-    Conflict,
-    error_of,
-    failed,
-    frame,
-    take_frames,
-)
-
-
-def test_whole_frames_are_taken_and_a_partial_one_waits_for_the_rest() -> None:
-    stream = frame(b"one") + frame(b"") + frame(b"three")
-    buffer = bytearray(stream[:-2])
-    assert take_frames(buffer) == [b"one", b""]
-    assert bytes(buffer) == stream[len(frame(b"one") + frame(b"")) : -2]
-    buffer += stream[-2:]
-    assert take_frames(buffer) == [b"three"]
-    assert buffer == bytearray()
-
-
-def test_an_impossible_length_is_a_garbled_stream() -> None:
-    buffer = bytearray(frame(b"ok") + HEADER.pack(MAX_FRAME + 1) + b"x")
-    with pytest.raises(ValueError, match="garbled stream: a frame of"):
-        take_frames(buffer)
+from eventlog.write_protocol import Archived, Conflict, error_of, failed
 
 
 @pytest.mark.parametrize(

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from eventlog.batch_plan import (
+    StreamChange,
+    cache_looked_up,
+    plan_batch,
+    streams_to_look_up,
+)
 from eventlog.chain import GENESIS_HASH, chain_hash
 from eventlog.records import ANY_VERSION
-from eventlog.sqlite.batch_plan import StreamChange, plan_batch
-from eventlog.sqlite.protocol import Appended, AppendItem, Archived, Conflict, Done, SnapshotItem
+from eventlog.write_protocol import Appended, AppendItem, Archived, Conflict, Done, SnapshotItem
 
 NOW = 1_700_000_000.5
 
@@ -70,3 +75,24 @@ def test_closing_reopening_archived_streams_and_snapshots() -> None:
     assert plan.outcomes == [Appended(11, 11, 4), Appended(12, 12, 5), gone, Done()]
     assert plan.streams == {"job:c": StreamChange.CLOSED, "job:d": StreamChange.REOPENED}
     assert plan.snapshots == [("job:c", 3, 1, b"state", NOW)]
+
+
+def test_streams_the_cache_lacks_are_looked_up_and_so_is_a_cached_one_being_reopened() -> None:
+    items = [
+        append("job:cached", 3),
+        append("job:new", 0),
+        append("job:new", 1),
+        append("job:back", 5, reopen=True),
+        SnapshotItem("job:snap", 1, 1, b"{}"),
+    ]
+    wanted = streams_to_look_up(items, {"job:cached": 3, "job:back": 5})
+    assert sorted(wanted) == ["job:back", "job:new"]
+
+
+def test_a_looked_up_archived_stream_leaves_the_cache_and_a_missing_one_is_new() -> None:
+    versions = {"job:gone": 4}
+    archived = cache_looked_up(
+        versions, ["job:gone", "job:new", "job:old"], {"job:gone": (4, 99.0), "job:old": (7, None)}
+    )
+    assert archived == {"job:gone": Archived("job:gone", 4, 99.0)}
+    assert versions == {"job:new": 0, "job:old": 7}

@@ -1,19 +1,16 @@
-"""What the event loop and the writer say to each other over their socket.
+"""What an append asks of a writer and what the writer answers, in either backend.
 
-Frames are a 4-byte little-endian length and a MessagePack body. The loop side sends
-`Open` once, then `Chunk`s of appends and snapshots and the odd `Sync` or `Reload`; the
-writer answers every frame it has processed, in order, with one `Outcomes` per transaction
-or control frame, holding one outcome per item. Because the socket keeps order and the
-writer answers in order, the loop side matches outcomes to waiting callers by position
-alone.
-
-Errors cross as data (`Failed`, `Conflict`, `Archived`) and are rebuilt into the same
-exception classes, with the same messages, on the loop side.
+`append_item` turns an `EventLog.append` call into an `AppendItem`: checked, its events
+encoded, its summary drafted in the appending process, so that the writer (another process,
+for SQLite) only plans and writes. Each item gets one outcome. Errors are carried as data
+(`Failed`, `Conflict`, `Archived`), so that an item can cross a socket to the SQLite writer
+process; `error_of` rebuilds the exception class and message the caller gets.
 """
 
 from __future__ import annotations
 
-import struct
+from collections.abc import Sequence
+from math import isfinite
 from typing import Literal
 
 import msgspec
@@ -27,10 +24,9 @@ from eventlog.errors import (
     SchemaVersionError,
     StreamArchivedError,
 )
-from eventlog.sqlite.projection.schema import SummaryDraft
-
-HEADER = struct.Struct("<I")
-MAX_FRAME = 1 << 30  # a length past this is a garbled stream, not a frame
+from eventlog.events import Event, encode_event
+from eventlog.summaries import JobSummary
+from eventlog.summary_codec import SummaryDraft, draft
 
 
 class AppendItem(msgspec.Struct, frozen=True, array_like=True, tag=1):
@@ -51,28 +47,6 @@ class SnapshotItem(msgspec.Struct, frozen=True, array_like=True, tag=2):
     state: bytes
 
 
-class Open(msgspec.Struct, frozen=True, array_like=True, tag=3):
-    path: str
-    synchronous: str
-    max_batch: int
-    max_size_bytes: int | None
-    page_size: int
-
-
-class Chunk(msgspec.Struct, frozen=True, array_like=True, tag=4):
-    now: float  # the loop side's clock when the chunk was sent; stamps its events
-    items: list[AppendItem | SnapshotItem]
-
-
-class Sync(msgspec.Struct, frozen=True, array_like=True, tag=5):
-    """Answered once everything sent before it has been answered: a barrier."""
-
-
-class Reload(msgspec.Struct, frozen=True, array_like=True, tag=6):
-    """Another connection changed the file: reload the head and forget cached versions."""
-
-
-Request = Open | Chunk | Sync | Reload
 Item = AppendItem | SnapshotItem
 
 
@@ -108,10 +82,6 @@ class Failed(msgspec.Struct, frozen=True, array_like=True, tag=5):
 
 
 Outcome = Appended | Done | Conflict | Archived | Failed
-
-
-class Outcomes(msgspec.Struct, frozen=True, array_like=True):
-    items: list[Outcome]
 
 
 _KINDS: dict[type[BaseException], FailureKind] = {
@@ -150,38 +120,58 @@ def error_of(outcome: Conflict | Archived | Failed) -> EventLogError:
     return EventLogError(outcome.message)
 
 
-_encoder = msgspec.msgpack.Encoder()
-request_decoder = msgspec.msgpack.Decoder(Request)
-outcomes_decoder = msgspec.msgpack.Decoder(Outcomes)
+_CLASSES: dict[type, tuple[str, tuple[str, ...]]] = {}  # class -> (tag, float fields)
 
 
-def frame(body: bytes) -> bytes:
-    return HEADER.pack(len(body)) + body
-
-
-def encode_frame(message: Request | Outcomes) -> bytes:
-    """A request or an answer, encoded and framed for the socket."""
-    return frame(_encoder.encode(message))
-
-
-def take_frames(buffer: bytearray) -> list[bytes]:
-    """Remove the whole frames at the front of `buffer` and return their bodies.
+def append_item(
+    stream_id: str,
+    events: Sequence[Event],
+    expected_version: int,
+    close_stream: bool,
+    reopen_stream: bool,
+    summary: JobSummary | None,
+) -> AppendItem:
+    """An append as either backend's writer takes it: checked, encoded, its summary drafted
+    in the appending process.
 
     Raises:
-        ValueError: a frame claims an impossible length: the stream is garbled.
+        ValueError: no events, or both close and reopen asked.
     """
-    bodies: list[bytes] = []
-    pos = 0
-    try:
-        while len(buffer) - pos >= HEADER.size:
-            (size,) = HEADER.unpack_from(buffer, pos)
-            if size > MAX_FRAME:
-                raise ValueError(f"garbled stream: a frame of {size} bytes")
-            end = pos + HEADER.size + size
-            if len(buffer) < end:
-                break
-            bodies.append(bytes(buffer[pos + HEADER.size : end]))
-            pos = end
-    finally:
-        del buffer[:pos]
-    return bodies
+    if not events:
+        raise ValueError(f"append to {stream_id!r} needs at least one event")
+    if close_stream and reopen_stream:
+        raise ValueError(f"append to {stream_id!r} cannot both close and reopen it")
+    return AppendItem(
+        stream_id,
+        expected_version,
+        close_stream,
+        [_encode(event) for event in events],
+        reopen_stream,
+        None if summary is None else draft(summary),
+    )
+
+
+def _encode(event: Event) -> tuple[str, bytes]:
+    """The event's tag and stored bytes, refusing what would not decode back.
+
+    JSON has no NaN or infinity: msgspec writes them as `null`, which a `float` field then
+    refuses forever. A stored event is permanent, so such an event is refused here, before
+    it can become an unreadable row.
+    """
+    cls = type(event)
+    known = _CLASSES.get(cls)
+    if known is None:
+        if not isinstance(event, Event):
+            raise TypeError(f"only Event instances can be appended, not {cls.__name__}")
+        floats = tuple(
+            f.name for f in msgspec.structs.fields(cls) if f.type in (float, float | None)
+        )
+        known = _CLASSES[cls] = (str(cls.__struct_config__.tag), floats)
+    tag, floats = known
+    for name in floats:
+        value = getattr(event, name)
+        if value is not None and not isfinite(value):
+            raise ValueError(
+                f"a {tag} event cannot be stored faithfully ({name}={value}): {event!r}"
+            )
+    return tag, encode_event(event)

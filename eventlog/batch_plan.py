@@ -4,19 +4,23 @@
 versions) and the archived streams among the batch's, it checks each append's expected
 version and gives its events their seq, version and chain hash. The write connection then
 writes the plan in one transaction, and adopts its tip only once COMMIT has returned.
+
+Before planning, a writer looks up the streams its cache of versions lacks
+(`streams_to_look_up`) and caches what it found (`cache_looked_up`); only the query is
+each backend's own.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from hashlib import sha256
 
 from eventlog.records import ANY_VERSION
-from eventlog.sqlite.projection.schema import Row as SummaryRow
-from eventlog.sqlite.projection.schema import row_of
-from eventlog.sqlite.protocol import (
+from eventlog.summary_codec import Row as SummaryRow
+from eventlog.summary_codec import row_of
+from eventlog.write_protocol import (
     Appended,
     AppendItem,
     Archived,
@@ -29,6 +33,49 @@ from eventlog.sqlite.protocol import (
 
 EventRow = tuple[int, str, int, str, bytes, float, bytes]  # seq .. recorded_at, hash
 SnapshotRow = tuple[str, int, int, bytes, float]
+
+
+# The writer's cache of stream versions is dropped past this many streams: a cheap bound,
+# since a miss costs a share of one query.
+MAX_CACHED_STREAMS = 200_000
+
+
+def streams_to_look_up(items: Sequence[Item], versions: dict[str, int]) -> list[str]:
+    """The batch's appended streams whose versions the writer's cache `versions` lacks
+    (the cache is dropped first if it has grown past its bound).
+
+    Streams to reopen are looked up even when cached: retention (on another connection) may
+    have archived a closed stream since, and a reopen must not bring it back.
+    """
+    if len(versions) > MAX_CACHED_STREAMS:
+        versions.clear()
+    return list(
+        {
+            i.stream_id
+            for i in items
+            if type(i) is AppendItem and (i.stream_id not in versions or i.reopen_stream)
+        }
+    )
+
+
+def cache_looked_up(
+    versions: dict[str, int],
+    streams: Iterable[str],
+    found: Mapping[str, tuple[int, float | None]],
+) -> dict[str, Archived]:
+    """Cache in `versions` what a look-up of `streams` found (`found`: version and
+    archived_at; a stream not found is new, at version 0). Returns the archived ones, which
+    are not cached: they take no appends, and one cached before retention archived it is
+    dropped."""
+    archived: dict[str, Archived] = {}
+    for sid in streams:
+        version, archived_at = found.get(sid, (0, None))
+        if archived_at is not None:
+            archived[sid] = Archived(sid, version, float(archived_at))
+            versions.pop(sid, None)
+        else:
+            versions[sid] = version
+    return archived
 
 
 class StreamChange(Enum):
