@@ -10,7 +10,7 @@ Steps, in order, each a separate process:
    RESULTS.md belongs to them and is left as it is;
 2. the lifecycle benchmark at 1,000 jobs with tasks of 10-20 s, both sides, `--repeat`
    rounds, which rewrites its block of the Lifecycle section (`--record make-bench-1000`);
-3. the read model's cost end to end, `bench.read_model_e2e` at 1,000 jobs all live at once,
+3. the read model's cost end to end, `bench.read_model_e2e`: 3,000 jobs, 1,000 live at once,
    with and without the job-summary rows, `--repeat` rounds (`--json
    bench/out/read_model_e2e.json`; its part of the Issue 20 section is written by hand);
 4. the crash soak, `bench.crash_soak` at 600 jobs and 60 SIGKILLs per run, which rewrites
@@ -80,7 +80,7 @@ def steps(only: str | None, repeat: int, snapshot: bool = False) -> list[tuple[s
             (
                 "read_model_e2e",
                 [
-                    *("bench.read_model_e2e", "--jobs", "1000", "--concurrency", "1000"),
+                    *("bench.read_model_e2e", "--jobs", "3000", "--concurrency", "1000"),
                     *("--repeat", str(repeat), "--json", "bench/out/read_model_e2e.json"),
                 ],
             )
