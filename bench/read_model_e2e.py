@@ -75,7 +75,7 @@ def derived(run: dict[str, Any], jobs: int) -> dict[str, Any]:
 
 def summary_of_us() -> float:
     """Microseconds per `summary_of` call: the part of the projection's cost that both
-    variants pay (the summary is built before the append), so that the ratios leave out."""
+    variants pay (the summary is built before the append), which the ratios leave out."""
     from actors.job.summary import summary_of
     from bench.read_model import _job_events
 
