@@ -172,6 +172,7 @@ def side_command(
             "--phase-refresh-s",
             str(args.phase_refresh_s),
             *(f"--poller={item}" for item in args.poller),
+            f"--summaries={args.summaries}",
         ]
         if args.profile == "cprofile":
             cmd += ["--cprofile", str(run_dir / "orchestrator.pstats")]
@@ -378,6 +379,7 @@ def figures(
         "poller",
         "mean_batch_events",
         "commit_batches",
+        "writer_cpu_s",
         "client_errors",
         "threads_started",
     ):
@@ -603,6 +605,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--profile",
         choices=("cprofile", "py-spy", "memory"),
         help="profile the orchestrator (memory: tracemalloc, which slows it down a lot)",
+    )
+    p.add_argument(
+        "--summaries",
+        choices=("on", "off"),
+        default="on",
+        help="off: the orchestrator's appends carry no job summary (bench.read_model_e2e)",
     )
     p.add_argument("--timeout-s", type=float, default=0.0, help="per side; 0: from the workload")
     p.add_argument("--record", help="rewrite block lifecycle:NAME of bench/RESULTS.md")

@@ -32,7 +32,12 @@ def cpu_seconds(helpers: Sequence[int] = ()) -> float:
     """User + system CPU of this process, all threads included (SQLite's and ours), plus
     that of its `helpers`: processes that work for it (the event log's writer)."""
     r = resource.getrusage(resource.RUSAGE_SELF)
-    total = r.ru_utime + r.ru_stime
+    return r.ru_utime + r.ru_stime + helpers_cpu_seconds(helpers)
+
+
+def helpers_cpu_seconds(helpers: Sequence[int]) -> float:
+    """User + system CPU of the `helpers` processes alone (Linux `/proc/<pid>/stat`)."""
+    total = 0.0
     for pid in helpers:
         with open(f"/proc/{pid}/stat", "rb") as f:
             fields = f.read().rsplit(b")", 1)[1].split()
@@ -61,6 +66,8 @@ class Window:
     peak_live: int = 0
     ended: float = 0.0
     cpu1: float = 0.0
+    helpers_cpu0: float = 0.0  # the helpers' share of cpu0 / cpu1
+    helpers_cpu1: float = 0.0
     # the largest lateness of the sampler's wake-up: how starved the process was
     sampler_lag_max_s: float = 0.0
     samples: list[tuple[float, int, int]] = field(default_factory=list)  # (t, rss, live)
@@ -70,6 +77,7 @@ class Window:
     def start(self) -> None:
         self.rss0 = self.peak_rss = rss_bytes(self.helpers)
         self.cpu0 = cpu_seconds(self.helpers)
+        self.helpers_cpu0 = helpers_cpu_seconds(self.helpers)
         self.started = time.time()
 
     def sample(self, lag_s: float = 0.0) -> None:
@@ -84,6 +92,7 @@ class Window:
         self.sample()
         self.ended = time.time()
         self.cpu1 = cpu_seconds(self.helpers)
+        self.helpers_cpu1 = helpers_cpu_seconds(self.helpers)
 
     def figures(self, jobs: int) -> dict[str, float | int | None]:
         wall = self.ended - self.started
@@ -92,6 +101,7 @@ class Window:
         return {
             "wall_s": round(wall, 3),
             "cpu_s": round(cpu, 3),
+            "helpers_cpu_s": round(self.helpers_cpu1 - self.helpers_cpu0, 3),
             "cpu_ms_per_job": round(cpu * 1000 / jobs, 3),
             "cpu_util": round(cpu / wall, 3) if wall > 0 else None,
             "rss_idle_mb": round(self.rss0 / 2**20, 1),

@@ -5,7 +5,8 @@
 Runs every job of the workload through `Orchestrator.open` (file-backed event log,
 `synchronous=FULL`, the `HttpOverlord` client, uvloop as `druid-orch` uses it), at most
 `--concurrency` live at once, and writes its own measurements to `--out`. The record times of
-terminal statuses are read afterwards from the event log by the driver.
+terminal statuses are read afterwards from the event log by the driver. With `--summaries
+off` the appends carry no job summary (`bench.summaryless_log`), for `bench.read_model_e2e`.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from actors.settings import OrchestratorConfig
 from actors.supervision.policy import RetryPolicy
 from actors.supervision.slots import SlotPolicy
 from bench.measure import Window
+from bench.summaryless_log import orchestrator_log
 from bench.workload import Workload
 from service import logging_setup
 
@@ -86,6 +88,7 @@ async def run(
     concurrency: int,
     config: OrchestratorConfig,
     memory_report: str | None = None,
+    summaries: bool = True,
 ) -> dict[str, Any]:
     jobs = workload.compiled()
     outcomes: dict[str, str] = {}
@@ -95,7 +98,10 @@ async def run(
     submit_done = 0.0
     stopped = False
     all_live = asyncio.Event()
-    async with Orchestrator.open(db, overlord, config=config) as orch:
+    async with (
+        orchestrator_log(db, config, summaries=summaries) as source,
+        Orchestrator.open(source, overlord, config=config) as orch,
+    ):
         gc.collect()
         limit = asyncio.Semaphore(concurrency)
 
@@ -165,6 +171,8 @@ async def run(
     # Stopped early, per-job figures are per job handed over: the only lifecycles that ran.
     measured = submitted if stopped else len(jobs)
     figures = window.figures(max(1, measured))
+    # The writer process's CPU alone (also counted in cpu_s); None with a writer thread.
+    writer_cpu_s = figures.pop("helpers_cpu_s") if window.helpers else None
     wall = window.ended - window.started
     return {
         **figures,
@@ -173,6 +181,7 @@ async def run(
         "jobs_ended": len(outcomes),
         "submit_s": round(submit_done - window.started, 3) if submit_done else None,
         "events_appended": writer.events,
+        "writer_cpu_s": writer_cpu_s,
         "events_per_s": round(writer.events / wall, 1) if wall > 0 else None,
         "commit_batches": writer.batches,
         "mean_batch_events": round(writer.events / writer.batches, 1) if writer.batches else None,
@@ -241,6 +250,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--chunk", type=int, default=500, help="PollerConfig.chunk")
     parser.add_argument("--phase-refresh-s", type=float, default=5.0)
     parser.add_argument("--poller", action="append", default=[], metavar="NAME=VALUE")
+    parser.add_argument(
+        "--summaries",
+        choices=("on", "off"),
+        default="on",
+        help="off: appends carry no job summary (bench.summaryless_log, for read_model_e2e)",
+    )
     parser.add_argument("--cprofile", help="write a cProfile of the run here (pstats file)")
     parser.add_argument(
         "--memory-report",
@@ -260,6 +275,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         concurrency=args.concurrency or workload.jobs,
         config=config,
         memory_report=args.memory_report,
+        summaries=args.summaries == "on",
     )
     profiler = cProfile.Profile() if args.cprofile else None
     if profiler is not None:

@@ -10,6 +10,8 @@
     python -m bench.read_model writer  [--quick]   the writer's commit time per append: events
                                        alone, then the row, its indexes, its count triggers
 
+The same cost end to end, job lifecycles with and without the rows, is `bench.read_model_e2e`.
+
 Each prints a table and, with `--json OUT`, writes the figures. The machine is shared and
 noisy: only ratios between runs of the same invocation are meant to be compared.
 """

@@ -1,6 +1,7 @@
 """`make bench`: run every benchmark at a moderate size and rewrite bench/RESULTS.md.
 
-    python -m bench.run_all [--only lifecycle|eventlog|crash|subtasks|postgres] [--repeat R]
+    python -m bench.run_all [--only lifecycle|eventlog|readmodel|crash|subtasks|postgres]
+                            [--repeat R]
 
 Steps, in order, each a separate process:
 
@@ -9,15 +10,18 @@ Steps, in order, each a separate process:
    RESULTS.md belongs to them and is left as it is;
 2. the lifecycle benchmark at 1,000 jobs with tasks of 10-20 s, both sides, `--repeat`
    rounds, which rewrites its block of the Lifecycle section (`--record make-bench-1000`);
-3. the crash soak, `bench.crash_soak` at 600 jobs and 60 SIGKILLs per run, which rewrites
+3. the read model's cost end to end, `bench.read_model_e2e`: 3,000 jobs, 1,000 live at once,
+   with and without the job-summary rows, `--repeat` rounds (`--json
+   bench/out/read_model_e2e.json`; its part of the Issue 20 section is written by hand);
+4. the crash soak, `bench.crash_soak` at 600 jobs and 60 SIGKILLs per run, which rewrites
    its block of the Crash soak section (`--record`) and fails the step on any finding;
-4. the sub-task benchmark, `bench.sub_tasks_backfill`: 60-day backfills on clusters of 8, 32
+5. the sub-task benchmark, `bench.sub_tasks_backfill`: 60-day backfills on clusters of 8, 32
    and 128 slots, fixed m against m chosen at admission, which rewrites its block of the
    Sub-task parallelism section (`--record make-bench`) and fails the step on a deadlock or
    a duplicate submission;
-5. the header of RESULTS.md: machine, versions, commit, command line and what ran.
+6. the header of RESULTS.md: machine, versions, commit, command line and what ran.
 
-About 14 minutes in all, most of it the baseline, whose one structurally failing job per
+About 15 minutes in all, most of it the baseline, whose one structurally failing job per
 datasource is retried to the end of its attempts. The 100- and 10,000-job points and the
 long-task run take longer than `make bench` should; RESULTS.md gives their commands, and their
 blocks are left alone here.
@@ -71,6 +75,16 @@ def steps(only: str | None, repeat: int, snapshot: bool = False) -> list[tuple[s
                     ],
                 )
             )
+    if only in (None, "readmodel"):
+        plan.append(
+            (
+                "read_model_e2e",
+                [
+                    *("bench.read_model_e2e", "--jobs", "3000", "--concurrency", "1000"),
+                    *("--repeat", str(repeat), "--json", "bench/out/read_model_e2e.json"),
+                ],
+            )
+        )
     if only in (None, "crash"):
         plan.append(
             (
@@ -104,9 +118,12 @@ def steps(only: str | None, repeat: int, snapshot: bool = False) -> list[tuple[s
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--only", choices=("lifecycle", "eventlog", "crash", "subtasks", "postgres")
+        "--only",
+        choices=("lifecycle", "eventlog", "readmodel", "crash", "subtasks", "postgres"),
     )
-    parser.add_argument("--repeat", type=int, default=3, help="lifecycle rounds (default 3)")
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="lifecycle and read model rounds (default 3)"
+    )
     parser.add_argument(
         "--snapshot",
         action="store_true",
