@@ -24,7 +24,6 @@ from actors.job.state import JobState
 from actors.job.stream import load_state
 from actors.stream_names import BREAKER_PREFIX, JOB_PREFIX, job_of_stream
 from eventlog import EventLog
-from eventlog.errors import EventLogError
 from eventlog.event_base import Event
 from eventlog.records import Recorded
 
@@ -133,13 +132,14 @@ class WarmStart:
 async def followed(
     log: EventLog, warm: WarmStart, on_primed: Callable[[WarmStart], None] = _no
 ) -> None:
-    """`warm.follow(log)`, outliving the log's refusals: a standby's cache is best effort."""
+    """`warm.follow(log)`, outliving any failure (primed afresh a second later): a standby's
+    cache is best effort, and a takeover reads whatever it missed."""
     while True:
         try:
             await warm.follow(log, on_primed)
             return
-        except EventLogError as exc:
-            logger.warning("warm_follow_failed", error=str(exc))
+        except Exception as exc:  # a cache: whatever fails, it is primed again
+            logger.warning("warm_follow_failed", error=str(exc) or repr(exc))
             warm.primed = False
             warm.jobs.clear()
             warm.breakers.clear()

@@ -6,20 +6,33 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from structlog.testing import capture_logs
 
-from actors.job.messages import Cancel
+from actors.job.messages import Accept, Cancel
 from actors.job.state import DRUID_LIVE, JobState
 from actors.job.stream import JobStreams
 from actors.orchestrator import Orchestrator
 from actors.supervision.breakers import Breakers, DatasourcePolicy
-from actors.warm_start import WarmStart
+from actors.warm_start import WarmStart, followed
 from eventlog.sqlite.store import SQLiteEventLog
 from overlord.sim.cluster import ClusterConfig
 from overlord.sim.server import SimConfig, Simulator
 from tests.support import daily_jobs, fast_config
+
+
+def accept_of(job: Any) -> Accept:
+    return Accept(
+        at=1e9,
+        job_id=job.job_id,
+        datasource=job.datasource,
+        interval=job.interval,
+        spec=job.spec_json,
+        spec_hash=job.spec_hash,
+        max_attempts=3,
+    )
 
 
 async def live(orch: Orchestrator, job_id: str) -> bool:
@@ -105,3 +118,47 @@ async def test_breakers_restore_from_the_cache_only_at_the_streams_version(
         await cold.restore()
         assert cold.paused == {}
         assert warm.breakers[stream][0] == 1
+
+
+class FailingOnce:
+    """A log whose first follow fails after the prime (a cut connection, say)."""
+
+    def __init__(self, log: SQLiteEventLog) -> None:
+        self.log = log
+        self.failed = False
+
+    def subscribe(self, after_seq: int = 0) -> Any:
+        if not self.failed:
+            self.failed = True
+            raise ConnectionResetError("the connection was cut")
+        return self.log.subscribe(after_seq)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.log, name)
+
+
+async def test_a_failed_follow_primes_again_and_folds_on(tmp_path: Path) -> None:
+    async with SQLiteEventLog(tmp_path / "log.db") as log:
+        job = daily_jobs(1, datetime(2024, 5, 1, tzinfo=UTC))[0]
+        streams = JobStreams(log)
+        await streams.record(job.job_id, accept_of(job))
+        warm, primed = WarmStart(), asyncio.Event()
+        primes: list[int] = []
+
+        def on_primed(w: WarmStart) -> None:
+            primes.append(len(w.jobs))
+            if len(primes) == 2:
+                primed.set()
+
+        follower = asyncio.create_task(followed(FailingOnce(log), warm, on_primed))  # type: ignore[arg-type]
+        try:
+            await asyncio.wait_for(primed.wait(), 5)
+            moved = await streams.record(job.job_id, Cancel(at=2e9, reason="ops"))
+            async with asyncio.timeout(5):
+                while job.job_id in warm.jobs:  # noqa: ASYNC110 - folded by the follower
+                    await asyncio.sleep(0.01)
+        finally:
+            follower.cancel()
+        assert primes == [1, 1]
+        assert moved.state.phase == "cancelled"
+        assert warm.position >= 2
