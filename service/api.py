@@ -64,7 +64,7 @@ from eventlog.records import Recorded
 from eventlog.summaries import CursorError
 from overlord.errors import OverlordError, OverlordUnavailableError
 from overlord.redaction import redact
-from service.config import is_loopback
+from service.config.checks import is_loopback
 from service.http.guard import RequestGuard
 from service.http.job_json import job_json, jobs_json
 from service.http.openapi import openapi_document
