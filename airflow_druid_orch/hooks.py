@@ -15,7 +15,7 @@ from airflow.hooks.base import BaseHook
 from airflow_druid_orch.client import DaemonClient
 
 DEFAULT_CONN_ID = "druid_orch_default"
-DEFAULT_PORT = 8642  # service/config.py ApiSection.port
+DEFAULT_PORT = 8642  # service/config/sections.py ApiSection.port
 
 
 class DruidOrchHook(BaseHook):

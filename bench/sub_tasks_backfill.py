@@ -48,8 +48,8 @@ from actors.supervision.slots import SlotPolicy
 from overlord.sim.server import SimConfig, Simulator, serve
 from overlord.sim.tasks import ClusterConfig, SimTask
 from service import logging_setup
-from service.api import SUBMIT_CONCURRENCY
 from service.demo import demo_config
+from service.http.jobs import SUBMIT_CONCURRENCY
 from specs.compiler import CompiledJob, builtin_template, compile_job
 from specs.intervals import Interval
 

@@ -27,7 +27,7 @@ from actors.supervision.alerts import AlertSink
 from eventlog.summaries import MAX_PAGE
 from service.config import Config
 from service.daemon import alert_sink, overlord_client
-from service.http.job_json import view_of_json, views_of_json
+from service.http.job_json import recorded_dict, view_of_json, views_of_json
 from service.intake import SubmitRequest, jobs_from_request
 from service.limits import LimitsSection
 
@@ -241,8 +241,6 @@ class EmbeddedControl:
         return found.jobs, found.position
 
     async def history(self, job_id: str) -> list[dict[str, Any]]:
-        from service.api import recorded_dict
-
         await self.orch.get(job_id)  # raises UnknownJobError
         return [recorded_dict(r) for r in await self.orch.history(job_id)]
 

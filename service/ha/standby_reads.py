@@ -59,7 +59,7 @@ class StandbyReads:
         return _json({"jobs": jobs_json(view_of(s) for s in page.jobs), "next": page.next})
 
     async def _one(self, request: web.Request, found: re.Match[str]) -> web.Response:
-        from service.api import recorded_dict
+        from service.http.job_json import recorded_dict
 
         job_id = found["job_id"]
         summary = await self.log.job_summary(job_id)

@@ -1,4 +1,6 @@
-"""What the control API puts around its routes: the request guard (origin, host, content
-type, bounds), the OpenAPI document and the Unix socket. The routes are in `service.api`."""
+"""The control API's HTTP pieces. The routes by resource: `jobs`, `datasources`, `reconcile`,
+`supervisors`. What surrounds them: the request guard (origin, host, content type, bounds),
+the error middleware, the JSON answers, the probes, the OpenAPI document and the Unix socket.
+The application that assembles them is `service.api`."""
 
 __all__: list[str] = []

@@ -22,7 +22,7 @@ from collections.abc import Awaitable, Callable
 import msgspec
 from aiohttp import web
 
-from service.config import is_loopback
+from service.config.checks import is_loopback
 from service.limits import BoundExceededError, LimitsSection, check_depth
 
 __all__ = ["MUTATING", "RequestGuard", "host_name"]

@@ -1,5 +1,6 @@
 """A job as the control API writes it: each time in ISO 8601 with its zone, the epoch seconds
-kept beside it as `<name>_epoch` for the programs that compute with them (issue 22).
+kept beside it as `<name>_epoch` for the programs that compute with them (issue 22). And an
+entry of a stream's event history (a job's or a supervisor's), secrets masked.
 
 The CLI's `--json` writes jobs the same way, and `RemoteControl` reads them back with
 `view_of_json`, so a job makes the round trip through the API unchanged.
@@ -14,6 +15,9 @@ from typing import Any
 import msgspec
 
 from actors.job.view import JobView
+from eventlog.events import event_fields
+from eventlog.records import Recorded
+from overlord.redaction import redact
 
 # The JobView fields that hold epoch seconds.
 TIME_FIELDS = ("accepted_at", "finished_at", "next_try_at", "since")
@@ -56,3 +60,15 @@ def view_of_json(record: Mapping[str, Any]) -> JobView:
 
 def views_of_json(records: Iterable[Mapping[str, Any]]) -> list[JobView]:
     return [view_of_json(r) for r in records]
+
+
+def recorded_dict(recorded: Recorded) -> dict[str, Any]:
+    """One history entry as plain data: its place in the log plus the event's fields, every
+    secret the redaction rules know masked (in the spec, and in recorded error text)."""
+    body = redact(event_fields(recorded.event))
+    return {
+        "seq": recorded.seq,
+        "version": recorded.version,
+        "recorded_at": recorded.recorded_at,
+        **body,
+    }

@@ -225,9 +225,9 @@ def _components() -> dict[str, Any]:
     from actors.job.view import JobView
     from actors.reconcile import ReconcileReport
     from actors.streams.facade import SupervisorView
-    from service.api import RetryRequest
+    from service.http.jobs import RetryRequest
+    from service.http.supervisors import ActionRequest, ResetAnswer, ResetRequest
     from service.intake import SubmitRequest
-    from service.supervisor_api import ActionRequest, ResetAnswer, ResetRequest
 
     types = [SubmitRequest, RetryRequest, ActionRequest, ResetRequest, ResetAnswer]
     _, components = msgspec.json.schema_components(

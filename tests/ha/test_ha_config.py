@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from service.config import ConfigError, load_config
+from actors.errors import ConfigError
+from service.config import load_config
 
 
 def test_a_postgres_url_takes_its_password_from_a_file_and_never_shows_it(tmp_path: Path) -> None:

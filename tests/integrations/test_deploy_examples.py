@@ -15,7 +15,8 @@ from typing import Any
 import yaml
 
 from service.api import PROBES
-from service.config import ENV_KEYS, RESERVED_ENV, load_config
+from service.config import load_config
+from service.config.schema import ENV_KEYS, RESERVED_ENV
 from tests.service.processes import ROOT
 
 EXAMPLES = ROOT / "examples"

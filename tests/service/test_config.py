@@ -12,15 +12,9 @@ import msgspec
 import pytest
 
 from actors.errors import ConfigError
-from service.config import (
-    ENV_KEYS,
-    Config,
-    OverlordSection,
-    Secret,
-    env_name,
-    leaves,
-    load_config,
-)
+from service.config import Config, Secret, load_config
+from service.config.schema import ENV_KEYS, env_name, leaves
+from service.config.sections import OverlordSection
 
 SECRET = "pw-unit-9f3e-never-printed"
 

@@ -1,5 +1,5 @@
-"""The managed supervisors' gauges for `/metrics` (`service.metrics` collects them at scrape
-time): state, health and lag, labelled by supervisor id."""
+"""The managed supervisors' gauges for `/metrics` (`service.metrics.collector` reads them at
+scrape time): state, health and lag, labelled by supervisor id."""
 
 from __future__ import annotations
 

@@ -21,11 +21,12 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
-from actors.orchestrator import Orchestrator
 from actors.streams.facade import SupervisorRefusedError, SupervisorView, UnknownSupervisorError
 from overlord.redaction import redact
+from service.http.job_json import recorded_dict
+from service.http.responses import Running
 
-__all__ = ["SupervisorRoutes"]
+__all__ = ["ActionRequest", "ResetAnswer", "ResetRequest", "SupervisorRoutes"]
 
 _ENC = msgspec.json.Encoder()
 
@@ -53,9 +54,6 @@ def _json(body: Any, status: int = 200) -> web.Response:
 
 class _BadRequestError(Exception):
     pass
-
-
-Running = Callable[..., Orchestrator]
 
 
 class SupervisorRoutes:
@@ -98,8 +96,6 @@ class SupervisorRoutes:
         return _json({"supervisor": view}, 202 if view.pending else 200)
 
     async def one(self, request: web.Request) -> web.Response:
-        from service.api import recorded_dict
-
         orch = self._running()
         sid = request.match_info["sid"]
         view = await orch.get_supervisor(sid)
