@@ -33,7 +33,7 @@ from typing import Any
 
 from eventlog.events import StatusObserved
 from eventlog.summaries import JobSummary
-from eventlog.summary_codec import draft
+from eventlog.writes.summary_rows import draft
 
 # --- append: the projection's cost -------------------------------------------------------
 
@@ -176,7 +176,7 @@ def build_log(path: Path, jobs: int) -> int:
     from actors.job.summary import summary_of
     from eventlog.events import encode_event
     from eventlog.sqlite.writer import WriteConnection
-    from eventlog.write_protocol import AppendItem
+    from eventlog.writes.items import AppendItem
 
     writer = WriteConnection(str(path), "OFF")
     writer.open()
@@ -421,7 +421,7 @@ def _commit_time(with_summary: bool, drops: list[str], batches: int, size: int) 
     from bench.append_throughput import make_event
     from eventlog.events import encode_event
     from eventlog.sqlite.writer import WriteConnection
-    from eventlog.write_protocol import AppendItem
+    from eventlog.writes.items import AppendItem
 
     with tempfile.TemporaryDirectory() as tmp:
         writer = WriteConnection(str(Path(tmp) / "e.db"), "FULL")

@@ -57,7 +57,7 @@ from eventlog.records import ANY_VERSION
 from eventlog.replay import StreamFolder
 from eventlog.sqlite.store import SQLiteEventLog
 from eventlog.sqlite.writer import WriteConnection
-from eventlog.write_protocol import AppendItem
+from eventlog.writes.items import AppendItem
 from specs.compiler import builtin_template, compile_job
 from specs.intervals import Interval
 

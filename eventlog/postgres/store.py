@@ -41,8 +41,8 @@ from eventlog.records import (
     WritesRefused,
 )
 from eventlog.summaries import JobSummary
-from eventlog.summary_codec import draft, row_of
-from eventlog.write_protocol import SnapshotItem, append_item
+from eventlog.writes.items import SnapshotItem, append_item
+from eventlog.writes.summary_rows import draft, row_of
 
 __all__ = ["PostgresEventLog"]
 

@@ -20,7 +20,7 @@ from eventlog.summaries import (
     decode_cursor,
     encode_cursor,
 )
-from eventlog.summary_codec import COLUMNS, summary_of
+from eventlog.writes.summary_rows import COLUMNS, summary_of
 
 REBUILD_KEY = "summaries"
 _LOOK_BACK = 1000

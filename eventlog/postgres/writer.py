@@ -4,8 +4,8 @@ Appends queue with their future; the writer task takes everything queued (up to 
 into one transaction, which locks the `head` row (so writers on other connections take
 turns and the chain stays one line), checks the fence (the leader's epoch, docs/ha.md),
 looks up the batch's streams, plans the batch with the pure planner the SQLite
-writer uses too (`eventlog.batch_plan`: the same version checks and the same chain), and writes each
-table with one array statement. A future resolves once COMMIT has returned.
+writer uses too (`eventlog.writes.plan`: the same version checks and the same chain), and
+writes each table with one array statement. A future resolves once COMMIT has returned.
 
 A connection lost during COMMIT leaves the outcome unknown (`WriterLostError`); lost before,
 nothing was written (`EventLogUnavailableError`). The next batch reconnects.
@@ -22,13 +22,6 @@ from typing import Any
 import asyncpg
 import structlog
 
-from eventlog.batch_plan import (
-    BatchPlan,
-    StreamChange,
-    cache_looked_up,
-    plan_batch,
-    streams_to_look_up,
-)
 from eventlog.errors import (
     EventLogClosedError,
     EventLogError,
@@ -36,7 +29,14 @@ from eventlog.errors import (
     WriterLostError,
 )
 from eventlog.records import AppendResult, WriterStats, WritesRefused
-from eventlog.write_protocol import Appended, AppendItem, Archived, Conflict, Item, error_of
+from eventlog.writes.items import Appended, AppendItem, Archived, Conflict, Item, error_of
+from eventlog.writes.plan import (
+    BatchPlan,
+    StreamChange,
+    cache_looked_up,
+    plan_batch,
+    streams_to_look_up,
+)
 
 _logger = structlog.get_logger("eventlog")
 

@@ -23,7 +23,7 @@ History:
      read (a log is evidence, and a BLOB column that holds an integer is an edit). Each table
      is copied into its strict twin and replaced; its indexes and triggers are made afresh.
      `meta.value` is `ANY`: it holds the head's bytes and text marks. Job summaries written
-     from here on carry an array body (`eventlog.summary_codec`); older map bodies
+     from here on carry an array body (`eventlog.writes.summary_rows`); older map bodies
      still read.
 """
 

@@ -40,8 +40,8 @@ from eventlog.sqlite.writer_frames import Open
 from eventlog.sqlite.writer_link import WriterMode
 from eventlog.sqlite.writer_session import SNAPSHOT, WriterSession
 from eventlog.summaries import JobSummary
-from eventlog.summary_codec import draft, row_of
-from eventlog.write_protocol import SnapshotItem, append_item
+from eventlog.writes.items import SnapshotItem, append_item
+from eventlog.writes.summary_rows import draft, row_of
 
 __all__ = ["SQLiteEventLog", "Synchronous"]
 

@@ -2,7 +2,7 @@
 
 `SQLiteEventLog` (in `store.py`) streams appends to the writer, which hands whatever has arrived
 to `WriteConnection.commit` as one batch. Inside one `BEGIN IMMEDIATE ... COMMIT`, it looks
-up the streams it has not seen, has `eventlog.batch_plan` check versions, number and
+up the streams it has not seen, has `eventlog.writes.plan` check versions, number and
 hash the events (a pure plan), and writes the plan.
 
 The in-memory view (head seq and hash, stream versions) is only ever changed after a
@@ -18,13 +18,6 @@ import os
 import sqlite3
 from collections.abc import Sequence
 
-from eventlog.batch_plan import (
-    BatchPlan,
-    StreamChange,
-    cache_looked_up,
-    plan_batch,
-    streams_to_look_up,
-)
 from eventlog.chain import GENESIS_HASH, decode_head, encode_head
 from eventlog.errors import (
     CorruptEventError,
@@ -44,7 +37,14 @@ from eventlog.sqlite.statements import (
     UPSERT_STREAMS,
     insert_rows,
 )
-from eventlog.write_protocol import Archived, Conflict, Item, Outcome, failed
+from eventlog.writes.items import Archived, Conflict, Item, Outcome, failed
+from eventlog.writes.plan import (
+    BatchPlan,
+    StreamChange,
+    cache_looked_up,
+    plan_batch,
+    streams_to_look_up,
+)
 
 _LOOKUP_CHUNK = 500
 
@@ -183,7 +183,7 @@ class WriteConnection:
     def commit(self, items: Sequence[Item], now: float) -> list[Outcome]:
         """Write one batch in one transaction; return each item's outcome, in order.
 
-        Outcomes are already in the form the writer sends (`eventlog.write_protocol`). An append
+        Outcomes are already in the form the writer sends (`eventlog.writes.items`). An append
         whose expected version is stale gets a `Conflict` and the rest of the batch still
         commits. If the transaction fails, every item gets the same `Failed` (the
         `EventLogUnavailableError` or `CorruptEventError` to raise) and nothing was written.

@@ -1,7 +1,7 @@
 """What the event loop and the SQLite writer say to each other over their socket.
 
 Frames are a 4-byte little-endian length and a MessagePack body. The loop side sends
-`Open` once, then `Chunk`s of appends and snapshots (`eventlog.write_protocol`) and the odd
+`Open` once, then `Chunk`s of appends and snapshots (`eventlog.writes.items`) and the odd
 `Sync` or `Reload`; the writer answers every frame it has processed, in order, with one
 `Outcomes` per transaction or control frame, holding one outcome per item. Because the
 socket keeps order and the writer answers in order, the loop side matches outcomes to
@@ -14,7 +14,7 @@ import struct
 
 import msgspec
 
-from eventlog.write_protocol import AppendItem, Outcome, SnapshotItem
+from eventlog.writes.items import AppendItem, Outcome, SnapshotItem
 
 HEADER = struct.Struct("<I")
 MAX_FRAME = 1 << 30  # a length past this is a garbled stream, not a frame

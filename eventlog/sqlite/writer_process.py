@@ -39,7 +39,7 @@ from eventlog.sqlite.writer_frames import (
     request_decoder,
     take_frames,
 )
-from eventlog.write_protocol import Done, Failed, Item, Outcome, failed
+from eventlog.writes.items import Done, Failed, Item, Outcome, failed
 
 _RECV = 1 << 20
 

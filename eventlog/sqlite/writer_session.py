@@ -31,7 +31,7 @@ from eventlog.errors import (
 from eventlog.records import AppendResult, WriterStats, WritesRefused
 from eventlog.sqlite.writer_frames import Chunk, Open, Outcomes, Reload, Sync
 from eventlog.sqlite.writer_link import WriterLink, WriterMode
-from eventlog.write_protocol import (
+from eventlog.writes.items import (
     Appended,
     Archived,
     Conflict,

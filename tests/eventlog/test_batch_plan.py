@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from eventlog.batch_plan import (
+from eventlog.chain import GENESIS_HASH, chain_hash
+from eventlog.records import ANY_VERSION
+from eventlog.writes.items import Appended, AppendItem, Archived, Conflict, Done, SnapshotItem
+from eventlog.writes.plan import (
     StreamChange,
     cache_looked_up,
     plan_batch,
     streams_to_look_up,
 )
-from eventlog.chain import GENESIS_HASH, chain_hash
-from eventlog.records import ANY_VERSION
-from eventlog.write_protocol import Appended, AppendItem, Archived, Conflict, Done, SnapshotItem
 
 NOW = 1_700_000_000.5
 

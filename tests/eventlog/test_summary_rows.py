@@ -8,7 +8,7 @@ import pytest
 
 from eventlog.errors import CorruptEventError
 from eventlog.summaries import JobSummary
-from eventlog.summary_codec import draft, row_of, summary_of
+from eventlog.writes.summary_rows import draft, row_of, summary_of
 
 SUMMARY = JobSummary(
     job_id="orch_wikipedia_2024-01-07_abc",

@@ -13,7 +13,7 @@ from eventlog.errors import (
     SchemaVersionError,
     StreamArchivedError,
 )
-from eventlog.write_protocol import Archived, Conflict, error_of, failed
+from eventlog.writes.items import Archived, Conflict, error_of, failed
 
 
 @pytest.mark.parametrize(

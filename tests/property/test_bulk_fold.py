@@ -22,7 +22,7 @@ from eventlog.records import ANY_VERSION, prefix_range
 from eventlog.sqlite import bulk_fold
 from eventlog.sqlite.store import SQLiteEventLog
 from eventlog.sqlite.writer import WriteConnection
-from eventlog.write_protocol import AppendItem
+from eventlog.writes.items import AppendItem
 
 # Any text SQLite can store (no lone surrogates), and text made of JSON's escapes, since the
 # JSON chunks must quote stream ids and carry bodies exactly.

@@ -32,7 +32,7 @@ from eventlog.records import ANY_VERSION
 from eventlog.sqlite.header import check_file
 from eventlog.sqlite.verify import verify_file
 from eventlog.sqlite.writer import WriteConnection
-from eventlog.write_protocol import Appended, AppendItem, Conflict
+from eventlog.writes.items import Appended, AppendItem, Conflict
 
 STREAMS = ["job:a", "job:b", "job:c", "breaker:x"]
 

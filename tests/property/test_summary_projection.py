@@ -27,8 +27,8 @@ from eventlog.events import encode_event
 from eventlog.sqlite.projection import queries
 from eventlog.sqlite.writer import WriteConnection
 from eventlog.summaries import ERROR_EXCERPT
-from eventlog.summary_codec import draft
-from eventlog.write_protocol import Appended, AppendItem
+from eventlog.writes.items import Appended, AppendItem
+from eventlog.writes.summary_rows import draft
 from tests.property.test_task_fsm_model import JOB, JobMachine
 
 STREAM = f"job:{JOB}"

@@ -31,7 +31,7 @@ from eventlog.summaries import (
     decode_cursor,
     encode_cursor,
 )
-from eventlog.summary_codec import COLUMNS, summary_of
+from eventlog.writes.summary_rows import COLUMNS, summary_of
 
 # How many chunks before `from` a coverage query looks back for one that reaches into it.
 _LOOK_BACK = 1000

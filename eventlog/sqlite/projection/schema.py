@@ -2,7 +2,7 @@
 
 Written by the writer in the transaction of the append it reflects (`eventlog.sqlite.writer`),
 so the table is exactly as current as the events; its rows are encoded by
-`eventlog.summary_codec`. `meta` key `summaries` = `rebuild` says the table was created for a
+`eventlog.writes.summary_rows`. `meta` key `summaries` = `rebuild` says the table was created for a
 log that already had events (a migration) and is not filled yet: queries then refuse
 (`SummariesNotBuiltError`) rather than answer from an empty table, until `replace_all` fills
 it from a fold of the streams.
@@ -18,7 +18,7 @@ from collections.abc import Iterable
 
 from eventlog.chain import decode_head
 from eventlog.sqlite.statements import insert_rows
-from eventlog.summary_codec import COLUMNS, Row
+from eventlog.writes.summary_rows import COLUMNS, Row
 
 TABLE = """
 CREATE TABLE job_summaries (

@@ -18,9 +18,7 @@ from enum import Enum
 from hashlib import sha256
 
 from eventlog.records import ANY_VERSION
-from eventlog.summary_codec import Row as SummaryRow
-from eventlog.summary_codec import row_of
-from eventlog.write_protocol import (
+from eventlog.writes.items import (
     Appended,
     AppendItem,
     Archived,
@@ -30,6 +28,8 @@ from eventlog.write_protocol import (
     Outcome,
     SnapshotItem,
 )
+from eventlog.writes.summary_rows import Row as SummaryRow
+from eventlog.writes.summary_rows import row_of
 
 EventRow = tuple[int, str, int, str, bytes, float, bytes]  # seq .. recorded_at, hash
 SnapshotRow = tuple[str, int, int, bytes, float]

@@ -26,7 +26,7 @@ from eventlog.errors import (
 )
 from eventlog.events import Event, encode_event
 from eventlog.summaries import JobSummary
-from eventlog.summary_codec import SummaryDraft, draft
+from eventlog.writes.summary_rows import SummaryDraft, draft
 
 
 class AppendItem(msgspec.Struct, frozen=True, array_like=True, tag=1):
