@@ -214,3 +214,12 @@ def test_the_manifests_run_one_replica_on_a_volume_with_the_daemons_port_and_pro
     image_user = dict(final_stage())["USER"].split(":")[0]
     assert str(pod["securityContext"]["runAsUser"]) == image_user
     assert container["securityContext"]["allowPrivilegeEscalation"] is False
+
+
+def test_the_ha_example_config_loads_with_every_key_it_names() -> None:
+    config = load_config(EXAMPLES / "ha" / "ha.toml")
+    assert config.eventlog.url is not None
+    assert config.eventlog.url.startswith("postgresql://")
+    assert config.eventlog.lease_s == 10
+    assert config.eventlog.warm_standby is True
+    assert config.api.advertise_url == "http://127.0.0.1:8642"
