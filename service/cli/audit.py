@@ -52,6 +52,7 @@ from eventlog.retention.closed_streams import RetentionReport
 from eventlog.sqlite.store import SQLiteEventLog
 from overlord.redaction import redact
 from service.cli.handles import AmbiguousJobError
+from service.cli.output import show_rebuilt, show_verify
 from service.retention import RetentionSection, retention_pass
 from specs.errors import SpecError
 from specs.intervals import parse_instant
@@ -152,25 +153,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
             report = msgspec.structs.replace(report, problem=problem)
     except AuditError as exc:
         return _fail(str(exc), 1)
-    if args.json:
-        _print_json({**msgspec.to_builtins(report), "ok": report.ok})
-    elif report.problem is None:
-        chain = "hash chain intact, " if report.chain_checked else ""
-        print(
-            f"{args.db}: OK: {report.events} events in {report.streams} streams; {chain}"
-            f"{report.jobs} job streams replay through the FSM without an illegal transition"
-            + ("; every job summary equals the fold of its stream" if summaries_checked else "")
-        )
-        if not summaries_checked:
-            print("note: the job summaries are not built yet; the next boot builds them")
-        if not report.chain_checked:
-            print("note: this version of the event log has no hash-chain verifier")
-    else:
-        p = report.problem
-        where = f" at seq {p.seq}" if p.seq is not None else ""
-        stream = f" (stream {p.stream_id}, version {p.version})" if p.stream_id else ""
-        print(f"{args.db}: FAILED ({p.check}){where}{stream}: {p.message}")
-    return 0 if report.ok else 1
+    return show_verify(args.db, report, summaries_checked=summaries_checked, as_json=args.json)
 
 
 def cmd_rebuild_summaries(args: argparse.Namespace) -> int:
@@ -178,11 +161,7 @@ def cmd_rebuild_summaries(args: argparse.Namespace) -> int:
         rows = rebuild(args.db)
     except (AuditError, LogInUseError) as exc:
         return _fail(str(exc), 1)
-    if args.json:
-        _print_json({"summaries": rows})
-    else:
-        print(f"{args.db}: rebuilt {rows} job summaries from the events")
-    return 0
+    return show_rebuilt(args.db, rows, as_json=args.json)
 
 
 def cmd_compact(args: argparse.Namespace) -> int:
