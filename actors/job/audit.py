@@ -1,12 +1,13 @@
 """Audit: the FSM re-run over a recorded log, without the orchestrator running.
 
-The log is read through `eventlog.sqlite.offline` (read-only, safe next to a running daemon);
+A file is read through `eventlog.sqlite.offline` (read-only, safe next to a running daemon);
 what is here is the part that needs the job's FSM:
 
 * `verify` proves two things, and stops at the first problem: the hash chain is intact (the
   log was not edited, truncated or reordered; the event-log room's verifier does that part),
   and every job stream replays through the FSM (`actors.job.fsm.evolve`) without an illegal
-  transition, with versions counting up from 1.
+  transition, with versions counting up from 1. `replayed` is that second half over any
+  backend's events (a log in PostgreSQL: `service.cli.postgres.audit`).
 * `timeline` is one job's events, which `druid-orch audit history` tells as a story.
 * `jobs_and_pauses` folds every job stream (what `druid-orch status --db` shows).
 
@@ -27,7 +28,8 @@ from actors.job.state import JobState
 from actors.job.sub_tasks import sub_tasks_story
 from actors.job.task_interval import short_instant
 from actors.stream_names import BREAKER_PREFIX
-from eventlog.errors import UnreadableLogError
+from eventlog.chain_report import ChainReport
+from eventlog.errors import CorruptEventError, UnreadableLogError
 from eventlog.events import BreakerOpened, SubmitIntended
 from eventlog.records import Recorded
 from eventlog.sqlite.offline import OfflineLog
@@ -133,28 +135,34 @@ def replay_problem(rows: Iterator[Recorded]) -> tuple[Problem | None, int, int, 
 
 def verify(db: str | Path, *, archives: bool = False) -> VerifyReport:
     """Check the hash chain, then replay every job stream; report the first problem."""
-    chain_checked, chain = _chain_problem(db, archives)
+    chain = verify_file(str(db), archives=archives)
     with offline_log(db) as log:
-        try:
-            problem, events, streams, jobs = replay_problem(log.records())
-        except UnreadableLogError as exc:
-            problem, events, streams, jobs = Problem("decode", str(exc)), 0, 0, 0
+        return replayed(chain, log.records())
+
+
+def replayed(chain: ChainReport, records: Iterator[Recorded]) -> VerifyReport:
+    """The report on a log whose chain walk found `chain` and whose events are `records` (in
+    seq order, from either backend): its first broken link, else the first event that does
+    not replay."""
+    try:
+        problem, events, streams, jobs = replay_problem(records)
+    except (UnreadableLogError, CorruptEventError) as exc:
+        problem, events, streams, jobs = Problem("decode", str(exc)), 0, 0, 0
     return VerifyReport(
         events=events,
         streams=streams,
         jobs=jobs,
-        chain_checked=chain_checked,
-        problem=chain or problem,
+        chain_checked=True,
+        problem=_chain_problem(chain) or problem,
     )
 
 
-def _chain_problem(db: str | Path, archives: bool) -> tuple[bool, Problem | None]:
-    """The event-log room's chain verifier: (whether it ran, the first broken link)."""
-    report = verify_file(str(db), archives=archives)
+def _chain_problem(report: ChainReport) -> Problem | None:
+    """The first broken link the event-log room's chain verifier found, as a problem."""
     if report.broken is None:
-        return True, None
+        return None
     link = report.broken
-    return True, Problem(f"chain: {link.kind}", link.message, link.seq)
+    return Problem(f"chain: {link.kind}", link.message, link.seq)
 
 
 # --- history, export and folding -----------------------------------------------------

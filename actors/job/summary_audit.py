@@ -3,13 +3,16 @@
 `summaries_problem` folds every job stream of the file (read-only, beside a running daemon)
 and compares each summary row with the fold: a row edited by hand, lost, or left behind is
 reported as the first problem, with the seq of the last event the row should reflect, as a
-broken link of the chain is. `rebuild` rewrites every row from the fold, holding the log's
-lock: the rows are derived data, so nothing is lost that the events do not say.
+broken link of the chain is. `first_problem` is that comparison over events and rows from
+either backend (PostgreSQL's are read in `service.cli.postgres.audit`). `rebuild` rewrites
+every row from the fold, holding the log's lock: the rows are derived data, so nothing is
+lost that the events do not say.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from actors.errors import InvalidTransitionError
@@ -17,7 +20,7 @@ from actors.job.audit import AuditError, Problem, offline_log
 from actors.job.summary import folded_summaries, rebuild_summaries
 from actors.ownership import owning
 from eventlog.errors import CorruptEventError, EventLogError, UnreadableLogError
-from eventlog.sqlite.offline import OfflineLog
+from eventlog.records import Recorded
 from eventlog.sqlite.store import SQLiteEventLog
 from eventlog.summaries import JobSummary
 
@@ -33,19 +36,44 @@ def summaries_problem(db: str | Path) -> tuple[bool, Problem | None]:
     with offline_log(db) as log:
         if log.summaries_need_rebuild():
             return False, None
-        try:
-            return True, _first_problem(log)
-        except InvalidTransitionError as exc:
-            return True, Problem("replay", f"a job stream does not replay: {exc}")
-        except CorruptEventError as exc:
-            return True, Problem("summaries", exc.detail)
-        except UnreadableLogError as exc:  # no such table, a column of the wrong type
-            return True, Problem("summaries", str(exc))
+        return True, first_problem(
+            log.records(),
+            log.checkable_summaries(),
+            lambda: (log.phase_counts(), log.counted_phases()),
+        )
 
 
-def _first_problem(log: OfflineLog) -> Problem | None:
-    expected = folded_summaries(log.records())
-    for stream_id, row in log.checkable_summaries():
+def first_problem(
+    records: Iterable[Recorded],
+    rows: Iterable[tuple[str, JobSummary]],
+    counts: Callable[[], tuple[dict[str, int], dict[str, int]]],
+) -> Problem | None:
+    """The first summary row that differs from the fold of `records`, on either backend.
+
+    Args:
+        records: every stored event, in seq order.
+        rows: `(stream id, row)` for every summary whose events are in the log (archived
+            jobs' rows are not: their events are not there to fold).
+        counts: the stored jobs-by-phase counts and those counted from every row (archived
+            ones too), read only once every row matched.
+    """
+    try:
+        return _first_problem(records, rows, counts)
+    except InvalidTransitionError as exc:
+        return Problem("replay", f"a job stream does not replay: {exc}")
+    except CorruptEventError as exc:
+        return Problem("summaries", exc.detail)
+    except UnreadableLogError as exc:  # no such table, a column of the wrong type
+        return Problem("summaries", str(exc))
+
+
+def _first_problem(
+    records: Iterable[Recorded],
+    rows: Iterable[tuple[str, JobSummary]],
+    counts: Callable[[], tuple[dict[str, int], dict[str, int]]],
+) -> Problem | None:
+    expected = folded_summaries(records)
+    for stream_id, row in rows:
         want = expected.pop(stream_id, None)
         if want is None:
             return Problem(
@@ -73,7 +101,7 @@ def _first_problem(log: OfflineLog) -> Problem | None:
             stream_id,
             want.version,
         )
-    stored, counted = log.phase_counts(), log.counted_phases()
+    stored, counted = counts()
     if stored != counted:
         return Problem(
             "summaries",

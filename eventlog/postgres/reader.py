@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from eventlog.decoding import Row, decode_body, decode_row
 from eventlog.errors import EventLogClosedError, EventLogUnavailableError
@@ -20,6 +20,9 @@ from eventlog.postgres import summaries
 from eventlog.postgres.writer import CURRENT_VERSION, DRIVER_ERRORS
 from eventlog.records import ReadStats, Recorded, StoredSnapshot, prefix_range
 from eventlog.summaries import Changes, JobSummary, SummaryPage, SummaryQuery
+
+if TYPE_CHECKING:
+    from eventlog.postgres.log_snapshot import LogSnapshot
 
 _EVENT_COLUMNS = "seq, stream_id, version, recorded_at, body"
 
@@ -196,6 +199,14 @@ class LogReader(Followable):
 
         async with self._acquire() as conn:
             return await verify(conn, self.path, archives=archives)
+
+    async def audit_snapshot(self, *, archives: bool = False) -> LogSnapshot:
+        """The chain walked, every event and every checkable summary row, in one snapshot;
+        see `eventlog.postgres.log_snapshot`."""
+        from eventlog.postgres.log_snapshot import read_snapshot
+
+        async with self._acquire() as conn:
+            return await read_snapshot(conn, self.path, archives=archives)
 
 
 class _Guarded:

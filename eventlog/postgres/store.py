@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import asyncpg
@@ -24,6 +24,7 @@ from eventlog.events import Event
 from eventlog.postgres import summaries
 from eventlog.postgres.reader import LogReader
 from eventlog.postgres.schema import migrate
+from eventlog.postgres.summary_repair import repair_summaries
 from eventlog.postgres.urls import redacted
 from eventlog.postgres.writer import (
     DRIVER_ERRORS,
@@ -37,6 +38,7 @@ from eventlog.postgres.writer import (
 from eventlog.records import (
     AppendResult,
     ReadStats,
+    Recorded,
     WriterStats,
     WritesRefused,
 )
@@ -237,6 +239,15 @@ class PostgresEventLog(LogReader):
             )
             await conn.execute("DELETE FROM meta WHERE key = $1", summaries.REBUILD_KEY)
         return True
+
+    async def rebuild_summaries_holding_head(
+        self, fold: Callable[[Iterator[Recorded]], dict[str, JobSummary]]
+    ) -> int:
+        """Make every summary (archived jobs' excepted) equal `fold` of every event, holding
+        the head row throughout, so that a running leader's appends wait rather than make
+        the rebuild start again; the rows the fold gives (`eventlog.postgres.summary_repair`)."""
+        async with self._acquire() as conn:
+            return await repair_summaries(conn, fold)
 
     @property
     def writer_pid(self) -> int | None:

@@ -23,6 +23,13 @@ from eventlog.summaries import (
 from eventlog.writes.summary_rows import COLUMNS, summary_of
 
 REBUILD_KEY = "summaries"
+# Every row whose job's events are in the log, with its stream id, by job id: what an audit
+# compares with the fold (archived jobs keep their rows, still listed, but not their events).
+CHECKABLE = (
+    f"SELECT stream_id, {COLUMNS} FROM job_summaries WHERE stream_id NOT IN "
+    "(SELECT stream_id FROM streams WHERE archived_at IS NOT NULL) ORDER BY job_id"
+)
+EVENTS = "SELECT seq, stream_id, version, recorded_at, body FROM events ORDER BY seq"
 _LOOK_BACK = 1000
 
 

@@ -1,6 +1,7 @@
 """`druid-orch audit ...`: verify, history, export and replay, over a log on disk.
 
     druid-orch audit verify --db orch.db              exit 1 with the first problem
+    druid-orch audit verify --db postgresql://…       the same checks, on PostgreSQL (docs/ha.md)
     druid-orch audit history JOB_ID --db orch.db      the job's timeline, for a person
     druid-orch audit export --db orch.db [--since T]  JSON Lines for other tools
     druid-orch audit replay --db orch.db --rules NEW.toml   what new rules would change
@@ -8,9 +9,10 @@
     druid-orch audit compact --db orch.db [--keep-days N]   retention: archive finished jobs
 
 Every command but `rebuild-summaries` and `compact` (which hold the log's lock) reads the
-log read-only and needs no Overlord. `--json` gives machine output. `history` and `export`
-mask secrets (`overlord.redaction`) unless given `--include-secrets`: the log keeps specs as
-submitted, and output gets pasted into tickets and chats.
+log read-only and needs no Overlord. `verify` and `rebuild-summaries` also take a log in
+PostgreSQL (`service.cli.postgres.audit`). `--json` gives machine output. `history` and
+`export` mask secrets (`overlord.redaction`) unless given `--include-secrets`: the log keeps
+specs as submitted, and output gets pasted into tickets and chats.
 Exit codes: 0 fine, 1 a problem found (verify; replay with `--check` and a changed decision)
 or a log that cannot be read (missing, foreign, crafted: as `status --db` says it), 2 bad
 usage or configuration.
@@ -47,11 +49,13 @@ from eventlog.events import (
     SubmitIntended,
     event_fields,
 )
+from eventlog.postgres import is_postgres_url
 from eventlog.records import Recorded
 from eventlog.retention.closed_streams import RetentionReport
 from eventlog.sqlite.store import SQLiteEventLog
 from overlord.redaction import redact
 from service.cli.handles import AmbiguousJobError
+from service.cli.output import show_rebuilt, show_verify
 from service.retention import RetentionSection, retention_pass
 from specs.errors import SpecError
 from specs.intervals import parse_instant
@@ -116,7 +120,9 @@ def register(sub: Any) -> None:
 
 def _common(parser: argparse.ArgumentParser, *, with_json: bool = True) -> None:
     parser.add_argument(
-        "--db", required=True, help="the event log (SQLite file; postgresql://… for verify)"
+        "--db",
+        required=True,
+        help="the event log (SQLite file; postgresql://… for verify and rebuild-summaries)",
     )
     if with_json:
         parser.add_argument("--json", action="store_true", help="machine-readable output")
@@ -140,10 +146,10 @@ def _print_json(value: Any) -> None:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    if args.db.startswith(("postgresql://", "postgres://")):  # docs/ha.md
+    if is_postgres_url(args.db):  # docs/ha.md
         from service.cli.postgres.audit import verify_postgres
 
-        return verify_postgres(args.db, as_json=args.json)
+        return verify_postgres(args.db, as_json=args.json, archives=args.archives)
     try:
         report = verify(args.db, archives=args.archives)
         summaries_checked = False
@@ -152,37 +158,19 @@ def cmd_verify(args: argparse.Namespace) -> int:
             report = msgspec.structs.replace(report, problem=problem)
     except AuditError as exc:
         return _fail(str(exc), 1)
-    if args.json:
-        _print_json({**msgspec.to_builtins(report), "ok": report.ok})
-    elif report.problem is None:
-        chain = "hash chain intact, " if report.chain_checked else ""
-        print(
-            f"{args.db}: OK: {report.events} events in {report.streams} streams; {chain}"
-            f"{report.jobs} job streams replay through the FSM without an illegal transition"
-            + ("; every job summary equals the fold of its stream" if summaries_checked else "")
-        )
-        if not summaries_checked:
-            print("note: the job summaries are not built yet; the next boot builds them")
-        if not report.chain_checked:
-            print("note: this version of the event log has no hash-chain verifier")
-    else:
-        p = report.problem
-        where = f" at seq {p.seq}" if p.seq is not None else ""
-        stream = f" (stream {p.stream_id}, version {p.version})" if p.stream_id else ""
-        print(f"{args.db}: FAILED ({p.check}){where}{stream}: {p.message}")
-    return 0 if report.ok else 1
+    return show_verify(args.db, report, summaries_checked=summaries_checked, as_json=args.json)
 
 
 def cmd_rebuild_summaries(args: argparse.Namespace) -> int:
+    if is_postgres_url(args.db):
+        from service.cli.postgres.audit import rebuild_postgres
+
+        return rebuild_postgres(args.db, as_json=args.json)
     try:
         rows = rebuild(args.db)
     except (AuditError, LogInUseError) as exc:
         return _fail(str(exc), 1)
-    if args.json:
-        _print_json({"summaries": rows})
-    else:
-        print(f"{args.db}: rebuilt {rows} job summaries from the events")
-    return 0
+    return show_rebuilt(args.db, rows, as_json=args.json)
 
 
 def cmd_compact(args: argparse.Namespace) -> int:

@@ -1,8 +1,19 @@
-"""`druid-orch audit verify --db postgresql://…`: the hash chain of a log in PostgreSQL.
+"""`druid-orch audit verify|rebuild-summaries --db postgresql://…`: a log in PostgreSQL.
 
-The password comes from `DRUID_ORCH_EVENTLOG_PASSWORD`, never the URL. The chain walk is the
-SQLite file's (`eventlog.postgres.verify`); replaying every job through the FSM and checking
-the summaries, which `audit verify` does for a file, are not done here yet (docs/ha.md).
+`verify` makes the file's checks, with the file's output and exit codes: the hash chain
+(`eventlog.postgres.verify`), every job stream replayed through the FSM, every summary row
+compared with the fold of its stream (`actors.job.audit.replayed`,
+`actors.job.summary_audit.first_problem`), all over one snapshot of the database, so a
+leader appending meanwhile cannot make a row look edited.
+
+`rebuild-summaries` needs no fence and stops no leader: it folds and writes in one
+transaction holding the head row, which every append batch takes first
+(`eventlog.postgres.summary_repair`), so a running leader's appends wait for the fold, then
+upsert their own rows on top; none falls between the fold and the write. The rows are
+derived data: a rebuild by a process that does not lead decides nothing.
+
+The password comes from `DRUID_ORCH_EVENTLOG_PASSWORD`, never the URL; messages name the
+database by its redacted URL.
 """
 
 from __future__ import annotations
@@ -11,36 +22,70 @@ import asyncio
 import os
 import sys
 
-from eventlog.chain_report import ChainReport
+import msgspec
+
+from actors.errors import InvalidTransitionError
+from actors.job.audit import VerifyReport, replayed
+from actors.job.summary import folded_summaries
+from actors.job.summary_audit import first_problem
 from eventlog.errors import EventLogError
 from eventlog.postgres import PostgresEventLog, redacted
+from eventlog.postgres.log_snapshot import LogSnapshot
 from eventlog.postgres.writer import DRIVER_ERRORS
+from service.cli.output import show_rebuilt, show_verify
 
 
-async def _verify(url: str) -> ChainReport:
-    password = os.environ.get("DRUID_ORCH_EVENTLOG_PASSWORD")
-    async with PostgresEventLog(url, password=password) as log:
-        report: ChainReport = await log.verify()
-        return report
+def _log(url: str) -> PostgresEventLog:
+    return PostgresEventLog(url, password=os.environ.get("DRUID_ORCH_EVENTLOG_PASSWORD"))
 
 
-def verify_postgres(url: str, *, as_json: bool) -> int:
+async def _snapshot(url: str, archives: bool) -> LogSnapshot:
+    async with _log(url) as log:
+        return await log.audit_snapshot(archives=archives)
+
+
+def verify_postgres(url: str, *, as_json: bool, archives: bool = False) -> int:
     where = redacted(url)
     try:
-        report = asyncio.run(_verify(url))
+        snapshot = asyncio.run(_snapshot(url, archives))
     except (EventLogError, *DRIVER_ERRORS) as exc:
         print(f"druid-orch: audit verify {where}: {exc}", file=sys.stderr)
         return 1
-    if as_json:
-        import msgspec
+    report, summaries_checked = audited(snapshot)
+    return show_verify(where, report, summaries_checked=summaries_checked, as_json=as_json)
 
-        body = {**msgspec.to_builtins(report), "ok": report.ok}
-        sys.stdout.write(msgspec.json.encode(body).decode() + "\n")
-    elif report.broken is None:
-        print(f"{where}: OK: {report.events} events; hash chain intact up to seq {report.head_seq}")
-        print("note: on PostgreSQL only the chain is checked (no FSM replay, no summary check)")
-    else:
-        b = report.broken
-        at = f" at seq {b.seq}" if b.seq is not None else ""
-        print(f"{where}: FAILED ({b.kind}){at}: {b.message}")
-    return 0 if report.ok else 1
+
+def audited(snapshot: LogSnapshot) -> tuple[VerifyReport, bool]:
+    """What `audit verify` finds in `snapshot`, and whether it compared the summaries (not
+    on a log whose chain or replay failed, nor on one whose summaries were never built)."""
+    report = replayed(snapshot.chain, snapshot.records())
+    if not (report.ok and snapshot.built):
+        return report, False
+    problem = first_problem(snapshot.records(), snapshot.summaries(), lambda: snapshot.counts)
+    return msgspec.structs.replace(report, problem=problem), True
+
+
+async def rebuild(log: PostgresEventLog) -> int:
+    """Rewrite every summary row of `log` from the fold of its events; the rows written."""
+    return await log.rebuild_summaries_holding_head(folded_summaries)
+
+
+async def _rebuild(url: str) -> int:
+    async with _log(url) as log:
+        return await rebuild(log)
+
+
+def rebuild_postgres(url: str, *, as_json: bool) -> int:
+    where = redacted(url)
+    try:
+        rows = asyncio.run(_rebuild(url))
+    except InvalidTransitionError as exc:
+        print(
+            f"druid-orch: audit rebuild-summaries {where}: a job stream does not replay: {exc}",
+            file=sys.stderr,
+        )
+        return 1
+    except (EventLogError, *DRIVER_ERRORS) as exc:
+        print(f"druid-orch: audit rebuild-summaries {where}: {exc}", file=sys.stderr)
+        return 1
+    return show_rebuilt(where, rows, as_json=as_json)
