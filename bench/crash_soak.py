@@ -4,13 +4,17 @@
 
 The orchestrator runs as its own process (`bench/crash_worker.py`) on a file-backed event log
 against the Overlord simulator served from this process. It is killed with SIGKILL at random
-moments (every third time right after its Nth submit intent is on disk), restarted each time,
-and finally allowed to finish. Two runs: one against a steady Overlord with random transient
-failures, one while the Overlord restarts (forgetting its running tasks) and fails over
-between two simulators that share one task store (each restart answers 503 for a second:
-no leader, then the new leader warming up). Each run then checks, from the simulator
-and the log: every job in its expected state, no duplicate submission, never two live tasks
-for one interval, the hash chain verifies and every job stream replays through the FSM.
+moments, restarted each time, and finally allowed to finish. In two rounds of three it kills
+itself at a chosen moment instead, if it gets there first: right after its Nth submit intent
+is on disk (before that POST), or right after the Overlord accepted its Nth POST (before the
+log records it: a blind resubmission would duplicate that task). Two runs: one against a
+steady Overlord with random transient failures, one while the Overlord restarts (forgetting
+its running tasks) and fails over between two simulators that share one task store (each
+restart answers 503 for a second: no leader, then the new leader warming up). Each run then
+checks, from the simulator and the log: every job in its expected state, no duplicate
+submission, never two live tasks for one interval, no reconciliation that decided to
+resubmit a task the Overlord held, the hash chain verifies and every job stream replays
+through the FSM.
 
 `tests/bench/test_crash_soak_smoke.py` runs the same code small (120 jobs, 9 kills);
 `--record` writes the figures into the crash-soak block of bench/RESULTS.md.
@@ -25,7 +29,7 @@ import random
 import signal
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from tempfile import TemporaryDirectory
@@ -33,10 +37,12 @@ from tempfile import TemporaryDirectory
 import msgspec
 
 from actors.job.evolve import fold
-from actors.stream_names import job_stream
+from actors.stream_names import RECONCILE_STREAM, job_stream
 from bench import results_md
+from eventlog.events import ReconcileDecided
 from eventlog.sqlite.store import SQLiteEventLog
 from overlord.sim.server import Simulator, serve
+from overlord.sim.tasks import SimTask
 from service.demo import demo_jobs, demo_simulator, expected_phase
 
 REPO = Path(__file__).resolve().parents[1]
@@ -50,6 +56,25 @@ RESTARTS = 12
 # reconciles against an Overlord that refuses.
 RESTART_DOWN_S = 0.3
 RESTART_WARMUP_S = 0.7
+# The rounds whose worker dies by itself at a chosen moment (`bench.crash_worker`), if it gets
+# there before the random kill: round % 3 picks the moment, and its Nth intent or POST is
+# drawn from this range. A late POST of a burst is of a task still queued when the next
+# worker boots: a wrong "resubmit" of it is then in the log to be found.
+MOMENTS = {0: ("CRASH_AFTER_INTENTS", (1, 40)), 1: ("CRASH_AFTER_SUBMITS", (20, 40))}
+
+
+class Kills(msgspec.Struct, kw_only=True):
+    """How the workers of one run died (the last one, which finishes, is not counted)."""
+
+    random: int = 0
+    after_intent: int = 0
+    after_submit: int = 0
+
+
+# Before each worker starts: when, and the ids of the tasks the Overlord holds. No one changes
+# them until that worker has reconciled (the last worker is dead, the chaos waits for READY),
+# so its boot reconciliation must know each of them.
+Holdings = list[tuple[float, frozenset[str]]]
 
 
 async def _start_worker(
@@ -81,20 +106,24 @@ async def kill_loop(
     jobs: int,
     kills: int,
     rng: random.Random,
+    tasks: Mapping[str, SimTask],
+    holdings: Holdings,
     during: Callable[[int], None] | None = None,
     finish_timeout_s: float = 180.0,
-) -> None:
+) -> Kills:
     """Start, kill and restart the orchestrator `kills` times, then let it finish.
 
+    `tasks`: the simulator's task store, noted in `holdings` before each worker starts.
     `during(round)` runs once each round's worker has recovered and started work.
 
     Raises:
         AssertionError: the last run did not finish cleanly.
     """
+    counts = Kills()
     for round_ in range(kills):
-        env = {}
-        if round_ % 3 == 0:  # die right after the Nth submit intent is on disk
-            env["CRASH_AFTER_INTENTS"] = str(rng.randint(1, 40))
+        moment, (low, high) = MOMENTS.get(round_ % 3, ("", (0, 0)))
+        env = {moment: str(rng.randint(low, high))} if moment else {}
+        holdings.append((time.time(), frozenset(tasks)))
         worker = await _start_worker(db, url, jobs, env)
         try:
             await asyncio.wait_for(_until_ready(worker), timeout=60)
@@ -105,19 +134,51 @@ async def kill_loop(
         except TimeoutError:
             worker.send_signal(signal.SIGKILL)
             await worker.wait()
+            counts.random += 1
+            continue
+        if worker.returncode != -signal.SIGKILL:
+            continue  # it finished early (or failed: the last run tells)
+        if moment == "CRASH_AFTER_INTENTS":
+            counts.after_intent += 1
+        else:
+            counts.after_submit += 1
+    holdings.append((time.time(), frozenset(tasks)))
     worker = await _start_worker(db, url, jobs)
-    out, _ = await asyncio.wait_for(worker.communicate(), timeout=finish_timeout_s)
+    try:
+        out, _ = await asyncio.wait_for(worker.communicate(), timeout=finish_timeout_s)
+    except TimeoutError:
+        # A worker left running would outlive the run and keep the machine busy.
+        worker.send_signal(signal.SIGKILL)
+        await worker.wait()
+        raise AssertionError(f"the last worker did not end in {finish_timeout_s:.0f} s") from None
     assert worker.returncode == 0, out.decode()[-2000:]
     assert b"DONE" in out
+    return counts
 
 
-async def log_problems(db: Path, jobs: int) -> list[str]:
-    """Everything wrong with the log after a soak (empty when all is well)."""
+async def log_problems(db: Path, jobs: int, holdings: Holdings) -> list[str]:
+    """Everything wrong with the log after a soak (empty when all is well).
+
+    `holdings`: what the Overlord held as each worker started (`kill_loop`).
+    """
     problems: list[str] = []
     async with SQLiteEventLog(db) as log:
         report = await log.verify()
         if not report.ok:
             problems.append(f"hash chain: {report.broken}")
+        # The actor asks the Overlord again before its POST, so a wrong "resubmit" costs no
+        # duplicate and only this catches it. Held against what the Overlord held as the
+        # deciding worker started: a task forgotten by an earlier restart may be resubmitted.
+        for record in await log.read_stream(RECONCILE_STREAM):
+            event = record.event
+            if not isinstance(event, ReconcileDecided) or event.decision != "resubmit":
+                continue
+            started = [(at, held) for at, held in holdings if at < event.at]
+            if started and event.task_id in started[-1][1]:
+                problems.append(
+                    f"{event.task_id}: the boot reconciliation decided to resubmit it, but the "
+                    f"Overlord held it when that worker started"
+                )
         for index, job in enumerate(demo_jobs(jobs)):
             events = [r.event for r in await log.read_stream(job_stream(job.job_id))]
             try:
@@ -135,6 +196,7 @@ class SoakResult(msgspec.Struct, kw_only=True):
     jobs: int
     kills: int
     wall_s: float
+    died: Kills = msgspec.field(default_factory=Kills)
     duplicate_submissions: int
     max_live_tasks_per_interval: int
     forgotten_by_restarts: int = 0
@@ -150,7 +212,16 @@ async def steady(db: Path, jobs: int, kills: int, seed: int) -> SoakResult:
     started = time.monotonic()
     try:
         url = "http://{}:{}".format(*runner.addresses[0][:2])
-        await kill_loop(db, url, jobs=jobs, kills=kills, rng=random.Random(seed))
+        holdings: Holdings = []
+        died = await kill_loop(
+            db,
+            url,
+            jobs=jobs,
+            kills=kills,
+            rng=random.Random(seed),
+            tasks=sim.cluster.tasks,
+            holdings=holdings,
+        )
         stats = sim.stats()
     finally:
         await runner.cleanup()
@@ -159,9 +230,10 @@ async def steady(db: Path, jobs: int, kills: int, seed: int) -> SoakResult:
         jobs=jobs,
         kills=kills,
         wall_s=time.monotonic() - started,
+        died=died,
         duplicate_submissions=stats["duplicate_submissions"],
         max_live_tasks_per_interval=stats["max_live_tasks_per_interval"],
-        problems=await log_problems(db, jobs),
+        problems=await log_problems(db, jobs, holdings),
     )
 
 
@@ -195,8 +267,18 @@ async def restarts_and_failover(db: Path, jobs: int, kills: int, seed: int) -> S
                 second.leader_url, first.leader_url = None, url_b
 
     started = time.monotonic()
+    holdings: Holdings = []
     try:
-        await kill_loop(db, url_b, jobs=jobs, kills=kills, rng=random.Random(seed), during=chaos)
+        died = await kill_loop(
+            db,
+            url_b,
+            jobs=jobs,
+            kills=kills,
+            rng=random.Random(seed),
+            tasks=first.cluster.tasks,
+            holdings=holdings,
+            during=chaos,
+        )
     finally:
         await runner_b.cleanup()
         await runner_a.cleanup()
@@ -205,6 +287,7 @@ async def restarts_and_failover(db: Path, jobs: int, kills: int, seed: int) -> S
         jobs=jobs,
         kills=kills,
         wall_s=time.monotonic() - started,
+        died=died,
         duplicate_submissions=first.duplicate_submissions + second.duplicate_submissions,
         max_live_tasks_per_interval=first.cluster.max_live_per_interval,
         forgotten_by_restarts=forgotten,
@@ -213,7 +296,7 @@ async def restarts_and_failover(db: Path, jobs: int, kills: int, seed: int) -> S
             for sim in (first, second)
             for kind in ("no_leader_503", "warmup_503")
         ),
-        problems=await log_problems(db, jobs),
+        problems=await log_problems(db, jobs, holdings),
     )
 
 
@@ -224,7 +307,9 @@ async def soak(args: argparse.Namespace) -> list[SoakResult]:
             result = await run(Path(tmp) / f"{run.__name__}.db", args.jobs, args.kills, args.seed)
             results.append(result)
             print(
-                f"{result.scenario}: {result.jobs} jobs, {result.kills} SIGKILLs, "
+                f"{result.scenario}: {result.jobs} jobs, {result.kills} SIGKILLs "
+                f"({result.died.after_intent} right after a submit intent, "
+                f"{result.died.after_submit} right after a POST), "
                 f"{result.wall_s:.0f} s; duplicate submissions {result.duplicate_submissions}, "
                 f"most live tasks for one interval {result.max_live_tasks_per_interval}, "
                 f"tasks forgotten by Overlord restarts {result.forgotten_by_restarts}, "

@@ -4,12 +4,15 @@ A `SimulatedCrash` (a BaseException, like the process dying) is raised by a wrap
 the Overlord client at a chosen call, before or after the call reaches the simulator. It
 tears the whole orchestrator down; a new orchestrator on the same event log must then bring
 every job to the right end state without a second live Druid task or a blind resubmission.
+Two things guard a task whose POST landed before the crash: the boot reconciliation adopts
+it, and the recovered actor asks the Overlord before it POSTs. Either one alone hides a
+fault in the other, so one test here takes the reconciliation away.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +24,7 @@ from actors.stream_names import job_stream
 from eventlog.events import ReconcileDecided, ShutdownIntended, SubmitIntended, Submitted
 from eventlog.sqlite.store import SQLiteEventLog
 from overlord.client import HttpOverlord, RequestRetryPolicy
+from overlord.errors import OverlordUnavailableError
 from overlord.sim.cluster import ClusterConfig
 from overlord.sim.server import SimConfig, Simulator
 from service.demo import demo_config
@@ -33,12 +37,20 @@ class SimulatedCrash(BaseException):
 
 
 class CrashingOverlord:
-    """Delegates to a real client, and dies once at `method` `when` ("before"/"after")."""
+    """Delegates to a real client, and dies once at `method` `when` ("before"/"after"), or
+    raises `error` there instead (an Overlord that refuses that one call)."""
 
-    def __init__(self, inner: HttpOverlord, method: str, when: str) -> None:
+    def __init__(
+        self,
+        inner: HttpOverlord,
+        method: str,
+        when: str,
+        error: Callable[[str], BaseException] = SimulatedCrash,
+    ) -> None:
         self.inner = inner
         self.method = method
         self.when = when
+        self.error = error
         self.fired = False
 
     def __getattr__(self, name: str) -> Any:
@@ -49,11 +61,11 @@ class CrashingOverlord:
         async def call(*args: Any, **kwargs: Any) -> Any:
             if not self.fired and self.when == "before":
                 self.fired = True
-                raise SimulatedCrash(f"crash before {name}")
+                raise self.error(f"injected before {name}")
             result = await target(*args, **kwargs)
             if not self.fired and self.when == "after":
                 self.fired = True
-                raise SimulatedCrash(f"crash after {name}")
+                raise self.error(f"injected after {name}")
             return result
 
         return call
@@ -113,9 +125,18 @@ async def _until_phase(orch: Orchestrator, job_id: str, phases: set[str]) -> Non
     raise AssertionError(f"job never reached {phases}")
 
 
-async def recover(db: Path, url: str, job_id: str) -> str:
-    async with Orchestrator.open(db, url, config=demo_config()) as orch:
-        view = await orch.wait(job_id, timeout=15)
+async def recover(db: Path, url: str, job_id: str, *, refuse: str | None = None) -> str:
+    """Restart on the log and wait for the job; `refuse`: an Overlord call refused once."""
+    if refuse is None:
+        async with Orchestrator.open(db, url, config=demo_config()) as orch:
+            return (await orch.wait(job_id, timeout=15)).phase
+    client = HttpOverlord(url, retry=RequestRetryPolicy(attempts=2, base_s=0.01))
+    refusing = CrashingOverlord(client, refuse, "before", OverlordUnavailableError)
+    try:
+        async with Orchestrator.open(db, refusing, config=demo_config()) as orch:  # type: ignore[arg-type]
+            view = await orch.wait(job_id, timeout=15)
+    finally:
+        await client.close()
     return view.phase
 
 
@@ -165,6 +186,24 @@ async def test_a_crash_between_the_post_and_recording_it_adopts_the_task_without
     stats = sim.stats()
     assert stats["submissions"] == 1
     assert stats["duplicate_submissions"] == 0
+    assert stats["max_live_tasks_per_interval"] == 1
+
+
+async def test_a_crash_after_the_post_then_a_boot_that_cannot_reconcile_asks_before_reposting(
+    tmp_path: Path, url: str, sim: Simulator
+) -> None:
+    db = tmp_path / "log.db"
+    job_id = await run_until_crash(db, url, "submit", "after", cancel=False)
+    # The boot reconciliation's bulk status is refused, so it decides nothing: only the
+    # recovered actor's own status call stands between the intent and a second POST.
+    assert await recover(db, url, job_id, refuse="bulk_status") == "succeeded"
+    assert await reconcile_decisions(db) == []
+    submitted = [e for e in await events_of(db, job_id) if isinstance(e, Submitted)]
+    assert len(submitted) == 1
+    assert submitted[0].adopted
+    stats = sim.stats()
+    assert stats["submissions"] == 1
+    assert stats["duplicate_submissions"] == 0, "the recovered actor POSTed without asking"
     assert stats["max_live_tasks_per_interval"] == 1
 
 

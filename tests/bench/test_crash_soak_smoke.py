@@ -1,13 +1,15 @@
 """SIGKILL the orchestrator at random moments, many times; it must finish right anyway.
 
 Runs `bench/crash_soak.py` small: the orchestrator as its own process on a file-backed log
-against the simulator (120 jobs), killed 9 times (every third time right after a submit
-intent is on disk), restarted each time, then let finish. From the simulator's own record
-and from the log: every job in its expected state, no task submitted twice, never more than
-one live task per interval, the hash chain verifies and every stream replays. The second run
-does the same while the Overlord restarts (forgetting its running tasks; no leader, then a
-leader warming up, for a second each time) and fails over between two simulators that share
-one task store. `python -m bench.crash_soak` is the long version.
+against the simulator (120 jobs), killed 9 times (in two rounds of three by itself, right
+after a submit intent is on disk or right after the Overlord accepted a POST the log does not
+hold yet), restarted each time, then let finish. From the simulator's own record and from the
+log: every job in its expected state, no task submitted twice, never more than one live task
+per interval, no reconciliation that would resubmit a task the Overlord held, the hash chain
+verifies and every stream replays. The second run does the same while the Overlord
+restarts (forgetting its running tasks; no leader, then a leader warming up, for a second
+each time) and fails over between two simulators that share one task store.
+`python -m bench.crash_soak` is the long version.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ KILLS = 9
 
 async def test_sigkill_at_random_moments_never_loses_or_duplicates_work(tmp_path: Path) -> None:
     result = await steady(tmp_path / "crash.db", JOBS, KILLS, seed=11)
+    assert result.died.after_submit > 0, "no worker died between a POST and its record"
     assert result.duplicate_submissions == 0
     assert result.max_live_tasks_per_interval == 1
     assert result.problems == []
@@ -31,6 +34,7 @@ async def test_sigkill_while_the_overlord_restarts_and_fails_over(tmp_path: Path
     result = await restarts_and_failover(tmp_path / "crash.db", JOBS, KILLS, seed=12)
     assert result.forgotten_by_restarts > 0, "Overlord restarts should have forgotten tasks"
     assert result.refused_while_restarting > 0, "workers should have met a restarting Overlord"
+    assert result.died.after_submit > 0, "no worker died between a POST and its record"
     assert result.duplicate_submissions == 0
     assert result.max_live_tasks_per_interval == 1
     assert result.problems == []
