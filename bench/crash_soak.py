@@ -61,6 +61,7 @@ RESTART_WARMUP_S = 0.7
 # drawn from this range. A late POST of a burst is of a task still queued when the next
 # worker boots: a wrong "resubmit" of it is then in the log to be found.
 MOMENTS = {0: ("CRASH_AFTER_INTENTS", (1, 40)), 1: ("CRASH_AFTER_SUBMITS", (20, 40))}
+FIRST_POST_KILL = 1  # the first round whose moment is CRASH_AFTER_SUBMITS
 
 
 class Kills(msgspec.Struct, kw_only=True):
@@ -129,8 +130,12 @@ async def kill_loop(
             await asyncio.wait_for(_until_ready(worker), timeout=60)
             if during is not None:
                 during(round_)
-            # Kill it at a random moment of its work; reading on keeps its pipe drained.
-            await asyncio.wait_for(worker.communicate(), timeout=rng.uniform(0.05, 1.5))
+            # Kill it at a random moment of its work; reading on keeps its pipe drained. The
+            # first worker told to die after a POST is left to get there: at most 40 POSTs
+            # came before it (the first worker dies by its 40th intent), so it has dozens
+            # to make, and every run then holds at least one such death.
+            patience = 60.0 if round_ == FIRST_POST_KILL else rng.uniform(0.05, 1.5)
+            await asyncio.wait_for(worker.communicate(), timeout=patience)
         except TimeoutError:
             worker.send_signal(signal.SIGKILL)
             await worker.wait()
