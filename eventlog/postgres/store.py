@@ -232,11 +232,7 @@ class PostgresEventLog(LogReader):
             )
             if rows:
                 await conn.execute(UPSERT_SUMMARIES, *columns(rows, 9))
-            await conn.execute("DELETE FROM job_phase_counts")
-            await conn.execute(
-                "INSERT INTO job_phase_counts SELECT phase, count(*) FROM job_summaries "
-                "GROUP BY phase"
-            )
+            # The jobs-by-phase counts followed the two statements above (their triggers).
             await conn.execute("DELETE FROM meta WHERE key = $1", summaries.REBUILD_KEY)
         return True
 

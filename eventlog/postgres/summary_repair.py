@@ -5,7 +5,9 @@ the events to the write: the leader's appends wait for the fold instead of makin
 again (the optimistic `PostgresEventLog.rebuild_summaries` never finishes beside a leader
 that appends all the time), and none can fall between the fold and the write. Only the rows
 that differ from the fold are written, so the appends wait for a read and a fold rather than
-for every row rewritten (each write also moves the jobs-by-phase counts, row by row).
+for every row rewritten. The jobs-by-phase counts follow the rows by their triggers; they are
+still counted afresh here, since this repair is also what mends counts edited by hand (the
+audit reports them).
 """
 
 from __future__ import annotations
