@@ -426,6 +426,8 @@ class _Variant(NamedTuple):
     summary: bool  # the appends carry a summary row
     sql: str  # run on the fresh file before the appends
     counts: bool  # the writer keeps `job_phase_counts` (schema 5); else a plain upsert
+    # A row whose phase stays is written without naming the phase (else as any other row).
+    narrow: bool = True
 
 
 _VARIANTS: dict[str, _Variant] = {
@@ -436,6 +438,7 @@ _VARIANTS: dict[str, _Variant] = {
     "+ row and its 4 indexes": _Variant(True, "", False),
     "+ 4 indexes, count triggers (schema 4)": _Variant(True, _SCHEMA_4_TRIGGERS, False),
     "+ 4 indexes, writer's counts (schema 5)": _Variant(True, "", True),
+    "  the same, phase named in every update": _Variant(True, "", True, narrow=False),
     "  the same without the position index": _Variant(
         True, "DROP INDEX job_summaries_position;", True
     ),
@@ -452,10 +455,10 @@ def _plain(conn: Any, rows: Any) -> dict[str, str]:
     return {}
 
 
-def _commit_time(variant: _Variant, appends: int, size: int) -> float:
+def _commit_time(variant: _Variant, appends: int, size: int, phase_every: int = 1) -> float:
     """CPU seconds the writer's `commit` takes for `appends` one-event appends in batches of
-    `size`, going round `_JOBS` jobs (each append moves its job to another phase), on a
-    fresh file, as the writer process runs it.
+    `size`, going round `_JOBS` jobs (every `phase_every`-th append of a job moves it to
+    another phase), on a fresh file, as the writer process runs it.
 
     CPU time, not wall time: on a shared machine the wall time of a commit swings with the
     other processes' load (2x within a minute), while its CPU time is what the projection
@@ -476,16 +479,20 @@ def _commit_time(variant: _Variant, appends: int, size: int) -> float:
             n = versions[job]
             versions[job] += 1
             event = encode_event(make_event(job, b))
-            summary = draft(_summary(job, n)) if variant.summary else None
+            summary = draft(_summary(job, n // phase_every)) if variant.summary else None
             items.append(
                 AppendItem(f"job:{job}", n, False, [("status_observed", event)], summary=summary)
             )
         made.append(items)
     # Without counts, the writer's upsert is swapped for the plain one for this run.
-    names = vars(writer_module)
-    shipped = names["upsert_summaries"]
+    from eventlog.sqlite.projection import schema
+
+    names, schema_names = vars(writer_module), vars(schema)
+    shipped, narrow = names["upsert_summaries"], schema_names["_UPSERT_SAME_PHASE"]
     if not variant.counts:
         names["upsert_summaries"] = lambda conn, rows, known: _plain(conn, rows)
+    if not variant.narrow:
+        schema_names["_UPSERT_SAME_PHASE"] = schema.UPSERT
     try:
         with tempfile.TemporaryDirectory() as tmp:
             writer = WriteConnection(str(Path(tmp) / "e.db"), "FULL")
@@ -506,19 +513,23 @@ def _commit_time(variant: _Variant, appends: int, size: int) -> float:
             writer.close()
     finally:
         names["upsert_summaries"] = shipped
+        schema_names["_UPSERT_SAME_PHASE"] = narrow
     return elapsed
 
 
-def bench_writer(quick: bool, repeat: int, batch: int) -> dict[str, Any]:
+def bench_writer(quick: bool, repeat: int, batch: int, phase_every: int = 1) -> dict[str, Any]:
     appends = 1000 if quick else 20_000
     samples: dict[str, list[float]] = {name: [] for name in _VARIANTS}
     for _ in range(repeat):
         for name, variant in _VARIANTS.items():  # alternated
-            samples[name].append(_commit_time(variant, appends, batch))
+            samples[name].append(_commit_time(variant, appends, batch, phase_every))
     done = max(1, appends // batch) * batch
     base = statistics.median(samples["events only (no summary)"])
     results = {}
-    print(f"batches of {batch} appends, {done} appends a run, medians of {repeat} runs")
+    print(
+        f"batches of {batch} appends, {done} appends a run, a job's phase changing every "
+        f"{phase_every} of its appends, medians of {repeat} runs"
+    )
     for name, times in samples.items():
         median = statistics.median(times)
         results[name] = {
@@ -540,12 +551,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--batch", type=int, default=1000, help="writer: appends per commit (default 1,000)"
     )
+    parser.add_argument(
+        "--phase-every",
+        type=int,
+        default=1,
+        help="writer: a job's phase changes every N of its appends (default 1, the worst case)",
+    )
     args = parser.parse_args(argv)
     started = time.time()
     if args.what == "append":
         figures = bench_append(args.quick, args.repeat)
     elif args.what == "writer":
-        figures = bench_writer(args.quick, args.repeat, args.batch)
+        figures = bench_writer(args.quick, args.repeat, args.batch, args.phase_every)
     elif args.what == "queries":
         figures = bench_queries(args.quick)
     else:
