@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import time
 from pathlib import Path
 
 import pytest
@@ -257,3 +258,27 @@ async def test_a_schema_4_file_loses_its_count_triggers_and_is_counted_afresh(
         assert await log.phase_counts() == {"waiting": 2, "running": 2}
     with OfflineLog.open(db) as offline:
         assert offline.phase_counts() == offline.counted_phases() == {"waiting": 2, "running": 2}
+
+
+async def test_retention_keeps_archived_jobs_in_the_change_feed_and_the_counts(
+    tmp_path: Path,
+) -> None:
+    """The feed is by the rows' positions, not the events': a job whose events were archived
+    is still in it (which is why `job_summaries_position` stays), and the counts stay exact
+    across the writer's pause for retention."""
+    from eventlog.retention.closed_streams import archive_closed_streams
+
+    async with SQLiteEventLog(tmp_path / "e.db") as log:
+        await log.append("job:a", [event(1)], 0, summary=summary("a", "running"))
+        await log.append("job:a", [event(2)], 1, close_stream=True, summary=summary("a", "dead"))
+        await log.append("job:b", [event(3)], 0, summary=summary("b", "running"))
+        report = await archive_closed_streams(
+            log, older_than=time.time() + 60, directory=tmp_path / "arch"
+        )
+        assert len(report.archives) == 1
+        assert await log.read_stream("job:a") == []
+        feed = await log.summary_changes(0)
+        assert [(j.job_id, j.position) for j in feed.jobs] == [("a", 2), ("b", 3)]
+        assert (await log.summary_changes(1)).jobs[0].job_id == "a"
+        await log.append("job:b", [event(4)], 1, summary=summary("b", "succeeded"))
+        assert await log.phase_counts() == {"dead": 1, "succeeded": 1}
