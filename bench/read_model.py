@@ -7,8 +7,9 @@
                                        a large log of finished jobs
     python -m bench.read_model memory  [--quick]   the orchestrator's RSS as finished jobs
                                        pile up (the simulator in a process of its own)
-    python -m bench.read_model writer  [--quick]   the writer's commit time per append: events
-                                       alone, then the row, its indexes, its count triggers
+    python -m bench.read_model writer  [--quick] [--batch N]   the writer's CPU per append:
+                                       events alone, then the row, its indexes, its counts
+                                       (schema 4's triggers against the writer's, schema 5)
 
 The same cost end to end, job lifecycles with and without the rows, is `bench.read_model_e2e`.
 
@@ -29,7 +30,7 @@ import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from eventlog.events import StatusObserved
 from eventlog.summaries import JobSummary
@@ -392,77 +393,151 @@ def _growth(result: dict[str, Any]) -> dict[str, Any]:
 
 # --- writer: where the projection's cost goes ----------------------------------------------
 
-_DROPS = {
-    "triggers": [
-        "DROP TRIGGER job_summaries_counted",
-        "DROP TRIGGER job_summaries_recounted",
-        "DROP TRIGGER job_summaries_uncounted",
-    ],
-    "indexes": [
-        f"DROP INDEX job_summaries_{name}"
-        for name in ("phase", "datasource", "interval", "position")
-    ],
-}
-_VARIANTS: dict[str, tuple[bool, list[str]]] = {
-    "events only (no summary)": (False, []),
-    "+ row, no index, no trigger": (True, _DROPS["triggers"] + _DROPS["indexes"]),
-    "+ row and its 4 indexes": (True, _DROPS["triggers"]),
-    "+ row, indexes, count triggers": (True, []),
-}
+# The count triggers of schema 4, which the writer's own counting replaced in schema 5: kept
+# here so that one invocation measures both side by side.
+_SCHEMA_4_TRIGGERS = """
+CREATE TRIGGER job_summaries_counted AFTER INSERT ON job_summaries BEGIN
+    INSERT INTO job_phase_counts (phase, jobs) VALUES (new.phase, 1)
+        ON CONFLICT (phase) DO UPDATE SET jobs = jobs + 1;
+END;
+CREATE TRIGGER job_summaries_recounted AFTER UPDATE OF phase ON job_summaries
+WHEN old.phase <> new.phase BEGIN
+    UPDATE job_phase_counts SET jobs = jobs - 1 WHERE phase = old.phase;
+    INSERT INTO job_phase_counts (phase, jobs) VALUES (new.phase, 1)
+        ON CONFLICT (phase) DO UPDATE SET jobs = jobs + 1;
+END;
+CREATE TRIGGER job_summaries_uncounted AFTER DELETE ON job_summaries BEGIN
+    UPDATE job_phase_counts SET jobs = jobs - 1 WHERE phase = old.phase;
+END;
+"""
+_INDEXES = ("phase", "datasource", "interval", "position")
 
 
-def _commit_time(with_summary: bool, drops: list[str], batches: int, size: int) -> float:
-    """CPU seconds the writer's `commit` takes for `batches` batches of `size` one-event
-    appends to as many streams, on a fresh file, as the writer process runs it.
+def _rowid_table() -> str:
+    """The table as a rowid table (its secondary indexes then point at an 8-byte rowid, not
+    the job id, at the price of one more B-tree: the job id's unique index)."""
+    from eventlog.sqlite.projection.schema import TABLE
+
+    ddl = TABLE[: TABLE.index("CREATE TABLE job_phase_counts")]
+    return "DROP TABLE job_summaries;" + ddl.replace(") STRICT, WITHOUT ROWID;", ") STRICT;", 1)
+
+
+class _Variant(NamedTuple):
+    summary: bool  # the appends carry a summary row
+    sql: str  # run on the fresh file before the appends
+    counts: bool  # the writer keeps `job_phase_counts` (schema 5); else a plain upsert
+    # A row whose phase stays is written without naming the phase (else as any other row).
+    narrow: bool = True
+
+
+_VARIANTS: dict[str, _Variant] = {
+    "events only (no summary)": _Variant(False, "", False),
+    "+ row, no index, no count": _Variant(
+        True, "".join(f"DROP INDEX job_summaries_{n};" for n in _INDEXES), False
+    ),
+    "+ row and its 4 indexes": _Variant(True, "", False),
+    "+ 4 indexes, count triggers (schema 4)": _Variant(True, _SCHEMA_4_TRIGGERS, False),
+    "+ 4 indexes, writer's counts (schema 5)": _Variant(True, "", True),
+    "  the same, phase named in every update": _Variant(True, "", True, narrow=False),
+    "  the same without the position index": _Variant(
+        True, "DROP INDEX job_summaries_position;", True
+    ),
+    "  the same as a rowid table": _Variant(True, "@rowid", True),
+}
+_JOBS = 1000  # the jobs the appends go round, a batch's worth at least
+
+
+def _plain(conn: Any, rows: Any) -> dict[str, str]:
+    from eventlog.sqlite.projection.schema import UPSERT
+    from eventlog.sqlite.statements import insert_rows
+
+    insert_rows(conn, UPSERT, rows)
+    return {}
+
+
+def _commit_time(variant: _Variant, appends: int, size: int, phase_every: int = 1) -> float:
+    """CPU seconds the writer's `commit` takes for `appends` one-event appends in batches of
+    `size`, going round `_JOBS` jobs (every `phase_every`-th append of a job moves it to
+    another phase), on a fresh file, as the writer process runs it.
 
     CPU time, not wall time: on a shared machine the wall time of a commit swings with the
     other processes' load (2x within a minute), while its CPU time is what the projection
     adds to the writer, the process that bounds throughput at 1,000 appenders."""
     from bench.append_throughput import make_event
     from eventlog.events import encode_event
+    from eventlog.sqlite import writer as writer_module
     from eventlog.sqlite.writer import WriteConnection
     from eventlog.writes.items import AppendItem
 
-    with tempfile.TemporaryDirectory() as tmp:
-        writer = WriteConnection(str(Path(tmp) / "e.db"), "FULL")
-        writer.open()
-        assert writer.conn is not None
-        for statement in drops:
-            writer.conn.execute(statement)
-        made = [
-            [
-                AppendItem(
-                    f"job:{i}",
-                    b,
-                    False,
-                    [("status_observed", encode_event(make_event(i, b)))],
-                    summary=draft(_summary(i, b)) if with_summary else None,
-                )
-                for i in range(size)
-            ]
-            for b in range(batches)
-        ]
-        started = time.process_time()
-        for b, items in enumerate(made):
-            writer.commit(items, 1.0 + b)
-        elapsed = time.process_time() - started
-        writer.close()
+    jobs = max(_JOBS, size)
+    versions = [0] * jobs
+    made: list[list[AppendItem]] = []
+    for b in range(max(1, appends // size)):
+        items = []
+        for i in range(size):
+            job = (b * size + i) % jobs
+            n = versions[job]
+            versions[job] += 1
+            event = encode_event(make_event(job, b))
+            summary = draft(_summary(job, n // phase_every)) if variant.summary else None
+            items.append(
+                AppendItem(f"job:{job}", n, False, [("status_observed", event)], summary=summary)
+            )
+        made.append(items)
+    # Without counts, the writer's upsert is swapped for the plain one for this run.
+    from eventlog.sqlite.projection import schema
+
+    names, schema_names = vars(writer_module), vars(schema)
+    shipped, narrow = names["upsert_summaries"], schema_names["_UPSERT_SAME_PHASE"]
+    if not variant.counts:
+        names["upsert_summaries"] = lambda conn, rows, known: _plain(conn, rows)
+    if not variant.narrow:
+        schema_names["_UPSERT_SAME_PHASE"] = schema.UPSERT
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            writer = WriteConnection(str(Path(tmp) / "e.db"), "FULL")
+            writer.open()
+            assert writer.conn is not None
+            if variant.sql:
+                sql = _rowid_table() if variant.sql == "@rowid" else variant.sql
+                writer.conn.executescript(sql)
+            started = time.process_time()
+            for b, items in enumerate(made):
+                writer.commit(items, 1.0 + b)
+            elapsed = time.process_time() - started
+            if variant.counts or "TRIGGER" in variant.sql:  # the work measured was right
+                from eventlog.sqlite.projection import queries
+
+                counted = queries.counted_phases(writer.conn)
+                assert queries.phase_counts(writer.conn) == counted, variant
+            writer.close()
+    finally:
+        names["upsert_summaries"] = shipped
+        schema_names["_UPSERT_SAME_PHASE"] = narrow
     return elapsed
 
 
-def bench_writer(quick: bool, repeat: int) -> dict[str, Any]:
-    batches, size = (5, 200) if quick else (20, 1000)
+def bench_writer(quick: bool, repeat: int, batch: int, phase_every: int = 1) -> dict[str, Any]:
+    appends = 1000 if quick else 20_000
     samples: dict[str, list[float]] = {name: [] for name in _VARIANTS}
     for _ in range(repeat):
-        for name, (flag, drops) in _VARIANTS.items():  # alternated
-            samples[name].append(_commit_time(flag, drops, batches, size))
-    appends = batches * size
+        for name, variant in _VARIANTS.items():  # alternated
+            samples[name].append(_commit_time(variant, appends, batch, phase_every))
+    done = max(1, appends // batch) * batch
     base = statistics.median(samples["events only (no summary)"])
     results = {}
+    print(
+        f"batches of {batch} appends, {done} appends a run, a job's phase changing every "
+        f"{phase_every} of its appends, medians of {repeat} runs"
+    )
     for name, times in samples.items():
         median = statistics.median(times)
-        results[name] = {"us_per_append": 1e6 * median / appends, "vs_events_only": median / base}
-        print(f"{name:<34}{1e6 * median / appends:7.1f} us/append  {median / base:5.2f}x")
+        results[name] = {
+            "us_per_append": 1e6 * median / done,
+            "vs_events_only": median / base,
+            "seconds": times,
+        }
+        print(f"{name:<44}{1e6 * median / done:7.1f} us/append  {median / base:5.2f}x")
     return results
 
 
@@ -473,12 +548,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=3, help="append: alternated runs")
     parser.add_argument("--json", help="write the figures here")
     parser.add_argument("--jobs", type=int, help="memory: how many jobs (default 100,000)")
+    parser.add_argument(
+        "--batch", type=int, default=1000, help="writer: appends per commit (default 1,000)"
+    )
+    parser.add_argument(
+        "--phase-every",
+        type=int,
+        default=1,
+        help="writer: a job's phase changes every N of its appends (default 1, the worst case)",
+    )
     args = parser.parse_args(argv)
     started = time.time()
     if args.what == "append":
         figures = bench_append(args.quick, args.repeat)
     elif args.what == "writer":
-        figures = bench_writer(args.quick, args.repeat)
+        figures = bench_writer(args.quick, args.repeat, args.batch, args.phase_every)
     elif args.what == "queries":
         figures = bench_queries(args.quick)
     else:

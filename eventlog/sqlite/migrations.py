@@ -25,6 +25,9 @@ History:
      `meta.value` is `ANY`: it holds the head's bytes and text marks. Job summaries written
      from here on carry an array body (`eventlog.writes.summary_rows`); older map bodies
      still read.
+  5  `job_phase_counts` is kept by the writer, per batch, instead of by three triggers that
+     ran per row (`eventlog.sqlite.projection.schema.upsert`): the triggers are dropped and
+     the counts taken afresh from the rows.
 """
 
 from __future__ import annotations
@@ -34,9 +37,14 @@ import sqlite3
 from typing import Any
 
 from eventlog.errors import CorruptEventError, EventLogUnavailableError, SchemaVersionError
-from eventlog.sqlite.projection.schema import MARK_FOR_REBUILD, TABLE
+from eventlog.sqlite.projection.schema import (
+    DROP_COUNT_TRIGGERS,
+    MARK_FOR_REBUILD,
+    RECOUNT,
+    TABLE,
+)
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 APPLICATION_ID = 0x44524F43  # "DROC"
 # For new files only: SQLite fixes a file's page size when it is created. A group commit of
 # a few hundred appends to as many streams rewrites most leaves of the (stream_id, version)
@@ -122,6 +130,7 @@ def _to_strict(schema: str) -> str:
 
 
 STEPS[3] = _to_strict(SCHEMA)
+STEPS[4] = DROP_COUNT_TRIGGERS + "".join(f"{statement};" for statement in RECOUNT)
 
 
 def prepare(conn: sqlite3.Connection, path: str, page_size: int = DEFAULT_PAGE_SIZE) -> None:

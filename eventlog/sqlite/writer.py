@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from eventlog.chain import GENESIS_HASH, decode_head, encode_head
 from eventlog.errors import (
@@ -27,7 +27,7 @@ from eventlog.errors import (
 )
 from eventlog.sqlite.header import check_file, hot_wal, read_only_uri, wal_note
 from eventlog.sqlite.migrations import DEFAULT_PAGE_SIZE, identify, prepare
-from eventlog.sqlite.projection.schema import UPSERT as UPSERT_SUMMARIES
+from eventlog.sqlite.projection.schema import upsert as upsert_summaries
 from eventlog.sqlite.statements import (
     INSERT_EVENTS,
     LOOKUP_STREAMS,
@@ -39,6 +39,7 @@ from eventlog.sqlite.statements import (
 )
 from eventlog.writes.items import Archived, Conflict, Item, Outcome, failed
 from eventlog.writes.plan import (
+    MAX_CACHED_STREAMS,
     BatchPlan,
     StreamChange,
     cache_looked_up,
@@ -67,6 +68,11 @@ class WriteConnection:
         self.head_seq = 0
         self.head_hash = GENESIS_HASH
         self.versions: dict[str, int] = {}
+        # The phase of each job summary this connection's commits wrote, so that a batch
+        # reads only its new jobs' old phases to keep `job_phase_counts`: kept, dropped and
+        # bounded as `versions` is (another connection's appends or a maintenance action,
+        # which reloads the head, may have changed the rows).
+        self.phases: dict[str, str] = {}
         self._reopen = False
 
     # --- lifecycle -------------------------------------------------------
@@ -171,6 +177,7 @@ class WriteConnection:
         """
         conn = self._c()
         self.versions.clear()
+        self.phases.clear()
         self.head_seq, self.head_hash = read_head(conn, self.path)
 
     def _c(self) -> sqlite3.Connection:
@@ -203,7 +210,9 @@ class WriteConnection:
             self._follow_head(conn)
             archived = self._look_up(conn, items)
             plan = plan_batch(items, self.versions, archived, self.head_seq, self.head_hash, now)
-            _write(conn, plan, now)
+            if len(self.phases) > MAX_CACHED_STREAMS:
+                self.phases.clear()
+            phases = _write(conn, plan, now, self.phases)
             conn.execute("COMMIT")
         except BaseException as exc:
             if conn.in_transaction:
@@ -222,6 +231,7 @@ class WriteConnection:
             return outcomes
         self.head_seq, self.head_hash = plan.head_seq, plan.head_hash
         self.versions.update(plan.versions)
+        self.phases.update(phases)
         return plan.outcomes
 
     def _follow_head(self, conn: sqlite3.Connection) -> None:
@@ -237,6 +247,7 @@ class WriteConnection:
         if (head_seq, head_hash) != (self.head_seq, self.head_hash):
             # Another connection appended: forget cached versions and chain from its head.
             self.versions.clear()
+            self.phases.clear()
             self.head_seq, self.head_hash = head_seq, head_hash
 
     def _look_up(self, conn: sqlite3.Connection, items: Sequence[Item]) -> dict[str, Archived]:
@@ -282,8 +293,11 @@ class WriteConnection:
         return EventLogUnavailableError(f"could not commit to {self.path} ({text}); {what}")
 
 
-def _write(conn: sqlite3.Connection, plan: BatchPlan, now: float) -> None:
-    """Write a batch's plan inside the transaction the caller holds open."""
+def _write(
+    conn: sqlite3.Connection, plan: BatchPlan, now: float, phases: Mapping[str, str]
+) -> dict[str, str]:
+    """Write a batch's plan inside the transaction the caller holds open; returns the
+    phases of the job summaries it wrote (`phases` is what the connection knows already)."""
     if plan.events:
         insert_rows(conn, INSERT_EVENTS, plan.events)
         conn.execute(UPSERT_HEAD, (encode_head(plan.head_seq, plan.head_hash),))
@@ -303,7 +317,8 @@ def _write(conn: sqlite3.Connection, plan: BatchPlan, now: float) -> None:
     if plan.snapshots:
         insert_rows(conn, UPSERT_SNAPSHOTS, plan.snapshots)
     if plan.summaries:
-        insert_rows(conn, UPSERT_SUMMARIES, list(plan.summaries.values()))
+        return upsert_summaries(conn, list(plan.summaries.values()), phases)
+    return {}
 
 
 def read_head(conn: sqlite3.Connection, path: str) -> tuple[int, bytes]:

@@ -43,3 +43,15 @@ def test_the_query_benchmark_times_each_query_on_two_log_sizes(tmp_path: Path) -
     for size in figures.values():
         assert isinstance(size, dict)
         assert {"db_one_job_ms", "api_page_100_dead_ms", "api_coverage_year_ms"} <= set(size)
+
+
+def test_the_writer_benchmark_splits_the_writers_cpu_by_what_the_row_costs(
+    tmp_path: Path,
+) -> None:
+    figures = run("writer", tmp_path / "writer.json", "--repeat", "1", "--batch", "26")
+    assert figures["events only (no summary)"]["vs_events_only"] == 1.0  # type: ignore[index]
+    assert {
+        "+ 4 indexes, count triggers (schema 4)",
+        "+ 4 indexes, writer's counts (schema 5)",
+    } <= set(figures)
+    assert all(f["us_per_append"] > 0 for f in figures.values())  # type: ignore[index]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import time
 from pathlib import Path
 
 import pytest
@@ -196,3 +197,88 @@ async def test_a_migrated_log_refuses_summary_queries_until_they_are_built(
     with OfflineLog.open(db) as offline:
         assert offline.job_summary("a") == stamped
         assert list(offline.checkable_summaries()) == [("job:a", stamped)]
+
+
+# The count triggers of schema 4, as a schema-4 file holds them.
+SCHEMA_4_TRIGGERS = """
+CREATE TRIGGER job_summaries_counted AFTER INSERT ON job_summaries BEGIN
+    INSERT INTO job_phase_counts (phase, jobs) VALUES (new.phase, 1)
+        ON CONFLICT (phase) DO UPDATE SET jobs = jobs + 1;
+END;
+CREATE TRIGGER job_summaries_recounted AFTER UPDATE OF phase ON job_summaries
+WHEN old.phase <> new.phase BEGIN
+    UPDATE job_phase_counts SET jobs = jobs - 1 WHERE phase = old.phase;
+    INSERT INTO job_phase_counts (phase, jobs) VALUES (new.phase, 1)
+        ON CONFLICT (phase) DO UPDATE SET jobs = jobs + 1;
+END;
+CREATE TRIGGER job_summaries_uncounted AFTER DELETE ON job_summaries BEGIN
+    UPDATE job_phase_counts SET jobs = jobs - 1 WHERE phase = old.phase;
+END;
+"""
+
+
+async def test_a_schema_4_file_loses_its_count_triggers_and_is_counted_afresh(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "e.db"
+    async with SQLiteEventLog(db) as log:
+        for n in range(6):
+            await log.append(f"job:j{n}", [event(n)], 0, summary=summary(f"j{n}", "running"))
+    conn = sqlite3.connect(db, isolation_level=None)
+    conn.executescript(SCHEMA_4_TRIGGERS)
+    # Counts that drifted (or were edited): the upgrade must not keep them.
+    conn.execute("UPDATE job_phase_counts SET jobs = 99")
+    conn.execute("PRAGMA user_version = 4")
+    conn.close()
+
+    def triggers() -> list[str]:
+        conn = sqlite3.connect(db)
+        try:
+            found = conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")
+            return sorted(str(name) for (name,) in found if "summaries" in name)
+        finally:
+            conn.close()
+
+    assert len(triggers()) == 3
+    async with SQLiteEventLog(db) as log:  # the writer process: Reload crosses it
+        assert triggers() == []
+        assert await log.phase_counts() == {"running": 6}
+        await log.append("job:j0", [event(9)], 1, summary=summary("j0", "succeeded"))
+        await log.append("job:j9", [event(9)], 0, summary=summary("j9", "dead"))
+        assert await log.phase_counts() == {"running": 5, "succeeded": 1, "dead": 1}
+        # A rebuild deletes and rewrites the rows on the log's own connection; the writer's
+        # cache of phases must not outlive it.
+        rebuilt = [
+            (f"job:j{n}", replace(summary(f"j{n}", "waiting"), position=n + 1)) for n in range(3)
+        ]
+        assert await log.rebuild_summaries(rebuilt, 8)
+        assert await log.phase_counts() == {"waiting": 3}
+        await log.append("job:j0", [event(10)], 2, summary=summary("j0", "running"))
+        await log.append("job:j5", [event(10)], 1, summary=summary("j5", "running"))
+        assert await log.phase_counts() == {"waiting": 2, "running": 2}
+    with OfflineLog.open(db) as offline:
+        assert offline.phase_counts() == offline.counted_phases() == {"waiting": 2, "running": 2}
+
+
+async def test_retention_keeps_archived_jobs_in_the_change_feed_and_the_counts(
+    tmp_path: Path,
+) -> None:
+    """The feed is by the rows' positions, not the events': a job whose events were archived
+    is still in it (which is why `job_summaries_position` stays), and the counts stay exact
+    across the writer's pause for retention."""
+    from eventlog.retention.closed_streams import archive_closed_streams
+
+    async with SQLiteEventLog(tmp_path / "e.db") as log:
+        await log.append("job:a", [event(1)], 0, summary=summary("a", "running"))
+        await log.append("job:a", [event(2)], 1, close_stream=True, summary=summary("a", "dead"))
+        await log.append("job:b", [event(3)], 0, summary=summary("b", "running"))
+        report = await archive_closed_streams(
+            log, older_than=time.time() + 60, directory=tmp_path / "arch"
+        )
+        assert len(report.archives) == 1
+        assert await log.read_stream("job:a") == []
+        feed = await log.summary_changes(0)
+        assert [(j.job_id, j.position) for j in feed.jobs] == [("a", 2), ("b", 3)]
+        assert (await log.summary_changes(1)).jobs[0].job_id == "a"
+        await log.append("job:b", [event(4)], 1, summary=summary("b", "succeeded"))
+        assert await log.phase_counts() == {"dead": 1, "succeeded": 1}

@@ -149,7 +149,7 @@ async def test_a_schema_1_file_written_by_the_prototype_upgrades_verifies_and_bo
 
     conn = sqlite3.connect(db)
     try:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 4
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 5
         # Schema 4 made every table STRICT: a value of the wrong type is refused on write.
         tables = conn.execute("SELECT name, strict FROM pragma_table_list WHERE schema = 'main'")
         loose = [name for name, strict in tables if not strict and not name.startswith("sqlite_")]

@@ -7,14 +7,18 @@ log that already had events (a migration) and is not filled yet: queries then re
 (`SummariesNotBuiltError`) rather than answer from an empty table, until `replace_all` fills
 it from a fold of the streams.
 
-`job_phase_counts` is kept by triggers in the same transactions, so the jobs-by-phase gauge
-is a read of a dozen rows, not a scan of every job.
+`job_phase_counts` is kept by the writer in the same transactions (`upsert`), so the
+jobs-by-phase gauge is a read of a dozen rows, not a scan of every job. The writer moves it
+once per phase per batch, from the batch's old phases read in one statement: the triggers
+that kept it until schema 5 ran a trigger program per row, a sixth of the writer's time per
+append (bench/RESULTS.md, "Issue 20"). Rows are only ever deleted by `replace_all`, which
+counts afresh.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 
 from eventlog.chain import decode_head
 from eventlog.sqlite.statements import insert_rows
@@ -40,33 +44,89 @@ CREATE TABLE job_phase_counts (
     phase TEXT PRIMARY KEY,
     jobs  INTEGER NOT NULL
 ) STRICT, WITHOUT ROWID;
-CREATE TRIGGER job_summaries_counted AFTER INSERT ON job_summaries BEGIN
-    INSERT INTO job_phase_counts (phase, jobs) VALUES (new.phase, 1)
-        ON CONFLICT (phase) DO UPDATE SET jobs = jobs + 1;
-END;
-CREATE TRIGGER job_summaries_recounted AFTER UPDATE OF phase ON job_summaries
-WHEN old.phase <> new.phase BEGIN
-    UPDATE job_phase_counts SET jobs = jobs - 1 WHERE phase = old.phase;
-    INSERT INTO job_phase_counts (phase, jobs) VALUES (new.phase, 1)
-        ON CONFLICT (phase) DO UPDATE SET jobs = jobs + 1;
-END;
-CREATE TRIGGER job_summaries_uncounted AFTER DELETE ON job_summaries BEGIN
-    UPDATE job_phase_counts SET jobs = jobs - 1 WHERE phase = old.phase;
-END;
 """
 # For a log that had events before the table existed: filled by the first rebuild.
 MARK_FOR_REBUILD = "INSERT OR REPLACE INTO meta (key, value) VALUES ('summaries', 'rebuild');"
 REBUILD_KEY = "summaries"
 
 _NAMES = [c.strip() for c in COLUMNS.split(",")]
+_UPSERT_HEAD = f"INSERT INTO job_summaries ({COLUMNS}) VALUES "
+
+
+def _upsert(changing: tuple[str, ...]) -> tuple[str, int, str]:
+    updates = ", ".join(f"{c} = excluded.{c}" for c in changing)
+    return (_UPSERT_HEAD, len(_NAMES), f" ON CONFLICT (job_id) DO UPDATE SET {updates}")
+
+
 # A job's stream, datasource and interval never change, so an update names only what does:
-# SQLite rewrites an index entry when its columns are named in SET, changed or not.
-_UPDATES = ", ".join(f"{c} = excluded.{c}" for c in ("phase", "position", "changed_at", "body"))
-UPSERT = (
-    f"INSERT INTO job_summaries ({COLUMNS}) VALUES ",
-    len(_NAMES),
-    f" ON CONFLICT (job_id) DO UPDATE SET {_UPDATES}",
+# SQLite rewrites an index entry when its columns are named in SET, changed or not. A row
+# whose phase stays is written without naming it (`_UPSERT_SAME_PHASE`), which leaves its
+# two phase index entries alone: about 2 us less per row (bench/RESULTS.md, "Issue 20").
+UPSERT = _upsert(("phase", "position", "changed_at", "body"))
+_UPSERT_SAME_PHASE = _upsert(("position", "changed_at", "body"))
+
+
+# The schema-4 triggers, dropped from schema 5 on (the writer counts instead).
+DROP_COUNT_TRIGGERS = """
+DROP TRIGGER IF EXISTS job_summaries_counted;
+DROP TRIGGER IF EXISTS job_summaries_recounted;
+DROP TRIGGER IF EXISTS job_summaries_uncounted;
+"""
+RECOUNT = (
+    "DELETE FROM job_phase_counts",
+    "INSERT INTO job_phase_counts (phase, jobs) "
+    "SELECT phase, count(*) FROM job_summaries GROUP BY phase",
 )
+_OLD_PHASES = "SELECT job_id, phase FROM job_summaries WHERE job_id IN ({})"
+_COUNT = (
+    "INSERT INTO job_phase_counts (phase, jobs) VALUES ",
+    2,
+    " ON CONFLICT (phase) DO UPDATE SET jobs = jobs + excluded.jobs",
+)
+_PHASE = _NAMES.index("phase")
+_CHUNK = 500
+
+
+def upsert(
+    conn: sqlite3.Connection, rows: Sequence[Row], known: Mapping[str, str]
+) -> dict[str, str]:
+    """Write a batch's rows and move `job_phase_counts` by what they change, inside the
+    transaction the caller holds open; returns each row's job id and phase.
+
+    `known` is the caller's cache of the phases its commits left (job id -> phase), which
+    must be exactly what the table holds for those jobs: the phases of the other jobs of
+    the batch are read in one statement, before the upsert. The rows whose phase stays are
+    upserted apart, without touching the phase indexes. The counts move in at most one more
+    statement, for the phases that gained or lost jobs.
+    """
+    phases = {r[0]: known[r[0]] for r in rows if r[0] in known}
+    missing = [r[0] for r in rows if r[0] not in phases]
+    for start in range(0, len(missing), _CHUNK):
+        ids = missing[start : start + _CHUNK]
+        phases.update(conn.execute(_OLD_PHASES.format(", ".join("?" * len(ids))), ids))
+    moved: dict[str, int] = {}
+    changing: list[Row] = []
+    staying: list[Row] = []
+    once = len({r[0] for r in rows}) == len(rows)  # else one statement keeps their order
+    for row in rows:
+        # In order, so that a job named twice in a batch is counted as its upsert writes it.
+        job_id, new = row[0], row[_PHASE]
+        old = phases.get(job_id)
+        if old == new and once:
+            staying.append(row)
+            continue
+        changing.append(row)
+        if old != new:
+            if old is not None:
+                moved[old] = moved.get(old, 0) - 1
+            moved[new] = moved.get(new, 0) + 1
+            phases[job_id] = new
+    insert_rows(conn, UPSERT, changing)
+    insert_rows(conn, _UPSERT_SAME_PHASE, staying)
+    counts = [(phase, n) for phase, n in sorted(moved.items()) if n]
+    if counts:
+        insert_rows(conn, _COUNT, counts)
+    return phases
 
 
 def needs_rebuild(conn: sqlite3.Connection) -> bool:
@@ -97,12 +157,8 @@ def replace_all(
             "(SELECT stream_id FROM streams WHERE archived_at IS NOT NULL)"
         )
         insert_rows(conn, UPSERT, list(rows))
-        # Counted afresh: the triggers only ever add to what the table held.
-        conn.execute("DELETE FROM job_phase_counts")
-        conn.execute(
-            "INSERT INTO job_phase_counts (phase, jobs) "
-            "SELECT phase, count(*) FROM job_summaries GROUP BY phase"
-        )
+        for statement in RECOUNT:  # the DELETE and the plain insert moved no count
+            conn.execute(statement)
         conn.execute("DELETE FROM meta WHERE key = ?", (REBUILD_KEY,))
         conn.execute("COMMIT")
     except BaseException:

@@ -80,7 +80,7 @@ async def test_a_new_file_is_marked_as_ours_at_the_current_schema_version(tmp_pa
     async with SQLiteEventLog(db):
         pass
     assert pragma(db, "application_id") == APPLICATION_ID
-    assert pragma(db, "user_version") == SCHEMA_VERSION == 4
+    assert pragma(db, "user_version") == SCHEMA_VERSION == 5
 
 
 async def test_a_schema_1_file_is_upgraded_in_place_and_keeps_every_row(tmp_path: Path) -> None:
@@ -95,7 +95,7 @@ async def test_a_schema_1_file_is_upgraded_in_place_and_keeps_every_row(tmp_path
         report = await log.verify()
         assert report.ok, report.broken
         assert (report.archived, report.checkpoints) == (3, 1)
-    assert pragma(db, "user_version") == 4
+    assert pragma(db, "user_version") == 5
     assert "archived_at" in columns(db, "streams")
     assert "position" in columns(db, "job_summaries")
     conn = sqlite3.connect(db)
@@ -109,10 +109,10 @@ async def test_a_file_from_a_newer_version_is_refused_and_left_alone(tmp_path: P
     db = tmp_path / "e.db"
     await write_log(db)
     conn = sqlite3.connect(db)
-    conn.execute("PRAGMA user_version = 5")
+    conn.execute("PRAGMA user_version = 6")
     conn.close()
     before = digest(db)
-    with pytest.raises(SchemaVersionError, match=r"schema version 5, newer than .* \(4\)"):
+    with pytest.raises(SchemaVersionError, match=r"schema version 6, newer than .* \(5\)"):
         await SQLiteEventLog.open(db)
     assert digest(db) == before
     broken = verify_file(str(db)).broken
