@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from eventlog.events import StatusObserved
+from eventlog.sqlite.projection.schema import SCHEMA_4_COUNT_TRIGGERS
 from eventlog.summaries import JobSummary
 from eventlog.writes.summary_rows import draft
 
@@ -395,21 +396,6 @@ def _growth(result: dict[str, Any]) -> dict[str, Any]:
 
 # The count triggers of schema 4, which the writer's own counting replaced in schema 5: kept
 # here so that one invocation measures both side by side.
-_SCHEMA_4_TRIGGERS = """
-CREATE TRIGGER job_summaries_counted AFTER INSERT ON job_summaries BEGIN
-    INSERT INTO job_phase_counts (phase, jobs) VALUES (new.phase, 1)
-        ON CONFLICT (phase) DO UPDATE SET jobs = jobs + 1;
-END;
-CREATE TRIGGER job_summaries_recounted AFTER UPDATE OF phase ON job_summaries
-WHEN old.phase <> new.phase BEGIN
-    UPDATE job_phase_counts SET jobs = jobs - 1 WHERE phase = old.phase;
-    INSERT INTO job_phase_counts (phase, jobs) VALUES (new.phase, 1)
-        ON CONFLICT (phase) DO UPDATE SET jobs = jobs + 1;
-END;
-CREATE TRIGGER job_summaries_uncounted AFTER DELETE ON job_summaries BEGIN
-    UPDATE job_phase_counts SET jobs = jobs - 1 WHERE phase = old.phase;
-END;
-"""
 _INDEXES = ("phase", "datasource", "interval", "position")
 
 
@@ -436,7 +422,7 @@ _VARIANTS: dict[str, _Variant] = {
         True, "".join(f"DROP INDEX job_summaries_{n};" for n in _INDEXES), False
     ),
     "+ row and its 4 indexes": _Variant(True, "", False),
-    "+ 4 indexes, count triggers (schema 4)": _Variant(True, _SCHEMA_4_TRIGGERS, False),
+    "+ 4 indexes, count triggers (schema 4)": _Variant(True, SCHEMA_4_COUNT_TRIGGERS, False),
     "+ 4 indexes, writer's counts (schema 5)": _Variant(True, "", True),
     "  the same, phase named in every update": _Variant(True, "", True, narrow=False),
     "  the same without the position index": _Variant(

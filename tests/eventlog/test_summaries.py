@@ -13,7 +13,7 @@ from msgspec.structs import replace
 from eventlog.errors import ConcurrencyConflictError, SummariesNotBuiltError
 from eventlog.events import StatusObserved
 from eventlog.sqlite.offline import OfflineLog
-from eventlog.sqlite.projection.schema import MARK_FOR_REBUILD
+from eventlog.sqlite.projection.schema import MARK_FOR_REBUILD, SCHEMA_4_COUNT_TRIGGERS
 from eventlog.sqlite.store import SQLiteEventLog
 from eventlog.summaries import (
     MAX_PAGE,
@@ -200,21 +200,6 @@ async def test_a_migrated_log_refuses_summary_queries_until_they_are_built(
 
 
 # The count triggers of schema 4, as a schema-4 file holds them.
-SCHEMA_4_TRIGGERS = """
-CREATE TRIGGER job_summaries_counted AFTER INSERT ON job_summaries BEGIN
-    INSERT INTO job_phase_counts (phase, jobs) VALUES (new.phase, 1)
-        ON CONFLICT (phase) DO UPDATE SET jobs = jobs + 1;
-END;
-CREATE TRIGGER job_summaries_recounted AFTER UPDATE OF phase ON job_summaries
-WHEN old.phase <> new.phase BEGIN
-    UPDATE job_phase_counts SET jobs = jobs - 1 WHERE phase = old.phase;
-    INSERT INTO job_phase_counts (phase, jobs) VALUES (new.phase, 1)
-        ON CONFLICT (phase) DO UPDATE SET jobs = jobs + 1;
-END;
-CREATE TRIGGER job_summaries_uncounted AFTER DELETE ON job_summaries BEGIN
-    UPDATE job_phase_counts SET jobs = jobs - 1 WHERE phase = old.phase;
-END;
-"""
 
 
 async def test_a_schema_4_file_loses_its_count_triggers_and_is_counted_afresh(
@@ -225,7 +210,7 @@ async def test_a_schema_4_file_loses_its_count_triggers_and_is_counted_afresh(
         for n in range(6):
             await log.append(f"job:j{n}", [event(n)], 0, summary=summary(f"j{n}", "running"))
     conn = sqlite3.connect(db, isolation_level=None)
-    conn.executescript(SCHEMA_4_TRIGGERS)
+    conn.executescript(SCHEMA_4_COUNT_TRIGGERS)
     # Counts that drifted (or were edited): the upgrade must not keep them.
     conn.execute("UPDATE job_phase_counts SET jobs = 99")
     conn.execute("PRAGMA user_version = 4")

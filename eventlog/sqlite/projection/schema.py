@@ -66,7 +66,23 @@ UPSERT = _upsert(("phase", "position", "changed_at", "body"))
 _UPSERT_SAME_PHASE = _upsert(("position", "changed_at", "body"))
 
 
-# The schema-4 triggers, dropped from schema 5 on (the writer counts instead).
+# The schema-4 triggers, dropped from schema 5 on (the writer counts instead); kept as text
+# for the migration's tests and the writer benchmark, which build a schema-4 file.
+SCHEMA_4_COUNT_TRIGGERS = """
+CREATE TRIGGER job_summaries_counted AFTER INSERT ON job_summaries BEGIN
+    INSERT INTO job_phase_counts (phase, jobs) VALUES (new.phase, 1)
+        ON CONFLICT (phase) DO UPDATE SET jobs = jobs + 1;
+END;
+CREATE TRIGGER job_summaries_recounted AFTER UPDATE OF phase ON job_summaries
+WHEN old.phase <> new.phase BEGIN
+    UPDATE job_phase_counts SET jobs = jobs - 1 WHERE phase = old.phase;
+    INSERT INTO job_phase_counts (phase, jobs) VALUES (new.phase, 1)
+        ON CONFLICT (phase) DO UPDATE SET jobs = jobs + 1;
+END;
+CREATE TRIGGER job_summaries_uncounted AFTER DELETE ON job_summaries BEGIN
+    UPDATE job_phase_counts SET jobs = jobs - 1 WHERE phase = old.phase;
+END;
+"""
 DROP_COUNT_TRIGGERS = """
 DROP TRIGGER IF EXISTS job_summaries_counted;
 DROP TRIGGER IF EXISTS job_summaries_recounted;
