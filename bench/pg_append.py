@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import secrets
 import statistics
 import time
 from typing import Any
@@ -33,8 +31,8 @@ import uvloop
 from bench.append_throughput import make_event
 from eventlog.postgres import PostgresEventLog
 from eventlog.summaries import JobSummary
+from tests import pg_support
 
-ADMIN = os.environ.get("PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 FULL_PLAN = {1: 2_000, 100: 20_000, 1_000: 50_000}
 QUICK_PLAN = {1: 100, 100: 1_000, 1_000: 3_000}
 RAW_TXN_ROWS = 1_000
@@ -122,12 +120,8 @@ async def measure_raw(url: str, rows: list[tuple[Any, ...]], how: str) -> float:
 
 
 async def run(plan: dict[int, int], repeat: int, summaries: bool = False) -> dict[str, Any]:
-    name = f"orch_bench_{os.getpid()}_{secrets.token_hex(3)}"
-    admin = await asyncpg.connect(ADMIN)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    url = ADMIN.rsplit("/", 1)[0] + "/" + name
     results: dict[str, Any] = {}
-    try:
+    async with pg_support.scratch_database() as url:
         for appenders, quota in plan.items():
             points: dict[str, list[float]] = {"log": [], "executemany": [], "copy": []}
             batches: list[int] = []
@@ -154,9 +148,6 @@ async def run(plan: dict[int, int], repeat: int, summaries: bool = False) -> dic
                 f"({statistics.median(batches):.0f} transactions)",
                 flush=True,
             )
-    finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
     return results
 
 

@@ -13,14 +13,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import secrets
 import statistics
 import time
 from collections.abc import Awaitable, Callable
 
 import asyncpg
 
-ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+from tests import pg_support
+
 DDL = (
     "CREATE TABLE IF NOT EXISTS ev (seq bigint PRIMARY KEY, stream_id text NOT NULL, "
     "version bigint NOT NULL, type text NOT NULL, body bytea NOT NULL, "
@@ -90,11 +90,7 @@ async def main() -> None:
     ap.add_argument("--rows", type=int, default=64)
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
-    name = f"orch_bench_{os.getpid()}_{secrets.token_hex(3)}"
-    admin = await asyncpg.connect(ADMIN)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    url = f"postgresql://postgres@127.0.0.1:5432/{name}"
-    try:
+    async with pg_support.scratch_database() as url:
         setup = await asyncpg.connect(url)
         await setup.execute(DDL)
         await setup.close()
@@ -113,9 +109,6 @@ async def main() -> None:
         print(f"{args.batches} transactions x {args.rows} rows, synchronous_commit=on")
         for key, rates in runs.items():
             print(f"{key:24s} median {statistics.median(rates):9.0f} events/s  {rates}")
-    finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
 
 
 if __name__ == "__main__":

@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import secrets
 import statistics
 import time
 from typing import Any
@@ -30,8 +28,8 @@ from actors.job.state import JobState
 from actors.job.summary import folded_summaries, rebuild_summaries, summary_of
 from bench.replay_throughput import job_events
 from eventlog.postgres import PostgresEventLog
+from tests import pg_support
 
-ADMIN = os.environ.get("PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 _IN_FLIGHT = 500  # appends awaited at once while the log is built (group commit batches them)
 
 
@@ -81,12 +79,8 @@ async def timed_rebuilds(url: str, jobs: int) -> dict[str, float]:
 
 
 async def run(sizes: list[int], repeat: int) -> dict[str, Any]:
-    name = f"orch_bench_{os.getpid()}_{secrets.token_hex(3)}"
-    admin = await asyncpg.connect(ADMIN)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    url = ADMIN.rsplit("/", 1)[0] + "/" + name
     results: dict[str, Any] = {}
-    try:
+    async with pg_support.scratch_database() as url:
         for jobs in sizes:
             runs: list[dict[str, float]] = []
             for _ in range(repeat):
@@ -101,9 +95,6 @@ async def run(sizes: list[int], repeat: int) -> dict[str, Any]:
                 + ")",
                 flush=True,
             )
-    finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
     return results
 
 
