@@ -165,74 +165,73 @@ class Daemon:
             self._say(f"control API listening on {url}")
             logger.info("api_listening", url=url, unix_socket=config.api.unix_socket)
         client = overlord_client(config)
-        if config.eventlog.url is not None:  # high availability on PostgreSQL (docs/ha.md)
-            from service.ha import Replica
-
-            try:
-                await Replica(self, config, client).run()
-            finally:
-                if tracing is not None:
-                    await tracing.aclose()
-                await client.close()
-                if runner is not None:
-                    await runner.cleanup()
-            self._say("stopped")
-            return 0
+        standalone = config.eventlog.url is None
         try:
-            async with Orchestrator.open(
-                config.eventlog.db,
-                traced(tracing, self.metrics.instrument(client)),
-                config=config.orchestrator,
-                alerts=alert_sink(config),
-            ) as orch:
-                self.metrics.bind(orch, http_requests=lambda: client.requests)
-                self.api.serve(orch)
-                if tracing is not None:
-                    tracing.bind(orch)
-                follower = asyncio.get_running_loop().create_task(
-                    self.metrics.follow(orch), name="metrics-follower"
-                )
-                retention = config.eventlog.retention
-                keeper: asyncio.Task[None] | None = None
-                if retention.enabled:
-                    keeper = asyncio.get_running_loop().create_task(
-                        retention_loop(orch.log, config.eventlog.db, retention), name="retention"
-                    )
-                else:
-                    logger.warning(
-                        "retention_disabled",
-                        note="eventlog.retention.enabled = false: the event log grows for ever",
-                    )
-                report = orch.last_reconcile
-                logger.info(
-                    "daemon_ready",
-                    db=config.eventlog.db,
-                    overlord=display_url(config.overlord.url),
-                    live_jobs=orch.live_count(),
-                    reconcile_error=report.error if report else None,
-                )
-                self._say(ready_line(orch))
-                self.notify.ready(f"ready: {orch.live_count()} live jobs")
-                try:
-                    await self.stop.wait()
-                finally:
-                    self.api.drain()
-                    follower.cancel()
-                    if keeper is not None:
-                        keeper.cancel()
-                    await asyncio.gather(
-                        follower, *([keeper] if keeper else []), return_exceptions=True
-                    )
-                logger.info("draining", live_jobs=orch.live_count())
+            if standalone:
+                await self._run_alone(client, tracing)
+            else:  # high availability on PostgreSQL (docs/ha.md)
+                from service.ha import Replica
+
+                await Replica(self, config, client).run()
         finally:
             if tracing is not None:
                 await tracing.aclose()
             await client.close()
             if runner is not None:
                 await runner.cleanup()
-        logger.info("daemon_stopped")
+        if standalone:
+            logger.info("daemon_stopped")
         self._say("stopped")
         return 0
+
+    async def _run_alone(self, client: HttpOverlord, tracing: Tracing | None) -> None:
+        """The one daemon on its SQLite file: open the orchestrator, serve until told to stop."""
+        config = self.config
+        async with Orchestrator.open(
+            config.eventlog.db,
+            traced(tracing, self.metrics.instrument(client)),
+            config=config.orchestrator,
+            alerts=alert_sink(config),
+        ) as orch:
+            self.metrics.bind(orch, http_requests=lambda: client.requests)
+            self.api.serve(orch)
+            if tracing is not None:
+                tracing.bind(orch)
+            follower = asyncio.get_running_loop().create_task(
+                self.metrics.follow(orch), name="metrics-follower"
+            )
+            retention = config.eventlog.retention
+            keeper: asyncio.Task[None] | None = None
+            if retention.enabled:
+                keeper = asyncio.get_running_loop().create_task(
+                    retention_loop(orch.log, config.eventlog.db, retention), name="retention"
+                )
+            else:
+                logger.warning(
+                    "retention_disabled",
+                    note="eventlog.retention.enabled = false: the event log grows for ever",
+                )
+            report = orch.last_reconcile
+            logger.info(
+                "daemon_ready",
+                db=config.eventlog.db,
+                overlord=display_url(config.overlord.url),
+                live_jobs=orch.live_count(),
+                reconcile_error=report.error if report else None,
+            )
+            self._say(ready_line(orch))
+            self.notify.ready(f"ready: {orch.live_count()} live jobs")
+            try:
+                await self.stop.wait()
+            finally:
+                self.api.drain()
+                follower.cancel()
+                if keeper is not None:
+                    keeper.cancel()
+                await asyncio.gather(
+                    follower, *([keeper] if keeper else []), return_exceptions=True
+                )
+            logger.info("draining", live_jobs=orch.live_count())
 
     def _say(self, line: str) -> None:
         """A plain line on stdout for people and scripts (logs go to stderr). With no reader
