@@ -26,6 +26,7 @@ from actors.stream_names import BREAKER_PREFIX, JOB_PREFIX, job_of_stream
 from eventlog import EventLog
 from eventlog.event_base import Event
 from eventlog.records import Recorded
+from eventlog.replay import last_event
 
 logger = structlog.get_logger("druid_orch.warm_start")
 
@@ -65,9 +66,9 @@ class WarmStart:
             for stream_id, _version in opened:
                 tg.create_task(one(stream_id))
         for stream_id, version, _closed in await log.all_streams(BREAKER_PREFIX):
-            tail = await log.read_stream(stream_id, after_version=version - 1)
-            if tail:
-                self.breakers[stream_id] = (tail[-1].version, tail[-1].event)
+            last = await last_event(log, stream_id, version)
+            if last is not None:
+                self.breakers[stream_id] = (last.version, last.event)
         self.primed = True
 
     def apply(self, recorded: Recorded) -> None:

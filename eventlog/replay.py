@@ -31,9 +31,17 @@ from eventlog.contract import EventLog
 from eventlog.decoding import decode_body
 from eventlog.errors import EventLogUnavailableError, WriterLostError
 from eventlog.events import AnyEvent
+from eventlog.records import Recorded
 from eventlog.sqlite import SQLiteEventLog
 
 S = TypeVar("S")
+
+
+async def last_event(log: EventLog, stream_id: str, version: int) -> Recorded | None:
+    """The newest event of a stream at `version` (what a state made of its last event needs,
+    as a breaker's is), read alone rather than with the whole stream."""
+    tail = await log.read_stream(stream_id, after_version=version - 1)
+    return tail[-1] if tail else None
 
 
 @dataclass(slots=True)

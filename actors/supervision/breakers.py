@@ -42,6 +42,7 @@ from actors.supervision.slots import SlotBudget
 from eventlog import EventLog
 from eventlog.events import BreakerClosed, BreakerHalfOpened, BreakerOpened, Event
 from eventlog.records import ANY_VERSION
+from eventlog.replay import last_event
 from overlord.errors import OverlordError
 from overlord.models import (
     DataSourceCoverage,
@@ -145,8 +146,8 @@ class Breakers(SubmissionGate):
             name = breaker_of_stream(stream)
             last = warm.breaker(stream, version) if warm is not None else None
             if last is None:
-                tail = await self.log.read_stream(stream, after_version=version - 1)
-                last = tail[-1].event if tail else None
+                recorded = await last_event(self.log, stream, version)
+                last = recorded.event if recorded is not None else None
             if name == OVERLORD:
                 self.since = last.at if last is not None else None
                 if isinstance(last, BreakerOpened):
