@@ -67,6 +67,19 @@ def configure(level: str = "info", *, fmt: str = "auto", stream: TextIO | None =
     _route_stdlib(out, numeric, renderer)
 
 
+def for_commands() -> None:
+    """Before a command runs: its stdout is its answer (a table, JSON for `--json`), so the
+    rooms' log lines go to stderr, and only warnings and worse (an `info` line of the
+    retention pass under `audit compact --json` broke the JSON). Commands that log for a
+    living (`run`, `demo`, `sim`) configure again, with their own level."""
+    structlog.configure(
+        processors=[*_shared(), structlog.dev.ConsoleRenderer(colors=False)],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING),
+        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        cache_logger_on_first_use=False,
+    )
+
+
 def _no_exc(_sio: TextIO, _exc_info: Any) -> None:
     """`format_exc_info` has already put the traceback in the event, redacted."""
 

@@ -155,6 +155,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if api and "://" not in api:  # `--api 127.0.0.1:8642`: what people type first
         args.api = f"http://{api}"
     func = getattr(args, "func", None) or COMMANDS[args.command]
+    logging_setup.for_commands()
     with contextlib.suppress(KeyboardInterrupt):
         try:
             return int(func(args))
