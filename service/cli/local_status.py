@@ -49,7 +49,7 @@ def local_views(
     if str(db).startswith(("postgresql://", "postgres://")):  # docs/ha.md
         from service.cli.postgres.status import postgres_views
 
-        return postgres_views(str(db), ids, chosen, datasource)
+        return postgres_views(str(db), ids, chosen, datasource, interval)
     with offline_log(db) as log:
         if log.summaries_need_rebuild():
             return _folded(db, ids, chosen, datasource, interval)

@@ -12,17 +12,24 @@ from concurrent.futures import ThreadPoolExecutor
 from msgspec.structs import replace
 
 from actors.errors import UnknownJobError
+from actors.job.audit import AuditError
 from actors.job.view import JobView
+from eventlog.errors import EventLogError
 from eventlog.events import BreakerOpened
-from eventlog.postgres import PostgresEventLog
+from eventlog.postgres import PostgresEventLog, redacted
+from eventlog.postgres.writer import DRIVER_ERRORS
 from eventlog.summaries import MAX_PAGE, JobSummary
 from service.job_queries import summary_query
 
 
 async def _views(
-    url: str, ids: Sequence[str], phases: tuple[str, ...], datasource: str | None
+    url: str,
+    ids: Sequence[str],
+    phases: tuple[str, ...],
+    datasource: str | None,
+    interval: str | None,
 ) -> list[JobView]:
-    from service.cli.local_status import _PAUSES, _view
+    from service.cli.local_status import _PAUSES, _overlaps, _view
 
     password = os.environ.get("DRUID_ORCH_EVENTLOG_PASSWORD")
     async with PostgresEventLog(url, password=password, readers=1) as log:
@@ -40,12 +47,16 @@ async def _views(
                 found = await log.job_summary(job_id)
                 if found is None:
                     raise UnknownJobError(job_id)
-                if (not phases or found.phase in phases) and (
-                    datasource is None or found.datasource == datasource
+                if (
+                    (not phases or found.phase in phases)
+                    and (datasource is None or found.datasource == datasource)
+                    and (interval is None or _overlaps(found.interval, interval))
                 ):
                     rows.append(found)
         else:
-            query = summary_query(phases=phases, datasource=datasource, limit=MAX_PAGE)
+            query = summary_query(
+                phases=phases, datasource=datasource, interval=interval, limit=MAX_PAGE
+            )
             while query is not None:
                 page = await log.job_summaries(query)
                 rows += page.jobs
@@ -54,13 +65,23 @@ async def _views(
 
 
 def postgres_views(
-    url: str, ids: Sequence[str], phases: Iterable[str], datasource: str | None
+    url: str,
+    ids: Sequence[str],
+    phases: Iterable[str],
+    datasource: str | None,
+    interval: str | None = None,
 ) -> list[JobView]:
-    """The jobs named (all must exist), or every job of the phases and datasource.
+    """The jobs named (all must exist), or every job of the phases and datasource whose
+    interval overlaps `interval`; `AuditError` when the database cannot be read.
 
     Synchronous, as `local_views` is: `status` calls it from inside its own event loop, so
     the queries run on a loop of their own, on a thread.
     """
     chosen = tuple(phases)
-    with ThreadPoolExecutor(1) as pool:
-        return pool.submit(asyncio.run, _views(url, ids, chosen, datasource)).result()
+    where = redacted(url)
+    try:
+        with ThreadPoolExecutor(1) as pool:
+            return pool.submit(asyncio.run, _views(url, ids, chosen, datasource, interval)).result()
+    except (EventLogError, *DRIVER_ERRORS) as exc:  # as a file that cannot be read
+        text = str(exc)
+        raise AuditError(text if where in text else f"{where}: {text}") from exc
