@@ -1,7 +1,9 @@
 """Audit: the FSM re-run over a recorded log, without the orchestrator running.
 
-A file is read through `eventlog.sqlite.offline` (read-only, safe next to a running daemon);
-what is here is the part that needs the job's FSM:
+A file is read through `eventlog.sqlite.offline` (read-only, safe next to a running daemon), a
+log in PostgreSQL through `eventlog.postgres.offline` (`recorded_events`, `timeline`, and so
+`audit history`, `export` and `replay` take either); what is here is the part that needs the
+job's FSM:
 
 * `verify` proves two things, and stops at the first problem: the hash chain is intact (the
   log was not edited, truncated or reordered; the event-log room's verifier does that part),
@@ -16,6 +18,7 @@ what is here is the part that needs the job's FSM:
 
 from __future__ import annotations
 
+import os
 from collections.abc import Generator, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -29,8 +32,9 @@ from actors.job.sub_tasks import sub_tasks_story
 from actors.job.task_interval import short_instant
 from actors.stream_names import BREAKER_PREFIX
 from eventlog.chain_report import ChainReport
-from eventlog.errors import CorruptEventError, UnreadableLogError
+from eventlog.errors import CorruptEventError, EventLogError, UnreadableLogError
 from eventlog.events import BreakerOpened, SubmitIntended
+from eventlog.postgres.urls import is_postgres_url, redacted
 from eventlog.records import Recorded
 from eventlog.sqlite.offline import OfflineLog
 from eventlog.sqlite.verify import verify_file
@@ -38,6 +42,8 @@ from specs.errors import IntervalError
 from specs.intervals import Interval, parse_instant
 
 JOB_PREFIX = "job:"
+# Where a command finds the password of a log in PostgreSQL: never in the URL (docs/ha.md).
+PASSWORD_ENV = "DRUID_ORCH_EVENTLOG_PASSWORD"
 
 
 class AuditError(OrchestratorError):
@@ -83,12 +89,42 @@ def recorded_events(
     since: float | None = None,
     stream_id: str | None = None,
 ) -> Generator[Recorded, None, None]:
-    """Stored events in global order, decoded; raises AuditError naming a bad row's seq.
+    """Stored events in global order, decoded, from a file or a `postgresql://` URL; raises
+    AuditError naming a bad row's seq, or why the log cannot be read.
 
-    The file stays open until the generator is exhausted or closed.
+    The log stays open until the generator is exhausted or closed.
     """
+    if is_postgres_url(db):
+        yield from _postgres_events(str(db), after_seq=after_seq, since=since, stream_id=stream_id)
+        return
     with offline_log(db) as log:
         yield from log.records(after_seq=after_seq, since=since, stream_id=stream_id)
+
+
+def _postgres_events(
+    url: str, *, after_seq: int, since: float | None, stream_id: str | None
+) -> Iterator[Recorded]:
+    # Imported here: the driver is loaded only by commands that read a database.
+    from eventlog.postgres.offline import records
+    from eventlog.postgres.writer import DRIVER_ERRORS
+
+    where = redacted(url)
+    try:
+        yield from records(
+            url,
+            password=os.environ.get(PASSWORD_ENV),
+            after_seq=after_seq,
+            since=since,
+            stream_id=stream_id,
+        )
+    except (EventLogError, *DRIVER_ERRORS) as exc:
+        text = str(exc)
+        raise AuditError(text if where in text else f"{where}: {text}") from exc
+
+
+def shown_name(db: str | Path) -> str:
+    """How messages name a log: a file by its path, a database by its URL without password."""
+    return redacted(str(db)) if is_postgres_url(db) else str(db)
 
 
 # --- verify ---------------------------------------------------------------------------------
@@ -170,10 +206,9 @@ def _chain_problem(report: ChainReport) -> Problem | None:
 
 def timeline(db: str | Path, job_id: str) -> list[Recorded]:
     """One job's events, in order; raises AuditError if the job is not in the log."""
-    with offline_log(db) as log:
-        history = list(log.records(stream_id=JOB_PREFIX + job_id))
+    history = list(recorded_events(db, stream_id=JOB_PREFIX + job_id))
     if not history:
-        raise AuditError(f"no job {job_id!r} in {db}")
+        raise AuditError(f"no job {job_id!r} in {shown_name(db)}")
     return history
 
 
@@ -208,7 +243,7 @@ def jobs_and_pauses(db: str | Path) -> tuple[dict[str, JobState], dict[str, str]
 def unreplayable(db: str | Path, recorded: Recorded, exc: InvalidTransitionError) -> AuditError:
     """The error for a job stream whose events do not fold (edited, or rows deleted)."""
     return AuditError(
-        f"{db}: stream {recorded.stream_id} does not replay at seq {recorded.seq} "
+        f"{shown_name(db)}: stream {recorded.stream_id} does not replay at seq {recorded.seq} "
         f"(version {recorded.version}): {exc}; the log was changed outside the orchestrator "
         "(`druid-orch audit verify` reports the first problem)"
     )

@@ -20,7 +20,7 @@ from msgspec.structs import replace
 
 from actors.errors import InvalidTransitionError
 from actors.job.actor import JobPolicy
-from actors.job.audit import JOB_PREFIX, offline_log, unreplayable
+from actors.job.audit import JOB_PREFIX, recorded_events, unreplayable
 from actors.job.evolve import evolve
 from actors.job.fsm import decide
 from actors.job.messages import RecordAnalysis
@@ -80,10 +80,9 @@ def replay_failures(
 ) -> ReplayReport:
     """Classify every recorded failure again with `rules`; list what would change."""
     streams: dict[str, list[Recorded]] = {}
-    with offline_log(db) as log:
-        for recorded in log.records():
-            if recorded.stream_id.startswith(JOB_PREFIX):
-                streams.setdefault(recorded.stream_id, []).append(recorded)
+    for recorded in recorded_events(db):
+        if recorded.stream_id.startswith(JOB_PREFIX):
+            streams.setdefault(recorded.stream_id, []).append(recorded)
     failures = 0
     differences: list[Difference] = []
     for sid, history in streams.items():

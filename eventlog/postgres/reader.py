@@ -138,6 +138,31 @@ class LogReader(Followable):
             if len(rows) < chunk:
                 return
 
+    async def event_rows(
+        self,
+        after_seq: int = 0,
+        *,
+        since: float | None = None,
+        stream_id: str | None = None,
+        limit: int = 1000,
+    ) -> list[Row]:
+        """Up to `limit` raw `(seq, stream_id, version, recorded_at, body)` rows after
+        `after_seq` in seq order, recorded at `since` or later, of one stream or all: a page
+        of what `audit export` and `history` read (`eventlog.postgres.offline`), decoded
+        there one by one, so the rows before a bad one are still shown."""
+        sql = f"SELECT {_EVENT_COLUMNS} FROM events WHERE seq > $1"
+        args: list[Any] = [after_seq]
+        if since is not None:
+            args.append(since)
+            sql += f" AND recorded_at >= ${len(args)}"
+        if stream_id is not None:
+            args.append(stream_id)
+            sql += f" AND stream_id = ${len(args)}"
+        args.append(limit)
+        rows = await self._fetch(f"{sql} ORDER BY seq LIMIT ${len(args)}", *args)
+        self.read_stats.event_rows += len(rows)
+        return [tuple(r) for r in rows]
+
     async def fold_events(
         self,
         step: Callable[[list[str], list[AnyEvent]], None],

@@ -1,7 +1,6 @@
 """`druid-orch audit ...`: verify, history, export and replay, over a log on disk.
 
     druid-orch audit verify --db orch.db              exit 1 with the first problem
-    druid-orch audit verify --db postgresql://…       the same checks, on PostgreSQL (docs/ha.md)
     druid-orch audit history JOB_ID --db orch.db      the job's timeline, for a person
     druid-orch audit export --db orch.db [--since T]  JSON Lines for other tools
     druid-orch audit replay --db orch.db --rules NEW.toml   what new rules would change
@@ -9,8 +8,11 @@
     druid-orch audit compact --db orch.db [--keep-days N]   retention: archive finished jobs
 
 Every command but `rebuild-summaries` and `compact` (which hold the log's lock) reads the
-log read-only and needs no Overlord. `verify` and `rebuild-summaries` also take a log in
-PostgreSQL (`service.cli.postgres.audit`). `--json` gives machine output. `history` and
+log read-only and needs no Overlord. Every command also takes a log in PostgreSQL, `--db
+postgresql://user@host/db`, with the password in `DRUID_ORCH_EVENTLOG_PASSWORD` (docs/ha.md):
+`verify` and `rebuild-summaries` through `service.cli.postgres.audit`, the others through
+`actors.job.audit.recorded_events`; `compact` then needs `--archive-dir`, and may run beside a
+leader. `--json` gives machine output. `history` and
 `export` mask secrets (`overlord.redaction`) unless given `--include-secrets`: the log keeps
 specs as submitted, and output gets pasted into tickets and chats.
 Exit codes: 0 fine, 1 a problem found (verify; replay with `--check` and a changed decision)
@@ -55,7 +57,7 @@ from eventlog.retention.closed_streams import RetentionReport
 from eventlog.sqlite.store import SQLiteEventLog
 from overlord.redaction import redact
 from service.cli.handles import AmbiguousJobError
-from service.cli.output import show_rebuilt, show_verify
+from service.cli.output import show_compacted, show_rebuilt, show_verify
 from service.retention import RetentionSection, retention_pass
 from specs.errors import SpecError
 from specs.intervals import parse_instant
@@ -114,7 +116,10 @@ def register(sub: Any) -> None:
     )
     _common(p)
     p.add_argument("--keep-days", type=float, default=RetentionSection().keep_days)
-    p.add_argument("--archive-dir", help="where archives go (default: <db>-archive/)")
+    p.add_argument(
+        "--archive-dir",
+        help="where archives go (default: <db>-archive/ beside a file; needed for postgresql://)",
+    )
     p.set_defaults(func=cmd_compact)
 
 
@@ -122,7 +127,8 @@ def _common(parser: argparse.ArgumentParser, *, with_json: bool = True) -> None:
     parser.add_argument(
         "--db",
         required=True,
-        help="the event log (SQLite file; postgresql://… for verify and rebuild-summaries)",
+        help="the event log: a SQLite file, or postgresql://user@host/db (the password from "
+        "DRUID_ORCH_EVENTLOG_PASSWORD)",
     )
     if with_json:
         parser.add_argument("--json", action="store_true", help="machine-readable output")
@@ -179,6 +185,10 @@ def cmd_compact(args: argparse.Namespace) -> int:
     if args.keep_days < 0:
         return _fail("--keep-days must be 0 or more")
     section = RetentionSection(keep_days=args.keep_days, directory=args.archive_dir)
+    if is_postgres_url(args.db):
+        from service.cli.postgres.audit import compact_postgres
+
+        return compact_postgres(args.db, section, as_json=args.json)
     if not Path(args.db).is_file():
         return _fail(f"no event log at {args.db}")
     try:
@@ -186,14 +196,7 @@ def cmd_compact(args: argparse.Namespace) -> int:
             report = asyncio.run(_compact(args.db, section))
     except (LogInUseError, EventLogError) as exc:
         return _fail(str(exc))
-    if args.json:
-        _print_json(report)
-    else:
-        print(
-            f"{args.db}: archived {report.streams} finished job streams ({report.events} "
-            f"events) to {', '.join(report.archives) or 'no new archive'}"
-        )
-    return 0
+    return show_compacted(args.db, report, as_json=args.json)
 
 
 async def _compact(db: str, section: RetentionSection) -> RetentionReport:

@@ -16,6 +16,7 @@ from service.http.job_json import with_iso_times
 
 if TYPE_CHECKING:
     from actors.job.audit import VerifyReport
+    from eventlog.retention.closed_streams import RetentionReport
 
 __all__ = [
     "jobs_json",
@@ -70,6 +71,18 @@ def show_verify(where: str, report: VerifyReport, *, summaries_checked: bool, as
         stream = f" (stream {p.stream_id}, version {p.version})" if p.stream_id else ""
         print(f"{where}: FAILED ({p.check}){at}{stream}: {p.message}")
     return 0 if report.ok else 1
+
+
+def show_compacted(where: str, report: RetentionReport, *, as_json: bool) -> int:
+    """Print what `audit compact` archived; the exit code."""
+    if as_json:
+        print_json(report)
+    else:
+        print(
+            f"{where}: archived {report.streams} finished job streams ({report.events} "
+            f"events) to {', '.join(report.archives) or 'no new archive'}"
+        )
+    return 0
 
 
 def show_rebuilt(where: str, rows: int, *, as_json: bool) -> int:

@@ -1,4 +1,4 @@
-"""`druid-orch audit verify|rebuild-summaries --db postgresql://…`: a log in PostgreSQL.
+"""`druid-orch audit verify|rebuild-summaries|compact --db postgresql://…`: a log in PostgreSQL.
 
 `verify` makes the file's checks, with the file's output and exit codes: the hash chain
 (`eventlog.postgres.verify`), every job stream replayed through the FSM, every summary row
@@ -32,7 +32,9 @@ from eventlog.errors import EventLogError
 from eventlog.postgres import PostgresEventLog, redacted
 from eventlog.postgres.log_snapshot import LogSnapshot
 from eventlog.postgres.writer import DRIVER_ERRORS
-from service.cli.output import show_rebuilt, show_verify
+from eventlog.retention.closed_streams import RetentionReport
+from service.cli.output import show_compacted, show_rebuilt, show_verify
+from service.retention import RetentionSection, retention_pass
 
 
 def _log(url: str) -> PostgresEventLog:
@@ -89,3 +91,29 @@ def rebuild_postgres(url: str, *, as_json: bool) -> int:
         print(f"druid-orch: audit rebuild-summaries {where}: {exc}", file=sys.stderr)
         return 1
     return show_rebuilt(where, rows, as_json=as_json)
+
+
+def compact_postgres(url: str, section: RetentionSection, *, as_json: bool) -> int:
+    """`audit compact` by hand on a log in PostgreSQL. Safe beside a running leader: each
+    group is archived in a transaction holding the head row, which every append batch takes
+    first (`eventlog.postgres.retention`). The archives go to `--archive-dir` on this
+    machine, where `audit verify --archives` must find them later."""
+    where = redacted(url)
+    if section.directory is None:
+        print(
+            f"druid-orch: audit compact {where}: give --archive-dir: a database has no folder "
+            "beside it for the archives",
+            file=sys.stderr,
+        )
+        return 2
+
+    async def run() -> RetentionReport:
+        async with _log(url) as log:
+            return await retention_pass(log, url, section)
+
+    try:
+        report = asyncio.run(run())
+    except (EventLogError, *DRIVER_ERRORS) as exc:
+        print(f"druid-orch: audit compact {where}: {exc}", file=sys.stderr)
+        return 1
+    return show_compacted(where, report, as_json=as_json)
