@@ -11,6 +11,7 @@ a spec, a URL or Druid's error text logged anywhere has its secrets masked.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 from types import TracebackType
@@ -44,9 +45,41 @@ def redact_event(_logger: Any, _name: str, event_dict: dict[str, Any]) -> dict[s
     return safe
 
 
+class _Sink:
+    """A log stream that drops what it cannot write. A log line must never stop the process
+    that writes it: with its stderr's reader gone (a `| tee` that ended, a log shipper
+    restarted), the daemon's SIGTERM handler raised BrokenPipeError at its first log line,
+    before it began the shutdown, and every later signal did the same: it could not be
+    stopped but by SIGKILL."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def write(self, data: Any) -> int:
+        try:
+            return int(self._stream.write(data))
+        except (OSError, ValueError):  # ValueError: the stream was closed
+            return len(data)
+
+    def flush(self) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            self._stream.flush()
+
+    def isatty(self) -> bool:
+        try:
+            return bool(self._stream.isatty())
+        except (OSError, ValueError):
+            return False
+
+    @property
+    def buffer(self) -> _Sink | None:
+        inner = getattr(self._stream, "buffer", None)
+        return _Sink(inner) if inner is not None else None
+
+
 def configure(level: str = "info", *, fmt: str = "auto", stream: TextIO | None = None) -> None:
     """Set up structlog for the process. `fmt` is json, console or auto (console on a TTY)."""
-    out = stream or sys.stderr
+    out: Any = _Sink(stream or sys.stderr)
     numeric = logging.getLevelNamesMapping().get(level.upper(), logging.INFO)
     human = fmt == "console" or (fmt == "auto" and out.isatty())
     processors: list[Any] = [structlog.contextvars.merge_contextvars, *_shared()]
@@ -75,7 +108,7 @@ def for_commands() -> None:
     structlog.configure(
         processors=[*_shared(), structlog.dev.ConsoleRenderer(colors=False)],
         wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING),
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(_Sink(sys.stderr)),
         cache_logger_on_first_use=False,
     )
 

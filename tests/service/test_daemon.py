@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pytest
 
 from actors.job.audit import job_states, verify
 from overlord.sim.server import Faults
@@ -91,8 +92,9 @@ async def test_the_daemon_serves_jobs_then_drains_on_sigterm_and_exits_zero(
     assert {s.phase for s in job_states(db).values()} == {"succeeded"}
 
 
-async def test_one_sigterm_stops_a_daemon_whose_stdout_has_no_reader_left(
-    tmp_path: Path,
+@pytest.mark.parametrize("gone", [(1,), (2,), (1, 2)], ids=["stdout", "stderr", "both"])
+async def test_one_sigterm_stops_a_daemon_whose_output_has_no_reader_left(
+    tmp_path: Path, gone: tuple[int, ...]
 ) -> None:
     db = tmp_path / "orch.db"
     async with running(simulator()) as overlord:
@@ -100,9 +102,12 @@ async def test_one_sigterm_stops_a_daemon_whose_stdout_has_no_reader_left(
         config.write_text(fast_config(overlord, db))
         daemon = await DaemonProcess(config).start()
         assert daemon.proc is not None
-        # The reader of its stdout goes away (a closed terminal, `| head` that ended).
+        # The reader of its stdout or of its logs goes away (a closed terminal, `| head`
+        # that ended, a log shipper restarted): with stderr gone, the handler's first log
+        # line raised, and no SIGTERM stopped the daemon.
         transport = daemon.proc._transport  # type: ignore[attr-defined]
-        transport.get_pipe_transport(1).close()
+        for fd in gone:
+            transport.get_pipe_transport(fd).close()
         await asyncio.sleep(0.2)
         daemon.signal(signal.SIGTERM)
         code = await asyncio.wait_for(daemon.proc.wait(), timeout=20)
