@@ -216,6 +216,11 @@ class Orchestrator:
             # The line the job's actor would have written, had it recorded the event.
             _job_logger.info("job_accepted", job_id=job.job_id, phase=accepted.phase)
         ref = await self.supervisor.ask(StartJob(job.job_id, state=accepted), timeout=None)
+        if accepted is not None:
+            # Not the actor's view: its first turn asks the Overlord (capacity, supervisors,
+            # the POST itself), and a slow Overlord must not hold the caller (20 s at 5 s a
+            # call); the job's own view is at most that turn ahead of this one.
+            return self._board.view(self.states.get(job.job_id, accepted))
         return await self._board.settled(ref, job.job_id)
 
     async def get(self, job_id: str, *, missing_ok: bool = False) -> JobView | None:

@@ -141,6 +141,38 @@ async def test_jobs_in_flight_at_shutdown_are_resumed_by_the_next_start(tmp_path
     assert sim.stats()["max_live_tasks_per_interval"] == 1
 
 
+async def test_a_submission_is_answered_at_once_while_the_overlord_is_slow(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "orch.db"
+    sim = simulator()
+    async with running(sim) as overlord:
+        config = tmp_path / "orch.toml"
+        config.write_text(fast_config(overlord, db))
+        daemon = await DaemonProcess(config).start()
+        # Every Overlord call now takes 2 s: a job's first turn (worker capacity, the
+        # supervisors' watermark, the POST) takes several, none of which the caller awaits.
+        sim.set_faults(Faults(latency_ms=2000))
+        began = time.monotonic()
+        async with (
+            aiohttp.ClientSession() as http,
+            http.post(
+                daemon.url + "/v1/jobs",
+                json={"template": TEMPLATE, "intervals": ["2024-04-01/2024-04-03"]},
+            ) as response,
+        ):
+            took = time.monotonic() - began
+            body = await response.json()
+        assert response.status == 202, body
+        assert took < 1.5, f"the submission waited {took:.1f} s on the Overlord"
+        assert {j["phase"] for j in body["jobs"]} == {"accepted"}
+        sim.set_faults(Faults())
+        jobs = await until_terminal(daemon.url, [j["job_id"] for j in body["jobs"]], timeout=30)
+        result = await daemon.stop()
+    assert result.code == 0, result.err
+    assert {j["phase"] for j in jobs} == {"succeeded"}
+
+
 async def test_a_second_signal_during_shutdown_exits_at_once_and_the_log_stays_sound(
     tmp_path: Path,
 ) -> None:
@@ -150,9 +182,9 @@ async def test_a_second_signal_during_shutdown_exits_at_once_and_the_log_stays_s
         config = tmp_path / "orch.toml"
         config.write_text(fast_config(overlord, db))
         daemon = await DaemonProcess(config).start()
-        # Every Overlord call now takes 5 s, so the graceful shutdown waits on the job's
-        # in-flight POST /task: a second signal has to cut it short.
-        sim.set_faults(Faults(latency_ms=5000))
+        # POST /task now takes 5 s, so the graceful shutdown waits on the job's in-flight
+        # submission: a second signal has to cut it short.
+        sim.set_faults(Faults(slow_endpoints={"submit": 5000}))
         await submit(daemon.url, ["2024-03-01/2024-03-02"])
         await eventually(lambda: sim.requests["submit"] > 0)
         daemon.signal(signal.SIGTERM)
