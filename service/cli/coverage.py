@@ -1,7 +1,8 @@
 """`druid-orch coverage DATASOURCE [--from T] [--to T]`: which chunks of a datasource are
 succeeded, live, failed, dead or never submitted, as a calendar (`service.cli.calendar`).
 
-From a daemon (`--api URL`) or a log on disk (`--db PATH`, read-only, from its job summaries);
+From a daemon (`--api URL`) or a log on disk or in PostgreSQL (`--db PATH|postgresql://…`, or
+the config's log; read-only, from its job summaries);
 coloured on a terminal unless `NO_COLOR` is set, plain letters otherwise; `--json` gives the
 cells. Without `--from`/`--to` the calendar spans the datasource's jobs.
 """
@@ -13,13 +14,15 @@ import os
 import sys
 from typing import Any
 
-from actors.job.audit import offline_log
+from actors.job.audit import PASSWORD_ENV, offline_log
 from actors.job.summary import view_of
 from actors.job.view import JobView
+from eventlog.postgres.urls import is_postgres_url
 from service.cli.calendar import build_cells, chunk_of, render
 from service.cli.output import print_json
 from service.cli.target import api_token as _api_token
 from service.cli.target import guarded as _guarded
+from service.cli.target import log_location
 from service.config import load_config
 from service.control import remote
 from specs.intervals import format_instant, parse_instant
@@ -32,7 +35,7 @@ def register(sub: Any) -> None:
     p.add_argument("--to", dest="end", help="end instant, exclusive")
     p.add_argument("--api", default=os.environ.get("DRUID_ORCH_API_URL"), help="daemon URL")
     p.add_argument("--token-file", help="bearer token for --api (or DRUID_ORCH_API_TOKEN)")
-    p.add_argument("--db", help="event log file (read-only)")
+    p.add_argument("--db", help="the event log, read-only: a file or postgresql://user@host/db")
     p.add_argument("--config", default=os.environ.get("DRUID_ORCH_CONFIG"), help="orch.toml")
     p.add_argument("--json", action="store_true", help="the cells as JSON")
     p.set_defaults(func=cmd_coverage)
@@ -73,6 +76,12 @@ async def _views(args: argparse.Namespace, start: str | None, end: str | None) -
     if args.api:
         async with remote(args.api, _api_token(args)) as client:
             return await client.coverage(args.datasource, start, end)
-    db = args.db or load_config(args.config, env=os.environ).eventlog.db
+    db = args.db or log_location(load_config(args.config, env=os.environ).eventlog)
+    if is_postgres_url(db):  # docs/ha.md; read-only, as a file is
+        from eventlog.postgres import PostgresEventLog
+
+        password = os.environ.get(PASSWORD_ENV)
+        async with PostgresEventLog(db, password=password, readers=1) as pg:
+            return [view_of(s) for s in await pg.coverage(args.datasource, start, end)]
     with offline_log(db) as log:
         return [view_of(s) for s in log.coverage(args.datasource, start, end)]

@@ -1,5 +1,5 @@
-"""`druid-orch audit history|export|replay|compact` and `status --interval` on a log in
-PostgreSQL, as a user who moved the demo's file there (`eventlog copy`) runs them: every
+"""`druid-orch audit history|export|replay|compact`, `coverage` and `status --interval` on a
+log in PostgreSQL, as a user who moved the demo's file there (`eventlog copy`) runs them: every
 answer is the one the file gives, but for the log's name; a row that cannot be decoded, a
 database that does not answer and a password in the URL are reported as the file's problems
 are, naming the database without its password."""
@@ -143,6 +143,14 @@ def test_history_export_replay_and_status_answer_from_the_database_as_from_the_f
     changed = same_on_both(demo_db, url, "audit", "replay", "--rules", strict, "--json", "--check")
     assert changed.code == 1
     assert json.loads(changed.out)["changed_decisions"] >= 1
+
+    calendar = same_on_both(demo_db, url, "coverage", "wikipedia", "--json")
+    assert len(json.loads(calendar.out)["cells"]) >= 8
+    # A configuration that names the database is read as `--db` is (it read the default file).
+    config = tmp_path / "ha.toml"
+    config.write_text(f'[eventlog]\nurl = "{url}"\n')
+    configured = druid_orch("coverage", "wikipedia", "--json", "--config", config)
+    assert (configured.code, configured.out) == (0, calendar.out), configured.err
 
     # The interval filter is the file's too (it was ignored on PostgreSQL: every job listed).
     shown = same_on_both(demo_db, url, "status", "--interval", interval, "--json")
