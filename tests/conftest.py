@@ -20,6 +20,7 @@ from eventlog.sqlite.store import SQLiteEventLog
 from overlord.client import HttpOverlord, RequestRetryPolicy
 from overlord.sim.server import SimConfig, Simulator
 from tests import pg_support
+from tests.service.processes import kill_leftover_daemons
 
 PRIVATE_PG = pytest.StashKey[Path]()
 
@@ -28,6 +29,14 @@ settings.register_profile(
 )
 settings.register_profile("dev", max_examples=50, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
+
+
+@pytest.fixture(autouse=True)
+def _no_daemon_outlives_its_test() -> Iterator[None]:
+    """A test that fails with a daemon running leaves it to hold a port, a log and a CPU
+    through the rest of the run; end it with the test."""
+    yield
+    kill_leftover_daemons()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -127,6 +127,23 @@ async def cli(*args: str, env: dict[str, str] | None = None, timeout: float = 60
     return Result(proc.returncode, out.decode(), err.decode())
 
 
+# Daemons started and not yet seen to exit: a test that fails half-way leaves its daemon
+# running (holding its port, its log, a CPU) unless `kill_leftover_daemons` ends it.
+_STARTED: set[DaemonProcess] = set()
+
+
+def kill_leftover_daemons() -> int:
+    """SIGKILL every daemon a test started and left running; how many there were."""
+    killed = 0
+    for daemon in list(_STARTED):
+        if daemon.proc is not None and daemon.proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(daemon.proc.pid, signal.SIGKILL)
+                killed += 1
+    _STARTED.clear()
+    return killed
+
+
 class DaemonProcess:
     """`druid-orch run --config FILE` as a subprocess, with its stdout lines collected."""
 
@@ -151,6 +168,7 @@ class DaemonProcess:
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
         )
+        _STARTED.add(self)
         await self.read_until(until, timeout)
         for line in self.lines:
             if "control API listening on " in line:
