@@ -22,7 +22,7 @@ lint: $(STAMP)
 
 # Two workers: much of the suite waits on subprocesses, timers and sockets rather than CPU.
 test: lint chromium
-	HYPOTHESIS_PROFILE=ci $(BIN)/pytest -q -n 2
+	HYPOTHESIS_PROFILE=ci $(BIN)/pytest -q -n 2 --dist worksteal
 
 # The web console's browser tests (tests/ui) drive Debian's Chromium: Playwright's own browser
 # download needs a CDN that this machine cannot reach.
