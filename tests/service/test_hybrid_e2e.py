@@ -76,12 +76,12 @@ def hybrid_simulator() -> Simulator:
         capacity_per_worker=8,
         min_duration_s=0.2,
         max_duration_s=0.5,
-        # Two event hours per wall second; a streaming task hands off every 2 wall seconds.
+        # Four event hours per wall second; a streaming task hands off every wall second.
         stream_event_start=STREAM_START,
-        stream_event_rate=7200.0,
+        stream_event_rate=14400.0,
         stream_lag_s=600.0,
         stream_late_data=True,
-        stream_task_duration_s=2.0,
+        stream_task_duration_s=1.0,
     )
     return Simulator(SimConfig(cluster=cluster))
 

@@ -59,6 +59,9 @@ async def test_cancel_retry_resume_and_a_refusal_without_the_token(
     assert await phase(stack, stuck) == "waiting"
     # The change feed, refused in turn a moment later, must not replace the action's refusal
     # with its general hint (it did once, and CI saw the hint where it looked for the 401).
+    # A new job ends the feed's long poll, so its next one (without the token) comes now,
+    # not when the poll's wait runs out.
+    await stack.submit(["2024-03-01/2024-03-02"], datasource="views")
     await expect(page.locator("#live")).to_have_text("needs the token", timeout=25_000)
     await expect(page.get_by_role("alert")).to_contain_text("Cancel refused (401)")
 
