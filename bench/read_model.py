@@ -56,7 +56,19 @@ def _summary(appender: int, n: int) -> JobSummary:
     )
 
 
-async def _appends(path: Path, appenders: int, total: int, with_summary: bool) -> float:
+class _Run(NamedTuple):
+    per_s: float  # appends a second
+    client_us: float  # CPU of the appending process, per append
+    writer_us: float  # CPU of the writer process, per append
+
+
+def _cpu_s(pid: int) -> float:
+    """User and system CPU seconds of process `pid` so far (Linux `/proc`)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def _appends(path: Path, appenders: int, total: int, with_summary: bool) -> _Run:
     from bench.append_throughput import make_event
     from eventlog.sqlite.store import SQLiteEventLog
 
@@ -72,37 +84,58 @@ async def _appends(path: Path, appenders: int, total: int, with_summary: bool) -
             for version, (event, summary) in enumerate(made[index]):
                 await log.append(stream, [event], expected_version=version, summary=summary)
 
+        writer = log.writer_pid
+        writer_cpu = _cpu_s(writer) if writer is not None else 0.0
+        client_cpu = time.process_time()
         started = time.perf_counter()
         async with asyncio.TaskGroup() as tg:
             for index in range(appenders):
                 tg.create_task(appender(index))
         elapsed = time.perf_counter() - started
-    return appenders * rounds / elapsed
+        client_cpu = time.process_time() - client_cpu
+        writer_cpu = (_cpu_s(writer) - writer_cpu) if writer is not None else 0.0
+    done = appenders * rounds
+    return _Run(done / elapsed, 1e6 * client_cpu / done, 1e6 * writer_cpu / done)
 
 
 def bench_append(quick: bool, repeat: int) -> dict[str, Any]:
     plan = {100: 2_000, 1_000: 5_000} if quick else {100: 20_000, 1_000: 50_000}
     results: dict[str, Any] = {}
     for appenders, total in plan.items():
-        without: list[float] = []
-        with_rows: list[float] = []
+        runs: dict[bool, list[_Run]] = {False: [], True: []}
         for _ in range(repeat):
             # Alternated, seconds apart, so the machine's load hits both sides alike.
-            for flag, out in ((False, without), (True, with_rows)):
+            for flag in (False, True):
                 with tempfile.TemporaryDirectory() as tmp:
                     gc.collect()
-                    out.append(asyncio.run(_appends(Path(tmp) / "e.db", appenders, total, flag)))
+                    runs[flag].append(
+                        asyncio.run(_appends(Path(tmp) / "e.db", appenders, total, flag))
+                    )
+        without, with_rows = ([r.per_s for r in runs[f]] for f in (False, True))
         ratios = [w / o for w, o in zip(with_rows, without, strict=True)]
+
+        def cpu(flag: bool, side: str, runs: dict[bool, list[_Run]] = runs) -> float:
+            return statistics.median(getattr(r, side) for r in runs[flag])
+
         results[str(appenders)] = {
             "without_per_s": statistics.median(without),
             "with_per_s": statistics.median(with_rows),
             "ratio_median": statistics.median(ratios),
             "ratios": ratios,
+            # Where the time goes: the writer process bounds throughput when its CPU per
+            # append comes near the wall time per append.
+            "cpu_us_per_append": {
+                side: {"without": cpu(False, side), "with": cpu(True, side)}
+                for side in ("client_us", "writer_us")
+            },
         }
         print(
             f"{appenders:>6} appenders: without {statistics.median(without):8.0f}/s, "
             f"with {statistics.median(with_rows):8.0f}/s, with/without "
-            f"{statistics.median(ratios):.3f} (runs {', '.join(f'{r:.2f}' for r in ratios)})",
+            f"{statistics.median(ratios):.3f} (runs {', '.join(f'{r:.2f}' for r in ratios)}); "
+            f"CPU per append without / with: writer {cpu(False, 'writer_us'):.1f} / "
+            f"{cpu(True, 'writer_us'):.1f} us, appending process {cpu(False, 'client_us'):.1f} / "
+            f"{cpu(True, 'client_us'):.1f} us",
             flush=True,
         )
     return results
