@@ -15,7 +15,7 @@ import contextlib
 import logging
 import sys
 from types import TracebackType
-from typing import Any, TextIO
+from typing import Any, TextIO, cast
 
 import msgspec
 import structlog
@@ -108,7 +108,7 @@ def for_commands() -> None:
     structlog.configure(
         processors=[*_shared(), structlog.dev.ConsoleRenderer(colors=False)],
         wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING),
-        logger_factory=structlog.PrintLoggerFactory(_Sink(sys.stderr)),
+        logger_factory=structlog.PrintLoggerFactory(cast(TextIO, _Sink(sys.stderr))),
         cache_logger_on_first_use=False,
     )
 

@@ -1,14 +1,15 @@
 """SIGKILL the orchestrator at random moments, many times; it must finish right anyway.
 
 Runs `bench/crash_soak.py` small: the orchestrator as its own process on a file-backed log
-against the simulator (120 jobs; 60 in the second run), killed 9 times (in two rounds of three by itself, right
-after a submit intent is on disk or right after the Overlord accepted a POST the log does not
-hold yet), restarted each time, then let finish. From the simulator's own record and from the
-log: every job in its expected state, no task submitted twice, never more than one live task
-per interval, no reconciliation that would resubmit a task the Overlord held, the hash chain
-verifies and every stream replays. The second run does the same while the Overlord
-restarts (forgetting its running tasks; no leader, then a leader warming up, for a second
-each time) and fails over between two simulators that share one task store.
+against the simulator (120 jobs; 60 in the second run), killed 9 times (in two rounds of
+three by itself, right after a submit intent is on disk or right after the Overlord accepted
+a POST the log does not hold yet), restarted each time, then let finish. From the
+simulator's own record and from the log: every job in its expected state, no task submitted
+twice, never more than one live task per interval, no reconciliation that would resubmit a
+task the Overlord held, the hash chain verifies and every stream replays. The second run
+does the same while the Overlord restarts (forgetting its running tasks; no leader, then a
+leader warming up, for a second each time) and fails over between two simulators that
+share one task store.
 `python -m bench.crash_soak` is the long version.
 """
 
