@@ -62,14 +62,9 @@ class _Run(NamedTuple):
     writer_us: float  # CPU of the writer process, per append
 
 
-def _cpu_s(pid: int) -> float:
-    """User and system CPU seconds of process `pid` so far (Linux `/proc`)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 async def _appends(path: Path, appenders: int, total: int, with_summary: bool) -> _Run:
     from bench.append_throughput import make_event
+    from bench.measure import helpers_cpu_seconds
     from eventlog.sqlite.store import SQLiteEventLog
 
     rounds = max(1, total // appenders)
@@ -85,7 +80,7 @@ async def _appends(path: Path, appenders: int, total: int, with_summary: bool) -
                 await log.append(stream, [event], expected_version=version, summary=summary)
 
         writer = log.writer_pid
-        writer_cpu = _cpu_s(writer) if writer is not None else 0.0
+        writer_cpu = helpers_cpu_seconds([writer]) if writer is not None else 0.0
         client_cpu = time.process_time()
         started = time.perf_counter()
         async with asyncio.TaskGroup() as tg:
@@ -93,7 +88,7 @@ async def _appends(path: Path, appenders: int, total: int, with_summary: bool) -
                 tg.create_task(appender(index))
         elapsed = time.perf_counter() - started
         client_cpu = time.process_time() - client_cpu
-        writer_cpu = (_cpu_s(writer) - writer_cpu) if writer is not None else 0.0
+        writer_cpu = (helpers_cpu_seconds([writer]) - writer_cpu) if writer is not None else 0.0
     done = appenders * rounds
     return _Run(done / elapsed, 1e6 * client_cpu / done, 1e6 * writer_cpu / done)
 
