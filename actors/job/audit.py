@@ -46,6 +46,18 @@ JOB_PREFIX = "job:"
 PASSWORD_ENV = "DRUID_ORCH_EVENTLOG_PASSWORD"
 
 
+def postgres_password() -> str | None:
+    """The password a command gives a log in PostgreSQL (`PASSWORD_ENV`), if any."""
+    return os.environ.get(PASSWORD_ENV)
+
+
+def unreadable_database(url: str, exc: BaseException) -> AuditError:
+    """`exc`, raised reading the database at `url`, as the `AuditError` a file that cannot
+    be read gives: naming the database once, without its password."""
+    where, text = redacted(url), str(exc)
+    return AuditError(text if where in text else f"{where}: {text}")
+
+
 class AuditError(OrchestratorError):
     """The log cannot be read, or a job is not in it."""
 
@@ -108,18 +120,16 @@ def _postgres_events(
     from eventlog.postgres.offline import records
     from eventlog.postgres.writer import DRIVER_ERRORS
 
-    where = redacted(url)
     try:
         yield from records(
             url,
-            password=os.environ.get(PASSWORD_ENV),
+            password=postgres_password(),
             after_seq=after_seq,
             since=since,
             stream_id=stream_id,
         )
     except (EventLogError, *DRIVER_ERRORS) as exc:
-        text = str(exc)
-        raise AuditError(text if where in text else f"{where}: {text}") from exc
+        raise unreadable_database(url, exc) from exc
 
 
 def shown_name(db: str | Path) -> str:

@@ -14,7 +14,7 @@ import os
 import sys
 from typing import Any
 
-from actors.job.audit import PASSWORD_ENV, offline_log
+from actors.job.audit import offline_log, postgres_password
 from actors.job.summary import view_of
 from actors.job.view import JobView
 from eventlog.postgres.urls import is_postgres_url
@@ -80,8 +80,7 @@ async def _views(args: argparse.Namespace, start: str | None, end: str | None) -
     if is_postgres_url(db):  # docs/ha.md; read-only, as a file is
         from eventlog.postgres import PostgresEventLog
 
-        password = os.environ.get(PASSWORD_ENV)
-        async with PostgresEventLog(db, password=password, readers=1) as pg:
+        async with PostgresEventLog(db, password=postgres_password(), readers=1) as pg:
             return [view_of(s) for s in await pg.coverage(args.datasource, start, end)]
     with offline_log(db) as log:
         return [view_of(s) for s in log.coverage(args.datasource, start, end)]

@@ -19,13 +19,12 @@ database by its redacted URL.
 from __future__ import annotations
 
 import asyncio
-import os
 import sys
 
 import msgspec
 
 from actors.errors import InvalidTransitionError
-from actors.job.audit import VerifyReport, replayed
+from actors.job.audit import VerifyReport, postgres_password, replayed
 from actors.job.summary import folded_summaries
 from actors.job.summary_audit import first_problem
 from eventlog.errors import EventLogError
@@ -38,7 +37,7 @@ from service.retention import RetentionSection, retention_pass
 
 
 def _log(url: str) -> PostgresEventLog:
-    return PostgresEventLog(url, password=os.environ.get("DRUID_ORCH_EVENTLOG_PASSWORD"))
+    return PostgresEventLog(url, password=postgres_password())
 
 
 async def _snapshot(url: str, archives: bool) -> LogSnapshot:

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sys
 from pathlib import Path
 from typing import Any
 
+from actors.job.audit import postgres_password
 from eventlog.errors import EventLogError
 from eventlog.postgres import is_postgres_url, redacted
 
@@ -37,7 +37,7 @@ def cmd_copy(args: argparse.Namespace) -> int:
     if not Path(args.source).is_file():
         print(f"druid-orch: --from {args.source}: no such log file", file=sys.stderr)
         return 2
-    password = os.environ.get("DRUID_ORCH_EVENTLOG_PASSWORD")
+    password = postgres_password()
     if args.password_file:
         try:
             password = Path(args.password_file).read_text().strip()

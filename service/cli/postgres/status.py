@@ -5,18 +5,17 @@ file: the same queries, the same paused-datasource overlay."""
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 from msgspec.structs import replace
 
 from actors.errors import UnknownJobError
-from actors.job.audit import AuditError
+from actors.job.audit import postgres_password, unreadable_database
 from actors.job.view import JobView
 from eventlog.errors import EventLogError
 from eventlog.events import BreakerOpened
-from eventlog.postgres import PostgresEventLog, redacted
+from eventlog.postgres import PostgresEventLog
 from eventlog.postgres.writer import DRIVER_ERRORS
 from eventlog.summaries import MAX_PAGE, JobSummary
 from service.job_queries import summary_query
@@ -31,8 +30,7 @@ async def _views(
 ) -> list[JobView]:
     from service.cli.local_status import _PAUSES, _overlaps, _view
 
-    password = os.environ.get("DRUID_ORCH_EVENTLOG_PASSWORD")
-    async with PostgresEventLog(url, password=password, readers=1) as log:
+    async with PostgresEventLog(url, password=postgres_password(), readers=1) as log:
         paused: dict[str, str] = {}
         for stream_id, _version, _closed in await log.all_streams(_PAUSES):
             for recorded in await log.read_stream(stream_id):
@@ -78,10 +76,8 @@ def postgres_views(
     the queries run on a loop of their own, on a thread.
     """
     chosen = tuple(phases)
-    where = redacted(url)
     try:
         with ThreadPoolExecutor(1) as pool:
             return pool.submit(asyncio.run, _views(url, ids, chosen, datasource, interval)).result()
     except (EventLogError, *DRIVER_ERRORS) as exc:  # as a file that cannot be read
-        text = str(exc)
-        raise AuditError(text if where in text else f"{where}: {text}") from exc
+        raise unreadable_database(url, exc) from exc
